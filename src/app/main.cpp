@@ -1,6 +1,128 @@
-#include <cstdio>
+// The ironbridge command: run a node, check a config file, print the version,
+// or generate load. The only place that includes every module and wires them.
+#include <utility>  // before Asio: Boost 1.74 coroutine headers need it
 
-int main() {
-    std::puts("ironbridge " IB_VERSION);
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "api/http_server.hpp"
+#include "config/loader.hpp"
+#include "core/log.hpp"
+#include "mqtt/broker/broker.hpp"
+#include "net/loop_pool.hpp"
+#include "tools/bench.hpp"
+
+namespace {
+
+constexpr const char* kVersion = IB_VERSION;
+
+int fail_start(const std::string& message) {
+    std::fprintf(stderr, "ironbridge: %s\n", message.c_str());
+    return 1;
+}
+
+std::expected<ib::config::NodeConfig, std::string> load(const std::string& path) {
+    if (path.empty()) return ib::config::load_config_string(ib::config::embedded_default_toml(), "<embedded default>");
+    return ib::config::load_config_file(path);
+}
+
+int run_node(const std::string& config_path) {
+    const auto started = std::chrono::steady_clock::now();
+    auto cfg = load(config_path);
+    if (!cfg) {
+        std::fprintf(stderr, "%s\nironbridge: configuration refused, nothing started\n", cfg.error().c_str());
+        return 2;
+    }
+    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+    ib::log::set_level(cfg->log.level);
+
+    std::error_code fs_ec;
+    std::filesystem::create_directories(cfg->data_dir, fs_ec);
+    if (fs_ec) return fail_start("cannot create data_dir '" + cfg->data_dir + "': " + fs_ec.message());
+
+    ib::net::LoopPool loops(cfg->broker.threads);
+    ib::mqtt::broker::Broker broker(cfg->broker, loops, kVersion);
+    if (auto r = broker.start(); !r) return fail_start(r.error());
+
+    std::unique_ptr<ib::api::HttpServer> http;
+    if (cfg->api.enabled) {
+        http = std::make_unique<ib::api::HttpServer>(loops.loop(0), cfg->api);
+        http->set_version(kVersion);
+        http->add_metrics([&broker](ib::MetricSink& sink) { broker.collect_metrics(sink); });
+        auto port = http->start();
+        if (!port) return fail_start(port.error());
+        ib::log::info("api: listening on {}:{}", cfg->api.bind_address, *port);
+    }
+
+    boost::asio::signal_set signals(loops.loop(0), SIGINT, SIGTERM);
+    signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+        if (ec) return;
+        ib::log::info("ironbridge: signal {} received, shutting down", signo);
+        if (http) http->stop();
+        broker.stop([&loops] { loops.stop(); });
+    });
+
+    const auto ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+    ib::log::info("ironbridge {} started in {:.1f} ms ({} event loops, config {})", kVersion, ms, loops.size(),
+                  config_path.empty() ? "<embedded default>" : config_path);
+    loops.run();
+    http.reset();
+    ib::log::info("ironbridge: stopped");
+    return 0;
+}
+
+int check_config(const std::string& path) {
+    auto cfg = ib::config::load_config_file(path);
+    if (!cfg) {
+        std::fprintf(stderr, "%s\n", cfg.error().c_str());
+        return 2;
+    }
+    std::printf("%s: configuration is valid\n", path.c_str());
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"Ironbridge: industrial IoT edge platform (MQTT broker, collection, rules, store and forward)"};
+    app.require_subcommand(1);
+
+    std::string run_config;
+    auto* run = app.add_subcommand("run", "Run the node (with no file: the embedded default)");
+    run->add_option("-c,--config", run_config, "Configuration file (TOML)");
+
+    std::string check_path;
+    auto* check = app.add_subcommand("check-config", "Check a configuration file and exit");
+    std::string check_flag_path;
+    check->add_option("file", check_path, "Configuration file (TOML)");
+    check->add_option("-c,--config", check_flag_path, "Configuration file (TOML), as for run");
+
+    auto* version = app.add_subcommand("version", "Print the version");
+
+    ib::tools::BenchOptions bench_opts;
+    ib::tools::register_bench_cli(app, bench_opts);
+
+    CLI11_PARSE(app, argc, argv);
+
+    if (run->parsed()) return run_node(run_config);
+    if (check->parsed()) {
+        if (check_path.empty()) check_path = check_flag_path;
+        if (check_path.empty()) {
+            std::fprintf(stderr, "ironbridge check-config: give the configuration file\n");
+            return 2;
+        }
+        return check_config(check_path);
+    }
+    if (version->parsed()) {
+        std::printf("ironbridge %s\n", kVersion);
+        return 0;
+    }
+    if (app.got_subcommand("bench")) return ib::tools::run_bench(bench_opts);
     return 0;
 }

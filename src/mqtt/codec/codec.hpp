@@ -68,6 +68,8 @@ void encode(std::vector<std::byte>& out, const Pingreq& p);
 void encode(std::vector<std::byte>& out, const Pingresp& p);
 void encode(std::vector<std::byte>& out, const Disconnect& p, Version version);
 void encode(std::vector<std::byte>& out, const Auth& p);
+// Encodes whichever packet `p` holds (CONNECT uses its own version).
+void encode(std::vector<std::byte>& out, const Packet& p, Version version);
 
 // The size encode() would append, so a sender can check the peer's Maximum
 // Packet Size (§3.1.2.11.4) before writing.
@@ -76,5 +78,22 @@ std::size_t encoded_size(const Publish& p, Version version);
 // Variable Byte Integer (§1.5.5), exposed for the property and bench code.
 void encode_varint(std::vector<std::byte>& out, uint32_t value);
 std::size_t varint_size(uint32_t value);
+
+// Internal to the codec's .cpp files (shared between decode and encode); the
+// broker has no reason to call these.
+namespace detail {
+// Where a property list appears: the packet type's value, or kWillScope for the
+// Will Properties of CONNECT, which allow a different set (§3.1.3.2).
+inline constexpr uint8_t kWillScope = 16;
+// Reads a Variable Byte Integer (§1.5.5); errors are 0x81 with the reader's offset.
+Result<uint32_t> read_varint(ByteReader& r);
+// Reads a Property Length and the properties it covers, checking each against
+// the table of §2.2.2.2 for `scope`.
+Result<Properties> decode_properties(ByteReader& r, uint8_t scope);
+// Bytes of the properties themselves, without the Property Length prefix.
+std::size_t properties_size(const Properties& p);
+// Writes the Property Length then the properties.
+void encode_properties(std::vector<std::byte>& out, const Properties& p);
+}  // namespace detail
 
 }  // namespace ib::mqtt::codec

@@ -123,6 +123,11 @@ struct Properties {
     std::optional<uint8_t> retain_available;               // 0x25
     // 0x26: every user property, as the bytes that encode them (each one the
     // identifier 0x26 followed by two UTF-8 strings), in order.
+    // Zero-copy means this is one span of the input: from the first 0x26 entry
+    // to the end of the last. A sender may interleave other properties between
+    // user properties (§2.2.2.2 fixes no order); those then sit inside the run,
+    // already decoded into their fields above, and user_properties() and
+    // encode() skip them, so they are never emitted twice.
     Bytes user_properties_raw;
     std::optional<uint32_t> maximum_packet_size;           // 0x27
     std::optional<uint8_t> wildcard_subscription_available;     // 0x28
@@ -138,6 +143,10 @@ struct UserProperty {
 };
 // Decodes Properties::user_properties_raw (already validated by the decoder).
 std::vector<UserProperty> user_properties(Bytes raw);
+// Appends one encoded user property to `raw`, to build user_properties_raw for
+// packets the broker originates. `raw` must outlive the Properties viewing it.
+void append_user_property(std::vector<std::byte>& raw, std::string_view key,
+                          std::string_view value);
 
 struct Will {
     std::string_view topic;

@@ -1,0 +1,49 @@
+# The front door: `make run` and `make test` are the only commands a person types
+# on a fresh Debian 12 machine; each installs what is missing first.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+JOBS       ?= $(shell nproc)
+FUZZ_SECONDS ?= 60
+CONFIG     ?=
+
+CMAKE_FLAGS = -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+.PHONY: deps build run test unit-test asan-test fuzz bench clean
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) > /dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	./$(BUILD)/ironbridge run $(if $(CONFIG),-c $(CONFIG))
+
+# Every test: unit and integration tests on the normal build, the same tests
+# under AddressSanitizer + UndefinedBehaviorSanitizer, and a bounded fuzz run.
+test: unit-test asan-test fuzz
+
+unit-test: build
+	ctest --test-dir $(BUILD) --output-on-failure -j 2
+
+asan-test: deps
+	@cmake -S . -B $(ASAN_BUILD) $(CMAKE_FLAGS) -DIB_SANITIZE=ON > /dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j 2
+
+fuzz: deps
+	@cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIB_FUZZ=ON \
+	  -DCMAKE_CXX_COMPILER=clang++-14 > /dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	@bash scripts/run-fuzzers.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+bench: deps
+	@cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DIB_BENCH=ON > /dev/null
+	@cmake --build build-release -j $(JOBS)
+	IRONBRIDGE_BIN=$(CURDIR)/build-release/ironbridge bash bench/compare.sh
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) build-release

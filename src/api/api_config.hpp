@@ -1,0 +1,20 @@
+// Typed settings of the REST API / metrics HTTP server, filled by the config
+// module. Header-only and free of Asio so config can include it without
+// pulling networking into every translation unit.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace ib::api {
+
+struct ApiConfig {
+    // The app decides whether to start the server; HttpServer itself ignores this.
+    bool enabled = true;
+    std::string bind_address = "0.0.0.0";
+    uint16_t port = 8080;  // 0: pick a free port (tests)
+    // Largest request body accepted; larger requests get 413 and are closed.
+    uint32_t max_body_bytes = 1024 * 1024;
+};
+
+}  // namespace ib::api

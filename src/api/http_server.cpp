@@ -1,0 +1,279 @@
+#include "api/http_server.hpp"
+
+// Boost 1.74's Asio needs <utility> before its headers (std::exchange).
+#include <utility>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <unordered_set>
+
+#include "api/prometheus.hpp"
+
+namespace ib::api {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+// A slow or oversized header is a client problem, but it must not hold memory.
+constexpr uint32_t kHeaderLimit = 16 * 1024;
+// After an accept failure such as EMFILE, retrying at once would spin.
+constexpr auto kAcceptRetry = std::chrono::milliseconds(100);
+
+std::string_view sv(beast::string_view s) { return {s.data(), s.size()}; }
+
+std::string endpoint_text(const std::string& address, uint16_t port) {
+    bool v6 = address.find(':') != std::string::npos;
+    return (v6 ? "[" + address + "]" : address) + ":" + std::to_string(port);
+}
+
+}  // namespace
+
+class HttpSession;
+
+struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
+    Impl(asio::io_context& io, const ApiConfig& config)
+        : io(io), config(config), acceptor(io), retry(io), started(std::chrono::steady_clock::now()) {}
+
+    void accept();
+    void close_all();
+    HttpResponse health() const;
+    HttpResponse metrics();
+    void count_response(unsigned status) { ++responses[status]; }
+
+    asio::io_context& io;
+    ApiConfig config;
+    tcp::acceptor acceptor;
+    asio::steady_timer retry;
+    Router router;
+    std::vector<MetricCollector> collectors;
+    std::string version = "unknown";
+    std::chrono::steady_clock::time_point started;
+    uint16_t port = 0;
+    bool stopped = false;
+    // Live connections, so stop() can close them; each removes itself when destroyed.
+    std::unordered_set<HttpSession*> sessions;
+    uint64_t connections_total = 0;
+    uint64_t connections_rejected = 0;
+    std::map<unsigned, uint64_t> responses;  // by status code
+};
+
+// One connection: read a request, answer it, repeat while keep-alive holds.
+// Owned by its pending handlers through shared_from_this.
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+public:
+    HttpSession(std::shared_ptr<HttpServer::Impl> server, tcp::socket socket)
+        : server_(std::move(server)), stream_(std::move(socket)) {
+        server_->sessions.insert(this);
+    }
+    ~HttpSession() { server_->sessions.erase(this); }
+
+    void start() { read(); }
+    void close() {
+        beast::error_code ec;
+        stream_.socket().close(ec);
+    }
+
+private:
+    void read() {
+        parser_.emplace();
+        parser_->body_limit(server_->config.max_body_bytes);
+        parser_->header_limit(kHeaderLimit);
+        stream_.expires_after(std::chrono::seconds(HttpServer::kReadTimeoutSeconds));
+        http::async_read(stream_, buffer_, *parser_,
+                         [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+    }
+
+    void on_read(beast::error_code ec) {
+        if (ec == http::error::body_limit) return reply_error(413, "request body too large");
+        if (ec == http::error::header_limit) return reply_error(431, "request header too large");
+        if (ec && ec.category() == beast::http::make_error_code(http::error::bad_method).category() &&
+            ec != http::error::end_of_stream && ec != http::error::partial_message) {
+            // Malformed HTTP: answer once and close, the stream is no longer in sync.
+            spdlog::debug("api: bad request from {}: {}", peer(), ec.message());
+            return reply_error(400, "malformed request: " + ec.message());
+        }
+        // Peer closed, timeout, reset, or stop(): nothing left to answer.
+        if (ec) return shutdown();
+
+        auto& req = parser_->get();
+        HttpRequest request;
+        request.method = sv(req.method_string());
+        request.target = sv(req.target());
+        auto q = request.target.find('?');
+        request.path = request.target.substr(0, q);
+        if (q != std::string_view::npos) request.query = request.target.substr(q + 1);
+        request.body = req.body();
+        request.headers.reserve(16);
+        for (const auto& field : req) request.headers.emplace_back(sv(field.name_string()), sv(field.value()));
+
+        write(server_->router.dispatch(request), !req.keep_alive());
+    }
+
+    void reply_error(unsigned status, std::string_view message) {
+        write(json_error(status, message), true);
+    }
+
+    void write(HttpResponse r, bool close_after) {
+        server_->count_response(r.status);
+        response_.emplace();
+        response_->version(11);
+        response_->result(r.status);
+        response_->set(http::field::server, "ironbridge");
+        response_->set(http::field::content_type, r.content_type);
+        for (auto& [name, value] : r.headers) response_->set(name, value);
+        response_->body() = std::move(r.body);
+        response_->keep_alive(!close_after);
+        response_->prepare_payload();
+        // The same timeout bounds a client that stops reading its response.
+        stream_.expires_after(std::chrono::seconds(HttpServer::kReadTimeoutSeconds));
+        http::async_write(stream_, *response_,
+                          [self = shared_from_this(), close_after](beast::error_code ec, size_t) {
+                              if (ec || close_after) return self->shutdown();
+                              self->read();
+                          });
+    }
+
+    void shutdown() {
+        beast::error_code ec;
+        stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+        stream_.socket().close(ec);
+    }
+
+    std::string peer() {
+        beast::error_code ec;
+        auto ep = stream_.socket().remote_endpoint(ec);
+        return ec ? std::string("?") : endpoint_text(ep.address().to_string(), ep.port());
+    }
+
+    std::shared_ptr<HttpServer::Impl> server_;
+    beast::tcp_stream stream_;
+    beast::flat_buffer buffer_;
+    std::optional<http::request_parser<http::string_body>> parser_;
+    std::optional<http::response<http::string_body>> response_;
+};
+
+void HttpServer::Impl::accept() {
+    acceptor.async_accept([self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+        if (self->stopped) return;
+        if (ec) {
+            spdlog::warn("api: accept failed: {}", ec.message());
+            self->retry.expires_after(kAcceptRetry);
+            self->retry.async_wait([self](beast::error_code wait_ec) {
+                if (!wait_ec && !self->stopped) self->accept();
+            });
+            return;
+        }
+        ++self->connections_total;
+        if (self->sessions.size() >= kMaxConnections) {
+            ++self->connections_rejected;
+            beast::error_code ignored;
+            socket.close(ignored);
+        } else {
+            beast::error_code ignored;
+            socket.set_option(tcp::no_delay(true), ignored);
+            std::make_shared<HttpSession>(self, std::move(socket))->start();
+        }
+        self->accept();
+    });
+}
+
+void HttpServer::Impl::close_all() {
+    stopped = true;
+    beast::error_code ec;
+    acceptor.close(ec);
+    retry.cancel();
+    // close() only cancels pending operations; sessions leave the set as their
+    // handlers finish, so iterate over a copy.
+    auto live = sessions;
+    for (HttpSession* s : live) s->close();
+}
+
+HttpResponse HttpServer::Impl::health() const {
+    auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started);
+    HttpResponse r;
+    r.body = "{\"status\":\"ok\",\"version\":" + json_quote(version) +
+             ",\"uptime_seconds\":" + std::to_string(uptime.count()) + "}";
+    return r;
+}
+
+HttpResponse HttpServer::Impl::metrics() {
+    MetricSink sink;
+    collect_process_metrics(sink);
+    sink.push_back({"ib_api_connections", "Open HTTP API connections.", MetricType::Gauge, "",
+                    static_cast<double>(sessions.size())});
+    sink.push_back({"ib_api_connections_total", "HTTP API connections accepted.", MetricType::Counter, "",
+                    static_cast<double>(connections_total)});
+    sink.push_back({"ib_api_connections_rejected_total",
+                    "HTTP API connections closed at once because the connection limit was reached.",
+                    MetricType::Counter, "", static_cast<double>(connections_rejected)});
+    for (const auto& [status, n] : responses) {
+        sink.push_back({"ib_api_responses_total", "HTTP API responses sent, by status code.",
+                        MetricType::Counter, prometheus_label("code", std::to_string(status)),
+                        static_cast<double>(n)});
+    }
+    for (const MetricCollector& c : collectors) c(sink);
+    HttpResponse r;
+    r.content_type = std::string(kPrometheusContentType);
+    r.body = format_prometheus(sink);
+    return r;
+}
+
+HttpServer::HttpServer(asio::io_context& io, const ApiConfig& config)
+    : impl_(std::make_shared<Impl>(io, config)) {
+    // Routes hold a raw pointer: the Impl owns the router, so it outlives them.
+    Impl* impl = impl_.get();
+    route("GET", "/api/v1/health", [impl](const HttpRequest&) { return impl->health(); });
+    route("GET", "/metrics", [impl](const HttpRequest&) { return impl->metrics(); });
+}
+
+HttpServer::~HttpServer() { stop(); }
+
+std::expected<uint16_t, std::string> HttpServer::start() {
+    const std::string where = endpoint_text(impl_->config.bind_address, impl_->config.port);
+    if (impl_->acceptor.is_open()) return std::unexpected("api: already listening on " + where);
+    beast::error_code ec;
+    auto address = asio::ip::make_address(impl_->config.bind_address, ec);
+    if (ec) return std::unexpected("api: invalid bind address '" + impl_->config.bind_address + "'");
+    tcp::endpoint endpoint(address, impl_->config.port);
+    auto& a = impl_->acceptor;
+    a.open(endpoint.protocol(), ec);
+    // Lets a restarted node bind while old connections sit in TIME_WAIT; it does
+    // not allow two live listeners on one port on Linux.
+    if (!ec) a.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) a.bind(endpoint, ec);
+    if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+        beast::error_code ignored;
+        a.close(ignored);
+        return std::unexpected("api: cannot listen on " + where + ": " + ec.message());
+    }
+    impl_->port = a.local_endpoint(ec).port();
+    impl_->stopped = false;
+    impl_->accept();
+    return impl_->port;
+}
+
+void HttpServer::stop() { impl_->close_all(); }
+
+void HttpServer::route(std::string method, std::string path, Handler handler) {
+    impl_->router.add(std::move(method), std::move(path), std::move(handler));
+}
+
+void HttpServer::add_metrics(MetricCollector collector) { impl_->collectors.push_back(std::move(collector)); }
+
+void HttpServer::set_version(std::string version) { impl_->version = std::move(version); }
+
+uint16_t HttpServer::port() const { return impl_->port; }
+
+}  // namespace ib::api

@@ -1,0 +1,65 @@
+// HTTP request routing for the REST API, free of any networking: the server
+// parses bytes into an HttpRequest, the Router picks a handler by method and
+// path and always returns a response (404, 405 and 500 included). Handlers run
+// on the API's event loop and must not block.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace ib::api {
+
+// Views into the server's receive buffer, valid only during the handler call.
+struct HttpRequest {
+    std::string_view method;  // "GET"
+    std::string_view target;  // "/api/v1/devices?limit=5", as received
+    std::string_view path;    // "/api/v1/devices" (not percent-decoded)
+    std::string_view query;   // "limit=5", without the '?'
+    std::string_view body;
+    std::vector<std::pair<std::string_view, std::string_view>> headers;
+
+    // The first header with this name, compared case-insensitively; "" if absent.
+    std::string_view header(std::string_view name) const;
+};
+
+struct HttpResponse {
+    unsigned status = 200;
+    std::string content_type = "application/json";
+    std::string body;
+    // Extra header fields (e.g. Allow, Cache-Control); the server adds
+    // Content-Type, Content-Length, Connection and Server itself.
+    std::vector<std::pair<std::string, std::string>> headers;
+};
+
+using Handler = std::function<HttpResponse(const HttpRequest&)>;
+
+class Router {
+public:
+    // Exact path match, or a prefix when `path` ends in "/*": "/api/v1/devices/*"
+    // matches "/api/v1/devices/plc1" and "/api/v1/devices/". Exact routes win
+    // over prefixes, and the longest prefix wins among prefixes.
+    void add(std::string method, std::string path, Handler handler);
+
+    // Never throws: a handler's exception becomes a 500.
+    HttpResponse dispatch(const HttpRequest& request) const;
+
+private:
+    struct Route {
+        std::string method;
+        std::string path;  // for prefix routes, the prefix with its trailing '/'
+        bool prefix = false;
+        Handler handler;
+    };
+    std::vector<Route> routes_;
+};
+
+// `s` as a quoted JSON string, escaped per RFC 8259 §7.
+std::string json_quote(std::string_view s);
+
+// {"error":"<message>"} with the given status.
+HttpResponse json_error(unsigned status, std::string_view message);
+
+}  // namespace ib::api

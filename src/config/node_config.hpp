@@ -1,0 +1,26 @@
+// Everything one Ironbridge node is configured with, as typed per-module structs.
+// Produced only by the config loader; modules receive their own part in their
+// constructor and never see TOML.
+#pragma once
+
+#include <string>
+
+#include "api/api_config.hpp"
+#include "mqtt/broker/broker_config.hpp"
+
+namespace ib::config {
+
+struct LogConfig {
+    // One of trace, debug, info, warn, error (checked by the loader).
+    std::string level = "info";
+};
+
+struct NodeConfig {
+    // Where state created at run time (REST objects, history, outbox) lives.
+    std::string data_dir = "./data";
+    LogConfig log;
+    mqtt::broker::BrokerConfig broker;
+    api::ApiConfig api;
+};
+
+}  // namespace ib::config

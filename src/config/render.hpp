@@ -1,0 +1,14 @@
+// Documents derived from the settings table: the configuration reference
+// (docs/configuration.md) and the example file (config/ironbridge.example.toml).
+// A unit test keeps the checked-in copies equal to what these functions render.
+#pragma once
+
+#include <string>
+
+namespace ib::config {
+
+std::string render_reference_markdown();
+// Every setting with its default, so loading it gives NodeConfig{}.
+std::string render_example_toml();
+
+}  // namespace ib::config

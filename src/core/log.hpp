@@ -1,0 +1,36 @@
+// Logging: spdlog behind a few names, so a line below the level costs a branch
+// and no formatting. `limited_warn` keeps a flood of identical events (a full
+// queue, a misbehaving client) to one line per second per call site.
+#pragma once
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+
+namespace ib::log {
+
+using spdlog::debug;
+using spdlog::error;
+using spdlog::info;
+using spdlog::trace;
+using spdlog::warn;
+
+// Sets the level from its name; false when the name is unknown.
+bool set_level(const std::string& level);
+
+namespace detail {
+bool allow_once_per_second(std::atomic<int64_t>& last_ms);
+}
+
+}  // namespace ib::log
+
+// A macro so that each call site has its own one-line-per-second budget.
+#define IB_LOG_LIMITED_WARN(...)                                                   \
+    do {                                                                           \
+        static std::atomic<int64_t> ib_log_last_ms_{0};                            \
+        if (::ib::log::detail::allow_once_per_second(ib_log_last_ms_)) {           \
+            ::spdlog::warn(__VA_ARGS__);                                           \
+        }                                                                          \
+    } while (0)

@@ -1,0 +1,536 @@
+// Shards, listeners, routing, the in-process Router, $SYS and metrics.
+#include "mqtt/broker/broker.hpp"
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <functional>
+
+#include "core/log.hpp"
+#include "mqtt/broker/broker_core.hpp"
+#include "net/loop_pool.hpp"
+
+namespace ib::mqtt::broker {
+
+namespace {
+constexpr std::size_t kReadBufferSize = 64 * 1024;
+constexpr auto kSweepInterval = std::chrono::milliseconds(500);
+}  // namespace
+
+// ------------------------------------------------------------------ Shard
+
+Shard::Shard(BrokerCore& c, std::size_t i, asio::io_context& context)
+    : core(c), index(i), ctx(context), sweep_timer_(context) {
+    read_buf.resize(kReadBufferSize);
+    outbox_.resize(core.shard_count_hint());
+}
+
+Shard::~Shard() = default;
+
+SubscriberId Shard::new_subscriber_id(bool in_process) {
+    return (SubscriberId{index} << kShardShift) | (in_process ? kInProcessBit : 0) | next_id_++;
+}
+
+std::size_t Shard::route(const MessageRef& msg) {
+    matches_.clear();
+    {
+        std::shared_lock lock(core.tree_mutex);
+        core.tree.match(msg->topic(), [&](const Subscription& s) { matches_.push_back(s); });
+    }
+    if (msg->retain()) {
+        std::lock_guard lock(core.retained_mutex);
+        core.retained.set(msg);
+    }
+    if (matches_.empty()) return 0;
+    if (matches_.size() > 1) {
+        std::sort(matches_.begin(), matches_.end(),
+                  [](const Subscription& a, const Subscription& b) { return a.subscriber < b.subscriber; });
+    }
+    std::size_t delivered = 0;
+    // Overlapping subscriptions of one subscriber give one delivery with the
+    // highest QoS and every subscription identifier (§3.3.4).
+    for (std::size_t i = 0; i < matches_.size();) {
+        const SubscriberId to = matches_[i].subscriber;
+        Delivery d;
+        d.to = to;
+        bool any = false;
+        bool rap = false;
+        uint8_t qos = 0;
+        for (; i < matches_.size() && matches_[i].subscriber == to; ++i) {
+            const auto& o = matches_[i].options;
+            // [MQTT-3.8.3-3] No Local: not sent back to the connection that published it.
+            if (o.no_local && to == msg->origin()) continue;
+            any = true;
+            qos = std::max(qos, o.qos);
+            rap = rap || o.retain_as_published;
+            d.sub_ids.add(o.subscription_id);
+        }
+        if (!any) continue;
+        d.msg = msg;
+        d.qos = std::min(qos, msg->qos());
+        // [MQTT-3.3.1-12] Without Retain As Published the flag is cleared.
+        d.retain = rap && msg->retain();
+        ++delivered;
+        const std::size_t dest = shard_of(to);
+        if (dest == index) {
+            deliver_local(d);
+        } else {
+            outbox_[dest].push_back(std::move(d));
+        }
+    }
+    return delivered;
+}
+
+void Shard::deliver_local(const Delivery& d) {
+    if (d.to & kInProcessBit) {
+        if (auto handler = core.handler_for(d.to)) (*handler)(*d.msg);
+        return;
+    }
+    auto it = sessions.find(d.to);
+    if (it == sessions.end()) return;  // the session ended while the batch travelled
+    it->second->deliver(d.msg, d.qos, d.retain, d.sub_ids);
+}
+
+void Shard::retained_to(Session& s, std::string_view filter, const SubscriptionOptions& opts) {
+    std::vector<MessageRef> found;
+    {
+        std::lock_guard lock(core.retained_mutex);
+        core.retained.match(filter, Clock::now(), [&](const MessageRef& m) { found.push_back(m); });
+    }
+    SubIds ids;
+    ids.add(opts.subscription_id);
+    // [MQTT-3.3.1-8] Retained messages sent on subscribe carry RETAIN 1.
+    for (const auto& m : found) s.deliver(m, std::min(opts.qos, m->qos()), true, ids);
+}
+
+void Shard::flush() {
+    // Writing may queue more output (a drained slow consumer pumps its queue),
+    // so repeat until nothing is dirty.
+    for (int round = 0; round < 4 && !dirty_.empty(); ++round) {
+        flushing_.swap(dirty_);
+        for (auto& c : flushing_) {
+            c->dirty = false;
+            c->flush();
+        }
+        flushing_.clear();
+    }
+    for (std::size_t dest = 0; dest < outbox_.size(); ++dest) {
+        if (outbox_[dest].empty()) continue;
+        Shard& target = core.shard(dest);
+        asio::post(target.ctx, [&target, batch = std::move(outbox_[dest])] {
+            for (const auto& d : batch) target.deliver_local(d);
+            target.flush();
+        });
+        outbox_[dest] = {};
+    }
+}
+
+void Shard::destroy_session(Session* s) {
+    if (s->will) {
+        // [MQTT-3.1.3-9] The session ends before the will delay: send it now.
+        route(s->will->msg);
+        s->will.reset();
+    }
+    if (!s->subscriptions.empty()) {
+        std::unique_lock lock(core.tree_mutex);
+        for (const auto& [filter, opts] : s->subscriptions) core.tree.unsubscribe(filter, s->id());
+    }
+    sessions_by_client.erase(s->client_id());
+    core.sessions_current.sub();
+    sessions.erase(s->id());  // destroys s
+}
+
+void Shard::schedule_expiry(Session& s) {
+    const SubscriberId id = s.id();
+    if (s.will) {
+        if (!s.will_timer) s.will_timer = std::make_unique<asio::steady_timer>(ctx);
+        uint32_t delay = std::min(s.will->delay_s, s.expiry_interval_s);
+        s.will_timer->expires_after(std::chrono::seconds(delay));
+        s.will_timer->async_wait([this, id](const boost::system::error_code& ec) {
+            if (ec) return;
+            auto it = sessions.find(id);
+            if (it == sessions.end() || it->second->connection() || !it->second->will) return;
+            route(it->second->will->msg);
+            it->second->will.reset();
+            flush();
+        });
+    }
+    if (s.expiry_interval_s == UINT32_MAX) return;  // 3.1.1 persistent: never expires
+    if (!s.expiry_timer) s.expiry_timer = std::make_unique<asio::steady_timer>(ctx);
+    s.expiry_timer->expires_after(std::chrono::seconds(s.expiry_interval_s));
+    s.expiry_timer->async_wait([this, id](const boost::system::error_code& ec) {
+        if (ec) return;
+        auto it = sessions.find(id);
+        if (it == sessions.end() || it->second->connection()) return;
+        log::debug("mqtt: session '{}' expired", it->second->client_id());
+        destroy_session(it->second.get());
+        flush();
+    });
+}
+
+void Shard::start_sweep() {
+    sweep_timer_.expires_after(kSweepInterval);
+    sweep_timer_.async_wait([this](const boost::system::error_code& ec) {
+        if (ec) return;
+        sweep();
+        start_sweep();
+    });
+}
+
+void Shard::sweep() {
+    const auto now = Clock::now();
+    const auto connect_timeout = core.config.connect_timeout;
+    for (auto& [ptr, conn] : connections) {
+        if (conn->stuck_closing(now)) {
+            conn->finish_close();
+        } else if (conn->awaiting_connect()) {
+            if (now - conn->accepted_at() > connect_timeout) {
+                counters.connect_timeouts.add();
+                log::info("mqtt: {} sent no CONNECT within {} ms: closing", conn->peer(), connect_timeout.count());
+                conn->close("connect timeout");
+            }
+        } else if (conn->connected() && conn->keep_alive_s() > 0) {
+            // [MQTT-3.1.2-24] One and a half times the keep-alive without a packet.
+            auto limit = std::chrono::milliseconds(conn->keep_alive_s() * 1500);
+            if (now - conn->last_rx() > limit) {
+                counters.keepalive_timeouts.add();
+                log::info("mqtt: {} silent for 1.5 x keep-alive ({} s): closing", conn->peer(), conn->keep_alive_s());
+                conn->disconnect_with(codec::reason::kKeepAliveTimeout, "keep-alive timeout");
+            }
+        }
+    }
+    flush();
+}
+
+// ------------------------------------------------------------- BrokerCore
+
+BrokerCore::BrokerCore(const BrokerConfig& cfg, net::LoopPool& loops, std::string ver)
+    : config(cfg), version(std::move(ver)), loops_(loops) {
+    shard_count_ = loops.size();
+    for (std::size_t i = 0; i < loops.size(); ++i) shards_.push_back(std::make_unique<Shard>(*this, i, loops.loop(i)));
+}
+
+BrokerCore::~BrokerCore() = default;
+
+std::size_t BrokerCore::shard_for_client(std::string_view client_id) const {
+    if (shards_.size() == 1) return 0;
+    return std::hash<std::string_view>{}(client_id) % shards_.size();
+}
+
+std::expected<void, std::string> BrokerCore::start() {
+    started_at = Clock::now();
+    for (const auto& lc : config.listeners) {
+        auto l = std::make_unique<ListenerState>();
+        l->config = lc;
+        boost::system::error_code ec;
+        auto addr = asio::ip::make_address(lc.bind_address, ec);
+        if (ec) {
+            return std::unexpected(fmt::format("mqtt: listener '{}': '{}' is not an IP address", lc.name,
+                                               lc.bind_address));
+        }
+        tcp::endpoint ep(addr, lc.port);
+        l->acceptor = std::make_unique<tcp::acceptor>(shards_[0]->ctx);
+        auto fail = [&](const char* what) {
+            return std::unexpected(fmt::format("mqtt: listener '{}' cannot {} {}:{}: {}", lc.name, what,
+                                               lc.bind_address, lc.port, ec.message()));
+        };
+        l->acceptor->open(ep.protocol(), ec);
+        if (ec) return fail("open a socket for");
+        l->acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+        l->acceptor->bind(ep, ec);
+        if (ec) return fail("listen on");
+        l->acceptor->listen(asio::socket_base::max_listen_connections, ec);
+        if (ec) return fail("listen on");
+        l->port = l->acceptor->local_endpoint().port();
+        log::info("mqtt: listener '{}' on {}:{}", lc.name, lc.bind_address, l->port);
+        listeners_.push_back(std::move(l));
+    }
+    for (auto& l : listeners_) {
+        ListenerState* lp = l.get();
+        asio::post(shards_[0]->ctx, [this, lp] { accept_next(*lp); });
+    }
+    for (auto& s : shards_) {
+        Shard* sp = s.get();
+        asio::post(sp->ctx, [sp] { sp->start_sweep(); });
+    }
+    if (config.sys_interval.count() > 0) {
+        sys_timer_ = std::make_unique<asio::steady_timer>(shards_[0]->ctx);
+        asio::post(shards_[0]->ctx, [this] { publish_sys(); });
+    }
+    return {};
+}
+
+void BrokerCore::accept_next(ListenerState& l) {
+    if (stopping.load()) return;
+    Shard& target = *shards_[next_accept_shard_++ % shards_.size()];
+    l.acceptor->async_accept(target.ctx, [this, &l, &target](const boost::system::error_code& ec, tcp::socket sock) {
+        if (ec == asio::error::operation_aborted || stopping.load()) return;
+        if (ec) {
+            // Out of descriptors or similar: say so, and retry shortly rather
+            // than spin on a failing accept.
+            IB_LOG_LIMITED_WARN("mqtt: listener '{}' accept failed: {}", l.config.name, ec.message());
+            auto t = std::make_shared<asio::steady_timer>(shards_[0]->ctx, std::chrono::milliseconds(100));
+            t->async_wait([this, &l, t](const boost::system::error_code&) { accept_next(l); });
+            return;
+        }
+        if (l.connections.load(std::memory_order_relaxed) >= l.config.max_connections) {
+            shards_[0]->counters.connections_refused_limit.add();
+            IB_LOG_LIMITED_WARN("mqtt: listener '{}' is at max_connections {}: connection refused", l.config.name,
+                                l.config.max_connections);
+            boost::system::error_code ignored;
+            sock.close(ignored);
+        } else {
+            l.connections.fetch_add(1, std::memory_order_relaxed);
+            l.accepted.add();
+            connections_current.add();
+            shards_[0]->counters.connections_accepted.add();
+            asio::post(target.ctx, [&target, &l, s = std::move(sock)]() mutable {
+                auto conn = std::make_shared<Connection>(target, std::move(s), l);
+                target.connections.emplace(conn.get(), conn);
+                conn->start();
+            });
+        }
+        accept_next(l);
+    });
+}
+
+void BrokerCore::stop(std::function<void()> done) {
+    if (stopping.exchange(true)) return;
+    auto remaining = std::make_shared<std::atomic<std::size_t>>(shards_.size());
+    auto shared_done = std::make_shared<std::function<void()>>(std::move(done));
+    asio::post(shards_[0]->ctx, [this] {
+        for (auto& l : listeners_) {
+            boost::system::error_code ec;
+            l->acceptor->close(ec);
+        }
+        if (sys_timer_) sys_timer_->cancel();
+    });
+    for (auto& s : shards_) {
+        Shard* sp = s.get();
+        asio::post(sp->ctx, [sp, remaining, shared_done] {
+            std::vector<std::shared_ptr<Connection>> all;
+            for (auto& [p, c] : sp->connections) all.push_back(c);
+            for (auto& c : all) c->disconnect_with(codec::reason::kServerShuttingDown, "server shutting down");
+            sp->flush();
+            if (remaining->fetch_sub(1) == 1 && *shared_done) (*shared_done)();
+        });
+    }
+}
+
+std::vector<uint16_t> BrokerCore::ports() const {
+    std::vector<uint16_t> out;
+    for (const auto& l : listeners_) out.push_back(l->port);
+    return out;
+}
+
+// ------------------------------------------------------------------ Router
+
+void BrokerCore::publish(std::string_view topic, Bytes payload, const PublishOptions& o) {
+    MessageInit init;
+    init.topic = topic;
+    init.payload = payload;
+    init.qos = o.qos;
+    init.retain = o.retain;
+    init.message_expiry_interval = o.message_expiry_interval;
+    init.content_type = o.content_type;
+    init.response_topic = o.response_topic;
+    init.correlation_data = o.correlation_data;
+    MessageRef msg = Message::make(init, Clock::now());
+    const int here = net::LoopPool::current_index();
+    if (here >= 0 && static_cast<std::size_t>(here) < shards_.size() &&
+        &shards_[static_cast<std::size_t>(here)]->ctx == &loops_.loop(static_cast<std::size_t>(here))) {
+        Shard& s = *shards_[static_cast<std::size_t>(here)];
+        s.route(msg);
+        s.flush();
+        return;
+    }
+    Shard& s = *shards_[0];
+    asio::post(s.ctx, [&s, msg] {
+        s.route(msg);
+        s.flush();
+    });
+}
+
+std::shared_ptr<MessageHandler> BrokerCore::handler_for(SubscriberId id) {
+    std::lock_guard lock(handlers_mutex);
+    auto it = handlers.find(id);
+    return it == handlers.end() ? nullptr : it->second.second;
+}
+
+SubscriberId BrokerCore::subscribe(std::string_view filter, MessageHandler handler) {
+    const SubscriberId id = kInProcessBit | next_in_process_id_.fetch_add(1);  // shard 0
+    {
+        std::lock_guard lock(handlers_mutex);
+        handlers.emplace(id, std::make_pair(std::string(filter),
+                                            std::make_shared<MessageHandler>(std::move(handler))));
+    }
+    {
+        std::unique_lock lock(tree_mutex);
+        tree.subscribe(filter, Subscription{id, SubscriptionOptions{2, false, true, 0, 0}});
+    }
+    // Retained messages follow, on the handler's loop, like a network client's.
+    if (!filter.starts_with("$share/")) {
+        std::string f(filter);
+        asio::post(shards_[0]->ctx, [this, id, f] {
+            std::vector<MessageRef> found;
+            {
+                std::lock_guard lock(retained_mutex);
+                retained.match(f, Clock::now(), [&](const MessageRef& m) { found.push_back(m); });
+            }
+            auto h = handler_for(id);
+            if (h)
+                for (const auto& m : found) (*h)(*m);
+        });
+    }
+    return id;
+}
+
+void BrokerCore::unsubscribe(SubscriberId id) {
+    std::string filter;
+    {
+        std::lock_guard lock(handlers_mutex);
+        auto it = handlers.find(id);
+        if (it == handlers.end()) return;
+        filter = std::move(it->second.first);
+        handlers.erase(it);
+    }
+    std::unique_lock lock(tree_mutex);
+    tree.unsubscribe(filter, id);
+}
+
+// --------------------------------------------------------- $SYS and metrics
+
+namespace {
+template <typename F>
+uint64_t sum_shards(const std::vector<std::unique_ptr<Shard>>& shards, F field) {
+    uint64_t total = 0;
+    for (const auto& s : shards) total += field(s->counters).get();
+    return total;
+}
+}  // namespace
+
+void BrokerCore::publish_sys() {
+    if (stopping.load()) return;
+    const auto& sh = shards_;
+    auto sum = [&](auto field) { return sum_shards(sh, field); };
+    uint64_t msgs_in = 0, msgs_out = 0;
+    for (int q = 0; q < 3; ++q) {
+        msgs_in += sum([q](ShardCounters& c) -> LocalCounter& { return c.messages_in[q]; });
+        msgs_out += sum([q](ShardCounters& c) -> LocalCounter& { return c.messages_out[q]; });
+    }
+    std::size_t subs = 0, retained_count = 0;
+    {
+        std::shared_lock lock(tree_mutex);
+        subs = tree.size();
+    }
+    {
+        std::lock_guard lock(retained_mutex);
+        retained_count = retained.size();
+    }
+    const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - started_at).count();
+    auto pub = [&](std::string_view topic, const std::string& value) {
+        PublishOptions o;
+        o.retain = true;
+        publish(topic, as_bytes(value), o);
+    };
+    pub("$SYS/broker/version", "ironbridge " + version);
+    pub("$SYS/broker/uptime", fmt::format("{} seconds", uptime));
+    pub("$SYS/broker/clients/connected", std::to_string(connections_current.get()));
+    pub("$SYS/broker/clients/total", std::to_string(sessions_current.get()));
+    pub("$SYS/broker/messages/received", std::to_string(msgs_in));
+    pub("$SYS/broker/messages/sent", std::to_string(msgs_out));
+    pub("$SYS/broker/bytes/received",
+        std::to_string(sum([](ShardCounters& c) -> LocalCounter& { return c.bytes_in; })));
+    pub("$SYS/broker/bytes/sent", std::to_string(sum([](ShardCounters& c) -> LocalCounter& { return c.bytes_out; })));
+    pub("$SYS/broker/publish/messages/dropped",
+        std::to_string(sum([](ShardCounters& c) -> LocalCounter& { return c.dropped_queue_full; }) +
+                       sum([](ShardCounters& c) -> LocalCounter& { return c.dropped_qos12_queue_full; })));
+    pub("$SYS/broker/subscriptions/count", std::to_string(subs));
+    pub("$SYS/broker/retained messages/count", std::to_string(retained_count));
+    sys_timer_->expires_after(config.sys_interval);
+    sys_timer_->async_wait([this](const boost::system::error_code& ec) {
+        if (!ec) publish_sys();
+    });
+}
+
+void BrokerCore::collect_metrics(MetricSink& sink) const {
+    auto add = [&](std::string name, std::string help, MetricType type, std::string labels, double v) {
+        sink.push_back(MetricSample{std::move(name), std::move(help), type, std::move(labels), v});
+    };
+    auto sum = [&](auto field) { return static_cast<double>(sum_shards(shards_, field)); };
+    using C = ShardCounters;
+    auto G = MetricType::Gauge;
+    auto K = MetricType::Counter;
+    for (const auto& l : listeners_) {
+        std::string lbl = fmt::format("listener=\"{}\"", l->config.name);
+        add("ib_mqtt_connections", "Open client connections", G, lbl, l->connections.load());
+        add("ib_mqtt_connections_accepted_total", "Connections accepted", K, lbl, static_cast<double>(l->accepted.get()));
+    }
+    add("ib_mqtt_sessions", "Sessions, connected or kept for a disconnected client", G, "",
+        static_cast<double>(sessions_current.get()));
+    {
+        std::shared_lock lock(tree_mutex);
+        add("ib_mqtt_subscriptions", "Subscriptions in the topic tree", G, "", static_cast<double>(tree.size()));
+    }
+    {
+        std::lock_guard lock(retained_mutex);
+        add("ib_mqtt_retained_messages", "Retained messages", G, "", static_cast<double>(retained.size()));
+        add("ib_mqtt_retained_bytes", "Bytes held by retained messages", G, "", static_cast<double>(retained.bytes()));
+    }
+    for (int q = 0; q < 3; ++q) {
+        std::string lbl = fmt::format("qos=\"{}\"", q);
+        add("ib_mqtt_messages_received_total", "PUBLISH packets received from clients", K, lbl,
+            sum([q](const C& c) -> const LocalCounter& { return c.messages_in[q]; }));
+        add("ib_mqtt_messages_sent_total", "PUBLISH packets sent to clients", K, lbl,
+            sum([q](const C& c) -> const LocalCounter& { return c.messages_out[q]; }));
+    }
+    add("ib_mqtt_bytes_received_total", "Bytes read from clients", K, "",
+        sum([](const C& c) -> const LocalCounter& { return c.bytes_in; }));
+    add("ib_mqtt_bytes_sent_total", "Bytes written to clients", K, "",
+        sum([](const C& c) -> const LocalCounter& { return c.bytes_out; }));
+    const char* dropped_help = "Messages not delivered, by reason";
+    add("ib_mqtt_messages_dropped_total", dropped_help, K, "reason=\"queue_full_qos0\"",
+        sum([](const C& c) -> const LocalCounter& { return c.dropped_queue_full; }));
+    add("ib_mqtt_messages_dropped_total", dropped_help, K, "reason=\"queue_full_qos12\"",
+        sum([](const C& c) -> const LocalCounter& { return c.dropped_qos12_queue_full; }));
+    add("ib_mqtt_messages_dropped_total", dropped_help, K, "reason=\"expired\"",
+        sum([](const C& c) -> const LocalCounter& { return c.dropped_expired; }));
+    add("ib_mqtt_messages_dropped_total", dropped_help, K, "reason=\"too_large_for_client\"",
+        sum([](const C& c) -> const LocalCounter& { return c.dropped_too_large_for_client; }));
+    add("ib_mqtt_messages_dropped_total", dropped_help, K, "reason=\"topic_too_deep\"",
+        sum([](const C& c) -> const LocalCounter& { return c.dropped_topic_too_deep; }));
+    add("ib_mqtt_malformed_packets_total", "Packets refused as malformed (reason 0x81)", K, "",
+        sum([](const C& c) -> const LocalCounter& { return c.malformed_packets; }));
+    add("ib_mqtt_protocol_errors_total", "Packets refused as protocol errors (reason 0x82)", K, "",
+        sum([](const C& c) -> const LocalCounter& { return c.protocol_errors; }));
+    add("ib_mqtt_packets_too_large_total", "Packets refused for exceeding max_packet_size", K, "",
+        sum([](const C& c) -> const LocalCounter& { return c.packets_too_large; }));
+    add("ib_mqtt_connect_timeouts_total", "Connections closed for sending no CONNECT in time", K, "",
+        sum([](const C& c) -> const LocalCounter& { return c.connect_timeouts; }));
+    add("ib_mqtt_keepalive_timeouts_total", "Connections closed for keep-alive expiry", K, "",
+        sum([](const C& c) -> const LocalCounter& { return c.keepalive_timeouts; }));
+    add("ib_mqtt_connections_refused_total", "Connections refused at max_connections", K, "reason=\"max_connections\"",
+        sum([](const C& c) -> const LocalCounter& { return c.connections_refused_limit; }));
+    add("ib_mqtt_subscriptions_refused_total", "Subscriptions refused at max_subscriptions_per_client", K, "",
+        sum([](const C& c) -> const LocalCounter& { return c.subscriptions_refused_limit; }));
+    add("ib_mqtt_redelivered_total", "Inflight messages resent after a reconnect", K, "",
+        sum([](const C& c) -> const LocalCounter& { return c.inflight_redelivered; }));
+}
+
+// ------------------------------------------------------------------ Broker
+
+Broker::Broker(const BrokerConfig& config, net::LoopPool& loops, std::string version)
+    : core_(std::make_unique<BrokerCore>(config, loops, std::move(version))) {}
+
+Broker::~Broker() = default;
+
+std::expected<void, std::string> Broker::start() { return core_->start(); }
+
+void Broker::stop(std::function<void()> done) { core_->stop(std::move(done)); }
+
+std::vector<uint16_t> Broker::ports() const { return core_->ports(); }
+
+Router& Broker::router() { return *core_; }
+
+void Broker::collect_metrics(MetricSink& sink) const { core_->collect_metrics(sink); }
+
+}  // namespace ib::mqtt::broker

@@ -1,0 +1,48 @@
+// The MQTT broker: listeners, sessions and the router, spread over the event
+// loops of a LoopPool. This header is what the app and the API see; Asio stays
+// in the .cpp files.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/metrics.hpp"
+#include "mqtt/broker/broker_config.hpp"
+#include "mqtt/broker/router.hpp"
+
+namespace ib::net {
+class LoopPool;
+}
+
+namespace ib::mqtt::broker {
+
+class BrokerCore;
+
+class Broker {
+public:
+    Broker(const BrokerConfig& config, net::LoopPool& loops, std::string version);
+    ~Broker();
+    Broker(const Broker&) = delete;
+    Broker& operator=(const Broker&) = delete;
+
+    // Binds every listener; the error names the listener, address and port.
+    std::expected<void, std::string> start();
+    // Closes listeners and client connections on every loop, then calls `done`
+    // (on one of the loops). Safe to call from any thread.
+    void stop(std::function<void()> done);
+
+    // Actual bound port of each listener, in config order (port 0 resolved).
+    std::vector<uint16_t> ports() const;
+
+    Router& router();
+    void collect_metrics(MetricSink& sink) const;
+
+private:
+    std::unique_ptr<BrokerCore> core_;
+};
+
+}  // namespace ib::mqtt::broker

@@ -1,0 +1,370 @@
+// Internals of the broker, shared by its .cpp files only (it includes Asio).
+//
+// Threading: one Shard per event loop. A Session lives on the shard chosen by a
+// hash of its client id, so a take-over or a resumed session is always handled on
+// one thread, without locks. A connection is accepted on any shard and, once its
+// CONNECT is read, its socket moves to the session's shard. The subscription
+// tree is shared: publishes match under a shared lock, deliveries to sessions of
+// other shards are batched per shard and posted once per loop turn.
+#pragma once
+
+#include <utility>  // before Asio: Boost 1.74 coroutine headers need it
+
+#include <array>
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/metrics.hpp"
+#include "mqtt/broker/broker_config.hpp"
+#include "mqtt/broker/message.hpp"
+#include "mqtt/broker/retained_store.hpp"
+#include "mqtt/broker/router.hpp"
+#include "mqtt/broker/subscription.hpp"
+#include "mqtt/broker/topic_tree.hpp"
+#include "mqtt/codec/codec.hpp"
+
+namespace ib::net {
+class LoopPool;
+}
+
+namespace ib::mqtt::broker {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+class BrokerCore;
+class Shard;
+class Session;
+class Connection;
+
+// SubscriberId layout: shard index in the top byte, so a delivery finds its
+// shard without a lookup; bit 55 marks in-process subscribers of the Router.
+inline constexpr int kShardShift = 56;
+inline constexpr SubscriberId kInProcessBit = SubscriberId{1} << 55;
+inline std::size_t shard_of(SubscriberId id) { return static_cast<std::size_t>(id >> kShardShift); }
+
+// Up to this many subscription identifiers travel with one delivery.
+inline constexpr std::size_t kMaxSubIds = codec::Properties::kMaxSubscriptionIds;
+struct SubIds {
+    std::array<uint32_t, kMaxSubIds> ids{};
+    uint8_t count = 0;
+    void add(uint32_t id) {
+        if (id != 0 && count < kMaxSubIds) ids[count++] = id;
+    }
+};
+
+// One message on its way to one subscriber.
+struct Delivery {
+    SubscriberId to = 0;
+    MessageRef msg;
+    uint8_t qos = 0;
+    bool retain = false;
+    SubIds sub_ids;
+};
+
+// Counters written by one shard's thread only.
+struct ShardCounters {
+    LocalCounter connections_accepted;
+    LocalCounter connections_closed;
+    LocalCounter connections_refused_limit;
+    LocalCounter connect_timeouts;
+    LocalCounter keepalive_timeouts;
+    LocalCounter malformed_packets;
+    LocalCounter protocol_errors;
+    LocalCounter packets_too_large;
+    std::array<LocalCounter, 3> messages_in;   // by QoS
+    std::array<LocalCounter, 3> messages_out;  // by QoS
+    LocalCounter bytes_in;
+    LocalCounter bytes_out;
+    LocalCounter dropped_queue_full;
+    LocalCounter dropped_qos12_queue_full;
+    LocalCounter dropped_expired;
+    LocalCounter dropped_too_large_for_client;
+    LocalCounter dropped_topic_too_deep;
+    LocalCounter subscriptions_refused_limit;
+    LocalCounter inflight_redelivered;
+};
+
+struct ListenerState {
+    ListenerConfig config;
+    std::unique_ptr<tcp::acceptor> acceptor;
+    uint16_t port = 0;
+    std::atomic<uint32_t> connections{0};
+    LocalCounter accepted;  // written by shard 0 (accept loop) only
+};
+
+struct QueuedMessage {
+    MessageRef msg;
+    uint8_t qos = 0;
+    bool retain = false;
+    SubIds sub_ids;
+};
+
+struct InflightMessage {
+    enum class State : uint8_t { AwaitPuback, AwaitPubrec, AwaitPubcomp };
+    uint16_t packet_id = 0;
+    State state = State::AwaitPuback;
+    QueuedMessage m;
+};
+
+struct WillMessage {
+    MessageRef msg;
+    uint32_t delay_s = 0;
+};
+
+// Session state (§4.1): lives on its shard, survives its connection while the
+// session expiry interval runs.
+class Session {
+public:
+    Session(Shard& shard, SubscriberId id, std::string client_id);
+    ~Session();
+
+    SubscriberId id() const { return id_; }
+    const std::string& client_id() const { return client_id_; }
+    Connection* connection() const { return conn_; }
+
+    // Entry point for every message routed to this session.
+    void deliver(const MessageRef& msg, uint8_t qos, bool retain, const SubIds& sub_ids);
+
+    void attach(Connection* conn);
+    void detach();
+    // Sends what the window allows from the queue.
+    void pump();
+    // After a reconnect: resend unacknowledged PUBLISH (DUP) and PUBREL (§4.4).
+    void resend_inflight();
+
+    // Acknowledgements from the client; false when the packet id is unknown.
+    bool on_puback(uint16_t id);
+    bool on_pubrec(uint16_t id, uint8_t reason);
+    bool on_pubcomp(uint16_t id);
+
+    // Subscriptions, kept so the session can drop them when it ends.
+    std::unordered_map<std::string, SubscriptionOptions> subscriptions;
+    // QoS 2 messages received and answered with PUBREC, awaiting PUBREL.
+    std::vector<uint16_t> incoming_qos2;
+
+    uint32_t expiry_interval_s = 0;      // session expiry after disconnect
+    std::optional<WillMessage> will;     // the connection's will, moved here on close
+    std::unique_ptr<asio::steady_timer> expiry_timer;
+    std::unique_ptr<asio::steady_timer> will_timer;
+    std::size_t queued_bytes() const { return queued_bytes_; }
+    std::size_t queued_count() const { return queue_.size(); }
+    std::size_t inflight_count() const { return inflight_.size(); }
+
+private:
+    void enqueue(QueuedMessage m);
+    bool send_now(QueuedMessage& m);
+    uint16_t next_packet_id();
+
+    Shard& shard_;
+    SubscriberId id_;
+    std::string client_id_;
+    Connection* conn_ = nullptr;
+    std::deque<QueuedMessage> queue_;
+    std::size_t queued_bytes_ = 0;
+    std::deque<InflightMessage> inflight_;
+    uint16_t last_packet_id_ = 0;
+};
+
+// One network connection. Owned by a shared_ptr held by its pending async
+// operations and by the shard's connection set.
+class Connection : public std::enable_shared_from_this<Connection> {
+public:
+    Connection(Shard& shard, tcp::socket socket, ListenerState& listener);
+    ~Connection();
+
+    void start(std::vector<std::byte> already_read = {});
+    // Closes after flushing what is queued; `reason` is logged at debug level.
+    void close(const char* reason);
+    // Sends a 5.0 DISCONNECT with `reason_code` (nothing for 3.1.1), then closes.
+    void disconnect_with(uint8_t reason_code, const char* why);
+    bool closed() const { return state_ == State::Closed || state_ == State::Closing; }
+
+    // Output: packets are appended to one buffer and written once per loop turn.
+    std::vector<std::byte>& out() { return out_; }
+    void mark_dirty();
+    void flush();
+    std::size_t pending_output() const { return out_.size() - out_offset_; }
+
+    codec::Version version() const { return version_; }
+    uint32_t client_max_packet_size() const { return client_max_packet_size_; }
+    uint16_t send_quota() const { return send_quota_; }
+    // Topic alias for a topic we send (0: send the full topic).
+    uint16_t outgoing_alias(std::string_view topic, bool& already_known);
+
+    const std::string& peer() const { return peer_; }
+    Clock::time_point last_rx() const { return last_rx_; }
+    Clock::time_point accepted_at() const { return accepted_at_; }
+    uint16_t keep_alive_s() const { return keep_alive_s_; }
+    bool awaiting_connect() const { return state_ == State::AwaitConnect; }
+    bool connected() const { return state_ == State::Connected; }
+    // A connection closing with output its peer never reads is cut off here.
+    bool stuck_closing(Clock::time_point now) const;
+    void finish_close();
+    bool dirty = false;
+
+private:
+    enum class State : uint8_t { AwaitConnect, Connected, Closing, Closed };
+
+    void wait_readable();
+    void on_readable();
+    // Parses and handles every complete packet in `data`; returns bytes used.
+    std::size_t process(Bytes data);
+    void handle_packet(const codec::FrameHeader& h, Bytes body);
+    void on_decode_error(const Error& e);
+
+    void handle_connect(const codec::Connect& c);
+    void handle_publish(codec::Publish& p);
+    void handle_ack(const codec::Ack& a);
+    void handle_subscribe(const codec::Subscribe& s);
+    void handle_unsubscribe(const codec::Unsubscribe& u);
+    void handle_disconnect(const codec::Disconnect& d);
+    void refuse_connect(uint8_t v5_reason, uint8_t v3_code, const char* why);
+    void end_session_link(bool send_will);
+    void write_some();
+    void migrate();
+
+    Shard& shard_;
+    tcp::socket socket_;
+    ListenerState& listener_;
+    std::string peer_;
+    State state_ = State::AwaitConnect;
+    codec::Version version_ = codec::Version::V311;
+    Session* session_ = nullptr;
+    std::optional<WillMessage> will_;
+    bool clean_disconnect_ = false;
+    // 1 + index of the shard this connection moves to once its CONNECT is read.
+    std::size_t migrate_to_ = 0;
+    Clock::time_point closing_at_{};
+
+    std::vector<std::byte> partial_;  // bytes of an incomplete packet
+    std::vector<std::byte> out_;
+    std::size_t out_offset_ = 0;
+    bool writing_ = false;
+    bool reading_ = false;
+
+    Clock::time_point accepted_at_;
+    Clock::time_point last_rx_;
+    uint16_t keep_alive_s_ = 0;
+    uint32_t client_max_packet_size_ = codec::kMaxRemainingLength + 5;
+    uint16_t send_quota_ = 0;
+    uint16_t client_alias_max_ = 0;  // aliases we may send
+    std::unordered_map<std::string, uint16_t> out_aliases_;
+    std::vector<std::string> in_aliases_;  // aliases the client set (index = alias)
+};
+
+class Shard {
+public:
+    Shard(BrokerCore& core, std::size_t index, asio::io_context& ctx);
+    ~Shard();
+
+    BrokerCore& core;
+    const std::size_t index;
+    asio::io_context& ctx;
+    ShardCounters counters;
+
+    // Read buffer shared by all connections of this shard: an idle connection
+    // holds no receive memory of its own.
+    std::vector<std::byte> read_buf;
+    std::vector<std::byte> scratch_out;
+
+    std::unordered_map<SubscriberId, std::unique_ptr<Session>> sessions;
+    std::unordered_map<std::string, Session*> sessions_by_client;
+    std::unordered_map<Connection*, std::shared_ptr<Connection>> connections;
+
+    // Takes a connection whose CONNECT has been read elsewhere (or here).
+    void adopt(std::shared_ptr<Connection> conn);
+
+    // Routes a message published on this shard. Returns matching subscribers.
+    std::size_t route(const MessageRef& msg);
+    void deliver_local(const Delivery& d);
+    void retained_to(Session& s, std::string_view filter, const SubscriptionOptions& opts);
+
+    // End of a loop turn: write every dirty connection, post cross-shard batches.
+    void flush();
+    void mark_dirty(std::shared_ptr<Connection> c) { dirty_.push_back(std::move(c)); }
+
+    SubscriberId new_subscriber_id(bool in_process);
+    void destroy_session(Session* s);
+    void publish_will(Session& s);
+    void schedule_expiry(Session& s);
+
+    void start_sweep();
+
+private:
+    void sweep();
+
+    std::vector<std::shared_ptr<Connection>> dirty_;
+    std::vector<std::shared_ptr<Connection>> flushing_;
+    std::vector<std::vector<Delivery>> outbox_;  // per destination shard
+    std::vector<Subscription> matches_;          // scratch for route()
+    asio::steady_timer sweep_timer_;
+    uint64_t next_id_ = 1;
+};
+
+class BrokerCore : public Router {
+public:
+    BrokerCore(const BrokerConfig& config, net::LoopPool& loops, std::string version);
+    ~BrokerCore() override;
+
+    std::expected<void, std::string> start();
+    // Closes listeners and connections on every shard, then calls `done` once.
+    void stop(std::function<void()> done);
+    std::vector<uint16_t> ports() const;
+    void collect_metrics(MetricSink& sink) const;
+
+    // Router
+    void publish(std::string_view topic, Bytes payload, const PublishOptions& options) override;
+    SubscriberId subscribe(std::string_view filter, MessageHandler handler) override;
+    void unsubscribe(SubscriberId id) override;
+
+    const BrokerConfig config;
+    const std::string version;
+    Clock::time_point started_at;
+
+    std::size_t shard_count() const { return shards_.size(); }
+    // Valid while shards are being constructed, before shards_ is complete.
+    std::size_t shard_count_hint() const { return shard_count_; }
+    Shard& shard(std::size_t i) { return *shards_[i]; }
+    // The shard that owns the session of `client_id`.
+    std::size_t shard_for_client(std::string_view client_id) const;
+
+    mutable std::shared_mutex tree_mutex;
+    TopicTree tree;
+    mutable std::mutex retained_mutex;
+    RetainedStore retained;
+
+    SharedCounter connections_current;
+    SharedCounter sessions_current;
+
+    std::atomic<bool> stopping{false};
+
+    // In-process subscribers of the Router: handlers run on shard 0.
+    std::mutex handlers_mutex;
+    std::unordered_map<SubscriberId, std::pair<std::string, std::shared_ptr<MessageHandler>>> handlers;
+    std::shared_ptr<MessageHandler> handler_for(SubscriberId id);
+
+private:
+    void accept_next(ListenerState& l);
+    void publish_sys();
+
+    net::LoopPool& loops_;
+    std::vector<std::unique_ptr<Shard>> shards_;
+    std::vector<std::unique_ptr<ListenerState>> listeners_;
+    std::size_t next_accept_shard_ = 0;
+    std::size_t shard_count_ = 0;
+    std::unique_ptr<asio::steady_timer> sys_timer_;
+    std::atomic<uint64_t> next_in_process_id_{1};
+};
+
+}  // namespace ib::mqtt::broker

@@ -1,0 +1,753 @@
+// One client connection: batched non-blocking I/O and the handling of every
+// packet a client sends. Reads drain the socket into the shard's shared buffer
+// and parse every complete packet it holds; output is appended to one buffer and
+// written once per loop turn (Shard::flush).
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <random>
+
+#include "core/log.hpp"
+#include "mqtt/broker/broker_core.hpp"
+#include "mqtt/broker/topic_match.hpp"
+
+namespace ib::mqtt::broker {
+
+namespace {
+// Reads per readiness event before yielding to other connections.
+constexpr int kMaxReadsPerTurn = 16;
+// Output buffers larger than this are given back once drained.
+constexpr std::size_t kKeepOutputCapacity = 64 * 1024;
+
+using codec::Version;
+namespace rc = codec::reason;
+
+uint8_t clamp_qos(uint8_t qos, uint8_t max) { return qos < max ? qos : max; }
+
+// The protocol level of a CONNECT body, read without decoding the rest, so a
+// CONNECT that fails to decode is answered in the client's own version.
+Version peek_connect_version(Bytes body) {
+    if (body.size() < 2) return Version::V311;
+    std::size_t name_len = (static_cast<std::size_t>(body[0]) << 8) | static_cast<std::size_t>(body[1]);
+    if (body.size() < 2 + name_len + 1) return Version::V311;
+    auto level = static_cast<uint8_t>(body[2 + name_len]);
+    return level == 5 ? Version::V5 : Version::V311;
+}
+}  // namespace
+
+Connection::Connection(Shard& shard, tcp::socket socket, ListenerState& listener)
+    : shard_(shard), socket_(std::move(socket)), listener_(listener) {
+    boost::system::error_code ec;
+    auto ep = socket_.remote_endpoint(ec);
+    peer_ = ec ? std::string("unknown") : ep.address().to_string() + ":" + std::to_string(ep.port());
+    accepted_at_ = last_rx_ = Clock::now();
+}
+
+Connection::~Connection() = default;
+
+void Connection::start(std::vector<std::byte> already_read) {
+    boost::system::error_code ec;
+    socket_.non_blocking(true, ec);
+    // Latency never waits for Nagle; throughput comes from our own batching.
+    socket_.set_option(tcp::no_delay(true), ec);
+    if (!already_read.empty()) {
+        partial_ = std::move(already_read);
+        std::size_t used = process(partial_);
+        if (closed()) return;
+        partial_.erase(partial_.begin(), partial_.begin() + static_cast<std::ptrdiff_t>(used));
+    }
+    // Drain whatever arrived meanwhile; the reactor is edge-triggered, so the
+    // first wait must follow a read that found the socket empty.
+    on_readable();
+}
+
+void Connection::wait_readable() {
+    if (reading_ || closed()) return;
+    reading_ = true;
+    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
+        self->reading_ = false;
+        if (ec) {
+            if (ec != asio::error::operation_aborted) self->close("wait failed");
+            self->shard_.flush();
+            return;
+        }
+        self->on_readable();
+    });
+}
+
+void Connection::on_readable() {
+    auto self = shared_from_this();
+    std::vector<std::byte>& buf = shard_.read_buf;
+    bool drained = false;
+    for (int i = 0; i < kMaxReadsPerTurn && !closed() && !migrate_to_; ++i) {
+        boost::system::error_code ec;
+        std::size_t n = socket_.read_some(asio::buffer(buf.data(), buf.size()), ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+            drained = true;
+            break;
+        }
+        if (ec || n == 0) {
+            close(ec == asio::error::eof || n == 0 ? "closed by peer" : "read error");
+            break;
+        }
+        shard_.counters.bytes_in.add(n);
+        last_rx_ = Clock::now();
+        Bytes data(buf.data(), n);
+        if (partial_.empty()) {
+            std::size_t used = process(data);
+            if (!closed() && used < n) partial_.assign(data.begin() + static_cast<std::ptrdiff_t>(used), data.end());
+        } else {
+            partial_.insert(partial_.end(), data.begin(), data.end());
+            std::size_t used = process(partial_);
+            if (!closed())
+                partial_.erase(partial_.begin(), partial_.begin() + static_cast<std::ptrdiff_t>(used));
+        }
+    }
+    if (migrate_to_ && !closed()) {
+        migrate();
+        shard_.flush();
+        return;
+    }
+    shard_.flush();
+    if (closed()) return;
+    if (drained) {
+        wait_readable();
+    } else {
+        // Budget spent with data still waiting: let other connections run first.
+        asio::post(shard_.ctx, [self] {
+            if (!self->closed()) self->on_readable();
+        });
+    }
+}
+
+std::size_t Connection::process(Bytes data) {
+    std::size_t used = 0;
+    const uint32_t max_packet = shard_.core.config.max_packet_size;
+    while (!closed() && !migrate_to_) {
+        Bytes rest = data.subspan(used);
+        auto header = codec::decode_frame_header(rest);
+        if (!header) {
+            on_decode_error(header.error());
+            break;
+        }
+        if (!*header) break;  // need more bytes
+        const codec::FrameHeader& h = **header;
+        if (h.total_size() > max_packet) {
+            // Refused before its body is buffered.
+            shard_.counters.packets_too_large.add();
+            log::info("mqtt: {} sent a packet of {} bytes, above max_packet_size {}: closing", peer_,
+                      h.total_size(), max_packet);
+            disconnect_with(rc::kPacketTooLarge, "packet too large");
+            break;
+        }
+        if (rest.size() < h.total_size()) break;
+        handle_packet(h, rest.subspan(h.header_size, h.remaining_length));
+        if (migrate_to_) break;  // the CONNECT is handled again on its own shard
+        used += h.total_size();
+    }
+    return used;
+}
+
+void Connection::on_decode_error(const Error& e) {
+    if (e.code == rc::kProtocolError)
+        shard_.counters.protocol_errors.add();
+    else
+        shard_.counters.malformed_packets.add();
+    log::info("mqtt: {} sent a bad packet: {} (reason 0x{:02x}, offset {}): closing", peer_, e.message,
+              e.code, e.offset);
+    if (state_ == State::AwaitConnect) {
+        if (e.code == rc::kUnsupportedProtocolVersion) {
+            refuse_connect(rc::kUnsupportedProtocolVersion, codec::v3_connack::kUnacceptableProtocolVersion,
+                           e.message);
+        } else {
+            refuse_connect(e.code, 0xFF, e.message);
+        }
+        return;
+    }
+    disconnect_with(e.code, e.message);
+}
+
+void Connection::handle_packet(const codec::FrameHeader& h, Bytes body) {
+    if (state_ == State::AwaitConnect) {
+        if (h.type() != codec::PacketType::Connect) {
+            // [MQTT-3.1.0-1] The first packet from the client MUST be CONNECT.
+            shard_.counters.protocol_errors.add();
+            log::info("mqtt: {} sent packet type {} before CONNECT: closing", peer_,
+                      static_cast<int>(h.type()));
+            close("first packet not CONNECT");
+            return;
+        }
+        version_ = peek_connect_version(body);
+    } else if (h.type() == codec::PacketType::Connect) {
+        // [MQTT-3.1.0-2] A second CONNECT is a protocol error.
+        on_decode_error(Error{rc::kProtocolError, 0, "second CONNECT"});
+        return;
+    }
+    auto decoded = codec::decode_packet(h, body, version_);
+    if (!decoded) {
+        on_decode_error(decoded.error());
+        return;
+    }
+    std::visit(
+        [&](auto& p) {
+            using T = std::decay_t<decltype(p)>;
+            if constexpr (std::is_same_v<T, codec::Connect>) {
+                handle_connect(p);
+            } else if constexpr (std::is_same_v<T, codec::Publish>) {
+                handle_publish(p);
+            } else if constexpr (std::is_same_v<T, codec::Ack>) {
+                handle_ack(p);
+            } else if constexpr (std::is_same_v<T, codec::Subscribe>) {
+                handle_subscribe(p);
+            } else if constexpr (std::is_same_v<T, codec::Unsubscribe>) {
+                handle_unsubscribe(p);
+            } else if constexpr (std::is_same_v<T, codec::Pingreq>) {
+                codec::encode(out_, codec::Pingresp{});
+                mark_dirty();
+            } else if constexpr (std::is_same_v<T, codec::Disconnect>) {
+                handle_disconnect(p);
+            } else if constexpr (std::is_same_v<T, codec::Auth>) {
+                // Enhanced authentication is not offered (no method is accepted
+                // in CONNECT), so an AUTH packet is a protocol error.
+                on_decode_error(Error{rc::kProtocolError, 0, "AUTH without an authentication method"});
+            } else {
+                // CONNACK, SUBACK, UNSUBACK, PINGRESP go server → client only.
+                on_decode_error(Error{rc::kProtocolError, 0, "packet type not sent by clients"});
+            }
+        },
+        *decoded);
+}
+
+void Connection::refuse_connect(uint8_t v5_reason, uint8_t v3_code, const char* why) {
+    codec::Connack ack;
+    if (version_ == Version::V5) {
+        ack.reason_code = v5_reason;
+        ack.properties.reason_string = std::string_view(why);
+        codec::encode(out_, ack, Version::V5);
+    } else if (v3_code != 0xFF) {
+        ack.reason_code = v3_code;
+        codec::encode(out_, ack, version_);
+    }
+    mark_dirty();
+    close(why);
+}
+
+void Connection::handle_connect(const codec::Connect& c) {
+    const BrokerConfig& cfg = shard_.core.config;
+    version_ = c.version;
+    std::string client_id(c.client_id);
+    bool assigned = false;
+    if (client_id.empty()) {
+        // [MQTT-3.1.3-8] 3.1.1: an empty id with CleanSession 0 is rejected.
+        if (version_ != Version::V5 && !c.clean_start) {
+            refuse_connect(rc::kClientIdentifierNotValid, codec::v3_connack::kIdentifierRejected,
+                           "empty client id with a persistent session");
+            return;
+        }
+        // [MQTT-3.1.3-6] Assign a unique id, chosen so it belongs to this shard
+        // and the connection need not move.
+        static thread_local std::mt19937_64 rng{std::random_device{}()};
+        do {
+            client_id = fmt::format("ib-{:016x}", rng());
+        } while (shard_.core.shard_for_client(client_id) != shard_.index);
+        assigned = true;
+    }
+    if (!cfg.allow_anonymous && !c.username) {
+        refuse_connect(rc::kNotAuthorized, codec::v3_connack::kNotAuthorized, "anonymous clients not allowed");
+        return;
+    }
+    if (c.properties.authentication_method) {
+        refuse_connect(rc::kBadAuthenticationMethod, 0xFF, "enhanced authentication is not supported");
+        return;
+    }
+    if (c.will) {
+        if (c.will->retain && !cfg.retain_available) {
+            refuse_connect(rc::kRetainNotSupported, codec::v3_connack::kNotAuthorized, "retain not available");
+            return;
+        }
+        if (c.will->qos > cfg.maximum_qos) {
+            refuse_connect(rc::kQosNotSupported, codec::v3_connack::kNotAuthorized, "will QoS not supported");
+            return;
+        }
+    }
+    const std::size_t target = shard_.core.shard_for_client(client_id);
+    if (target != shard_.index) {
+        migrate_to_ = target + 1;
+        return;
+    }
+
+    state_ = State::Connected;
+    keep_alive_s_ = c.keep_alive;
+    bool keep_alive_overridden = false;
+    if (version_ == Version::V5 && cfg.server_keep_alive != 0 && cfg.server_keep_alive != c.keep_alive) {
+        keep_alive_s_ = cfg.server_keep_alive;
+        keep_alive_overridden = true;
+    }
+    const auto& props = c.properties;
+    send_quota_ = cfg.max_inflight;
+    if (version_ == Version::V5) {
+        if (props.receive_maximum) send_quota_ = std::min<uint16_t>(send_quota_, *props.receive_maximum);
+        if (props.maximum_packet_size) client_max_packet_size_ = *props.maximum_packet_size;
+        client_alias_max_ = props.topic_alias_maximum.value_or(0);
+    }
+    uint32_t expiry = 0;
+    bool expiry_capped = false;
+    if (version_ == Version::V5) {
+        expiry = props.session_expiry_interval.value_or(0);
+        if (expiry > cfg.max_session_expiry && expiry != UINT32_MAX) {
+            expiry = cfg.max_session_expiry;
+            expiry_capped = true;
+        }
+    } else {
+        // 3.1.1: CleanSession 0 keeps the session until the client ends it.
+        expiry = c.clean_start ? 0 : UINT32_MAX;
+    }
+
+    if (c.will) {
+        MessageInit w;
+        w.topic = c.will->topic;
+        w.payload = c.will->payload;
+        w.qos = c.will->qos;
+        w.retain = c.will->retain;
+        const auto& wp = c.will->properties;
+        w.payload_format_indicator = wp.payload_format_indicator;
+        w.message_expiry_interval = wp.message_expiry_interval;
+        w.content_type = wp.content_type;
+        w.response_topic = wp.response_topic;
+        w.correlation_data = wp.correlation_data;
+        w.user_properties_raw = wp.user_properties_raw;
+        will_ = WillMessage{Message::make(w, Clock::now()), wp.will_delay_interval.value_or(0)};
+    }
+
+    // Session take-over ([MQTT-3.1.4-3]): the existing connection is closed
+    // first, which may end its session when that session does not outlive it.
+    if (auto it = shard_.sessions_by_client.find(client_id); it != shard_.sessions_by_client.end()) {
+        if (Connection* old = it->second->connection()) {
+            old->disconnect_with(rc::kSessionTakenOver, "session taken over");
+        }
+    }
+    Session* session = nullptr;
+    if (auto it = shard_.sessions_by_client.find(client_id); it != shard_.sessions_by_client.end()) {
+        session = it->second;
+        if (c.clean_start) {
+            shard_.destroy_session(session);
+            session = nullptr;
+        }
+    }
+    const bool session_present = session != nullptr;
+    if (!session) {
+        SubscriberId id = shard_.new_subscriber_id(false);
+        auto s = std::make_unique<Session>(shard_, id, client_id);
+        session = s.get();
+        shard_.sessions.emplace(id, std::move(s));
+        shard_.sessions_by_client.emplace(client_id, session);
+        shard_.core.sessions_current.add();
+    }
+    session->expiry_interval_s = expiry;
+    session->attach(this);
+    session_ = session;
+
+    codec::Connack ack;
+    ack.session_present = session_present;
+    ack.reason_code = 0;
+    if (version_ == Version::V5) {
+        auto& ap = ack.properties;
+        if (expiry_capped) ap.session_expiry_interval = expiry;
+        ap.receive_maximum = cfg.receive_maximum;
+        if (cfg.maximum_qos < 2) ap.maximum_qos = cfg.maximum_qos;
+        if (!cfg.retain_available) ap.retain_available = 0;
+        ap.maximum_packet_size = cfg.max_packet_size;
+        if (assigned) ap.assigned_client_identifier = std::string_view(session->client_id());
+        ap.topic_alias_maximum = cfg.topic_alias_maximum;
+        if (keep_alive_overridden) ap.server_keep_alive = keep_alive_s_;
+    }
+    codec::encode(out_, ack, version_);
+    mark_dirty();
+    log::debug("mqtt: {} connected as '{}' (MQTT {}, keep-alive {} s, session {})", peer_, session->client_id(),
+               version_ == Version::V5 ? "5.0" : version_ == Version::V311 ? "3.1.1" : "3.1", keep_alive_s_,
+               session_present ? "resumed" : "new");
+    if (session_present) session->resend_inflight();
+    session->pump();
+}
+
+void Connection::handle_publish(codec::Publish& p) {
+    const BrokerConfig& cfg = shard_.core.config;
+    if (p.qos > cfg.maximum_qos) {
+        // [MQTT-3.2.2-11] QoS above the announced Maximum QoS.
+        disconnect_with(rc::kQosNotSupported, "QoS not supported");
+        return;
+    }
+    if (p.retain && !cfg.retain_available) {
+        disconnect_with(rc::kRetainNotSupported, "retain not available");
+        return;
+    }
+    if (version_ == Version::V5 && p.properties.topic_alias) {
+        const uint16_t alias = *p.properties.topic_alias;
+        // [MQTT-3.3.2-9] 0 or above our Topic Alias Maximum is an error.
+        if (alias == 0 || alias > cfg.topic_alias_maximum) {
+            disconnect_with(rc::kTopicAliasInvalid, "topic alias out of range");
+            return;
+        }
+        if (in_aliases_.size() <= alias) in_aliases_.resize(std::size_t{cfg.topic_alias_maximum} + 1);
+        if (!p.topic.empty()) {
+            in_aliases_[alias].assign(p.topic);
+        } else if (in_aliases_[alias].empty()) {
+            disconnect_with(rc::kProtocolError, "unknown topic alias");
+            return;
+        }
+        p.topic = in_aliases_[alias];
+    }
+    if (p.topic.empty()) {
+        disconnect_with(rc::kProtocolError, "empty topic without an alias");
+        return;
+    }
+    auto ack = [&](codec::PacketType type, uint8_t reason) {
+        codec::encode(out_, codec::Ack{type, p.packet_id, version_ == Version::V5 ? reason : uint8_t{0}, {}},
+                      version_);
+        mark_dirty();
+    };
+    if (p.qos == 2) {
+        auto& pending = session_->incoming_qos2;
+        if (std::find(pending.begin(), pending.end(), p.packet_id) != pending.end()) {
+            // [MQTT-4.3.3-10] A duplicate is acknowledged again, not routed again.
+            ack(codec::PacketType::Pubrec, 0);
+            return;
+        }
+        if (pending.size() >= cfg.receive_maximum) {
+            // [MQTT-3.3.4-9] More unacknowledged QoS 2 than our Receive Maximum.
+            disconnect_with(rc::kReceiveMaximumExceeded, "receive maximum exceeded");
+            return;
+        }
+    }
+    shard_.counters.messages_in[p.qos].add();
+    if (topic_depth(p.topic) > cfg.max_topic_depth) {
+        shard_.counters.dropped_topic_too_deep.add();
+        IB_LOG_LIMITED_WARN("mqtt: {} published to a topic deeper than max_topic_depth {}: dropped", peer_,
+                            cfg.max_topic_depth);
+        if (p.qos == 1) ack(codec::PacketType::Puback, rc::kTopicNameInvalid);
+        if (p.qos == 2) ack(codec::PacketType::Pubrec, rc::kTopicNameInvalid);
+        return;
+    }
+    if (p.topic.front() == '$') {
+        // $-topics belong to the broker ($SYS); clients cannot publish there.
+        if (p.qos == 1) ack(codec::PacketType::Puback, rc::kNotAuthorized);
+        if (p.qos == 2) ack(codec::PacketType::Pubrec, rc::kNotAuthorized);
+        return;
+    }
+    MessageInit init;
+    init.topic = p.topic;
+    init.payload = p.payload;
+    init.qos = p.qos;
+    init.retain = p.retain;
+    init.origin = session_->id();
+    if (version_ == Version::V5) {
+        const auto& pp = p.properties;
+        init.payload_format_indicator = pp.payload_format_indicator;
+        init.message_expiry_interval = pp.message_expiry_interval;
+        init.content_type = pp.content_type;
+        init.response_topic = pp.response_topic;
+        init.correlation_data = pp.correlation_data;
+        init.user_properties_raw = pp.user_properties_raw;
+    }
+    MessageRef msg = Message::make(init, Clock::now());
+    const std::size_t matched = shard_.route(msg);
+    const uint8_t reason = matched == 0 ? rc::kNoMatchingSubscribers : rc::kSuccess;
+    if (p.qos == 1) {
+        ack(codec::PacketType::Puback, reason);
+    } else if (p.qos == 2) {
+        session_->incoming_qos2.push_back(p.packet_id);
+        ack(codec::PacketType::Pubrec, reason);
+    }
+}
+
+void Connection::handle_ack(const codec::Ack& a) {
+    switch (a.type) {
+        case codec::PacketType::Puback:
+            session_->on_puback(a.packet_id);
+            break;
+        case codec::PacketType::Pubrec:
+            if (!session_->on_pubrec(a.packet_id, a.reason_code) && version_ == Version::V5) {
+                // §4.3.3: answer an unknown PUBREC with PUBREL 0x92.
+                codec::encode(out_,
+                              codec::Ack{codec::PacketType::Pubrel, a.packet_id, rc::kPacketIdentifierNotFound, {}},
+                              version_);
+                mark_dirty();
+            }
+            break;
+        case codec::PacketType::Pubrel: {
+            auto& pending = session_->incoming_qos2;
+            auto it = std::find(pending.begin(), pending.end(), a.packet_id);
+            uint8_t reason = rc::kSuccess;
+            if (it != pending.end()) {
+                pending.erase(it);
+            } else {
+                reason = rc::kPacketIdentifierNotFound;
+            }
+            codec::encode(out_,
+                          codec::Ack{codec::PacketType::Pubcomp, a.packet_id,
+                                     version_ == Version::V5 ? reason : uint8_t{0}, {}},
+                          version_);
+            mark_dirty();
+            break;
+        }
+        case codec::PacketType::Pubcomp:
+            session_->on_pubcomp(a.packet_id);
+            break;
+        default:
+            break;
+    }
+}
+
+void Connection::handle_subscribe(const codec::Subscribe& s) {
+    const BrokerConfig& cfg = shard_.core.config;
+    codec::Suback ack;
+    ack.packet_id = s.packet_id;
+    ack.reason_codes.reserve(s.topics.size());
+    const uint32_t sub_id = s.properties.subscription_id_count ? s.properties.subscription_ids[0] : 0;
+    struct RetainedRequest {
+        std::string_view filter;
+        SubscriptionOptions opts;
+    };
+    std::vector<RetainedRequest> retained_requests;
+    const bool v5 = version_ == Version::V5;
+    for (const auto& t : s.topics) {
+        auto refuse = [&](uint8_t v5_reason) { ack.reason_codes.push_back(v5 ? v5_reason : uint8_t{0x80}); };
+        auto shared = parse_shared(t.filter);
+        if (!shared) {
+            refuse(rc::kTopicFilterInvalid);
+            continue;
+        }
+        std::string_view plain = *shared ? (*shared)->filter : t.filter;
+        if (!codec::valid_topic_filter(plain) || topic_depth(plain) > cfg.max_topic_depth) {
+            refuse(rc::kTopicFilterInvalid);
+            continue;
+        }
+        if (*shared && t.no_local) {
+            // [MQTT-3.8.3-4] No Local on a shared subscription is a protocol error.
+            disconnect_with(rc::kProtocolError, "no-local on a shared subscription");
+            return;
+        }
+        const bool exists = session_->subscriptions.contains(std::string(t.filter));
+        if (!exists && session_->subscriptions.size() >= cfg.max_subscriptions_per_client) {
+            shard_.counters.subscriptions_refused_limit.add();
+            IB_LOG_LIMITED_WARN("mqtt: '{}' reached max_subscriptions_per_client {}: '{}' refused",
+                                session_->client_id(), cfg.max_subscriptions_per_client, t.filter);
+            refuse(rc::kQuotaExceeded);
+            continue;
+        }
+        SubscriptionOptions opts;
+        opts.qos = clamp_qos(t.qos, cfg.maximum_qos);
+        opts.no_local = t.no_local;
+        opts.retain_as_published = t.retain_as_published;
+        opts.retain_handling = t.retain_handling;
+        opts.subscription_id = sub_id;
+        bool is_new = false;
+        {
+            std::unique_lock lock(shard_.core.tree_mutex);
+            is_new = shard_.core.tree.subscribe(t.filter, Subscription{session_->id(), opts});
+        }
+        session_->subscriptions[std::string(t.filter)] = opts;
+        ack.reason_codes.push_back(opts.qos);
+        // [MQTT-3.3.1-9..11] Retain Handling 0 sends retained messages on every
+        // subscribe, 1 only on a new subscription, 2 never; shared subscriptions
+        // never receive them.
+        if (!*shared && (opts.retain_handling == 0 || (opts.retain_handling == 1 && is_new))) {
+            retained_requests.push_back({t.filter, opts});
+        }
+    }
+    codec::encode(out_, ack, version_);
+    mark_dirty();
+    for (const auto& r : retained_requests) shard_.retained_to(*session_, r.filter, r.opts);
+}
+
+void Connection::handle_unsubscribe(const codec::Unsubscribe& u) {
+    codec::Unsuback ack;
+    ack.packet_id = u.packet_id;
+    for (auto filter : u.filters) {
+        bool removed = false;
+        {
+            std::unique_lock lock(shard_.core.tree_mutex);
+            removed = shard_.core.tree.unsubscribe(filter, session_->id());
+        }
+        session_->subscriptions.erase(std::string(filter));
+        ack.reason_codes.push_back(removed ? rc::kSuccess : rc::kNoSubscriptionExisted);
+    }
+    codec::encode(out_, ack, version_);
+    mark_dirty();
+}
+
+void Connection::handle_disconnect(const codec::Disconnect& d) {
+    if (version_ == Version::V5 && d.properties.session_expiry_interval) {
+        // [MQTT-3.14.2-2] A session that was to end on disconnect cannot be
+        // given an expiry now.
+        if (session_->expiry_interval_s == 0 && *d.properties.session_expiry_interval != 0) {
+            disconnect_with(rc::kProtocolError, "session expiry set on DISCONNECT after 0 in CONNECT");
+            return;
+        }
+        session_->expiry_interval_s =
+            std::min(*d.properties.session_expiry_interval, shard_.core.config.max_session_expiry);
+    }
+    // [MQTT-3.14.4-3] A normal DISCONNECT discards the will; 0x04 asks for it.
+    clean_disconnect_ = d.reason_code != rc::kDisconnectWithWill;
+    close("client disconnected");
+}
+
+uint16_t Connection::outgoing_alias(std::string_view topic, bool& already_known) {
+    already_known = false;
+    if (client_alias_max_ == 0) return 0;
+    if (auto it = out_aliases_.find(std::string(topic)); it != out_aliases_.end()) {
+        already_known = true;
+        return it->second;
+    }
+    // Aliases are given to the first topics sent until the client's maximum is
+    // reached; later topics go out in full.
+    if (out_aliases_.size() >= client_alias_max_) return 0;
+    auto alias = static_cast<uint16_t>(out_aliases_.size() + 1);
+    out_aliases_.emplace(std::string(topic), alias);
+    return alias;
+}
+
+void Connection::mark_dirty() {
+    if (dirty || state_ == State::Closed) return;
+    dirty = true;
+    shard_.mark_dirty(shared_from_this());
+}
+
+void Connection::flush() {
+    if (writing_ || pending_output() == 0) return;
+    write_some();
+}
+
+void Connection::write_some() {
+    while (out_offset_ < out_.size()) {
+        boost::system::error_code ec;
+        std::size_t n = socket_.write_some(asio::buffer(out_.data() + out_offset_, out_.size() - out_offset_), ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+            writing_ = true;
+            socket_.async_wait(tcp::socket::wait_write, [self = shared_from_this()](const boost::system::error_code& e) {
+                self->writing_ = false;
+                if (e) {
+                    if (self->state_ == State::Closing) self->finish_close();
+                    return;
+                }
+                self->write_some();
+                self->shard_.flush();
+            });
+            return;
+        }
+        if (ec) {
+            out_.clear();
+            out_offset_ = 0;
+            if (state_ == State::Closing)
+                finish_close();
+            else
+                close("write error");
+            return;
+        }
+        shard_.counters.bytes_out.add(n);
+        out_offset_ += n;
+    }
+    out_.clear();
+    out_offset_ = 0;
+    if (out_.capacity() > kKeepOutputCapacity) out_.shrink_to_fit();
+    if (state_ == State::Closing) {
+        finish_close();
+        return;
+    }
+    // The slow consumer caught up: queued messages may go now.
+    if (session_ && session_->queued_count() > 0) session_->pump();
+}
+
+void Connection::disconnect_with(uint8_t reason_code, const char* why) {
+    if (state_ == State::Closed || state_ == State::Closing) return;
+    if (version_ == Version::V5 && state_ == State::Connected) {
+        codec::Disconnect d;
+        d.reason_code = reason_code;
+        d.properties.reason_string = std::string_view(why);
+        codec::encode(out_, d, Version::V5);
+    }
+    close(why);
+}
+
+void Connection::close(const char* reason) {
+    if (state_ == State::Closed || state_ == State::Closing) return;
+    log::debug("mqtt: {} closing: {}", peer_, reason);
+    end_session_link(!clean_disconnect_);
+    shard_.counters.connections_closed.add();
+    shard_.core.connections_current.sub();
+    listener_.connections.fetch_sub(1, std::memory_order_relaxed);
+    // Whatever is queued (a CONNACK refusal, a DISCONNECT with its reason) is
+    // written before the socket closes.
+    state_ = State::Closing;
+    closing_at_ = Clock::now();
+    if (!writing_) {
+        if (pending_output() > 0) write_some();  // finishes the close when all is written
+        if (state_ == State::Closing && !writing_) finish_close();
+    }
+    // Otherwise the pending write completes and finishes the close; a peer that
+    // never reads is cut off by the sweep.
+}
+
+bool Connection::stuck_closing(Clock::time_point now) const {
+    return state_ == State::Closing && now - closing_at_ > std::chrono::seconds(5);
+}
+
+void Connection::finish_close() {
+    if (state_ == State::Closed) return;
+    state_ = State::Closed;
+    boost::system::error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
+    // Erased on a later turn: the caller may be iterating over the set or
+    // running a handler of this connection.
+    asio::post(shard_.ctx, [&shard = shard_, self = shared_from_this()] { shard.connections.erase(self.get()); });
+}
+
+void Connection::end_session_link(bool send_will) {
+    Session* s = std::exchange(session_, nullptr);
+    if (!s) return;
+    s->detach();
+    if (will_ && send_will) {
+        // [MQTT-3.1.3-9] A delayed will waits for the delay or the end of the
+        // session, whichever comes first.
+        if (will_->delay_s > 0 && s->expiry_interval_s > 0) {
+            s->will = std::move(will_);
+        } else {
+            shard_.route(will_->msg);
+        }
+    }
+    will_.reset();
+    if (s->expiry_interval_s == 0) {
+        shard_.destroy_session(s);
+    } else {
+        shard_.schedule_expiry(*s);
+    }
+}
+
+void Connection::migrate() {
+    // The CONNECT and everything after it is handed, with the socket, to the
+    // shard that owns this client id.
+    const std::size_t target = migrate_to_ - 1;
+    std::vector<std::byte> pending = std::move(partial_);
+    boost::system::error_code ec;
+    const auto protocol = socket_.local_endpoint(ec).protocol();
+    auto fd = socket_.release(ec);
+    state_ = State::Closed;
+    asio::post(shard_.ctx, [&shard = shard_, self = shared_from_this()] { shard.connections.erase(self.get()); });
+    if (ec) {
+        shard_.core.connections_current.sub();
+        listener_.connections.fetch_sub(1, std::memory_order_relaxed);
+        return;
+    }
+    Shard& dest = shard_.core.shard(target);
+    ListenerState& listener = listener_;
+    asio::post(dest.ctx, [&dest, &listener, protocol, fd, pending = std::move(pending)]() mutable {
+        tcp::socket sock(dest.ctx);
+        boost::system::error_code e;
+        sock.assign(protocol, fd, e);
+        auto conn = std::make_shared<Connection>(dest, std::move(sock), listener);
+        dest.connections.emplace(conn.get(), conn);
+        conn->start(std::move(pending));
+    });
+}
+
+}  // namespace ib::mqtt::broker

@@ -1,0 +1,44 @@
+// The in-process bus (DESIGN.md "One routing core"): drivers, rules, history and
+// bridges publish and subscribe here with the same semantics as a network client,
+// and see exactly what `mosquitto_sub -t '#'` sees. No sockets, no Asio here.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string_view>
+
+#include "core/bytes.hpp"
+#include "mqtt/broker/message.hpp"
+#include "mqtt/broker/subscription.hpp"
+
+namespace ib::mqtt::broker {
+
+struct PublishOptions {
+    uint8_t qos = 0;
+    bool retain = false;
+    std::optional<uint32_t> message_expiry_interval;  // seconds
+    std::optional<std::string_view> content_type;
+    std::optional<std::string_view> response_topic;
+    std::optional<Bytes> correlation_data;
+};
+
+// Called on the event loop that owns in-process subscribers (loop 0), once per
+// matching message, in publish order per publisher.
+using MessageHandler = std::function<void(const Message&)>;
+
+class Router {
+public:
+    virtual ~Router() = default;
+
+    // Thread-safe. Retained messages are stored as for a network PUBLISH.
+    virtual void publish(std::string_view topic, Bytes payload, const PublishOptions& options = {}) = 0;
+
+    // Returns the subscriber's id; the handler receives every message matching
+    // `filter` ("$share/g/f" allowed) from the moment this returns, and the
+    // retained messages matching it right after. Thread-safe.
+    virtual SubscriberId subscribe(std::string_view filter, MessageHandler handler) = 0;
+    virtual void unsubscribe(SubscriberId id) = 0;
+};
+
+}  // namespace ib::mqtt::broker

@@ -1,0 +1,214 @@
+// Session state and the outgoing QoS flows: the queue of messages not yet sent,
+// the inflight window, packet identifiers and redelivery.
+#include <algorithm>
+
+#include "core/log.hpp"
+#include "mqtt/broker/broker_core.hpp"
+
+namespace ib::mqtt::broker {
+
+namespace {
+// A connection with this much unwritten output is a slow consumer: further
+// messages wait in the session queue, where the queue limits apply.
+constexpr std::size_t kOutputHighWater = 4 * 1024 * 1024;
+}  // namespace
+
+Session::Session(Shard& shard, SubscriberId id, std::string client_id)
+    : shard_(shard), id_(id), client_id_(std::move(client_id)) {}
+
+Session::~Session() = default;
+
+void Session::attach(Connection* conn) {
+    conn_ = conn;
+    if (expiry_timer) expiry_timer->cancel();
+    // [MQTT-3.1.3-9] A new connection before the Will Delay Interval has passed
+    // means the delayed will is not sent.
+    if (will_timer) will_timer->cancel();
+    will.reset();
+}
+
+void Session::detach() { conn_ = nullptr; }
+
+uint16_t Session::next_packet_id() {
+    // Identifiers are handed out in sequence; skip any still inflight after a
+    // wrap-around ([MQTT-2.2.1-3] one identifier per unacknowledged packet).
+    for (;;) {
+        ++last_packet_id_;
+        if (last_packet_id_ == 0) last_packet_id_ = 1;
+        bool used = std::any_of(inflight_.begin(), inflight_.end(),
+                                [&](const InflightMessage& m) { return m.packet_id == last_packet_id_; });
+        if (!used) return last_packet_id_;
+    }
+}
+
+void Session::deliver(const MessageRef& msg, uint8_t qos, bool retain, const SubIds& sub_ids) {
+    QueuedMessage m{msg, qos, retain, sub_ids};
+    if (conn_ && queue_.empty() && conn_->pending_output() < kOutputHighWater &&
+        (qos == 0 || inflight_.size() < conn_->send_quota())) {
+        send_now(m);
+        return;
+    }
+    if (!conn_ && qos == 0) {
+        // §4.1: QoS 0 messages are not kept for a disconnected session.
+        return;
+    }
+    enqueue(std::move(m));
+}
+
+void Session::enqueue(QueuedMessage m) {
+    const auto& cfg = shard_.core.config;
+    const std::size_t size = m.msg->footprint();
+    if (queue_.size() >= cfg.max_queued_messages || queued_bytes_ + size > cfg.max_queued_bytes) {
+        // Policy: the oldest QoS 0 message makes room first; a QoS 1/2 message
+        // is never dropped to make room, and one that cannot be queued is counted
+        // and logged, never lost silently.
+        auto oldest_qos0 = std::find_if(queue_.begin(), queue_.end(),
+                                        [](const QueuedMessage& q) { return q.qos == 0; });
+        if (oldest_qos0 != queue_.end()) {
+            queued_bytes_ -= oldest_qos0->msg->footprint();
+            queue_.erase(oldest_qos0);
+            shard_.counters.dropped_queue_full.add();
+        } else if (m.qos == 0) {
+            shard_.counters.dropped_queue_full.add();
+            return;
+        } else {
+            shard_.counters.dropped_qos12_queue_full.add();
+            IB_LOG_LIMITED_WARN("mqtt: session '{}' queue is full ({} messages, {} bytes): "
+                              "QoS {} message on '{}' dropped",
+                              client_id_, queue_.size(), queued_bytes_, m.qos, m.msg->topic());
+            return;
+        }
+    }
+    queued_bytes_ += size;
+    queue_.push_back(std::move(m));
+}
+
+void Session::pump() {
+    if (!conn_) return;
+    const auto now = Clock::now();
+    while (!queue_.empty() && conn_ && conn_->pending_output() < kOutputHighWater) {
+        QueuedMessage& front = queue_.front();
+        if (front.qos > 0 && inflight_.size() >= conn_->send_quota()) break;
+        QueuedMessage m = std::move(front);
+        queue_.pop_front();
+        queued_bytes_ -= m.msg->footprint();
+        if (m.msg->expired(now)) {
+            shard_.counters.dropped_expired.add();
+            continue;
+        }
+        send_now(m);
+    }
+}
+
+bool Session::send_now(QueuedMessage& m) {
+    if (!conn_) return false;
+    const auto now = Clock::now();
+    if (m.msg->expired(now)) {
+        shard_.counters.dropped_expired.add();
+        return false;
+    }
+    codec::Publish p;
+    p.qos = m.qos;
+    p.retain = m.retain;
+    p.topic = m.msg->topic();
+    p.payload = m.msg->payload();
+    const auto version = conn_->version();
+    if (version == codec::Version::V5) {
+        p.properties = m.msg->properties(now);
+        for (uint8_t i = 0; i < m.sub_ids.count; ++i) p.properties.subscription_ids[i] = m.sub_ids.ids[i];
+        p.properties.subscription_id_count = m.sub_ids.count;
+        bool known = false;
+        if (uint16_t alias = conn_->outgoing_alias(p.topic, known)) {
+            p.properties.topic_alias = alias;
+            if (known) p.topic = {};
+        }
+    }
+    if (m.qos > 0) p.packet_id = 1;  // size only; the real id is taken below
+    // [MQTT-3.1.2-25] A message larger than the client's Maximum Packet Size is
+    // discarded as if it had been delivered.
+    if (codec::encoded_size(p, version) > conn_->client_max_packet_size()) {
+        shard_.counters.dropped_too_large_for_client.add();
+        return false;
+    }
+    if (m.qos > 0) {
+        p.packet_id = next_packet_id();
+        inflight_.push_back(InflightMessage{p.packet_id,
+                                            m.qos == 1 ? InflightMessage::State::AwaitPuback
+                                                       : InflightMessage::State::AwaitPubrec,
+                                            m});
+    }
+    codec::encode(conn_->out(), p, version);
+    shard_.counters.messages_out[m.qos].add();
+    conn_->mark_dirty();
+    return true;
+}
+
+void Session::resend_inflight() {
+    if (!conn_) return;
+    const auto version = conn_->version();
+    const auto now = Clock::now();
+    for (auto& f : inflight_) {
+        if (f.state == InflightMessage::State::AwaitPubcomp) {
+            codec::encode(conn_->out(), codec::Ack{codec::PacketType::Pubrel, f.packet_id, 0, {}}, version);
+        } else {
+            // [MQTT-4.4.0-1] Resend unacknowledged PUBLISH packets with DUP set,
+            // with their original packet identifiers. Aliases are not carried over
+            // from the previous connection, so the full topic goes out.
+            codec::Publish p;
+            p.qos = f.m.qos;
+            p.retain = f.m.retain;
+            p.dup = true;
+            p.topic = f.m.msg->topic();
+            p.payload = f.m.msg->payload();
+            p.packet_id = f.packet_id;
+            if (version == codec::Version::V5) {
+                p.properties = f.m.msg->properties(now);
+                for (uint8_t i = 0; i < f.m.sub_ids.count; ++i)
+                    p.properties.subscription_ids[i] = f.m.sub_ids.ids[i];
+                p.properties.subscription_id_count = f.m.sub_ids.count;
+            }
+            codec::encode(conn_->out(), p, version);
+        }
+        shard_.counters.inflight_redelivered.add();
+    }
+    if (!inflight_.empty()) conn_->mark_dirty();
+}
+
+bool Session::on_puback(uint16_t id) {
+    auto it = std::find_if(inflight_.begin(), inflight_.end(),
+                           [&](const InflightMessage& m) { return m.packet_id == id; });
+    if (it == inflight_.end() || it->state != InflightMessage::State::AwaitPuback) return false;
+    inflight_.erase(it);
+    pump();
+    return true;
+}
+
+bool Session::on_pubrec(uint16_t id, uint8_t reason) {
+    auto it = std::find_if(inflight_.begin(), inflight_.end(),
+                           [&](const InflightMessage& m) { return m.packet_id == id; });
+    if (it == inflight_.end()) return false;
+    if (reason >= 0x80) {
+        // §4.3.3: a PUBREC with an error ends the flow for that message.
+        inflight_.erase(it);
+        pump();
+        return true;
+    }
+    it->state = InflightMessage::State::AwaitPubcomp;
+    // The payload is no longer needed once PUBREL is the only thing left to send.
+    if (conn_) {
+        codec::encode(conn_->out(), codec::Ack{codec::PacketType::Pubrel, id, 0, {}}, conn_->version());
+        conn_->mark_dirty();
+    }
+    return true;
+}
+
+bool Session::on_pubcomp(uint16_t id) {
+    auto it = std::find_if(inflight_.begin(), inflight_.end(),
+                           [&](const InflightMessage& m) { return m.packet_id == id; });
+    if (it == inflight_.end() || it->state != InflightMessage::State::AwaitPubcomp) return false;
+    inflight_.erase(it);
+    pump();
+    return true;
+}
+
+}  // namespace ib::mqtt::broker

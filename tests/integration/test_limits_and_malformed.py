@@ -1,0 +1,313 @@
+"""Limits and malformed input: the broker closes the offending connection
+(with a v5 reason code where the spec asks for one) and keeps serving others."""
+
+import os
+import random
+import socket
+import struct
+import time
+import unittest
+
+import ibharness as h
+from ibharness import IBTestCase, V311, enc_str, packet
+
+
+class MalformedTest(IBTestCase):
+    def setUp(self):
+        self.b = self.start_broker()
+
+    def assert_still_serving(self, b=None):
+        b = b or self.b
+        self.assertTrue(b.alive(), "broker process died")
+        topic = h.unique("alive")
+        c = self.paho(b, h.unique("ok"), protocol=V311)
+        c.subscribe(topic, 1)
+        c.publish(topic, b"still here", qos=1)
+        self.assertEqual(c.expect_message().payload, b"still here")
+        c.close()
+
+    def assert_closed_v5(self, r, codes=(0x81, 0x82)):
+        """The connection is closed, preceded by at most one DISCONNECT with one of `codes`."""
+        got = r.packets_until_closed(3)
+        self.assertLessEqual(len(got), 1, got)
+        for p in got:
+            self.assertEqual(p.type, h.DISCONNECT, got)
+            self.assertIn(p.reason, codes, got)
+        return got
+
+    # ---------------------------------------------------------------- PUBLISH
+    def test_qos3_publish_closes_v311(self):
+        r = h.raw_connected(self, self.b, h.unique("q3"))
+        r.send(packet(h.PUBLISH, 0x06, enc_str("a/b") + b"\x00\x01x"))
+        self.assertEqual(r.packets_until_closed(3), [])
+        self.assert_still_serving()
+
+    def test_qos3_publish_v5_disconnect_reason(self):
+        r = h.raw_connected(self, self.b, h.unique("q3v5"), version=5)
+        r.send(packet(h.PUBLISH, 0x06, enc_str("a/b") + b"\x00\x01\x00x"))
+        got = self.assert_closed_v5(r)
+        # STYLE.md: a decode error is answered with DISCONNECT 0x81/0x82, then close.
+        self.assertEqual(len(got), 1, "no DISCONNECT before close")
+        self.assert_still_serving()
+
+    def test_qos3_not_delivered(self):
+        topic = h.unique("q3d")
+        sub = self.paho(self.b, h.unique("s"), protocol=V311)
+        sub.subscribe("#", 2)
+        r = h.raw_connected(self, self.b, h.unique("q3"))
+        r.send(packet(h.PUBLISH, 0x06, enc_str(topic) + b"\x00\x01x"))
+        r.packets_until_closed(3)
+        sub.expect_no_message(0.5)
+
+    def test_invalid_utf8_topic(self):
+        for bad in (b"a/\xff", b"a/\xc0\x80", b"a/\xed\xa0\x80", b"a\x00b"):
+            with self.subTest(topic=bad):
+                sub = self.paho(self.b, h.unique("s"), protocol=V311)
+                sub.subscribe("#", 1)
+                r = h.raw_connected(self, self.b, h.unique("utf"))
+                r.send(packet(h.PUBLISH, 0x02, struct.pack("!H", len(bad)) + bad + b"\x00\x01x"))
+                # [MQTT-1.5.3-1], [MQTT-1.5.3-2]: ill-formed UTF-8 or U+0000 -> close.
+                self.assertEqual(r.packets_until_closed(3), [])
+                sub.expect_no_message(0.3)
+                sub.close()
+        self.assert_still_serving()
+
+    def test_invalid_utf8_topic_v5(self):
+        r = h.raw_connected(self, self.b, h.unique("utf5"), version=5)
+        bad = b"t/\xfe"
+        r.send(packet(h.PUBLISH, 0x00, struct.pack("!H", len(bad)) + bad + b"\x00x"))
+        self.assertEqual(len(self.assert_closed_v5(r)), 1, "no DISCONNECT before close")
+
+    def test_wildcard_in_publish_topic(self):
+        for topic in ("a/+/b", "a/#"):
+            with self.subTest(topic=topic):
+                r = h.raw_connected(self, self.b, h.unique("wc"))
+                r.publish(topic, b"x", qos=1, pid=1)
+                # [MQTT-3.3.2-2]: the Topic Name must not contain wildcards.
+                self.assertEqual(r.packets_until_closed(3), [])
+
+    def test_empty_topic_v311(self):
+        r = h.raw_connected(self, self.b, h.unique("empty"))
+        r.publish("", b"x", qos=0)
+        # [MQTT-4.7.3-1]: topic names are at least one character long.
+        self.assertEqual(r.packets_until_closed(3), [])
+
+    def test_qos1_packet_id_zero(self):
+        r = h.raw_connected(self, self.b, h.unique("pid0"))
+        r.publish("a/b", b"x", qos=1, pid=0)
+        # [MQTT-2.3.1-1]: QoS > 0 needs a non-zero packet identifier.
+        self.assertEqual(r.packets_until_closed(3), [])
+
+    # ---------------------------------------------------------------- packet size
+    def test_packet_bigger_than_max_packet_size_v5(self):
+        b = self.start_broker(broker={"max_packet_size": 1024})
+        other = self.paho(b, h.unique("other"), protocol=V311)
+        topic = h.unique("big")
+        other.subscribe(topic, 1)
+        r = h.raw_connected(self, b, h.unique("big"), version=5)
+        self.assertEqual(r.connack.props.get("MaximumPacketSize"), 1024)
+        r.publish(topic, b"x" * 4000, qos=1, pid=1)
+        # [MQTT-3.2.2-15]: DISCONNECT 0x95 (Packet too large), then close.
+        got = r.packets_until_closed(3)
+        self.assertEqual([(p.type, p.reason) for p in got], [(h.DISCONNECT, 0x95)])
+        other.expect_no_message(0.3)
+        # The server still works for others, including messages just under the limit.
+        other.publish(topic, b"y" * 900, qos=1)
+        self.assertEqual(other.expect_message().payload, b"y" * 900)
+        self.assert_still_serving(b)
+
+    def test_packet_bigger_than_max_packet_size_v311(self):
+        b = self.start_broker(broker={"max_packet_size": 1024})
+        r = h.raw_connected(self, b, h.unique("big311"))
+        r.publish("big", b"x" * 4000, qos=1, pid=1)
+        self.assertEqual(r.packets_until_closed(3), [])
+        self.assert_still_serving(b)
+
+    def test_announced_huge_length_is_refused_early(self):
+        # Remaining length says 200 MB; the server must not wait for (or buffer) it all.
+        b = self.start_broker(broker={"max_packet_size": 1024})
+        r = h.raw_connected(self, b, h.unique("huge"))
+        r.send(b"\x30" + h.enc_varint(200 * 1024 * 1024) + enc_str("t") + b"x" * 100)
+        r.packets_until_closed(3)
+        self.assert_still_serving(b)
+
+    # ---------------------------------------------------------------- connection
+    # Mosquitto has no connect timeout setting: it waits ~90 s (1.5 x its default 60 s
+    # keep-alive) for a CONNECT, too long for this suite.
+    @h.ironbridge_only("Mosquitto's connect timeout is not configurable")
+    def test_no_connect_within_timeout(self):
+        b = self.start_broker(broker={"connect_timeout_ms": 1000})
+        r = self.raw(b)
+        t0 = time.monotonic()
+        self.assertEqual(r.packets_until_closed(5), [])
+        self.assertGreaterEqual(time.monotonic() - t0, 0.8)
+
+    @h.ironbridge_only("Mosquitto's connect timeout is not configurable")
+    def test_partial_connect_within_timeout(self):
+        b = self.start_broker(broker={"connect_timeout_ms": 1000})
+        r = self.raw(b)
+        r.send(r.connect_packet("slow")[:5])  # a slowloris: never completes the CONNECT
+        self.assertEqual(r.packets_until_closed(5), [])
+
+    def test_first_packet_not_connect(self):
+        for first in (b"\xc0\x00",                                    # PINGREQ
+                      packet(h.SUBSCRIBE, 2, b"\x00\x01" + enc_str("a") + b"\x00"),
+                      packet(h.PUBLISH, 0, enc_str("a") + b"x"),
+                      b"\xe0\x00"):                                   # DISCONNECT
+            with self.subTest(first=first):
+                r = self.raw(self.b)
+                r.send(first)
+                # [MQTT-3.1.0-1]: the first packet must be CONNECT; no reply, just close.
+                self.assertEqual(r.packets_until_closed(3), [])
+
+    def test_second_connect_is_protocol_violation(self):
+        r = h.raw_connected(self, self.b, h.unique("twice"))
+        r.send(r.connect_packet(h.unique("twice")))
+        # [MQTT-3.1.0-2]
+        self.assertEqual(r.packets_until_closed(3), [])
+
+    def test_second_connect_v5(self):
+        r = h.raw_connected(self, self.b, h.unique("twice5"), version=5)
+        r.send(r.connect_packet(h.unique("twice5")))
+        self.assert_closed_v5(r, codes=(0x82,))
+
+    def test_wrong_protocol_name(self):
+        r = self.raw(self.b)
+        r.send(r.connect_packet("badname", proto_name="MQTX"))
+        # [MQTT-3.1.2-1]: may send CONNACK 0x01 (v3.1.1), then must close.
+        got = r.packets_until_closed(3)
+        self.assertTrue(all(p.type == h.CONNACK and p.reason != 0 for p in got), got)
+
+    def test_connect_reserved_flag_set(self):
+        r = self.raw(self.b)
+        r.send(r.connect_packet("reserved", flags_extra=0x01))
+        # [MQTT-3.1.2-3]: the reserved flag must be 0, else close.
+        got = r.packets_until_closed(3)
+        self.assertTrue(all(p.type == h.CONNACK and p.reason != 0 for p in got), got)
+
+    def test_subscribe_wrong_fixed_header_flags(self):
+        r = h.raw_connected(self, self.b, h.unique("sflags"))
+        r.send(packet(h.SUBSCRIBE, 0, b"\x00\x01" + enc_str("a") + b"\x00"))
+        # [MQTT-3.8.1-1]: bits 3..0 must be 0010.
+        self.assertEqual(r.packets_until_closed(3), [])
+
+    def test_subscribe_without_filters(self):
+        r = h.raw_connected(self, self.b, h.unique("snone"))
+        r.send(packet(h.SUBSCRIBE, 2, b"\x00\x01"))
+        # [MQTT-3.8.3-3]: at least one Topic Filter / QoS pair.
+        self.assertEqual(r.packets_until_closed(3), [])
+
+    def test_subscribe_requested_qos_3(self):
+        r = h.raw_connected(self, self.b, h.unique("sq3"))
+        r.send(packet(h.SUBSCRIBE, 2, b"\x00\x01" + enc_str("a") + b"\x03"))
+        # [MQTT-3-8.3-4]: reserved QoS value -> malformed, close.
+        self.assertEqual(r.packets_until_closed(3), [])
+
+    def test_remaining_length_five_bytes(self):
+        r = h.raw_connected(self, self.b, h.unique("rl"))
+        r.send(b"\x30\xff\xff\xff\xff\x7f")
+        # §2.2.3: the variable byte integer is at most 4 bytes.
+        self.assertEqual(r.packets_until_closed(3), [])
+
+    def test_string_length_past_end_of_packet(self):
+        r = h.raw_connected(self, self.b, h.unique("sl"))
+        r.send(packet(h.PUBLISH, 0, b"\x00\x50ab"))  # claims an 80-byte topic in 4 bytes
+        self.assertEqual(r.packets_until_closed(3), [])
+
+    def test_reserved_packet_type_0(self):
+        r = h.raw_connected(self, self.b, h.unique("t0"))
+        r.send(b"\x00\x00")
+        self.assertEqual(r.packets_until_closed(3), [])
+
+    def test_server_only_packet_from_client(self):
+        r = h.raw_connected(self, self.b, h.unique("ack"))
+        r.send(b"\x20\x02\x00\x00")  # CONNACK from a client
+        self.assertEqual(r.packets_until_closed(3), [])
+
+    # ---------------------------------------------------------------- robustness
+    def test_survives_random_garbage(self):
+        rnd = random.Random(1234)  # reproducible
+        prefixes = [b"", b"\x10", b"\x10\x7f\x00\x04MQTT\x04\x02\x00\x3c",
+                    b"\x30\xff\xff\xff\x7f", b"\x82\x05\x00\x01\x00\x01", b"\xf0\x00"]
+        conns = []
+        try:
+            for i in range(200):
+                s = socket.create_connection((h.HOST, self.b.port), timeout=3)
+                data = rnd.choice(prefixes) + os.urandom(rnd.randint(0, 300)) \
+                    if i % 2 else bytes(rnd.getrandbits(8) for _ in range(rnd.randint(1, 300)))
+                try:
+                    s.sendall(data)
+                except OSError:
+                    pass
+                if i % 4 == 0:
+                    try:
+                        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    except OSError:
+                        pass
+                    s.close()
+                else:
+                    conns.append(s)
+                if len(conns) > 40:
+                    conns.pop(0).close()
+        finally:
+            for s in conns:
+                s.close()
+        self.assert_still_serving()
+
+    def test_garbage_after_valid_connect(self):
+        rnd = random.Random(99)
+        for i in range(30):
+            r = self.raw(self.b)
+            try:
+                r.connect(h.unique("g"))
+                r.send(bytes(rnd.getrandbits(8) for _ in range(rnd.randint(1, 200))))
+            except (OSError, h.ConnectionClosed):
+                pass
+            r.close()
+        self.assert_still_serving()
+
+
+class LimitTest(IBTestCase):
+    def test_max_connections(self):
+        b = self.start_broker(listener={"max_connections": 3})
+        # Mosquitto 2.0.11 admits one connection more than max_connections.
+        allowed = 4 if h.is_mosquitto() else 3
+        clients = [h.raw_connected(self, b, h.unique("mc%d" % i)) for i in range(allowed)]
+        extra = self.raw(b)
+        try:
+            extra.send(extra.connect_packet(h.unique("mc-extra")))
+            got = extra.packets_until_closed(3)
+            self.assertTrue(all(p.type == h.CONNACK and p.reason != 0 for p in got), got)
+        except OSError:
+            pass  # refused at accept: also fine
+        for c in clients:
+            c.pingreq()
+            c.expect(h.PINGRESP)
+
+    def test_max_queued_messages_drops_for_offline_session(self):
+        b = self.start_broker(broker={"max_queued_messages": 5, "max_inflight": 2})
+        cid, topic = h.unique("mq"), h.unique("mq")
+        c = self.paho(b, cid, protocol=V311, clean=False)
+        c.subscribe(topic, 1)
+        c.disconnect()
+        pub = self.paho(b, h.unique("p"), protocol=V311)
+        for i in range(20):
+            pub.publish(topic, b"%d" % i, qos=1)
+        c.connect()
+        got = []
+        while True:
+            try:
+                got.append(c.expect_message(1.0).payload)
+            except AssertionError:
+                break
+            if len(got) > 25:
+                break
+        # The queue is bounded: at most 5 queued plus the 2 in-flight slots
+        # (which Mosquitto counts apart from the queue).
+        self.assertGreaterEqual(len(got), 5)
+        self.assertLessEqual(len(got), 5 + 2)
+        self.assertEqual(got, sorted(got, key=int), "order lost")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,96 @@
+#include "api/router.hpp"
+
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+
+namespace ib::api {
+namespace {
+
+HttpRequest request(std::string_view method, std::string_view path) {
+    HttpRequest r;
+    r.method = method;
+    r.target = path;
+    r.path = path;
+    return r;
+}
+
+HttpResponse text(std::string body) {
+    HttpResponse r;
+    r.content_type = "text/plain";
+    r.body = std::move(body);
+    return r;
+}
+
+TEST(ApiRouter, ExactPathAndMethodSelectTheHandler) {
+    Router router;
+    router.add("GET", "/a", [](const HttpRequest&) { return text("get a"); });
+    router.add("POST", "/a", [](const HttpRequest&) { return text("post a"); });
+    router.add("GET", "/b", [](const HttpRequest&) { return text("get b"); });
+    EXPECT_EQ(router.dispatch(request("GET", "/a")).body, "get a");
+    EXPECT_EQ(router.dispatch(request("POST", "/a")).body, "post a");
+    EXPECT_EQ(router.dispatch(request("GET", "/b")).body, "get b");
+}
+
+TEST(ApiRouter, UnknownPathIs404WithThePathInJson) {
+    Router router;
+    router.add("GET", "/a", [](const HttpRequest&) { return text("a"); });
+    HttpResponse r = router.dispatch(request("GET", "/a/\"x"));
+    EXPECT_EQ(r.status, 404u);
+    EXPECT_EQ(r.content_type, "application/json");
+    EXPECT_EQ(r.body, R"({"error":"not found","path":"/a/\"x"})");
+}
+
+TEST(ApiRouter, WrongMethodIs405WithAllow) {
+    Router router;
+    router.add("GET", "/a", [](const HttpRequest&) { return text("a"); });
+    router.add("PUT", "/a", [](const HttpRequest&) { return text("a"); });
+    HttpResponse r = router.dispatch(request("DELETE", "/a"));
+    EXPECT_EQ(r.status, 405u);
+    EXPECT_EQ(r.body, R"({"error":"method not allowed","method":"DELETE","path":"/a"})");
+    ASSERT_EQ(r.headers.size(), 1u);
+    EXPECT_EQ(r.headers[0].first, "Allow");
+    EXPECT_EQ(r.headers[0].second, "GET, PUT");
+}
+
+TEST(ApiRouter, PrefixRoutesMatchBelowTheirPathOnly) {
+    Router router;
+    router.add("GET", "/api/v1/devices/*", [](const HttpRequest& r) { return text(std::string(r.path)); });
+    EXPECT_EQ(router.dispatch(request("GET", "/api/v1/devices/plc1")).body, "/api/v1/devices/plc1");
+    EXPECT_EQ(router.dispatch(request("GET", "/api/v1/devices/")).status, 200u);
+    EXPECT_EQ(router.dispatch(request("GET", "/api/v1/devicesX")).status, 404u);
+    EXPECT_EQ(router.dispatch(request("POST", "/api/v1/devices/plc1")).status, 405u);
+}
+
+TEST(ApiRouter, ExactBeatsPrefixAndLongestPrefixWins) {
+    Router router;
+    router.add("GET", "/x/*", [](const HttpRequest&) { return text("short"); });
+    router.add("GET", "/x/y/*", [](const HttpRequest&) { return text("long"); });
+    router.add("GET", "/x/y/z", [](const HttpRequest&) { return text("exact"); });
+    EXPECT_EQ(router.dispatch(request("GET", "/x/a")).body, "short");
+    EXPECT_EQ(router.dispatch(request("GET", "/x/y/a")).body, "long");
+    EXPECT_EQ(router.dispatch(request("GET", "/x/y/z")).body, "exact");
+}
+
+TEST(ApiRouter, HandlerExceptionBecomes500) {
+    Router router;
+    router.add("GET", "/boom", [](const HttpRequest&) -> HttpResponse { throw std::runtime_error("kaput"); });
+    HttpResponse r = router.dispatch(request("GET", "/boom"));
+    EXPECT_EQ(r.status, 500u);
+    EXPECT_EQ(r.body, R"({"error":"internal error: kaput"})");
+}
+
+TEST(ApiRouter, HeaderLookupIgnoresCase) {
+    HttpRequest r;
+    r.headers = {{"Content-Type", "text/plain"}, {"X-Id", "7"}};
+    EXPECT_EQ(r.header("content-type"), "text/plain");
+    EXPECT_EQ(r.header("X-ID"), "7");
+    EXPECT_EQ(r.header("Accept"), "");
+}
+
+TEST(ApiJson, QuoteEscapesControlCharacters) {
+    EXPECT_EQ(json_quote("a\"b\\c\n\x01"), R"("a\"b\\c\n\u0001")");
+}
+
+}  // namespace
+}  // namespace ib::api
