@@ -36,8 +36,8 @@ asan-test: deps
 
 fuzz: deps
 	@cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIB_FUZZ=ON \
-	  -DCMAKE_CXX_COMPILER=clang++-14 > /dev/null
-	@cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	  -DCMAKE_CXX_COMPILER=clang++-16 > /dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target mqtt_decode_fuzz
 	@bash scripts/run-fuzzers.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 bench: deps

@@ -5,12 +5,12 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config
-  g++ clang-14 libclang-rt-14-dev
+  g++ clang-16 libclang-rt-16-dev
   libboost-dev libboost-system-dev libssl-dev libsqlite3-dev
   libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   mosquitto mosquitto-clients python3 python3-paho-mqtt
-  procps curl
+  procps curl jq
 )
 
 missing=()

@@ -176,8 +176,9 @@ void register_bench_cli(CLI::App& parent, BenchOptions& opts) {
                                                  {"sub", BenchMode::Sub},         {"pubsub", BenchMode::PubSub},
                                                  {"connack", BenchMode::Connack}};
     b->add_option("--mode", opts.mode, "conn | pub | sub | pubsub | connack (readiness probe)")
-        ->transform(CLI::CheckedTransformer(modes, CLI::ignore_case))
-        ->capture_default_str();
+        ->transform(CLI::CheckedTransformer(modes, CLI::ignore_case).description(""))
+        ->type_name("MODE")
+        ->default_str("pubsub");
     b->add_option("--host", opts.host, "broker host; must resolve to 127.0.0.0/8 or ::1")->capture_default_str();
     b->add_option("--port", opts.port, "broker port")->capture_default_str();
     b->add_option("--pubs", opts.pubs, "publishers")->capture_default_str();

@@ -72,12 +72,9 @@ class HttpApiTest(IBTestCase):
         self.assertTrue(any(n.startswith("ib_") and "message" in n for n in names), names)
 
     def _connection_gauge(self, types):
-        gauges = [n for n, t in types.items()
-                  if t == "gauge" and n.startswith("ib_") and "connection" in n]
-        self.assertTrue(gauges, "no ib_*connection* gauge in %r" % types)
-        # Prefer the plain "currently connected" gauge if there are several.
-        gauges.sort(key=lambda n: (not n.endswith("connections"), len(n)))
-        return gauges[0]
+        # The MQTT connection gauge (per listener; values() sums the labels).
+        self.assertEqual(types.get("ib_mqtt_connections"), "gauge", types)
+        return "ib_mqtt_connections"
 
     def test_connection_gauge_follows_clients(self):
         self.wait_api()

@@ -7,6 +7,7 @@
 
 #include "core/log.hpp"
 #include "mqtt/broker/broker_core.hpp"
+#include "mqtt/broker/topic_match.hpp"
 #include "net/loop_pool.hpp"
 
 namespace ib::mqtt::broker {
@@ -116,9 +117,12 @@ void Shard::flush() {
     for (std::size_t dest = 0; dest < outbox_.size(); ++dest) {
         if (outbox_[dest].empty()) continue;
         Shard& target = core.shard(dest);
-        asio::post(target.ctx, [&target, batch = std::move(outbox_[dest])] {
+        const auto n = static_cast<int64_t>(outbox_[dest].size());
+        core.cross_shard_backlog[dest].fetch_add(n, std::memory_order_relaxed);
+        asio::post(target.ctx, [&target, n, batch = std::move(outbox_[dest])] {
             for (const auto& d : batch) target.deliver_local(d);
             target.flush();
+            target.core.cross_shard_backlog[target.index].fetch_sub(n, std::memory_order_relaxed);
         });
         outbox_[dest] = {};
     }
@@ -180,6 +184,7 @@ void Shard::sweep() {
     const auto now = Clock::now();
     const auto connect_timeout = core.config.connect_timeout;
     for (auto& [ptr, conn] : connections) {
+        conn->release_idle_memory();
         if (conn->stuck_closing(now)) {
             conn->finish_close();
         } else if (conn->awaiting_connect()) {
@@ -206,10 +211,17 @@ void Shard::sweep() {
 BrokerCore::BrokerCore(const BrokerConfig& cfg, net::LoopPool& loops, std::string ver)
     : config(cfg), version(std::move(ver)), loops_(loops) {
     shard_count_ = loops.size();
+    cross_shard_backlog = std::make_unique<std::atomic<int64_t>[]>(shard_count_);
     for (std::size_t i = 0; i < loops.size(); ++i) shards_.push_back(std::make_unique<Shard>(*this, i, loops.loop(i)));
 }
 
 BrokerCore::~BrokerCore() = default;
+
+bool BrokerCore::shards_congested() const {
+    for (std::size_t i = 0; i < shard_count_; ++i)
+        if (cross_shard_backlog[i].load(std::memory_order_relaxed) > kMaxCrossShardBacklog) return true;
+    return false;
+}
 
 std::size_t BrokerCore::shard_for_client(std::string_view client_id) const {
     if (shards_.size() == 1) return 0;
@@ -356,7 +368,17 @@ std::shared_ptr<MessageHandler> BrokerCore::handler_for(SubscriberId id) {
     return it == handlers.end() ? nullptr : it->second.second;
 }
 
-SubscriberId BrokerCore::subscribe(std::string_view filter, MessageHandler handler) {
+std::expected<SubscriberId, std::string> BrokerCore::subscribe(std::string_view filter, MessageHandler handler) {
+    auto shared = parse_shared(filter);
+    if (!shared) return std::unexpected(fmt::format("topic filter '{}': {}", filter, shared.error()));
+    std::string_view plain = *shared ? (*shared)->filter : filter;
+    if (!codec::valid_topic_filter(plain) || !filter_wildcards_valid(plain)) {
+        return std::unexpected(fmt::format("topic filter '{}' is malformed (wildcards misplaced or empty)", filter));
+    }
+    if (topic_depth(plain) > config.max_topic_depth) {
+        return std::unexpected(fmt::format("topic filter '{}' is deeper than max_topic_depth {}", filter,
+                                           config.max_topic_depth));
+    }
     const SubscriberId id = kInProcessBit | next_in_process_id_.fetch_add(1);  // shard 0
     {
         std::lock_guard lock(handlers_mutex);

@@ -210,6 +210,7 @@ public:
     bool connected() const { return state_ == State::Connected; }
     // A connection closing with output its peer never reads is cut off here.
     bool stuck_closing(Clock::time_point now) const;
+    void release_idle_memory();
     void finish_close();
     bool dirty = false;
 
@@ -261,6 +262,7 @@ private:
     uint16_t client_alias_max_ = 0;  // aliases we may send
     std::unordered_map<std::string, uint16_t> out_aliases_;
     std::vector<std::string> in_aliases_;  // aliases the client set (index = alias)
+    std::unique_ptr<asio::steady_timer> backoff_timer_;  // only for congested shards
 };
 
 class Shard {
@@ -325,7 +327,7 @@ public:
 
     // Router
     void publish(std::string_view topic, Bytes payload, const PublishOptions& options) override;
-    SubscriberId subscribe(std::string_view filter, MessageHandler handler) override;
+    std::expected<SubscriberId, std::string> subscribe(std::string_view filter, MessageHandler handler) override;
     void unsubscribe(SubscriberId id) override;
 
     const BrokerConfig config;
@@ -348,6 +350,13 @@ public:
     SharedCounter sessions_current;
 
     std::atomic<bool> stopping{false};
+
+    // Deliveries posted to each shard and not yet handled there. A shard that
+    // falls behind makes the others pause reading from their clients (TCP
+    // back-pressure to publishers) instead of queueing without bound.
+    static constexpr int64_t kMaxCrossShardBacklog = 65536;
+    std::unique_ptr<std::atomic<int64_t>[]> cross_shard_backlog;
+    bool shards_congested() const;
 
     // In-process subscribers of the Router: handlers run on shard 0.
     std::mutex handlers_mutex;

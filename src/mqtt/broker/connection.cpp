@@ -15,7 +15,7 @@ namespace ib::mqtt::broker {
 namespace {
 // Reads per readiness event before yielding to other connections.
 constexpr int kMaxReadsPerTurn = 16;
-// Output buffers larger than this are given back once drained.
+// Buffers larger than this are given back when the connection is idle.
 constexpr std::size_t kKeepOutputCapacity = 64 * 1024;
 
 using codec::Version;
@@ -76,6 +76,16 @@ void Connection::wait_readable() {
 
 void Connection::on_readable() {
     auto self = shared_from_this();
+    if (shard_.core.shards_congested() && shard_.core.shard_count() > 1) {
+        // Another shard is behind on deliveries: leave the bytes in the kernel,
+        // which slows the publisher down, and look again shortly.
+        if (!backoff_timer_) backoff_timer_ = std::make_unique<asio::steady_timer>(shard_.ctx);
+        backoff_timer_->expires_after(std::chrono::microseconds(200));
+        backoff_timer_->async_wait([self](const boost::system::error_code& ec) {
+            if (!ec && !self->closed()) self->on_readable();
+        });
+        return;
+    }
     std::vector<std::byte>& buf = shard_.read_buf;
     bool drained = false;
     for (int i = 0; i < kMaxReadsPerTurn && !closed() && !migrate_to_; ++i) {
@@ -648,7 +658,6 @@ void Connection::write_some() {
     }
     out_.clear();
     out_offset_ = 0;
-    if (out_.capacity() > kKeepOutputCapacity) out_.shrink_to_fit();
     if (state_ == State::Closing) {
         finish_close();
         return;
@@ -685,6 +694,17 @@ void Connection::close(const char* reason) {
     }
     // Otherwise the pending write completes and finishes the close; a peer that
     // never reads is cut off by the sweep.
+}
+
+void Connection::release_idle_memory() {
+    // Called from the sweep, not after each write: a busy connection reuses its
+    // grown buffers turn after turn, an idle one gives them back.
+    if (pending_output() == 0 && out_.capacity() > kKeepOutputCapacity) {
+        out_.clear();
+        out_offset_ = 0;
+        out_.shrink_to_fit();
+    }
+    if (partial_.empty() && partial_.capacity() > kKeepOutputCapacity) partial_.shrink_to_fit();
 }
 
 bool Connection::stuck_closing(Clock::time_point now) const {

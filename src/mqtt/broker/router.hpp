@@ -5,7 +5,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <expected>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "core/bytes.hpp"
@@ -36,8 +38,10 @@ public:
 
     // Returns the subscriber's id; the handler receives every message matching
     // `filter` ("$share/g/f" allowed) from the moment this returns, and the
-    // retained messages matching it right after. Thread-safe.
-    virtual SubscriberId subscribe(std::string_view filter, MessageHandler handler) = 0;
+    // retained messages matching it right after. A malformed filter is refused
+    // with a message saying why. Thread-safe.
+    virtual std::expected<SubscriberId, std::string> subscribe(std::string_view filter,
+                                                               MessageHandler handler) = 0;
     virtual void unsubscribe(SubscriberId id) = 0;
 };
 

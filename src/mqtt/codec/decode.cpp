@@ -103,7 +103,8 @@ Result<Packet> decode_connect(Bytes body) {
     IB_TRY(level, read_u8(r, "CONNECT protocol level missing"));
     c.protocol_name = name;
     // [MQTT-3.1.2-1] the protocol name is "MQTT" (3.1.1, 5.0) or "MQIsdp" (3.1).
-    // Anything else is not this protocol: the server may close at once.
+    // For any other name 5.0 lets the server answer CONNACK 0x84 and close, so
+    // the name and the level share one error code.
     if (name == "MQTT") {
         if (level != 4 && level != 5) {
             // [MQTT-3.1.2-2] unsupported level: CONNACK 0x84 (5.0) or return code 1 (3.1.1).
@@ -114,7 +115,7 @@ Result<Packet> decode_connect(Bytes body) {
             return fail(reason::kUnsupportedProtocolVersion, 8, "unsupported protocol level");
         }
     } else {
-        return fail(kProtocolError, 0, "unknown protocol name");
+        return fail(reason::kUnsupportedProtocolVersion, 0, "unknown protocol name");
     }
     c.version = static_cast<Version>(level);
     const bool v5 = c.version == Version::V5;
@@ -194,6 +195,7 @@ Result<Packet> decode_connack(Bytes body, Version version) {
     IB_TRY(rc, read_u8(r, "CONNACK truncated"));
     c.reason_code = rc;
     if (version == Version::V5) {
+        // [MQTT-3.2.2-8] one of the CONNACK reason codes.
         if (!valid_reason(PacketType::Connack, rc)) {
             return fail(kProtocolError, 1, "CONNACK reason code not valid");
         }
@@ -260,6 +262,8 @@ Result<Packet> decode_ack(PacketType type, Bytes body, Version version) {
         // are no properties; §3.4.2.2.1: with 3, there are no properties.
         if (!r.empty()) {
             IB_TRY(rc, read_u8(r, "acknowledgement truncated"));
+            // [MQTT-3.4.2-1] [MQTT-3.5.2-1] [MQTT-3.6.2-1] [MQTT-3.7.2-1]: one
+            // of the reason codes listed for the packet type.
             if (!valid_reason(type, rc)) {
                 return fail(kProtocolError, 2, "acknowledgement reason code not valid");
             }
@@ -351,13 +355,13 @@ Result<Packet> decode_suback(Bytes body, Version version) {
         IB_TRY(props, read_properties(r, PacketType::Suback));
         s.properties = props;
     }
-    // One code per filter of the SUBSCRIBE, which had at least one.
+    // [MQTT-3.8.4-6] one code per filter of the SUBSCRIBE, which had at least one.
     if (r.empty()) return fail(kProtocolError, r.offset(), "SUBACK with no reason codes");
     const Bytes codes = r.rest();
     s.reason_codes.reserve(codes.size());
     for (std::size_t i = 0; i < codes.size(); ++i) {
         const auto rc = static_cast<uint8_t>(codes[i]);
-        // 3.1.1 [MQTT-3.9.3-2]: only 0x00, 0x01, 0x02 and 0x80; 5.0 §3.9.3 lists its own.
+        // [MQTT-3.9.3-2] 3.1.1: only 0x00, 0x01, 0x02 and 0x80; 5.0: the §3.9.3 list.
         const bool ok = version == Version::V5 ? valid_reason(PacketType::Suback, rc)
                                                : (rc <= 2 || rc == 0x80);
         if (!ok) return fail(kProtocolError, body.size() - codes.size() + i, "SUBACK code not valid");
@@ -408,6 +412,7 @@ Result<Packet> decode_unsuback(Bytes body, Version version) {
         u.reason_codes.reserve(codes.size());
         for (std::size_t i = 0; i < codes.size(); ++i) {
             const auto rc = static_cast<uint8_t>(codes[i]);
+            // [MQTT-3.11.3-2] one of the UNSUBACK reason codes.
             if (!valid_reason(PacketType::Unsuback, rc)) {
                 return fail(kProtocolError, body.size() - codes.size() + i, "UNSUBACK code not valid");
             }

@@ -141,6 +141,7 @@ void encode(std::vector<std::byte>& out, const Ack& p, Version version) {
 }
 
 void encode(std::vector<std::byte>& out, const Subscribe& p, Version version) {
+    IB_ASSERT(!p.topics.empty(), "[MQTT-3.8.3-2] a SUBSCRIBE carries at least one filter");
     const bool v5 = version == Version::V5;
     std::size_t n = 2 + (v5 ? props_block_size(p.properties) : 0);
     for (const auto& t : p.topics) n += str_size(t.filter) + 1;
@@ -161,6 +162,7 @@ void encode(std::vector<std::byte>& out, const Subscribe& p, Version version) {
 }
 
 void encode(std::vector<std::byte>& out, const Suback& p, Version version) {
+    IB_ASSERT(!p.reason_codes.empty(), "[MQTT-3.8.4-6] a SUBACK answers at least one filter");
     const bool v5 = version == Version::V5;
     put_header(out, type_byte(PacketType::Suback),
                2 + (v5 ? props_block_size(p.properties) : 0) + p.reason_codes.size());
@@ -171,6 +173,7 @@ void encode(std::vector<std::byte>& out, const Suback& p, Version version) {
 }
 
 void encode(std::vector<std::byte>& out, const Unsubscribe& p, Version version) {
+    IB_ASSERT(!p.filters.empty(), "[MQTT-3.10.3-2] an UNSUBSCRIBE carries at least one filter");
     const bool v5 = version == Version::V5;
     std::size_t n = 2 + (v5 ? props_block_size(p.properties) : 0);
     for (auto f : p.filters) n += str_size(f);
@@ -184,6 +187,7 @@ void encode(std::vector<std::byte>& out, const Unsubscribe& p, Version version) 
 
 void encode(std::vector<std::byte>& out, const Unsuback& p, Version version) {
     const bool v5 = version == Version::V5;
+    IB_ASSERT(!v5 || !p.reason_codes.empty(), "a 5.0 UNSUBACK answers at least one filter");
     // 3.1.1 §3.11: only the packet identifier; 5.0 adds properties and codes.
     put_header(out, type_byte(PacketType::Unsuback),
                2 + (v5 ? props_block_size(p.properties) + p.reason_codes.size() : 0));

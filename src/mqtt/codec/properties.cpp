@@ -288,8 +288,8 @@ Result<Properties> decode_properties(ByteReader& r, uint8_t scope) {
         auto two = [&](std::optional<uint16_t>& field, bool nonzero) -> Result<void> {
             auto v = pr.u16();
             if (!v) return fail(kMalformed, at, "property value truncated");
-            // Receive Maximum (§3.1.2.11.3) and Topic Alias (§3.3.2.3.4) of 0
-            // are a Protocol Error.
+            // A Receive Maximum of 0 (§3.1.2.11.3) and a Topic Alias of 0
+            // ([MQTT-3.3.2-8], §3.3.2.3.4) are a Protocol Error.
             if (nonzero && *v == 0) return fail(kProtocolError, at, "property value must not be 0");
             field = *v;
             return {};

@@ -160,7 +160,7 @@ TEST(PublishDecode, RejectsTopicOverrunningPacketWithMalformed) {
     expect_refused(frame(0x30, {0x00, 0x09, 'a', 'b'}), V311, kMal);
 }
 
-// 5.0 §3.3.2.3.4: a Topic Alias of 0 is a Protocol Error.
+// [MQTT-3.3.2-8] a Topic Alias of 0 is a Protocol Error (§3.3.2.3.4).
 TEST(PublishDecode, V5RejectsTopicAlias0WithProtocolError) {
     expect_refused(frame(0x30, {0x00, 0x01, 't', 0x03, 0x23, 0x00, 0x00}), V5, kProto);
 }
@@ -282,11 +282,12 @@ TEST(ConnectDecode, V5AcceptsPasswordWithoutUserName) {
     EXPECT_EQ(str(*c.password), "p");
 }
 
-// [MQTT-3.1.2-1] a protocol name other than "MQTT" / "MQIsdp".
-TEST(ConnectDecode, RejectsUnknownProtocolNameWithProtocolError) {
+// [MQTT-3.1.2-1] a protocol name other than "MQTT" / "MQIsdp": the server
+// MAY answer CONNACK 0x84, so the error carries that code.
+TEST(ConnectDecode, RejectsUnknownProtocolNameWithUnsupportedVersion) {
     expect_refused(frame(0x10, {0x00, 0x04, 'M', 'Q', 'T', 'X', 0x04, 0x02, 0x00, 0x3C,
                                 0x00, 0x01, 'c'}),
-                   V311, kProto);
+                   V311, reason::kUnsupportedProtocolVersion);
 }
 
 // [MQTT-3.1.2-2] an unsupported level: the broker answers CONNACK 0x84 / return code 1.
