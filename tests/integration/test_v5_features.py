@@ -66,6 +66,32 @@ class V5Test(IBTestCase):
         got = r.packets_until_closed(3)
         self.assertTrue(all(p.type == h.DISCONNECT and p.reason in (0x81, 0x82) for p in got), got)
 
+    def test_subscription_identifier_in_client_publish_is_protocol_error(self):
+        # [MQTT-3.3.4-6] A PUBLISH sent by a client MUST NOT contain a Subscription Identifier.
+        if h.TARGET == "mosquitto":
+            self.skipTest("Mosquitto 2.0.11 forwards such a PUBLISH instead of refusing it")
+        r = self.raw5()
+        r.publish(h.unique("sidpub"), b"x", qos=1, pid=1, props={"SubscriptionIdentifier": 5})
+        got = r.packets_until_closed(3)
+        self.assertEqual([(p.type, p.reason) for p in got], [(h.DISCONNECT, 0x82)])
+
+    def test_payload_not_utf8_despite_format_indicator_refused_0x99(self):
+        # [MQTT-3.3.2-4] The receiver may check a payload announced as UTF-8 and answer 0x99.
+        if h.TARGET == "mosquitto":
+            self.skipTest("Mosquitto 2.0.11 does not check the payload format")
+        topic = h.unique("pfi")
+        sub = self.raw5()
+        sub.subscribe(1, [(topic, 1)])
+        pub = self.raw5()
+        pub.publish(topic, b"\xff\xfe not utf-8", qos=1, pid=7, props={"PayloadFormatIndicator": 1})
+        ack = pub.expect(h.PUBACK)
+        self.assertEqual(ack.reason, 0x99)
+        sub.expect_nothing(0.5)
+        # A valid UTF-8 payload with the same indicator goes through.
+        pub.publish(topic, "température".encode(), qos=1, pid=8, props={"PayloadFormatIndicator": 1})
+        self.assertEqual(pub.expect(h.PUBACK).reason, 0x00)
+        self.assertEqual(sub.expect(h.PUBLISH).payload, "température".encode())
+
     def test_shared_subscription_balanced(self):
         topic = h.unique("shared")
         members = [self.paho(self.b, h.unique("m%d" % i)) for i in range(2)]

@@ -32,11 +32,17 @@ SubscriberId Shard::new_subscriber_id(bool in_process) {
 }
 
 std::size_t Shard::route(const MessageRef& msg) {
+    // An in-process handler may publish from inside a delivery; the nested call
+    // gets its own match list so the outer loop's is left intact.
+    std::vector<Subscription> nested;
+    std::vector<Subscription>& matches_ = route_depth_ == 0 ? this->matches_ : nested;
+    ++route_depth_;
+    struct DepthGuard {
+        int& depth;
+        ~DepthGuard() { --depth; }
+    } guard{route_depth_};
     matches_.clear();
-    {
-        std::shared_lock lock(core.tree_mutex);
-        core.tree.match(msg->topic(), [&](const Subscription& s) { matches_.push_back(s); });
-    }
+    tree.match(msg->topic(), [&](const Subscription& s) { matches_.push_back(s); });
     if (msg->retain()) {
         std::lock_guard lock(core.retained_mutex);
         core.retained.set(msg);
@@ -79,6 +85,42 @@ std::size_t Shard::route(const MessageRef& msg) {
         }
     }
     return delivered;
+}
+
+bool Shard::apply(const TreeChange& c) {
+    if (c.subscribe) {
+        bool is_new = tree.subscribe(c.filter, c.sub);
+        // Counted once, by the shard the subscriber belongs to.
+        if (is_new && shard_of(c.sub.subscriber) == index) core.subscriptions_current.add();
+        return is_new;
+    }
+    bool removed = tree.unsubscribe(c.filter, c.sub.subscriber);
+    if (removed && shard_of(c.sub.subscriber) == index) core.subscriptions_current.sub();
+    return removed;
+}
+
+void BrokerCore::replicate(std::size_t origin, std::vector<TreeChange> changes, std::function<void()> done) {
+    if (shards_.size() == 1) {
+        if (done) done();
+        return;
+    }
+    auto shared = std::make_shared<const std::vector<TreeChange>>(std::move(changes));
+    auto remaining = std::make_shared<std::atomic<std::size_t>>(shards_.size() - 1);
+    auto finish = std::make_shared<std::function<void()>>(std::move(done));
+    Shard& home = *shards_[origin];
+    for (std::size_t i = 0; i < shards_.size(); ++i) {
+        if (i == origin) continue;
+        Shard& target = *shards_[i];
+        asio::post(target.ctx, [&target, &home, shared, remaining, finish] {
+            for (const auto& c : *shared) target.apply(c);
+            if (remaining->fetch_sub(1) == 1 && *finish) {
+                asio::post(home.ctx, [&home, finish] {
+                    (*finish)();
+                    home.flush();
+                });
+            }
+        });
+    }
 }
 
 void Shard::deliver_local(const Delivery& d) {
@@ -135,8 +177,13 @@ void Shard::destroy_session(Session* s) {
         s->will.reset();
     }
     if (!s->subscriptions.empty()) {
-        std::unique_lock lock(core.tree_mutex);
-        for (const auto& [filter, opts] : s->subscriptions) core.tree.unsubscribe(filter, s->id());
+        std::vector<TreeChange> changes;
+        for (const auto& [filter, opts] : s->subscriptions) {
+            TreeChange c{false, filter, Subscription{s->id(), {}}};
+            apply(c);
+            changes.push_back(std::move(c));
+        }
+        core.replicate(index, std::move(changes), nullptr);
     }
     sessions_by_client.erase(s->client_id());
     core.sessions_current.sub();
@@ -336,7 +383,17 @@ std::vector<uint16_t> BrokerCore::ports() const {
 
 // ------------------------------------------------------------------ Router
 
-void BrokerCore::publish(std::string_view topic, Bytes payload, const PublishOptions& o) {
+std::expected<void, std::string> BrokerCore::publish(std::string_view topic, Bytes payload,
+                                                     const PublishOptions& o) {
+    if (!codec::valid_topic_name(topic) || !codec::valid_utf8(topic)) {
+        return std::unexpected(fmt::format("cannot publish to '{}': not a valid topic name (empty, "
+                                           "wildcards or invalid UTF-8)", topic));
+    }
+    if (topic_depth(topic) > config.max_topic_depth) {
+        return std::unexpected(
+            fmt::format("cannot publish to '{}': deeper than max_topic_depth {}", topic, config.max_topic_depth));
+    }
+    if (o.qos > 2) return std::unexpected(fmt::format("cannot publish to '{}': QoS {} does not exist", topic, o.qos));
     MessageInit init;
     init.topic = topic;
     init.payload = payload;
@@ -353,13 +410,14 @@ void BrokerCore::publish(std::string_view topic, Bytes payload, const PublishOpt
         Shard& s = *shards_[static_cast<std::size_t>(here)];
         s.route(msg);
         s.flush();
-        return;
+        return {};
     }
     Shard& s = *shards_[0];
     asio::post(s.ctx, [&s, msg] {
         s.route(msg);
         s.flush();
     });
+    return {};
 }
 
 std::shared_ptr<MessageHandler> BrokerCore::handler_for(SubscriberId id) {
@@ -385,10 +443,7 @@ std::expected<SubscriberId, std::string> BrokerCore::subscribe(std::string_view 
         handlers.emplace(id, std::make_pair(std::string(filter),
                                             std::make_shared<MessageHandler>(std::move(handler))));
     }
-    {
-        std::unique_lock lock(tree_mutex);
-        tree.subscribe(filter, Subscription{id, SubscriptionOptions{2, false, true, 0, 0}});
-    }
+    apply_everywhere(TreeChange{true, std::string(filter), Subscription{id, SubscriptionOptions{2, false, true, 0, 0}}});
     // Retained messages follow, on the handler's loop, like a network client's.
     if (!filter.starts_with("$share/")) {
         std::string f(filter);
@@ -415,8 +470,22 @@ void BrokerCore::unsubscribe(SubscriberId id) {
         filter = std::move(it->second.first);
         handlers.erase(it);
     }
-    std::unique_lock lock(tree_mutex);
-    tree.unsubscribe(filter, id);
+    apply_everywhere(TreeChange{false, std::move(filter), Subscription{id, {}}});
+}
+
+void BrokerCore::apply_everywhere(TreeChange change) {
+    // On a loop thread the change takes effect there at once; every other loop
+    // (and a foreign thread's publishes, which go through loop 0) sees it in the
+    // order of its queue.
+    const int here = net::LoopPool::current_index();
+    for (std::size_t i = 0; i < shards_.size(); ++i) {
+        Shard& s = *shards_[i];
+        if (static_cast<int>(i) == here) {
+            s.apply(change);
+        } else {
+            asio::post(s.ctx, [&s, change] { s.apply(change); });
+        }
+    }
 }
 
 // --------------------------------------------------------- $SYS and metrics
@@ -440,10 +509,7 @@ void BrokerCore::publish_sys() {
         msgs_out += sum([q](ShardCounters& c) -> LocalCounter& { return c.messages_out[q]; });
     }
     std::size_t subs = 0, retained_count = 0;
-    {
-        std::shared_lock lock(tree_mutex);
-        subs = tree.size();
-    }
+    subs = subscriptions_current.get();
     {
         std::lock_guard lock(retained_mutex);
         retained_count = retained.size();
@@ -452,7 +518,7 @@ void BrokerCore::publish_sys() {
     auto pub = [&](std::string_view topic, const std::string& value) {
         PublishOptions o;
         o.retain = true;
-        publish(topic, as_bytes(value), o);
+        (void)publish(topic, as_bytes(value), o);
     };
     pub("$SYS/broker/version", "ironbridge " + version);
     pub("$SYS/broker/uptime", fmt::format("{} seconds", uptime));
@@ -489,10 +555,8 @@ void BrokerCore::collect_metrics(MetricSink& sink) const {
     }
     add("ib_mqtt_sessions", "Sessions, connected or kept for a disconnected client", G, "",
         static_cast<double>(sessions_current.get()));
-    {
-        std::shared_lock lock(tree_mutex);
-        add("ib_mqtt_subscriptions", "Subscriptions in the topic tree", G, "", static_cast<double>(tree.size()));
-    }
+    add("ib_mqtt_subscriptions", "Subscriptions of clients and in-process subscribers", G, "",
+        static_cast<double>(subscriptions_current.get()));
     {
         std::lock_guard lock(retained_mutex);
         add("ib_mqtt_retained_messages", "Retained messages", G, "", static_cast<double>(retained.size()));

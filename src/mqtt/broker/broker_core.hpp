@@ -5,7 +5,10 @@
 // one thread, without locks. A connection is accepted on any shard and, once its
 // CONNECT is read, its socket moves to the session's shard. The subscription
 // tree is shared: publishes match under a shared lock, deliveries to sessions of
-// other shards are batched per shard and posted once per loop turn.
+// other shards are batched per shard and posted once per loop turn. Each shard
+// has its own replica of the subscription tree, so a publish matches without
+// any lock; subscription changes are applied to every replica, and a SUBACK goes
+// out once all replicas have the change.
 #pragma once
 
 #include <utility>  // before Asio: Boost 1.74 coroutine headers need it
@@ -15,16 +18,15 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <shared_mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "core/metrics.hpp"
+#include "core/ring_buffer.hpp"
 #include "mqtt/broker/broker_config.hpp"
 #include "mqtt/broker/message.hpp"
 #include "mqtt/broker/retained_store.hpp"
@@ -95,6 +97,13 @@ struct ShardCounters {
     LocalCounter inflight_redelivered;
 };
 
+// One subscription change, applied to every shard's replica of the tree.
+struct TreeChange {
+    bool subscribe = true;
+    std::string filter;
+    Subscription sub;  // for unsubscribe only sub.subscriber is used
+};
+
 struct ListenerState {
     ListenerConfig config;
     std::unique_ptr<tcp::acceptor> acceptor;
@@ -140,6 +149,8 @@ public:
     void detach();
     // Sends what the window allows from the queue.
     void pump();
+    // Gives queue arrays back once they are empty (called from the sweep).
+    void release_idle_memory();
     // After a reconnect: resend unacknowledged PUBLISH (DUP) and PUBREL (§4.4).
     void resend_inflight();
 
@@ -165,14 +176,17 @@ private:
     void enqueue(QueuedMessage m);
     bool send_now(QueuedMessage& m);
     uint16_t next_packet_id();
+    // Index of the inflight message with this packet id, or inflight_.size().
+    std::size_t find_inflight(uint16_t id) const;
+    void remove_inflight(std::size_t i);
 
     Shard& shard_;
     SubscriberId id_;
     std::string client_id_;
     Connection* conn_ = nullptr;
-    std::deque<QueuedMessage> queue_;
+    RingBuffer<QueuedMessage> queue_;
     std::size_t queued_bytes_ = 0;
-    std::deque<InflightMessage> inflight_;
+    RingBuffer<InflightMessage> inflight_;  // in send order
     uint16_t last_packet_id_ = 0;
 };
 
@@ -287,6 +301,12 @@ public:
     // Takes a connection whose CONNECT has been read elsewhere (or here).
     void adopt(std::shared_ptr<Connection> conn);
 
+    // This shard's replica of the subscription tree: touched by its thread only.
+    TopicTree tree;
+    // Applies to this replica; returns whether the change did anything (a new
+    // subscription, or one removed).
+    bool apply(const TreeChange& change);
+
     // Routes a message published on this shard. Returns matching subscribers.
     std::size_t route(const MessageRef& msg);
     void deliver_local(const Delivery& d);
@@ -310,6 +330,7 @@ private:
     std::vector<std::shared_ptr<Connection>> flushing_;
     std::vector<std::vector<Delivery>> outbox_;  // per destination shard
     std::vector<Subscription> matches_;          // scratch for route()
+    int route_depth_ = 0;  // route() re-entered by an in-process handler that publishes
     asio::steady_timer sweep_timer_;
     uint64_t next_id_ = 1;
 };
@@ -326,7 +347,8 @@ public:
     void collect_metrics(MetricSink& sink) const;
 
     // Router
-    void publish(std::string_view topic, Bytes payload, const PublishOptions& options) override;
+    std::expected<void, std::string> publish(std::string_view topic, Bytes payload,
+                                             const PublishOptions& options) override;
     std::expected<SubscriberId, std::string> subscribe(std::string_view filter, MessageHandler handler) override;
     void unsubscribe(SubscriberId id) override;
 
@@ -341,8 +363,10 @@ public:
     // The shard that owns the session of `client_id`.
     std::size_t shard_for_client(std::string_view client_id) const;
 
-    mutable std::shared_mutex tree_mutex;
-    TopicTree tree;
+    // Applies `changes` to the replicas of every shard but `origin` (the caller
+    // has applied them to its own), then runs `done` on `origin`.
+    void replicate(std::size_t origin, std::vector<TreeChange> changes, std::function<void()> done);
+    SharedCounter subscriptions_current;
     mutable std::mutex retained_mutex;
     RetainedStore retained;
 
@@ -362,6 +386,8 @@ public:
     std::mutex handlers_mutex;
     std::unordered_map<SubscriberId, std::pair<std::string, std::shared_ptr<MessageHandler>>> handlers;
     std::shared_ptr<MessageHandler> handler_for(SubscriberId id);
+    // For in-process subscribers, from any thread.
+    void apply_everywhere(TreeChange change);
 
 private:
     void accept_next(ListenerState& l);

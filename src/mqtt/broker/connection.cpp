@@ -390,6 +390,24 @@ void Connection::handle_publish(codec::Publish& p) {
         disconnect_with(rc::kRetainNotSupported, "retain not available");
         return;
     }
+    if (p.properties.subscription_id_count > 0) {
+        // [MQTT-3.3.4-6] A PUBLISH from a client carries no Subscription Identifier.
+        disconnect_with(rc::kProtocolError, "subscription identifier in a client PUBLISH");
+        return;
+    }
+    if (p.properties.payload_format_indicator == 1 && !codec::valid_utf8(as_string_view(p.payload))) {
+        // [MQTT-3.3.2-4] A payload announced as UTF-8 that is not: 0x99.
+        if (p.qos == 0) {
+            disconnect_with(rc::kPayloadFormatInvalid, "payload is not UTF-8 as its format indicator says");
+            return;
+        }
+        codec::encode(out_,
+                      codec::Ack{p.qos == 1 ? codec::PacketType::Puback : codec::PacketType::Pubrec, p.packet_id,
+                                 rc::kPayloadFormatInvalid, {}},
+                      version_);
+        mark_dirty();
+        return;
+    }
     if (version_ == Version::V5 && p.properties.topic_alias) {
         const uint16_t alias = *p.properties.topic_alias;
         // [MQTT-3.3.2-9] 0 or above our Topic Alias Maximum is an error.
@@ -514,10 +532,11 @@ void Connection::handle_subscribe(const codec::Subscribe& s) {
     ack.reason_codes.reserve(s.topics.size());
     const uint32_t sub_id = s.properties.subscription_id_count ? s.properties.subscription_ids[0] : 0;
     struct RetainedRequest {
-        std::string_view filter;
+        std::string filter;
         SubscriptionOptions opts;
     };
     std::vector<RetainedRequest> retained_requests;
+    std::vector<TreeChange> changes;
     const bool v5 = version_ == Version::V5;
     for (const auto& t : s.topics) {
         auto refuse = [&](uint8_t v5_reason) { ack.reason_codes.push_back(v5 ? v5_reason : uint8_t{0x80}); };
@@ -550,39 +569,47 @@ void Connection::handle_subscribe(const codec::Subscribe& s) {
         opts.retain_as_published = t.retain_as_published;
         opts.retain_handling = t.retain_handling;
         opts.subscription_id = sub_id;
-        bool is_new = false;
-        {
-            std::unique_lock lock(shard_.core.tree_mutex);
-            is_new = shard_.core.tree.subscribe(t.filter, Subscription{session_->id(), opts});
-        }
+        TreeChange change{true, std::string(t.filter), Subscription{session_->id(), opts}};
+        const bool is_new = shard_.apply(change);
+        changes.push_back(std::move(change));
         session_->subscriptions[std::string(t.filter)] = opts;
         ack.reason_codes.push_back(opts.qos);
         // [MQTT-3.3.1-9..11] Retain Handling 0 sends retained messages on every
         // subscribe, 1 only on a new subscription, 2 never; shared subscriptions
         // never receive them.
         if (!*shared && (opts.retain_handling == 0 || (opts.retain_handling == 1 && is_new))) {
-            retained_requests.push_back({t.filter, opts});
+            retained_requests.push_back({std::string(t.filter), opts});
         }
     }
-    codec::encode(out_, ack, version_);
-    mark_dirty();
-    for (const auto& r : retained_requests) shard_.retained_to(*session_, r.filter, r.opts);
+    // The SUBACK, and the retained messages after it, go out once every shard's
+    // tree has the subscriptions, so that anything published after the SUBACK
+    // reaches the client whichever shard its publisher is on.
+    auto finish = [self = shared_from_this(), ack = std::move(ack), retained = std::move(retained_requests)] {
+        if (self->closed() || !self->session_) return;
+        codec::encode(self->out_, ack, self->version_);
+        self->mark_dirty();
+        for (const auto& r : retained) self->shard_.retained_to(*self->session_, r.filter, r.opts);
+    };
+    shard_.core.replicate(shard_.index, std::move(changes), std::move(finish));
 }
 
 void Connection::handle_unsubscribe(const codec::Unsubscribe& u) {
     codec::Unsuback ack;
     ack.packet_id = u.packet_id;
+    std::vector<TreeChange> changes;
     for (auto filter : u.filters) {
-        bool removed = false;
-        {
-            std::unique_lock lock(shard_.core.tree_mutex);
-            removed = shard_.core.tree.unsubscribe(filter, session_->id());
-        }
+        TreeChange change{false, std::string(filter), Subscription{session_->id(), {}}};
+        const bool removed = shard_.apply(change);
+        changes.push_back(std::move(change));
         session_->subscriptions.erase(std::string(filter));
         ack.reason_codes.push_back(removed ? rc::kSuccess : rc::kNoSubscriptionExisted);
     }
-    codec::encode(out_, ack, version_);
-    mark_dirty();
+    auto finish = [self = shared_from_this(), ack = std::move(ack)] {
+        if (self->closed()) return;
+        codec::encode(self->out_, ack, self->version_);
+        self->mark_dirty();
+    };
+    shard_.core.replicate(shard_.index, std::move(changes), std::move(finish));
 }
 
 void Connection::handle_disconnect(const codec::Disconnect& d) {
@@ -705,6 +732,7 @@ void Connection::release_idle_memory() {
         out_.shrink_to_fit();
     }
     if (partial_.empty() && partial_.capacity() > kKeepOutputCapacity) partial_.shrink_to_fit();
+    if (session_) session_->release_idle_memory();
 }
 
 bool Connection::stuck_closing(Clock::time_point now) const {

@@ -33,8 +33,12 @@ class Router {
 public:
     virtual ~Router() = default;
 
-    // Thread-safe. Retained messages are stored as for a network PUBLISH.
-    virtual void publish(std::string_view topic, Bytes payload, const PublishOptions& options = {}) = 0;
+    // Thread-safe. Retained messages are stored as for a network PUBLISH. A
+    // topic that a client could not publish to (wildcards, empty, invalid UTF-8,
+    // deeper than max_topic_depth) is refused with a message saying why, and
+    // reaches nobody.
+    virtual std::expected<void, std::string> publish(std::string_view topic, Bytes payload,
+                                                     const PublishOptions& options = {}) = 0;
 
     // Returns the subscriber's id; the handler receives every message matching
     // `filter` ("$share/g/f" allowed) from the moment this returns, and the

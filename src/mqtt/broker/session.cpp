@@ -35,9 +35,7 @@ uint16_t Session::next_packet_id() {
     for (;;) {
         ++last_packet_id_;
         if (last_packet_id_ == 0) last_packet_id_ = 1;
-        bool used = std::any_of(inflight_.begin(), inflight_.end(),
-                                [&](const InflightMessage& m) { return m.packet_id == last_packet_id_; });
-        if (!used) return last_packet_id_;
+        if (find_inflight(last_packet_id_) == inflight_.size()) return last_packet_id_;
     }
 }
 
@@ -62,10 +60,10 @@ void Session::enqueue(QueuedMessage m) {
         // Policy: the oldest QoS 0 message makes room first; a QoS 1/2 message
         // is never dropped to make room, and one that cannot be queued is counted
         // and logged, never lost silently.
-        auto oldest_qos0 = std::find_if(queue_.begin(), queue_.end(),
-                                        [](const QueuedMessage& q) { return q.qos == 0; });
-        if (oldest_qos0 != queue_.end()) {
-            queued_bytes_ -= oldest_qos0->msg->footprint();
+        std::size_t oldest_qos0 = 0;
+        while (oldest_qos0 < queue_.size() && queue_[oldest_qos0].qos != 0) ++oldest_qos0;
+        if (oldest_qos0 < queue_.size()) {
+            queued_bytes_ -= queue_[oldest_qos0].msg->footprint();
             queue_.erase(oldest_qos0);
             shard_.counters.dropped_queue_full.add();
         } else if (m.qos == 0) {
@@ -147,7 +145,8 @@ void Session::resend_inflight() {
     if (!conn_) return;
     const auto version = conn_->version();
     const auto now = Clock::now();
-    for (auto& f : inflight_) {
+    for (std::size_t i = 0; i < inflight_.size(); ++i) {
+        InflightMessage& f = inflight_[i];
         if (f.state == InflightMessage::State::AwaitPubcomp) {
             codec::encode(conn_->out(), codec::Ack{codec::PacketType::Pubrel, f.packet_id, 0, {}}, version);
         } else {
@@ -174,26 +173,43 @@ void Session::resend_inflight() {
     if (!inflight_.empty()) conn_->mark_dirty();
 }
 
+std::size_t Session::find_inflight(uint16_t id) const {
+    // Acknowledgements mostly arrive in send order, so the front usually matches.
+    for (std::size_t i = 0; i < inflight_.size(); ++i)
+        if (inflight_[i].packet_id == id) return i;
+    return inflight_.size();
+}
+
+void Session::remove_inflight(std::size_t i) {
+    if (i == 0)
+        inflight_.pop_front();
+    else
+        inflight_.erase(i);
+}
+
+void Session::release_idle_memory() {
+    queue_.release_if_empty();
+    inflight_.release_if_empty();
+}
+
 bool Session::on_puback(uint16_t id) {
-    auto it = std::find_if(inflight_.begin(), inflight_.end(),
-                           [&](const InflightMessage& m) { return m.packet_id == id; });
-    if (it == inflight_.end() || it->state != InflightMessage::State::AwaitPuback) return false;
-    inflight_.erase(it);
+    std::size_t i = find_inflight(id);
+    if (i == inflight_.size() || inflight_[i].state != InflightMessage::State::AwaitPuback) return false;
+    remove_inflight(i);
     pump();
     return true;
 }
 
 bool Session::on_pubrec(uint16_t id, uint8_t reason) {
-    auto it = std::find_if(inflight_.begin(), inflight_.end(),
-                           [&](const InflightMessage& m) { return m.packet_id == id; });
-    if (it == inflight_.end()) return false;
+    std::size_t i = find_inflight(id);
+    if (i == inflight_.size()) return false;
     if (reason >= 0x80) {
         // §4.3.3: a PUBREC with an error ends the flow for that message.
-        inflight_.erase(it);
+        remove_inflight(i);
         pump();
         return true;
     }
-    it->state = InflightMessage::State::AwaitPubcomp;
+    inflight_[i].state = InflightMessage::State::AwaitPubcomp;
     // The payload is no longer needed once PUBREL is the only thing left to send.
     if (conn_) {
         codec::encode(conn_->out(), codec::Ack{codec::PacketType::Pubrel, id, 0, {}}, conn_->version());
@@ -203,10 +219,9 @@ bool Session::on_pubrec(uint16_t id, uint8_t reason) {
 }
 
 bool Session::on_pubcomp(uint16_t id) {
-    auto it = std::find_if(inflight_.begin(), inflight_.end(),
-                           [&](const InflightMessage& m) { return m.packet_id == id; });
-    if (it == inflight_.end() || it->state != InflightMessage::State::AwaitPubcomp) return false;
-    inflight_.erase(it);
+    std::size_t i = find_inflight(id);
+    if (i == inflight_.size() || inflight_[i].state != InflightMessage::State::AwaitPubcomp) return false;
+    remove_inflight(i);
     pump();
     return true;
 }
