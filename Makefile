@@ -9,6 +9,10 @@ CONFIG     ?=
 
 CMAKE_FLAGS = -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
+# ccache hits across checkouts in different directories (CI clones afresh).
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
+
 .PHONY: deps build run test unit-test asan-test fuzz bench clean
 
 deps:
