@@ -1,6 +1,7 @@
 // Encoding: each packet's Remaining Length is computed first, the output grown
 // once, and the fields written straight into it; no temporary buffers. These are
 // our own writes, so bounds are asserted rather than returned as errors.
+#include <algorithm>
 #include "core/assert.hpp"
 #include "mqtt/codec/codec.hpp"
 
@@ -34,7 +35,10 @@ void put_binary(ByteWriter& w, Bytes b) {
 void put_header(std::vector<std::byte>& out, uint8_t first_byte, std::size_t remaining) {
     IB_ASSERT(remaining <= kMaxRemainingLength, "packet exceeds the largest Remaining Length");
     const auto rl = static_cast<uint32_t>(remaining);
-    out.reserve(out.size() + 1 + varint_size(rl) + remaining);
+    // Grow geometrically: reserving the exact size packet after packet would
+    // reallocate and copy the whole buffer for every packet appended to it.
+    const std::size_t needed = out.size() + 1 + varint_size(rl) + remaining;
+    if (needed > out.capacity()) out.reserve(std::max(needed, 2 * out.capacity()));
     out.push_back(static_cast<std::byte>(first_byte));
     encode_varint(out, rl);
 }
