@@ -33,7 +33,8 @@ unit-test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j 2
 
 asan-test: deps
-	@cmake -S . -B $(ASAN_BUILD) $(CMAKE_FLAGS) -DIB_SANITIZE=ON > /dev/null
+	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" \
+	  -DIB_SANITIZE=ON > /dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j 2

@@ -321,7 +321,7 @@ std::expected<void, std::string> BrokerCore::start() {
 void BrokerCore::accept_next(ListenerState& l) {
     if (stopping.load()) return;
     Shard& target = *shards_[next_accept_shard_++ % shards_.size()];
-    l.acceptor->async_accept(target.ctx, [this, &l, &target](const boost::system::error_code& ec, tcp::socket sock) {
+    l.acceptor->async_accept(target.ctx, [this, &l, &target](const boost::system::error_code& ec, Socket sock) {
         if (ec == asio::error::operation_aborted || stopping.load()) return;
         if (ec) {
             // Out of descriptors or similar: say so, and retry shortly rather

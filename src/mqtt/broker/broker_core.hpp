@@ -32,6 +32,7 @@
 #include "mqtt/broker/retained_store.hpp"
 #include "mqtt/broker/router.hpp"
 #include "mqtt/broker/subscription.hpp"
+#include "mqtt/broker/topic_match.hpp"
 #include "mqtt/broker/topic_tree.hpp"
 #include "mqtt/codec/codec.hpp"
 
@@ -43,6 +44,9 @@ namespace ib::mqtt::broker {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
+// Sockets bound to an io_context's own executor: smaller than tcp::socket's
+// type-erased executor, and so are the operations queued on them.
+using Socket = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
 
 class BrokerCore;
 class Shard;
@@ -194,7 +198,7 @@ private:
 // operations and by the shard's connection set.
 class Connection : public std::enable_shared_from_this<Connection> {
 public:
-    Connection(Shard& shard, tcp::socket socket, ListenerState& listener);
+    Connection(Shard& shard, Socket socket, ListenerState& listener);
     ~Connection();
 
     void start(std::vector<std::byte> already_read = {});
@@ -250,7 +254,7 @@ private:
     void migrate();
 
     Shard& shard_;
-    tcp::socket socket_;
+    Socket socket_;
     ListenerState& listener_;
     std::string peer_;
     State state_ = State::AwaitConnect;
@@ -273,9 +277,13 @@ private:
     uint16_t keep_alive_s_ = 0;
     uint32_t client_max_packet_size_ = codec::kMaxRemainingLength + 5;
     uint16_t send_quota_ = 0;
-    uint16_t client_alias_max_ = 0;  // aliases we may send
-    std::unordered_map<std::string, uint16_t> out_aliases_;
-    std::vector<std::string> in_aliases_;  // aliases the client set (index = alias)
+    // Topic aliases (5.0), allocated only for clients that use them.
+    struct Aliases {
+        uint16_t client_max = 0;  // aliases we may send
+        LevelMap<uint16_t> outgoing;  // transparent: looked up by string_view
+        std::vector<std::string> incoming;  // aliases the client set (index = alias)
+    };
+    std::unique_ptr<Aliases> aliases_;
     std::unique_ptr<asio::steady_timer> backoff_timer_;  // only for congested shards
 };
 
@@ -295,7 +303,8 @@ public:
     std::vector<std::byte> scratch_out;
 
     std::unordered_map<SubscriberId, std::unique_ptr<Session>> sessions;
-    std::unordered_map<std::string, Session*> sessions_by_client;
+    // Keyed by a view of Session::client_id(), which lives as long as the entry.
+    std::unordered_map<std::string_view, Session*> sessions_by_client;
     std::unordered_map<Connection*, std::shared_ptr<Connection>> connections;
 
     // Takes a connection whose CONNECT has been read elsewhere (or here).

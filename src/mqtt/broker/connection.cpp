@@ -15,8 +15,6 @@ namespace ib::mqtt::broker {
 namespace {
 // Reads per readiness event before yielding to other connections.
 constexpr int kMaxReadsPerTurn = 16;
-// Buffers larger than this are given back when the connection is idle.
-constexpr std::size_t kKeepOutputCapacity = 64 * 1024;
 
 using codec::Version;
 namespace rc = codec::reason;
@@ -34,7 +32,7 @@ Version peek_connect_version(Bytes body) {
 }
 }  // namespace
 
-Connection::Connection(Shard& shard, tcp::socket socket, ListenerState& listener)
+Connection::Connection(Shard& shard, Socket socket, ListenerState& listener)
     : shard_(shard), socket_(std::move(socket)), listener_(listener) {
     boost::system::error_code ec;
     auto ep = socket_.remote_endpoint(ec);
@@ -63,7 +61,7 @@ void Connection::start(std::vector<std::byte> already_read) {
 void Connection::wait_readable() {
     if (reading_ || closed()) return;
     reading_ = true;
-    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
+    socket_.async_wait(Socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
         self->reading_ = false;
         if (ec) {
             if (ec != asio::error::operation_aborted) self->close("wait failed");
@@ -297,7 +295,10 @@ void Connection::handle_connect(const codec::Connect& c) {
     if (version_ == Version::V5) {
         if (props.receive_maximum) send_quota_ = std::min<uint16_t>(send_quota_, *props.receive_maximum);
         if (props.maximum_packet_size) client_max_packet_size_ = *props.maximum_packet_size;
-        client_alias_max_ = props.topic_alias_maximum.value_or(0);
+        if (props.topic_alias_maximum.value_or(0) > 0) {
+            aliases_ = std::make_unique<Aliases>();
+            aliases_->client_max = *props.topic_alias_maximum;
+        }
     }
     uint32_t expiry = 0;
     bool expiry_capped = false;
@@ -349,7 +350,7 @@ void Connection::handle_connect(const codec::Connect& c) {
         auto s = std::make_unique<Session>(shard_, id, client_id);
         session = s.get();
         shard_.sessions.emplace(id, std::move(s));
-        shard_.sessions_by_client.emplace(client_id, session);
+        shard_.sessions_by_client.emplace(session->client_id(), session);
         shard_.core.sessions_current.add();
     }
     session->expiry_interval_s = expiry;
@@ -415,14 +416,16 @@ void Connection::handle_publish(codec::Publish& p) {
             disconnect_with(rc::kTopicAliasInvalid, "topic alias out of range");
             return;
         }
-        if (in_aliases_.size() <= alias) in_aliases_.resize(std::size_t{cfg.topic_alias_maximum} + 1);
+        if (!aliases_) aliases_ = std::make_unique<Aliases>();
+        auto& in_aliases = aliases_->incoming;
+        if (in_aliases.size() <= alias) in_aliases.resize(std::size_t{cfg.topic_alias_maximum} + 1);
         if (!p.topic.empty()) {
-            in_aliases_[alias].assign(p.topic);
-        } else if (in_aliases_[alias].empty()) {
+            in_aliases[alias].assign(p.topic);
+        } else if (in_aliases[alias].empty()) {
             disconnect_with(rc::kProtocolError, "unknown topic alias");
             return;
         }
-        p.topic = in_aliases_[alias];
+        p.topic = in_aliases[alias];
     }
     if (p.topic.empty()) {
         disconnect_with(rc::kProtocolError, "empty topic without an alias");
@@ -630,16 +633,17 @@ void Connection::handle_disconnect(const codec::Disconnect& d) {
 
 uint16_t Connection::outgoing_alias(std::string_view topic, bool& already_known) {
     already_known = false;
-    if (client_alias_max_ == 0) return 0;
-    if (auto it = out_aliases_.find(std::string(topic)); it != out_aliases_.end()) {
+    if (!aliases_ || aliases_->client_max == 0) return 0;
+    auto& out_aliases = aliases_->outgoing;
+    if (auto it = out_aliases.find(topic); it != out_aliases.end()) {
         already_known = true;
         return it->second;
     }
     // Aliases are given to the first topics sent until the client's maximum is
     // reached; later topics go out in full.
-    if (out_aliases_.size() >= client_alias_max_) return 0;
-    auto alias = static_cast<uint16_t>(out_aliases_.size() + 1);
-    out_aliases_.emplace(std::string(topic), alias);
+    if (out_aliases.size() >= aliases_->client_max) return 0;
+    auto alias = static_cast<uint16_t>(out_aliases.size() + 1);
+    out_aliases.emplace(std::string(topic), alias);
     return alias;
 }
 
@@ -660,7 +664,7 @@ void Connection::write_some() {
         std::size_t n = socket_.write_some(asio::buffer(out_.data() + out_offset_, out_.size() - out_offset_), ec);
         if (ec == asio::error::would_block || ec == asio::error::try_again) {
             writing_ = true;
-            socket_.async_wait(tcp::socket::wait_write, [self = shared_from_this()](const boost::system::error_code& e) {
+            socket_.async_wait(Socket::wait_write, [self = shared_from_this()](const boost::system::error_code& e) {
                 self->writing_ = false;
                 if (e) {
                     if (self->state_ == State::Closing) self->finish_close();
@@ -726,12 +730,12 @@ void Connection::close(const char* reason) {
 void Connection::release_idle_memory() {
     // Called from the sweep, not after each write: a busy connection reuses its
     // grown buffers turn after turn, an idle one gives them back.
-    if (pending_output() == 0 && out_.capacity() > kKeepOutputCapacity) {
+    if (pending_output() == 0 && out_.capacity() > 0) {
         out_.clear();
         out_offset_ = 0;
         out_.shrink_to_fit();
     }
-    if (partial_.empty() && partial_.capacity() > kKeepOutputCapacity) partial_.shrink_to_fit();
+    if (partial_.empty() && partial_.capacity() > 0) partial_.shrink_to_fit();
     if (session_) session_->release_idle_memory();
 }
 
@@ -743,7 +747,7 @@ void Connection::finish_close() {
     if (state_ == State::Closed) return;
     state_ = State::Closed;
     boost::system::error_code ec;
-    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.shutdown(Socket::shutdown_both, ec);
     socket_.close(ec);
     // Erased on a later turn: the caller may be iterating over the set or
     // running a handler of this connection.
@@ -789,7 +793,7 @@ void Connection::migrate() {
     Shard& dest = shard_.core.shard(target);
     ListenerState& listener = listener_;
     asio::post(dest.ctx, [&dest, &listener, protocol, fd, pending = std::move(pending)]() mutable {
-        tcp::socket sock(dest.ctx);
+        Socket sock(dest.ctx);
         boost::system::error_code e;
         sock.assign(protocol, fd, e);
         auto conn = std::make_shared<Connection>(dest, std::move(sock), listener);
