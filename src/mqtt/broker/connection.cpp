@@ -479,7 +479,8 @@ void Connection::handle_publish(codec::Publish& p) {
         init.correlation_data = pp.correlation_data;
         init.user_properties_raw = pp.user_properties_raw;
     }
-    MessageRef msg = Message::make(init, Clock::now());
+    // The time of the read that brought the packet: one clock read per batch.
+    MessageRef msg = Message::make(init, last_rx_);
     const std::size_t matched = shard_.route(msg);
     const uint8_t reason = matched == 0 ? rc::kNoMatchingSubscribers : rc::kSuccess;
     if (p.qos == 1) {

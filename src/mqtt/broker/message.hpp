@@ -74,6 +74,7 @@ public:
     // §3.3.2.3.3: a message whose expiry has passed is not delivered; when it is,
     // the interval sent on is what remains.
     bool expired(Clock::time_point now) const { return has_expiry_ && now >= expires_at_; }
+    bool has_expiry() const { return has_expiry_; }
     std::optional<uint32_t> remaining_expiry(Clock::time_point now) const;
 
     // The properties to put on an outgoing 5.0 PUBLISH (without alias or

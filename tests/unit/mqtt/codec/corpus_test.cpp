@@ -13,7 +13,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path data_dir() { return fs::path(__FILE__).parent_path() / "../../../data/mqtt"; }
+fs::path data_dir() { return fs::path(IB_SOURCE_DIR) / "tests/data/mqtt"; }
 
 void write_file(const fs::path& path, const Buf& data) {
     std::ofstream f(path, std::ios::binary | std::ios::trunc);
