@@ -87,6 +87,38 @@ class QosFlowTest(IBTestCase):
         self._ordered(0, 500, V311)
 
 
+class SlowSubscriberFlowControlTest(IBTestCase):
+    """A connected subscriber that reads slower than its publisher: the queue
+    limit slows the publisher down instead of dropping acknowledged messages."""
+
+    def test_slow_qos1_subscriber_loses_nothing(self):
+        if h.TARGET == "mosquitto":
+            self.skipTest("Mosquitto drops QoS 1 messages beyond max_queued_messages")
+        b = self.start_broker(broker={"max_queued_messages": 5, "max_inflight": 2})
+        topic = h.unique("slow")
+        sub = h.raw_connected(self, b, h.unique("slowsub"), version=5, props={"ReceiveMaximum": 1})
+        sub.subscribe(1, [(topic, 1)])
+        pub = h.raw_connected(self, b, h.unique("slowpub"), version=4)
+        n = 60
+        for i in range(n):
+            pub.publish(topic, str(i), qos=1, pid=i + 1)
+        # Every message is acknowledged to the publisher although the
+        # subscriber has taken none yet: they wait in its queue, past the limit.
+        acks = [pub.expect(h.PUBACK, timeout=5).pid for _ in range(n)]
+        self.assertEqual(sorted(acks), list(range(1, n + 1)))
+        got = []
+        for _ in range(n):
+            p = sub.expect(h.PUBLISH, timeout=5)
+            got.append(int(p.payload))
+            sub.puback(p.pid)
+        self.assertEqual(got, list(range(n)))
+        status, _, body = b.http_get("/metrics")
+        self.assertEqual(status, 200)
+        line = [l for l in body.decode().splitlines()
+                if l.startswith('ib_mqtt_messages_dropped_total{reason="queue_full_qos12"}')]
+        self.assertEqual(line, ['ib_mqtt_messages_dropped_total{reason="queue_full_qos12"} 0'])
+
+
 class RedeliveryTest(IBTestCase):
     def setUp(self):
         self.b = self.start_broker()

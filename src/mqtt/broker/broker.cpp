@@ -218,6 +218,33 @@ void Shard::schedule_expiry(Session& s) {
     });
 }
 
+namespace {
+// How long a throttled publisher is not read; renewed while its subscriber's
+// queue stays over the limit.
+constexpr auto kPublisherPause = std::chrono::milliseconds(2);
+}  // namespace
+
+bool Shard::throttle_publisher(OriginId origin, Clock::time_point& last) {
+    if (origin == 0 || (origin & kInProcessBit)) return false;
+    const auto now = Clock::now();
+    if (now - last < kPublisherPause / 2) return true;  // a request is on its way
+    last = now;
+    const std::size_t dest = shard_of(origin);
+    if (dest == index) {
+        pause_publisher(origin);
+    } else {
+        Shard& target = core.shard(dest);
+        asio::post(target.ctx, [&target, origin] { target.pause_publisher(origin); });
+    }
+    return true;
+}
+
+void Shard::pause_publisher(OriginId origin) {
+    auto it = sessions.find(origin);
+    if (it == sessions.end() || !it->second->connection()) return;
+    it->second->connection()->pause_reading(Clock::now() + kPublisherPause);
+}
+
 void Shard::start_sweep() {
     sweep_timer_.expires_after(kSweepInterval);
     sweep_timer_.async_wait([this](const boost::system::error_code& ec) {
@@ -240,7 +267,9 @@ void Shard::sweep() {
                 log::info("mqtt: {} sent no CONNECT within {} ms: closing", conn->peer(), connect_timeout.count());
                 conn->close("connect timeout");
             }
-        } else if (conn->connected() && conn->keep_alive_s() > 0) {
+        } else if (conn->connected() && conn->keep_alive_s() > 0 && !conn->paused()) {
+            // (A publisher paused by flow control is not read, so its silence
+            // is ours, not its own.)
             // [MQTT-3.1.2-24] One and a half times the keep-alive without a packet.
             auto limit = std::chrono::milliseconds(conn->keep_alive_s() * 1500);
             if (now - conn->last_rx() > limit) {

@@ -192,6 +192,7 @@ private:
     std::size_t queued_bytes_ = 0;
     RingBuffer<InflightMessage> inflight_;  // in send order
     uint16_t last_packet_id_ = 0;
+    Clock::time_point last_throttle_{};  // when this session last asked to slow a publisher
 };
 
 // One network connection. Owned by a shared_ptr held by its pending async
@@ -230,6 +231,10 @@ public:
     bool stuck_closing(Clock::time_point now) const;
     void release_idle_memory();
     void finish_close();
+    // Stops reading from this client until `until` (flow control, see
+    // Shard::throttle_publisher).
+    void pause_reading(Clock::time_point until);
+    bool paused() const { return paused_; }
     bool dirty = false;
 
 private:
@@ -264,6 +269,8 @@ private:
     bool clean_disconnect_ = false;
     // 1 + index of the shard this connection moves to once its CONNECT is read.
     std::size_t migrate_to_ = 0;
+    bool paused_ = false;
+    Clock::time_point paused_until_{};
     Clock::time_point closing_at_{};
 
     std::vector<std::byte> partial_;  // bytes of an incomplete packet
@@ -331,6 +338,13 @@ public:
     void schedule_expiry(Session& s);
 
     void start_sweep();
+
+    // Pauses reading from the connection of the session `origin` (a network
+    // publisher, on any shard) for a moment, so a slow subscriber holds its
+    // publishers back. `last` rate-limits the requests of one slow session.
+    // Returns false when the publisher cannot be slowed (in-process origin).
+    bool throttle_publisher(OriginId origin, Clock::time_point& last);
+    void pause_publisher(OriginId origin);
 
 private:
     void sweep();

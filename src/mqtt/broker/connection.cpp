@@ -72,21 +72,50 @@ void Connection::wait_readable() {
     });
 }
 
+void Connection::pause_reading(Clock::time_point until) {
+    paused_ = true;
+    if (until > paused_until_) paused_until_ = until;
+}
+
 void Connection::on_readable() {
     auto self = shared_from_this();
-    if (shard_.core.shards_congested() && shard_.core.shard_count() > 1) {
-        // Another shard is behind on deliveries: leave the bytes in the kernel,
-        // which slows the publisher down, and look again shortly.
+    auto retry_after = [&](std::chrono::microseconds delay) {
         if (!backoff_timer_) backoff_timer_ = std::make_unique<asio::steady_timer>(shard_.ctx);
-        backoff_timer_->expires_after(std::chrono::microseconds(200));
+        backoff_timer_->expires_after(delay);
         backoff_timer_->async_wait([self](const boost::system::error_code& ec) {
             if (!ec && !self->closed()) self->on_readable();
         });
+    };
+    if (paused_) {
+        const auto now = Clock::now();
+        if (now < paused_until_) {
+            // A subscriber of this publisher is behind: its bytes wait in the
+            // kernel, and TCP slows the publisher down.
+            retry_after(std::chrono::duration_cast<std::chrono::microseconds>(paused_until_ - now));
+            return;
+        }
+        paused_ = false;
+    }
+    if (shard_.core.shards_congested() && shard_.core.shard_count() > 1) {
+        // Another shard is behind on deliveries: leave the bytes in the kernel,
+        // which slows the publisher down, and look again shortly.
+        retry_after(std::chrono::microseconds(200));
         return;
+    }
+    if (!partial_.empty()) {
+        // Complete packets may have been left here when reading was paused.
+        std::size_t used = process(partial_);
+        if (!closed()) partial_.erase(partial_.begin(), partial_.begin() + static_cast<std::ptrdiff_t>(used));
+        if (closed() || paused_ || migrate_to_) {
+            if (migrate_to_ && !closed()) migrate();
+            shard_.flush();
+            if (paused_ && !closed()) on_readable();
+            return;
+        }
     }
     std::vector<std::byte>& buf = shard_.read_buf;
     bool drained = false;
-    for (int i = 0; i < kMaxReadsPerTurn && !closed() && !migrate_to_; ++i) {
+    for (int i = 0; i < kMaxReadsPerTurn && !closed() && !migrate_to_ && !paused_; ++i) {
         boost::system::error_code ec;
         std::size_t n = socket_.read_some(asio::buffer(buf.data(), buf.size()), ec);
         if (ec == asio::error::would_block || ec == asio::error::try_again) {
@@ -117,6 +146,10 @@ void Connection::on_readable() {
     }
     shard_.flush();
     if (closed()) return;
+    if (paused_) {
+        on_readable();  // schedules the retry for the end of the pause
+        return;
+    }
     if (drained) {
         wait_readable();
     } else {
@@ -130,7 +163,7 @@ void Connection::on_readable() {
 std::size_t Connection::process(Bytes data) {
     std::size_t used = 0;
     const uint32_t max_packet = shard_.core.config.max_packet_size;
-    while (!closed() && !migrate_to_) {
+    while (!closed() && !migrate_to_ && !paused_) {
         Bytes rest = data.subspan(used);
         auto header = codec::decode_frame_header(rest);
         if (!header) {

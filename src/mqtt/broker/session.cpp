@@ -56,9 +56,29 @@ void Session::deliver(const MessageRef& msg, uint8_t qos, bool retain, const Sub
 void Session::enqueue(QueuedMessage m) {
     const auto& cfg = shard_.core.config;
     const std::size_t size = m.msg->footprint();
-    if (queue_.size() >= cfg.max_queued_messages || queued_bytes_ + size > cfg.max_queued_bytes) {
+    const bool over_limit =
+        queue_.size() >= cfg.max_queued_messages || queued_bytes_ + size > cfg.max_queued_bytes;
+    if (over_limit && conn_ && m.qos > 0) {
+        // A connected client that reads slower than its publishers write: slow
+        // the publisher down (its connection stops being read, TCP pushes back)
+        // rather than drop messages that were acknowledged to it.
+        if (shard_.throttle_publisher(m.msg->origin(), last_throttle_)) {
+            // Messages already on their way still fit, up to the hard limit:
+            // twice the limits, plus what can be in transit between shards.
+            const bool hard = queue_.size() >= 2 * std::size_t{cfg.max_queued_messages} +
+                                                    2 * BrokerCore::kMaxCrossShardBacklog ||
+                              queued_bytes_ + size > 2 * cfg.max_queued_bytes;
+            if (!hard) {
+                queued_bytes_ += size;
+                queue_.push_back(std::move(m));
+                return;
+            }
+        }
+    }
+    if (over_limit) {
         // Policy: the oldest QoS 0 message makes room first; a QoS 1/2 message
-        // is never dropped to make room, and one that cannot be queued is counted
+        // is never dropped to make room, and one that cannot be queued (the
+        // session is offline, or its publisher cannot be slowed down) is counted
         // and logged, never lost silently.
         std::size_t oldest_qos0 = 0;
         while (oldest_qos0 < queue_.size() && queue_[oldest_qos0].qos != 0) ++oldest_qos0;
@@ -72,8 +92,8 @@ void Session::enqueue(QueuedMessage m) {
         } else {
             shard_.counters.dropped_qos12_queue_full.add();
             IB_LOG_LIMITED_WARN("mqtt: session '{}' queue is full ({} messages, {} bytes): "
-                              "QoS {} message on '{}' dropped",
-                              client_id_, queue_.size(), queued_bytes_, m.qos, m.msg->topic());
+                                "QoS {} message on '{}' dropped",
+                                client_id_, queue_.size(), queued_bytes_, m.qos, m.msg->topic());
             return;
         }
     }
