@@ -156,6 +156,9 @@ std::vector<Setting> build_table() {
     t.push_back(integer("broker.max_topic_depth", 64, 1, 1024, false,
                         "Levels allowed in a topic name or filter.",
                         [](NodeConfig& c) -> auto& { return c.broker.max_topic_depth; }));
+    t.push_back(integer("broker.max_retained_messages", 100000, 1, kU32Max, false,
+                        "Retained messages kept; a retained publish to a new topic beyond this is not stored.",
+                        [](NodeConfig& c) -> auto& { return c.broker.max_retained_messages; }));
     t.push_back(integer("broker.topic_alias_maximum", 64, 0, kU16Max, false,
                         "Topic aliases a client may use towards the broker (MQTT 5); 0 disables them.",
                         [](NodeConfig& c) -> auto& { return c.broker.topic_alias_maximum; }));

@@ -284,6 +284,26 @@ class LimitTest(IBTestCase):
             c.pingreq()
             c.expect(h.PINGRESP)
 
+    def test_max_retained_messages_bounds_the_retained_store(self):
+        if h.TARGET == "mosquitto":
+            self.skipTest("Mosquitto has no limit on retained messages")
+        # $SYS off: its retained topics would take places in the store too.
+        b = self.start_broker(broker={"max_retained_messages": 3, "sys_interval_s": 0})
+        prefix = h.unique("ret")
+        pub = h.raw_connected(self, b, h.unique("rp"))
+        for i in range(5):
+            pub.publish("%s/%d" % (prefix, i), b"v%d" % i, qos=1, pid=i + 1, retain=True)
+            pub.expect(h.PUBACK)
+        # Replacing a stored topic still works at the limit.
+        pub.publish("%s/0" % prefix, b"new", qos=1, pid=9, retain=True)
+        pub.expect(h.PUBACK)
+        sub = h.raw_connected(self, b, h.unique("rs"))
+        sub.subscribe(1, [(prefix + "/#", 0)])
+        got = {p.topic: p.payload for p in sub.collect(1.0) if p.type == h.PUBLISH}
+        self.assertEqual(got, {"%s/0" % prefix: b"new", "%s/1" % prefix: b"v1", "%s/2" % prefix: b"v2"})
+        status, _, body = b.http_get("/metrics")
+        self.assertIn("ib_mqtt_retained_refused_total 2", body.decode())
+
     def test_max_queued_messages_drops_for_offline_session(self):
         b = self.start_broker(broker={"max_queued_messages": 5, "max_inflight": 2})
         cid, topic = h.unique("mq"), h.unique("mq")

@@ -45,7 +45,18 @@ std::size_t Shard::route(const MessageRef& msg) {
     tree.match(msg->topic(), [&](const Subscription& s) { matches_.push_back(s); });
     if (msg->retain()) {
         std::lock_guard lock(core.retained_mutex);
-        core.retained.set(msg);
+        // A new retained topic beyond the limit is not stored (replacing or
+        // clearing an existing one always works, and so do the broker's own
+        // $-topics); the message is still routed.
+        if (!msg->payload().empty() && msg->topic().front() != '$' &&
+            core.retained.size() >= core.config.max_retained_messages &&
+            !core.retained.get(msg->topic())) {
+            counters.retained_refused_limit.add();
+            IB_LOG_LIMITED_WARN("mqtt: max_retained_messages {} reached: retained message on '{}' not stored",
+                                core.config.max_retained_messages, msg->topic());
+        } else {
+            core.retained.set(msg);
+        }
     }
     if (matches_.empty()) return 0;
     if (matches_.size() > 1) {
@@ -627,6 +638,8 @@ void BrokerCore::collect_metrics(MetricSink& sink) const {
         sum([](const C& c) -> const LocalCounter& { return c.connections_refused_limit; }));
     add("ib_mqtt_subscriptions_refused_total", "Subscriptions refused at max_subscriptions_per_client", K, "",
         sum([](const C& c) -> const LocalCounter& { return c.subscriptions_refused_limit; }));
+    add("ib_mqtt_retained_refused_total", "Retained messages not stored at max_retained_messages", K, "",
+        sum([](const C& c) -> const LocalCounter& { return c.retained_refused_limit; }));
     add("ib_mqtt_redelivered_total", "Inflight messages resent after a reconnect", K, "",
         sum([](const C& c) -> const LocalCounter& { return c.inflight_redelivered; }));
 }

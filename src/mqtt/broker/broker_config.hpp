@@ -32,6 +32,8 @@ struct BrokerConfig {
     uint64_t max_queued_bytes = 64ull * 1024 * 1024;
     uint32_t max_subscriptions_per_client = 10'000;
     uint32_t max_topic_depth = 64;
+    // Retained messages kept in all; bounds what clients can make the broker hold.
+    uint32_t max_retained_messages = 100'000;
     uint16_t topic_alias_maximum = 64;
     // Upper bound on Session Expiry Interval granted to clients, seconds.
     uint32_t max_session_expiry = 7 * 24 * 3600;

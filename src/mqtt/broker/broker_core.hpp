@@ -98,6 +98,7 @@ struct ShardCounters {
     LocalCounter dropped_too_large_for_client;
     LocalCounter dropped_topic_too_deep;
     LocalCounter subscriptions_refused_limit;
+    LocalCounter retained_refused_limit;
     LocalCounter inflight_redelivered;
 };
 
