@@ -56,13 +56,24 @@ def ironbridge_bin():
     return path
 
 
+_handed_out = set()
+
+
 def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+    """A port free on 127.0.0.1 now and not handed out before by this process:
+    two calls in a row (the MQTT and the API port) must not return the same one,
+    which the kernel may do once the first probe socket is closed."""
+    for _ in range(100):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind((HOST, 0))
+            port = s.getsockname()[1]
+        finally:
+            s.close()
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise RuntimeError("no free port found in 100 tries")
 
 
 def wait_until(pred, timeout=5.0, interval=0.02):
