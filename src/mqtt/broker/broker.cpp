@@ -235,10 +235,11 @@ namespace {
 constexpr auto kPublisherPause = std::chrono::milliseconds(2);
 }  // namespace
 
-bool Shard::throttle_publisher(OriginId origin, Clock::time_point& last) {
+bool Shard::throttle_publisher(OriginId origin, OriginId& last_origin, Clock::time_point& last) {
     if (origin == 0 || (origin & kInProcessBit)) return false;
     const auto now = Clock::now();
-    if (now - last < kPublisherPause / 2) return true;  // a request is on its way
+    if (origin == last_origin && now - last < kPublisherPause / 2) return true;  // already asked
+    last_origin = origin;
     last = now;
     const std::size_t dest = shard_of(origin);
     if (dest == index) {

@@ -193,7 +193,10 @@ private:
     std::size_t queued_bytes_ = 0;
     RingBuffer<InflightMessage> inflight_;  // in send order
     uint16_t last_packet_id_ = 0;
-    Clock::time_point last_throttle_{};  // when this session last asked to slow a publisher
+    // The publisher this session last asked to slow down, and when: repeated
+    // requests for the same one within a pause are skipped.
+    OriginId last_throttled_ = 0;
+    Clock::time_point last_throttle_{};
 };
 
 // One network connection. Owned by a shared_ptr held by its pending async
@@ -342,9 +345,10 @@ public:
 
     // Pauses reading from the connection of the session `origin` (a network
     // publisher, on any shard) for a moment, so a slow subscriber holds its
-    // publishers back. `last` rate-limits the requests of one slow session.
-    // Returns false when the publisher cannot be slowed (in-process origin).
-    bool throttle_publisher(OriginId origin, Clock::time_point& last);
+    // publishers back. `last_origin` / `last` skip a request repeated for the
+    // same publisher within a pause. Returns false when the publisher cannot be
+    // slowed (in-process origin).
+    bool throttle_publisher(OriginId origin, OriginId& last_origin, Clock::time_point& last);
     void pause_publisher(OriginId origin);
 
 private:

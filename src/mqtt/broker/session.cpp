@@ -62,7 +62,7 @@ void Session::enqueue(QueuedMessage m) {
         // A connected client that reads slower than its publishers write: slow
         // the publisher down (its connection stops being read, TCP pushes back)
         // rather than drop messages that were acknowledged to it.
-        if (shard_.throttle_publisher(m.msg->origin(), last_throttle_)) {
+        if (shard_.throttle_publisher(m.msg->origin(), last_throttled_, last_throttle_)) {
             // Messages already on their way still fit, up to the hard limit:
             // twice the limits, plus what can be in transit between shards.
             const bool hard = queue_.size() >= 2 * std::size_t{cfg.max_queued_messages} +
