@@ -4,33 +4,13 @@
 // decoding (which fills a vector) must show 0.
 #include <benchmark/benchmark.h>
 
-#include <atomic>
+#include "alloc_counter.hpp"
+
 #include <cstdint>
-#include <cstdlib>
-#include <new>
 #include <string>
 #include <vector>
 
 #include "mqtt/codec/codec.hpp"
-
-// Counts every global allocation. Replacing operator new is global to the
-// executable; bench/CMakeLists.txt builds one executable per file.
-namespace {
-std::atomic<uint64_t> g_allocs{0};
-}  // namespace
-
-// GCC 12 flags free() in a replaced operator delete as mismatched; it is not:
-// the operator new below uses malloc().
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void* operator new(std::size_t n) {
-    g_allocs.fetch_add(1, std::memory_order_relaxed);
-    if (void* p = std::malloc(n ? n : 1)) return p;
-    throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-#pragma GCC diagnostic pop
 
 namespace ib::mqtt::codec {
 namespace {
@@ -43,9 +23,9 @@ constexpr std::string_view kPayload =
     R"({"device":"plc1","group":"fast","ts":1732200000123,"values":{"temp":21.5,"run":true}})";
 
 struct AllocScope {
-    explicit AllocScope(benchmark::State& s) : state(s), start(g_allocs.load()) {}
+    explicit AllocScope(benchmark::State& s) : state(s), start(ib::bench::allocations()) {}
     ~AllocScope() {
-        const double n = static_cast<double>(g_allocs.load() - start);
+        const double n = static_cast<double>(ib::bench::allocations() - start);
         state.counters["allocs/op"] =
             benchmark::Counter(n / static_cast<double>(state.iterations()));
     }

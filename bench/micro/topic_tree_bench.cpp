@@ -4,36 +4,15 @@
 // operation next to the time: the matching paths must show 0.
 #include <benchmark/benchmark.h>
 
-#include <atomic>
+#include "alloc_counter.hpp"
+
 #include <cstdint>
-#include <cstdlib>
-#include <new>
 #include <string>
 #include <vector>
 
 #include "mqtt/broker/message.hpp"
 #include "mqtt/broker/retained_store.hpp"
 #include "mqtt/broker/topic_tree.hpp"
-
-// Counts every global allocation, so a benchmark can report allocations per
-// operation. Replacing operator new is global to the executable: if benchmarks
-// are ever linked into one binary, only one file may do this.
-namespace {
-std::atomic<uint64_t> g_allocs{0};
-}  // namespace
-
-// GCC 12 flags free() in a replaced operator delete as mismatched; it is not:
-// the operator new below uses malloc().
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void* operator new(std::size_t n) {
-    g_allocs.fetch_add(1, std::memory_order_relaxed);
-    if (void* p = std::malloc(n ? n : 1)) return p;
-    throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-#pragma GCC diagnostic pop
 
 namespace ib::mqtt::broker {
 namespace {
@@ -91,7 +70,7 @@ void BM_TreeMatchDeviceTopic(benchmark::State& state) {
     const auto topics = device_topics();
     std::size_t i = 0;
     uint64_t visits = 0;
-    const uint64_t before = g_allocs.load();
+    const uint64_t before = ib::bench::allocations();
     for (auto _ : state) {
         t.match(topics[i], [&](const Subscription& s) {
             visits += 1;
@@ -99,7 +78,7 @@ void BM_TreeMatchDeviceTopic(benchmark::State& state) {
         });
         if (++i == topics.size()) i = 0;
     }
-    report(state, g_allocs.load() - before, visits);
+    report(state, ib::bench::allocations() - before, visits);
 }
 BENCHMARK(BM_TreeMatchDeviceTopic);
 
@@ -107,14 +86,14 @@ BENCHMARK(BM_TreeMatchDeviceTopic);
 void BM_TreeMatchNoDevice(benchmark::State& state) {
     const TopicTree& t = tree();
     uint64_t visits = 0;
-    const uint64_t before = g_allocs.load();
+    const uint64_t before = ib::bench::allocations();
     for (auto _ : state) {
         t.match("plant/line3/press/temperature", [&](const Subscription& s) {
             visits += 1;
             benchmark::DoNotOptimize(s.subscriber);
         });
     }
-    report(state, g_allocs.load() - before, visits);
+    report(state, ib::bench::allocations() - before, visits);
 }
 BENCHMARK(BM_TreeMatchNoDevice);
 
@@ -122,14 +101,14 @@ BENCHMARK(BM_TreeMatchNoDevice);
 void BM_TreeMatchSys(benchmark::State& state) {
     const TopicTree& t = tree();
     uint64_t visits = 0;
-    const uint64_t before = g_allocs.load();
+    const uint64_t before = ib::bench::allocations();
     for (auto _ : state) {
         t.match("$SYS/broker/clients/connected", [&](const Subscription& s) {
             visits += 1;
             benchmark::DoNotOptimize(s.subscriber);
         });
     }
-    report(state, g_allocs.load() - before, visits);
+    report(state, ib::bench::allocations() - before, visits);
 }
 BENCHMARK(BM_TreeMatchSys);
 
@@ -161,12 +140,12 @@ void BM_TreeSubscribeUnsubscribe(benchmark::State& state) {
         for (int g = 0; g < kGroups; ++g) t.subscribe(device_topic(d, g), Subscription{id++, {}});
     }
     const std::string filter = "ib/data/devnew/+";
-    const uint64_t before = g_allocs.load();
+    const uint64_t before = ib::bench::allocations();
     for (auto _ : state) {
         t.subscribe(filter, Subscription{1, {}});
         t.unsubscribe(filter, 1);
     }
-    report(state, g_allocs.load() - before, 0);
+    report(state, ib::bench::allocations() - before, 0);
 }
 BENCHMARK(BM_TreeSubscribeUnsubscribe);
 
@@ -194,14 +173,14 @@ void BM_RetainedMatchOneDevice(benchmark::State& state) {
     RetainedStore& r = retained();
     const auto now = Clock::now();
     uint64_t visits = 0;
-    const uint64_t before = g_allocs.load();
+    const uint64_t before = ib::bench::allocations();
     for (auto _ : state) {
         r.match("ib/data/dev1234/+", now, [&](const MessageRef& m) {
             visits += 1;
             benchmark::DoNotOptimize(m.get());
         });
     }
-    report(state, g_allocs.load() - before, visits);
+    report(state, ib::bench::allocations() - before, visits);
 }
 BENCHMARK(BM_RetainedMatchOneDevice);
 
@@ -210,14 +189,14 @@ void BM_RetainedMatchWildcard(benchmark::State& state) {
     RetainedStore& r = retained();
     const auto now = Clock::now();
     uint64_t visits = 0;
-    const uint64_t before = g_allocs.load();
+    const uint64_t before = ib::bench::allocations();
     for (auto _ : state) {
         r.match("ib/data/+/g1", now, [&](const MessageRef& m) {
             visits += 1;
             benchmark::DoNotOptimize(m.get());
         });
     }
-    report(state, g_allocs.load() - before, visits);
+    report(state, ib::bench::allocations() - before, visits);
     state.SetItemsProcessed(static_cast<int64_t>(visits));
 }
 BENCHMARK(BM_RetainedMatchWildcard);

@@ -16,6 +16,7 @@
 #include <unordered_set>
 
 #include "api/prometheus.hpp"
+#include "core/quote.hpp"
 
 namespace ib::api {
 namespace {
@@ -202,7 +203,7 @@ void HttpServer::Impl::close_all() {
 HttpResponse HttpServer::Impl::health() const {
     auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started);
     HttpResponse r;
-    r.body = "{\"status\":\"ok\",\"version\":" + json_quote(version) +
+    r.body = "{\"status\":\"ok\",\"version\":" + quoted(version) +
              ",\"uptime_seconds\":" + std::to_string(uptime.count()) + "}";
     return r;
 }

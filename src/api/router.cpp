@@ -1,5 +1,7 @@
 #include "api/router.hpp"
 
+#include "core/quote.hpp"
+
 #include <algorithm>
 #include <cstdio>
 #include <exception>
@@ -66,8 +68,8 @@ HttpResponse Router::dispatch(const HttpRequest& request) const {
         if (!allowed.empty()) {
             HttpResponse r;
             r.status = 405;
-            r.body = "{\"error\":\"method not allowed\",\"method\":" + json_quote(request.method) +
-                     ",\"path\":" + json_quote(request.path) + "}";
+            r.body = "{\"error\":\"method not allowed\",\"method\":" + quoted(request.method) +
+                     ",\"path\":" + quoted(request.path) + "}";
             std::string allow;
             for (std::string_view m : allowed) allow.append(allow.empty() ? "" : ", ").append(m);
             r.headers.emplace_back("Allow", std::move(allow));
@@ -75,7 +77,7 @@ HttpResponse Router::dispatch(const HttpRequest& request) const {
         }
         HttpResponse r;
         r.status = 404;
-        r.body = "{\"error\":\"not found\",\"path\":" + json_quote(request.path) + "}";
+        r.body = "{\"error\":\"not found\",\"path\":" + quoted(request.path) + "}";
         return r;
     }
     // The API must keep serving when one handler has a bug or runs out of memory.
@@ -88,37 +90,10 @@ HttpResponse Router::dispatch(const HttpRequest& request) const {
     }
 }
 
-std::string json_quote(std::string_view s) {
-    std::string out;
-    out.reserve(s.size() + 2);
-    out += '"';
-    for (char ch : s) {
-        switch (ch) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            case '\b': out += "\\b"; break;
-            case '\f': out += "\\f"; break;
-            default:
-                if (static_cast<unsigned char>(ch) < 0x20) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned char>(ch));
-                    out += buf;
-                } else {
-                    out += ch;
-                }
-        }
-    }
-    out += '"';
-    return out;
-}
-
 HttpResponse json_error(unsigned status, std::string_view message) {
     HttpResponse r;
     r.status = status;
-    r.body = "{\"error\":" + json_quote(message) + "}";
+    r.body = "{\"error\":" + quoted(message) + "}";
     return r;
 }
 

@@ -56,9 +56,6 @@ private:
     std::vector<Route> routes_;
 };
 
-// `s` as a quoted JSON string, escaped per RFC 8259 §7.
-std::string json_quote(std::string_view s);
-
 // {"error":"<message>"} with the given status.
 HttpResponse json_error(unsigned status, std::string_view message);
 

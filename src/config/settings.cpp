@@ -1,5 +1,7 @@
 #include "config/settings.hpp"
 
+#include "core/quote.hpp"
+
 #include <arpa/inet.h>
 
 #include <chrono>
@@ -247,26 +249,7 @@ std::string_view type_name(SettingType type) {
 std::string to_toml_literal(const SettingValue& value) {
     if (const auto* i = std::get_if<int64_t>(&value)) return std::to_string(*i);
     if (const auto* b = std::get_if<bool>(&value)) return *b ? "true" : "false";
-    std::string out = "\"";
-    for (char ch : std::get<std::string>(value)) {
-        switch (ch) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\t': out += "\\t"; break;
-            case '\r': out += "\\r"; break;
-            default:
-                if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned char>(ch));
-                    out += buf;
-                } else {
-                    out += ch;
-                }
-        }
-    }
-    out += '"';
-    return out;
+    return quoted(std::get<std::string>(value));
 }
 
 }  // namespace ib::config

@@ -19,10 +19,10 @@ constexpr auto kSweepInterval = std::chrono::milliseconds(500);
 
 // ------------------------------------------------------------------ Shard
 
-Shard::Shard(BrokerCore& c, std::size_t i, asio::io_context& context)
+Shard::Shard(BrokerCore& c, std::size_t i, std::size_t shard_count, asio::io_context& context)
     : core(c), index(i), ctx(context), sweep_timer_(context) {
     read_buf.resize(kReadBufferSize);
-    outbox_.resize(core.shard_count_hint());
+    outbox_.resize(shard_count);
 }
 
 Shard::~Shard() = default;
@@ -297,16 +297,16 @@ void Shard::sweep() {
 // ------------------------------------------------------------- BrokerCore
 
 BrokerCore::BrokerCore(const BrokerConfig& cfg, net::LoopPool& loops, std::string ver)
-    : config(cfg), version(std::move(ver)), loops_(loops) {
-    shard_count_ = loops.size();
-    cross_shard_backlog = std::make_unique<std::atomic<int64_t>[]>(shard_count_);
-    for (std::size_t i = 0; i < loops.size(); ++i) shards_.push_back(std::make_unique<Shard>(*this, i, loops.loop(i)));
+    : config(cfg), version(std::move(ver)) {
+    cross_shard_backlog = std::make_unique<std::atomic<int64_t>[]>(loops.size());
+    for (std::size_t i = 0; i < loops.size(); ++i)
+        shards_.push_back(std::make_unique<Shard>(*this, i, loops.size(), loops.loop(i)));
 }
 
 BrokerCore::~BrokerCore() = default;
 
 bool BrokerCore::shards_congested() const {
-    for (std::size_t i = 0; i < shard_count_; ++i)
+    for (std::size_t i = 0; i < shards_.size(); ++i)
         if (cross_shard_backlog[i].load(std::memory_order_relaxed) > kMaxCrossShardBacklog) return true;
     return false;
 }
@@ -446,8 +446,8 @@ std::expected<void, std::string> BrokerCore::publish(std::string_view topic, Byt
     init.correlation_data = o.correlation_data;
     MessageRef msg = Message::make(init, Clock::now());
     const int here = net::LoopPool::current_index();
-    if (here >= 0 && static_cast<std::size_t>(here) < shards_.size() &&
-        &shards_[static_cast<std::size_t>(here)]->ctx == &loops_.loop(static_cast<std::size_t>(here))) {
+    if (here >= 0) {
+        // On one of the loops (shard i runs loop i): route from there, in order.
         Shard& s = *shards_[static_cast<std::size_t>(here)];
         s.route(msg);
         s.flush();

@@ -300,7 +300,7 @@ private:
 
 class Shard {
 public:
-    Shard(BrokerCore& core, std::size_t index, asio::io_context& ctx);
+    Shard(BrokerCore& core, std::size_t index, std::size_t shard_count, asio::io_context& ctx);
     ~Shard();
 
     BrokerCore& core;
@@ -385,8 +385,6 @@ public:
     Clock::time_point started_at;
 
     std::size_t shard_count() const { return shards_.size(); }
-    // Valid while shards are being constructed, before shards_ is complete.
-    std::size_t shard_count_hint() const { return shard_count_; }
     Shard& shard(std::size_t i) { return *shards_[i]; }
     // The shard that owns the session of `client_id`.
     std::size_t shard_for_client(std::string_view client_id) const;
@@ -421,11 +419,9 @@ private:
     void accept_next(ListenerState& l);
     void publish_sys();
 
-    net::LoopPool& loops_;
     std::vector<std::unique_ptr<Shard>> shards_;
     std::vector<std::unique_ptr<ListenerState>> listeners_;
     std::size_t next_accept_shard_ = 0;
-    std::size_t shard_count_ = 0;
     std::unique_ptr<asio::steady_timer> sys_timer_;
     std::atomic<uint64_t> next_in_process_id_{1};
 };

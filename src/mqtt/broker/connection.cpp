@@ -352,14 +352,9 @@ void Connection::handle_connect(const codec::Connect& c) {
         w.payload = c.will->payload;
         w.qos = c.will->qos;
         w.retain = c.will->retain;
-        const auto& wp = c.will->properties;
-        w.payload_format_indicator = wp.payload_format_indicator;
-        w.message_expiry_interval = wp.message_expiry_interval;
-        w.content_type = wp.content_type;
-        w.response_topic = wp.response_topic;
-        w.correlation_data = wp.correlation_data;
-        w.user_properties_raw = wp.user_properties_raw;
-        will_ = WillMessage{Message::make(w, Clock::now()), wp.will_delay_interval.value_or(0)};
+        w.forward_properties(c.will->properties);
+        will_ = WillMessage{Message::make(w, Clock::now()),
+                            c.will->properties.will_delay_interval.value_or(0)};
     }
 
     // Session take-over ([MQTT-3.1.4-3]): the existing connection is closed
@@ -503,15 +498,7 @@ void Connection::handle_publish(codec::Publish& p) {
     init.qos = p.qos;
     init.retain = p.retain;
     init.origin = session_->id();
-    if (version_ == Version::V5) {
-        const auto& pp = p.properties;
-        init.payload_format_indicator = pp.payload_format_indicator;
-        init.message_expiry_interval = pp.message_expiry_interval;
-        init.content_type = pp.content_type;
-        init.response_topic = pp.response_topic;
-        init.correlation_data = pp.correlation_data;
-        init.user_properties_raw = pp.user_properties_raw;
-    }
+    if (version_ == Version::V5) init.forward_properties(p.properties);
     // The time of the read that brought the packet: one clock read per batch.
     MessageRef msg = Message::make(init, last_rx_);
     const std::size_t matched = shard_.route(msg);

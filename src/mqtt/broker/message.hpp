@@ -58,6 +58,16 @@ struct MessageInit {
     std::optional<std::string_view> response_topic;
     std::optional<Bytes> correlation_data;
     Bytes user_properties_raw;
+
+    // Takes the properties above from a received PUBLISH or will.
+    void forward_properties(const codec::Properties& p) {
+        payload_format_indicator = p.payload_format_indicator;
+        message_expiry_interval = p.message_expiry_interval;
+        content_type = p.content_type;
+        response_topic = p.response_topic;
+        correlation_data = p.correlation_data;
+        user_properties_raw = p.user_properties_raw;
+    }
 };
 
 class Message {

@@ -88,9 +88,5 @@ TEST(ApiRouter, HeaderLookupIgnoresCase) {
     EXPECT_EQ(r.header("Accept"), "");
 }
 
-TEST(ApiJson, QuoteEscapesControlCharacters) {
-    EXPECT_EQ(json_quote("a\"b\\c\n\x01"), R"("a\"b\\c\n\u0001")");
-}
-
 }  // namespace
 }  // namespace ib::api
