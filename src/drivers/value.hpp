@@ -1,0 +1,60 @@
+// What a tag holds: its declared data type and a value read from or written to a
+// device. Shared by every driver, the device manager and the JSON encoders; knows
+// no protocol and does no I/O.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace ib::drivers {
+
+enum class DataType : uint8_t {
+    Bool,  // a coil, a discrete input, or one bit of a register (address ".BIT")
+    Int8,
+    Uint8,
+    Int16,
+    Uint16,
+    Int32,
+    Uint32,
+    Int64,
+    Uint64,
+    Float32,
+    Float64,
+    String,  // N registers (address ".LEN"), trailing NULs dropped
+    Bytes,   // N registers of raw bytes (address ".LEN")
+};
+
+// "bool", "int8", ..., "float64", "string", "bytes".
+std::string_view data_type_name(DataType type);
+// Accepts the names above (and "float"/"double" as float32/float64); nullopt otherwise.
+std::optional<DataType> parse_data_type(std::string_view name);
+// Every accepted name, comma separated, for error messages.
+std::string_view data_type_names();
+
+// Integers are carried as int64_t or uint64_t (uint64 only for Uint64 tags, so a
+// value above INT64_MAX survives); Float32/Float64 and any scaled tag as double.
+using Value = std::variant<bool, int64_t, uint64_t, double, std::string, std::vector<uint8_t>>;
+
+// Per-tag error codes. 1..11 are Modbus exception codes, passed through as the
+// device sent them; our own codes start at 1000 so the two never collide.
+enum class TagErrc : uint16_t {
+    Timeout = 1000,       // no reply within the device's timeout
+    Disconnected = 1001,  // no connection to the device
+    BadReply = 1002,      // a reply that did not match the request
+    Decode = 1003,        // bytes that are not a value of the tag's type
+    NotWritable = 1004,   // a write to a read-only tag or area
+    BadValue = 1005,      // a write whose value does not fit the tag's type
+    UnknownTag = 1006,    // a write naming no tag of the device
+    Cancelled = 1007,     // the device was stopped or changed while waiting
+};
+
+struct TagError {
+    uint16_t code = 0;
+    std::string message;
+};
+
+}  // namespace ib::drivers
