@@ -118,7 +118,15 @@ private:
         request.headers.reserve(16);
         for (const auto& field : req) request.headers.emplace_back(sv(field.name_string()), sv(field.value()));
 
-        write(server_->router.dispatch(request), !req.keep_alive());
+        HttpResponse response = server_->router.dispatch(request);
+        if (response.deferred) {
+            auto defer = std::move(response.deferred);
+            defer([self = shared_from_this(), close_after = !req.keep_alive()](HttpResponse later) {
+                self->write(std::move(later), close_after);
+            });
+            return;
+        }
+        write(std::move(response), !req.keep_alive());
     }
 
     void reply_error(unsigned status, std::string_view message) {

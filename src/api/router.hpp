@@ -32,6 +32,10 @@ struct HttpResponse {
     // Extra header fields (e.g. Allow, Cache-Control); the server adds
     // Content-Type, Content-Length, Connection and Server itself.
     std::vector<std::pair<std::string, std::string>> headers;
+    // A handler whose answer takes a round trip (a write to a device) sets this
+    // instead of a body: the server calls it with a function that sends the real
+    // response, which must be called exactly once, on the server's event loop.
+    std::function<void(std::function<void(HttpResponse)> reply)> deferred;
 };
 
 using Handler = std::function<HttpResponse(const HttpRequest&)>;

@@ -11,10 +11,16 @@
 #include <string>
 
 #include "api/http_server.hpp"
+#include "app/device_routes.hpp"
+#include "config/device_loader.hpp"
 #include "config/loader.hpp"
 #include "core/log.hpp"
+#include "drivers/device_manager.hpp"
+#include "drivers/modbus/modbus_driver.hpp"
+#include "drivers/sim/sim_driver.hpp"
 #include "mqtt/broker/broker.hpp"
 #include "net/loop_pool.hpp"
+#include "store/object_store.hpp"
 #include "tools/bench.hpp"
 
 namespace {
@@ -31,6 +37,29 @@ std::expected<ib::config::NodeConfig, std::string> load(const std::string& path)
     return ib::config::load_config_file(path);
 }
 
+std::unique_ptr<ib::drivers::Driver> make_driver(boost::asio::io_context& io, const ib::drivers::DeviceConfig& config,
+                                                 ib::drivers::DriverEvents& events) {
+    if (config.driver == ib::drivers::DriverKind::Sim) return ib::drivers::sim::make_sim_driver(io, config, events);
+    return ib::drivers::modbus::make_modbus_driver(io, config, events);
+}
+
+// Devices created through the API in an earlier run. One that no longer passes
+// the checks (an upgrade tightened them) is skipped with the reason, not fatal.
+std::vector<ib::drivers::DeviceConfig> stored_devices(ib::store::ObjectStore& store) {
+    std::vector<ib::drivers::DeviceConfig> out;
+    auto rows = store.list("device");
+    if (!rows) {
+        ib::log::error("devices: cannot read stored devices: {}", rows.error());
+        return out;
+    }
+    for (auto& [name, json] : *rows) {
+        auto device = ib::config::device_from_json(json);
+        if (device) out.push_back(std::move(*device));
+        else ib::log::error("devices: stored device '{}' skipped: {}", name, device.error());
+    }
+    return out;
+}
+
 int run_node(const std::string& config_path) {
     const auto started = std::chrono::steady_clock::now();
     auto cfg = load(config_path);
@@ -45,15 +74,35 @@ int run_node(const std::string& config_path) {
     std::filesystem::create_directories(cfg->data_dir, fs_ec);
     if (fs_ec) return fail_start("cannot create data_dir '" + cfg->data_dir + "': " + fs_ec.message());
 
+    auto store = ib::store::ObjectStore::open(cfg->data_dir + "/ironbridge.db");
+    if (!store) return fail_start("cannot open the data store: " + store.error());
+    if (!(*store)->recovered_from().empty()) {
+        ib::log::error("data store was unreadable and has been moved aside to {}; starting with an empty one",
+                       (*store)->recovered_from());
+    }
+
     ib::net::LoopPool loops(cfg->broker.threads);
     ib::mqtt::broker::Broker broker(cfg->broker, loops, kVersion);
     if (auto r = broker.start(); !r) return fail_start(r.error());
+
+    // Devices run on loop 0 with the API and the in-process subscribers, so REST
+    // handlers and write requests reach them without locks.
+    ib::drivers::DeviceManager::Persistence persistence{
+        [&store](const ib::drivers::DeviceConfig& d) {
+            return (*store)->put("device", d.name, ib::config::device_to_json(d));
+        },
+        [&store](std::string_view name) { return (*store)->remove("device", name); },
+    };
+    ib::drivers::DeviceManager devices(loops.loop(0), make_driver, broker.router(), "ib", persistence);
+    if (auto r = devices.start(std::move(cfg->devices), stored_devices(**store)); !r) return fail_start(r.error());
 
     std::unique_ptr<ib::api::HttpServer> http;
     if (cfg->api.enabled) {
         http = std::make_unique<ib::api::HttpServer>(loops.loop(0), cfg->api);
         http->set_version(kVersion);
         http->add_metrics([&broker](ib::MetricSink& sink) { broker.collect_metrics(sink); });
+        http->add_metrics([&devices](ib::MetricSink& sink) { devices.collect_metrics(sink); });
+        ib::app::add_device_routes(*http, devices);
         auto port = http->start();
         if (!port) return fail_start(port.error());
         ib::log::info("api: listening on {}:{}", cfg->api.bind_address, *port);
@@ -64,6 +113,7 @@ int run_node(const std::string& config_path) {
         if (ec) return;
         ib::log::info("ironbridge: signal {} received, shutting down", signo);
         if (http) http->stop();
+        devices.stop();
         broker.stop([&loops] { loops.stop(); });
     });
 

@@ -11,6 +11,7 @@
 
 #include <toml++/toml.h>
 
+#include "config/device_loader.hpp"
 #include "config/settings.hpp"
 
 namespace ib::config {
@@ -154,6 +155,8 @@ public:
                 value(*s, v, display_key, listener);
             } else if (plain && key == kListenersKey) {
                 listeners(v, display_key);
+            } else if (plain && key == "devices" && listener == nullptr) {
+                devices(v, display_key);
             } else if (plain && is_section(key)) {
                 if (const toml::table* sub = v.as_table()) {
                     table(*sub, key, display_key, listener);
@@ -251,6 +254,33 @@ private:
             ListenerConfig l;
             table(*t, kListenersKey, element_key, &l);
             cfg_.broker.listeners.push_back(std::move(l));
+        }
+    }
+
+    void devices(const toml::node& v, const std::string& display_key) {
+        const toml::array* arr = v.as_array();
+        if (arr == nullptr) {
+            return bad(v, display_key, "expected an array of tables ([[devices]]), got " + std::string(describe(v.type())));
+        }
+        ReportProblem report = [this](uint32_t line, std::string text) { ctx_.report(line, std::move(text)); };
+        for (size_t i = 0; i < arr->size(); ++i) {
+            const toml::node& element = *arr->get(i);
+            std::string element_key = display_key + "[" + std::to_string(i) + "]";
+            const toml::table* t = element.as_table();
+            if (t == nullptr) {
+                bad(element, element_key, "expected a table, got " + std::string(describe(element.type())));
+                continue;
+            }
+            auto device = parse_device(*t, element_key, report);
+            if (!device) continue;
+            for (size_t j = 0; j < cfg_.devices.size(); ++j) {
+                if (cfg_.devices[j].name == device->name) {
+                    const toml::node* n = t->get("name");
+                    ctx_.report(n ? line_of(*n) : line_of(element),
+                                element_key + ".name: \"" + device->name + "\" is already the name of another device");
+                }
+            }
+            cfg_.devices.push_back(std::move(*device));
         }
     }
 
@@ -368,8 +398,8 @@ std::expected<NodeConfig, std::string> load_config_file(const std::string& path)
 
 std::string_view embedded_default_toml() {
     // Kept short on purpose: it is what a new user sees with `ironbridge run`,
-    // and every value equals the NodeConfig default (a unit test checks it).
-    // TODO: a later issue adds a simulated device here so data flows at once.
+    // and every setting equals the NodeConfig default (a unit test checks it).
+    // The simulated device makes data flow at once: `mosquitto_sub -t 'ib/#' -v`.
     return R"toml(# Ironbridge embedded default configuration, used when no file is given.
 # See docs/configuration.md for every setting.
 data_dir = "./data"
@@ -386,6 +416,22 @@ port = 1883
 enabled = true
 bind = "0.0.0.0"
 port = 8080
+
+# A simulated device, so data flows with no hardware: ib/data/demo/fast.
+[[devices]]
+name = "demo"
+driver = "sim"
+
+[[devices.groups]]
+name = "fast"
+interval_ms = 1000
+tags = [
+  { name = "temperature", address = "sine:period=60,amplitude=5,offset=21", type = "float32", unit = "degC" },
+  { name = "pressure", address = "random:start=6,step=0.05,min=4,max=8", type = "float32", unit = "bar" },
+  { name = "running", address = "square:period=30", type = "bool" },
+  { name = "count", address = "counter", type = "uint32" },
+  { name = "setpoint", address = "memory:initial=20", type = "float32", access = "rw" },
+]
 )toml";
 }
 

@@ -4,8 +4,10 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "api/api_config.hpp"
+#include "drivers/device_config.hpp"
 #include "mqtt/broker/broker_config.hpp"
 
 namespace ib::config {
@@ -21,6 +23,8 @@ struct NodeConfig {
     LogConfig log;
     mqtt::broker::BrokerConfig broker;
     api::ApiConfig api;
+    // [[devices]] of the file; devices created through the API are kept apart, in data_dir.
+    std::vector<drivers::DeviceConfig> devices;
 };
 
 }  // namespace ib::config

@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/device_loader.hpp"
 #include "config/settings.hpp"
 
 namespace ib::config {
@@ -81,6 +82,7 @@ std::string render_reference_markdown() {
                    (s.reloadable ? "yes" : "no") + " | " + std::string(s.help) + " |\n";
         }
     }
+    out += render_devices_markdown();
     return out;
 }
 

@@ -45,3 +45,43 @@ std::string_view data_type_names() {
 }
 
 }  // namespace ib::drivers
+
+#include <charconv>
+#include <cmath>
+
+#include "core/quote.hpp"
+
+namespace ib::drivers {
+
+void append_json(std::string& out, const Value& value) {
+    char buf[32];
+    if (const auto* b = std::get_if<bool>(&value)) {
+        out += *b ? "true" : "false";
+    } else if (const auto* i = std::get_if<int64_t>(&value)) {
+        auto r = std::to_chars(buf, buf + sizeof buf, *i);
+        out.append(buf, r.ptr);
+    } else if (const auto* u = std::get_if<uint64_t>(&value)) {
+        auto r = std::to_chars(buf, buf + sizeof buf, *u);
+        out.append(buf, r.ptr);
+    } else if (const auto* d = std::get_if<double>(&value)) {
+        if (!std::isfinite(*d)) {
+            out += "null";  // JSON has no NaN; decoders refuse them before this
+            return;
+        }
+        auto r = std::to_chars(buf, buf + sizeof buf, *d);
+        out.append(buf, r.ptr);
+    } else if (const auto* s = std::get_if<std::string>(&value)) {
+        out += quoted(*s);
+    } else {
+        const auto& bytes = std::get<std::vector<uint8_t>>(value);
+        out += '[';
+        for (size_t k = 0; k < bytes.size(); ++k) {
+            if (k) out += ',';
+            auto r = std::to_chars(buf, buf + sizeof buf, bytes[k]);
+            out.append(buf, r.ptr);
+        }
+        out += ']';
+    }
+}
+
+}  // namespace ib::drivers

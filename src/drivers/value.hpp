@@ -58,3 +58,11 @@ struct TagError {
 };
 
 }  // namespace ib::drivers
+
+namespace ib::drivers {
+
+// Appends the value as JSON: true/false, integers, the shortest text of a double
+// that reads back the same, a quoted string, bytes as an array of numbers.
+void append_json(std::string& out, const Value& value);
+
+}  // namespace ib::drivers

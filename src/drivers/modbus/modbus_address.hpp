@@ -50,7 +50,7 @@ struct ModbusAddress {
     uint16_t address = 0;          // on the wire (0-based)
     std::optional<uint8_t> bit;    // 0..15: a Bool tag that is one bit of a register
     uint16_t length = 0;           // String and Bytes: registers
-    bool string_low_byte_first = false;  // .LEN L: each register holds its low byte first
+    bool string_low_byte_first = false;  // .LEN L (String, Bytes): each register holds its low byte first
     ByteOrder order;
     DataType type = DataType::Uint16;
 

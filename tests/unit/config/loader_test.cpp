@@ -81,6 +81,11 @@ TEST(ConfigLoader, EmbeddedDefaultGivesDefaults) {
     EXPECT_EQ(c.broker.listeners[0].port, 1883);
     EXPECT_EQ(c.api.port, 8080);
     EXPECT_EQ(c.data_dir, "./data");
+    ASSERT_EQ(c.devices.size(), 1u);
+    EXPECT_EQ(c.devices[0].name, "demo");
+    EXPECT_EQ(c.devices[0].driver, ib::drivers::DriverKind::Sim);
+    ASSERT_EQ(c.devices[0].groups.size(), 1u);
+    EXPECT_EQ(c.devices[0].groups[0].tags.size(), 5u);
 }
 
 TEST(ConfigLoader, ReadsEveryKindOfValue) {

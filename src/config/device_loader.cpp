@@ -1,0 +1,669 @@
+#include "config/device_loader.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <set>
+#include <simdjson.h>
+
+#include "core/quote.hpp"
+#include "drivers/modbus/modbus_address.hpp"
+#include "drivers/sim/sim_signal.hpp"
+
+namespace ib::config {
+namespace {
+
+using drivers::Access;
+using drivers::DeviceConfig;
+using drivers::DriverKind;
+using drivers::GroupConfig;
+using drivers::TagConfig;
+
+enum class Kind : uint8_t { String, Integer, Float, Boolean };
+
+// One key of a device, group or tag table: its type, range, default, help, and
+// where it lands. Declared once; the parser, the JSON writer and the docs follow.
+template <typename T>
+struct Field {
+    std::string_view name;
+    Kind kind;
+    std::string_view default_text;
+    std::string_view help;
+    int64_t min = 0;
+    int64_t max = 0;
+    // Stores an already type- and range-checked value; returns "" or what is wrong.
+    std::string (*store)(T&, const toml::node&) = nullptr;
+    // The current value as JSON, for device_to_json.
+    std::string (*json)(const T&) = nullptr;
+    bool required = false;
+};
+
+std::string_view kind_name(Kind k) {
+    switch (k) {
+        case Kind::String: return "string";
+        case Kind::Integer: return "integer";
+        case Kind::Float: return "float";
+        case Kind::Boolean: return "boolean";
+    }
+    return "?";
+}
+
+std::string describe(const toml::node& n) {
+    switch (n.type()) {
+        case toml::node_type::table: return "a table";
+        case toml::node_type::array: return "an array";
+        case toml::node_type::string: return "a string";
+        case toml::node_type::integer: return "an integer";
+        case toml::node_type::floating_point: return "a float";
+        case toml::node_type::boolean: return "a boolean";
+        default: return "a date or time";
+    }
+}
+
+std::string str(const toml::node& n) { return n.as_string()->get(); }
+int64_t integer(const toml::node& n) { return n.as_integer()->get(); }
+double number(const toml::node& n) {
+    if (const auto* i = n.as_integer()) return static_cast<double>(i->get());
+    return n.as_floating_point()->get();
+}
+
+std::string json_number(double v) {
+    if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 1e15) {
+        return std::to_string(static_cast<int64_t>(v)) + ".0";
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    return buf;
+}
+
+bool valid_name(std::string_view s) {
+    if (s.empty() || s.size() > 64) return false;
+    return std::all_of(s.begin(), s.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    });
+}
+
+std::string store_name(std::string& field, const toml::node& n) {
+    std::string s = str(n);
+    if (!valid_name(s)) {
+        return ib::quoted(s) + " is not a valid name: use 1 to 64 letters, digits, '_' or '-' (it becomes a topic level)";
+    }
+    field = std::move(s);
+    return {};
+}
+
+// ---------------------------------------------------------------- device keys
+const std::vector<Field<DeviceConfig>>& device_fields() {
+    static const std::vector<Field<DeviceConfig>> f = {
+        {"name", Kind::String, "(required)", "Unique device name; a topic level in ib/data/{device}/{group}.", 0, 0,
+         [](DeviceConfig& d, const toml::node& n) { return store_name(d.name, n); },
+         [](const DeviceConfig& d) { return ib::quoted(d.name); }, true},
+        {"driver", Kind::String, "(required)", "One of `modbus-tcp`, `modbus-rtu-over-tcp`, `modbus-rtu`, `sim`.", 0,
+         0,
+         [](DeviceConfig& d, const toml::node& n) -> std::string {
+             std::string s = str(n);
+             for (DriverKind k : {DriverKind::ModbusTcp, DriverKind::ModbusRtuOverTcp, DriverKind::ModbusRtu,
+                                  DriverKind::Sim}) {
+                 if (s == drivers::driver_name(k)) {
+                     d.driver = k;
+                     return {};
+                 }
+             }
+             return ib::quoted(s) + " is not one of modbus-tcp, modbus-rtu-over-tcp, modbus-rtu, sim";
+         },
+         [](const DeviceConfig& d) { return ib::quoted(drivers::driver_name(d.driver)); }, true},
+        {"enabled", Kind::Boolean, "true", "A disabled device is kept but not polled.", 0, 0,
+         [](DeviceConfig& d, const toml::node& n) {
+             d.enabled = n.as_boolean()->get();
+             return std::string();
+         },
+         [](const DeviceConfig& d) { return std::string(d.enabled ? "true" : "false"); }},
+        {"host", Kind::String, "\"127.0.0.1\"", "Modbus TCP: the device's or gateway's host name or IP address.", 0, 0,
+         [](DeviceConfig& d, const toml::node& n) -> std::string {
+             d.host = str(n);
+             return d.host.empty() ? "must not be empty" : "";
+         },
+         [](const DeviceConfig& d) { return ib::quoted(d.host); }},
+        {"port", Kind::Integer, "502", "Modbus TCP: the TCP port.", 1, 65535,
+         [](DeviceConfig& d, const toml::node& n) {
+             d.port = static_cast<uint16_t>(integer(n));
+             return std::string();
+         },
+         [](const DeviceConfig& d) { return std::to_string(d.port); }},
+        {"serial_port", Kind::String, "\"\"", "Modbus RTU: the serial device, e.g. /dev/ttyUSB0.", 0, 0,
+         [](DeviceConfig& d, const toml::node& n) {
+             d.serial.port = str(n);
+             return std::string();
+         },
+         [](const DeviceConfig& d) { return ib::quoted(d.serial.port); }},
+        {"baud", Kind::Integer, "9600", "Modbus RTU: bits per second.", 50, 4000000,
+         [](DeviceConfig& d, const toml::node& n) {
+             d.serial.baud = static_cast<uint32_t>(integer(n));
+             return std::string();
+         },
+         [](const DeviceConfig& d) { return std::to_string(d.serial.baud); }},
+        {"parity", Kind::String, "\"none\"", "Modbus RTU: `none`, `even` or `odd`.", 0, 0,
+         [](DeviceConfig& d, const toml::node& n) -> std::string {
+             std::string s = str(n);
+             if (s == "none") d.serial.parity = 'N';
+             else if (s == "even") d.serial.parity = 'E';
+             else if (s == "odd") d.serial.parity = 'O';
+             else return ib::quoted(s) + " is not one of none, even, odd";
+             return {};
+         },
+         [](const DeviceConfig& d) {
+             return ib::quoted(d.serial.parity == 'E' ? "even" : d.serial.parity == 'O' ? "odd" : "none");
+         }},
+        {"data_bits", Kind::Integer, "8", "Modbus RTU: data bits per character.", 7, 8,
+         [](DeviceConfig& d, const toml::node& n) {
+             d.serial.data_bits = static_cast<uint8_t>(integer(n));
+             return std::string();
+         },
+         [](const DeviceConfig& d) { return std::to_string(d.serial.data_bits); }},
+        {"stop_bits", Kind::Integer, "1", "Modbus RTU: stop bits.", 1, 2,
+         [](DeviceConfig& d, const toml::node& n) {
+             d.serial.stop_bits = static_cast<uint8_t>(integer(n));
+             return std::string();
+         },
+         [](const DeviceConfig& d) { return std::to_string(d.serial.stop_bits); }},
+        {"timeout_ms", Kind::Integer, "1000", "Time a request (or a connection attempt) may take.", 10, 600000,
+         [](DeviceConfig& d, const toml::node& n) {
+             d.timeout = std::chrono::milliseconds(integer(n));
+             return std::string();
+         },
+         [](const DeviceConfig& d) { return std::to_string(d.timeout.count()); }},
+        {"retries", Kind::Integer, "1", "Extra attempts of a request after a timeout before its tags get an error.",
+         0, 10,
+         [](DeviceConfig& d, const toml::node& n) {
+             d.retries = static_cast<uint32_t>(integer(n));
+             return std::string();
+         },
+         [](const DeviceConfig& d) { return std::to_string(d.retries); }},
+        {"reconnect_min_ms", Kind::Integer, "500",
+         "First wait before reconnecting (or retrying a unit that stopped answering); doubles up to reconnect_max_ms.",
+         10, 3600000,
+         [](DeviceConfig& d, const toml::node& n) {
+             d.reconnect_min = std::chrono::milliseconds(integer(n));
+             return std::string();
+         },
+         [](const DeviceConfig& d) { return std::to_string(d.reconnect_min.count()); }},
+        {"reconnect_max_ms", Kind::Integer, "30000", "Longest wait between reconnection attempts.", 10, 3600000,
+         [](DeviceConfig& d, const toml::node& n) {
+             d.reconnect_max = std::chrono::milliseconds(integer(n));
+             return std::string();
+         },
+         [](const DeviceConfig& d) { return std::to_string(d.reconnect_max.count()); }},
+        {"address_base", Kind::Integer, "1",
+         "1: address 400001 is the first holding register (wire address 0); 0: 400000 is.", 0, 1,
+         [](DeviceConfig& d, const toml::node& n) {
+             d.address_base = static_cast<int>(integer(n));
+             return std::string();
+         },
+         [](const DeviceConfig& d) { return std::to_string(d.address_base); }},
+        {"byte_order", Kind::String, "\"BB\"",
+         "Default order of 32/64-bit values (`BB` ABCD, `BL` BADC, `LB` CDAB, `LL` DCBA); its second letter is the "
+         "16-bit default.",
+         0, 0,
+         [](DeviceConfig& d, const toml::node& n) -> std::string {
+             std::string s = str(n);
+             if (!drivers::modbus::parse_byte_order(s)) return ib::quoted(s) + " is not one of BB, BL, LB, LL";
+             d.byte_order = s;
+             return {};
+         },
+         [](const DeviceConfig& d) { return ib::quoted(d.byte_order); }},
+        {"max_gap", Kind::Integer, "16", "Unrequested registers (or bits) bridged to merge two tags into one read.", 0,
+         2000,
+         [](DeviceConfig& d, const toml::node& n) {
+             d.max_gap = static_cast<uint16_t>(integer(n));
+             return std::string();
+         },
+         [](const DeviceConfig& d) { return std::to_string(d.max_gap); }},
+    };
+    return f;
+}
+
+const std::vector<Field<GroupConfig>>& group_fields() {
+    static const std::vector<Field<GroupConfig>> f = {
+        {"name", Kind::String, "(required)", "Group name, unique in its device; a topic level.", 0, 0,
+         [](GroupConfig& g, const toml::node& n) { return store_name(g.name, n); },
+         [](const GroupConfig& g) { return ib::quoted(g.name); }, true},
+        {"interval_ms", Kind::Integer, "1000", "Poll interval.", 10, 86400000,
+         [](GroupConfig& g, const toml::node& n) {
+             g.interval = std::chrono::milliseconds(integer(n));
+             return std::string();
+         },
+         [](const GroupConfig& g) { return std::to_string(g.interval.count()); }},
+    };
+    return f;
+}
+
+const std::vector<Field<TagConfig>>& tag_fields() {
+    static const std::vector<Field<TagConfig>> f = {
+        {"name", Kind::String, "(required)", "Tag name, unique in its device; the key in `values`.", 0, 0,
+         [](TagConfig& t, const toml::node& n) { return store_name(t.name, n); },
+         [](const TagConfig& t) { return ib::quoted(t.name); }, true},
+        {"address", Kind::String, "(required)",
+         "Modbus: `UNIT!AREA ADDRESS[.BIT|.LEN[H|L]][#ORDER]`, e.g. `1!400001#BB`; sim: a signal such as "
+         "`sine:period=60,amplitude=10`.",
+         0, 0,
+         [](TagConfig& t, const toml::node& n) -> std::string {
+             t.address = str(n);
+             return t.address.empty() ? "must not be empty" : "";
+         },
+         [](const TagConfig& t) { return ib::quoted(t.address); }, true},
+        {"type", Kind::String, "\"uint16\"",
+         "bool, int8, uint8, int16, uint16, int32, uint32, int64, uint64, float32, float64, string, bytes.", 0, 0,
+         [](TagConfig& t, const toml::node& n) -> std::string {
+             std::string s = str(n);
+             auto type = drivers::parse_data_type(s);
+             if (!type) return ib::quoted(s) + " is not one of " + std::string(drivers::data_type_names());
+             t.type = *type;
+             return {};
+         },
+         [](const TagConfig& t) { return ib::quoted(drivers::data_type_name(t.type)); }},
+        {"access", Kind::String, "\"read\"", "`read` (polled), `write` (written only) or `rw` (both).", 0, 0,
+         [](TagConfig& t, const toml::node& n) -> std::string {
+             std::string s = str(n);
+             if (s == "read" || s == "r") t.access = Access::Read;
+             else if (s == "write" || s == "w") t.access = Access::Write;
+             else if (s == "rw" || s == "read-write") t.access = Access::ReadWrite;
+             else return ib::quoted(s) + " is not one of read, write, rw";
+             return {};
+         },
+         [](const TagConfig& t) { return ib::quoted(drivers::access_name(t.access)); }},
+        {"scale", Kind::Float, "1.0", "Reported value = raw * scale + offset (writes apply the inverse).", 0, 0,
+         [](TagConfig& t, const toml::node& n) -> std::string {
+             t.scale = number(n);
+             return t.scale == 0 || !std::isfinite(t.scale) ? "must be a finite number other than 0" : "";
+         },
+         [](const TagConfig& t) { return json_number(t.scale); }},
+        {"offset", Kind::Float, "0.0", "Added after scaling.", 0, 0,
+         [](TagConfig& t, const toml::node& n) -> std::string {
+             t.offset = number(n);
+             return std::isfinite(t.offset) ? "" : "must be a finite number";
+         },
+         [](const TagConfig& t) { return json_number(t.offset); }},
+        {"unit", Kind::String, "\"\"", "Engineering unit, for people (e.g. degC).", 0, 0,
+         [](TagConfig& t, const toml::node& n) {
+             t.unit = str(n);
+             return std::string();
+         },
+         [](const TagConfig& t) { return ib::quoted(t.unit); }},
+        {"on_change", Kind::Boolean, "false", "Report the tag only when it changed by more than `deadband`.", 0, 0,
+         [](TagConfig& t, const toml::node& n) {
+             t.on_change = n.as_boolean()->get();
+             return std::string();
+         },
+         [](const TagConfig& t) { return std::string(t.on_change ? "true" : "false"); }},
+        {"deadband", Kind::Float, "0.0", "With on_change: the least change of a number that is reported.", 0, 0,
+         [](TagConfig& t, const toml::node& n) -> std::string {
+             t.deadband = number(n);
+             return t.deadband >= 0 && std::isfinite(t.deadband) ? "" : "must be 0 or more";
+         },
+         [](const TagConfig& t) { return json_number(t.deadband); }},
+    };
+    return f;
+}
+
+std::string join(const std::string& display, std::string_view key) {
+    return display.empty() ? std::string(key) : display + "." + std::string(key);
+}
+
+uint32_t line_of(const toml::node& n) { return n.source().begin.line; }
+
+size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<size_t> row(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+        size_t diagonal = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= b.size(); ++j) {
+            size_t above = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1] ? 1 : 0)});
+            diagonal = above;
+        }
+    }
+    return row[b.size()];
+}
+
+// Applies the fields of `table` to `target`; `nested` names the one key holding
+// child tables (groups, tags), handled by the caller. Returns false on a problem.
+template <typename T>
+bool apply_fields(const toml::table& table, const std::vector<Field<T>>& fields, std::string_view nested,
+                  T& target, const std::string& display, uint32_t table_line, const ReportProblem& report) {
+    bool ok = true;
+    for (auto&& [k, v] : table) {
+        std::string_view name = k.str();
+        std::string path = join(display, name);
+        uint32_t line = k.source().begin.line ? k.source().begin.line : line_of(v);
+        if (name == nested) continue;
+        auto it = std::find_if(fields.begin(), fields.end(), [&](const Field<T>& f) { return f.name == name; });
+        if (it == fields.end()) {
+            std::string text = "unknown key '" + path + "'";
+            std::string_view best;
+            size_t best_d = SIZE_MAX;
+            for (const auto& f : fields) {
+                size_t d = edit_distance(name, f.name);
+                if (d < best_d && d <= std::max<size_t>(2, f.name.size() / 3)) {
+                    best = f.name;
+                    best_d = d;
+                }
+            }
+            if (!nested.empty() && edit_distance(name, nested) <= 2) best = nested;
+            if (!best.empty()) text += " (did you mean '" + join(display, best) + "'?)";
+            report(line, std::move(text));
+            ok = false;
+            continue;
+        }
+        const Field<T>& f = *it;
+        bool type_ok = (f.kind == Kind::String && v.is_string()) || (f.kind == Kind::Integer && v.is_integer()) ||
+                       (f.kind == Kind::Boolean && v.is_boolean()) ||
+                       (f.kind == Kind::Float && (v.is_floating_point() || v.is_integer()));
+        if (!type_ok) {
+            report(line, path + ": expected " + (f.kind == Kind::Integer ? "an " : "a ") +
+                             std::string(kind_name(f.kind)) + ", got " + describe(v));
+            ok = false;
+            continue;
+        }
+        if (f.kind == Kind::Integer) {
+            int64_t x = integer(v);
+            if (x < f.min || x > f.max) {
+                report(line, path + ": " + std::to_string(x) + " is " +
+                                 (x < f.min ? "below the minimum " + std::to_string(f.min)
+                                            : "above the maximum " + std::to_string(f.max)));
+                ok = false;
+                continue;
+            }
+        }
+        if (std::string why = f.store(target, v); !why.empty()) {
+            report(line, path + ": " + why);
+            ok = false;
+        }
+    }
+    for (const auto& f : fields) {
+        if (f.required && !table.contains(f.name)) {
+            report(table_line, join(display, f.name) + ": is required");
+            ok = false;
+        }
+    }
+    return ok;
+}
+
+// Driver-specific checks of a tag: its address against the device's driver.
+std::string check_tag_address(const DeviceConfig& device, const TagConfig& tag) {
+    if (device.driver == DriverKind::Sim) {
+        auto signal = drivers::sim::parse_signal(tag.address);
+        if (!signal) return signal.error();
+        if (!drivers::sim::signal_fits(*signal, tag.type)) {
+            return "a " + std::string(drivers::data_type_name(tag.type)) + " tag cannot carry signal \"" +
+                   tag.address + "\" (bool: square or memory; string: memory)";
+        }
+        return {};
+    }
+    drivers::modbus::AddressOptions options;
+    options.base = device.address_base;
+    options.default_order = drivers::modbus::parse_byte_order(device.byte_order).value_or(drivers::modbus::ByteOrder{});
+    auto address = drivers::modbus::parse_address(tag.address, tag.type, options);
+    if (!address) return address.error();
+    if (drivers::writable(tag.access) && !address->writable()) {
+        return "\"" + tag.address + "\" is in a read-only area (discrete inputs and input registers); use access = \"read\"";
+    }
+    return {};
+}
+
+const toml::table* as_table(const toml::node& n, const std::string& path, const ReportProblem& report) {
+    const toml::table* t = n.as_table();
+    if (t == nullptr) report(line_of(n), path + ": expected a table, got " + describe(n));
+    return t;
+}
+
+const toml::array* child_array(const toml::table& t, std::string_view key, const std::string& display,
+                               const ReportProblem& report) {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) return nullptr;
+    const toml::array* a = n->as_array();
+    if (a == nullptr) report(line_of(*n), join(display, key) + ": expected an array of tables, got " + describe(*n));
+    return a;
+}
+
+std::string tag_json_fields(const TagConfig& t) {
+    std::string out = "{";
+    for (const auto& f : tag_fields()) {
+        if (out.size() > 1) out += ",";
+        out += ib::quoted(f.name) + ":" + f.json(t);
+    }
+    return out + "}";
+}
+
+}  // namespace
+
+std::optional<TagConfig> parse_tag(const toml::table& table, const DeviceConfig& device, const std::string& display,
+                                   const ReportProblem& report) {
+    TagConfig tag;
+    if (!apply_fields(table, tag_fields(), "", tag, display, line_of(table), report)) return std::nullopt;
+    if (std::string why = check_tag_address(device, tag); !why.empty()) {
+        const toml::node* n = table.get("address");
+        report(n ? line_of(*n) : line_of(table), join(display, "address") + ": " + why);
+        return std::nullopt;
+    }
+    return tag;
+}
+
+std::optional<GroupConfig> parse_group(const toml::table& table, const DeviceConfig& device,
+                                       const std::string& display, const ReportProblem& report) {
+    GroupConfig group;
+    bool ok = apply_fields(table, group_fields(), "tags", group, display, line_of(table), report);
+    if (const toml::array* tags = child_array(table, "tags", display, report)) {
+        for (size_t i = 0; i < tags->size(); ++i) {
+            std::string path = join(display, "tags") + "[" + std::to_string(i) + "]";
+            const toml::table* t = as_table(*tags->get(i), path, report);
+            if (t == nullptr) {
+                ok = false;
+                continue;
+            }
+            auto tag = parse_tag(*t, device, path, report);
+            if (tag) group.tags.push_back(std::move(*tag));
+            else ok = false;
+        }
+    } else if (table.contains("tags")) {
+        ok = false;
+    }
+    if (!ok) return std::nullopt;
+    return group;
+}
+
+std::optional<DeviceConfig> parse_device(const toml::table& table, const std::string& display,
+                                         const ReportProblem& report) {
+    DeviceConfig device;
+    bool ok = apply_fields(table, device_fields(), "groups", device, display, line_of(table), report);
+    if (!ok) return std::nullopt;  // tags are checked against the driver and base: those must be right first
+    if (device.driver == DriverKind::ModbusRtu && device.serial.port.empty()) {
+        report(line_of(table), join(display, "serial_port") + ": is required for driver modbus-rtu");
+        ok = false;
+    }
+    if (device.reconnect_min > device.reconnect_max) {
+        report(line_of(table), join(display, "reconnect_min_ms") + ": is above reconnect_max_ms");
+        ok = false;
+    }
+    if (const toml::array* groups = child_array(table, "groups", display, report)) {
+        for (size_t i = 0; i < groups->size(); ++i) {
+            std::string path = join(display, "groups") + "[" + std::to_string(i) + "]";
+            const toml::table* t = as_table(*groups->get(i), path, report);
+            if (t == nullptr) {
+                ok = false;
+                continue;
+            }
+            auto group = parse_group(*t, device, path, report);
+            if (group) device.groups.push_back(std::move(*group));
+            else ok = false;
+        }
+    } else if (table.contains("groups")) {
+        ok = false;
+    }
+    if (!ok) return std::nullopt;
+    std::vector<std::string> problems = check_device(device);
+    for (std::string& p : problems) report(line_of(table), join(display, p));
+    if (!problems.empty()) return std::nullopt;
+    return device;
+}
+
+std::vector<std::string> check_device(const DeviceConfig& device) {
+    std::vector<std::string> out;
+    std::set<std::string_view> groups;
+    std::set<std::string_view> tags;
+    for (size_t g = 0; g < device.groups.size(); ++g) {
+        const GroupConfig& group = device.groups[g];
+        if (!groups.insert(group.name).second) {
+            out.push_back("groups[" + std::to_string(g) + "].name: \"" + group.name +
+                          "\" is already the name of another group of this device");
+        }
+        for (size_t t = 0; t < group.tags.size(); ++t) {
+            if (!tags.insert(group.tags[t].name).second) {
+                out.push_back("groups[" + std::to_string(g) + "].tags[" + std::to_string(t) + "].name: \"" +
+                              group.tags[t].name + "\" is already the name of another tag of this device");
+            }
+        }
+    }
+    return out;
+}
+
+// ------------------------------------------------------------------- JSON
+namespace {
+
+// JSON (a REST body) into the TOML tree the checks above read. Numbers keep their
+// kind: 5 is an integer, 5.0 a float, as in TOML. Two fixed overloads recurse (a
+// template recursing on its own lambdas would instantiate without end).
+bool add(toml::table& t, std::string_view key, simdjson::dom::element e);
+bool add(toml::array& a, simdjson::dom::element e);
+
+template <typename Put>
+bool put_value(simdjson::dom::element e, Put&& put) {
+    using simdjson::dom::element_type;
+    switch (e.type()) {
+        case element_type::OBJECT: {
+            toml::table t;
+            for (auto [k, v] : e.get_object()) {
+                if (!add(t, k, v)) return false;
+            }
+            put(std::move(t));
+            return true;
+        }
+        case element_type::ARRAY: {
+            toml::array a;
+            for (auto v : e.get_array()) {
+                if (!add(a, v)) return false;
+            }
+            put(std::move(a));
+            return true;
+        }
+        case element_type::STRING: put(std::string(e.get_string().value())); return true;
+        case element_type::INT64: put(e.get_int64().value()); return true;
+        case element_type::UINT64: put(static_cast<double>(e.get_uint64().value())); return true;
+        case element_type::DOUBLE: put(e.get_double().value()); return true;
+        case element_type::BOOL: put(e.get_bool().value()); return true;
+        case element_type::NULL_VALUE: return false;
+    }
+    return false;
+}
+
+bool add(toml::table& t, std::string_view key, simdjson::dom::element e) {
+    return put_value(e, [&](auto&& node) { t.insert_or_assign(std::string(key), std::forward<decltype(node)>(node)); });
+}
+
+bool add(toml::array& a, simdjson::dom::element e) {
+    return put_value(e, [&](auto&& node) { a.push_back(std::forward<decltype(node)>(node)); });
+}
+
+std::expected<toml::table, std::string> json_object(std::string_view json) {
+    simdjson::dom::parser parser;
+    simdjson::padded_string padded(json);
+    simdjson::dom::element root;
+    if (auto err = parser.parse(padded).get(root); err) {
+        return std::unexpected(std::string("the body is not valid JSON: ") + simdjson::error_message(err));
+    }
+    if (!root.is_object()) return std::unexpected(std::string("the body must be a JSON object"));
+    toml::table out;
+    bool ok = true;
+    for (auto [k, v] : root.get_object()) ok = ok && add(out, k, v);
+    if (!ok) return std::unexpected(std::string("null is not a valid value; leave the key out for its default"));
+    return out;
+}
+
+std::string joined(const std::vector<std::string>& lines) {
+    std::string out;
+    for (const auto& l : lines) out += (out.empty() ? "" : "\n") + l;
+    return out;
+}
+
+}  // namespace
+
+std::expected<DeviceConfig, std::string> device_from_json(std::string_view json) {
+    auto table = json_object(json);
+    if (!table) return std::unexpected(table.error());
+    std::vector<std::string> problems;
+    auto device = parse_device(*table, "", [&](uint32_t, std::string text) { problems.push_back(std::move(text)); });
+    if (!device) return std::unexpected(joined(problems));
+    return *device;
+}
+
+std::expected<GroupConfig, std::string> group_from_json(std::string_view json, const DeviceConfig& device) {
+    auto table = json_object(json);
+    if (!table) return std::unexpected(table.error());
+    std::vector<std::string> problems;
+    auto group =
+        parse_group(*table, device, "", [&](uint32_t, std::string text) { problems.push_back(std::move(text)); });
+    if (!group) return std::unexpected(joined(problems));
+    return *group;
+}
+
+std::expected<TagConfig, std::string> tag_from_json(std::string_view json, const DeviceConfig& device) {
+    auto table = json_object(json);
+    if (!table) return std::unexpected(table.error());
+    std::vector<std::string> problems;
+    auto tag = parse_tag(*table, device, "", [&](uint32_t, std::string text) { problems.push_back(std::move(text)); });
+    if (!tag) return std::unexpected(joined(problems));
+    return *tag;
+}
+
+std::string tag_to_json(const TagConfig& tag) { return tag_json_fields(tag); }
+
+std::string group_to_json(const GroupConfig& group) {
+    std::string out = "{";
+    for (const auto& f : group_fields()) out += ib::quoted(f.name) + ":" + f.json(group) + ",";
+    out += "\"tags\":[";
+    for (size_t i = 0; i < group.tags.size(); ++i) out += (i ? "," : "") + tag_json_fields(group.tags[i]);
+    return out + "]}";
+}
+
+std::string device_to_json(const DeviceConfig& device) {
+    std::string out = "{";
+    for (const auto& f : device_fields()) out += ib::quoted(f.name) + ":" + f.json(device) + ",";
+    out += "\"groups\":[";
+    for (size_t i = 0; i < device.groups.size(); ++i) out += (i ? "," : "") + group_to_json(device.groups[i]);
+    return out + "]}";
+}
+
+std::string render_devices_markdown() {
+    std::string out;
+    auto table = [&out](const auto& fields) {
+        out += "| Key | Type | Default | Description |\n|---|---|---|---|\n";
+        for (const auto& f : fields) {
+            out += "| `" + std::string(f.name) + "` | " + std::string(kind_name(f.kind)) + " | " +
+                   (f.required ? std::string("required") : "`" + std::string(f.default_text) + "`") + " | " +
+                   std::string(f.help) + " |\n";
+        }
+    };
+    out += "\n## [[devices]]\n\n"
+           "Each `[[devices]]` table is one device polled by a driver. Devices created through\n"
+           "the REST API take the same keys in JSON and are kept in the data directory.\n"
+           "A device's tag names are unique in the device; group names in the device.\n\n";
+    table(device_fields());
+    out += "\n## [[devices.groups]]\n\nA group's tags are read together, every `interval_ms`, and published as one\n"
+           "message on `ib/data/{device}/{group}`.\n\n";
+    table(group_fields());
+    out += "\n## [[devices.groups.tags]]\n\n";
+    table(tag_fields());
+    return out;
+}
+
+}  // namespace ib::config

@@ -1,0 +1,390 @@
+#include "drivers/device.hpp"
+
+#include <utility>  // before Asio: Boost 1.74 coroutine headers need it
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cmath>
+#include <limits>
+
+#include "core/log.hpp"
+#include "core/quote.hpp"
+#include "mqtt/broker/router.hpp"
+
+namespace ib::drivers {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t unix_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::optional<double> as_number(const Value& v) {
+    if (const auto* i = std::get_if<int64_t>(&v)) return static_cast<double>(*i);
+    if (const auto* u = std::get_if<uint64_t>(&v)) return static_cast<double>(*u);
+    if (const auto* d = std::get_if<double>(&v)) return *d;
+    return std::nullopt;
+}
+
+Value scaled(const TagConfig& tag, Value raw) {
+    if (!tag.scaled()) return raw;
+    if (auto x = as_number(raw)) return *x * tag.scale + tag.offset;
+    return raw;
+}
+
+bool changed(const Value& before, const Value& now, double deadband) {
+    auto a = as_number(before);
+    auto b = as_number(now);
+    if (a && b) return deadband > 0 ? std::fabs(*a - *b) > deadband : *a != *b;
+    return before != now;
+}
+
+bool is_integer_type(DataType t) {
+    switch (t) {
+        case DataType::Int8: case DataType::Uint8: case DataType::Int16: case DataType::Uint16:
+        case DataType::Int32: case DataType::Uint32: case DataType::Int64: case DataType::Uint64:
+            return true;
+        default:
+            return false;
+    }
+}
+
+// The engineering value a client wrote, turned back into the device's raw value.
+// A scaled integer tag rounds to the nearest raw step: 21.55 at scale 0.1 is 216.
+std::expected<Value, TagError> unscale(const TagConfig& tag, const Value& v) {
+    if (!tag.scaled()) return v;
+    auto x = as_number(v);
+    if (!x) {
+        return std::unexpected(TagError{static_cast<uint16_t>(TagErrc::BadValue),
+                                        "tag '" + tag.name + "' is scaled: write a number"});
+    }
+    double raw = (*x - tag.offset) / tag.scale;
+    if (is_integer_type(tag.type)) {
+        raw = std::round(raw);
+        if (raw >= -9.2e18 && raw <= 9.2e18) return static_cast<int64_t>(raw);
+    }
+    return raw;
+}
+
+void append_error(std::string& out, const TagError& e) {
+    out += "{\"code\":";
+    out += std::to_string(e.code);
+    out += ",\"error\":";
+    out += ib::quoted(e.message);
+    out += '}';
+}
+
+}  // namespace
+
+std::string_view link_state_name(LinkState state) {
+    switch (state) {
+        case LinkState::Connecting: return "connecting";
+        case LinkState::Connected: return "connected";
+        case LinkState::Reconnecting: return "reconnecting";
+        case LinkState::Stopped: return "stopped";
+    }
+    return "?";
+}
+
+struct Device::Group {
+    Group(boost::asio::io_context& io, uint32_t i, const GroupConfig& c) : index(i), config(c), timer(io) {}
+
+    uint32_t index;
+    const GroupConfig& config;
+    boost::asio::steady_timer timer;
+    std::string topic;
+    std::vector<TagReading> readings;  // filled by the driver
+    std::vector<TagReading> latest;    // scaled, for the REST API
+    std::vector<std::optional<Value>> reported;  // last value published, for on_change
+    bool has_readable = false;
+    bool busy = false;
+    Clock::time_point next;
+    Clock::time_point started;
+    int64_t ts = 0;
+    double last_duration_s = 0;
+};
+
+Device::Device(boost::asio::io_context& io, DeviceConfig config, const DriverFactory& factory,
+               mqtt::broker::Router& router, std::string topic_prefix)
+    : io_(io), config_(std::move(config)), router_(router), prefix_(std::move(topic_prefix)) {
+    driver_ = factory(io_, config_, *this);
+    for (uint32_t g = 0; g < config_.groups.size(); ++g) {
+        auto group = std::make_unique<Group>(io_, g, config_.groups[g]);
+        group->topic = prefix_ + "/data/" + config_.name + "/" + group->config.name;
+        size_t n = group->config.tags.size();
+        group->readings.resize(n);
+        group->latest.resize(n);
+        group->reported.resize(n);
+        for (const TagConfig& t : group->config.tags) group->has_readable |= readable(t.access);
+        groups_.push_back(std::move(group));
+    }
+}
+
+Device::~Device() {
+    *alive_ = false;
+    if (running_) stop();
+}
+
+void Device::start() {
+    if (running_) return;
+    running_ = true;
+    state_ = LinkState::Connecting;
+    publish_status();
+    driver_->start();
+    auto now = Clock::now();
+    for (auto& g : groups_) {
+        if (!g->has_readable) continue;
+        g->next = now;
+        schedule(*g);
+    }
+}
+
+void Device::stop() {
+    if (!running_) return;
+    running_ = false;
+    for (auto& g : groups_) g->timer.cancel();
+    driver_->stop();
+    state_ = LinkState::Stopped;
+    last_error_.clear();
+    publish_status();
+}
+
+void Device::schedule(Group& group) {
+    group.timer.expires_at(group.next);
+    group.timer.async_wait([this, &group, alive = alive_](const boost::system::error_code& ec) {
+        if (ec || !*alive || !running_) return;
+        poll(group);
+    });
+}
+
+void Device::poll(Group& group) {
+    // Next deadline on the grid of the interval, so polls do not drift; a group
+    // that fell behind (a slow device) skips the slots it missed.
+    auto now = Clock::now();
+    group.next += group.config.interval;
+    if (group.next <= now) {
+        auto behind = (now - group.next) / group.config.interval + 1;
+        group.next += group.config.interval * behind;
+    }
+    schedule(group);
+    if (group.busy) {
+        ++overruns_;
+        return;
+    }
+    group.busy = true;
+    group.started = now;
+    driver_->read(group.index, group.readings, [this, &group, alive = alive_] {
+        if (!*alive) return;
+        group.busy = false;
+        if (running_) on_read(group);
+    });
+}
+
+void Device::on_read(Group& group) {
+    ++polls_;
+    group.last_duration_s = std::chrono::duration<double>(Clock::now() - group.started).count();
+    group.ts = unix_ms();
+    std::string& out = payload_;
+    out.clear();
+    out += "{\"device\":";
+    out += ib::quoted(config_.name);
+    out += ",\"group\":";
+    out += ib::quoted(group.config.name);
+    out += ",\"ts\":";
+    out += std::to_string(group.ts);
+    out += ",\"values\":{";
+    size_t values = 0;
+    size_t errors = 0;
+    const auto& tags = group.config.tags;
+    for (size_t i = 0; i < tags.size(); ++i) {
+        if (!readable(tags[i].access)) continue;
+        TagReading& r = group.readings[i];
+        if (!r.ok) continue;
+        group.latest[i].set(scaled(tags[i], std::move(r.value)));
+        const Value& v = group.latest[i].value;
+        auto& reported = group.reported[i];
+        if (tags[i].on_change && reported && !changed(*reported, v, tags[i].deadband)) continue;
+        reported = v;
+        if (values++) out += ',';
+        out += ib::quoted(tags[i].name);
+        out += ':';
+        append_json(out, v);
+    }
+    out += '}';
+    for (size_t i = 0; i < tags.size(); ++i) {
+        if (!readable(tags[i].access) || group.readings[i].ok) continue;
+        const TagReading& r = group.readings[i];
+        group.latest[i].fail(r.error.code, r.error.message);
+        // A tag that comes back after an error is reported even if unchanged.
+        group.reported[i].reset();
+        ++tag_errors_;
+        out += errors++ ? "," : ",\"errors\":{";
+        out += ib::quoted(tags[i].name);
+        out += ':';
+        append_error(out, r.error);
+    }
+    if (errors) out += '}';
+    out += '}';
+    if (values == 0 && errors == 0) return;  // on-change tags, none changed
+    auto r = router_.publish(group.topic, ib::as_bytes(std::string_view(out)));
+    if (!r) {
+        IB_LOG_LIMITED_WARN("device {}: cannot publish on {}: {}", config_.name, group.topic, r.error());
+        return;
+    }
+    ++published_;
+}
+
+void Device::on_link_state(LinkState state, std::string_view error) {
+    if (state == state_ && error == last_error_) return;
+    if (state == LinkState::Reconnecting && state_ != LinkState::Reconnecting) {
+        log::warn("device {}: {}", config_.name, error);
+    } else if (state == LinkState::Connected && state_ != LinkState::Connected) {
+        log::info("device {}: connected", config_.name);
+    }
+    state_ = state;
+    last_error_ = error;
+    if (running_) publish_status();
+}
+
+void Device::publish_status() {
+    std::string out = "{\"device\":" + ib::quoted(config_.name) + ",\"state\":\"" +
+                      std::string(link_state_name(state_)) + "\"";
+    if (!last_error_.empty()) out += ",\"error\":" + ib::quoted(last_error_);
+    out += ",\"ts\":" + std::to_string(unix_ms()) + "}";
+    mqtt::broker::PublishOptions options;
+    options.retain = true;
+    options.qos = 1;
+    auto r = router_.publish(prefix_ + "/status/" + config_.name, ib::as_bytes(std::string_view(out)),
+                             options);
+    if (!r) IB_LOG_LIMITED_WARN("device {}: cannot publish its status: {}", config_.name, r.error());
+}
+
+std::string Device::values_json() const {
+    std::string out = "{\"device\":" + ib::quoted(config_.name) + ",\"state\":\"" +
+                      std::string(link_state_name(state_)) + "\",\"groups\":{";
+    for (size_t g = 0; g < groups_.size(); ++g) {
+        const Group& group = *groups_[g];
+        if (g) out += ',';
+        out += ib::quoted(group.config.name) + ":{\"ts\":" + std::to_string(group.ts) + ",\"values\":{";
+        size_t values = 0;
+        for (size_t i = 0; i < group.latest.size(); ++i) {
+            const TagReading& r = group.latest[i];
+            if (!r.ok) continue;
+            if (values++) out += ',';
+            out += ib::quoted(group.config.tags[i].name) + ":";
+            append_json(out, r.value);
+        }
+        out += "},\"errors\":{";
+        size_t errors = 0;
+        for (size_t i = 0; i < group.latest.size(); ++i) {
+            const TagReading& r = group.latest[i];
+            if (r.ok || r.error.code == 0) continue;
+            if (errors++) out += ',';
+            out += ib::quoted(group.config.tags[i].name) + ":";
+            append_error(out, r.error);
+        }
+        out += "}}";
+    }
+    return out + "}}";
+}
+
+void Device::write(WriteRequest request, std::function<void(WriteResults)> done) {
+    WriteResults results;
+    std::vector<WriteItem> items;
+    std::vector<size_t> slot;  // results index of each item
+    for (auto& [name, value] : request.values) {
+        results.emplace_back(name, std::nullopt);
+        std::optional<TagError>& result = results.back().second;
+        const TagConfig* tag = nullptr;
+        WriteItem item;
+        for (uint32_t g = 0; g < config_.groups.size() && tag == nullptr; ++g) {
+            for (uint32_t t = 0; t < config_.groups[g].tags.size(); ++t) {
+                if (config_.groups[g].tags[t].name == name) {
+                    tag = &config_.groups[g].tags[t];
+                    item.group = g;
+                    item.tag = t;
+                    break;
+                }
+            }
+        }
+        if (tag == nullptr) {
+            result = TagError{static_cast<uint16_t>(TagErrc::UnknownTag),
+                              "device '" + config_.name + "' has no tag '" + name + "'"};
+            continue;
+        }
+        if (!writable(tag->access)) {
+            result = TagError{static_cast<uint16_t>(TagErrc::NotWritable),
+                              "tag '" + name + "' is read-only (access = \"read\")"};
+            continue;
+        }
+        auto raw = unscale(*tag, value);
+        if (!raw) {
+            result = raw.error();
+            continue;
+        }
+        item.raw = std::move(*raw);
+        items.push_back(std::move(item));
+        slot.push_back(results.size() - 1);
+    }
+    writes_ += results.size();
+    if (items.empty() || !running_) {
+        for (size_t k = 0; k < slot.size(); ++k) {
+            results[slot[k]].second = TagError{static_cast<uint16_t>(TagErrc::Disconnected),
+                                               "device '" + config_.name + "' is stopped"};
+        }
+        for (auto& r : results) write_errors_ += r.second ? 1 : 0;
+        return done(std::move(results));
+    }
+    driver_->write(std::move(items), [this, alive = alive_, results = std::move(results), slot = std::move(slot),
+                                      done = std::move(done)](std::vector<std::optional<TagError>> outcome) mutable {
+        for (size_t k = 0; k < slot.size() && k < outcome.size(); ++k) results[slot[k]].second = std::move(outcome[k]);
+        if (*alive) {
+            for (auto& r : results) write_errors_ += r.second ? 1 : 0;
+        }
+        done(std::move(results));
+    });
+}
+
+void Device::collect_metrics(MetricSink& sink) const {
+    std::string labels = "device=" + ib::quoted(config_.name);
+    auto add = [&](const char* name, const char* help, MetricType type, double v, std::string l) {
+        sink.push_back({name, help, type, std::move(l), v});
+    };
+    add("ib_device_polls_total", "Group reads completed.", MetricType::Counter, static_cast<double>(polls_), labels);
+    add("ib_device_poll_overruns_total", "Polls skipped because the previous read of the group was still running.",
+        MetricType::Counter, static_cast<double>(overruns_), labels);
+    add("ib_device_tag_errors_total", "Tag readings that failed.", MetricType::Counter,
+        static_cast<double>(tag_errors_), labels);
+    add("ib_device_writes_total", "Tag writes requested.", MetricType::Counter, static_cast<double>(writes_), labels);
+    add("ib_device_write_errors_total", "Tag writes that failed.", MetricType::Counter,
+        static_cast<double>(write_errors_), labels);
+    add("ib_device_connected", "1 while the device's link is up.", MetricType::Gauge,
+        state_ == LinkState::Connected ? 1 : 0, labels);
+    size_t tags = 0;
+    for (const auto& g : config_.groups) tags += g.tags.size();
+    add("ib_device_tags", "Tags configured.", MetricType::Gauge, static_cast<double>(tags), labels);
+    for (const auto& g : groups_) {
+        add("ib_device_last_poll_seconds", "Duration of the group's last read.", MetricType::Gauge,
+            g->last_duration_s, labels + ",group=" + ib::quoted(g->config.name));
+    }
+    const DriverStats& s = driver_->stats();
+    add("ib_device_requests_total", "Requests sent to the device.", MetricType::Counter,
+        static_cast<double>(s.requests), labels);
+    add("ib_device_errors_total", "Failed requests, by kind.", MetricType::Counter, static_cast<double>(s.timeouts),
+        labels + ",kind=\"timeout\"");
+    add("ib_device_errors_total", "Failed requests, by kind.", MetricType::Counter, static_cast<double>(s.exceptions),
+        labels + ",kind=\"exception\"");
+    add("ib_device_errors_total", "Failed requests, by kind.", MetricType::Counter, static_cast<double>(s.bad_replies),
+        labels + ",kind=\"bad_reply\"");
+    add("ib_device_reconnects_total", "Connections lost or refused.", MetricType::Counter,
+        static_cast<double>(s.reconnects), labels);
+    add("ib_device_round_trip_seconds_sum", "Request round-trip time, summed.", MetricType::Counter,
+        s.round_trip_seconds_sum, labels);
+    add("ib_device_round_trip_seconds_count", "Requests with a measured round trip.", MetricType::Counter,
+        static_cast<double>(s.round_trips), labels);
+}
+
+}  // namespace ib::drivers

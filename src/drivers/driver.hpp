@@ -1,0 +1,93 @@
+// The interface every southbound driver implements: read a group's tags, write
+// tags, and report the connection state. A driver runs on the event loop it is
+// given and never blocks it; the device layer (device.hpp) owns scheduling,
+// scaling, change detection and publishing, the same for every protocol.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "drivers/device_config.hpp"
+#include "drivers/value.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace ib::drivers {
+
+enum class LinkState : uint8_t { Connecting, Connected, Reconnecting, Stopped };
+
+std::string_view link_state_name(LinkState state);  // "connecting", "connected", ...
+
+// One tag's outcome of a read: a raw (unscaled) value or an error.
+struct TagReading {
+    bool ok = false;
+    Value value;
+    TagError error;
+
+    void set(Value v) {
+        ok = true;
+        value = std::move(v);
+    }
+    void fail(uint16_t code, std::string message) {
+        ok = false;
+        error.code = code;
+        error.message = std::move(message);
+    }
+};
+
+struct WriteItem {
+    uint32_t group = 0;
+    uint32_t tag = 0;
+    Value raw;  // already unscaled and converted to the tag's type by the device layer
+};
+
+// Counters a driver keeps for /metrics; read from the device's loop only.
+struct DriverStats {
+    uint64_t requests = 0;
+    uint64_t timeouts = 0;
+    uint64_t exceptions = 0;
+    uint64_t bad_replies = 0;
+    uint64_t reconnects = 0;
+    uint64_t round_trips = 0;
+    double round_trip_seconds_sum = 0;
+};
+
+class DriverEvents {
+public:
+    virtual ~DriverEvents() = default;
+    // `error` says why when the state is Reconnecting; empty otherwise.
+    virtual void on_link_state(LinkState state, std::string_view error) = 0;
+};
+
+class Driver {
+public:
+    using ReadDone = std::function<void()>;
+    using WriteDone = std::function<void(std::vector<std::optional<TagError>>)>;
+
+    virtual ~Driver() = default;
+    virtual void start() = 0;
+    // Cancels pending work; callbacks of cancelled reads and writes still run, with
+    // TagErrc::Cancelled, before stop() returns or soon after on the loop.
+    virtual void stop() = 0;
+    // Fills `out` (one entry per tag of the group, in config order; write-only tags
+    // are left untouched) and then calls `done`. One read per group at a time.
+    virtual void read(uint32_t group, std::span<TagReading> out, ReadDone done) = 0;
+    // Writes in order; one result per item (nullopt = written).
+    virtual void write(std::vector<WriteItem> items, WriteDone done) = 0;
+    virtual const DriverStats& stats() const = 0;
+};
+
+// Makes the driver for `config.driver` (the app knows every driver; this module
+// knows none). `config` and `events` outlive the driver.
+using DriverFactory =
+    std::function<std::unique_ptr<Driver>(boost::asio::io_context& io, const DeviceConfig& config, DriverEvents& events)>;
+
+}  // namespace ib::drivers

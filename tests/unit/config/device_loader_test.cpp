@@ -1,0 +1,135 @@
+// Devices, groups and tags in the config file and as REST JSON: one set of
+// checks, errors that name the line and the key path.
+#include <gtest/gtest.h>
+
+#include "config/device_loader.hpp"
+#include "config/loader.hpp"
+
+namespace {
+
+using namespace ib::config;
+using ib::drivers::DataType;
+using ib::drivers::DriverKind;
+
+constexpr const char* kDevice = R"(
+[[devices]]
+name = "plc1"
+driver = "modbus-tcp"
+host = "10.0.0.5"
+port = 502
+byte_order = "LB"
+
+[[devices.groups]]
+name = "fast"
+interval_ms = 100
+
+[[devices.groups.tags]]
+name = "temp"
+address = "1!400001"
+type = "float32"
+scale = 0.1
+)";
+
+TEST(DeviceLoader, ReadsADeviceWithGroupsAndTags) {
+    auto c = load_config_string(kDevice, "t.toml");
+    ASSERT_TRUE(c) << c.error();
+    ASSERT_EQ(c->devices.size(), 1u);
+    const auto& d = c->devices[0];
+    EXPECT_EQ(d.driver, DriverKind::ModbusTcp);
+    EXPECT_EQ(d.host, "10.0.0.5");
+    EXPECT_EQ(d.byte_order, "LB");
+    ASSERT_EQ(d.groups.size(), 1u);
+    EXPECT_EQ(d.groups[0].interval.count(), 100);
+    ASSERT_EQ(d.groups[0].tags.size(), 1u);
+    EXPECT_EQ(d.groups[0].tags[0].type, DataType::Float32);
+    EXPECT_DOUBLE_EQ(d.groups[0].tags[0].scale, 0.1);
+}
+
+TEST(DeviceLoader, RefusesABadAddressWithItsLineKeyAndTheExpectedForm) {
+    std::string text = kDevice;
+    text.replace(text.find("1!400001"), 8, "1!4x0001");
+    auto c = load_config_string(text, "t.toml");
+    ASSERT_FALSE(c);
+    EXPECT_NE(c.error().find("t.toml:15: devices[0].groups[0].tags[0].address: \"1!4x0001\""), std::string::npos)
+        << c.error();
+    EXPECT_NE(c.error().find("expected UNIT!AREA ADDRESS"), std::string::npos) << c.error();
+}
+
+TEST(DeviceLoader, SuggestsTheKeyMeantByATypo) {
+    std::string text = kDevice;
+    text.replace(text.find("interval_ms"), 11, "intervl_ms");
+    auto c = load_config_string(text, "t.toml");
+    ASSERT_FALSE(c);
+    EXPECT_NE(c.error().find("unknown key 'devices[0].groups[0].intervl_ms' (did you mean "
+                             "'devices[0].groups[0].interval_ms'?)"),
+              std::string::npos)
+        << c.error();
+}
+
+TEST(DeviceLoader, RefusesWritingAReadOnlyArea) {
+    std::string text = kDevice;
+    text.replace(text.find("1!400001"), 8, "1!300001");
+    text += "access = \"rw\"\n";
+    auto c = load_config_string(text, "t.toml");
+    ASSERT_FALSE(c);
+    EXPECT_NE(c.error().find("read-only area"), std::string::npos) << c.error();
+}
+
+TEST(DeviceLoader, RefusesDuplicateTagAndDeviceNames) {
+    std::string text = std::string(kDevice) + R"(
+[[devices.groups]]
+name = "slow"
+[[devices.groups.tags]]
+name = "temp"
+address = "1!400003"
+)" + kDevice;
+    auto c = load_config_string(text, "t.toml");
+    ASSERT_FALSE(c);
+    EXPECT_NE(c.error().find("\"temp\" is already the name of another tag of this device"), std::string::npos)
+        << c.error();
+}
+
+TEST(DeviceLoader, RequiresASerialPortForRtu) {
+    auto c = load_config_string("[[devices]]\nname = \"m\"\ndriver = \"modbus-rtu\"\n", "t.toml");
+    ASSERT_FALSE(c);
+    EXPECT_NE(c.error().find("devices[0].serial_port: is required for driver modbus-rtu"), std::string::npos)
+        << c.error();
+}
+
+TEST(DeviceLoader, RefusesASimSignalThatDoesNotFitTheType) {
+    auto c = load_config_string(R"(
+[[devices]]
+name = "s"
+driver = "sim"
+[[devices.groups]]
+name = "g"
+tags = [{ name = "b", address = "sine", type = "bool" }]
+)",
+                                "t.toml");
+    ASSERT_FALSE(c);
+    EXPECT_NE(c.error().find("a bool tag cannot carry signal"), std::string::npos) << c.error();
+}
+
+TEST(DeviceJson, RoundTripsThroughTheSameChecks) {
+    auto c = load_config_string(kDevice, "t.toml");
+    ASSERT_TRUE(c) << c.error();
+    std::string json = device_to_json(c->devices[0]);
+    auto back = device_from_json(json);
+    ASSERT_TRUE(back) << back.error();
+    EXPECT_EQ(device_to_json(*back), json);
+}
+
+TEST(DeviceJson, ReportsEveryProblemWithItsPath) {
+    auto d = device_from_json(
+        R"({"name":"bad name","driver":"modbus-tcp","groups":[{"name":"g","interval_ms":1,"tags":[{"name":"t"}]}]})");
+    ASSERT_FALSE(d);
+    EXPECT_NE(d.error().find("name: \"bad name\" is not a valid name"), std::string::npos) << d.error();
+    auto e = device_from_json(R"({"name":"ok","driver":"sim","groups":[{"name":"g","interval_ms":1}]})");
+    ASSERT_FALSE(e);
+    EXPECT_NE(e.error().find("groups[0].interval_ms: 1 is below the minimum 10"), std::string::npos) << e.error();
+    EXPECT_FALSE(device_from_json("[1,2]"));
+    EXPECT_FALSE(device_from_json("{\"name\":"));
+    EXPECT_FALSE(device_from_json(R"({"name":null,"driver":"sim"})"));
+}
+
+}  // namespace
