@@ -211,7 +211,7 @@ void Device::on_read(Group& group) {
         if (values++) out += ',';
         out += ib::quoted(tags[i].name);
         out += ':';
-        append_json(out, v);
+        append_json(out, v, tags[i].scaled() ? DataType::Float64 : tags[i].type);
     }
     out += '}';
     for (size_t i = 0; i < tags.size(); ++i) {
@@ -274,8 +274,9 @@ std::string Device::values_json() const {
             const TagReading& r = group.latest[i];
             if (!r.ok) continue;
             if (values++) out += ',';
-            out += ib::quoted(group.config.tags[i].name) + ":";
-            append_json(out, r.value);
+            const TagConfig& tag = group.config.tags[i];
+            out += ib::quoted(tag.name) + ":";
+            append_json(out, r.value, tag.scaled() ? DataType::Float64 : tag.type);
         }
         out += "},\"errors\":{";
         size_t errors = 0;

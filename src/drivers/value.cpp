@@ -84,4 +84,12 @@ void append_json(std::string& out, const Value& value) {
     }
 }
 
+void append_json(std::string& out, const Value& value, DataType type) {
+    const auto* d = std::get_if<double>(&value);
+    if (type != DataType::Float32 || d == nullptr || !std::isfinite(*d)) return append_json(out, value);
+    char buf[32];
+    auto r = std::to_chars(buf, buf + sizeof buf, static_cast<float>(*d));
+    out.append(buf, r.ptr);
+}
+
 }  // namespace ib::drivers

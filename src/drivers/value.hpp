@@ -64,5 +64,8 @@ namespace ib::drivers {
 // Appends the value as JSON: true/false, integers, the shortest text of a double
 // that reads back the same, a quoted string, bytes as an array of numbers.
 void append_json(std::string& out, const Value& value);
+// The same, but a Float32 tag's double is written as the shortest text of the
+// float the device holds (21.5, not 21.500000953674316).
+void append_json(std::string& out, const Value& value, DataType type);
 
 }  // namespace ib::drivers
