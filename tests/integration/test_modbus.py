@@ -365,6 +365,7 @@ class ModbusWriteTest(ModbusCase):
             tag("scaled", holding(130), "uint16", access="rw", scale=0.5, offset=10),
             tag("ro", holding(150)),                          # access "read" by default
             tag("beyond", holding(5000), access="write"),      # pymodbus has 1000 registers
+            tag("long", holding(600, suffix=".124"), "string", access="write"),  # readable, too long to write
         ]
         self.node = self.start_node(device("plc1", [group("g", self.tags, interval_ms=200)],
                                            port=self.peer_.port))
@@ -386,6 +387,11 @@ class ModbusWriteTest(ModbusCase):
         self.assertIs(result["results"][name]["ok"], False, result)
         self.assertEqual(result["results"][name]["code"], code, result)
         self.assertIsInstance(result["results"][name].get("error"), str)
+
+    def test_string_longer_than_one_write_is_refused_not_fatal(self):
+        # Modbus §6.12 writes at most 123 registers in one request.
+        self.assert_failed(self.w.write("long", "x"), "long", 1005)
+        self.assert_ok(self.w.write("s_h", "ok"), "s_h")
 
     def test_every_type_and_byte_order(self):
         for n, t, wire, suffix, v in WRITE_CASES:

@@ -287,6 +287,11 @@ private:
         }
         auto registers = encode_registers(item.raw, a);
         if (!registers) return finish(registers.error());
+        // §6.12: one request writes at most 123 registers; a .LEN of 124 or 125 can be read, not written.
+        if (registers->count > kMaxWriteRegisters) {
+            return finish(error(TagErrc::BadValue, "a tag of " + std::to_string(registers->count) +
+                                                       " registers is too long to write (Modbus writes at most 123)"));
+        }
         job.pdu = registers->count == 1 ? write_single_register(a.address, registers->words[0])
                                         : write_multiple_registers(a.address, registers->view());
         job.done = [finish, as_result](const JobResult& r) { finish(as_result(r)); };
