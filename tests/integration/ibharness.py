@@ -222,7 +222,23 @@ class Broker:
                 raise RuntimeError("broker did not accept TCP on %d within %.0f s:\n%s"
                                    % (self.port, self.START_TIMEOUT_S, self.log_text()))
             time.sleep(0.05)
+        # The API listens a moment after MQTT (devices start in between): tests
+        # that talk HTTP right away must not race it.
+        if not is_mosquitto():
+            ok = wait_until(lambda: self._accepts(self.api_port), timeout=self.START_TIMEOUT_S, interval=0.02)
+            if not ok and self.proc is not None and self.proc.poll() is None:
+                self.stop()
+                raise RuntimeError("the API did not accept TCP on %d within %.0f s:\n%s"
+                                   % (self.api_port, self.START_TIMEOUT_S, self.log_text()))
         return self
+
+    @staticmethod
+    def _accepts(port):
+        try:
+            with socket.create_connection((HOST, port), timeout=0.5):
+                return True
+        except OSError:
+            return False
 
     @property
     def pid(self):
