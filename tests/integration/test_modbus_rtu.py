@@ -122,13 +122,18 @@ class ModbusRtuTest(ModbusCase):
                                        timeout_ms=300))
         r = self.readings(b, "rtu1")
         r.wait_values({"a": 5, "b": True})
+        st = self.status(b, "rtu1")
+        st.wait_state("connected")
         srv.stop_server()  # the pty stays open; nothing answers on it
+        silent = st.wait_state("reconnecting", timeout=30)
+        self.assertTrue(silent.get("error", "").startswith("timeout: no reply from unit 1"), silent)
         d = r.wait_errors({"a": 1000, "b": 1000}, timeout=30)
         self.assertEqual(d["errors"]["a"]["code"], 1000)
         self.assertTrue(d["errors"]["a"]["error"].startswith("timeout: "), d["errors"]["a"])
         self.assertTrue(b.alive())
         srv.restart_server()
         r.wait_values({"a": 5, "b": True}, timeout=30)
+        st.wait_state("connected", timeout=30)
 
 
 @h.ironbridge_only("Modbus RTU over TCP")

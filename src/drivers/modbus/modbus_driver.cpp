@@ -404,9 +404,15 @@ private:
         // connection, a gateway that lost its serial side): reconnect. One dead
         // unit among live ones only backs off that unit, and so does every unit
         // of a serial line, which reopening would not help.
-        bool all_silent = !serial_line_;
+        bool all_silent = true;
         for (const auto& [id, health] : units_) all_silent = all_silent && Clock::now() < health.retry_at;
-        if (all_silent) return link_lost(why);
+        if (all_silent && !serial_line_) return link_lost(why);
+        if (all_silent && !line_silent_) {
+            // The port is open but nobody on the line answers: say so in the status
+            // rather than "connected", and say "connected" again at the next reply.
+            line_silent_ = true;
+            events_.on_link_state(LinkState::Reconnecting, why);
+        }
         pump();
     }
 
@@ -422,6 +428,10 @@ private:
         ++stats_.round_trips;
         stats_.round_trip_seconds_sum += std::chrono::duration<double>(Clock::now() - sent_at_).count();
         units_[job.unit] = UnitHealth{};
+        if (line_silent_) {
+            line_silent_ = false;
+            events_.on_link_state(LinkState::Connected, "");
+        }
         Job done = std::move(job);
         inflight_.reset();
         auto reply = parse_reply(done.pdu.view(), pdu);
@@ -520,6 +530,7 @@ private:
 
     void connected() {
         connected_ = true;
+        line_silent_ = false;
         backoff_ = config_.reconnect_min;
         units_.clear();
         last_error_.clear();
@@ -657,6 +668,7 @@ private:
 
     bool connected_ = false;
     bool consuming_ = false;
+    bool line_silent_ = false;  // serial line: every unit timed out, status says so
     bool stopped_ = true;
     // Bumped whenever the link closes, so callbacks of an old link do nothing.
     uint64_t generation_ = 0;
