@@ -43,17 +43,8 @@ command -v "$IRONBRIDGE_BIN" >/dev/null || die "IRONBRIDGE_BIN=$IRONBRIDGE_BIN n
 WORK=$(mktemp -d /tmp/ib-collect.XXXXXX)
 PIDS=()
 
-# Stops one process started here, by PID: TERM, then KILL after 3 s.
-stop_pid() {
-    local pid=$1 i
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < 30; i++)); do
-        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
+# shellcheck source=bench/processes.sh
+source "$(dirname "${BASH_SOURCE[0]}")/processes.sh"
 cleanup() {
     local pid
     for pid in "${PIDS[@]}"; do stop_pid "$pid"; done

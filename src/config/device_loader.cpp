@@ -6,6 +6,7 @@
 #include <set>
 #include <simdjson.h>
 
+#include "config/suggest.hpp"
 #include "core/quote.hpp"
 #include "drivers/modbus/modbus_address.hpp"
 #include "drivers/sim/sim_signal.hpp"
@@ -311,21 +312,6 @@ std::string join(const std::string& display, std::string_view key) {
 
 uint32_t line_of(const toml::node& n) { return n.source().begin.line; }
 
-size_t edit_distance(std::string_view a, std::string_view b) {
-    std::vector<size_t> row(b.size() + 1);
-    for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-    for (size_t i = 1; i <= a.size(); ++i) {
-        size_t diagonal = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= b.size(); ++j) {
-            size_t above = row[j];
-            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1] ? 1 : 0)});
-            diagonal = above;
-        }
-    }
-    return row[b.size()];
-}
-
 // Applies the fields of `table` to `target`; `nested` names the one key holding
 // child tables (groups, tags), handled by the caller. Returns false on a problem.
 template <typename T>
@@ -340,16 +326,10 @@ bool apply_fields(const toml::table& table, const std::vector<Field<T>>& fields,
         auto it = std::find_if(fields.begin(), fields.end(), [&](const Field<T>& f) { return f.name == name; });
         if (it == fields.end()) {
             std::string text = "unknown key '" + path + "'";
-            std::string_view best;
-            size_t best_d = SIZE_MAX;
-            for (const auto& f : fields) {
-                size_t d = edit_distance(name, f.name);
-                if (d < best_d && d <= std::max<size_t>(2, f.name.size() / 3)) {
-                    best = f.name;
-                    best_d = d;
-                }
-            }
-            if (!nested.empty() && edit_distance(name, nested) <= 2) best = nested;
+            std::vector<std::string_view> names;
+            for (const auto& f : fields) names.push_back(f.name);
+            if (!nested.empty()) names.push_back(nested);
+            std::string_view best = suggest(name, names);
             if (!best.empty()) text += " (did you mean '" + join(display, best) + "'?)";
             report(line, std::move(text));
             ok = false;

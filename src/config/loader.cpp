@@ -13,6 +13,7 @@
 
 #include "config/device_loader.hpp"
 #include "config/settings.hpp"
+#include "config/suggest.hpp"
 
 namespace ib::config {
 namespace {
@@ -100,35 +101,6 @@ bool is_section(std::string_view key) {
         }
     }
     return false;
-}
-
-size_t edit_distance(std::string_view a, std::string_view b) {
-    std::vector<size_t> row(b.size() + 1);
-    for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-    for (size_t i = 1; i <= a.size(); ++i) {
-        size_t diagonal = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= b.size(); ++j) {
-            size_t above = row[j];
-            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1] ? 1 : 0)});
-            diagonal = above;
-        }
-    }
-    return row[b.size()];
-}
-
-// Close enough to be a typo: a third of the candidate's length, at least two edits.
-std::string_view suggest(std::string_view key, const std::vector<std::string_view>& candidates) {
-    std::string_view best;
-    size_t best_distance = SIZE_MAX;
-    for (std::string_view c : candidates) {
-        size_t d = edit_distance(key, c);
-        if (d < best_distance && d <= std::max<size_t>(2, c.size() / 3)) {
-            best = c;
-            best_distance = d;
-        }
-    }
-    return best;
 }
 
 uint32_t line_of(const toml::node& n) { return n.source().begin.line; }

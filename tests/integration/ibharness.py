@@ -88,6 +88,35 @@ def wait_until(pred, timeout=5.0, interval=0.02):
         time.sleep(interval)
 
 
+def accepts_tcp(port):
+    """Whether something accepts a TCP connection on 127.0.0.1:port now."""
+    try:
+        with socket.create_connection((HOST, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def stop_process(p, timeout=5.0):
+    """SIGTERM by PID, wait, then SIGKILL. Returns the exit code (None if not started)."""
+    if p is None:
+        return None
+    if p.poll() is None:
+        try:
+            os.kill(p.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.kill(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait(timeout)
+    return p.returncode
+
+
 # --------------------------------------------------------------------------- broker
 
 def _toml_value(v):
@@ -212,11 +241,8 @@ class Broker:
                 rc = self.proc.returncode
                 self.proc = None
                 raise RuntimeError("broker exited with %s during start-up:\n%s" % (rc, self.log_text()))
-            try:
-                with socket.create_connection((HOST, self.port), timeout=0.5):
-                    break
-            except OSError:
-                pass
+            if accepts_tcp(self.port):
+                break
             if time.monotonic() >= deadline:
                 self.stop()
                 raise RuntimeError("broker did not accept TCP on %d within %.0f s:\n%s"
@@ -225,20 +251,12 @@ class Broker:
         # The API listens a moment after MQTT (devices start in between): tests
         # that talk HTTP right away must not race it.
         if not is_mosquitto():
-            ok = wait_until(lambda: self._accepts(self.api_port), timeout=self.START_TIMEOUT_S, interval=0.02)
+            ok = wait_until(lambda: accepts_tcp(self.api_port), timeout=self.START_TIMEOUT_S, interval=0.02)
             if not ok and self.proc is not None and self.proc.poll() is None:
                 self.stop()
                 raise RuntimeError("the API did not accept TCP on %d within %.0f s:\n%s"
                                    % (self.api_port, self.START_TIMEOUT_S, self.log_text()))
         return self
-
-    @staticmethod
-    def _accepts(port):
-        try:
-            with socket.create_connection((HOST, port), timeout=0.5):
-                return True
-        except OSError:
-            return False
 
     @property
     def pid(self):
@@ -250,22 +268,7 @@ class Broker:
     def stop(self):
         """SIGTERM by PID, wait up to 5 s, then SIGKILL. Returns the exit code."""
         p, self.proc = self.proc, None
-        if p is None:
-            return None
-        if p.poll() is None:
-            try:
-                os.kill(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                p.wait(self.STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.kill(p.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                p.wait(self.STOP_TIMEOUT_S)
-        return p.returncode
+        return stop_process(p, self.STOP_TIMEOUT_S)
 
     def kill9(self):
         p, self.proc = self.proc, None

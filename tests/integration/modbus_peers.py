@@ -45,26 +45,6 @@ def peer_bin():
     return path
 
 
-def stop_process(p, timeout=STOP_TIMEOUT_S):
-    """SIGTERM by PID, wait, then SIGKILL. Returns the exit code (None if not started)."""
-    if p is None:
-        return None
-    if p.poll() is None:
-        try:
-            os.kill(p.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            try:
-                os.kill(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            p.wait(timeout)
-    return p.returncode
-
-
 def _read_line(p, timeout, what):
     """The first stdout line of `p`, within `timeout` seconds."""
     deadline = time.monotonic() + timeout
@@ -113,7 +93,7 @@ class _Child:
         p, self.proc = self.proc, None
         if p is None:
             return None
-        rc = stop_process(p)
+        rc = h.stop_process(p, STOP_TIMEOUT_S)
         for s in (p.stdin, p.stdout):
             if s:
                 try:
@@ -140,6 +120,22 @@ class _Child:
             except OSError:
                 pass
             self._log = None
+
+
+    # Subclasses give start() and stop().
+    def __enter__(self):
+        if self.proc is None:
+            try:
+                self.start()
+            except BaseException:
+                self.__exit__(None, None, None)
+                raise
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        self._remove_log()
+        return False
 
 
 # --------------------------------------------------------------------------- libmodbus
@@ -225,20 +221,6 @@ class LibmodbusServer(_Child):
     def client(self, **kw):
         return modbus_client(self.port, **kw)
 
-    def __enter__(self):
-        if self.proc is None:
-            try:
-                self.start()
-            except BaseException:
-                self.__exit__(None, None, None)
-                raise
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-        self._remove_log()
-        return False
-
 
 # --------------------------------------------------------------------------- pymodbus
 
@@ -313,20 +295,6 @@ class PymodbusTcpServer(_PymodbusChild):
         assert self.framer == "socket", "read back an RTU-over-TCP server through a client with framer rtu"
         return modbus_client(self.port, **kw)
 
-    def __enter__(self):
-        if self.proc is None:
-            try:
-                self.start()
-            except BaseException:
-                self.__exit__(None, None, None)
-                raise
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-        self._remove_log()
-        return False
-
 
 _PTY_RE = re.compile(rb"PTY is (/dev/pts/\d+)")
 
@@ -398,7 +366,7 @@ class PymodbusRtuServer(_PymodbusChild):
         rc = self._stop_proc()
         s, self.socat = self.socat, None
         if s is not None:
-            stop_process(s)
+            h.stop_process(s, STOP_TIMEOUT_S)
             self._socat_log.close()
             try:
                 os.unlink(self._socat_log.name)
@@ -408,20 +376,6 @@ class PymodbusRtuServer(_PymodbusChild):
 
     def client(self, **kw):
         return modbus_client(self.readback_port, **kw)
-
-    def __enter__(self):
-        if self.proc is None:
-            try:
-                self.start()
-            except BaseException:
-                self.__exit__(None, None, None)
-                raise
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-        self._remove_log()
-        return False
 
 
 # --------------------------------------------------------------------------- client

@@ -114,6 +114,20 @@ class DevicesApiTest(ModbusCase):
         b.restart()
         self.assertEqual(http_json(b, "GET", "/api/v1/devices")[1], [])
 
+    def test_unreadable_store_is_moved_aside_and_the_node_starts_empty(self):
+        b = h.Broker()
+        self.addCleanup(b.close)
+        import os
+        db = os.path.join(b.data_dir, "ironbridge.db")
+        with open(db, "wb") as f:
+            f.write(b"this is not a database" * 100)
+        b.start()
+        self.assertEqual(http_json(b, "GET", "/api/v1/devices")[1], [])
+        self.assertEqual(http_json(b, "POST", "/api/v1/devices", SIM)[0], 201)
+        aside = [n for n in os.listdir(b.data_dir) if n.startswith("ironbridge.db.corrupt-")]
+        self.assertEqual(len(aside), 1, os.listdir(b.data_dir))
+        self.assertIn("moved aside to " + os.path.join(b.data_dir, aside[0]), b.log_text())
+
 
 if __name__ == "__main__":
     unittest.main()
