@@ -44,20 +44,30 @@ std::expected<sqlite3*, std::string> try_open(const std::string& path) {
 }  // namespace
 
 std::expected<std::unique_ptr<ObjectStore>, std::string> ObjectStore::open(const std::string& path) {
-    auto db = try_open(path);
-    if (db) return std::unique_ptr<ObjectStore>(new ObjectStore(*db));
-    if (!std::filesystem::exists(path)) return std::unexpected(path + ": " + db.error());
-    auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
-    std::string aside = path + ".corrupt-" + std::to_string(now.count());
-    std::error_code ec;
-    std::filesystem::rename(path, aside, ec);
-    if (ec) return std::unexpected(path + ": " + db.error() + "; cannot move it aside: " + ec.message());
-    for (const char* suffix : {"-wal", "-shm"}) std::filesystem::remove(path + suffix, ec);
-    auto fresh = try_open(path);
-    if (!fresh) return std::unexpected(path + ": " + fresh.error());
-    auto store = std::unique_ptr<ObjectStore>(new ObjectStore(*fresh));
-    store->moved_aside_ = aside + " (" + db.error() + ")";
+    auto store = std::unique_ptr<ObjectStore>(new ObjectStore(path));
+    if (!std::filesystem::exists(path)) return store;
+    if (auto r = store->connect(); !r) return std::unexpected(r.error());
     return store;
+}
+
+std::expected<void, std::string> ObjectStore::connect() {
+    auto db = try_open(path_);
+    if (db) {
+        db_ = *db;
+        return {};
+    }
+    if (!std::filesystem::exists(path_)) return std::unexpected(path_ + ": " + db.error());
+    auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+    std::string aside = path_ + ".corrupt-" + std::to_string(now.count());
+    std::error_code ec;
+    std::filesystem::rename(path_, aside, ec);
+    if (ec) return std::unexpected(path_ + ": " + db.error() + "; cannot move it aside: " + ec.message());
+    for (const char* suffix : {"-wal", "-shm"}) std::filesystem::remove(path_ + suffix, ec);
+    auto fresh = try_open(path_);
+    if (!fresh) return std::unexpected(path_ + ": " + fresh.error());
+    db_ = *fresh;
+    moved_aside_ = aside + " (" + db.error() + ")";
+    return {};
 }
 
 ObjectStore::~ObjectStore() { sqlite3_close(db_); }
@@ -68,6 +78,9 @@ std::string ObjectStore::error(std::string_view what) const {
 
 std::expected<void, std::string> ObjectStore::put(std::string_view kind, std::string_view name,
                                                   std::string_view json) {
+    if (db_ == nullptr) {
+        if (auto r = connect(); !r) return r;
+    }
     Statement st;
     if (sqlite3_prepare_v2(db_, "INSERT OR REPLACE INTO objects (kind, name, body, updated_ms) VALUES (?, ?, ?, ?)",
                            -1, &st.s, nullptr) != SQLITE_OK) {
@@ -84,6 +97,7 @@ std::expected<void, std::string> ObjectStore::put(std::string_view kind, std::st
 }
 
 std::expected<void, std::string> ObjectStore::remove(std::string_view kind, std::string_view name) {
+    if (db_ == nullptr) return {};  // no file: nothing was ever stored
     Statement st;
     if (sqlite3_prepare_v2(db_, "DELETE FROM objects WHERE kind = ? AND name = ?", -1, &st.s, nullptr) !=
         SQLITE_OK) {
@@ -97,6 +111,7 @@ std::expected<void, std::string> ObjectStore::remove(std::string_view kind, std:
 
 std::expected<std::vector<std::pair<std::string, std::string>>, std::string> ObjectStore::list(
     std::string_view kind) {
+    if (db_ == nullptr) return std::vector<std::pair<std::string, std::string>>{};
     Statement st;
     if (sqlite3_prepare_v2(db_, "SELECT name, body FROM objects WHERE kind = ? ORDER BY name", -1, &st.s,
                            nullptr) != SQLITE_OK) {

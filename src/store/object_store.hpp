@@ -16,9 +16,11 @@ namespace ib::store {
 
 class ObjectStore {
 public:
-    // Opens or creates `path`. A file that is not a readable database is moved
-    // aside to "<path>.corrupt-<unix time>" (the returned store says so in
-    // recovered_from()) and a new one is started, rather than refusing to start.
+    // Opens `path` when it exists; otherwise the file is created at the first
+    // put(), so a node that never stores anything never pays for creating it at
+    // start-up. A file that is not a readable database is moved aside to
+    // "<path>.corrupt-<unix time>" (recovered_from() says so) and a new one is
+    // started, rather than refusing to start.
     static std::expected<std::unique_ptr<ObjectStore>, std::string> open(const std::string& path);
     ~ObjectStore();
     ObjectStore(const ObjectStore&) = delete;
@@ -33,10 +35,13 @@ public:
     const std::string& recovered_from() const { return moved_aside_; }
 
 private:
-    explicit ObjectStore(sqlite3* db) : db_(db) {}
+    explicit ObjectStore(std::string path) : path_(std::move(path)) {}
+    // Opens or creates the file (moving an unreadable one aside).
+    std::expected<void, std::string> connect();
     std::string error(std::string_view what) const;
 
-    sqlite3* db_;
+    std::string path_;
+    sqlite3* db_ = nullptr;
     std::string moved_aside_;
 };
 
