@@ -1,0 +1,52 @@
+// What every SQLite file in the data directory shares: opening one so that a file
+// which is not a readable database is moved aside instead of stopping the node,
+// and a prepared statement that finalizes itself. Knows no table of any store.
+#pragma once
+
+#include <expected>
+#include <string>
+#include <utility>
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace ib::store {
+
+struct SqliteFile {
+    sqlite3* db = nullptr;
+    // "<path>.corrupt-<unix time> (<why>)" when an unreadable file was moved
+    // aside and a new one started; "" when the file opened cleanly.
+    std::string moved_aside;
+};
+
+// Opens or creates `path` and runs `schema` on it (PRAGMAs, CREATE TABLE IF NOT
+// EXISTS). The schema is the first read of the file, so a foreign or truncated
+// file fails there; it is then renamed to "<path>.corrupt-<unix time>" (its -wal
+// and -shm removed) and a fresh file is opened with the same schema. No integrity
+// check of every page: its cost would grow with the file at every start.
+std::expected<SqliteFile, std::string> open_or_move_aside(const std::string& path, const char* schema);
+
+// One prepared statement, finalized on destruction; move-only.
+class Statement {
+public:
+    Statement() = default;
+    explicit Statement(sqlite3_stmt* s) : s_(s) {}
+    Statement(Statement&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+    Statement& operator=(Statement&& o) noexcept {
+        std::swap(s_, o.s_);
+        return *this;
+    }
+    ~Statement();
+
+    // Prepares `sql` on `db`; the error says which statement and why.
+    static std::expected<Statement, std::string> prepare(sqlite3* db, const char* sql);
+
+    sqlite3_stmt* get() const { return s_; }
+    // Ready for the next use; bindings are kept (every caller rebinds them all).
+    void reset();
+
+private:
+    sqlite3_stmt* s_ = nullptr;
+};
+
+}  // namespace ib::store
