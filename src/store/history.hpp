@@ -1,0 +1,190 @@
+// The local history: tag readings from ib/data/# kept in SQLite (data_dir/history.db)
+// as raw points and as 1-minute and 1-hour aggregates, each kept for its own age,
+// the whole file capped in bytes with the oldest data going first; and the
+// queries behind GET /api/v1/history. It only reads the bus; it never publishes.
+// Runs on one event loop (loop 0, with the router's in-process subscribers and the API).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/metrics.hpp"
+#include "store/history_config.hpp"
+#include "store/sqlite_file.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+namespace ib::mqtt::broker {
+class Router;
+}
+
+namespace ib::store {
+
+enum class HistoryStep : uint8_t { Raw, Minute, Hour };
+enum class HistoryAgg : uint8_t { Avg, Min, Max, Count, Last };
+
+struct HistoryQuery {
+    std::string_view device;
+    std::string_view tag;
+    int64_t from_ms = 0;  // inclusive; for aggregates, the bucket holding it counts
+    int64_t to_ms = 0;    // inclusive
+    HistoryStep step = HistoryStep::Raw;
+    HistoryAgg agg = HistoryAgg::Avg;  // ignored for Raw
+    // At most this many points come back; the caller asks for one more than it
+    // serves to learn that a range was too large.
+    size_t limit = 100000;
+};
+
+struct HistoryPoint {
+    int64_t ts_ms = 0;  // for aggregates, the start of the bucket
+    double value = 0;
+};
+
+class History {
+public:
+    // A commit happens early when this many raw points are buffered, so a burst
+    // between two ticks costs bounded memory.
+    static constexpr size_t kMaxBufferedPoints = 20000;
+    // Retention deletes run at most this often: they touch every series.
+    static constexpr int64_t kRetentionEveryMs = 60'000;
+
+    // Opens `path` when it exists (loading its series); otherwise the file is
+    // created at the first commit holding a point, so a node whose history never
+    // sees a reading never creates one. An unreadable file is moved aside
+    // (recovered_from() says where) and a new one started.
+    static std::expected<std::unique_ptr<History>, std::string> open(std::string path, const HistoryConfig& config);
+    ~History();
+    History(const History&) = delete;
+    History& operator=(const History&) = delete;
+
+    // Subscribes to `config.topic` and commits every `commit_interval` on `io`,
+    // which must be the loop the router calls in-process subscribers on.
+    std::expected<void, std::string> start(boost::asio::io_context& io, mqtt::broker::Router& router);
+    // Unsubscribes, stops the timer and commits what is buffered. Idempotent.
+    void stop();
+
+    // One reading message (DESIGN.md): each numeric or boolean value becomes a
+    // point at the message's `ts` (`now_ms` when it has none); strings and nulls
+    // are skipped. Returns the points taken, or why the message is not a reading
+    // (a static string; the message is counted as bad and nothing is taken).
+    std::expected<size_t, std::string_view> ingest(std::string_view payload, int64_t now_ms);
+    // One point, buffered until the next commit.
+    void add(std::string_view device, std::string_view tag, int64_t ts_ms, double value);
+    // Writes the buffered points and aggregates in one transaction, enforces
+    // max_bytes, and deletes what is past its retention (at most once a minute).
+    // A failed write drops the batch, counted, rather than growing without bound.
+    std::expected<void, std::string> commit(int64_t now_ms);
+
+    // Points of one series, oldest first, after a commit so that everything
+    // received so far is seen. An unknown device or tag gives no points.
+    std::expected<std::vector<HistoryPoint>, std::string> query(const HistoryQuery& q);
+
+    void collect_metrics(MetricSink& sink) const;
+    // Where an unreadable file was moved, or "".
+    const std::string& recovered_from() const { return file_.moved_aside; }
+    // Size of history.db as SQLite sees it (the WAL not counted); 0 before it exists.
+    int64_t db_bytes() const { return db_bytes_; }
+
+private:
+    // The running aggregate of one series over one minute or hour, holding only
+    // what arrived since the last commit: the upsert merges it into the stored row,
+    // so a restart in the middle of a bucket adds to it instead of replacing it.
+    struct Bucket {
+        int64_t start = 0;
+        int64_t count = 0;  // 0: nothing since the last commit
+        double lo = 0, hi = 0, sum = 0, last = 0;
+        int64_t last_ts = 0;
+        void add(int64_t ts, double v);
+    };
+    struct Series {
+        Bucket minute;
+        Bucket hour;
+        bool dirty = false;  // listed in dirty_
+    };
+    struct PendingBucket {
+        uint32_t series = 0;
+        Bucket bucket;
+    };
+    struct RawPoint {
+        uint32_t series = 0;
+        int64_t ts = 0;
+        double value = 0;
+    };
+    struct NewSeries {
+        uint32_t id = 0;
+        std::string device, tag;
+    };
+    struct NameHash {
+        using is_transparent = void;
+        size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    };
+    template <typename T>
+    using NameMap = std::unordered_map<std::string, T, NameHash, std::equal_to<>>;
+    struct Runtime;  // the parser, the timer and the subscription: their headers stay in the .cpp
+
+    History(std::string path, const HistoryConfig& config);
+    std::expected<void, std::string> connect();
+    std::expected<void, std::string> prepare();
+    std::expected<void, std::string> load_series();
+    uint32_t series_id(std::string_view device, std::string_view tag);
+    // The write half of commit(): one transaction, then the size cap.
+    std::expected<void, std::string> flush();
+    std::expected<void, std::string> write_batch();
+    std::expected<void, std::string> upsert(Statement& st, uint32_t series, const Bucket& b);
+    std::expected<void, std::string> enforce_cap();
+    std::optional<int64_t> ts_of(Statement& st, uint32_t series);
+    std::expected<void, std::string> apply_retention(int64_t now_ms);
+    void report_cuts(bool now);
+    // Pages in use, in bytes; also refreshes db_bytes_.
+    std::expected<int64_t, std::string> used_bytes();
+    std::expected<void, std::string> exec(const char* sql);
+    std::expected<void, std::string> step_done(Statement& st, const char* what);
+    std::string error(std::string_view what) const;
+    void schedule_tick();
+
+    std::string path_;
+    HistoryConfig config_;
+    SqliteFile file_;
+
+    Statement begin_, commit_, rollback_;
+    Statement insert_series_, insert_raw_, upsert_minute_, upsert_hour_;
+    // Indexed by table: 0 raw, 1 minute, 2 hour.
+    Statement select_[3], delete_before_[3], oldest_[3], newest_[3];
+    Statement page_count_, freelist_count_;
+
+    NameMap<NameMap<uint32_t>> ids_;  // device -> tag -> series id
+    std::vector<Series> series_;      // by series id (0 unused)
+    std::vector<uint32_t> dirty_;     // series with a bucket to upsert
+    std::vector<PendingBucket> pending_minutes_, pending_hours_;  // buckets left before a commit
+    std::vector<RawPoint> raw_;
+    std::vector<NewSeries> new_series_;
+    int64_t page_size_ = 4096;
+    int64_t db_bytes_ = 0;
+    int64_t last_retention_ms_ = 0;
+
+    // Size-cap cuts not yet in the log.
+    struct Unreported {
+        int64_t cuts = 0;
+        int64_t dropped[3] = {0, 0, 0};
+        int64_t largest = 0;
+        std::chrono::steady_clock::time_point last_line{};
+    } unreported_;
+
+    std::unique_ptr<Runtime> rt_;
+
+    LocalCounter points_;
+    LocalCounter bad_messages_;
+    LocalCounter dropped_cap_;
+    LocalCounter dropped_error_;
+    LocalCounter commit_errors_;
+};
+
+}  // namespace ib::store

@@ -1,0 +1,336 @@
+// The local history against a real SQLite file in a fresh temp directory: what a
+// query returns after readings went in (raw, aggregates, across a reopen), how
+// bad messages are counted, retention and the size cap, and a corrupt file.
+#include <gtest/gtest.h>
+
+#include <stdlib.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "store/history.hpp"
+
+namespace ib::store {
+namespace {
+
+constexpr int64_t kT0 = 1732200000000;  // 2024-11-21T14:40:00Z, a minute boundary
+constexpr int64_t kMinute = 60'000;
+constexpr int64_t kHour = 3'600'000;
+
+class TempDir {
+public:
+    TempDir() {
+        std::string tmpl = (std::filesystem::temp_directory_path() / "ib-history-XXXXXX").string();
+        path_ = mkdtemp(tmpl.data());
+    }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path_, ec);
+    }
+    std::string file(const std::string& name) const { return path_ + "/" + name; }
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+};
+
+std::unique_ptr<History> open(const std::string& path, const HistoryConfig& config = {}) {
+    auto h = History::open(path, config);
+    EXPECT_TRUE(h.has_value()) << h.error();
+    return h ? std::move(*h) : nullptr;
+}
+
+std::vector<HistoryPoint> query(History& h, std::string_view tag, HistoryStep step = HistoryStep::Raw,
+                                HistoryAgg agg = HistoryAgg::Avg, int64_t from = 0, int64_t to = kT0 + 100 * kHour,
+                                std::string_view device = "plc1") {
+    HistoryQuery q;
+    q.device = device;
+    q.tag = tag;
+    q.from_ms = from;
+    q.to_ms = to;
+    q.step = step;
+    q.agg = agg;
+    auto r = h.query(q);
+    EXPECT_TRUE(r.has_value()) << r.error();
+    return r ? *r : std::vector<HistoryPoint>{};
+}
+
+// [[ts, value], ...] as text, so a failure shows the whole series.
+std::string text(const std::vector<HistoryPoint>& points) {
+    std::string out;
+    for (const auto& p : points) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%s[%lld,%g]", out.empty() ? "" : ",", static_cast<long long>(p.ts_ms),
+                      p.value);
+        out += buf;
+    }
+    return out;
+}
+
+double metric(const History& h, std::string_view name, std::string_view labels = "") {
+    MetricSink sink;
+    h.collect_metrics(sink);
+    for (const auto& s : sink) {
+        if (s.name == name && s.labels == labels) return s.value;
+    }
+    ADD_FAILURE() << "no metric " << name << "{" << labels << "}";
+    return -1;
+}
+
+std::string reading(int64_t ts, const std::string& values) {
+    return R"({"device":"plc1","group":"fast","ts":)" + std::to_string(ts) + R"(,"values":{)" + values + "}}";
+}
+
+TEST(History, FileIsCreatedAtTheFirstPointOnly) {
+    TempDir dir;
+    const std::string path = dir.file("history.db");
+    auto h = open(path);
+    ASSERT_TRUE(h);
+    ASSERT_TRUE(h->commit(kT0).has_value());
+    EXPECT_FALSE(std::filesystem::exists(path));
+    EXPECT_EQ(text(query(*h, "temp")), "");
+    EXPECT_FALSE(std::filesystem::exists(path));
+    h->add("plc1", "temp", kT0, 21.5);
+    ASSERT_TRUE(h->commit(kT0).has_value());
+    EXPECT_TRUE(std::filesystem::exists(path));
+    EXPECT_GT(h->db_bytes(), 0);
+}
+
+TEST(History, ReadingsBecomeRawPointsWithBoolsAsNumbersAndStringsSkipped) {
+    TempDir dir;
+    auto h = open(dir.file("history.db"));
+    auto r = h->ingest(reading(kT0, R"("temp":21.5,"run":true,"mode":"auto","count":7,"big":18446744073709551615,"gone":null)"), 0);
+    ASSERT_TRUE(r.has_value()) << r.error();
+    EXPECT_EQ(*r, 4u);
+    ASSERT_TRUE(h->ingest(reading(kT0 + 1000, R"("temp":22,"run":false)"), 0).has_value());
+    EXPECT_EQ(text(query(*h, "temp")), "[1732200000000,21.5],[1732200001000,22]");
+    EXPECT_EQ(text(query(*h, "run")), "[1732200000000,1],[1732200001000,0]");
+    EXPECT_EQ(text(query(*h, "count")), "[1732200000000,7]");
+    EXPECT_EQ(text(query(*h, "big")), "[1732200000000,1.84467e+19]");
+    EXPECT_EQ(text(query(*h, "mode")), "");
+    EXPECT_EQ(metric(*h, "ib_history_points_total"), 6);
+    // from and to are inclusive.
+    EXPECT_EQ(text(query(*h, "temp", HistoryStep::Raw, HistoryAgg::Avg, kT0 + 1000, kT0 + 1000)),
+              "[1732200001000,22]");
+}
+
+TEST(History, OfTwoReadingsAtOneMillisecondTheLaterWins) {
+    TempDir dir;
+    auto h = open(dir.file("history.db"));
+    for (int i = 0; i < 50; ++i) {
+        h->add("plc1", "a", kT0 + 1, i);
+        h->add("plc1", "b", kT0 + 1, -i);
+    }
+    EXPECT_EQ(text(query(*h, "a")), "[1732200000001,49]");
+    EXPECT_EQ(text(query(*h, "b")), "[1732200000001,-49]");
+}
+
+TEST(History, MessageWithoutTsTakesTheReceiveTime) {
+    TempDir dir;
+    auto h = open(dir.file("history.db"));
+    ASSERT_TRUE(h->ingest(R"({"device":"plc1","values":{"temp":1}})", kT0 + 5).has_value());
+    EXPECT_EQ(text(query(*h, "temp")), "[1732200000005,1]");
+}
+
+TEST(History, MinuteAndHourAggregatesHoldMinMaxAvgCountLast) {
+    TempDir dir;
+    auto h = open(dir.file("history.db"));
+    h->add("plc1", "temp", kT0 + 1000, 10);
+    h->add("plc1", "temp", kT0 + 2000, 30);
+    h->add("plc1", "temp", kT0 + 3000, 20);
+    h->add("plc1", "temp", kT0 + kMinute + 500, 5);  // the next minute, same hour
+    using enum HistoryAgg;
+    auto minute = [&](HistoryAgg agg) { return text(query(*h, "temp", HistoryStep::Minute, agg)); };
+    EXPECT_EQ(minute(Min), "[1732200000000,10],[1732200060000,5]");
+    EXPECT_EQ(minute(Max), "[1732200000000,30],[1732200060000,5]");
+    EXPECT_EQ(minute(Avg), "[1732200000000,20],[1732200060000,5]");
+    EXPECT_EQ(minute(Count), "[1732200000000,3],[1732200060000,1]");
+    EXPECT_EQ(minute(Last), "[1732200000000,20],[1732200060000,5]");
+    const int64_t hour = kT0 - kT0 % kHour;
+    const std::string h0 = "[" + std::to_string(hour) + ",";
+    EXPECT_EQ(text(query(*h, "temp", HistoryStep::Hour, Avg)), h0 + "16.25]");
+    EXPECT_EQ(text(query(*h, "temp", HistoryStep::Hour, Count)), h0 + "4]");
+    EXPECT_EQ(text(query(*h, "temp", HistoryStep::Hour, Last)), h0 + "5]");
+    // A range starting inside a bucket includes that bucket.
+    EXPECT_EQ(text(query(*h, "temp", HistoryStep::Minute, Count, kT0 + kMinute + 30'000, kT0 + kHour)),
+              "[1732200060000,1]");
+}
+
+TEST(History, CommitsMergeIntoTheBucketAcrossAReopen) {
+    TempDir dir;
+    const std::string path = dir.file("history.db");
+    {
+        auto h = open(path);
+        h->add("plc1", "temp", kT0 + 1000, 10);
+        ASSERT_TRUE(h->commit(kT0 + 1000).has_value());
+        h->add("plc1", "temp", kT0 + 2000, 40);
+    }  // the destructor writes what is buffered
+    auto h = open(path);
+    h->add("plc1", "temp", kT0 + 3000, 1);
+    h->add("plc2", "temp", kT0 + 3000, 99);
+    using enum HistoryAgg;
+    EXPECT_EQ(text(query(*h, "temp", HistoryStep::Minute, Count)), "[1732200000000,3]");
+    EXPECT_EQ(text(query(*h, "temp", HistoryStep::Minute, Min)), "[1732200000000,1]");
+    EXPECT_EQ(text(query(*h, "temp", HistoryStep::Minute, Max)), "[1732200000000,40]");
+    EXPECT_EQ(text(query(*h, "temp", HistoryStep::Minute, Avg)), "[1732200000000,17]");
+    EXPECT_EQ(text(query(*h, "temp", HistoryStep::Minute, Last)), "[1732200000000,1]");
+    EXPECT_EQ(text(query(*h, "temp")), "[1732200001000,10],[1732200002000,40],[1732200003000,1]");
+    EXPECT_EQ(text(query(*h, "temp", HistoryStep::Raw, Avg, 0, kT0 + kHour, "plc2")), "[1732200003000,99]");
+}
+
+TEST(History, LatePointGoesIntoItsOwnBucketAndLastKeepsTheNewest) {
+    TempDir dir;
+    auto h = open(dir.file("history.db"));
+    h->add("plc1", "temp", kT0 + kMinute + 1, 50);
+    h->add("plc1", "temp", kT0 + 10, 7);             // late: the minute before
+    h->add("plc1", "temp", kT0 + kMinute + 2, 60);   // back to the current minute
+    h->add("plc1", "temp", kT0 + kMinute + 0, 1);    // late within the current minute
+    using enum HistoryAgg;
+    EXPECT_EQ(text(query(*h, "temp", HistoryStep::Minute, Count)), "[1732200000000,1],[1732200060000,3]");
+    EXPECT_EQ(text(query(*h, "temp", HistoryStep::Minute, Last)), "[1732200000000,7],[1732200060000,60]");
+}
+
+TEST(History, UnknownDeviceOrTagGivesNoPoints) {
+    TempDir dir;
+    auto h = open(dir.file("history.db"));
+    h->add("plc1", "temp", kT0, 1);
+    EXPECT_EQ(text(query(*h, "nope")), "");
+    EXPECT_EQ(text(query(*h, "temp", HistoryStep::Raw, HistoryAgg::Avg, 0, kT0 + 1, "nope")), "");
+}
+
+TEST(History, BadMessagesAreCountedAndTakeNothing) {
+    TempDir dir;
+    auto h = open(dir.file("history.db"));
+    const std::pair<std::string, std::string_view> cases[] = {
+        {"{not json", "not valid JSON"},
+        {"[1,2]", "not a JSON object"},
+        {R"({"values":{"a":1}})", "no \"device\" string"},
+        {R"({"device":7,"values":{"a":1}})", "no \"device\" string"},
+        {R"({"device":"d","ts":"yesterday","values":{"a":1}})", "\"ts\" is not a number of milliseconds"},
+        {R"({"device":"d","ts":-5,"values":{"a":1}})", "\"ts\" is negative"},
+        {R"({"device":"d","ts":1}")", "not valid JSON"},
+        {R"({"device":"d","values":[1]})", "no \"values\" object"},
+        {"", "not valid JSON"},
+    };
+    for (const auto& [payload, why] : cases) {
+        auto r = h->ingest(payload, kT0);
+        ASSERT_FALSE(r.has_value()) << payload;
+        EXPECT_EQ(r.error(), why) << payload;
+    }
+    EXPECT_EQ(metric(*h, "ib_history_bad_messages_total"), std::size(cases));
+    ASSERT_TRUE(h->commit(kT0).has_value());
+    EXPECT_EQ(metric(*h, "ib_history_points_total"), 0);
+    // A reading with errors only, and an empty values object, are readings.
+    EXPECT_EQ(h->ingest(R"({"device":"d","ts":1,"values":{},"errors":{"p":{"code":2}}})", kT0).value_or(99), 0u);
+}
+
+TEST(History, RetentionDeletesEachStepPastItsAge) {
+    TempDir dir;
+    HistoryConfig config;
+    config.raw_retention = std::chrono::hours(1);
+    config.minute_retention = std::chrono::days(1);
+    config.hour_retention = std::chrono::days(2);
+    auto h = open(dir.file("history.db"), config);
+    const int64_t day = 24 * kHour;
+    const int64_t now = kT0;
+    h->add("plc1", "temp", now - 3 * day, 1);
+    h->add("plc1", "temp", now - 36 * kHour, 2);
+    h->add("plc1", "temp", now - 2 * kHour, 3);
+    h->add("plc1", "temp", now - 10 * kMinute, 4);
+    ASSERT_TRUE(h->commit(now).has_value());
+    using enum HistoryAgg;
+    EXPECT_EQ(text(query(*h, "temp")), "[" + std::to_string(now - 10 * kMinute) + ",4]");
+    EXPECT_EQ(query(*h, "temp", HistoryStep::Minute, Last).size(), 2u);  // 2 h and 10 min ago
+    EXPECT_EQ(query(*h, "temp", HistoryStep::Hour, Last).size(), 3u);    // all but 3 days ago
+}
+
+TEST(History, RetentionRunsAtMostOncePerMinute) {
+    TempDir dir;
+    HistoryConfig config;
+    config.raw_retention = std::chrono::hours(1);
+    auto h = open(dir.file("history.db"), config);
+    h->add("plc1", "temp", kT0, 1);
+    ASSERT_TRUE(h->commit(kT0).has_value());
+    h->add("plc1", "temp", kT0 - 2 * kHour, 2);  // already too old, but the last run was just now
+    ASSERT_TRUE(h->commit(kT0 + 1000).has_value());
+    EXPECT_EQ(query(*h, "temp").size(), 2u);
+    ASSERT_TRUE(h->commit(kT0 + History::kRetentionEveryMs).has_value());
+    EXPECT_EQ(query(*h, "temp").size(), 1u);
+}
+
+TEST(History, FullBufferIsWrittenBeforeTheTick) {
+    TempDir dir;
+    const std::string path = dir.file("history.db");
+    auto h = open(path);
+    for (size_t i = 0; i < History::kMaxBufferedPoints; ++i) h->add("plc1", "temp", kT0 + static_cast<int64_t>(i), 1);
+    EXPECT_TRUE(std::filesystem::exists(path));
+    EXPECT_EQ(metric(*h, "ib_history_points_total"), static_cast<double>(History::kMaxBufferedPoints));
+}
+
+TEST(History, OverMaxBytesTheOldestRawPointsGoFirstAndAreCounted) {
+    TempDir dir;
+    HistoryConfig config;
+    config.max_bytes = 1 << 20;
+    config.raw_retention = std::chrono::hours(24 * 365);
+    auto h = open(dir.file("history.db"), config);
+    // 8 series, a point a second each, for 4 hours: ~115,000 points, well over 1 MiB.
+    const int64_t points_per_series = 4 * 3600;
+    for (int64_t i = 0; i < points_per_series; ++i) {
+        for (int s = 0; s < 8; ++s) h->add("plc1", "t" + std::to_string(s), kT0 + i * 1000, static_cast<double>(i));
+        if (i % 600 == 0) ASSERT_TRUE(h->commit(kT0 + i * 1000).has_value());
+    }
+    ASSERT_TRUE(h->commit(kT0 + points_per_series * 1000).has_value());
+    EXPECT_LE(h->db_bytes(), config.max_bytes);
+    const double dropped = metric(*h, "ib_history_dropped_points_total", "reason=\"max_bytes\"");
+    EXPECT_GT(dropped, 0);
+    auto raw = query(*h, "t3");
+    ASSERT_FALSE(raw.empty());
+    EXPECT_GT(raw.front().ts_ms, kT0);                                    // the oldest went
+    EXPECT_EQ(raw.back().ts_ms, kT0 + (points_per_series - 1) * 1000);  // the newest stayed
+    // Raw goes first: the aggregates of the first minutes are all still there.
+    auto minutes = query(*h, "t3", HistoryStep::Minute, HistoryAgg::Count);
+    ASSERT_EQ(minutes.size(), static_cast<size_t>(points_per_series / 60));
+    EXPECT_EQ(minutes.front().ts_ms, kT0);
+    EXPECT_EQ(minutes.front().value, 60);
+    // What was kept plus what was dropped is what went in.
+    size_t kept = 0;
+    for (int s = 0; s < 8; ++s) kept += query(*h, "t" + std::to_string(s)).size();
+    EXPECT_EQ(kept + static_cast<size_t>(dropped), static_cast<size_t>(8 * points_per_series));
+}
+
+TEST(History, CorruptFileIsMovedAsideAndANewOneStarted) {
+    TempDir dir;
+    const std::string path = dir.file("history.db");
+    {
+        std::ofstream f(path, std::ios::binary);
+        for (int i = 0; i < 100; ++i) f << "this is not a database";
+    }
+    auto h = open(path);
+    ASSERT_TRUE(h);
+    EXPECT_NE(h->recovered_from().find(path + ".corrupt-"), std::string::npos) << h->recovered_from();
+    h->add("plc1", "temp", kT0, 1);
+    EXPECT_EQ(text(query(*h, "temp")), "[1732200000000,1]");
+    size_t aside = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+        if (e.path().filename().string().starts_with("history.db.corrupt-")) ++aside;
+    }
+    EXPECT_EQ(aside, 1u);
+}
+
+TEST(History, MetricsAreReported) {
+    TempDir dir;
+    auto h = open(dir.file("history.db"));
+    h->add("plc1", "temp", kT0, 1);
+    ASSERT_TRUE(h->commit(kT0).has_value());
+    EXPECT_EQ(metric(*h, "ib_history_points_total"), 1);
+    EXPECT_EQ(metric(*h, "ib_history_commit_errors_total"), 0);
+    EXPECT_EQ(metric(*h, "ib_history_dropped_points_total", "reason=\"commit_error\""), 0);
+    EXPECT_EQ(metric(*h, "ib_history_db_bytes"), static_cast<double>(h->db_bytes()));
+    EXPECT_EQ(metric(*h, "ib_history_series"), 1);
+}
+
+}  // namespace
+}  // namespace ib::store
