@@ -8,7 +8,7 @@ packages=(
   g++ clang-16 libclang-rt-16-dev
   libboost-dev libboost-system-dev libssl-dev libsqlite3-dev
   libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev libsimdjson-dev
-  libmodbus-dev python3-pymodbus python3-serial socat
+  libmodbus-dev python3-pymodbus python3-serial python3-serial-asyncio socat
   libgtest-dev libgmock-dev libbenchmark-dev
   mosquitto mosquitto-clients python3 python3-paho-mqtt
   procps curl jq

@@ -11,7 +11,10 @@
 #include <string>
 
 #include "api/http_server.hpp"
+#include "bridge/bridge.hpp"
+#include "app/bridge_routes.hpp"
 #include "app/device_routes.hpp"
+#include "app/history_routes.hpp"
 #include "config/device_loader.hpp"
 #include "config/loader.hpp"
 #include "core/log.hpp"
@@ -20,6 +23,7 @@
 #include "drivers/sim/sim_driver.hpp"
 #include "mqtt/broker/broker.hpp"
 #include "net/loop_pool.hpp"
+#include "store/history.hpp"
 #include "store/object_store.hpp"
 #include "tools/bench.hpp"
 
@@ -96,6 +100,27 @@ int run_node(const std::string& config_path) {
     ib::drivers::DeviceManager devices(loops.loop(0), make_driver, broker.router(), "ib", persistence);
     if (auto r = devices.start(std::move(cfg->devices), stored_devices(**store)); !r) return fail_start(r.error());
 
+    // The history subscribes on loop 0 like the devices and answers queries there,
+    // so its store needs no lock; history.db is created at the first reading.
+    std::unique_ptr<ib::store::History> history;
+    if (cfg->history.enabled) {
+        auto h = ib::store::History::open(cfg->data_dir + "/history.db", cfg->history);
+        if (!h) return fail_start("cannot open the history: " + h.error());
+        history = std::move(*h);
+        if (!history->recovered_from().empty()) {
+            ib::log::error("history was unreadable and has been moved aside to {}; starting with an empty one",
+                           history->recovered_from());
+        }
+        if (auto r = history->start(loops.loop(0), broker.router()); !r) return fail_start(r.error());
+    }
+
+    // Bridges run on loop 0 too: their forwards are in-process subscribers there.
+    std::vector<std::unique_ptr<ib::bridge::Bridge>> bridges;
+    for (auto& b : cfg->bridges) {
+        bridges.push_back(std::make_unique<ib::bridge::Bridge>(loops.loop(0), std::move(b), broker.router(), cfg->data_dir));
+        if (auto r = bridges.back()->start(); !r) return fail_start(r.error());
+    }
+
     std::unique_ptr<ib::api::HttpServer> http;
     if (cfg->api.enabled) {
         http = std::make_unique<ib::api::HttpServer>(loops.loop(0), cfg->api);
@@ -103,6 +128,14 @@ int run_node(const std::string& config_path) {
         http->add_metrics([&broker](ib::MetricSink& sink) { broker.collect_metrics(sink); });
         http->add_metrics([&devices](ib::MetricSink& sink) { devices.collect_metrics(sink); });
         ib::app::add_device_routes(*http, devices);
+        ib::app::add_bridge_routes(*http, bridges);
+        http->add_metrics([&bridges](ib::MetricSink& sink) {
+            for (const auto& b : bridges) b->collect_metrics(sink);
+        });
+        if (history) {
+            http->add_metrics([&history](ib::MetricSink& sink) { history->collect_metrics(sink); });
+            ib::app::add_history_routes(*http, *history);
+        }
         auto port = http->start();
         if (!port) return fail_start(port.error());
         ib::log::info("api: listening on {}:{}", cfg->api.bind_address, *port);
@@ -114,6 +147,8 @@ int run_node(const std::string& config_path) {
         ib::log::info("ironbridge: signal {} received, shutting down", signo);
         if (http) http->stop();
         devices.stop();
+        for (auto& b : bridges) b->stop();
+        if (history) history->stop();
         broker.stop([&loops] { loops.stop(); });
     });
 

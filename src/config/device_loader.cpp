@@ -6,7 +6,7 @@
 #include <set>
 #include <simdjson.h>
 
-#include "config/suggest.hpp"
+#include "config/table_fields.hpp"
 #include "core/quote.hpp"
 #include "drivers/modbus/modbus_address.hpp"
 #include "drivers/sim/sim_signal.hpp"
@@ -14,84 +14,13 @@
 namespace ib::config {
 namespace {
 
+using namespace fields;
+
 using drivers::Access;
 using drivers::DeviceConfig;
 using drivers::DriverKind;
 using drivers::GroupConfig;
 using drivers::TagConfig;
-
-enum class Kind : uint8_t { String, Integer, Float, Boolean };
-
-// One key of a device, group or tag table: its type, range, default, help, and
-// where it lands. Declared once; the parser, the JSON writer and the docs follow.
-template <typename T>
-struct Field {
-    std::string_view name;
-    Kind kind;
-    std::string_view default_text;
-    std::string_view help;
-    int64_t min = 0;
-    int64_t max = 0;
-    // Stores an already type- and range-checked value; returns "" or what is wrong.
-    std::string (*store)(T&, const toml::node&) = nullptr;
-    // The current value as JSON, for device_to_json.
-    std::string (*json)(const T&) = nullptr;
-    bool required = false;
-};
-
-std::string_view kind_name(Kind k) {
-    switch (k) {
-        case Kind::String: return "string";
-        case Kind::Integer: return "integer";
-        case Kind::Float: return "float";
-        case Kind::Boolean: return "boolean";
-    }
-    return "?";
-}
-
-std::string describe(const toml::node& n) {
-    switch (n.type()) {
-        case toml::node_type::table: return "a table";
-        case toml::node_type::array: return "an array";
-        case toml::node_type::string: return "a string";
-        case toml::node_type::integer: return "an integer";
-        case toml::node_type::floating_point: return "a float";
-        case toml::node_type::boolean: return "a boolean";
-        default: return "a date or time";
-    }
-}
-
-std::string str(const toml::node& n) { return n.as_string()->get(); }
-int64_t integer(const toml::node& n) { return n.as_integer()->get(); }
-double number(const toml::node& n) {
-    if (const auto* i = n.as_integer()) return static_cast<double>(i->get());
-    return n.as_floating_point()->get();
-}
-
-std::string json_number(double v) {
-    if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 1e15) {
-        return std::to_string(static_cast<int64_t>(v)) + ".0";
-    }
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.17g", v);
-    return buf;
-}
-
-bool valid_name(std::string_view s) {
-    if (s.empty() || s.size() > 64) return false;
-    return std::all_of(s.begin(), s.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-    });
-}
-
-std::string store_name(std::string& field, const toml::node& n) {
-    std::string s = str(n);
-    if (!valid_name(s)) {
-        return ib::quoted(s) + " is not a valid name: use 1 to 64 letters, digits, '_' or '-' (it becomes a topic level)";
-    }
-    field = std::move(s);
-    return {};
-}
 
 // ---------------------------------------------------------------- device keys
 const std::vector<Field<DeviceConfig>>& device_fields() {
@@ -306,68 +235,6 @@ const std::vector<Field<TagConfig>>& tag_fields() {
     return f;
 }
 
-std::string join(const std::string& display, std::string_view key) {
-    return display.empty() ? std::string(key) : display + "." + std::string(key);
-}
-
-uint32_t line_of(const toml::node& n) { return n.source().begin.line; }
-
-// Applies the fields of `table` to `target`; `nested` names the one key holding
-// child tables (groups, tags), handled by the caller. Returns false on a problem.
-template <typename T>
-bool apply_fields(const toml::table& table, const std::vector<Field<T>>& fields, std::string_view nested,
-                  T& target, const std::string& display, uint32_t table_line, const ReportProblem& report) {
-    bool ok = true;
-    for (auto&& [k, v] : table) {
-        std::string_view name = k.str();
-        std::string path = join(display, name);
-        uint32_t line = k.source().begin.line ? k.source().begin.line : line_of(v);
-        if (name == nested) continue;
-        auto it = std::find_if(fields.begin(), fields.end(), [&](const Field<T>& f) { return f.name == name; });
-        if (it == fields.end()) {
-            std::string text = "unknown key '" + path + "'";
-            std::vector<std::string_view> names;
-            for (const auto& f : fields) names.push_back(f.name);
-            if (!nested.empty()) names.push_back(nested);
-            std::string_view best = suggest(name, names);
-            if (!best.empty()) text += " (did you mean '" + join(display, best) + "'?)";
-            report(line, std::move(text));
-            ok = false;
-            continue;
-        }
-        const Field<T>& f = *it;
-        bool type_ok = (f.kind == Kind::String && v.is_string()) || (f.kind == Kind::Integer && v.is_integer()) ||
-                       (f.kind == Kind::Boolean && v.is_boolean()) ||
-                       (f.kind == Kind::Float && (v.is_floating_point() || v.is_integer()));
-        if (!type_ok) {
-            report(line, path + ": expected " + (f.kind == Kind::Integer ? "an " : "a ") +
-                             std::string(kind_name(f.kind)) + ", got " + describe(v));
-            ok = false;
-            continue;
-        }
-        if (f.kind == Kind::Integer) {
-            int64_t x = integer(v);
-            if (x < f.min || x > f.max) {
-                report(line, path + ": " + std::to_string(x) + " is " +
-                                 (x < f.min ? "below the minimum " + std::to_string(f.min)
-                                            : "above the maximum " + std::to_string(f.max)));
-                ok = false;
-                continue;
-            }
-        }
-        if (std::string why = f.store(target, v); !why.empty()) {
-            report(line, path + ": " + why);
-            ok = false;
-        }
-    }
-    for (const auto& f : fields) {
-        if (f.required && !table.contains(f.name)) {
-            report(table_line, join(display, f.name) + ": is required");
-            ok = false;
-        }
-    }
-    return ok;
-}
 
 // Driver-specific checks of a tag: its address against the device's driver.
 std::string check_tag_address(const DeviceConfig& device, const TagConfig& tag) {
@@ -391,21 +258,6 @@ std::string check_tag_address(const DeviceConfig& device, const TagConfig& tag) 
     return {};
 }
 
-const toml::table* as_table(const toml::node& n, const std::string& path, const ReportProblem& report) {
-    const toml::table* t = n.as_table();
-    if (t == nullptr) report(line_of(n), path + ": expected a table, got " + describe(n));
-    return t;
-}
-
-const toml::array* child_array(const toml::table& t, std::string_view key, const std::string& display,
-                               const ReportProblem& report) {
-    const toml::node* n = t.get(key);
-    if (n == nullptr) return nullptr;
-    const toml::array* a = n->as_array();
-    if (a == nullptr) report(line_of(*n), join(display, key) + ": expected an array of tables, got " + describe(*n));
-    return a;
-}
-
 std::string tag_json_fields(const TagConfig& t) {
     std::string out = "{";
     for (const auto& f : tag_fields()) {
@@ -420,7 +272,7 @@ std::string tag_json_fields(const TagConfig& t) {
 std::optional<TagConfig> parse_tag(const toml::table& table, const DeviceConfig& device, const std::string& display,
                                    const ReportProblem& report) {
     TagConfig tag;
-    if (!apply_fields(table, tag_fields(), "", tag, display, line_of(table), report)) return std::nullopt;
+    if (!apply_fields(table, tag_fields(), {}, tag, display, line_of(table), report)) return std::nullopt;
     if (std::string why = check_tag_address(device, tag); !why.empty()) {
         const toml::node* n = table.get("address");
         report(n ? line_of(*n) : line_of(table), join(display, "address") + ": " + why);
@@ -432,7 +284,7 @@ std::optional<TagConfig> parse_tag(const toml::table& table, const DeviceConfig&
 std::optional<GroupConfig> parse_group(const toml::table& table, const DeviceConfig& device,
                                        const std::string& display, const ReportProblem& report) {
     GroupConfig group;
-    bool ok = apply_fields(table, group_fields(), "tags", group, display, line_of(table), report);
+    bool ok = apply_fields(table, group_fields(), {"tags"}, group, display, line_of(table), report);
     if (const toml::array* tags = child_array(table, "tags", display, report)) {
         for (size_t i = 0; i < tags->size(); ++i) {
             std::string path = join(display, "tags") + "[" + std::to_string(i) + "]";
@@ -455,7 +307,7 @@ std::optional<GroupConfig> parse_group(const toml::table& table, const DeviceCon
 std::optional<DeviceConfig> parse_device(const toml::table& table, const std::string& display,
                                          const ReportProblem& report) {
     DeviceConfig device;
-    bool ok = apply_fields(table, device_fields(), "groups", device, display, line_of(table), report);
+    bool ok = apply_fields(table, device_fields(), {"groups"}, device, display, line_of(table), report);
     if (!ok) return std::nullopt;  // tags are checked against the driver and base: those must be right first
     if (device.driver == DriverKind::ModbusRtu && device.serial.port.empty()) {
         report(line_of(table), join(display, "serial_port") + ": is required for driver modbus-rtu");
@@ -625,24 +477,16 @@ std::string device_to_json(const DeviceConfig& device) {
 
 std::string render_devices_markdown() {
     std::string out;
-    auto table = [&out](const auto& fields) {
-        out += "| Key | Type | Default | Description |\n|---|---|---|---|\n";
-        for (const auto& f : fields) {
-            out += "| `" + std::string(f.name) + "` | " + std::string(kind_name(f.kind)) + " | " +
-                   (f.required ? std::string("required") : "`" + std::string(f.default_text) + "`") + " | " +
-                   std::string(f.help) + " |\n";
-        }
-    };
     out += "\n## [[devices]]\n\n"
            "Each `[[devices]]` table is one device polled by a driver. Devices created through\n"
            "the REST API take the same keys in JSON and are kept in the data directory.\n"
            "A device's tag names are unique in the device; group names in the device.\n\n";
-    table(device_fields());
+    out += render_markdown(device_fields());
     out += "\n## [[devices.groups]]\n\nA group's tags are read together, every `interval_ms`, and published as one\n"
            "message on `ib/data/{device}/{group}`.\n\n";
-    table(group_fields());
+    out += render_markdown(group_fields());
     out += "\n## [[devices.groups.tags]]\n\n";
-    table(tag_fields());
+    out += render_markdown(tag_fields());
     return out;
 }
 

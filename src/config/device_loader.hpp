@@ -12,14 +12,12 @@
 #include <string_view>
 #include <vector>
 
+#include "config/table_fields.hpp"
 #include "drivers/device_config.hpp"
 
 #include <toml++/toml.h>
 
 namespace ib::config {
-
-// (line or 0, "devices[0].groups[1].tags[3].address: ...")
-using ReportProblem = std::function<void(uint32_t line, std::string text)>;
 
 // `display` is what error paths start with: "devices[0]" in a file, "" for a
 // REST body. Returns nullopt after reporting when anything is wrong.

@@ -11,6 +11,7 @@
 
 #include <toml++/toml.h>
 
+#include "config/bridge_loader.hpp"
 #include "config/device_loader.hpp"
 #include "config/settings.hpp"
 #include "config/suggest.hpp"
@@ -103,7 +104,7 @@ bool is_section(std::string_view key) {
     return false;
 }
 
-uint32_t line_of(const toml::node& n) { return n.source().begin.line; }
+using fields::line_of;
 
 class Walker {
 public:
@@ -128,7 +129,9 @@ public:
             } else if (plain && key == kListenersKey) {
                 listeners(v, display_key);
             } else if (plain && key == "devices" && listener == nullptr) {
-                devices(v, display_key);
+                named_tables(v, display_key, "device", parse_device, cfg_.devices);
+            } else if (plain && key == "bridges" && listener == nullptr) {
+                named_tables(v, display_key, "bridge", parse_bridge, cfg_.bridges);
             } else if (plain && is_section(key)) {
                 if (const toml::table* sub = v.as_table()) {
                     table(*sub, key, display_key, listener);
@@ -229,10 +232,15 @@ private:
         }
     }
 
-    void devices(const toml::node& v, const std::string& display_key) {
+    // An array of tables each naming one object ([[devices]], [[bridges]]): each
+    // is checked by `parse`, and names must be unique.
+    template <typename T, typename Parse>
+    void named_tables(const toml::node& v, const std::string& display_key, std::string_view what, Parse parse,
+                      std::vector<T>& out) {
         const toml::array* arr = v.as_array();
         if (arr == nullptr) {
-            return bad(v, display_key, "expected an array of tables ([[devices]]), got " + std::string(describe(v.type())));
+            return bad(v, display_key, "expected an array of tables ([[" + display_key + "]]), got " +
+                                           std::string(describe(v.type())));
         }
         ReportProblem report = [this](uint32_t line, std::string text) { ctx_.report(line, std::move(text)); };
         for (size_t i = 0; i < arr->size(); ++i) {
@@ -243,16 +251,17 @@ private:
                 bad(element, element_key, "expected a table, got " + std::string(describe(element.type())));
                 continue;
             }
-            auto device = parse_device(*t, element_key, report);
-            if (!device) continue;
-            for (size_t j = 0; j < cfg_.devices.size(); ++j) {
-                if (cfg_.devices[j].name == device->name) {
+            auto parsed = parse(*t, element_key, report);
+            if (!parsed) continue;
+            for (const T& other : out) {
+                if (other.name == parsed->name) {
                     const toml::node* n = t->get("name");
-                    ctx_.report(n ? line_of(*n) : line_of(element),
-                                element_key + ".name: \"" + device->name + "\" is already the name of another device");
+                    ctx_.report(n ? line_of(*n) : line_of(element), element_key + ".name: \"" + parsed->name +
+                                                                        "\" is already the name of another " +
+                                                                        std::string(what));
                 }
             }
-            cfg_.devices.push_back(std::move(*device));
+            out.push_back(std::move(*parsed));
         }
     }
 

@@ -7,8 +7,10 @@
 #include <vector>
 
 #include "api/api_config.hpp"
+#include "bridge/bridge_config.hpp"
 #include "drivers/device_config.hpp"
 #include "mqtt/broker/broker_config.hpp"
+#include "store/history_config.hpp"
 
 namespace ib::config {
 
@@ -25,6 +27,9 @@ struct NodeConfig {
     api::ApiConfig api;
     // [[devices]] of the file; devices created through the API are kept apart, in data_dir.
     std::vector<drivers::DeviceConfig> devices;
+    store::HistoryConfig history;
+    // [[bridges]]: links to upstream brokers, each with its disk queue in data_dir.
+    std::vector<bridge::BridgeConfig> bridges;
 };
 
 }  // namespace ib::config

@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/bridge_loader.hpp"
 #include "config/device_loader.hpp"
 #include "config/settings.hpp"
 
@@ -83,6 +84,7 @@ std::string render_reference_markdown() {
         }
     }
     out += render_devices_markdown();
+    out += render_bridges_markdown();
     return out;
 }
 

@@ -210,6 +210,28 @@ std::vector<Setting> build_table() {
     t.push_back(integer("api.max_body_bytes", 1048576, 1024, 268435456, false,
                         "Largest HTTP request body accepted, in bytes; larger requests get 413.",
                         [](NodeConfig& c) -> auto& { return c.api.max_body_bytes; }));
+
+    t.push_back(boolean("history.enabled", true, false,
+                        "Whether tag readings are kept in data_dir/history.db and served on /api/v1/history.",
+                        [](NodeConfig& c) -> auto& { return c.history.enabled; }));
+    t.push_back(string("history.topic", "ib/data/#", false,
+                       "Topic filter whose messages (readings in the ib/data JSON) go into the history.",
+                       [](NodeConfig& c) -> auto& { return c.history.topic; }, {}, check_not_empty));
+    t.push_back(integer("history.raw_retention_h", 24, 1, 87600, false,
+                        "Hours raw points are kept.",
+                        [](NodeConfig& c) -> auto& { return c.history.raw_retention; }));
+    t.push_back(integer("history.minute_retention_d", 30, 1, 36500, false,
+                        "Days 1-minute aggregates (min, max, avg, count, last) are kept.",
+                        [](NodeConfig& c) -> auto& { return c.history.minute_retention; }));
+    t.push_back(integer("history.hour_retention_d", 365, 1, 36500, false,
+                        "Days 1-hour aggregates are kept.",
+                        [](NodeConfig& c) -> auto& { return c.history.hour_retention; }));
+    t.push_back(integer("history.max_bytes", 1073741824, 1048576, kI64Max, false,
+                        "Largest size of history.db, in bytes; beyond it the oldest data goes first (raw, then minute, then hour).",
+                        [](NodeConfig& c) -> auto& { return c.history.max_bytes; }));
+    t.push_back(integer("history.commit_interval_ms", 200, 10, 60000, false,
+                        "Milliseconds between the history's batched writes.",
+                        [](NodeConfig& c) -> auto& { return c.history.commit_interval; }));
     return t;
 }
 

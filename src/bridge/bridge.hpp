@@ -1,0 +1,73 @@
+// A bridge to one upstream MQTT broker: local messages matching its forwards are
+// taken into a disk queue (store/outbox) and sent upstream oldest first, leaving
+// the queue only when acknowledged; remote messages matching its subscriptions
+// (commands) are published on the local bus. Runs on one event loop (loop 0, with
+// the router's in-process subscribers), so it needs no locks. Asio stays in the .cpp.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <string>
+
+#include "bridge/bridge_config.hpp"
+#include "core/metrics.hpp"
+#include "mqtt/broker/router.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace ib::bridge {
+
+// Why a message selected for forwarding did not reach the upstream; every one is counted.
+enum class DropReason : uint8_t { QueueFull, TooOld, OfflineQos0, TooLarge, Rejected, StoreError, Count };
+std::string_view drop_reason_name(DropReason r);
+
+struct BridgeStatus {
+    std::string name;
+    bool enabled = true;
+    bool connected = false;
+    std::string server;      // in use, or last tried
+    std::string last_error;  // why the link last went down or failed; "" if never
+    uint64_t backlog_messages = 0;  // in the disk queue, sent or not, not yet acknowledged
+    uint64_t backlog_bytes = 0;     // their topic and payload bytes
+    double oldest_age_s = 0;        // of the oldest one; 0 when empty
+    uint64_t queue_file_bytes = 0;
+    uint64_t inflight = 0;
+    uint64_t taken = 0;     // appended to the queue
+    uint64_t sent = 0;      // PUBLISH written upstream (first attempts)
+    uint64_t acked = 0;     // acknowledged by the upstream (QoS 0: written)
+    uint64_t resent = 0;    // sent again after a reconnect: possible duplicates
+    uint64_t received = 0;  // from the upstream's subscriptions, published locally
+    uint64_t dropped[static_cast<int>(DropReason::Count)] = {};
+    uint64_t connects = 0;
+    uint64_t store_errors = 0;
+};
+
+class Bridge {
+public:
+    // `data_dir` holds the queue file, bridge-<name>.db. Threading: every call
+    // on the thread running `io`, which is the loop of the router's in-process
+    // subscribers.
+    Bridge(boost::asio::io_context& io, BridgeConfig config, mqtt::broker::Router& router, std::string data_dir);
+    ~Bridge();
+    Bridge(const Bridge&) = delete;
+    Bridge& operator=(const Bridge&) = delete;
+
+    // Opens the queue and subscribes the forwards; the link connects in the
+    // background (an unreachable upstream is not an error). The error names the file.
+    std::expected<void, std::string> start();
+    // Commits what was taken, disconnects, unsubscribes.
+    void stop();
+
+    const BridgeConfig& config() const;
+    BridgeStatus status() const;
+    void collect_metrics(MetricSink& sink) const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ib::bridge

@@ -1,0 +1,68 @@
+// What one bridge to an upstream MQTT broker is configured with: where to connect,
+// which local topics go up (forwards), which remote topics come down
+// (subscriptions), and the limits of its disk queue. Produced by the config
+// loader (config/bridge_loader); the bridge never reads files.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ib::bridge {
+
+struct ServerAddress {
+    std::string host;
+    uint16_t port = 1883;
+};
+
+// A local topic filter whose messages are sent upstream. `remote` is a topic
+// template: ${topic} is the whole local topic, ${1}..${N} its levels.
+struct ForwardRule {
+    std::string local;
+    std::string remote = "${topic}";
+    uint8_t qos = 1;
+};
+
+// A remote topic filter whose messages are published locally, e.g. commands:
+// remote "factory1/write/+" to local "ib/write/${3}".
+struct SubscriptionRule {
+    std::string remote;
+    std::string local = "${topic}";
+    uint8_t qos = 1;
+};
+
+enum class QueueFullPolicy : uint8_t { DropOldest, DropNew };
+
+struct BridgeConfig {
+    std::string name;
+    bool enabled = true;
+    // Tried in order; the next one after each failed attempt.
+    std::vector<ServerAddress> servers;
+    // 4 (3.1.1) or 5 (5.0): the CONNECT protocol level.
+    uint8_t protocol = 5;
+    std::string client_id;  // empty: "ironbridge-<name>"
+    std::string username;
+    std::string password;
+    std::chrono::seconds keep_alive{30};
+    // After a reconnect, false keeps the upstream session: remote subscriptions,
+    // and commands queued for us while the link was down.
+    bool clean_start = false;
+    // MQTT 5: how long the upstream keeps our session while we are away.
+    uint32_t session_expiry_s = 86400;
+    std::chrono::milliseconds connect_timeout{5000};
+    std::chrono::milliseconds reconnect_min{500};
+    std::chrono::milliseconds reconnect_max{30000};
+    // QoS 1/2 messages sent and not yet acknowledged by the upstream.
+    uint32_t inflight = 256;
+    uint64_t max_queue_bytes = 1ull << 30;
+    // Messages older than this leave the queue unsent (counted); 0: no age limit.
+    std::chrono::seconds max_queue_age{0};
+    QueueFullPolicy queue_full = QueueFullPolicy::DropOldest;
+    // Whether QoS 0 forwards are kept while the link is down (else dropped, counted).
+    bool queue_qos0 = true;
+    std::vector<ForwardRule> forwards;
+    std::vector<SubscriptionRule> subscriptions;
+};
+
+}  // namespace ib::bridge

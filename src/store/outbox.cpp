@@ -1,0 +1,256 @@
+#include "store/outbox.hpp"
+
+#include <sqlite3.h>
+
+#include <filesystem>
+
+namespace ib::store {
+namespace {
+
+// auto_vacuum must precede the table: it only takes effect on an empty file.
+// The topic is a BLOB so that length() counts bytes, as max_queue_bytes does.
+// synchronous=NORMAL in WAL mode: a commit survives the process being killed;
+// after a power cut the last commits before the checkpoint may be lost. The WAL
+// is cut back to 1 MiB after each checkpoint, so a busy queue does not keep 4 MiB.
+constexpr const char* kSchema =
+    "PRAGMA auto_vacuum=INCREMENTAL;"
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=NORMAL;"
+    "PRAGMA journal_size_limit=1048576;"
+    "CREATE TABLE IF NOT EXISTS outbox ("
+    "  seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, flags INTEGER NOT NULL,"
+    "  topic BLOB NOT NULL, payload BLOB NOT NULL);";
+
+constexpr const char* kSize = "length(topic) + length(payload)";
+
+int flags_of(uint8_t qos, bool retain) { return qos | (retain ? 4 : 0); }
+
+}  // namespace
+
+std::expected<std::unique_ptr<Outbox>, std::string> Outbox::open(const std::string& path) {
+    auto box = std::unique_ptr<Outbox>(new Outbox(path));
+    auto file = open_or_move_aside(path, kSchema);
+    if (!file) return std::unexpected(file.error());
+    box->db_ = file->db;
+    box->moved_aside_ = std::move(file->moved_aside);
+    if (auto r = box->prepare(); !r) return std::unexpected(r.error());
+    return box;
+}
+
+Outbox::~Outbox() {
+    // Statements first: a connection with live statements does not close.
+    for (Statement* st : {&begin_, &commit_, &rollback_, &insert_, &delete_, &load_, &oldest_, &drop_upto_, &head_}) {
+        *st = Statement();
+    }
+    sqlite3_close(db_);
+}
+
+std::string Outbox::error(std::string_view what) const {
+    return path_ + ": " + std::string(what) + ": " + sqlite3_errmsg(db_);
+}
+
+std::expected<void, std::string> Outbox::prepare() {
+    struct {
+        Statement* st;
+        const char* sql;
+    } all[] = {
+        {&begin_, "BEGIN IMMEDIATE"},
+        {&commit_, "COMMIT"},
+        {&rollback_, "ROLLBACK"},
+        {&insert_, "INSERT INTO outbox (seq, ts, flags, topic, payload) VALUES (?, ?, ?, ?, ?)"},
+        {&delete_, "DELETE FROM outbox WHERE seq = ? RETURNING seq, length(topic) + length(payload)"},
+        {&load_, "SELECT seq, ts, flags, topic, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?"},
+        {&oldest_, "SELECT ts FROM outbox ORDER BY seq LIMIT 1"},
+        {&drop_upto_, "DELETE FROM outbox WHERE seq > ? AND seq <= ? RETURNING seq, length(topic) + length(payload)"},
+        {&head_, "SELECT seq, ts, length(topic) + length(payload) FROM outbox WHERE seq > ? ORDER BY seq LIMIT 256"},
+    };
+    for (auto& [st, sql] : all) {
+        auto p = Statement::prepare(db_, sql);
+        if (!p) return std::unexpected(path_ + ": " + p.error());
+        *st = std::move(*p);
+    }
+    auto count = Statement::prepare(
+        db_, (std::string("SELECT count(*), coalesce(sum(") + kSize + "), 0), coalesce(max(seq), 0) FROM outbox").c_str());
+    if (!count) return std::unexpected(path_ + ": " + count.error());
+    if (sqlite3_step(count->get()) != SQLITE_ROW) return std::unexpected(error("cannot count the queue"));
+    messages_ = static_cast<uint64_t>(sqlite3_column_int64(count->get(), 0));
+    bytes_ = static_cast<uint64_t>(sqlite3_column_int64(count->get(), 1));
+    next_seq_ = static_cast<uint64_t>(sqlite3_column_int64(count->get(), 2)) + 1;
+    return {};
+}
+
+std::expected<Dropped, std::string> Outbox::delete_counted(Statement& del, uint64_t& last_seq) {
+    Dropped d;
+    int rc;
+    while ((rc = sqlite3_step(del.get())) == SQLITE_ROW) {
+        last_seq = std::max(last_seq, static_cast<uint64_t>(sqlite3_column_int64(del.get(), 0)));
+        d.messages += 1;
+        d.bytes += static_cast<uint64_t>(sqlite3_column_int64(del.get(), 1));
+    }
+    del.reset();
+    if (rc != SQLITE_DONE) return std::unexpected(error("cannot delete"));
+    return d;
+}
+
+std::expected<uint64_t, std::string> Outbox::commit(std::span<const OutboxRecord> records,
+                                                    std::span<const uint64_t> acked) {
+    const uint64_t first = next_seq_;
+    if (records.empty() && acked.empty()) return first;
+    if (sqlite3_step(begin_.get()) != SQLITE_DONE) {
+        begin_.reset();
+        return std::unexpected(error("cannot begin a transaction"));
+    }
+    begin_.reset();
+    auto fail = [this](std::string_view what) {
+        std::string e = error(what);
+        sqlite3_step(rollback_.get());
+        rollback_.reset();
+        return std::unexpected(std::move(e));
+    };
+    Dropped gone;
+    uint64_t unused = 0;
+    for (uint64_t seq : acked) {
+        sqlite3_bind_int64(delete_.get(), 1, static_cast<sqlite3_int64>(seq));
+        auto d = delete_counted(delete_, unused);
+        if (!d) return fail("cannot delete acknowledged messages");
+        gone.messages += d->messages;
+        gone.bytes += d->bytes;
+    }
+    uint64_t seq = first;
+    uint64_t added = 0;
+    for (const OutboxRecord& r : records) {
+        sqlite3_stmt* st = insert_.get();
+        sqlite3_bind_int64(st, 1, static_cast<sqlite3_int64>(seq));
+        sqlite3_bind_int64(st, 2, r.ts_ms);
+        sqlite3_bind_int(st, 3, flags_of(r.qos, r.retain));
+        sqlite3_bind_blob(st, 4, r.topic.data(), static_cast<int>(r.topic.size()), SQLITE_STATIC);
+        // A zero-length blob with a null pointer would be stored as NULL.
+        static const char empty = 0;
+        const void* payload = r.payload.empty() ? &empty : static_cast<const void*>(r.payload.data());
+        sqlite3_bind_blob(st, 5, payload, static_cast<int>(r.payload.size()), SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        insert_.reset();
+        if (rc != SQLITE_DONE) return fail("cannot append to the queue");
+        ++seq;
+        ++added;
+        bytes_ += r.topic.size() + r.payload.size();
+    }
+    if (sqlite3_step(commit_.get()) != SQLITE_DONE) {
+        commit_.reset();
+        // The appended bytes were counted above; undo them with the transaction.
+        for (const OutboxRecord& r : records) bytes_ -= r.topic.size() + r.payload.size();
+        return fail("cannot commit");
+    }
+    commit_.reset();
+    next_seq_ = seq;
+    messages_ += added;
+    messages_ -= std::min(messages_, gone.messages);
+    bytes_ -= std::min(bytes_, gone.bytes);
+    if (messages_ == 0 && !acked.empty()) give_back_space();
+    return first;
+}
+
+void Outbox::give_back_space() {
+    // The queue has drained: return the pages a long outage grew the file by.
+    sqlite3_exec(db_, "PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE);", nullptr, nullptr, nullptr);
+}
+
+std::expected<void, std::string> Outbox::load(uint64_t after, std::size_t limit, std::vector<OutboxEntry>& out) {
+    sqlite3_stmt* st = load_.get();
+    sqlite3_bind_int64(st, 1, static_cast<sqlite3_int64>(after));
+    sqlite3_bind_int64(st, 2, static_cast<sqlite3_int64>(limit));
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        OutboxEntry e;
+        e.seq = static_cast<uint64_t>(sqlite3_column_int64(st, 0));
+        e.ts_ms = sqlite3_column_int64(st, 1);
+        int flags = sqlite3_column_int(st, 2);
+        e.qos = static_cast<uint8_t>(flags & 3);
+        e.retain = (flags & 4) != 0;
+        const auto* topic = static_cast<const char*>(sqlite3_column_blob(st, 3));
+        int topic_len = sqlite3_column_bytes(st, 3);
+        const auto* payload = static_cast<const char*>(sqlite3_column_blob(st, 4));
+        int payload_len = sqlite3_column_bytes(st, 4);
+        e.topic_len = static_cast<uint32_t>(topic_len);
+        e.data.reserve(static_cast<std::size_t>(topic_len + payload_len));
+        if (topic_len) e.data.append(topic, static_cast<std::size_t>(topic_len));
+        if (payload_len) e.data.append(payload, static_cast<std::size_t>(payload_len));
+        out.push_back(std::move(e));
+    }
+    load_.reset();
+    if (rc != SQLITE_DONE) return std::unexpected(error("cannot read the queue"));
+    return {};
+}
+
+std::expected<Dropped, std::string> Outbox::drop_oldest(uint64_t after, uint64_t bytes, uint64_t& last_seq) {
+    // Find the boundary a page of rows at a time, then delete up to it at once.
+    uint64_t freed = 0;
+    uint64_t upto = after;
+    bool more = true;
+    while (freed < bytes && more) {
+        sqlite3_bind_int64(head_.get(), 1, static_cast<sqlite3_int64>(upto));
+        more = false;
+        int rc;
+        while (freed < bytes && (rc = sqlite3_step(head_.get())) == SQLITE_ROW) {
+            upto = static_cast<uint64_t>(sqlite3_column_int64(head_.get(), 0));
+            freed += static_cast<uint64_t>(sqlite3_column_int64(head_.get(), 2));
+            more = true;
+        }
+        head_.reset();
+    }
+    if (upto == after) return Dropped{};
+    sqlite3_bind_int64(drop_upto_.get(), 1, static_cast<sqlite3_int64>(after));
+    sqlite3_bind_int64(drop_upto_.get(), 2, static_cast<sqlite3_int64>(upto));
+    auto d = delete_counted(drop_upto_, last_seq);
+    if (!d) return d;
+    messages_ -= std::min(messages_, d->messages);
+    bytes_ -= std::min(bytes_, d->bytes);
+    return d;
+}
+
+std::expected<Dropped, std::string> Outbox::drop_older_than(uint64_t after, int64_t cutoff_ms, uint64_t& last_seq) {
+    // Sequence order is taking order, so the old entries are a prefix: stop at
+    // the first one young enough.
+    uint64_t upto = after;
+    bool whole_page_old = true;
+    while (whole_page_old) {
+        sqlite3_bind_int64(head_.get(), 1, static_cast<sqlite3_int64>(upto));
+        int rows = 0;
+        int rc;
+        whole_page_old = false;
+        while ((rc = sqlite3_step(head_.get())) == SQLITE_ROW) {
+            ++rows;
+            if (sqlite3_column_int64(head_.get(), 1) >= cutoff_ms) break;
+            upto = static_cast<uint64_t>(sqlite3_column_int64(head_.get(), 0));
+            if (rows == 256) whole_page_old = true;
+        }
+        head_.reset();
+    }
+    if (upto == after) return Dropped{};
+    sqlite3_bind_int64(drop_upto_.get(), 1, static_cast<sqlite3_int64>(after));
+    sqlite3_bind_int64(drop_upto_.get(), 2, static_cast<sqlite3_int64>(upto));
+    auto d = delete_counted(drop_upto_, last_seq);
+    if (!d) return d;
+    messages_ -= std::min(messages_, d->messages);
+    bytes_ -= std::min(bytes_, d->bytes);
+    return d;
+}
+
+std::optional<int64_t> Outbox::oldest_ts() {
+    std::optional<int64_t> out;
+    if (sqlite3_step(oldest_.get()) == SQLITE_ROW) out = sqlite3_column_int64(oldest_.get(), 0);
+    oldest_.reset();
+    return out;
+}
+
+uint64_t Outbox::file_bytes() const {
+    std::error_code ec;
+    uint64_t total = 0;
+    for (const char* suffix : {"", "-wal"}) {
+        auto n = std::filesystem::file_size(path_ + suffix, ec);
+        if (!ec) total += n;
+    }
+    return total;
+}
+
+}  // namespace ib::store

@@ -1,0 +1,466 @@
+"""Store and forward: a bridge from Ironbridge to an upstream broker, with
+Debian's mosquitto playing the cloud, started by the test on 127.0.0.1.
+
+What a user would check: every numbered message published on Ironbridge arrives
+upstream, in order, through outages of the upstream and a kill -9 of Ironbridge;
+the queue caps keep and drop exactly what their policy says; commands published
+upstream reach a device and the result goes back up."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+import paho.mqtt.client as mqtt
+
+import ibharness as h
+
+
+class Upstream:
+    """Debian's mosquitto on 127.0.0.1 with persistence, so a persistent
+    subscriber's session and queue survive a stop and start (SIGTERM saves it)."""
+
+    def __init__(self):
+        self.port = h.free_port()
+        self.dir = tempfile.mkdtemp(prefix="ibupstream-")
+        os.chmod(self.dir, 0o777)  # mosquitto drops to user "mosquitto" as root
+        self.conf = os.path.join(self.dir, "mosquitto.conf")
+        with open(self.conf, "w") as f:
+            f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence true\n"
+                    "persistence_location %s/\nautosave_interval 0\nmax_queued_messages 0\n"
+                    "log_dest stderr\n" % (self.port, self.dir))
+        self.log = os.path.join(self.dir, "mosquitto.log")
+        self.proc = None
+
+    def start(self):
+        logf = open(self.log, "ab")
+        try:
+            self.proc = subprocess.Popen(["mosquitto", "-c", self.conf], stdout=logf, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL)
+        finally:
+            logf.close()
+        if not h.wait_until(lambda: h.accepts_tcp(self.port), timeout=10):
+            raise RuntimeError("mosquitto did not start on %d:\n%s" % (self.port, self.log_text()))
+        return self
+
+    def stop(self):
+        p, self.proc = self.proc, None
+        h.stop_process(p)
+
+    def log_text(self):
+        try:
+            with open(self.log, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def close(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Collector:
+    """A persistent QoS 1 subscriber on the upstream that reconnects by itself
+    and records every payload it receives, in arrival order."""
+
+    def __init__(self, port, topic, client_id):
+        self.payloads = []
+        self.dup_flags = []
+        self.lock = threading.Lock()
+        self.connected = threading.Event()
+        self.c = mqtt.Client(client_id=client_id, clean_session=False, protocol=mqtt.MQTTv311)
+        self.c.reconnect_delay_set(0.05, 0.5)
+        self.topic = topic
+
+        def on_connect(client, userdata, flags, rc):
+            client.subscribe(topic, 1)
+            self.connected.set()
+
+        def on_message(client, userdata, msg):
+            with self.lock:
+                self.payloads.append(msg.payload.decode())
+                self.dup_flags.append(bool(msg.dup))
+
+        self.c.on_connect = on_connect
+        self.c.on_message = on_message
+        self.c.connect(h.HOST, port, keepalive=10)
+        self.c.loop_start()
+        if not self.connected.wait(5):
+            raise AssertionError("collector did not connect to the upstream")
+        time.sleep(0.2)  # SUBACK
+
+    def count(self):
+        with self.lock:
+            return len(self.payloads)
+
+    def numbers(self):
+        with self.lock:
+            return [int(p.split(":")[0]) for p in self.payloads]
+
+    def fresh_duplicates(self):
+        """Numbers that arrived again without DUP: the upstream's own redeliveries
+        to this subscriber carry DUP, so these are messages the bridge sent twice."""
+        seen = set()
+        n = 0
+        with self.lock:
+            for p, dup in zip(self.payloads, self.dup_flags):
+                k = p.split(":")[0]
+                if k in seen and not dup:
+                    n += 1
+                seen.add(k)
+        return n
+
+    def close(self):
+        self.c.loop_stop()
+        self.c.disconnect()
+
+
+def bridge_toml(upstream_port, extra="", forwards=None, subscriptions=None, bridge_extra=""):
+    forwards = forwards if forwards is not None else [("plant/#", "factory1/${topic}", 1)]
+    out = ["[[bridges]]", 'name = "cloud"', 'servers = ["127.0.0.1:%d"]' % upstream_port,
+           "reconnect_min_ms = 50", "reconnect_max_ms = 400", "keep_alive_s = 5"]
+    if bridge_extra:
+        out.append(bridge_extra)
+    for local, remote, qos in forwards:
+        out += ["", "[[bridges.forwards]]", "local = %s" % json.dumps(local), "remote = %s" % json.dumps(remote),
+                "qos = %d" % qos]
+    for remote, local, qos in subscriptions or []:
+        out += ["", "[[bridges.subscriptions]]", "remote = %s" % json.dumps(remote), "local = %s" % json.dumps(local),
+                "qos = %d" % qos]
+    return "\n".join(out) + "\n" + extra
+
+
+def in_order(numbers):
+    """First arrivals of each number, in arrival order, and the duplicate count."""
+    seen = set()
+    first = []
+    for n in numbers:
+        if n not in seen:
+            seen.add(n)
+            first.append(n)
+    return first, len(numbers) - len(first)
+
+
+class Publisher:
+    """A paho QoS 1 publisher on Ironbridge; publish() returns once PUBACKed."""
+
+    def __init__(self, port, client_id):
+        self.c = mqtt.Client(client_id=client_id, protocol=mqtt.MQTTv311)
+        self.c.max_inflight_messages_set(100)
+        self.c.connect(h.HOST, port, keepalive=30)
+        self.c.loop_start()
+
+    def publish_range(self, topic, start, stop, pad=0, pace_every=0, pace_s=0.0):
+        infos = []
+        for i in range(start, stop):
+            payload = "%d:%s" % (i, "x" * pad)
+            infos.append(self.c.publish(topic, payload, qos=1))
+            if pace_every and i % pace_every == 0:
+                time.sleep(pace_s)
+        for info in infos:
+            info.wait_for_publish(10)
+            if not info.is_published():
+                raise AssertionError("a QoS 1 publish was not acknowledged by Ironbridge")
+
+    def close(self):
+        self.c.loop_stop()
+        self.c.disconnect()
+
+
+@h.ironbridge_only("the bridge is an Ironbridge feature")
+class BridgeTest(h.IBTestCase):
+
+    def upstream(self):
+        u = Upstream().start()
+        self.addCleanup(u.close)
+        self._upstreams.append(u)
+        return u
+
+    def run(self, result=None):
+        self._upstreams = []
+        before = len(result.failures) + len(result.errors) if result else 0
+        try:
+            return super().run(result)
+        finally:
+            if result and len(result.failures) + len(result.errors) > before:
+                for u in self._upstreams:
+                    print("----- upstream mosquitto log -----\n" + u.log_text())
+
+    def offline_upstream_with_collector(self):
+        """An upstream that is down, on which the collector's persistent session
+        already exists: whatever the bridge delivers once it is back is kept for it."""
+        up = self.upstream()
+        coll = self.collector(up)
+        up.stop()
+        return up, coll
+
+    def collector(self, up, topic="factory1/#", client_id="collector"):
+        c = Collector(up.port, topic, client_id)
+        self.addCleanup(c.close)
+        return c
+
+    def publisher(self, node, client_id="pub"):
+        p = Publisher(node.port, client_id)
+        self.addCleanup(p.close)
+        return p
+
+    def status(self, node):
+        code, _, body = node.http_get("/api/v1/bridges/cloud")
+        self.assertEqual(code, 200, body)
+        return json.loads(body)
+
+    def wait_status(self, node, pred, timeout=20, what="bridge status"):
+        last = {}
+
+        def check():
+            nonlocal last
+            last = self.status(node)
+            return pred(last)
+        if not h.wait_until(check, timeout=timeout, interval=0.05):
+            self.fail("%s not reached within %d s; last status: %s" % (what, timeout, json.dumps(last)))
+        return last
+
+    def wait_count(self, coll, n, timeout=30):
+        if not h.wait_until(lambda: len(set(coll.numbers())) >= n, timeout=timeout, interval=0.05):
+            got = sorted(set(coll.numbers()))
+            missing = sorted(set(range(n)) - set(got))[:20]
+            self.fail("upstream received %d distinct of %d; first missing: %s" % (len(got), n, missing))
+
+    # ------------------------------------------------------------------ tests
+
+    def test_messages_are_forwarded_in_order_with_the_remote_template(self):
+        up = self.upstream()
+        coll = self.collector(up)
+        node = self.start_broker(extra_toml=bridge_toml(up.port))
+        self.wait_status(node, lambda s: s["connected"], what="connected")
+        pub = self.publisher(node)
+        pub.publish_range("plant/line1/temp", 0, 2000)
+        self.wait_count(coll, 2000)
+        first, dups = in_order(coll.numbers())
+        self.assertEqual(first, list(range(2000)))
+        s = self.wait_status(node, lambda s: s["backlog"]["messages"] == 0, what="empty backlog")
+        self.assertEqual((s["taken"], s["acked"]), (2000, 2000))
+        with coll.lock:
+            self.assertTrue(all(":" in p for p in coll.payloads))
+        code, _, metrics = node.http_get("/metrics")
+        self.assertIn(b'ib_bridge_messages_acked_total{bridge="cloud"} 2000', metrics)
+        self.assertIn(b'ib_bridge_connected{bridge="cloud"} 1', metrics)
+
+    def test_every_message_arrives_in_order_through_upstream_outages(self):
+        up = self.upstream()
+        coll = self.collector(up)
+        node = self.start_broker(extra_toml=bridge_toml(up.port))
+        self.wait_status(node, lambda s: s["connected"], what="connected")
+        pub = self.publisher(node)
+        n = 0
+        # Outages of different lengths, with traffic before, during and after each.
+        for outage_s in (0.2, 1.0, 2.5):
+            pub.publish_range("plant/a", n, n + 500, pace_every=50, pace_s=0.01)
+            n += 500
+            up.stop()
+            self.wait_status(node, lambda s: not s["connected"], what="link down")
+            pub.publish_range("plant/a", n, n + 1000)
+            n += 1000
+            time.sleep(outage_s)
+            s = self.status(node)
+            self.assertGreaterEqual(s["backlog"]["messages"], 1000, s)
+            up.start()
+            self.wait_status(node, lambda s: s["connected"], what="link up again")
+            pub.publish_range("plant/a", n, n + 200)
+            n += 200
+        self.wait_count(coll, n, timeout=60)
+        first, dups = in_order(coll.numbers())
+        self.assertEqual(first, list(range(n)), "messages out of order upstream")
+        s = self.wait_status(node, lambda s: s["backlog"]["messages"] == 0, what="empty backlog")
+        self.assertEqual(s["taken"], n)
+        self.assertGreaterEqual(s["connects"], 4, s)
+        # Duplicates are allowed by QoS 1. Those the upstream redelivered to its
+        # subscriber carry DUP; the others must be messages the bridge resent.
+        self.assertLessEqual(coll.fresh_duplicates(), s["resent"], "duplicates the bridge did not count")
+        print("outages: %d messages, %d duplicates upstream, %d resent by the bridge" % (n, dups, s["resent"]))
+        self.assertEqual(sum(s["dropped"].values()), 0, s)
+
+    def test_unreachable_upstream_at_start_then_the_backlog_drains_by_itself(self):
+        up, coll = self.offline_upstream_with_collector()
+        node = self.start_broker(extra_toml=bridge_toml(up.port))
+        pub = self.publisher(node)
+        pub.publish_range("plant/b", 0, 3000)
+        s = self.wait_status(node, lambda s: s["backlog"]["messages"] == 3000, what="3000 queued")
+        self.assertFalse(s["connected"])
+        self.assertIn("127.0.0.1:%d" % up.port, s["last_error"])
+        self.assertGreater(s["backlog"]["oldest_age_s"], 0)
+        up.start()
+        # No new traffic: the backlog must drain on its own.
+        self.wait_count(coll, 3000)
+        self.assertEqual(in_order(coll.numbers())[0], list(range(3000)))
+
+    def test_kill_9_mid_drain_loses_nothing_that_was_taken(self):
+        up, coll = self.offline_upstream_with_collector()
+        total = 30000
+        # A small window makes the drain last long enough to be interrupted.
+        node = self.start_broker(extra_toml=bridge_toml(up.port, bridge_extra="inflight = 8"))
+        pub = self.publisher(node)
+        pub.publish_range("plant/c", 0, total)
+        pub.close()
+        self.wait_status(node, lambda s: s["backlog"]["messages"] == total, what="all queued")
+        up.start()
+        h.wait_until(lambda: coll.count() >= 2000, timeout=30, interval=0.002)
+        node.kill9()
+        arrived_before = len(set(coll.numbers()))
+        node.start()
+        self.wait_count(coll, total, timeout=60)
+        first, dups = in_order(coll.numbers())
+        self.assertEqual(first, list(range(total)))
+        self.assertLess(arrived_before, total, "the drain had finished before the kill")
+
+    def test_kill_9_during_live_forwarding_loses_nothing_that_was_taken(self):
+        up = self.upstream()
+        coll = self.collector(up)
+        node = self.start_broker(extra_toml=bridge_toml(up.port))
+        self.wait_status(node, lambda s: s["connected"], what="connected")
+        total = 20000
+        pub = self.publisher(node)
+        pub.publish_range("plant/d", 0, total)
+        pub.close()
+        # Everything taken (on disk), forwarding in progress: kill.
+        self.wait_status(node, lambda s: s["taken"] == total, what="all taken")
+        node.kill9()
+        node.start()
+        self.wait_count(coll, total, timeout=60)
+        self.assertEqual(in_order(coll.numbers())[0], list(range(total)))
+
+    def cap_case(self, policy):
+        up, coll = self.offline_upstream_with_collector()
+        # Each message is 100 bytes of topic and payload: "factory1/plant/e" (16) + 84.
+        cap = 10000
+        node = self.start_broker(extra_toml=bridge_toml(
+            up.port, bridge_extra='max_queue_bytes = %d\nqueue_full = "%s"' % (cap, policy)))
+        pub = self.publisher(node)
+        for i in range(500):
+            pub.publish_range("plant/e", i, i + 1, pad=84 - len("%d:" % i))
+        # drop-oldest takes every message and later drops the oldest; drop-new refuses.
+        refused = (lambda s: s["dropped"]["queue_full"]) if policy == "drop-new" else (lambda s: 0)
+        s = self.wait_status(node, lambda s: s["taken"] + refused(s) == 500, what="500 handled")
+        self.assertEqual(s["backlog"]["messages"], 100, s)
+        self.assertEqual(s["backlog"]["bytes"], cap, s)
+        self.assertEqual(s["dropped"]["queue_full"], 400, s)
+        up.start()
+        self.wait_count_exact(coll, 100)
+        return coll.numbers(), node
+
+    def wait_count_exact(self, coll, n):
+        if not h.wait_until(lambda: len(set(coll.numbers())) >= n, timeout=30, interval=0.05):
+            self.fail("upstream received %d of %d" % (len(set(coll.numbers())), n))
+        time.sleep(0.5)  # nothing more may come
+        self.assertEqual(len(set(coll.numbers())), n)
+
+    def test_queue_cap_drop_oldest_keeps_the_newest(self):
+        numbers, node = self.cap_case("drop-oldest")
+        self.assertEqual(in_order(numbers)[0], list(range(400, 500)))
+        self.assertIn("dropped 400 messages", h.wait_until(
+            lambda: "dropped 400" in node.log_text() and node.log_text(), timeout=15) or node.log_text())
+
+    def test_queue_cap_drop_new_keeps_the_oldest(self):
+        numbers, _ = self.cap_case("drop-new")
+        self.assertEqual(in_order(numbers)[0], list(range(100)))
+
+    def test_qos0_forwards_can_be_dropped_while_offline(self):
+        up = Upstream()
+        self.addCleanup(up.close)
+        node = self.start_broker(extra_toml=bridge_toml(up.port, forwards=[("plant/#", "${topic}", 0)],
+                                                        bridge_extra="queue_qos0 = false"))
+        pub = self.publisher(node)
+        pub.publish_range("plant/f", 0, 50)
+        s = self.wait_status(node, lambda s: s["dropped"]["offline_qos0"] == 50, what="50 dropped")
+        self.assertEqual(s["backlog"]["messages"], 0)
+
+    def test_commands_from_the_cloud_write_a_device_and_the_result_goes_back_up(self):
+        up = self.upstream()
+        device = """
+[[devices]]
+name = "oven"
+driver = "sim"
+
+[[devices.groups]]
+name = "fast"
+interval_ms = 100
+tags = [ { name = "sp", address = "memory:initial=180", type = "int16", access = "rw" } ]
+"""
+        toml = bridge_toml(up.port, extra=device,
+                           forwards=[("ib/data/#", "factory1/data/${3}/${4}", 1),
+                                     ("ib/write/+/result", "factory1/write/${3}/result", 1)],
+                           subscriptions=[("factory1/write/+", "ib/write/${3}", 1)])
+        node = self.start_broker(extra_toml=toml)
+        self.wait_status(node, lambda s: s["connected"], what="connected")
+        cloud = self.paho(up, "cloud-app", protocol=h.V311)
+        cloud.subscribe("factory1/#", qos=1)
+        time.sleep(0.3)  # the bridge's SUBSCRIBE upstream
+        cloud.c.publish("factory1/write/oven", json.dumps({"id": "c-1", "tag": "sp", "value": 42}), qos=1)
+        deadline = time.monotonic() + 15
+        result = None
+        reading = None
+        while time.monotonic() < deadline and (result is None or reading is None):
+            try:
+                m = cloud.messages.get(timeout=0.5)
+            except Exception:
+                continue
+            if m.topic == "factory1/write/oven/result":
+                result = json.loads(m.payload)
+            elif m.topic == "factory1/data/oven/fast":
+                d = json.loads(m.payload)
+                if d["values"].get("sp") == 42:
+                    reading = d
+        self.assertIsNotNone(result, "no write result reached the upstream")
+        self.assertEqual((result["id"], result["ok"]), ("c-1", True), result)
+        self.assertIsNotNone(reading, "no reading with the written value reached the upstream")
+        s = self.status(node)
+        self.assertGreaterEqual(s["received"], 1)
+
+    def test_fail_over_to_the_next_server(self):
+        up = self.upstream()
+        dead = h.free_port()
+        coll = self.collector(up)
+        toml = bridge_toml(up.port).replace('servers = ["127.0.0.1:%d"]' % up.port,
+                                            'servers = ["127.0.0.1:%d", "127.0.0.1:%d"]' % (dead, up.port))
+        node = self.start_broker(extra_toml=toml)
+        s = self.wait_status(node, lambda s: s["connected"], what="connected")
+        self.assertEqual(s["server"], "127.0.0.1:%d" % up.port)
+        pub = self.publisher(node)
+        pub.publish_range("plant/g", 0, 10)
+        self.wait_count(coll, 10)
+
+    def test_a_corrupt_queue_file_is_moved_aside(self):
+        up = self.upstream()
+        node = h.Broker(extra_toml=bridge_toml(up.port))
+        self._ib_brokers.append(node)
+        self.addCleanup(node.close)
+        with open(os.path.join(node.data_dir, "bridge-cloud.db"), "wb") as f:
+            f.write(b"this is not a database" * 100)
+        node.start()
+        self.wait_status(node, lambda s: s["connected"], what="connected")
+        self.assertIn("moved aside", node.log_text())
+        self.assertTrue(any(n.startswith("bridge-cloud.db.corrupt-") for n in os.listdir(node.data_dir)))
+
+    def test_config_errors_name_the_line_and_key(self):
+        path = os.path.join(tempfile.mkdtemp(prefix="ibcfg-"), "bad.toml")
+        self.addCleanup(shutil.rmtree, os.path.dirname(path), True)
+        with open(path, "w") as f:
+            f.write('[[bridges]]\nname = "cloud"\nservers = ["127.0.0.1:99999"]\nqueue_full = "block"\n\n'
+                    '[[bridges.forwards]]\nlocal = "a/#/b"\nremote = "x/${topicc}"\n')
+        r = self.run_proc([h.ironbridge_bin(), "check-config", path])
+        self.assertEqual(r.returncode, 2, r)
+        err = r.stderr.decode()
+        self.assertIn("bad.toml:3: bridges[0].servers:", err)
+        self.assertIn("port must be a number from 1 to 65535", err)
+        self.assertIn("bad.toml:4: bridges[0].queue_full: \"block\" is not one of drop-oldest, drop-new", err)
+        self.assertIn("bridges[0].forwards[0].local: \"a/#/b\" is not a valid MQTT topic filter", err)
+        self.assertIn("${topicc}", err)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
