@@ -32,6 +32,18 @@ struct SubscriptionRule {
     uint8_t qos = 1;
 };
 
+struct TlsConfig {
+    bool enabled = false;
+    // PEM file of the CA(s) the upstream's certificate must chain to; empty: the
+    // system's trusted CAs.
+    std::string ca_file;
+    // Client certificate and key (PEM) for brokers that require mTLS.
+    std::string cert_file;
+    std::string key_file;
+    // Whether the upstream's certificate and host name are checked. Off only for tests.
+    bool verify = true;
+};
+
 enum class QueueFullPolicy : uint8_t { DropOldest, DropNew };
 
 struct BridgeConfig {
@@ -44,6 +56,7 @@ struct BridgeConfig {
     std::string client_id;  // empty: "ironbridge-<name>"
     std::string username;
     std::string password;
+    TlsConfig tls;
     std::chrono::seconds keep_alive{30};
     // After a reconnect, false keeps the upstream session: remote subscriptions,
     // and commands queued for us while the link was down.

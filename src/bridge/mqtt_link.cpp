@@ -5,6 +5,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
@@ -58,14 +59,24 @@ enum class LinkState : uint8_t { Idle, Connecting, AwaitConnack, Connected, Stop
 
 struct MqttLink::Impl : std::enable_shared_from_this<MqttLink::Impl> {
     Impl(asio::io_context& io, const BridgeConfig& c, LinkEvents e)
-        : io(io), config(c), events(std::move(e)), resolver(io), socket(io), timer(io), keepalive(io),
+        : io(io), config(c), events(std::move(e)), resolver(io), timer(io), keepalive(io),
           rng(std::random_device{}()) {}
 
     asio::io_context& io;
     const BridgeConfig& config;
     LinkEvents events;
     tcp::resolver resolver;
-    tcp::socket socket;
+    // One per connection attempt, shared with the operations pending on it: a
+    // closed connection's completions still find their stream alive. The TLS
+    // context is made anew each time, so changed certificate files are read at
+    // the next reconnect.
+    struct Conn {
+        explicit Conn(asio::io_context& io) : socket(io) {}
+        tcp::socket socket;
+        std::unique_ptr<asio::ssl::context> context;
+        std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;
+    };
+    std::shared_ptr<Conn> conn;
     asio::steady_timer timer;      // connect timeout, then reconnect back-off
     asio::steady_timer keepalive;  // PINGREQ and silence detection
     std::mt19937 rng;
@@ -94,6 +105,7 @@ struct MqttLink::Impl : std::enable_shared_from_this<MqttLink::Impl> {
     void attempt() {
         if (state == LinkState::Stopped) return;
         state = LinkState::Connecting;
+        conn = std::make_shared<Conn>(io);
         const uint64_t gen = generation;
         const auto& s = config.servers[server_index % config.servers.size()];
         auto self = shared_from_this();
@@ -107,21 +119,67 @@ struct MqttLink::Impl : std::enable_shared_from_this<MqttLink::Impl> {
                                [self, gen](const boost::system::error_code& ec, tcp::resolver::results_type r) {
                                    if (gen != self->generation || self->state != LinkState::Connecting) return;
                                    if (ec) return self->close("cannot resolve " + self->server_text() + ": " + ec.message());
-                                   asio::async_connect(self->socket, r,
-                                                       [self, gen](const boost::system::error_code& ec, const tcp::endpoint&) {
+                                   asio::async_connect(self->conn->socket, r,
+                                                       [self, gen, c = self->conn](const boost::system::error_code& ec, const tcp::endpoint&) {
                                                            if (gen != self->generation) return;
                                                            if (ec) {
                                                                return self->close("cannot connect to " + self->server_text() +
                                                                                   ": " + ec.message());
                                                            }
-                                                           self->on_tcp_connected();
+                                                           if (self->config.tls.enabled) {
+                                                               self->start_tls(gen);
+                                                           } else {
+                                                               self->on_tcp_connected();
+                                                           }
                                                        });
                                });
     }
 
+    // Both kinds of stream have the same async operations: one code path for each.
+    template <typename F>
+    void with_stream(F&& f) {
+        if (conn->tls) f(*conn->tls);
+        else f(conn->socket);
+    }
+
+    void start_tls(uint64_t gen) {
+        const auto& host = config.servers[server_index % config.servers.size()].host;
+        auto& tls_context = conn->context;
+        tls_context = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+        tls_context->set_options(asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
+                                 asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+        boost::system::error_code ec;
+        const auto& t = config.tls;
+        if (t.ca_file.empty()) tls_context->set_default_verify_paths(ec);
+        else tls_context->load_verify_file(t.ca_file, ec);
+        if (ec) return close("TLS: cannot read the CA file '" + t.ca_file + "': " + ec.message());
+        if (!t.cert_file.empty()) {
+            tls_context->use_certificate_chain_file(t.cert_file, ec);
+            if (ec) return close("TLS: cannot read the client certificate '" + t.cert_file + "': " + ec.message());
+            tls_context->use_private_key_file(t.key_file, asio::ssl::context::pem, ec);
+            if (ec) return close("TLS: cannot read the client key '" + t.key_file + "': " + ec.message());
+        }
+        auto& tls = conn->tls;
+        tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(conn->socket, *tls_context);
+        if (t.verify) {
+            tls->set_verify_mode(asio::ssl::verify_peer);
+            tls->set_verify_callback(asio::ssl::host_name_verification(host));
+        } else {
+            tls->set_verify_mode(asio::ssl::verify_none);
+        }
+        // SNI, so a broker behind a TLS-terminating proxy picks the right certificate.
+        SSL_set_tlsext_host_name(tls->native_handle(), host.c_str());
+        auto self = shared_from_this();
+        tls->async_handshake(asio::ssl::stream_base::client, [self, gen, c = conn](const boost::system::error_code& ec) {
+            if (gen != self->generation) return;
+            if (ec) return self->close("TLS handshake with " + self->server_text() + " failed: " + ec.message());
+            self->on_tcp_connected();
+        });
+    }
+
     void on_tcp_connected() {
         boost::system::error_code ignored;
-        socket.set_option(tcp::no_delay(true), ignored);
+        conn->socket.set_option(tcp::no_delay(true), ignored);
         state = LinkState::AwaitConnack;
         version = config.protocol == 5 ? codec::Version::V5 : codec::Version::V311;
         codec::Connect c;
@@ -152,11 +210,12 @@ struct MqttLink::Impl : std::enable_shared_from_this<MqttLink::Impl> {
         if (rx.size() < rx_len + kReadChunk) rx.resize(rx_len + kReadChunk);
         const uint64_t gen = generation;
         auto self = shared_from_this();
-        socket.async_read_some(asio::buffer(rx.data() + rx_len, rx.size() - rx_len),
-                               [self, gen](const boost::system::error_code& ec, std::size_t n) {
+        with_stream([&](auto& stream) {
+        stream.async_read_some(asio::buffer(rx.data() + rx_len, rx.size() - rx_len),
+                               [self, gen, c = conn](const boost::system::error_code& ec, std::size_t n) {
                                    if (gen != self->generation) return;
                                    if (ec) {
-                                       return self->close(ec == asio::error::eof
+                                       return self->close(ec == asio::error::eof || ec == asio::ssl::error::stream_truncated
                                                               ? "the upstream " + self->server_text() + " closed the connection"
                                                               : "read from " + self->server_text() + ": " + ec.message());
                                    }
@@ -164,6 +223,7 @@ struct MqttLink::Impl : std::enable_shared_from_this<MqttLink::Impl> {
                                    self->last_rx = Clock::now();
                                    if (self->process()) self->read();
                                });
+        });
     }
 
     // Handles every complete packet in the buffer; false when the connection closed.
@@ -252,7 +312,8 @@ struct MqttLink::Impl : std::enable_shared_from_this<MqttLink::Impl> {
         last_tx = Clock::now();
         const uint64_t gen = generation;
         auto self = shared_from_this();
-        asio::async_write(socket, asio::buffer(writing), [self, gen](const boost::system::error_code& ec, std::size_t) {
+        with_stream([&](auto& stream) {
+        asio::async_write(stream, asio::buffer(writing), [self, gen, c = conn](const boost::system::error_code& ec, std::size_t) {
             if (gen != self->generation) return;
             self->write_busy = false;
             if (ec) return self->close("write to " + self->server_text() + ": " + ec.message());
@@ -263,6 +324,7 @@ struct MqttLink::Impl : std::enable_shared_from_this<MqttLink::Impl> {
             }
             if (self->state == LinkState::Connected && self->events.writable) self->events.writable();
         });
+        });
     }
 
     void close(const std::string& why) {
@@ -270,7 +332,7 @@ struct MqttLink::Impl : std::enable_shared_from_this<MqttLink::Impl> {
         const bool was_connected = state == LinkState::Connected;
         ++generation;
         boost::system::error_code ignored;
-        socket.close(ignored);
+        if (conn) conn->socket.close(ignored);
         timer.cancel();
         keepalive.cancel();
         resolver.cancel();
@@ -329,15 +391,15 @@ void MqttLink::start() { impl_->attempt(); }
 
 void MqttLink::stop() {
     Impl& i = *impl_;
-    if (i.state == LinkState::Connected && !i.write_busy) {
+    if (i.state == LinkState::Connected && !i.write_busy && i.conn) {
         codec::encode(i.out, codec::Disconnect{}, i.version);
         boost::system::error_code ignored;
-        asio::write(i.socket, asio::buffer(i.out), ignored);
+        i.with_stream([&](auto& stream) { asio::write(stream, asio::buffer(i.out), ignored); });
     }
     i.state = LinkState::Stopped;
     ++i.generation;
     boost::system::error_code ignored;
-    i.socket.close(ignored);
+    if (i.conn) i.conn->socket.close(ignored);
     i.timer.cancel();
     i.keepalive.cancel();
     i.resolver.cancel();

@@ -1,6 +1,8 @@
 #include "config/bridge_loader.hpp"
 
 #include <charconv>
+#include <cstring>
+#include <fstream>
 
 #include "bridge/topic_template.hpp"
 #include "mqtt/codec/codec.hpp"
@@ -21,6 +23,16 @@ std::string check_filter(const std::string& f) {
 std::string check_template(const std::string& t) {
     auto parsed = bridge::TopicTemplate::parse(t);
     return parsed ? std::string() : ib::quoted(t) + ": " + parsed.error();
+}
+
+// A certificate or key that cannot be read is a config error now, not a failed
+// handshake at every reconnect later.
+std::string store_readable_file(std::string& field, const toml::node& n) {
+    field = str(n);
+    if (field.empty()) return {};
+    std::ifstream f(field);
+    if (!f) return "cannot read " + ib::quoted(field) + ": " + std::strerror(errno);
+    return {};
 }
 
 // "host:port", "host" (port 1883) or "[v6]:port".
@@ -95,6 +107,24 @@ const std::vector<Field<BridgeConfig>>& bridge_fields() {
         {"password", Kind::String, "\"\"", "Password on the upstream broker; empty sends none.", 0, 0,
          [](BridgeConfig& b, const toml::node& n) {
              b.password = str(n);
+             return std::string();
+         }},
+        {"tls", Kind::Boolean, "false", "Whether the link uses TLS (1.2 or 1.3).", 0, 0,
+         [](BridgeConfig& b, const toml::node& n) {
+             b.tls.enabled = n.as_boolean()->get();
+             return std::string();
+         }},
+        {"ca_file", Kind::String, "\"\"",
+         "TLS: PEM file of the CAs the upstream's certificate must chain to; empty uses the system's.", 0, 0,
+         [](BridgeConfig& b, const toml::node& n) { return store_readable_file(b.tls.ca_file, n); }},
+        {"cert_file", Kind::String, "\"\"", "TLS: client certificate (PEM), for upstreams that require one.", 0, 0,
+         [](BridgeConfig& b, const toml::node& n) { return store_readable_file(b.tls.cert_file, n); }},
+        {"key_file", Kind::String, "\"\"", "TLS: the client certificate's private key (PEM).", 0, 0,
+         [](BridgeConfig& b, const toml::node& n) { return store_readable_file(b.tls.key_file, n); }},
+        {"tls_verify", Kind::Boolean, "true",
+         "TLS: whether the upstream's certificate and host name are verified; turn off only to test.", 0, 0,
+         [](BridgeConfig& b, const toml::node& n) {
+             b.tls.verify = n.as_boolean()->get();
              return std::string();
          }},
         {"keep_alive_s", Kind::Integer, "30", "Keep-alive towards the upstream, in seconds; a silent link is closed after 1.5 times this.",
@@ -244,6 +274,11 @@ std::optional<BridgeConfig> parse_bridge(const toml::table& table, const std::st
     bool ok = apply_fields(table, bridge_fields(), {"forwards", "subscriptions"}, b, display, line_of(table), report);
     if (ok && b.reconnect_min > b.reconnect_max) {
         report(line_of(table), join(display, "reconnect_min_ms") + ": is above reconnect_max_ms");
+        ok = false;
+    }
+    if (ok && b.tls.cert_file.empty() != b.tls.key_file.empty()) {
+        report(line_of(table), join(display, b.tls.cert_file.empty() ? "cert_file" : "key_file") +
+                                   ": cert_file and key_file go together");
         ok = false;
     }
     ok = parse_children(table, "forwards", forward_fields(), display, report, b.forwards) && ok;

@@ -25,15 +25,23 @@ class Upstream:
     """Debian's mosquitto on 127.0.0.1 with persistence, so a persistent
     subscriber's session and queue survive a stop and start (SIGTERM saves it)."""
 
-    def __init__(self):
+    def __init__(self, tls=None):
+        """tls: None, or (certs dir, require a client certificate) for a second,
+        TLS listener on tls_port; the plain listener stays for the test's clients."""
         self.port = h.free_port()
+        self.tls_port = h.free_port()
         self.dir = tempfile.mkdtemp(prefix="ibupstream-")
         os.chmod(self.dir, 0o777)  # mosquitto drops to user "mosquitto" as root
         self.conf = os.path.join(self.dir, "mosquitto.conf")
         with open(self.conf, "w") as f:
-            f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence true\n"
+            f.write("per_listener_settings false\nallow_anonymous true\npersistence true\n"
                     "persistence_location %s/\nautosave_interval 0\nmax_queued_messages 0\n"
-                    "log_dest stderr\n" % (self.port, self.dir))
+                    "log_dest stderr\nlistener %d 127.0.0.1\n" % (self.dir, self.port))
+            if tls:
+                certs, require = tls
+                f.write("listener %d 127.0.0.1\ncafile %s/ca.crt\ncertfile %s/server.crt\nkeyfile %s/server.key\n"
+                        "require_certificate %s\n" % (self.tls_port, certs, certs, certs,
+                                                        "true" if require else "false"))
         self.log = os.path.join(self.dir, "mosquitto.log")
         self.proc = None
 
@@ -135,6 +143,35 @@ def bridge_toml(upstream_port, extra="", forwards=None, subscriptions=None, brid
     return "\n".join(out) + "\n" + extra
 
 
+def make_certs(testcase):
+    """A CA, a server certificate for 127.0.0.1 and a client certificate signed by
+    it, and a second CA that signed nothing of these: made with openssl, in a dir
+    mosquitto (running as its own user) can read."""
+    d = tempfile.mkdtemp(prefix="ibcerts-")
+    testcase.addCleanup(shutil.rmtree, d, True)
+    os.chmod(d, 0o755)
+
+    def run(*args):
+        r = subprocess.run(["openssl"] + list(args), cwd=d, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           stdin=subprocess.DEVNULL, timeout=60)
+        if r.returncode != 0:
+            raise AssertionError("openssl %s failed: %s" % (" ".join(args), r.stderr.decode()))
+
+    for ca in ("ca", "other-ca"):
+        run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca + ".key", "-out", ca + ".crt",
+            "-days", "2", "-subj", "/CN=Ironbridge test " + ca)
+    with open(os.path.join(d, "san.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    for name, cn in (("server", "127.0.0.1"), ("client", "edge-1")):
+        run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + cn)
+        extra = ["-extfile", "san.ext"] if name == "server" else []
+        run("x509", "-req", "-in", name + ".csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", name + ".crt", "-days", "2", *extra)
+    for n in os.listdir(d):
+        os.chmod(os.path.join(d, n), 0o644)
+    return d
+
+
 def in_order(numbers):
     """First arrivals of each number, in arrival order, and the duplicate count."""
     seen = set()
@@ -175,8 +212,8 @@ class Publisher:
 @h.ironbridge_only("the bridge is an Ironbridge feature")
 class BridgeTest(h.IBTestCase):
 
-    def upstream(self):
-        u = Upstream().start()
+    def upstream(self, tls=None):
+        u = Upstream(tls).start()
         self.addCleanup(u.close)
         self._upstreams.append(u)
         return u
@@ -445,6 +482,45 @@ tags = [ { name = "sp", address = "memory:initial=180", type = "int16", access =
         self.wait_status(node, lambda s: s["connected"], what="connected")
         self.assertIn("moved aside", node.log_text())
         self.assertTrue(any(n.startswith("bridge-cloud.db.corrupt-") for n in os.listdir(node.data_dir)))
+
+    def tls_toml(self, up, certs, ca="ca.crt", client_cert=True):
+        extra = 'tls = true\nca_file = "%s/%s"' % (certs, ca)
+        if client_cert:
+            extra += '\ncert_file = "%s/client.crt"\nkey_file = "%s/client.key"' % (certs, certs)
+        return bridge_toml(up.tls_port, bridge_extra=extra)
+
+    def test_tls_with_a_client_certificate(self):
+        certs = make_certs(self)
+        up = self.upstream(tls=(certs, True))
+        coll = self.collector(up)
+        node = self.start_broker(extra_toml=self.tls_toml(up, certs))
+        self.wait_status(node, lambda s: s["connected"], what="connected over TLS")
+        pub = self.publisher(node)
+        pub.publish_range("plant/tls", 0, 500)
+        self.wait_count(coll, 500)
+        self.assertEqual(in_order(coll.numbers())[0], list(range(500)))
+
+    def test_tls_refuses_a_server_signed_by_another_ca(self):
+        certs = make_certs(self)
+        up = self.upstream(tls=(certs, False))
+        node = self.start_broker(extra_toml=self.tls_toml(up, certs, ca="other-ca.crt"))
+        s = self.wait_status(node, lambda s: "TLS handshake" in s["last_error"], what="a failed handshake")
+        self.assertFalse(s["connected"])
+        self.assertIn("certificate verify failed", s["last_error"])
+        pub = self.publisher(node)
+        pub.publish_range("plant/tls", 0, 10)
+        self.assertEqual(self.status(node)["backlog"]["messages"], 10)  # kept, not sent to an impostor
+
+    def test_tls_without_the_client_certificate_an_upstream_requires(self):
+        certs = make_certs(self)
+        up = self.upstream(tls=(certs, True))
+        node = self.start_broker(extra_toml=self.tls_toml(up, certs, client_cert=False))
+        time.sleep(1.5)
+        self.assertTrue(node.alive(), "ironbridge died on a refused handshake")
+        s = self.status(node)
+        self.assertFalse(s["connected"], s)
+        self.assertEqual(s["connects"], 0, s)
+        self.assertNotEqual(s["last_error"], "", s)
 
     def test_config_errors_name_the_line_and_key(self):
         path = os.path.join(tempfile.mkdtemp(prefix="ibcfg-"), "bad.toml")
