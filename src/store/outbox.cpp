@@ -103,8 +103,12 @@ std::expected<uint64_t, std::string> Outbox::commit(std::span<const OutboxRecord
     begin_.reset();
     auto fail = [this](std::string_view what) {
         std::string e = error(what);
+        const bool full = sqlite3_errcode(db_) == SQLITE_FULL;
         sqlite3_step(rollback_.get());
         rollback_.reset();
+        // On a full disk the WAL itself may hold the space: it only shrinks at a
+        // checkpoint, which a failing commit never reaches. Give it back now.
+        if (full) sqlite3_exec(db_, "PRAGMA wal_checkpoint(TRUNCATE);", nullptr, nullptr, nullptr);
         return std::unexpected(std::move(e));
     };
     Dropped gone;
@@ -117,7 +121,7 @@ std::expected<uint64_t, std::string> Outbox::commit(std::span<const OutboxRecord
         gone.bytes += d->bytes;
     }
     uint64_t seq = first;
-    uint64_t added = 0;
+    uint64_t added_bytes = 0;
     for (const OutboxRecord& r : records) {
         sqlite3_stmt* st = insert_.get();
         sqlite3_bind_int64(st, 1, static_cast<sqlite3_int64>(seq));
@@ -132,18 +136,17 @@ std::expected<uint64_t, std::string> Outbox::commit(std::span<const OutboxRecord
         insert_.reset();
         if (rc != SQLITE_DONE) return fail("cannot append to the queue");
         ++seq;
-        ++added;
-        bytes_ += r.topic.size() + r.payload.size();
+        added_bytes += r.topic.size() + r.payload.size();
     }
     if (sqlite3_step(commit_.get()) != SQLITE_DONE) {
         commit_.reset();
-        // The appended bytes were counted above; undo them with the transaction.
-        for (const OutboxRecord& r : records) bytes_ -= r.topic.size() + r.payload.size();
         return fail("cannot commit");
     }
     commit_.reset();
+    // Counted only now: on any failure above nothing of the transaction happened.
     next_seq_ = seq;
-    messages_ += added;
+    messages_ += records.size();
+    bytes_ += added_bytes;
     messages_ -= std::min(messages_, gone.messages);
     bytes_ -= std::min(bytes_, gone.bytes);
     if (messages_ == 0 && !acked.empty()) give_back_space();

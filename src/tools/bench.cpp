@@ -127,11 +127,16 @@ int run_connack(const BenchOptions& opts, const std::string& address) {
     return 0;
 }
 
-void print_human(const BenchOptions& o, const std::string& address, const LoadResult& r) {
+void print_human(const BenchOptions& o, const std::string& address, const std::string& sub_address,
+                 const LoadResult& r) {
     const bool pub = o.mode == BenchMode::Pub || o.mode == BenchMode::PubSub;
     const bool sub = o.mode == BenchMode::Sub || o.mode == BenchMode::PubSub;
+    const uint16_t sub_port = o.sub_port != 0 ? o.sub_port : o.port;
     fmt::print("ironbridge bench {} → {}:{}  MQTT {}  QoS {}  {} B  threads {}\n", mode_name(o.mode), address, o.port,
                o.version == 5 ? "5.0" : "3.1.1", o.qos, o.size, o.threads);
+    if (sub && (sub_address != address || sub_port != o.port)) {
+        fmt::print("  subscribers on {}:{}\n", sub_address, sub_port);
+    }
     fmt::print("  connections    {} established in {:.3f} s ({:.0f}/s), {} failed\n", r.connected, r.connect_s,
                per_s(r.connected, r.connect_s), r.failed);
     if (pub) fmt::print("  sent           {:.0f} msg/s ({} in {:.2f} s)\n", per_s(r.sent, r.window_s), r.sent, r.window_s);
@@ -181,6 +186,9 @@ void register_bench_cli(CLI::App& parent, BenchOptions& opts) {
         ->default_str("pubsub");
     b->add_option("--host", opts.host, "broker host; must resolve to 127.0.0.0/8 or ::1")->capture_default_str();
     b->add_option("--port", opts.port, "broker port")->capture_default_str();
+    b->add_option("--sub-host", opts.sub_host,
+                  "broker host for subscribers (e.g. the upstream of a bridge); loopback only [--host]");
+    b->add_option("--sub-port", opts.sub_port, "broker port for subscribers [--port]");
     b->add_option("--pubs", opts.pubs, "publishers")->capture_default_str();
     b->add_option("--subs", opts.subs, "subscribers")->capture_default_str();
     b->add_option("--conns", opts.conns, "idle connections (conn mode)")->capture_default_str();
@@ -222,12 +230,18 @@ int run_bench(const BenchOptions& opts) {
         return 1;
     }
     if (opts.mode == BenchMode::Connack) return run_connack(opts, *address);
+    // Subscribers may use another broker; the loopback rule holds for it too.
+    auto sub_address = opts.sub_host.empty() ? address : resolve_loopback(opts.sub_host, why);
+    if (!sub_address) {
+        fmt::print(stderr, "bench: --sub-host: {}\n", why);
+        return 1;
+    }
 
-    LoadResult r = run_load(opts, *address);
+    LoadResult r = run_load(opts, *address, *sub_address);
     if (opts.json) {
         print_json(opts, r);
     } else {
-        print_human(opts, *address, r);
+        print_human(opts, *address, *sub_address, r);
     }
     const uint64_t wanted = opts.mode == BenchMode::Conn ? opts.conns
                             : opts.mode == BenchMode::Pub ? opts.pubs

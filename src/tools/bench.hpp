@@ -25,6 +25,11 @@ struct BenchOptions {
     BenchMode mode = BenchMode::PubSub;
     std::string host = "127.0.0.1";
     uint16_t port = 1883;
+    // Where subscribers connect; empty / 0 = the same as host / port. Lets a
+    // run publish into one broker and receive from another that it forwards
+    // to (a bridge), with latency still measured publish → receipt.
+    std::string sub_host;
+    uint16_t sub_port = 0;
     uint32_t pubs = 1;
     uint32_t subs = 1;
     uint32_t conns = 1000;

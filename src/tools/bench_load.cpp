@@ -123,10 +123,12 @@ codec::Ack make_ack(codec::PacketType type, uint16_t packet_id) {
 }
 
 struct Shared {
-    Shared(const BenchOptions& o, tcp::endpoint e, codec::Version v) : opts(o), endpoint(e), version(v) {}
+    Shared(const BenchOptions& o, tcp::endpoint e, tcp::endpoint sub_e, codec::Version v)
+        : opts(o), endpoint(e), sub_endpoint(sub_e), version(v) {}
 
     const BenchOptions& opts;
-    tcp::endpoint endpoint;
+    tcp::endpoint endpoint;      // publishers and idle connections
+    tcp::endpoint sub_endpoint;  // subscribers (the same unless --sub-host/--sub-port)
     codec::Version version;
     std::atomic<bool> publishing{false};
     std::atomic<bool> measuring{false};
@@ -211,7 +213,7 @@ public:
 
     void start() {
         state_ = State::Connecting;
-        sock_.async_connect(s_.endpoint, [this](const boost::system::error_code& ec) {
+        sock_.async_connect(role_ == Role::Sub ? s_.sub_endpoint : s_.endpoint, [this](const boost::system::error_code& ec) {
             if (ec) return fail("connect: " + ec.message());
             boost::system::error_code ignored;
             // Latency must never wait for Nagle; throughput comes from our batches.
@@ -650,9 +652,10 @@ bool topic_matches(std::string_view filter, std::string_view topic) {
     }
 }
 
-LoadResult run_load(const BenchOptions& opts, const std::string& address) {
+LoadResult run_load(const BenchOptions& opts, const std::string& address, const std::string& sub_address) {
     LoadResult result;
     Shared shared(opts, tcp::endpoint(asio::ip::make_address(address), opts.port),
+                  tcp::endpoint(asio::ip::make_address(sub_address), opts.sub_port != 0 ? opts.sub_port : opts.port),
                   opts.version == 5 ? codec::Version::V5 : codec::Version::V311);
     const bool with_pubs = opts.mode == BenchMode::Pub || opts.mode == BenchMode::PubSub;
     const bool with_subs = opts.mode == BenchMode::Sub || opts.mode == BenchMode::PubSub;

@@ -32,9 +32,10 @@ struct LoadResult {
     std::string first_error;          // the first failure, for the report
 };
 
-// Runs one load according to `opts` against `address` (already resolved and
-// checked to be loopback). Blocks for warmup + duration (+ drain).
-LoadResult run_load(const BenchOptions& opts, const std::string& address);
+// Runs one load according to `opts`: publishers (and idle clients) connect to
+// `address`, subscribers to `sub_address` (both already resolved and checked
+// to be loopback). Blocks for warmup + duration (+ drain).
+LoadResult run_load(const BenchOptions& opts, const std::string& address, const std::string& sub_address);
 
 struct ConnackProbe {
     bool ok = false;
