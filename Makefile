@@ -49,6 +49,7 @@ bench: deps
 	@cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DIB_BENCH=ON > /dev/null
 	@cmake --build build-release -j $(JOBS)
 	IRONBRIDGE_BIN=$(CURDIR)/build-release/ironbridge bash bench/compare.sh
+	IRONBRIDGE_BIN=$(CURDIR)/build-release/ironbridge bash bench/bridge.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) build-release
