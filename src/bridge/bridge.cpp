@@ -530,7 +530,7 @@ std::expected<void, std::string> Bridge::start() {
     events.writable = [&b] { b.pump(); };
     b.link = std::make_unique<MqttLink>(b.io, b.config, std::move(events));
     for (std::size_t i = 0; i < b.config.forwards.size(); ++i) {
-        auto id = b.router.subscribe(b.config.forwards[i].local, [&b, i](const Message& m) { b.take(m, i); });
+        auto id = b.router.subscribe_durable(b.config.forwards[i].local, [&b, i](const Message& m) { b.take(m, i); });
         if (!id) return std::unexpected("bridge '" + b.config.name + "': " + id.error());
         b.local_subs.push_back(*id);
     }

@@ -10,8 +10,11 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 import unittest
+
+import paho.mqtt.client as mqtt
 
 import ibharness as h
 from bridge_peers import BridgeCase, Upstream, bridge_toml, in_order, make_certs
@@ -122,6 +125,57 @@ class BridgeTest(BridgeCase):
         node.start()
         self.wait_count(coll, total, timeout=60)
         self.assertEqual(in_order(coll.numbers())[0], list(range(total)))
+
+    def test_kill_9_while_publishing_loses_no_acknowledged_message(self):
+        up = self.upstream()
+        coll = self.collector(up)
+        node = self.start_broker(extra_toml=bridge_toml(up.port))
+        self.wait_status(node, lambda s: s["connected"], what="connected")
+        acked_mids = []
+        by_mid = {}
+        lock = threading.Lock()  # never held while calling into paho
+        c = mqtt.Client(client_id="pub-kill", protocol=mqtt.MQTTv311)
+        c.max_inflight_messages_set(200)
+
+        def on_publish(client, userdata, mid):
+            with lock:
+                acked_mids.append(mid)
+
+        c.on_publish = on_publish
+        c.connect(h.HOST, node.port, keepalive=30)
+        c.loop_start()
+        self.addCleanup(c.loop_stop)
+        stop = threading.Event()
+
+        def publish():
+            # Fewer than 65,535 messages: paho's message ids stay unique.
+            for i in range(60000):
+                if stop.is_set():
+                    return
+                info = c.publish("plant/k", "%d:" % i, qos=1)
+                with lock:
+                    by_mid[info.mid] = i
+                if i % 200 == 0:
+                    time.sleep(0.001)
+
+        t = threading.Thread(target=publish, daemon=True)
+        t.start()
+        h.wait_until(lambda: len(acked_mids) >= 5000, timeout=30, interval=0.001)
+        node.kill9()
+        stop.set()
+        t.join(10)
+        with lock:
+            promised = {by_mid[m] for m in acked_mids}
+        self.assertGreater(len(promised), 0)
+        node.start()
+        # Every message whose PUBACK the publisher got must arrive upstream.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not promised <= set(coll.numbers()):
+            time.sleep(0.05)
+        missing = sorted(promised - set(coll.numbers()))
+        self.assertEqual(missing[:20], [], "%d acknowledged messages lost" % len(missing))
+        first, _ = in_order([n for n in coll.numbers() if n in promised])
+        self.assertEqual(first, sorted(promised))
 
     def cap_case(self, policy):
         up, coll = self.offline_upstream_with_collector()

@@ -36,6 +36,7 @@ std::size_t Shard::route(const MessageRef& msg) {
     // gets its own match list so the outer loop's is left intact.
     std::vector<Subscription> nested;
     std::vector<Subscription>& matches_ = route_depth_ == 0 ? this->matches_ : nested;
+    if (route_depth_ == 0) last_route_durable_ = false;
     ++route_depth_;
     struct DepthGuard {
         int& depth;
@@ -88,6 +89,7 @@ std::size_t Shard::route(const MessageRef& msg) {
         // [MQTT-3.3.1-12] Without Retain As Published the flag is cleared.
         d.retain = rap && msg->retain();
         ++delivered;
+        if (to & kDurableBit) last_route_durable_ = true;
         const std::size_t dest = shard_of(to);
         if (dest == index) {
             deliver_local(d);
@@ -179,6 +181,34 @@ void Shard::flush() {
         });
         outbox_[dest] = {};
     }
+    if (!held_.empty()) release_after_durable_tasks();
+}
+
+void Shard::release_after_durable_tasks() {
+    // Each connection releases the acks it held up to now; later ones wait for
+    // a later barrier. Loop 0 runs posted tasks in order: the first hop lands
+    // behind this turn's deliveries to it, the second behind the tasks (commits)
+    // those deliveries posted.
+    std::vector<std::pair<std::weak_ptr<Connection>, uint64_t>> batch;
+    batch.reserve(held_.size());
+    for (auto& w : held_) {
+        if (auto c = w.lock()) {
+            c->held_registered_ = false;
+            batch.emplace_back(c, c->held_total_);
+        }
+    }
+    held_.clear();
+    Shard& zero = core.shard(0);
+    asio::post(zero.ctx, [this, &zero, batch = std::move(batch)]() mutable {
+        asio::post(zero.ctx, [this, batch = std::move(batch)]() mutable {
+            asio::post(ctx, [this, batch = std::move(batch)] {
+                for (const auto& [w, upto] : batch) {
+                    if (auto c = w.lock()) c->release_held_acks(upto);
+                }
+                flush();
+            });
+        });
+    });
 }
 
 void Shard::destroy_session(Session* s) {
@@ -468,6 +498,16 @@ std::shared_ptr<MessageHandler> BrokerCore::handler_for(SubscriberId id) {
 }
 
 std::expected<SubscriberId, std::string> BrokerCore::subscribe(std::string_view filter, MessageHandler handler) {
+    return subscribe_in_process(filter, std::move(handler), false);
+}
+
+std::expected<SubscriberId, std::string> BrokerCore::subscribe_durable(std::string_view filter,
+                                                                       MessageHandler handler) {
+    return subscribe_in_process(filter, std::move(handler), true);
+}
+
+std::expected<SubscriberId, std::string> BrokerCore::subscribe_in_process(std::string_view filter,
+                                                                          MessageHandler handler, bool durable) {
     auto shared = parse_shared(filter);
     if (!shared) return std::unexpected(fmt::format("topic filter '{}': {}", filter, shared.error()));
     std::string_view plain = *shared ? (*shared)->filter : filter;
@@ -478,7 +518,8 @@ std::expected<SubscriberId, std::string> BrokerCore::subscribe(std::string_view 
         return std::unexpected(fmt::format("topic filter '{}' is deeper than max_topic_depth {}", filter,
                                            config.max_topic_depth));
     }
-    const SubscriberId id = kInProcessBit | next_in_process_id_.fetch_add(1);  // shard 0
+    const SubscriberId id =
+        kInProcessBit | (durable ? kDurableBit : 0) | next_in_process_id_.fetch_add(1);  // shard 0
     {
         std::lock_guard lock(handlers_mutex);
         handlers.emplace(id, std::make_pair(std::string(filter),

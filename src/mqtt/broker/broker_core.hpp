@@ -14,6 +14,7 @@
 #include <utility>  // before Asio: Boost 1.74 coroutine headers need it
 
 #include <array>
+#include <deque>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -57,6 +58,9 @@ class Connection;
 // shard without a lookup; bit 55 marks in-process subscribers of the Router.
 inline constexpr int kShardShift = 56;
 inline constexpr SubscriberId kInProcessBit = SubscriberId{1} << 55;
+// An in-process subscriber whose deliveries hold the publisher's acknowledgement
+// (Router::subscribe_durable).
+inline constexpr SubscriberId kDurableBit = SubscriberId{1} << 54;
 inline std::size_t shard_of(SubscriberId id) { return static_cast<std::size_t>(id >> kShardShift); }
 
 // Up to this many subscription identifiers travel with one delivery.
@@ -239,6 +243,9 @@ public:
     // Shard::throttle_publisher).
     void pause_reading(Clock::time_point until);
     bool paused() const { return paused_; }
+    // Sends the acknowledgements held for a durable subscriber (Shard::hold_acks)
+    // up to the `upto`-th ever held.
+    void release_held_acks(uint64_t upto);
     bool dirty = false;
 
 private:
@@ -261,6 +268,8 @@ private:
     void end_session_link(bool send_will);
     void write_some();
     void migrate();
+    // PUBACK / PUBREC for a received PUBLISH, in order: held while earlier ones are.
+    void ack_publish(codec::PacketType type, uint16_t packet_id, uint8_t reason, bool hold);
 
     Shard& shard_;
     Socket socket_;
@@ -296,6 +305,17 @@ private:
     };
     std::unique_ptr<Aliases> aliases_;
     std::unique_ptr<asio::steady_timer> backoff_timer_;  // only for congested shards
+    // Acknowledgements waiting for a durable subscriber's commit, in PUBLISH order.
+    struct HeldAck {
+        codec::PacketType type;
+        uint16_t packet_id;
+        uint8_t reason;
+    };
+    std::deque<HeldAck> held_acks_;
+    uint64_t held_total_ = 0;     // acks ever held; released_total_ of them sent
+    uint64_t released_total_ = 0;
+    bool held_registered_ = false;  // with the shard, for this turn's barrier
+    friend class Shard;
 };
 
 class Shard {
@@ -332,6 +352,14 @@ public:
     void deliver_local(const Delivery& d);
     void retained_to(Session& s, std::string_view filter, const SubscriptionOptions& opts);
 
+    // Whether the last route() reached a durable in-process subscriber.
+    bool last_route_durable() const { return last_route_durable_; }
+    // The connection's held acknowledgements are released once every task the
+    // durable subscribers posted while handling this turn's messages has run:
+    // at the end of the turn a task goes to loop 0 (behind the deliveries), posts
+    // itself once more there (behind the commits those deliveries posted), then
+    // comes back here to release.
+    void hold_acks(const std::shared_ptr<Connection>& c) { held_.push_back(c); }
     // End of a loop turn: write every dirty connection, post cross-shard batches.
     void flush();
     void mark_dirty(std::shared_ptr<Connection> c) { dirty_.push_back(std::move(c)); }
@@ -353,11 +381,14 @@ public:
 
 private:
     void sweep();
+    void release_after_durable_tasks();
 
     std::vector<std::shared_ptr<Connection>> dirty_;
     std::vector<std::shared_ptr<Connection>> flushing_;
     std::vector<std::vector<Delivery>> outbox_;  // per destination shard
     std::vector<Subscription> matches_;          // scratch for route()
+    std::vector<std::weak_ptr<Connection>> held_;  // connections holding acks this turn
+    bool last_route_durable_ = false;
     int route_depth_ = 0;  // route() re-entered by an in-process handler that publishes
     asio::steady_timer sweep_timer_;
     uint64_t next_id_ = 1;
@@ -378,6 +409,10 @@ public:
     std::expected<void, std::string> publish(std::string_view topic, Bytes payload,
                                              const PublishOptions& options) override;
     std::expected<SubscriberId, std::string> subscribe(std::string_view filter, MessageHandler handler) override;
+    std::expected<SubscriberId, std::string> subscribe_durable(std::string_view filter,
+                                                               MessageHandler handler) override;
+    std::expected<SubscriberId, std::string> subscribe_in_process(std::string_view filter, MessageHandler handler,
+                                                                  bool durable);
     void unsubscribe(SubscriberId id) override;
 
     const BrokerConfig config;

@@ -430,11 +430,8 @@ void Connection::handle_publish(codec::Publish& p) {
             disconnect_with(rc::kPayloadFormatInvalid, "payload is not UTF-8 as its format indicator says");
             return;
         }
-        codec::encode(out_,
-                      codec::Ack{p.qos == 1 ? codec::PacketType::Puback : codec::PacketType::Pubrec, p.packet_id,
-                                 rc::kPayloadFormatInvalid, {}},
-                      version_);
-        mark_dirty();
+        ack_publish(p.qos == 1 ? codec::PacketType::Puback : codec::PacketType::Pubrec, p.packet_id,
+                    rc::kPayloadFormatInvalid, false);
         return;
     }
     if (version_ == Version::V5 && p.properties.topic_alias) {
@@ -459,10 +456,8 @@ void Connection::handle_publish(codec::Publish& p) {
         disconnect_with(rc::kProtocolError, "empty topic without an alias");
         return;
     }
-    auto ack = [&](codec::PacketType type, uint8_t reason) {
-        codec::encode(out_, codec::Ack{type, p.packet_id, version_ == Version::V5 ? reason : uint8_t{0}, {}},
-                      version_);
-        mark_dirty();
+    auto ack = [&](codec::PacketType type, uint8_t reason, bool hold = false) {
+        ack_publish(type, p.packet_id, reason, hold);
     };
     if (p.qos == 2) {
         auto& pending = session_->incoming_qos2;
@@ -503,12 +498,43 @@ void Connection::handle_publish(codec::Publish& p) {
     MessageRef msg = Message::make(init, last_rx_);
     const std::size_t matched = shard_.route(msg);
     const uint8_t reason = matched == 0 ? rc::kNoMatchingSubscribers : rc::kSuccess;
+    const bool durable = shard_.last_route_durable();
     if (p.qos == 1) {
-        ack(codec::PacketType::Puback, reason);
+        ack(codec::PacketType::Puback, reason, durable);
     } else if (p.qos == 2) {
         session_->incoming_qos2.push_back(p.packet_id);
-        ack(codec::PacketType::Pubrec, reason);
+        ack(codec::PacketType::Pubrec, reason, durable);
     }
+}
+
+void Connection::ack_publish(codec::PacketType type, uint16_t packet_id, uint8_t reason, bool hold) {
+    if (version_ != Version::V5) reason = 0;
+    // [MQTT-4.6.0-2] PUBACKs go in the order of their PUBLISHes: once one is
+    // held, the ones behind it wait too.
+    if (hold || !held_acks_.empty()) {
+        held_acks_.push_back(HeldAck{type, packet_id, reason});
+        ++held_total_;
+        if (!held_registered_) {
+            held_registered_ = true;
+            shard_.hold_acks(shared_from_this());
+        }
+        return;
+    }
+    codec::encode(out_, codec::Ack{type, packet_id, reason, {}}, version_);
+    mark_dirty();
+}
+
+void Connection::release_held_acks(uint64_t upto) {
+    if (closed()) return;  // the client resends what it has no ack for
+    bool any = false;
+    while (released_total_ < upto && !held_acks_.empty()) {
+        const HeldAck& a = held_acks_.front();
+        codec::encode(out_, codec::Ack{a.type, a.packet_id, a.reason, {}}, version_);
+        held_acks_.pop_front();
+        ++released_total_;
+        any = true;
+    }
+    if (any) mark_dirty();
 }
 
 void Connection::handle_ack(const codec::Ack& a) {

@@ -46,6 +46,13 @@ public:
     // with a message saying why. Thread-safe.
     virtual std::expected<SubscriberId, std::string> subscribe(std::string_view filter,
                                                                MessageHandler handler) = 0;
+    // As subscribe(), for a subscriber that makes each message durable (the
+    // bridge's disk queue) in a task it posts on its loop from inside the
+    // handler. A network client's PUBACK or PUBREC for a message that reached
+    // such a subscriber is held until that task has run, so an acknowledged
+    // message is on disk before its publisher may forget it.
+    virtual std::expected<SubscriberId, std::string> subscribe_durable(std::string_view filter,
+                                                                       MessageHandler handler) = 0;
     virtual void unsubscribe(SubscriberId id) = 0;
 };
 

@@ -642,8 +642,38 @@ TEST_P(RouterTest, ExpiredMessageIsNotDeliveredToAReconnectingSession) {
     client->send_ack(PacketType::Puback, p2->packet_id);
 }
 
+// ------------------------------------------------------- durable subscribers
+
+// A durable subscriber (the bridge) makes a message safe in a task it posts on
+// its loop; the publisher's acknowledgement must not leave before that task ran.
+// The task is slow on purpose, so an acknowledgement sent too early is caught.
+TEST_P(RouterTest, AcknowledgementsWaitForTheDurableSubscribersTask) {
+    std::atomic<int> committed{0};
+    auto id = router().subscribe_durable("safe/#", [this, &committed](const Message&) {
+        run_on_loop(0, [&committed] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            committed.fetch_add(1);
+        });
+    });
+    ASSERT_TRUE(id.has_value()) << id.error();
+    auto plain = collect("plain/#");
+    for (const std::string& client_id : {std::string("durable-pub"), client_id_on_last_shard("durable-far")}) {
+        auto client = connect(client_id, Version::V5);
+        const int before = committed.load();
+        ASSERT_EQ(client->publish("safe/a", "1", 1), 0);
+        EXPECT_GE(committed.load(), before + 1) << "PUBACK before the durable task ran (" << client_id << ")";
+        ASSERT_EQ(client->publish("safe/b", "2", 2), 0);
+        EXPECT_GE(committed.load(), before + 2) << "PUBREC before the durable task ran (" << client_id << ")";
+        // A message no durable subscriber takes is acknowledged as before.
+        ASSERT_EQ(client->publish("plain/c", "3", 1), 0);
+    }
+    ASSERT_TRUE(plain->wait_topic("plain/c"));
+    router().unsubscribe(*id);
+}
+
 INSTANTIATE_TEST_SUITE_P(Router, RouterTest, ::testing::Values(std::size_t{1}, std::size_t{2}), loops_name);
 INSTANTIATE_TEST_SUITE_P(Router, RouterSysTest, ::testing::Values(std::size_t{1}, std::size_t{2}), loops_name);
 
 }  // namespace
 }  // namespace ib::mqtt::broker
+
