@@ -246,6 +246,10 @@ struct MqttLink::Impl : std::enable_shared_from_this<MqttLink::Impl> {
             std::memmove(rx.data(), rx.data() + pos, rx_len - pos);
             rx_len -= pos;
         }
+        if (state == LinkState::Connected && events.read_done) {
+            events.read_done();
+            if (gen != generation) return false;
+        }
         // Give back a buffer a large packet grew, once it is done with.
         if (rx_len == 0 && rx.size() > 4 * kReadChunk) {
             rx.clear();

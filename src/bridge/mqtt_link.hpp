@@ -30,6 +30,9 @@ struct LinkEvents {
     std::function<void(const std::string& why)> disconnected;
     // Output written: the bridge may send more.
     std::function<void()> writable;
+    // Every packet of one read has been handed over: the place to send more,
+    // once for all the acknowledgements the read carried.
+    std::function<void()> read_done;
 };
 
 class MqttLink {

@@ -25,6 +25,8 @@ constexpr const char* kSize = "length(topic) + length(payload)";
 
 int flags_of(uint8_t qos, bool retain) { return qos | (retain ? 4 : 0); }
 
+constexpr uint64_t kGiveBackAbove = 16u << 20;
+
 }  // namespace
 
 std::expected<std::unique_ptr<Outbox>, std::string> Outbox::open(const std::string& path) {
@@ -34,10 +36,25 @@ std::expected<std::unique_ptr<Outbox>, std::string> Outbox::open(const std::stri
     box->db_ = file->db;
     box->moved_aside_ = std::move(file->moved_aside);
     if (auto r = box->prepare(); !r) return std::unexpected(r.error());
+    sqlite3* checkpoint_db = nullptr;
+    if (sqlite3_open_v2(path.c_str(), &checkpoint_db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
+        std::string why = checkpoint_db ? sqlite3_errmsg(checkpoint_db) : "out of memory";
+        sqlite3_close(checkpoint_db);
+        return std::unexpected(path + ": cannot open for checkpoints: " + why);
+    }
+    // The writer no longer checkpoints as it commits; the thread does.
+    sqlite3_exec(box->db_, "PRAGMA wal_autocheckpoint=0;", nullptr, nullptr, nullptr);
+    box->checkpointer_ = std::thread([b = box.get(), checkpoint_db] { b->checkpoint_loop(checkpoint_db); });
     return box;
 }
 
 Outbox::~Outbox() {
+    {
+        std::lock_guard lock(checkpoint_mutex_);
+        checkpoint_stop_ = true;
+    }
+    checkpoint_wake_.notify_one();
+    if (checkpointer_.joinable()) checkpointer_.join();
     // Statements first: a connection with live statements does not close.
     for (Statement* st : {&begin_, &commit_, &rollback_, &insert_, &delete_, &load_, &oldest_, &drop_upto_, &head_}) {
         *st = Statement();
@@ -76,6 +93,7 @@ std::expected<void, std::string> Outbox::prepare() {
     messages_ = static_cast<uint64_t>(sqlite3_column_int64(count->get(), 0));
     bytes_ = static_cast<uint64_t>(sqlite3_column_int64(count->get(), 1));
     next_seq_ = static_cast<uint64_t>(sqlite3_column_int64(count->get(), 2)) + 1;
+    high_water_bytes_ = bytes_;
     return {};
 }
 
@@ -149,8 +167,30 @@ std::expected<uint64_t, std::string> Outbox::commit(std::span<const OutboxRecord
     bytes_ += added_bytes;
     messages_ -= std::min(messages_, gone.messages);
     bytes_ -= std::min(bytes_, gone.bytes);
-    if (messages_ == 0 && !acked.empty()) give_back_space();
+    high_water_bytes_ = std::max(high_water_bytes_, bytes_);
+    // Only after a backlog worth returning: a queue that empties after every
+    // message must not pay a checkpoint with its fsyncs each time.
+    if (messages_ == 0 && high_water_bytes_ > kGiveBackAbove) {
+        give_back_space();
+        high_water_bytes_ = 0;
+    }
     return first;
+}
+
+void Outbox::checkpoint_loop(sqlite3* db) {
+    // PASSIVE never waits for the writer: whatever the WAL holds that no reader
+    // needs goes into the database file, and the writer starts the WAL over at
+    // its next transaction. Every 100 ms keeps the WAL to a few MiB at full rate.
+    std::unique_lock lock(checkpoint_mutex_);
+    while (!checkpoint_stop_) {
+        checkpoint_wake_.wait_for(lock, std::chrono::milliseconds(100));
+        if (checkpoint_stop_) break;
+        lock.unlock();
+        sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+        lock.lock();
+    }
+    lock.unlock();
+    sqlite3_close(db);
 }
 
 void Outbox::give_back_space() {

@@ -7,13 +7,16 @@
 #pragma once
 
 #include <cstddef>
+#include <condition_variable>
 #include <cstdint>
 #include <expected>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "core/bytes.hpp"
@@ -93,6 +96,10 @@ private:
     // Runs `del` (a DELETE ... RETURNING seq, size) and counts what it removed.
     std::expected<Dropped, std::string> delete_counted(Statement& del, uint64_t& last_seq);
     void give_back_space();
+    // Checkpoints the WAL from a thread of its own, on a connection of its own:
+    // a checkpoint fsyncs, and on the bridge's event loop that stalled every
+    // message behind it for milliseconds.
+    void checkpoint_loop(sqlite3* db);
 
     std::string path_;
     sqlite3* db_ = nullptr;
@@ -101,6 +108,11 @@ private:
     uint64_t messages_ = 0;
     uint64_t bytes_ = 0;
     uint64_t next_seq_ = 1;
+    uint64_t high_water_bytes_ = 0;  // since the file last gave space back
+    std::mutex checkpoint_mutex_;
+    std::condition_variable checkpoint_wake_;
+    bool checkpoint_stop_ = false;
+    std::thread checkpointer_;
 };
 
 }  // namespace ib::store
