@@ -241,6 +241,17 @@ std::expected<void, std::string> Outbox::load(uint64_t after, std::size_t limit,
     return {};
 }
 
+std::expected<Dropped, std::string> Outbox::drop_range(uint64_t after, uint64_t upto, uint64_t& last_seq) {
+    if (upto == after) return Dropped{};
+    sqlite3_bind_int64(drop_upto_.get(), 1, static_cast<sqlite3_int64>(after));
+    sqlite3_bind_int64(drop_upto_.get(), 2, static_cast<sqlite3_int64>(upto));
+    auto d = delete_counted(drop_upto_, last_seq);
+    if (!d) return d;
+    messages_ -= std::min(messages_, d->messages);
+    bytes_ -= std::min(bytes_, d->bytes);
+    return d;
+}
+
 std::expected<Dropped, std::string> Outbox::drop_oldest(uint64_t after, uint64_t bytes, uint64_t& last_seq) {
     // Find the boundary a page of rows at a time, then delete up to it at once.
     uint64_t freed = 0;
@@ -257,14 +268,7 @@ std::expected<Dropped, std::string> Outbox::drop_oldest(uint64_t after, uint64_t
         }
         head_.reset();
     }
-    if (upto == after) return Dropped{};
-    sqlite3_bind_int64(drop_upto_.get(), 1, static_cast<sqlite3_int64>(after));
-    sqlite3_bind_int64(drop_upto_.get(), 2, static_cast<sqlite3_int64>(upto));
-    auto d = delete_counted(drop_upto_, last_seq);
-    if (!d) return d;
-    messages_ -= std::min(messages_, d->messages);
-    bytes_ -= std::min(bytes_, d->bytes);
-    return d;
+    return drop_range(after, upto, last_seq);
 }
 
 std::expected<Dropped, std::string> Outbox::drop_older_than(uint64_t after, int64_t cutoff_ms, uint64_t& last_seq) {
@@ -285,14 +289,7 @@ std::expected<Dropped, std::string> Outbox::drop_older_than(uint64_t after, int6
         }
         head_.reset();
     }
-    if (upto == after) return Dropped{};
-    sqlite3_bind_int64(drop_upto_.get(), 1, static_cast<sqlite3_int64>(after));
-    sqlite3_bind_int64(drop_upto_.get(), 2, static_cast<sqlite3_int64>(upto));
-    auto d = delete_counted(drop_upto_, last_seq);
-    if (!d) return d;
-    messages_ -= std::min(messages_, d->messages);
-    bytes_ -= std::min(bytes_, d->bytes);
-    return d;
+    return drop_range(after, upto, last_seq);
 }
 
 std::optional<int64_t> Outbox::oldest_ts() {

@@ -95,6 +95,8 @@ private:
     std::string error(std::string_view what) const;
     // Runs `del` (a DELETE ... RETURNING seq, size) and counts what it removed.
     std::expected<Dropped, std::string> delete_counted(Statement& del, uint64_t& last_seq);
+    // Deletes the entries after `after` up to `upto`, counted.
+    std::expected<Dropped, std::string> drop_range(uint64_t after, uint64_t upto, uint64_t& last_seq);
     void give_back_space();
     // Checkpoints the WAL from a thread of its own, on a connection of its own:
     // a checkpoint fsyncs, and on the bridge's event loop that stalled every
