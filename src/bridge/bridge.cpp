@@ -34,6 +34,7 @@ std::string_view drop_reason_name(DropReason r) {
         case DropReason::TooOld: return "too_old";
         case DropReason::OfflineQos0: return "offline_qos0";
         case DropReason::TooLarge: return "too_large";
+        case DropReason::NoTopic: return "no_topic";
         case DropReason::Rejected: return "rejected";
         case DropReason::StoreError: return "store_error";
         case DropReason::Count: break;
@@ -141,7 +142,7 @@ struct Bridge::Impl {
     void take(const Message& m, std::size_t rule) {
         const ForwardRule& r = config.forwards[rule];
         if (!forward_topics[rule].expand(m.topic(), topic_buf)) {
-            drop(DropReason::TooLarge);  // cannot happen for validated templates with levels in range
+            drop(DropReason::NoTopic);  // the template names a level this topic does not have
             return;
         }
         const uint8_t qos = r.qos;

@@ -21,7 +21,7 @@ class io_context;
 namespace ib::bridge {
 
 // Why a message selected for forwarding did not reach the upstream; every one is counted.
-enum class DropReason : uint8_t { QueueFull, TooOld, OfflineQos0, TooLarge, Rejected, StoreError, Count };
+enum class DropReason : uint8_t { QueueFull, TooOld, OfflineQos0, TooLarge, NoTopic, Rejected, StoreError, Count };
 std::string_view drop_reason_name(DropReason r);
 
 struct BridgeStatus {

@@ -50,21 +50,7 @@ std::string join(std::string_view prefix, std::string_view name) {
     return out;
 }
 
-std::string_view describe(toml::node_type t) {
-    switch (t) {
-        case toml::node_type::none: return "nothing";
-        case toml::node_type::table: return "a table";
-        case toml::node_type::array: return "an array";
-        case toml::node_type::string: return "a string";
-        case toml::node_type::integer: return "an integer";
-        case toml::node_type::floating_point: return "a float";
-        case toml::node_type::boolean: return "a boolean";
-        case toml::node_type::date: return "a date";
-        case toml::node_type::time: return "a time";
-        case toml::node_type::date_time: return "a date-time";
-    }
-    return "an unknown value";
-}
+using fields::describe;
 
 std::string_view expected_text(SettingType t) {
     switch (t) {

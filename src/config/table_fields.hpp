@@ -56,17 +56,23 @@ inline std::string_view kind_name(Kind k) {
     return "?";
 }
 
-inline std::string describe(const toml::node& n) {
-    switch (n.type()) {
+inline std::string_view describe(toml::node_type t) {
+    switch (t) {
+        case toml::node_type::none: return "nothing";
         case toml::node_type::table: return "a table";
         case toml::node_type::array: return "an array";
         case toml::node_type::string: return "a string";
         case toml::node_type::integer: return "an integer";
         case toml::node_type::floating_point: return "a float";
         case toml::node_type::boolean: return "a boolean";
-        default: return "a date or time";
+        case toml::node_type::date: return "a date";
+        case toml::node_type::time: return "a time";
+        case toml::node_type::date_time: return "a date-time";
     }
+    return "an unknown value";
 }
+
+inline std::string describe(const toml::node& n) { return std::string(describe(n.type())); }
 
 inline std::string str(const toml::node& n) { return n.as_string()->get(); }
 inline int64_t integer(const toml::node& n) { return n.as_integer()->get(); }

@@ -222,6 +222,15 @@ class BridgeTest(BridgeCase):
         s = self.wait_status(node, lambda s: s["dropped"]["offline_qos0"] == 50, what="50 dropped")
         self.assertEqual(s["backlog"]["messages"], 0)
 
+    def test_a_topic_without_the_level_a_template_names_is_dropped_and_counted(self):
+        up, _ = self.offline_upstream_with_collector()
+        node = self.start_broker(extra_toml=bridge_toml(up.port, forwards=[("plant/#", "x/${5}", 1)]))
+        pub = self.publisher(node)
+        pub.publish_range("plant/short", 0, 3)
+        pub.publish_range("plant/a/b/c/long", 3, 5)
+        s = self.wait_status(node, lambda s: s["dropped"]["no_topic"] == 3 and s["taken"] == 2, what="3 dropped")
+        self.assertEqual(s["backlog"]["messages"], 2, s)
+
     def test_commands_from_the_cloud_write_a_device_and_the_result_goes_back_up(self):
         up = self.upstream()
         device = """
