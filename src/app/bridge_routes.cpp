@@ -32,6 +32,8 @@ std::string status_json(const bridge::BridgeStatus& s, const bridge::BridgeConfi
     return "{\"name\":" + ib::quoted(s.name) + ",\"enabled\":" + (s.enabled ? "true" : "false") +
            ",\"connected\":" + (s.connected ? "true" : "false") + ",\"server\":" + ib::quoted(s.server) +
            ",\"servers\":" + servers + ",\"last_error\":" + ib::quoted(s.last_error) +
+           ",\"last_disconnect\":{\"reason\":" + ib::quoted(s.last_disconnect) + ",\"at_ms\":" +
+           std::to_string(s.last_disconnect_ms) + "}" +
            ",\"backlog\":{\"messages\":" + u(s.backlog_messages) + ",\"bytes\":" + u(s.backlog_bytes) +
            ",\"oldest_age_s\":" + number(s.oldest_age_s) + ",\"file_bytes\":" + u(s.queue_file_bytes) + "}" +
            ",\"inflight\":" + u(s.inflight) + ",\"taken\":" + u(s.taken) + ",\"sent\":" + u(s.sent) +

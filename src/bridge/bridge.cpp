@@ -545,7 +545,13 @@ std::expected<void, std::string> Bridge::start() {
     LinkEvents events;
     events.connected = [&b](bool present, const codec::Connack& ack) { b.on_connected(present, ack); };
     events.packet = [&b](const codec::Packet& p) { b.on_packet(p); };
-    events.disconnected = [&b](const std::string& why) { b.counters.last_error = why; };
+    events.disconnected = [&b](const std::string& why, bool was_connected) {
+        b.counters.last_error = why;
+        if (was_connected) {
+            b.counters.last_disconnect = why;
+            b.counters.last_disconnect_ms = unix_ms();
+        }
+    };
     events.writable = [&b] { b.pump(); };
     events.read_done = [&b] { b.pump(); };
     b.link = std::make_unique<MqttLink>(b.io, b.config, std::move(events));

@@ -29,7 +29,11 @@ struct BridgeStatus {
     bool enabled = true;
     bool connected = false;
     std::string server;      // in use, or last tried
-    std::string last_error;  // why the link last went down or failed; "" if never
+    std::string last_error;  // why the link last went down or an attempt failed; "" if never
+    // Why an established link last went down, and when (Unix ms; 0 if never):
+    // kept apart from last_error, which the next failed attempt overwrites.
+    std::string last_disconnect;
+    int64_t last_disconnect_ms = 0;
     uint64_t backlog_messages = 0;  // in the disk queue, sent or not, not yet acknowledged
     uint64_t backlog_bytes = 0;     // their topic and payload bytes
     double oldest_age_s = 0;        // of the oldest one; 0 when empty

@@ -357,7 +357,7 @@ struct MqttLink::Impl : std::enable_shared_from_this<MqttLink::Impl> {
         } else {
             failures = 1;
         }
-        if (events.disconnected) events.disconnected(why);
+        if (events.disconnected) events.disconnected(why, was_connected);
         schedule_reconnect();
     }
 

@@ -26,8 +26,9 @@ struct LinkEvents {
     std::function<void(bool session_present, const mqtt::codec::Connack&)> connected;
     // Every packet after CONNACK but PINGRESP; views valid during the call.
     std::function<void(const mqtt::codec::Packet&)> packet;
-    // The connection is gone (or an attempt failed); a reconnect is scheduled.
-    std::function<void(const std::string& why)> disconnected;
+    // The connection is gone (`was_connected`) or an attempt failed; a reconnect
+    // is scheduled.
+    std::function<void(const std::string& why, bool was_connected)> disconnected;
     // Output written: the bridge may send more.
     std::function<void()> writable;
     // Every packet of one read has been handed over: the place to send more,

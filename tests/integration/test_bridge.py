@@ -85,6 +85,7 @@ class BridgeTest(BridgeCase):
         s = self.wait_status(node, lambda s: s["backlog"]["messages"] == 3000, what="3000 queued")
         self.assertFalse(s["connected"])
         self.assertIn("127.0.0.1:%d" % up.port, s["last_error"])
+        self.assertEqual(s["last_disconnect"], {"reason": "", "at_ms": 0}, "a link never up cannot have gone down")
         self.assertGreater(s["backlog"]["oldest_age_s"], 0)
         up.start()
         # No new traffic: the backlog must drain on its own.
