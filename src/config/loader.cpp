@@ -14,7 +14,7 @@
 #include "config/bridge_loader.hpp"
 #include "config/device_loader.hpp"
 #include "config/settings.hpp"
-#include "config/suggest.hpp"
+#include "core/suggest.hpp"
 
 namespace ib::config {
 namespace {

@@ -16,7 +16,7 @@
 
 #include <toml++/toml.h>
 
-#include "config/suggest.hpp"
+#include "core/suggest.hpp"
 #include "core/quote.hpp"
 
 namespace ib::config {

@@ -1,10 +1,10 @@
-#include "config/suggest.hpp"
+#include "core/suggest.hpp"
 
 #include <algorithm>
 #include <cstdint>
 #include <vector>
 
-namespace ib::config {
+namespace ib {
 namespace {
 
 size_t edit_distance(std::string_view a, std::string_view b) {
@@ -37,4 +37,4 @@ std::string_view suggest(std::string_view key, std::span<const std::string_view>
     return best;
 }
 
-}  // namespace ib::config
+}  // namespace ib

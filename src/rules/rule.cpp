@@ -1,0 +1,581 @@
+#include "rules/rule.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <deque>
+#include <limits>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "rules/compiler.hpp"
+#include "rules/evaluator.hpp"
+
+namespace ib::rules {
+
+static_assert(kErrorKinds == static_cast<int>(ErrorKind::Count));
+
+std::string_view rule_error_kind_name(int kind) { return error_kind_name(static_cast<ErrorKind>(kind)); }
+
+const Value* OutputRow::find(std::string_view name) const {
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        if (names[i] == name) return &values[i];
+    }
+    return nullptr;
+}
+
+namespace {
+
+struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+// The running state of one aggregate for one group.
+struct Acc {
+    uint64_t n = 0;
+    bool ints = true;
+    int64_t isum = 0;
+    double sum = 0;
+    double mean = 0, m2 = 0;  // Welford, for stddev
+    OwnedValue best, first, last;
+    std::vector<double> samples;
+    std::unordered_set<std::string> distinct;
+};
+
+constexpr std::size_t kMaxSamples = 1'000'000;  // percentile() values kept per group
+
+std::expected<void, EvalError> acc_add(Acc& a, const AggSpec& spec, const Value& v, std::string& scratch) {
+    if (spec.kind == AggKind::Count && spec.arg == nullptr) {  // count(*)
+        ++a.n;
+        return {};
+    }
+    if (v.is_null()) return {};  // aggregates skip nulls, as in SQL
+    switch (spec.kind) {
+        case AggKind::Count: ++a.n; return {};
+        case AggKind::CountDistinct:
+            scratch.clear();
+            append_json(scratch, v);
+            if (a.distinct.size() < kMaxSamples) a.distinct.insert(scratch);
+            return {};
+        case AggKind::First:
+            if (a.n++ == 0) a.first.assign(v);
+            return {};
+        case AggKind::Last:
+            ++a.n;
+            a.last.assign(v);
+            return {};
+        case AggKind::Min:
+        case AggKind::Max: {
+            if (a.n > 0) {
+                Value b = a.best.view();
+                if (!comparable(v, b)) {
+                    return std::unexpected(EvalError{ErrorKind::Type, "min()/max() over values of different types"});
+                }
+                int c = compare(v, b);
+                if (spec.kind == AggKind::Min ? c >= 0 : c <= 0) return {};
+            } else if (!v.is_number() && v.type != Type::String) {
+                return std::unexpected(EvalError{ErrorKind::Type, "min()/max() of a " + std::string(type_name(v.type))});
+            }
+            ++a.n;
+            a.best.assign(v);
+            return {};
+        }
+        default: break;
+    }
+    if (!v.is_number()) {
+        return std::unexpected(EvalError{ErrorKind::Type, expr_text(*spec.arg) + " is " + std::string(type_name(v.type)) +
+                                                              ", a number was expected"});
+    }
+    ++a.n;
+    const double x = v.as_double();
+    if (a.ints && v.type == Type::Int && !__builtin_add_overflow(a.isum, v.i, &a.isum)) {
+    } else {
+        a.ints = false;
+    }
+    a.sum += x;
+    const double d = x - a.mean;
+    a.mean += d / static_cast<double>(a.n);
+    a.m2 += d * (x - a.mean);
+    if (spec.kind == AggKind::Percentile && a.samples.size() < kMaxSamples) a.samples.push_back(x);
+    return {};
+}
+
+Value acc_result(const Acc& a, const AggSpec& spec, std::vector<double>& scratch) {
+    switch (spec.kind) {
+        case AggKind::Count: return Value::integer(static_cast<int64_t>(a.n));
+        case AggKind::CountDistinct: return Value::integer(static_cast<int64_t>(a.distinct.size()));
+        case AggKind::Sum:
+            if (a.n == 0) return Value::null();
+            return a.ints ? Value::integer(a.isum) : Value::real(a.sum);
+        case AggKind::Avg: return a.n == 0 ? Value::null() : Value::real(a.sum / static_cast<double>(a.n));
+        case AggKind::Min:
+        case AggKind::Max: return a.n == 0 ? Value::null() : a.best.view();
+        case AggKind::First: return a.first.view();
+        case AggKind::Last: return a.last.view();
+        case AggKind::Stddev:  // population standard deviation
+            return a.n == 0 ? Value::null() : Value::real(std::sqrt(a.m2 / static_cast<double>(a.n)));
+        case AggKind::Percentile: {
+            if (a.samples.empty()) return Value::null();
+            scratch.assign(a.samples.begin(), a.samples.end());
+            std::sort(scratch.begin(), scratch.end());
+            const double rank = spec.fraction * static_cast<double>(scratch.size() - 1);
+            const auto lo = static_cast<std::size_t>(std::floor(rank));
+            const std::size_t hi = std::min(lo + 1, scratch.size() - 1);
+            return Value::real(scratch[lo] + (scratch[hi] - scratch[lo]) * (rank - static_cast<double>(lo)));
+        }
+    }
+    return Value::null();
+}
+
+struct Group {
+    std::string key;
+    std::vector<Acc> accs;
+    // The group's latest message: what non-aggregate columns are computed from.
+    std::string topic;
+    std::string payload;
+    int64_t time_ms = 0;
+    int64_t received_ms = 0;
+};
+
+struct Window {
+    int64_t start = 0;
+    int64_t end = 0;      // exclusive
+    int64_t last_ms = 0;  // session: the latest message
+    std::vector<Group> groups;
+    std::unordered_map<std::string, std::size_t, StringHash, std::equal_to<>> index;
+};
+
+// A message kept whole by a sliding or count window.
+struct Event {
+    int64_t time_ms = 0;
+    int64_t received_ms = 0;
+    std::string key;
+    std::string topic;
+    std::string payload;
+    std::vector<OwnedValue> args;
+};
+
+constexpr std::size_t kMaxEvents = 1'000'000;
+
+}  // namespace
+
+struct Rule::Impl {
+    std::string sql;
+    Plan plan;
+    RuleOptions options;
+    Expr event_time;  // a Field, when options.event_time_field is set
+    bool use_event_time = false;
+
+    simdjson::dom::parser parser;
+    std::string padded;
+    StringArena arena;
+    std::string scratch;
+    std::string key;
+    std::string out;
+    std::vector<std::string> names;
+    std::vector<Value> values;
+    std::vector<Value> agg_args;
+    std::vector<Value> agg_results;
+    std::vector<double> sort_scratch;
+
+    std::unordered_map<std::string, std::vector<HistorySlot>, StringHash, std::equal_to<>> partitions;
+    std::deque<Window> windows;  // tumbling/hopping: by start; session: at most one
+    std::deque<Event> events;    // sliding and count windows
+    uint64_t since_emit = 0;     // count windows
+    int64_t watermark = std::numeric_limits<int64_t>::min();
+
+    RuleCounters counters;
+    std::function<void(const OutputRow&)> emit;
+
+    const WindowSpec& window() const { return *plan.query.window; }
+
+    void error(const EvalError& e, int64_t now_ms) {
+        ++counters.errors[static_cast<int>(e.kind)];
+        counters.last_error = e.message;
+        counters.last_error_ms = now_ms;
+    }
+
+    // Parses into the rule's parser; the document lives until the next parse.
+    std::expected<simdjson::dom::element, std::string> parse(std::span<const std::byte> payload) {
+        const std::size_t n = payload.size();
+        if (padded.size() < n + simdjson::SIMDJSON_PADDING) padded.resize(n + simdjson::SIMDJSON_PADDING);
+        if (n > 0) std::memcpy(padded.data(), payload.data(), n);
+        auto doc = parser.parse(padded.data(), n, false);
+        if (doc.error()) return std::unexpected(std::string(simdjson::error_message(doc.error())));
+        return doc.value_unsafe();
+    }
+
+    EvalContext context(std::string_view topic, simdjson::dom::element root, int64_t time_ms, int64_t received_ms) {
+        EvalContext ctx;
+        ctx.topic = topic;
+        ctx.root = root;
+        ctx.has_root = true;
+        ctx.time_ms = time_ms;
+        ctx.received_ms = received_ms;
+        ctx.arena = &arena;
+        ctx.scratch = &scratch;
+        return ctx;
+    }
+
+    // The group key: each key's JSON text, separated by a byte JSON never holds.
+    std::expected<void, EvalError> group_key(EvalContext& ctx) {
+        key.clear();
+        for (const auto& k : plan.query.group_keys) {
+            auto v = eval(*k, ctx);
+            if (!v) return std::unexpected(v.error());
+            append_json(key, *v);
+            key.push_back('\x1f');
+        }
+        return {};
+    }
+
+    HistorySlot* history_for_key() {
+        auto it = partitions.find(std::string_view(key));
+        if (it == partitions.end()) {
+            if (partitions.size() >= options.max_groups) return nullptr;
+            it = partitions.emplace(key, std::vector<HistorySlot>(static_cast<std::size_t>(plan.history_slots))).first;
+        }
+        return it->second.data();
+    }
+
+    // Evaluates the SELECT list into `out` and emits the row; HAVING first for windows.
+    void project(EvalContext& ctx, int64_t now_ms) {
+        if (plan.query.having) {
+            auto keep = eval_condition(*plan.query.having, ctx);
+            if (!keep) return error(keep.error(), now_ms);
+            if (!*keep) return;
+        }
+        values.clear();
+        out.clear();
+        out.push_back('{');
+        bool first = true;
+        for (const auto& item : plan.query.items) {
+            if (item.star) {
+                simdjson::dom::object obj;
+                if (ctx.root.get_object().get(obj) != simdjson::SUCCESS) continue;
+                for (auto field : obj) {
+                    if (!first) out.push_back(',');
+                    first = false;
+                    append_json_string(out, field.key);
+                    out.push_back(':');
+                    append_element(out, field.value);
+                }
+                continue;
+            }
+            auto v = eval(*item.expr, ctx);
+            if (!v) return error(v.error(), now_ms);
+            values.push_back(*v);
+            if (!first) out.push_back(',');
+            first = false;
+            append_json_string(out, item.name);
+            out.push_back(':');
+            append_json(out, *v);
+        }
+        out.push_back('}');
+        ++counters.out;
+        if (emit) {
+            OutputRow row{out, names, values};
+            emit(row);
+        }
+    }
+
+    // ---- windows
+
+    void emit_group(const Group& g, int64_t start, int64_t end, int64_t now_ms) {
+        arena.reset();
+        for (std::size_t i = 0; i < plan.aggregates.size(); ++i) {
+            agg_results[i] = acc_result(g.accs[i], plan.aggregates[i], sort_scratch);
+        }
+        auto root = parse(std::span(reinterpret_cast<const std::byte*>(g.payload.data()), g.payload.size()));
+        if (!root) return;  // it parsed when it arrived
+        EvalContext ctx = context(g.topic, *root, g.time_ms, g.received_ms);
+        ctx.aggregates = agg_results.data();
+        ctx.window_start = start;
+        ctx.window_end = end;
+        project(ctx, now_ms);
+    }
+
+    void emit_window(Window& w, int64_t now_ms) {
+        for (const Group& g : w.groups) emit_group(g, w.start, w.end, now_ms);
+    }
+
+    // Groups the buffered events (sliding, count) and emits one row per group.
+    void emit_events(int64_t start, int64_t end, int64_t now_ms) {
+        Window w;
+        w.start = start;
+        w.end = end;
+        for (const Event& e : events) {
+            auto [it, added] = w.index.try_emplace(e.key, w.groups.size());
+            if (added) {
+                w.groups.emplace_back();
+                w.groups.back().accs.resize(plan.aggregates.size());
+            }
+            Group& g = w.groups[it->second];
+            for (std::size_t i = 0; i < plan.aggregates.size(); ++i) {
+                (void)acc_add(g.accs[i], plan.aggregates[i], e.args[i].view(), scratch);  // checked on arrival
+            }
+            g.topic = e.topic;
+            g.payload = e.payload;
+            g.time_ms = e.time_ms;
+            g.received_ms = e.received_ms;
+        }
+        emit_window(w, now_ms);
+    }
+
+    // Closes windows whose end is at or before `t` (processing time: now; event time: the watermark).
+    void close_until(int64_t t, int64_t now_ms) {
+        const WindowSpec& spec = window();
+        if (spec.kind == WindowKind::Session) {
+            if (!windows.empty()) {
+                Window& w = windows.front();
+                if (t >= w.last_ms + spec.gap_ms || t >= w.start + spec.size_ms) {
+                    w.end = std::min(w.last_ms + spec.gap_ms, w.start + spec.size_ms);
+                    emit_window(w, now_ms);
+                    windows.clear();
+                }
+            }
+            return;
+        }
+        while (!windows.empty() && windows.front().end <= t) {
+            emit_window(windows.front(), now_ms);
+            windows.pop_front();
+        }
+    }
+
+    Window* window_at(int64_t start, int64_t end) {
+        auto it = std::lower_bound(windows.begin(), windows.end(), start,
+                                   [](const Window& w, int64_t s) { return w.start < s; });
+        if (it != windows.end() && it->start == start) return &*it;
+        it = windows.emplace(it);
+        it->start = start;
+        it->end = end;
+        return &*it;
+    }
+
+    std::expected<void, EvalError> add_to(Window& w, std::string_view topic, std::span<const std::byte> payload,
+                                          int64_t time_ms, int64_t received_ms) {
+        auto it = w.index.find(std::string_view(key));
+        if (it == w.index.end()) {
+            if (w.groups.size() >= options.max_groups) {
+                return std::unexpected(EvalError{ErrorKind::Function, "more than " + std::to_string(options.max_groups) +
+                                                                          " groups in one window"});
+            }
+            it = w.index.emplace(key, w.groups.size()).first;
+            w.groups.emplace_back();
+            w.groups.back().key = key;
+            w.groups.back().accs.resize(plan.aggregates.size());
+        }
+        Group& g = w.groups[it->second];
+        for (std::size_t i = 0; i < plan.aggregates.size(); ++i) {
+            if (auto r = acc_add(g.accs[i], plan.aggregates[i], agg_args[i], scratch); !r) return r;
+        }
+        g.topic.assign(topic);
+        g.payload.assign(reinterpret_cast<const char*>(payload.data()), payload.size());
+        g.time_ms = time_ms;
+        g.received_ms = received_ms;
+        w.last_ms = std::max(w.last_ms, time_ms);
+        return {};
+    }
+
+    // Takes one message that passed WHERE into the window(s) it belongs to.
+    std::expected<bool, EvalError> take(EvalContext& ctx, std::span<const std::byte> payload, int64_t now_ms) {
+        for (std::size_t i = 0; i < plan.aggregates.size(); ++i) {
+            const AggSpec& spec = plan.aggregates[i];
+            if (spec.arg == nullptr) {
+                agg_args[i] = Value::null();
+                continue;
+            }
+            auto v = eval(*spec.arg, ctx);
+            if (!v) return std::unexpected(v.error());
+            if (v->missing) return std::unexpected(EvalError{ErrorKind::MissingField, "field '" + expr_text(*spec.arg) + "' is missing"});
+            agg_args[i] = *v;
+        }
+        const WindowSpec& spec = window();
+        const int64_t t = ctx.time_ms;
+        switch (spec.kind) {
+            case WindowKind::Tumbling:
+            case WindowKind::Hopping: {
+                // Windows [s, s + size) with s a multiple of the hop and s <= t < s + size.
+                const int64_t last = t >= 0 ? t / spec.hop_ms * spec.hop_ms : -((-t + spec.hop_ms - 1) / spec.hop_ms) * spec.hop_ms;
+                bool taken = false;
+                for (int64_t s = last; s > t - spec.size_ms; s -= spec.hop_ms) {
+                    if (use_event_time && s + spec.size_ms <= watermark) break;  // closed already
+                    Window* w = window_at(s, s + spec.size_ms);
+                    if (auto r = add_to(*w, ctx.topic, payload, t, ctx.received_ms); !r) return std::unexpected(r.error());
+                    taken = true;
+                }
+                return taken;
+            }
+            case WindowKind::Session: {
+                if (use_event_time && !windows.empty() && t < windows.front().start) return false;
+                if (!windows.empty()) {
+                    // A gap long enough, or the longest session reached: this message opens the next.
+                    Window& w = windows.front();
+                    if (t >= w.last_ms + spec.gap_ms || t >= w.start + spec.size_ms) close_until(t, now_ms);
+                }
+                if (windows.empty()) {
+                    windows.emplace_back();
+                    windows.front().start = t;
+                    windows.front().last_ms = t;
+                }
+                if (auto r = add_to(windows.front(), ctx.topic, payload, t, ctx.received_ms); !r) return std::unexpected(r.error());
+                return true;
+            }
+            case WindowKind::Sliding:
+            case WindowKind::Count: {
+                if (spec.kind == WindowKind::Sliding && use_event_time && t <= watermark - spec.size_ms) return false;
+                Event& e = events.emplace_back();
+                e.time_ms = t;
+                e.received_ms = ctx.received_ms;
+                e.key = key;
+                e.topic.assign(ctx.topic);
+                e.payload.assign(reinterpret_cast<const char*>(payload.data()), payload.size());
+                e.args.resize(agg_args.size());
+                for (std::size_t i = 0; i < agg_args.size(); ++i) e.args[i].assign(agg_args[i]);
+                if (events.size() > kMaxEvents) events.pop_front();
+                return true;
+            }
+        }
+        return true;
+    }
+
+    // After a message was taken: the windows that emit per message.
+    void after_take(int64_t t, int64_t now_ms) {
+        const WindowSpec& spec = window();
+        if (spec.kind == WindowKind::Sliding) {
+            while (!events.empty() && events.front().time_ms <= t - spec.size_ms) events.pop_front();
+            emit_events(t - spec.size_ms, t, now_ms);
+        } else if (spec.kind == WindowKind::Count) {
+            while (events.size() > spec.count) events.pop_front();
+            if (++since_emit >= spec.every && events.size() >= spec.count) {
+                since_emit = 0;
+                emit_events(0, 0, now_ms);
+                if (spec.every == spec.count) events.clear();
+            }
+        }
+    }
+
+    void on_message(std::string_view topic, std::span<const std::byte> payload, int64_t now_ms) {
+        ++counters.in;
+        // Due windows close first: emitting reuses the parser, and they hold
+        // messages older than this one.
+        if (plan.windowed() && !use_event_time) close_until(now_ms, now_ms);
+        arena.reset();
+        auto root = parse(payload);
+        if (!root) return error(EvalError{ErrorKind::Decode, "payload is not JSON: " + root.error()}, now_ms);
+        EvalContext ctx = context(topic, *root, now_ms, now_ms);
+        if (use_event_time) {
+            auto t = eval(event_time, ctx);
+            if (!t) return error(t.error(), now_ms);
+            if (t->missing) return error(EvalError{ErrorKind::MissingField, "event time field '" + options.event_time_field + "' is missing"}, now_ms);
+            if (!t->is_number()) return error(EvalError{ErrorKind::Type, "event time field '" + options.event_time_field + "' is not a number of milliseconds"}, now_ms);
+            ctx.time_ms = static_cast<int64_t>(t->as_double());
+        }
+        if (!plan.query.group_keys.empty() || plan.history_slots > 0) {
+            if (auto r = group_key(ctx); !r) return error(r.error(), now_ms);
+        }
+        if (plan.history_slots > 0) {
+            ctx.history = history_for_key();
+            if (ctx.history == nullptr) {
+                return error(EvalError{ErrorKind::Function, "more than " + std::to_string(options.max_groups) + " group keys"}, now_ms);
+            }
+        }
+        if (plan.query.where) {
+            auto keep = eval_condition(*plan.query.where, ctx);
+            if (!keep) return error(keep.error(), now_ms);
+            if (!*keep) {
+                ++counters.filtered;
+                return;
+            }
+        }
+        if (!plan.windowed()) return project(ctx, now_ms);
+        auto taken = take(ctx, payload, now_ms);
+        if (!taken) return error(taken.error(), now_ms);
+        if (!*taken) {
+            ++counters.late;
+            return;
+        }
+        const int64_t t = ctx.time_ms;
+        if (use_event_time) {
+            watermark = std::max(watermark, t - options.late_tolerance_ms);
+            if (window().kind != WindowKind::Sliding && window().kind != WindowKind::Count) close_until(watermark, now_ms);
+        }
+        after_take(t, now_ms);
+    }
+};
+
+Rule::Rule(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Rule::~Rule() = default;
+
+std::expected<std::unique_ptr<Rule>, std::string> Rule::compile(std::string_view sql, RuleOptions options) {
+    auto plan = rules::compile(sql);
+    if (!plan) return std::unexpected(format_error(sql, plan.error()));
+    auto impl = std::make_unique<Impl>();
+    impl->sql = std::string(sql);
+    impl->plan = std::move(*plan);
+    impl->options = std::move(options);
+    if (!impl->options.event_time_field.empty()) {
+        if (!impl->plan.windowed()) return std::unexpected("event time needs a window in GROUP BY");
+        impl->use_event_time = true;
+        impl->event_time.kind = ExprKind::Field;
+        std::string_view f = impl->options.event_time_field;
+        while (!f.empty()) {
+            std::size_t dot = f.find('.');
+            impl->event_time.path.push_back(PathStep{std::string(f.substr(0, dot)), -1});
+            if (dot == std::string_view::npos) break;
+            f.remove_prefix(dot + 1);
+        }
+    }
+    for (const auto& item : impl->plan.query.items) {
+        if (!item.star) impl->names.push_back(item.name);
+    }
+    impl->agg_args.resize(impl->plan.aggregates.size());
+    impl->agg_results.resize(impl->plan.aggregates.size());
+    return std::unique_ptr<Rule>(new Rule(std::move(impl)));
+}
+
+const std::string& Rule::from() const { return impl_->plan.query.from; }
+const std::string& Rule::sql() const { return impl_->sql; }
+bool Rule::windowed() const { return impl_->plan.windowed(); }
+void Rule::on_emit(std::function<void(const OutputRow&)> emit) { impl_->emit = std::move(emit); }
+
+void Rule::on_message(std::string_view topic, std::span<const std::byte> payload, int64_t now_ms) {
+    impl_->on_message(topic, payload, now_ms);
+}
+
+void Rule::on_time(int64_t now_ms) {
+    if (impl_->plan.windowed() && !impl_->use_event_time) impl_->close_until(now_ms, now_ms);
+}
+
+std::optional<int64_t> Rule::next_deadline() const {
+    const Impl& r = *impl_;
+    if (!r.plan.windowed() || r.use_event_time || r.windows.empty()) return std::nullopt;
+    const WindowSpec& spec = r.window();
+    if (spec.kind == WindowKind::Session) {
+        const Window& w = r.windows.front();
+        return std::min(w.last_ms + spec.gap_ms, w.start + spec.size_ms);
+    }
+    return r.windows.front().end;
+}
+
+void Rule::flush() {
+    Impl& r = *impl_;
+    if (!r.plan.windowed()) return;
+    if (r.window().kind == WindowKind::Session && !r.windows.empty()) {
+        r.close_until(std::numeric_limits<int64_t>::max() / 2, r.windows.front().last_ms);
+        return;
+    }
+    while (!r.windows.empty()) {
+        r.emit_window(r.windows.front(), r.windows.front().end);
+        r.windows.pop_front();
+    }
+}
+
+void Rule::count_action_error(std::string message, int64_t now_ms) {
+    impl_->error(EvalError{ErrorKind::Action, std::move(message)}, now_ms);
+}
+
+const RuleCounters& Rule::counters() const { return impl_->counters; }
+
+}  // namespace ib::rules
