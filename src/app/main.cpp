@@ -15,14 +15,17 @@
 #include "app/bridge_routes.hpp"
 #include "app/device_routes.hpp"
 #include "app/history_routes.hpp"
+#include "app/rule_routes.hpp"
 #include "config/device_loader.hpp"
 #include "config/loader.hpp"
+#include "config/rule_loader.hpp"
 #include "core/log.hpp"
 #include "drivers/device_manager.hpp"
 #include "drivers/modbus/modbus_driver.hpp"
 #include "drivers/sim/sim_driver.hpp"
 #include "mqtt/broker/broker.hpp"
 #include "net/loop_pool.hpp"
+#include "rules/rule_engine.hpp"
 #include "store/history.hpp"
 #include "store/object_store.hpp"
 #include "tools/bench.hpp"
@@ -60,6 +63,23 @@ std::vector<ib::drivers::DeviceConfig> stored_devices(ib::store::ObjectStore& st
         auto device = ib::config::device_from_json(json);
         if (device) out.push_back(std::move(*device));
         else ib::log::error("devices: stored device '{}' skipped: {}", name, device.error());
+    }
+    return out;
+}
+
+// Rules created through the API in an earlier run; as for devices, one that no
+// longer passes the checks is skipped with the reason.
+std::vector<ib::rules::RuleConfig> stored_rules(ib::store::ObjectStore& store) {
+    std::vector<ib::rules::RuleConfig> out;
+    auto rows = store.list("rule");
+    if (!rows) {
+        ib::log::error("rules: cannot read stored rules: {}", rows.error());
+        return out;
+    }
+    for (auto& [id, json] : *rows) {
+        auto rule = ib::config::rule_from_json(json);
+        if (rule) out.push_back(std::move(*rule));
+        else ib::log::error("rules: stored rule '{}' skipped: {}", id, rule.error());
     }
     return out;
 }
@@ -121,6 +141,14 @@ int run_node(const std::string& config_path) {
         if (auto r = bridges.back()->start(); !r) return fail_start(r.error());
     }
 
+    // Rules subscribe on loop 0 too, and their windows close on its timers.
+    ib::rules::RuleEngine::Persistence rule_persistence{
+        [&store](const ib::rules::RuleConfig& r) { return (*store)->put("rule", r.id, ib::config::rule_to_json(r)); },
+        [&store](std::string_view id) { return (*store)->remove("rule", id); },
+    };
+    ib::rules::RuleEngine rules(loops.loop(0), broker.router(), "ib", rule_persistence);
+    if (auto r = rules.start(std::move(cfg->rules), stored_rules(**store)); !r) return fail_start(r.error());
+
     std::unique_ptr<ib::api::HttpServer> http;
     if (cfg->api.enabled) {
         http = std::make_unique<ib::api::HttpServer>(loops.loop(0), cfg->api);
@@ -129,6 +157,8 @@ int run_node(const std::string& config_path) {
         http->add_metrics([&devices](ib::MetricSink& sink) { devices.collect_metrics(sink); });
         ib::app::add_device_routes(*http, devices);
         ib::app::add_bridge_routes(*http, bridges);
+        ib::app::add_rule_routes(*http, rules);
+        http->add_metrics([&rules](ib::MetricSink& sink) { rules.collect_metrics(sink); });
         http->add_metrics([&bridges](ib::MetricSink& sink) {
             for (const auto& b : bridges) b->collect_metrics(sink);
         });
@@ -146,6 +176,7 @@ int run_node(const std::string& config_path) {
         if (ec) return;
         ib::log::info("ironbridge: signal {} received, shutting down", signo);
         if (http) http->stop();
+        rules.stop();
         devices.stop();
         for (auto& b : bridges) b->stop();
         if (history) history->stop();

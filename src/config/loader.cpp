@@ -13,6 +13,7 @@
 
 #include "config/bridge_loader.hpp"
 #include "config/device_loader.hpp"
+#include "config/rule_loader.hpp"
 #include "config/settings.hpp"
 #include "core/suggest.hpp"
 
@@ -118,6 +119,8 @@ public:
                 named_tables(v, display_key, "device", parse_device, cfg_.devices);
             } else if (plain && key == "bridges" && listener == nullptr) {
                 named_tables(v, display_key, "bridge", parse_bridge, cfg_.bridges);
+            } else if (plain && key == "rules" && listener == nullptr) {
+                named_tables(v, display_key, "rule", parse_rule, cfg_.rules);
             } else if (plain && is_section(key)) {
                 if (const toml::table* sub = v.as_table()) {
                     table(*sub, key, display_key, listener);
@@ -218,8 +221,17 @@ private:
         }
     }
 
-    // An array of tables each naming one object ([[devices]], [[bridges]]): each
-    // is checked by `parse`, and names must be unique.
+    static const std::string& object_name(const drivers::DeviceConfig& d) { return d.name; }
+    static const std::string& object_name(const bridge::BridgeConfig& b) { return b.name; }
+    static const std::string& object_name(const rules::RuleConfig& r) { return r.id; }
+    static std::string_view name_key(const rules::RuleConfig&) { return "id"; }
+    template <typename T>
+    static std::string_view name_key(const T&) {
+        return "name";
+    }
+
+    // An array of tables each naming one object ([[devices]], [[bridges]], [[rules]]):
+    // each is checked by `parse`, and names (a rule's id) must be unique.
     template <typename T, typename Parse>
     void named_tables(const toml::node& v, const std::string& display_key, std::string_view what, Parse parse,
                       std::vector<T>& out) {
@@ -240,11 +252,13 @@ private:
             auto parsed = parse(*t, element_key, report);
             if (!parsed) continue;
             for (const T& other : out) {
-                if (other.name == parsed->name) {
-                    const toml::node* n = t->get("name");
-                    ctx_.report(n ? line_of(*n) : line_of(element), element_key + ".name: \"" + parsed->name +
-                                                                        "\" is already the name of another " +
-                                                                        std::string(what));
+                if (object_name(other) == object_name(*parsed)) {
+                    const std::string_view key = name_key(*parsed);
+                    const toml::node* n = t->get(key);
+                    ctx_.report(n ? line_of(*n) : line_of(element), element_key + "." + std::string(key) + ": \"" +
+                                                                        object_name(*parsed) + "\" is already the " +
+                                                                        std::string(key == "id" ? "id" : "name") +
+                                                                        " of another " + std::string(what));
                 }
             }
             out.push_back(std::move(*parsed));

@@ -10,6 +10,7 @@
 #include "bridge/bridge_config.hpp"
 #include "drivers/device_config.hpp"
 #include "mqtt/broker/broker_config.hpp"
+#include "rules/rule_config.hpp"
 #include "store/history_config.hpp"
 
 namespace ib::config {
@@ -30,6 +31,8 @@ struct NodeConfig {
     store::HistoryConfig history;
     // [[bridges]]: links to upstream brokers, each with its disk queue in data_dir.
     std::vector<bridge::BridgeConfig> bridges;
+    // [[rules]]; rules created through the API are kept apart, in data_dir.
+    std::vector<rules::RuleConfig> rules;
 };
 
 }  // namespace ib::config

@@ -7,6 +7,7 @@
 
 #include "config/bridge_loader.hpp"
 #include "config/device_loader.hpp"
+#include "config/rule_loader.hpp"
 #include "config/settings.hpp"
 
 namespace ib::config {
@@ -85,6 +86,7 @@ std::string render_reference_markdown() {
     }
     out += render_devices_markdown();
     out += render_bridges_markdown();
+    out += render_rules_markdown();
     return out;
 }
 

@@ -538,6 +538,11 @@ std::expected<std::unique_ptr<Rule>, std::string> Rule::compile(std::string_view
 const std::string& Rule::from() const { return impl_->plan.query.from; }
 const std::string& Rule::sql() const { return impl_->sql; }
 bool Rule::windowed() const { return impl_->plan.windowed(); }
+std::span<const std::string> Rule::columns() const { return impl_->names; }
+bool Rule::select_star() const {
+    const auto& items = impl_->plan.query.items;
+    return std::any_of(items.begin(), items.end(), [](const SelectItem& i) { return i.star; });
+}
 void Rule::on_emit(std::function<void(const OutputRow&)> emit) { impl_->emit = std::move(emit); }
 
 void Rule::on_message(std::string_view topic, std::span<const std::byte> payload, int64_t now_ms) {

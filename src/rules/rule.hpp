@@ -61,6 +61,9 @@ public:
     const std::string& from() const;  // the topic filter
     const std::string& sql() const;
     bool windowed() const;
+    // The named output columns, in order; select_star() when `*` adds the payload's own.
+    std::span<const std::string> columns() const;
+    bool select_star() const;
 
     // Set once; called for each row, in order.
     void on_emit(std::function<void(const OutputRow&)> emit);

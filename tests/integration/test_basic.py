@@ -8,39 +8,7 @@ import time
 import unittest
 
 import ibharness as h
-from ibharness import IBTestCase, V5, V31, V311
-
-
-class LineReader:
-    """Reads a process's stdout lines on a thread so the test can wait with a bound."""
-
-    def __init__(self, stream):
-        self.lines = queue.Queue()
-        self.all = []
-        t = threading.Thread(target=self._run, args=(stream,), daemon=True)
-        t.start()
-
-    def _run(self, stream):
-        for line in iter(stream.readline, b""):
-            s = line.decode("utf-8", "replace").rstrip("\n")
-            self.all.append(s)
-            self.lines.put(s)
-        self.lines.put(None)
-
-    def wait_for(self, pred, timeout=5.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError("no matching line within %.1f s; got %r" % (timeout, self.all))
-            try:
-                s = self.lines.get(timeout=left)
-            except queue.Empty:
-                continue
-            if s is None:
-                raise AssertionError("process output ended; got %r" % (self.all,))
-            if pred(s):
-                return s
+from ibharness import IBTestCase, LineReader, V5, V31, V311
 
 
 class MosquittoClientsTest(IBTestCase):

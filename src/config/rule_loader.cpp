@@ -1,0 +1,228 @@
+#include "config/rule_loader.hpp"
+
+#include "config/json_tree.hpp"
+#include "core/quote.hpp"
+#include "mqtt/codec/codec.hpp"
+#include "rules/rule_engine.hpp"
+
+namespace ib::config {
+namespace {
+
+using namespace fields;
+using rules::ActionConfig;
+using rules::ActionKind;
+using rules::RuleConfig;
+
+const std::vector<Field<RuleConfig>>& rule_fields() {
+    static const std::vector<Field<RuleConfig>> f = {
+        {"id", Kind::String, "(required)", "Unique rule id; used in logs, metrics and /api/v1/rules/{id}.", 0, 0,
+         [](RuleConfig& r, const toml::node& n) { return store_name(r.id, n); }, nullptr, true},
+        {"sql", Kind::String, "(required)",
+         "The rule: `SELECT <columns> FROM \"<topic filter>\" [WHERE ...] [GROUP BY <keys>, <window>] [HAVING ...]` (docs/rules.md).",
+         0, 0,
+         [](RuleConfig& r, const toml::node& n) {
+             r.sql = str(n);
+             return std::string();
+         },
+         nullptr, true},
+        {"enabled", Kind::Boolean, "true", "A disabled rule is kept but receives nothing.", 0, 0,
+         [](RuleConfig& r, const toml::node& n) {
+             r.enabled = n.as_boolean()->get();
+             return std::string();
+         }},
+        {"event_time", Kind::String, "\"\"",
+         "Payload field (e.g. `ts`, Unix milliseconds) that windows follow instead of the receive time.", 0, 0,
+         [](RuleConfig& r, const toml::node& n) {
+             r.event_time = str(n);
+             return std::string();
+         }},
+        {"late_tolerance_ms", Kind::Integer, "0",
+         "Event time: how long a window waits for late messages after its end; later ones are counted and dropped.", 0,
+         86400000,
+         [](RuleConfig& r, const toml::node& n) {
+             r.late_tolerance_ms = integer(n);
+             return std::string();
+         }},
+    };
+    return f;
+}
+
+const std::vector<Field<ActionConfig>>& publish_fields() {
+    static const std::vector<Field<ActionConfig>> f = {
+        {"topic", Kind::String, "(required)", "Topic template: `${column}` is a column of the row, e.g. `alarms/${device}`.", 0, 0,
+         [](ActionConfig& a, const toml::node& n) {
+             a.topic = str(n);
+             return std::string();
+         },
+         nullptr, true},
+        {"payload", Kind::String, "\"\"", "Payload template; empty sends the row as a JSON object.", 0, 0,
+         [](ActionConfig& a, const toml::node& n) {
+             a.payload = str(n);
+             return std::string();
+         }},
+        {"qos", Kind::Integer, "0", "QoS of the published message.", 0, 2,
+         [](ActionConfig& a, const toml::node& n) {
+             a.qos = static_cast<uint8_t>(integer(n));
+             return std::string();
+         }},
+        {"retain", Kind::Boolean, "false", "Whether the message is retained.", 0, 0,
+         [](ActionConfig& a, const toml::node& n) {
+             a.retain = n.as_boolean()->get();
+             return std::string();
+         }},
+    };
+    return f;
+}
+
+const std::vector<Field<ActionConfig>>& write_fields() {
+    static const std::vector<Field<ActionConfig>> f = {
+        {"device", Kind::String, "(required)", "Device to write, a template such as `${device}`; written through `ib/write/<device>`.",
+         0, 0,
+         [](ActionConfig& a, const toml::node& n) {
+             a.device = str(n);
+             return std::string();
+         },
+         nullptr, true},
+        {"tag", Kind::String, "\"\"",
+         "Tag written with the row's `value` column (or its only column); empty writes each column to the tag of that name.", 0,
+         0,
+         [](ActionConfig& a, const toml::node& n) {
+             a.tag = str(n);
+             return std::string();
+         }},
+    };
+    return f;
+}
+
+const std::vector<Field<ActionConfig>>& log_fields() {
+    static const std::vector<Field<ActionConfig>> f = {};
+    return f;
+}
+
+struct ActionType {
+    std::string_view name;
+    ActionKind kind;
+    const std::vector<Field<ActionConfig>>& (*fields)();
+};
+constexpr ActionType kActionTypes[] = {
+    {"publish", ActionKind::Publish, publish_fields},
+    {"write", ActionKind::Write, write_fields},
+    {"log", ActionKind::Log, log_fields},
+};
+
+std::nullopt_t unknown_action(std::string_view name, uint32_t line, const std::string& path, const ReportProblem& report);
+
+std::optional<ActionConfig> parse_action(const toml::table& t, const std::string& path, const ReportProblem& report) {
+    if (t.size() != 1) {
+        report(line_of(t), path + ": an action is one of publish, write, log, e.g. {publish = {topic = \"alarms/${device}\"}}");
+        return std::nullopt;
+    }
+    for (auto&& [k, v] : t) {
+        std::string_view name = k.str();
+        for (const ActionType& type : kActionTypes) {
+            if (type.name != name) continue;
+            const toml::table* body = as_table(v, join(path, name), report);
+            if (body == nullptr) return std::nullopt;
+            ActionConfig a;
+            a.kind = type.kind;
+            if (!apply_fields(*body, type.fields(), {}, a, join(path, name), line_of(*body), report)) return std::nullopt;
+            return a;
+        }
+        return unknown_action(name, line_of(v), path, report);
+    }
+    return std::nullopt;
+}
+
+std::nullopt_t unknown_action(std::string_view name, uint32_t line, const std::string& path, const ReportProblem& report) {
+    std::vector<std::string_view> names;
+    for (const ActionType& type : kActionTypes) names.push_back(type.name);
+    std::string_view best = suggest(name, names);
+    report(line, path + ": unknown action '" + std::string(name) + "'" +
+                           (best.empty() ? std::string(" (one of publish, write, log)") : " (did you mean '" + std::string(best) + "'?)"));
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<RuleConfig> parse_rule(const toml::table& table, const std::string& display, const ReportProblem& report) {
+    RuleConfig r;
+    bool ok = apply_fields(table, rule_fields(), {"actions"}, r, display, line_of(table), report);
+    if (const toml::array* arr = child_array(table, "actions", display, report)) {
+        for (std::size_t i = 0; i < arr->size(); ++i) {
+            std::string path = join(display, "actions") + "[" + std::to_string(i) + "]";
+            const toml::table* t = as_table(*arr->get(i), path, report);
+            if (t == nullptr) {
+                ok = false;
+                continue;
+            }
+            auto a = parse_action(*t, path, report);
+            if (!a) {
+                ok = false;
+                continue;
+            }
+            r.actions.push_back(std::move(*a));
+        }
+    } else if (table.contains("actions")) {
+        ok = false;
+    }
+    if (!ok) return std::nullopt;
+    if (auto compiled = rules::compile_rule(r); !compiled) {
+        const toml::node* sql = table.get("sql");
+        report(sql ? line_of(*sql) : line_of(table), join(display, "sql") + ": " + compiled.error());
+        return std::nullopt;
+    }
+    return r;
+}
+
+std::expected<RuleConfig, std::string> rule_from_json(std::string_view json) {
+    auto table = json_object(json);
+    if (!table) return std::unexpected(table.error());
+    std::string problems;
+    auto rule = parse_rule(*table, "", [&](uint32_t, std::string text) { problems += (problems.empty() ? "" : "\n") + text; });
+    if (!rule) return std::unexpected(problems);
+    return *rule;
+}
+
+std::string rule_to_json(const RuleConfig& r) {
+    std::string out = "{\"id\":" + ib::quoted(r.id) + ",\"sql\":" + ib::quoted(r.sql) +
+                      ",\"enabled\":" + (r.enabled ? "true" : "false");
+    if (!r.event_time.empty()) out += ",\"event_time\":" + ib::quoted(r.event_time);
+    if (r.late_tolerance_ms != 0) out += ",\"late_tolerance_ms\":" + std::to_string(r.late_tolerance_ms);
+    out += ",\"actions\":[";
+    for (std::size_t i = 0; i < r.actions.size(); ++i) {
+        const ActionConfig& a = r.actions[i];
+        if (i) out += ",";
+        switch (a.kind) {
+            case ActionKind::Publish:
+                out += "{\"publish\":{\"topic\":" + ib::quoted(a.topic);
+                if (!a.payload.empty()) out += ",\"payload\":" + ib::quoted(a.payload);
+                out += ",\"qos\":" + std::to_string(a.qos) + ",\"retain\":" + (a.retain ? "true" : "false") + "}}";
+                break;
+            case ActionKind::Write:
+                out += "{\"write\":{\"device\":" + ib::quoted(a.device);
+                if (!a.tag.empty()) out += ",\"tag\":" + ib::quoted(a.tag);
+                out += "}}";
+                break;
+            case ActionKind::Log: out += "{\"log\":{}}"; break;
+        }
+    }
+    return out + "]}";
+}
+
+std::string render_rules_markdown() {
+    std::string out;
+    out += "\n## [[rules]]\n\n"
+           "Each `[[rules]]` table is one SQL rule over the bus (docs/rules.md); rules can also be\n"
+           "created through `POST /api/v1/rules`, and are then kept in the data directory.\n\n";
+    out += render_markdown(rule_fields());
+    out += "\n## [[rules.actions]]\n\n"
+           "Each action is a table with one key, the action's kind: `publish = {topic = \"alarms/${device}\"}`,\n"
+           "`write = {device = \"${device}\", tag = \"setpoint\"}` or `log = {}`.\n\n### publish\n\n";
+    out += render_markdown(publish_fields());
+    out += "\n### write\n\n";
+    out += render_markdown(write_fields());
+    out += "\n### log\n\nLogs each row at info level. No keys.\n";
+    return out;
+}
+
+}  // namespace ib::config

@@ -1,0 +1,420 @@
+#include "rules/rule_engine.hpp"
+
+#include <utility>  // before Asio: Boost 1.74 coroutine headers need it
+
+#include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <limits>
+
+#include "core/log.hpp"
+#include "core/quote.hpp"
+#include "rules/output_template.hpp"
+
+namespace ib::rules {
+namespace {
+
+namespace asio = boost::asio;
+
+int64_t unix_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::string_view action_name(ActionKind k) {
+    switch (k) {
+        case ActionKind::Publish: return "publish";
+        case ActionKind::Write: return "write";
+        case ActionKind::Log: return "log";
+    }
+    return "?";
+}
+
+struct Action {
+    ActionConfig config;
+    OutputTemplate topic;
+    OutputTemplate payload;
+    ActionStatus status;
+};
+
+std::expected<Action, std::string> make_action(const ActionConfig& c, const Rule& rule) {
+    Action a;
+    a.config = c;
+    a.status.kind = std::string(action_name(c.kind));
+    const std::string& topic_text = c.kind == ActionKind::Write ? c.device : c.topic;
+    auto topic = OutputTemplate::parse(topic_text);
+    if (!topic) return std::unexpected(std::string(action_name(c.kind)) + " action: " + topic.error());
+    auto payload = OutputTemplate::parse(c.payload);
+    if (!payload) return std::unexpected(std::string(action_name(c.kind)) + " action: payload: " + payload.error());
+    a.topic = std::move(*topic);
+    a.payload = std::move(*payload);
+    if (!rule.select_star()) {
+        auto cols = rule.columns();
+        for (const auto* t : {&a.topic, &a.payload}) {
+            for (const std::string& name : t->columns()) {
+                if (std::find(cols.begin(), cols.end(), name) == cols.end()) {
+                    return std::unexpected(std::string(action_name(c.kind)) + " action: ${" + name +
+                                           "} is not a column of the rule's SELECT");
+                }
+            }
+        }
+    }
+    if (c.kind == ActionKind::Write && !c.tag.empty() && rule.columns().size() != 1) {
+        auto cols = rule.columns();
+        if (std::find(cols.begin(), cols.end(), "value") == cols.end()) {
+            return std::unexpected("write action with a tag: the rule needs one column, or one named 'value'");
+        }
+    }
+    return a;
+}
+
+}  // namespace
+
+std::expected<std::unique_ptr<Rule>, std::string> compile_rule(const RuleConfig& config) {
+    RuleOptions options;
+    options.event_time_field = config.event_time;
+    options.late_tolerance_ms = config.late_tolerance_ms;
+    auto rule = Rule::compile(config.sql, options);
+    if (!rule) return std::unexpected("rule " + ib::quoted(config.id) + ": " + rule.error());
+    for (const auto& a : config.actions) {
+        if (auto made = make_action(a, **rule); !made) {
+            return std::unexpected("rule " + ib::quoted(config.id) + ": " + made.error());
+        }
+    }
+    return rule;
+}
+
+struct RuleEngine::Impl {
+    struct Running {
+        RuleConfig config;
+        bool from_file = false;
+        std::unique_ptr<Rule> rule;
+        std::vector<Action> actions;
+        mqtt::broker::SubscriberId sub = 0;
+        bool subscribed = false;
+        double latency_sum_us = 0;
+        uint64_t latency_n = 0;
+        double latency_max_us = 0;
+    };
+
+    asio::io_context& io;
+    mqtt::broker::Router& router;
+    std::string prefix;
+    Persistence persistence;
+    std::vector<std::unique_ptr<Running>> rules;
+    asio::steady_timer timer;
+    int64_t armed_for = std::numeric_limits<int64_t>::max();
+    bool stopped = false;
+    std::string topic_buf, payload_buf, missing, write_buf;
+
+    Impl(asio::io_context& i, mqtt::broker::Router& r, std::string p, Persistence per)
+        : io(i), router(r), prefix(std::move(p)), persistence(std::move(per)), timer(i) {}
+
+    Running* find(std::string_view id) {
+        for (auto& r : rules) {
+            if (r->config.id == id) return r.get();
+        }
+        return nullptr;
+    }
+
+    std::expected<std::unique_ptr<Running>, std::string> make(RuleConfig config, bool from_file) {
+        auto rule = compile_rule(config);
+        if (!rule) return std::unexpected(rule.error());
+        auto r = std::make_unique<Running>();
+        r->rule = std::move(*rule);
+        for (const auto& a : config.actions) r->actions.push_back(*make_action(a, *r->rule));
+        r->config = std::move(config);
+        r->from_file = from_file;
+        Running* raw = r.get();
+        r->rule->on_emit([this, raw](const OutputRow& row) { act(*raw, row); });
+        return r;
+    }
+
+    std::expected<void, std::string> subscribe(Running& r) {
+        if (r.subscribed || !r.config.enabled) return {};
+        Running* raw = &r;
+        auto id = router.subscribe(r.rule->from(), [this, raw](const mqtt::broker::Message& m) { on_message(*raw, m); });
+        if (!id) return std::unexpected("rule " + ib::quoted(r.config.id) + ": FROM " + ib::quoted(r.rule->from()) + ": " + id.error());
+        r.sub = *id;
+        r.subscribed = true;
+        return {};
+    }
+
+    void unsubscribe(Running& r) {
+        if (!r.subscribed) return;
+        router.unsubscribe(r.sub);
+        r.subscribed = false;
+    }
+
+    void on_message(Running& r, const mqtt::broker::Message& m) {
+        if (stopped) return;
+        const auto started = std::chrono::steady_clock::now();
+        r.rule->on_message(m.topic(), m.payload(), unix_ms());
+        const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - started).count();
+        r.latency_sum_us += us;
+        ++r.latency_n;
+        r.latency_max_us = std::max(r.latency_max_us, us);
+        if (r.rule->windowed()) arm();
+    }
+
+    void act(Running& r, const OutputRow& row) {
+        for (Action& a : r.actions) {
+            std::string error = run_action(r, a, row);
+            if (error.empty()) {
+                ++a.status.done;
+                continue;
+            }
+            ++a.status.errors;
+            a.status.last_error = error;
+            r.rule->count_action_error(a.status.kind + " action: " + error, unix_ms());
+        }
+    }
+
+    // "" or why the action failed for this row.
+    std::string run_action(Running& r, Action& a, const OutputRow& row) {
+        switch (a.config.kind) {
+            case ActionKind::Log:
+                log::info("rule '{}': {}", r.config.id, row.json);
+                return {};
+            case ActionKind::Publish: {
+                if (!a.topic.render(row, topic_buf, missing)) return "the row has no column '" + missing + "' for the topic";
+                std::string_view payload = row.json;
+                if (!a.payload.empty()) {
+                    if (!a.payload.render(row, payload_buf, missing)) return "the row has no column '" + missing + "' for the payload";
+                    payload = payload_buf;
+                }
+                mqtt::broker::PublishOptions o;
+                o.qos = a.config.qos;
+                o.retain = a.config.retain;
+                auto p = router.publish(topic_buf, as_bytes(payload), o);
+                return p ? std::string() : p.error();
+            }
+            case ActionKind::Write: {
+                if (!a.topic.render(row, topic_buf, missing)) return "the row has no column '" + missing + "' for the device";
+                if (topic_buf.empty() || topic_buf.find_first_of("/+#") != std::string::npos) {
+                    return "device name " + ib::quoted(topic_buf) + " is not a device name";
+                }
+                const std::string topic = prefix + "/write/" + topic_buf;
+                write_buf = "{\"id\":" + ib::quoted("rule-" + r.config.id + "-" + std::to_string(a.status.done + a.status.errors + 1));
+                if (!a.config.tag.empty()) {
+                    const Value* v = row.find("value");
+                    if (v == nullptr && !row.values.empty()) v = &row.values[0];
+                    if (v == nullptr) return "the row has no value to write";
+                    write_buf += ",\"tag\":" + ib::quoted(a.config.tag) + ",\"value\":";
+                    append_json(write_buf, *v);
+                } else {
+                    write_buf += ",\"values\":";
+                    write_buf += row.json;
+                }
+                write_buf += "}";
+                auto p = router.publish(topic, as_bytes(write_buf), {});
+                return p ? std::string() : p.error();
+            }
+        }
+        return {};
+    }
+
+    // The timer wakes at the earliest window end of any rule.
+    void arm() {
+        int64_t next = std::numeric_limits<int64_t>::max();
+        for (const auto& r : rules) {
+            if (!r->subscribed) continue;
+            if (auto d = r->rule->next_deadline()) next = std::min(next, *d);
+        }
+        if (next == std::numeric_limits<int64_t>::max() || next >= armed_for) return;
+        armed_for = next;
+        timer.expires_after(std::chrono::milliseconds(std::max<int64_t>(0, next - unix_ms())));
+        timer.async_wait([this](const boost::system::error_code& ec) {
+            if (ec || stopped) return;
+            armed_for = std::numeric_limits<int64_t>::max();
+            const int64_t now = unix_ms();
+            for (auto& r : rules) {
+                if (r->subscribed) r->rule->on_time(now);
+            }
+            arm();
+        });
+    }
+
+    RuleStatus status_of(const Running& r) const {
+        RuleStatus s;
+        s.id = r.config.id;
+        s.sql = r.config.sql;
+        s.from_file = r.from_file;
+        s.running = r.subscribed;
+        s.counters = r.rule->counters();
+        s.latency_avg_us = r.latency_n ? r.latency_sum_us / static_cast<double>(r.latency_n) : 0;
+        s.latency_max_us = r.latency_max_us;
+        for (const auto& a : r.actions) s.actions.push_back(a.status);
+        return s;
+    }
+};
+
+RuleEngine::RuleEngine(asio::io_context& io, mqtt::broker::Router& router, std::string prefix, Persistence persistence)
+    : impl_(std::make_unique<Impl>(io, router, std::move(prefix), std::move(persistence))) {}
+
+RuleEngine::~RuleEngine() { stop(); }
+
+std::expected<void, std::string> RuleEngine::start(std::vector<RuleConfig> file_rules, std::vector<RuleConfig> stored_rules) {
+    Impl& e = *impl_;
+    for (auto& c : file_rules) {
+        auto r = e.make(std::move(c), true);
+        if (!r) return std::unexpected(r.error());
+        e.rules.push_back(std::move(*r));
+    }
+    for (auto& c : stored_rules) {
+        if (e.find(c.id) != nullptr) {
+            log::error("rules: stored rule '{}' skipped: the config file defines a rule with that id", c.id);
+            continue;
+        }
+        auto r = e.make(std::move(c), false);
+        if (!r) {
+            log::error("rules: stored rule skipped: {}", r.error());
+            continue;
+        }
+        e.rules.push_back(std::move(*r));
+    }
+    for (auto& r : e.rules) {
+        if (auto s = e.subscribe(*r); !s) return std::unexpected(s.error());
+    }
+    if (!e.rules.empty()) log::info("rules: {} rules loaded", e.rules.size());
+    return {};
+}
+
+void RuleEngine::stop() {
+    Impl& e = *impl_;
+    if (e.stopped) return;
+    e.stopped = true;
+    e.timer.cancel();
+    for (auto& r : e.rules) e.unsubscribe(*r);
+}
+
+std::expected<void, RuleError> RuleEngine::add(RuleConfig config) {
+    Impl& e = *impl_;
+    if (e.find(config.id) != nullptr) return std::unexpected(RuleError{409, "a rule named '" + config.id + "' exists; use PUT to change it"});
+    auto r = e.make(config, false);
+    if (!r) return std::unexpected(RuleError{400, r.error()});
+    if (e.persistence.put) {
+        if (auto p = e.persistence.put(config); !p) return std::unexpected(RuleError{500, "cannot store the rule: " + p.error()});
+    }
+    if (auto s = e.subscribe(**r); !s) return std::unexpected(RuleError{400, s.error()});
+    e.rules.push_back(std::move(*r));
+    return {};
+}
+
+std::expected<void, RuleError> RuleEngine::replace(RuleConfig config) {
+    Impl& e = *impl_;
+    Impl::Running* old = e.find(config.id);
+    if (old == nullptr) return std::unexpected(RuleError{404, "no rule named '" + config.id + "'"});
+    if (old->from_file) return std::unexpected(RuleError{409, "rule '" + config.id + "' is defined in the config file; change it there"});
+    auto r = e.make(config, false);
+    if (!r) return std::unexpected(RuleError{400, r.error()});
+    if (e.persistence.put) {
+        if (auto p = e.persistence.put(config); !p) return std::unexpected(RuleError{500, "cannot store the rule: " + p.error()});
+    }
+    e.unsubscribe(*old);
+    for (auto& slot : e.rules) {
+        if (slot.get() == old) {
+            slot = std::move(*r);
+            if (auto s = e.subscribe(*slot); !s) return std::unexpected(RuleError{400, s.error()});
+            break;
+        }
+    }
+    return {};
+}
+
+std::expected<void, RuleError> RuleEngine::remove(std::string_view id) {
+    Impl& e = *impl_;
+    Impl::Running* r = e.find(id);
+    if (r == nullptr) return std::unexpected(RuleError{404, "no rule named '" + std::string(id) + "'"});
+    if (r->from_file) return std::unexpected(RuleError{409, "rule '" + std::string(id) + "' is defined in the config file; remove it there"});
+    if (e.persistence.remove) {
+        if (auto p = e.persistence.remove(id); !p) return std::unexpected(RuleError{500, "cannot remove the stored rule: " + p.error()});
+    }
+    e.unsubscribe(*r);
+    std::erase_if(e.rules, [r](const auto& p) { return p.get() == r; });
+    return {};
+}
+
+std::expected<void, RuleError> RuleEngine::set_running(std::string_view id, bool running) {
+    Impl& e = *impl_;
+    Impl::Running* r = e.find(id);
+    if (r == nullptr) return std::unexpected(RuleError{404, "no rule named '" + std::string(id) + "'"});
+    if (r->config.enabled != running) {
+        r->config.enabled = running;
+        if (!r->from_file && e.persistence.put) {
+            if (auto p = e.persistence.put(r->config); !p) return std::unexpected(RuleError{500, "cannot store the rule: " + p.error()});
+        }
+    }
+    if (running) {
+        if (auto s = e.subscribe(*r); !s) return std::unexpected(RuleError{400, s.error()});
+    } else {
+        e.unsubscribe(*r);
+    }
+    return {};
+}
+
+std::vector<RuleStatus> RuleEngine::status() const {
+    std::vector<RuleStatus> out;
+    for (const auto& r : impl_->rules) out.push_back(impl_->status_of(*r));
+    return out;
+}
+
+std::optional<RuleStatus> RuleEngine::status(std::string_view id) const {
+    for (const auto& r : impl_->rules) {
+        if (r->config.id == id) return impl_->status_of(*r);
+    }
+    return std::nullopt;
+}
+
+const RuleConfig* RuleEngine::find(std::string_view id) const {
+    for (const auto& r : impl_->rules) {
+        if (r->config.id == id) return &r->config;
+    }
+    return nullptr;
+}
+
+void RuleEngine::collect_metrics(MetricSink& sink) const {
+    const auto C = MetricType::Counter;
+    const auto G = MetricType::Gauge;
+    for (const auto& r : impl_->rules) {
+        const RuleStatus s = impl_->status_of(*r);
+        const std::string label = "rule=" + ib::quoted(s.id);
+        sink.push_back({"ib_rule_running", "1 while the rule is subscribed and processing", G, label, s.running ? 1.0 : 0.0});
+        sink.push_back({"ib_rule_messages_in_total", "Messages the rule received", C, label, static_cast<double>(s.counters.in)});
+        sink.push_back({"ib_rule_messages_filtered_total", "Messages dropped by the rule's WHERE", C, label,
+                        static_cast<double>(s.counters.filtered)});
+        sink.push_back({"ib_rule_rows_out_total", "Rows the rule emitted to its actions", C, label, static_cast<double>(s.counters.out)});
+        sink.push_back({"ib_rule_late_total", "Event-time messages that arrived after their window closed", C, label,
+                        static_cast<double>(s.counters.late)});
+        for (int k = 0; k < kErrorKinds; ++k) {
+            sink.push_back({"ib_rule_errors_total", "Messages the rule failed on, by kind", C,
+                            label + ",kind=\"" + std::string(rule_error_kind_name(k)) + "\"", static_cast<double>(s.counters.errors[k])});
+        }
+        sink.push_back({"ib_rule_latency_avg_microseconds", "Mean processing time per message", G, label, s.latency_avg_us});
+        sink.push_back({"ib_rule_latency_max_microseconds", "Longest processing time of one message", G, label, s.latency_max_us});
+    }
+}
+
+std::expected<TestOutcome, std::string> test_rule(const RuleConfig& config, const std::vector<SampleMessage>& samples) {
+    auto rule = compile_rule(config);
+    if (!rule) return std::unexpected(rule.error());
+    TestOutcome out;
+    (*rule)->on_emit([&out](const OutputRow& row) { out.rows.emplace_back(row.json); });
+    int64_t clock = 0;
+    for (const auto& s : samples) {
+        clock = std::max(clock, s.at_ms);
+        const RuleCounters before = (*rule)->counters();
+        uint64_t errors_before = 0;
+        for (uint64_t e : before.errors) errors_before += e;
+        (*rule)->on_message(s.topic, as_bytes(std::string_view(s.payload)), clock);
+        uint64_t errors_after = 0;
+        for (uint64_t e : (*rule)->counters().errors) errors_after += e;
+        if (errors_after > errors_before) out.errors.push_back(s.topic + ": " + (*rule)->counters().last_error);
+    }
+    (*rule)->flush();
+    out.counters = (*rule)->counters();
+    return out;
+}
+
+}  // namespace ib::rules
