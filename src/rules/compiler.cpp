@@ -1,5 +1,7 @@
 #include "rules/compiler.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <set>
 #include <string>
 
@@ -126,6 +128,17 @@ private:
         }
         if (e.name == "regexp_matches") {
             std::string_view pattern = e.args[1]->literal.view().s;
+            // std::regex compiles repetitions into copies of their states, and
+            // matches recursively: bound what a rule can make it build.
+            if (pattern.size() > 256) return fail(e.args[1]->pos, "regexp_matches(): the pattern is longer than 256 bytes");
+            for (std::size_t i = 0; i < pattern.size(); ++i) {
+                if (pattern[i] != '{') continue;
+                std::size_t n = 0;
+                for (std::size_t j = i + 1; j < pattern.size() && std::isdigit(static_cast<unsigned char>(pattern[j])); ++j) {
+                    n = std::min<std::size_t>(n * 10 + static_cast<std::size_t>(pattern[j] - '0'), 100000);
+                }
+                if (n > 100) return fail(e.args[1]->pos, "regexp_matches(): repetition counts above 100 are not allowed");
+            }
             try {
                 e.regex = std::make_shared<const std::regex>(std::string(pattern), std::regex::ECMAScript | std::regex::optimize);
             } catch (const std::regex_error& err) {

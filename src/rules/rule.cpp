@@ -158,6 +158,164 @@ struct Event {
 
 constexpr std::size_t kMaxEvents = 1'000'000;
 
+// The checkpoint format: little-endian fixed-width numbers, length-prefixed text.
+// Version 1; a change of layout bumps it, and an old checkpoint is then ignored.
+constexpr uint8_t kStateVersion = 1;
+
+class StateWriter {
+public:
+    explicit StateWriter(std::string& out) : out_(out) {}
+    void u8(uint8_t v) { out_.push_back(static_cast<char>(v)); }
+    void u64(uint64_t v) {
+        for (int i = 0; i < 8; ++i) out_.push_back(static_cast<char>(v >> (8 * i)));
+    }
+    void i64(int64_t v) { u64(static_cast<uint64_t>(v)); }
+    void f64(double v) {
+        uint64_t bits = 0;
+        std::memcpy(&bits, &v, sizeof bits);
+        u64(bits);
+    }
+    void str(std::string_view s) {
+        u64(s.size());
+        out_.append(s);
+    }
+    void value(const OwnedValue& o) {
+        Value v = o.view();
+        u8(static_cast<uint8_t>(v.type));
+        switch (v.type) {
+            case Type::Null: break;
+            case Type::Bool: u8(v.b ? 1 : 0); break;
+            case Type::Int: i64(v.i); break;
+            case Type::Double: f64(v.d); break;
+            case Type::String:
+            case Type::Json: str(v.s); break;
+        }
+    }
+
+private:
+    std::string& out_;
+};
+
+class StateReader {
+public:
+    explicit StateReader(std::string_view in) : in_(in) {}
+    bool ok() const { return ok_; }
+    bool done() const { return ok_ && at_ == in_.size(); }
+    uint8_t u8() {
+        if (!need(1)) return 0;
+        return static_cast<uint8_t>(in_[at_++]);
+    }
+    uint64_t u64() {
+        if (!need(8)) return 0;
+        uint64_t v = 0;
+        for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(static_cast<uint8_t>(in_[at_ + i])) << (8 * i);
+        at_ += 8;
+        return v;
+    }
+    int64_t i64() { return static_cast<int64_t>(u64()); }
+    double f64() {
+        uint64_t bits = u64();
+        double v = 0;
+        std::memcpy(&v, &bits, sizeof v);
+        return v;
+    }
+    // A count of items that each take at least `min_bytes`: larger than what is
+    // left means the bytes are damaged, not that memory should be reserved.
+    uint64_t count(std::size_t min_bytes) {
+        uint64_t n = u64();
+        if (n > (in_.size() - std::min(at_, in_.size())) / std::max<std::size_t>(min_bytes, 1)) ok_ = false;
+        return ok_ ? n : 0;
+    }
+    std::string str() {
+        uint64_t n = u64();
+        if (!need(n)) return {};
+        std::string s(in_.substr(at_, n));
+        at_ += n;
+        return s;
+    }
+    void value(OwnedValue& o) {
+        auto t = static_cast<Type>(u8());
+        switch (t) {
+            case Type::Null: o.assign(Value::null()); break;
+            case Type::Bool: o.assign(Value::boolean(u8() != 0)); break;
+            case Type::Int: o.assign(Value::integer(i64())); break;
+            case Type::Double: o.assign(Value::real(f64())); break;
+            case Type::String: {
+                std::string s = str();
+                o.assign(Value::string(s));
+                break;
+            }
+            case Type::Json: {
+                std::string s = str();
+                o.assign(Value::json(s));
+                break;
+            }
+            default: ok_ = false;
+        }
+    }
+
+private:
+    bool need(uint64_t n) {
+        if (!ok_ || n > in_.size() - at_) ok_ = false;
+        return ok_;
+    }
+    std::string_view in_;
+    std::size_t at_ = 0;
+    bool ok_ = true;
+};
+
+void save_acc(StateWriter& w, const Acc& a) {
+    w.u64(a.n);
+    w.u8(a.ints ? 1 : 0);
+    w.i64(a.isum);
+    w.f64(a.sum);
+    w.f64(a.mean);
+    w.f64(a.m2);
+    w.value(a.best);
+    w.value(a.first);
+    w.value(a.last);
+    w.u64(a.samples.size());
+    for (double d : a.samples) w.f64(d);
+    w.u64(a.distinct.size());
+    for (const auto& d : a.distinct) w.str(d);
+}
+
+void load_acc(StateReader& r, Acc& a) {
+    a.n = r.u64();
+    a.ints = r.u8() != 0;
+    a.isum = r.i64();
+    a.sum = r.f64();
+    a.mean = r.f64();
+    a.m2 = r.f64();
+    r.value(a.best);
+    r.value(a.first);
+    r.value(a.last);
+    for (uint64_t i = 0, n = r.count(8); i < n && r.ok(); ++i) a.samples.push_back(r.f64());
+    for (uint64_t i = 0, n = r.count(8); i < n && r.ok(); ++i) a.distinct.insert(r.str());
+}
+
+void save_group(StateWriter& w, const Group& g) {
+    w.str(g.key);
+    w.u64(g.accs.size());
+    for (const Acc& a : g.accs) save_acc(w, a);
+    w.str(g.topic);
+    w.str(g.payload);
+    w.i64(g.time_ms);
+    w.i64(g.received_ms);
+}
+
+bool load_group(StateReader& r, Group& g, std::size_t aggregates) {
+    g.key = r.str();
+    if (r.u64() != aggregates) return false;
+    g.accs.resize(aggregates);
+    for (Acc& a : g.accs) load_acc(r, a);
+    g.topic = r.str();
+    g.payload = r.str();
+    g.time_ms = r.i64();
+    g.received_ms = r.i64();
+    return r.ok();
+}
+
 }  // namespace
 
 struct Rule::Impl {
@@ -187,6 +345,7 @@ struct Rule::Impl {
 
     RuleCounters counters;
     std::function<void(const OutputRow&)> emit;
+    mutable uint64_t saved_in = 0;  // counters.in at the last save_state()
 
     const WindowSpec& window() const { return *plan.query.window; }
 
@@ -504,6 +663,100 @@ struct Rule::Impl {
         after_take(t, now_ms);
     }
 };
+
+std::string Rule::save_state() const {
+    const Impl& r = *impl_;
+    std::string out;
+    StateWriter w(out);
+    w.u8(kStateVersion);
+    w.i64(r.watermark);
+    w.u64(r.since_emit);
+    w.u64(r.partitions.size());
+    for (const auto& [key, slots] : r.partitions) {
+        w.str(key);
+        w.u64(slots.size());
+        for (const HistorySlot& h : slots) {
+            w.value(h.prev);
+            w.i64(h.prev_ms);
+            w.u8(h.has ? 1 : 0);
+        }
+    }
+    w.u64(r.windows.size());
+    for (const Window& win : r.windows) {
+        w.i64(win.start);
+        w.i64(win.end);
+        w.i64(win.last_ms);
+        w.u64(win.groups.size());
+        for (const Group& g : win.groups) save_group(w, g);
+    }
+    w.u64(r.events.size());
+    for (const Event& e : r.events) {
+        w.i64(e.time_ms);
+        w.i64(e.received_ms);
+        w.str(e.key);
+        w.str(e.topic);
+        w.str(e.payload);
+        w.u64(e.args.size());
+        for (const OwnedValue& v : e.args) w.value(v);
+    }
+    r.saved_in = r.counters.in;
+    return out;
+}
+
+bool Rule::restore_state(std::string_view bytes) {
+    Impl& r = *impl_;
+    StateReader in(bytes);
+    if (in.u8() != kStateVersion) return false;
+    const std::size_t aggs = r.plan.aggregates.size();
+    const auto slots = static_cast<std::size_t>(r.plan.history_slots);
+    decltype(r.partitions) partitions;
+    std::deque<Window> windows;
+    std::deque<Event> events;
+    const int64_t watermark = in.i64();
+    const uint64_t since_emit = in.u64();
+    for (uint64_t i = 0, n = in.count(16); i < n && in.ok(); ++i) {
+        std::string key = in.str();
+        if (in.u64() != slots) return false;
+        std::vector<HistorySlot> hs(slots);
+        for (HistorySlot& h : hs) {
+            in.value(h.prev);
+            h.prev_ms = in.i64();
+            h.has = in.u8() != 0;
+        }
+        partitions.emplace(std::move(key), std::move(hs));
+    }
+    for (uint64_t i = 0, n = in.count(32); i < n && in.ok(); ++i) {
+        Window& win = windows.emplace_back();
+        win.start = in.i64();
+        win.end = in.i64();
+        win.last_ms = in.i64();
+        for (uint64_t k = 0, groups = in.count(32); k < groups && in.ok(); ++k) {
+            Group& g = win.groups.emplace_back();
+            if (!load_group(in, g, aggs)) return false;
+            win.index.emplace(g.key, win.groups.size() - 1);
+        }
+    }
+    for (uint64_t i = 0, n = in.count(48); i < n && in.ok(); ++i) {
+        Event& e = events.emplace_back();
+        e.time_ms = in.i64();
+        e.received_ms = in.i64();
+        e.key = in.str();
+        e.topic = in.str();
+        e.payload = in.str();
+        if (in.u64() != aggs) return false;
+        e.args.resize(aggs);
+        for (OwnedValue& v : e.args) in.value(v);
+    }
+    if (!in.done()) return false;
+    r.watermark = watermark;
+    r.since_emit = since_emit;
+    r.partitions = std::move(partitions);
+    r.windows = std::move(windows);
+    r.events = std::move(events);
+    return true;
+}
+
+bool Rule::state_dirty() const { return impl_->counters.in != impl_->saved_in; }
 
 Rule::Rule(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Rule::~Rule() = default;

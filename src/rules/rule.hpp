@@ -76,6 +76,14 @@ public:
     // Closes every open window, as at the end of a test's input.
     void flush();
 
+    // The state that must survive a restart (windows, change detection, the
+    // event-time watermark), as bytes for the engine's checkpoint; restore_state()
+    // refuses bytes it cannot read whole (the rule then starts empty).
+    std::string save_state() const;
+    bool restore_state(std::string_view bytes);
+    // Whether anything changed since the last save_state().
+    bool state_dirty() const;
+
     // Counts an action's failure against this rule (the rule itself has no actions).
     void count_action_error(std::string message, int64_t now_ms);
 

@@ -1,0 +1,1 @@
+SELECT CASE WHEN values.t BETWEEN 1 AND 30 THEN "ok" ELSE concat("bad ", s) END AS k, a.b[1], cast("12", "bigint") FROM "a" WHERE s IS NOT NULL AND values.p IN (1, 8)

@@ -1,0 +1,1 @@
+SELECT changed(values.t) AS c, lag(values.t), delta(values.p), rate(values.p) FROM "x/#" GROUP BY topic(2)

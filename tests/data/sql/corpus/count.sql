@@ -1,0 +1,1 @@
+SELECT first(s), last(s), count(DISTINCT s) FROM "a" GROUP BY CountWindow(3, 2)

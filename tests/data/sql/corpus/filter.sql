@@ -1,0 +1,1 @@
+SELECT values.t AS t, topic(3) AS d FROM "ib/data/#" WHERE values.t > 20 AND s LIKE "h%"

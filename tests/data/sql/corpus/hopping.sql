@@ -1,0 +1,1 @@
+SELECT sum(values.p) FROM "a" GROUP BY HoppingWindow(ms, 2000, 700)

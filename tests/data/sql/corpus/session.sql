@@ -1,0 +1,1 @@
+SELECT max(values.t), window_start() FROM "a" GROUP BY SessionWindow(ms, 3000, 800)

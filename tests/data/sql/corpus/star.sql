@@ -1,0 +1,1 @@
+SELECT * FROM "a" WHERE regexp_matches(s, "^h.*o$")

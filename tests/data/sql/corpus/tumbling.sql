@@ -1,0 +1,1 @@
+SELECT avg(values.t) AS a, count(*), percentile(values.t, 0.9) FROM "ib/data/+/fast" GROUP BY topic(3), TumblingWindow(ss, 1) HAVING count(*) > 1
