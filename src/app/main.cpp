@@ -146,7 +146,7 @@ int run_node(const std::string& config_path) {
         [&store](const ib::rules::RuleConfig& r) { return (*store)->put("rule", r.id, ib::config::rule_to_json(r)); },
         [&store](std::string_view id) { return (*store)->remove("rule", id); },
     };
-    ib::rules::RuleEngine rules(loops.loop(0), broker.router(), "ib", rule_persistence);
+    ib::rules::RuleEngine rules(loops.loop(0), broker.router(), "ib", rule_persistence, cfg->data_dir);
     if (auto r = rules.start(std::move(cfg->rules), stored_rules(**store)); !r) return fail_start(r.error());
 
     std::unique_ptr<ib::api::HttpServer> http;

@@ -757,6 +757,7 @@ bool Rule::restore_state(std::string_view bytes) {
 }
 
 bool Rule::state_dirty() const { return impl_->counters.in != impl_->saved_in; }
+bool Rule::stateful() const { return impl_->plan.windowed() || impl_->plan.history_slots > 0; }
 
 Rule::Rule(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Rule::~Rule() = default;

@@ -83,6 +83,8 @@ public:
     bool restore_state(std::string_view bytes);
     // Whether anything changed since the last save_state().
     bool state_dirty() const;
+    // Whether the rule keeps state across messages (a window, change detection).
+    bool stateful() const;
 
     // Counts an action's failure against this rule (the rule itself has no actions).
     void count_action_error(std::string message, int64_t now_ms);

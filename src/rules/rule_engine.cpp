@@ -8,9 +8,12 @@
 #include <chrono>
 #include <limits>
 
+#include <sqlite3.h>
+
 #include "core/log.hpp"
 #include "core/quote.hpp"
 #include "rules/output_template.hpp"
+#include "store/sqlite_file.hpp"
 
 namespace ib::rules {
 namespace {
@@ -69,6 +72,103 @@ std::expected<Action, std::string> make_action(const ActionConfig& c, const Rule
     return a;
 }
 
+// What a checkpoint belongs to: state saved under other SQL or options is not restored.
+std::string fingerprint(const RuleConfig& c) {
+    return c.sql + "\n" + c.event_time + "\n" + std::to_string(c.late_tolerance_ms);
+}
+
+constexpr const char* kStateSchema =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=NORMAL;"
+    "CREATE TABLE IF NOT EXISTS rule_state (id TEXT PRIMARY KEY, fingerprint TEXT NOT NULL,"
+    " state BLOB NOT NULL, saved_ms INTEGER NOT NULL);";
+
+// The checkpoints of every stateful rule, one row per rule, in one SQLite file.
+class StateStore {
+public:
+    static std::expected<StateStore, std::string> open(const std::string& path) {
+        auto file = store::open_or_move_aside(path, kStateSchema);
+        if (!file) return std::unexpected(file.error());
+        StateStore s;
+        s.path_ = path;
+        s.db_ = file->db;
+        if (!file->moved_aside.empty()) {
+            log::error("rules: the state file was unreadable and has been moved aside to {}; windows start empty",
+                       file->moved_aside);
+        }
+        auto up = store::Statement::prepare(
+            s.db_, "INSERT INTO rule_state (id, fingerprint, state, saved_ms) VALUES (?, ?, ?, ?) "
+                   "ON CONFLICT(id) DO UPDATE SET fingerprint = excluded.fingerprint, state = excluded.state, "
+                   "saved_ms = excluded.saved_ms");
+        if (!up) return std::unexpected(up.error());
+        auto del = store::Statement::prepare(s.db_, "DELETE FROM rule_state WHERE id = ?");
+        if (!del) return std::unexpected(del.error());
+        s.upsert_ = std::move(*up);
+        s.remove_ = std::move(*del);
+        return s;
+    }
+    StateStore() = default;
+    StateStore(StateStore&& o) noexcept
+        : path_(std::move(o.path_)), db_(std::exchange(o.db_, nullptr)), upsert_(std::move(o.upsert_)),
+          remove_(std::move(o.remove_)) {}
+    StateStore& operator=(StateStore&& o) noexcept {
+        std::swap(path_, o.path_);
+        std::swap(db_, o.db_);
+        std::swap(upsert_, o.upsert_);
+        std::swap(remove_, o.remove_);
+        return *this;
+    }
+    ~StateStore() {
+        upsert_ = {};
+        remove_ = {};
+        if (db_ != nullptr) sqlite3_close(db_);
+    }
+
+    // (fingerprint, state) of a rule, if it has a checkpoint.
+    std::optional<std::pair<std::string, std::string>> load(std::string_view id) {
+        auto st = store::Statement::prepare(db_, "SELECT fingerprint, state FROM rule_state WHERE id = ?");
+        if (!st) return std::nullopt;
+        sqlite3_bind_text(st->get(), 1, id.data(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
+        if (sqlite3_step(st->get()) != SQLITE_ROW) return std::nullopt;
+        auto text = [&](int col) {
+            const auto* p = static_cast<const char*>(sqlite3_column_blob(st->get(), col));
+            return std::string(p ? p : "", static_cast<std::size_t>(sqlite3_column_bytes(st->get(), col)));
+        };
+        return std::make_pair(text(0), text(1));
+    }
+
+    // One transaction for every dirty rule.
+    bool begin() { return sqlite3_exec(db_, "BEGIN", nullptr, nullptr, nullptr) == SQLITE_OK; }
+    bool commit() { return sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK; }
+    void rollback() { sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr); }
+
+    bool put(std::string_view id, const std::string& fp, const std::string& state, int64_t now_ms) {
+        sqlite3_stmt* st = upsert_.get();
+        sqlite3_bind_text(st, 1, id.data(), static_cast<int>(id.size()), SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, fp.data(), static_cast<int>(fp.size()), SQLITE_STATIC);
+        sqlite3_bind_blob(st, 3, state.data(), static_cast<int>(state.size()), SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, now_ms);
+        const bool ok = sqlite3_step(st) == SQLITE_DONE;
+        upsert_.reset();
+        return ok;
+    }
+
+    void erase(std::string_view id) {
+        sqlite3_stmt* st = remove_.get();
+        sqlite3_bind_text(st, 1, id.data(), static_cast<int>(id.size()), SQLITE_STATIC);
+        sqlite3_step(st);
+        remove_.reset();
+    }
+
+    std::string error() const { return path_ + ": " + sqlite3_errmsg(db_); }
+
+private:
+    std::string path_;
+    sqlite3* db_ = nullptr;
+    store::Statement upsert_;
+    store::Statement remove_;
+};
+
 }  // namespace
 
 std::expected<std::unique_ptr<Rule>, std::string> compile_rule(const RuleConfig& config) {
@@ -102,14 +202,86 @@ struct RuleEngine::Impl {
     mqtt::broker::Router& router;
     std::string prefix;
     Persistence persistence;
+    std::string data_dir;
     std::vector<std::unique_ptr<Running>> rules;
     asio::steady_timer timer;
+    asio::steady_timer checkpoint_timer;
+    std::optional<StateStore> state;
+    bool checkpoint_failed = false;
     int64_t armed_for = std::numeric_limits<int64_t>::max();
     bool stopped = false;
     std::string topic_buf, payload_buf, missing, write_buf;
 
-    Impl(asio::io_context& i, mqtt::broker::Router& r, std::string p, Persistence per)
-        : io(i), router(r), prefix(std::move(p)), persistence(std::move(per)), timer(i) {}
+    Impl(asio::io_context& i, mqtt::broker::Router& r, std::string p, Persistence per, std::string dir)
+        : io(i),
+          router(r),
+          prefix(std::move(p)),
+          persistence(std::move(per)),
+          data_dir(std::move(dir)),
+          timer(i),
+          checkpoint_timer(i) {}
+
+    void restore(Running& r) {
+        if (!state || !r.rule->stateful()) return;
+        auto saved = state->load(r.config.id);
+        if (!saved) return;
+        if (saved->first != fingerprint(r.config)) {
+            log::info("rule '{}': its checkpoint is of an earlier version of the rule; windows start empty", r.config.id);
+            return;
+        }
+        if (r.rule->restore_state(saved->second)) {
+            log::info("rule '{}': window and change state restored from the last checkpoint ({} bytes)", r.config.id,
+                      saved->second.size());
+        } else {
+            log::error("rule '{}': its checkpoint is damaged and was ignored; windows start empty", r.config.id);
+        }
+    }
+
+    void checkpoint() {
+        if (!state) return;
+        bool any = false;
+        for (const auto& r : rules) any = any || (r->rule->stateful() && r->rule->state_dirty());
+        if (!any) return;
+        const int64_t now = unix_ms();
+        bool ok = state->begin();
+        for (const auto& r : rules) {
+            if (!ok) break;
+            if (!r->rule->stateful() || !r->rule->state_dirty()) continue;
+            ok = state->put(r->config.id, fingerprint(r->config), r->rule->save_state(), now);
+        }
+        ok = ok && state->commit();
+        if (!ok) {
+            state->rollback();
+            if (!checkpoint_failed) log::error("rules: cannot write the checkpoint: {}", state->error());
+        } else if (checkpoint_failed) {
+            log::info("rules: checkpoints are written again");
+        }
+        checkpoint_failed = !ok;
+    }
+
+    void schedule_checkpoint() {
+        checkpoint_timer.expires_after(std::chrono::seconds(1));
+        checkpoint_timer.async_wait([this](const boost::system::error_code& ec) {
+            if (ec || stopped) return;
+            checkpoint();
+            schedule_checkpoint();
+        });
+    }
+
+    void forget_state(std::string_view id) {
+        if (state) state->erase(id);
+    }
+
+    // The state file is opened when the first stateful rule appears.
+    void ensure_state(const Running& r) {
+        if (state || data_dir.empty() || !r.rule->stateful()) return;
+        auto st = StateStore::open(data_dir + "/rules-state.db");
+        if (!st) {
+            log::error("rules: cannot open the state file, windows will not survive a restart: {}", st.error());
+            return;
+        }
+        state.emplace(std::move(*st));
+    }
 
     Running* find(std::string_view id) {
         for (auto& r : rules) {
@@ -250,8 +422,9 @@ struct RuleEngine::Impl {
     }
 };
 
-RuleEngine::RuleEngine(asio::io_context& io, mqtt::broker::Router& router, std::string prefix, Persistence persistence)
-    : impl_(std::make_unique<Impl>(io, router, std::move(prefix), std::move(persistence))) {}
+RuleEngine::RuleEngine(asio::io_context& io, mqtt::broker::Router& router, std::string prefix, Persistence persistence,
+                       std::string data_dir)
+    : impl_(std::make_unique<Impl>(io, router, std::move(prefix), std::move(persistence), std::move(data_dir))) {}
 
 RuleEngine::~RuleEngine() { stop(); }
 
@@ -274,10 +447,20 @@ std::expected<void, std::string> RuleEngine::start(std::vector<RuleConfig> file_
         }
         e.rules.push_back(std::move(*r));
     }
+    const bool any_stateful =
+        std::any_of(e.rules.begin(), e.rules.end(), [](const auto& r) { return r->rule->stateful(); });
+    if (!e.data_dir.empty() && any_stateful) {
+        auto st = StateStore::open(e.data_dir + "/rules-state.db");
+        if (!st) return std::unexpected("rules: cannot open the state file: " + st.error());
+        e.state.emplace(std::move(*st));
+    }
     for (auto& r : e.rules) {
+        e.restore(*r);
         if (auto s = e.subscribe(*r); !s) return std::unexpected(s.error());
     }
     if (!e.rules.empty()) log::info("rules: {} rules loaded", e.rules.size());
+    if (!e.data_dir.empty()) e.schedule_checkpoint();
+    e.arm();  // restored windows close on time even before a message arrives
     return {};
 }
 
@@ -286,7 +469,9 @@ void RuleEngine::stop() {
     if (e.stopped) return;
     e.stopped = true;
     e.timer.cancel();
+    e.checkpoint_timer.cancel();
     for (auto& r : e.rules) e.unsubscribe(*r);
+    e.checkpoint();
 }
 
 std::expected<void, RuleError> RuleEngine::add(RuleConfig config) {
@@ -298,6 +483,8 @@ std::expected<void, RuleError> RuleEngine::add(RuleConfig config) {
         if (auto p = e.persistence.put(config); !p) return std::unexpected(RuleError{500, "cannot store the rule: " + p.error()});
     }
     if (auto s = e.subscribe(**r); !s) return std::unexpected(RuleError{400, s.error()});
+    e.ensure_state(**r);
+    e.forget_state(config.id);  // a checkpoint of an earlier rule of that id
     e.rules.push_back(std::move(*r));
     return {};
 }
@@ -313,6 +500,8 @@ std::expected<void, RuleError> RuleEngine::replace(RuleConfig config) {
         if (auto p = e.persistence.put(config); !p) return std::unexpected(RuleError{500, "cannot store the rule: " + p.error()});
     }
     e.unsubscribe(*old);
+    e.forget_state(config.id);
+    e.ensure_state(**r);
     for (auto& slot : e.rules) {
         if (slot.get() == old) {
             slot = std::move(*r);
@@ -332,6 +521,7 @@ std::expected<void, RuleError> RuleEngine::remove(std::string_view id) {
         if (auto p = e.persistence.remove(id); !p) return std::unexpected(RuleError{500, "cannot remove the stored rule: " + p.error()});
     }
     e.unsubscribe(*r);
+    e.forget_state(id);
     std::erase_if(e.rules, [r](const auto& p) { return p.get() == r; });
     return {};
 }

@@ -57,7 +57,11 @@ public:
     };
 
     // `prefix` is the bus prefix (`ib`): write actions publish to `<prefix>/write/<device>`.
-    RuleEngine(boost::asio::io_context& io, mqtt::broker::Router& router, std::string prefix, Persistence persistence);
+    // The state of windows and change detection is checkpointed every second and at
+    // stop() to `<data_dir>/rules-state.db`, and restored at start() for every rule
+    // whose SQL and options are unchanged; "" keeps no checkpoint (tests).
+    RuleEngine(boost::asio::io_context& io, mqtt::broker::Router& router, std::string prefix, Persistence persistence,
+               std::string data_dir = {});
     ~RuleEngine();
     RuleEngine(const RuleEngine&) = delete;
     RuleEngine& operator=(const RuleEngine&) = delete;
@@ -65,6 +69,7 @@ public:
     // Rules from the file must all compile (a bad one stops the start, with its
     // id and the error); stored rules that no longer compile are logged and skipped.
     std::expected<void, std::string> start(std::vector<RuleConfig> file_rules, std::vector<RuleConfig> stored_rules);
+    // Unsubscribes every rule and writes the last checkpoint.
     void stop();
 
     // Through the API; persisted. The file's rules cannot be replaced or deleted.

@@ -6,6 +6,7 @@ its line and column; /api/v1/rules/test tries a rule on samples; a rule writes t
 a simulated device."""
 
 import json
+import os
 import subprocess
 import time
 import unittest
@@ -153,6 +154,44 @@ publish = { topic = "avg/${device}" }
         self.assertEqual(status, 204)
         b.restart()
         self.assertEqual(http_json(b, "GET", "/api/v1/rules")[1], [])
+
+    def test_windows_and_change_detection_survive_a_kill_9(self):
+        b = self.start_broker(extra_toml="""
+[[rules]]
+id = "sum3"
+sql = "SELECT sum(values.temp) AS s FROM \\"ib/data/+/fast\\" GROUP BY CountWindow(3)"
+[[rules.actions]]
+publish = { topic = "sum3" }
+
+[[rules]]
+id = "edge"
+sql = "SELECT values.state AS state FROM \\"ib/status2/+\\" WHERE changed(values.state) GROUP BY topic(3)"
+[[rules.actions]]
+publish = { topic = "edge/${state}" }
+""")
+        out = self.sub(b, "edge/#", 1)
+        pub = self.paho(b, "sensor")
+        pub.publish("ib/data/plc1/fast", reading(1), qos=1)
+        pub.publish("ib/data/plc1/fast", reading(2), qos=1)
+        pub.publish("ib/status2/m1", json.dumps({"values": {"state": "on"}}), qos=1)
+        self.assertEqual(self.messages(out, 1), [("edge/on", {"state": "on"})])
+        self.wait_rule(b, "sum3", lambda r: r["messages"]["in"] == 2, "2 messages in")
+        # The checkpoint runs every second; wait until one holds both rules' state.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not os.path.exists(os.path.join(b.data_dir, "rules-state.db")):
+            time.sleep(0.1)
+        time.sleep(1.5)
+        b.kill9()
+        b.start()
+        self.assertIn("rule 'sum3': window and change state restored", b.log_text())
+        sums = self.sub(b, "sum3", 1)
+        edges = self.sub(b, "edge/#", 1)
+        pub = self.paho(b, "sensor2")
+        pub.publish("ib/status2/m1", json.dumps({"values": {"state": "on"}}), qos=1)  # unchanged: no row
+        pub.publish("ib/data/plc1/fast", reading(4), qos=1)  # the third message of the window
+        pub.publish("ib/status2/m1", json.dumps({"values": {"state": "off"}}), qos=1)
+        self.assertEqual(self.messages(sums, 1), [("sum3", {"s": 7})])
+        self.assertEqual(self.messages(edges, 1), [("edge/off", {"state": "off"})], "the change fired again")
 
     def test_the_file_rules_cannot_be_deleted_through_the_api(self):
         b = self.start_broker(extra_toml=HOT)
