@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/bytes.hpp"
 #include "rules/rule.hpp"
 
 namespace ib::rules {
@@ -55,7 +56,6 @@ std::unique_ptr<Rule> must_compile(const std::string& sql) {
     return std::move(*r);
 }
 
-Bytes bytes_of(const std::string& s) { return std::as_bytes(std::span(s.data(), s.size())); }
 
 void BM_FilterProjection(benchmark::State& state) {
     auto rule = must_compile(
@@ -66,10 +66,10 @@ void BM_FilterProjection(benchmark::State& state) {
     const Inputs& in = inputs();
     int i = 0;
     // Warm the buffers, so steady state is measured.
-    for (int k = 0; k < kDevices; ++k) rule->on_message(in.topics[k], bytes_of(in.payloads[k]), 0);
+    for (int k = 0; k < kDevices; ++k) rule->on_message(in.topics[k], ib::as_bytes(in.payloads[k]), 0);
     const uint64_t a0 = bench::allocations();
     for (auto _ : state) {
-        rule->on_message(in.topics[i], bytes_of(in.payloads[i]), 0);
+        rule->on_message(in.topics[i], ib::as_bytes(in.payloads[i]), 0);
         if (++i == kDevices) i = 0;
     }
     state.counters["msgs/s"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
@@ -90,7 +90,7 @@ void BM_TumblingAvgBy1000Keys(benchmark::State& state) {
     int64_t now = 0;
     const uint64_t a0 = bench::allocations();
     for (auto _ : state) {
-        rule->on_message(in.topics[i], bytes_of(in.payloads[i]), now++);
+        rule->on_message(in.topics[i], ib::as_bytes(in.payloads[i]), now++);
         if (++i == kDevices) i = 0;
     }
     state.counters["msgs/s"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
@@ -111,7 +111,7 @@ void BM_HundredRulesOnOneTopic(benchmark::State& state) {
     int i = 0;
     const uint64_t a0 = bench::allocations();
     for (auto _ : state) {
-        for (auto& rule : rules) rule->on_message(in.topics[i], bytes_of(in.payloads[i]), 0);
+        for (auto& rule : rules) rule->on_message(in.topics[i], ib::as_bytes(in.payloads[i]), 0);
         if (++i == kDevices) i = 0;
     }
     const double evaluations = static_cast<double>(state.iterations()) * 100;
