@@ -94,6 +94,62 @@ const std::vector<Field<ActionConfig>>& write_fields() {
     return f;
 }
 
+const std::vector<Field<ActionConfig>>& http_fields() {
+    static const std::vector<Field<ActionConfig>> f = {
+        {"url", Kind::String, "(required)", "Endpoint, `http://host[:port]/path`; rows go one at a time, in order, over a kept-alive connection.", 0, 0,
+         [](ActionConfig& a, const toml::node& n) {
+             a.url = str(n);
+             return std::string();
+         },
+         nullptr, true},
+        {"method", Kind::String, "\"POST\"", "`POST` or `PUT`.", 0, 0,
+         [](ActionConfig& a, const toml::node& n) -> std::string {
+             a.method = str(n);
+             if (a.method != "POST" && a.method != "PUT") return ib::quoted(a.method) + " is not one of POST, PUT";
+             return {};
+         }},
+        {"payload", Kind::String, "\"\"", "Body template; empty sends the row as a JSON object.", 0, 0,
+         [](ActionConfig& a, const toml::node& n) {
+             a.payload = str(n);
+             return std::string();
+         }},
+        {"timeout_ms", Kind::Integer, "5000", "Time one request (connect, send, answer) may take.", 100, 600000,
+         [](ActionConfig& a, const toml::node& n) {
+             a.timeout_ms = static_cast<uint32_t>(integer(n));
+             return std::string();
+         }},
+        {"retries", Kind::Integer, "3", "Attempts after the first, with back-off from 200 ms doubling; then the row is given up and counted.", 0, 20,
+         [](ActionConfig& a, const toml::node& n) {
+             a.retries = static_cast<uint32_t>(integer(n));
+             return std::string();
+         }},
+        {"max_queue", Kind::Integer, "1000", "Rows waiting for the endpoint; beyond it new rows are dropped and counted.", 1, 1000000,
+         [](ActionConfig& a, const toml::node& n) {
+             a.max_queue = static_cast<uint32_t>(integer(n));
+             return std::string();
+         }},
+    };
+    return f;
+}
+
+const std::vector<Field<ActionConfig>>& sqlite_fields() {
+    static const std::vector<Field<ActionConfig>> f = {
+        {"table", Kind::String, "(required)",
+         "Table of `data_dir/rules.db` the rows go to, as (id, ts, rule, row): `json_extract(row, '$.avg')` reads a column.", 0, 0,
+         [](ActionConfig& a, const toml::node& n) {
+             a.table = str(n);
+             return std::string();
+         },
+         nullptr, true},
+        {"max_rows", Kind::Integer, "1000000", "Rows the table keeps; the oldest go first.", 1, 1000000000,
+         [](ActionConfig& a, const toml::node& n) {
+             a.max_rows = static_cast<uint64_t>(integer(n));
+             return std::string();
+         }},
+    };
+    return f;
+}
+
 const std::vector<Field<ActionConfig>>& log_fields() {
     static const std::vector<Field<ActionConfig>> f = {};
     return f;
@@ -108,13 +164,15 @@ constexpr ActionType kActionTypes[] = {
     {"publish", ActionKind::Publish, publish_fields},
     {"write", ActionKind::Write, write_fields},
     {"log", ActionKind::Log, log_fields},
+    {"http", ActionKind::Http, http_fields},
+    {"sqlite", ActionKind::Sqlite, sqlite_fields},
 };
 
 std::nullopt_t unknown_action(std::string_view name, uint32_t line, const std::string& path, const ReportProblem& report);
 
 std::optional<ActionConfig> parse_action(const toml::table& t, const std::string& path, const ReportProblem& report) {
     if (t.size() != 1) {
-        report(line_of(t), path + ": an action is one of publish, write, log, e.g. {publish = {topic = \"alarms/${device}\"}}");
+        report(line_of(t), path + ": an action is one of publish, write, log, http, sqlite, e.g. {publish = {topic = \"alarms/${device}\"}}");
         return std::nullopt;
     }
     for (auto&& [k, v] : t) {
@@ -138,7 +196,7 @@ std::nullopt_t unknown_action(std::string_view name, uint32_t line, const std::s
     for (const ActionType& type : kActionTypes) names.push_back(type.name);
     std::string_view best = suggest(name, names);
     report(line, path + ": unknown action '" + std::string(name) + "'" +
-                           (best.empty() ? std::string(" (one of publish, write, log)") : " (did you mean '" + std::string(best) + "'?)"));
+                           (best.empty() ? std::string(" (one of publish, write, log, http, sqlite)") : " (did you mean '" + std::string(best) + "'?)"));
     return std::nullopt;
 }
 
@@ -204,6 +262,15 @@ std::string rule_to_json(const RuleConfig& r) {
                 out += "}}";
                 break;
             case ActionKind::Log: out += "{\"log\":{}}"; break;
+            case ActionKind::Http:
+                out += "{\"http\":{\"url\":" + ib::quoted(a.url) + ",\"method\":" + ib::quoted(a.method);
+                if (!a.payload.empty()) out += ",\"payload\":" + ib::quoted(a.payload);
+                out += ",\"timeout_ms\":" + std::to_string(a.timeout_ms) + ",\"retries\":" + std::to_string(a.retries) +
+                       ",\"max_queue\":" + std::to_string(a.max_queue) + "}}";
+                break;
+            case ActionKind::Sqlite:
+                out += "{\"sqlite\":{\"table\":" + ib::quoted(a.table) + ",\"max_rows\":" + std::to_string(a.max_rows) + "}}";
+                break;
         }
     }
     return out + "]}";
@@ -217,11 +284,15 @@ std::string render_rules_markdown() {
     out += render_markdown(rule_fields());
     out += "\n## [[rules.actions]]\n\n"
            "Each action is a table with one key, the action's kind: `publish = {topic = \"alarms/${device}\"}`,\n"
-           "`write = {device = \"${device}\", tag = \"setpoint\"}` or `log = {}`.\n\n### publish\n\n";
+           "`write = {device = \"${device}\", tag = \"setpoint\"}`, `http = {url = \"http://host/path\"}`,\n"
+           "`sqlite = {table = \"alarms\"}` or `log = {}`.\n\n### publish\n\n";
     out += render_markdown(publish_fields());
     out += "\n### write\n\n";
     out += render_markdown(write_fields());
-    out += "\n### log\n\nLogs each row at info level. No keys.\n";
+    out += "\n### log\n\nLogs each row at info level. No keys.\n\n### http\n\n";
+    out += render_markdown(http_fields());
+    out += "\n### sqlite\n\n";
+    out += render_markdown(sqlite_fields());
     return out;
 }
 

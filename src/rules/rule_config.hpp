@@ -8,7 +8,7 @@
 
 namespace ib::rules {
 
-enum class ActionKind : uint8_t { Publish, Write, Log };
+enum class ActionKind : uint8_t { Publish, Write, Log, Http, Sqlite };
 
 struct ActionConfig {
     ActionKind kind = ActionKind::Log;
@@ -23,6 +23,17 @@ struct ActionConfig {
     // every column is written to the tag of the same name.
     std::string device;
     std::string tag;
+    // Http: rows POSTed (the payload template, or the row as JSON) to an http:// url,
+    // one at a time in order, each with a timeout and retries, from a bounded queue.
+    std::string url;
+    std::string method = "POST";
+    uint32_t timeout_ms = 5000;
+    uint32_t retries = 3;
+    uint32_t max_queue = 1000;
+    // Sqlite: rows appended to `table` in data_dir/rules.db (id, ts, rule, row as
+    // JSON), the oldest deleted beyond max_rows.
+    std::string table;
+    uint64_t max_rows = 1'000'000;
 };
 
 struct RuleConfig {

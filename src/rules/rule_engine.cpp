@@ -12,7 +12,9 @@
 
 #include "core/log.hpp"
 #include "core/quote.hpp"
+#include "rules/http_sink.hpp"
 #include "rules/output_template.hpp"
+#include "rules/row_table.hpp"
 #include "store/sqlite_file.hpp"
 
 namespace ib::rules {
@@ -30,6 +32,8 @@ std::string_view action_name(ActionKind k) {
         case ActionKind::Publish: return "publish";
         case ActionKind::Write: return "write";
         case ActionKind::Log: return "log";
+        case ActionKind::Http: return "http";
+        case ActionKind::Sqlite: return "sqlite";
     }
     return "?";
 }
@@ -39,6 +43,8 @@ struct Action {
     OutputTemplate topic;
     OutputTemplate payload;
     ActionStatus status;
+    HttpTarget http_target;
+    std::unique_ptr<HttpSink> http;  // made when the rule runs, not when it is only checked
 };
 
 std::expected<Action, std::string> make_action(const ActionConfig& c, const Rule& rule) {
@@ -62,6 +68,19 @@ std::expected<Action, std::string> make_action(const ActionConfig& c, const Rule
                 }
             }
         }
+    }
+    if (c.kind == ActionKind::Http) {
+        auto target = parse_http_url(c.url);
+        if (!target) return std::unexpected("http action: url " + ib::quoted(c.url) + ": " + target.error());
+        target->method = c.method;
+        target->timeout = std::chrono::milliseconds(c.timeout_ms);
+        target->retries = c.retries;
+        target->max_queue = c.max_queue;
+        a.http_target = std::move(*target);
+    }
+    if (c.kind == ActionKind::Sqlite && !valid_table_name(c.table)) {
+        return std::unexpected("sqlite action: " + ib::quoted(c.table) +
+                               " is not a table name: a letter or '_', then letters, digits or '_' (at most 64)");
     }
     if (c.kind == ActionKind::Write && !c.tag.empty() && rule.columns().size() != 1) {
         auto cols = rule.columns();
@@ -206,8 +225,11 @@ struct RuleEngine::Impl {
     std::vector<std::unique_ptr<Running>> rules;
     asio::steady_timer timer;
     asio::steady_timer checkpoint_timer;
+    asio::steady_timer row_timer;
     std::optional<StateStore> state;
     bool checkpoint_failed = false;
+    std::unique_ptr<RowTables> row_tables;  // data_dir/rules.db, opened by the first sqlite action
+    bool row_tables_failed = false;
     int64_t armed_for = std::numeric_limits<int64_t>::max();
     bool stopped = false;
     std::string topic_buf, payload_buf, missing, write_buf;
@@ -219,7 +241,8 @@ struct RuleEngine::Impl {
           persistence(std::move(per)),
           data_dir(std::move(dir)),
           timer(i),
-          checkpoint_timer(i) {}
+          checkpoint_timer(i),
+          row_timer(i) {}
 
     void restore(Running& r) {
         if (!state || !r.rule->stateful()) return;
@@ -299,6 +322,23 @@ struct RuleEngine::Impl {
         r->config = std::move(config);
         r->from_file = from_file;
         Running* raw = r.get();
+        for (Action& a : r->actions) {
+            if (a.config.kind == ActionKind::Http) {
+                Action* action = &a;  // the vector is complete: its elements stay put
+                a.http = std::make_unique<HttpSink>(io, a.http_target, [raw, action](bool ok, const std::string& error) {
+                    if (ok) {
+                        ++action->status.done;
+                        return;
+                    }
+                    ++action->status.errors;
+                    action->status.last_error = error;
+                    raw->rule->count_action_error("http action: " + error, unix_ms());
+                });
+            }
+            if (a.config.kind == ActionKind::Sqlite && !open_row_tables()) {
+                return std::unexpected("rule " + ib::quoted(r->config.id) + ": sqlite action: no data directory to keep rules.db in");
+            }
+        }
         r->rule->on_emit([this, raw](const OutputRow& row) { act(*raw, row); });
         return r;
     }
@@ -334,7 +374,7 @@ struct RuleEngine::Impl {
         for (Action& a : r.actions) {
             std::string error = run_action(r, a, row);
             if (error.empty()) {
-                ++a.status.done;
+                if (a.config.kind != ActionKind::Http) ++a.status.done;
                 continue;
             }
             ++a.status.errors;
@@ -343,9 +383,55 @@ struct RuleEngine::Impl {
         }
     }
 
-    // "" or why the action failed for this row.
+    bool open_row_tables() {
+        if (row_tables) return true;
+        if (data_dir.empty()) return false;
+        auto t = RowTables::open(data_dir + "/rules.db");
+        if (!t) {
+            log::error("rules: cannot open {}/rules.db: {}", data_dir, t.error());
+            return false;
+        }
+        row_tables = std::move(*t);
+        schedule_row_commit();
+        return true;
+    }
+
+    // Rows for sqlite actions are committed together every 100 ms; on failure (a
+    // full disk) they wait, up to RowTables' bound, and the failure is logged once.
+    void schedule_row_commit() {
+        row_timer.expires_after(std::chrono::milliseconds(100));
+        row_timer.async_wait([this](const boost::system::error_code& ec) {
+            if (ec || stopped) return;
+            commit_rows();
+            schedule_row_commit();
+        });
+    }
+
+    void commit_rows() {
+        if (!row_tables) return;
+        auto n = row_tables->commit();
+        if (!n && !row_tables_failed) log::error("rules: sqlite actions: {}; rows wait in memory", n.error());
+        if (n && row_tables_failed) log::info("rules: sqlite actions write again");
+        row_tables_failed = !n;
+    }
+
+    // "" or why the action failed for this row; an http action counts its outcome later.
     std::string run_action(Running& r, Action& a, const OutputRow& row) {
         switch (a.config.kind) {
+            case ActionKind::Http: {
+                std::string body(row.json);
+                if (!a.payload.empty()) {
+                    if (!a.payload.render(row, payload_buf, missing)) return "the row has no column '" + missing + "' for the body";
+                    body = payload_buf;
+                }
+                a.http->send(std::move(body));
+                return {};
+            }
+            case ActionKind::Sqlite:
+                if (!row_tables->append(a.config.table, a.config.max_rows, r.config.id, unix_ms(), row.json)) {
+                    return "more than 100000 rows wait for the disk; row dropped";
+                }
+                return {};
             case ActionKind::Log:
                 log::info("rule '{}': {}", r.config.id, row.json);
                 return {};
@@ -470,8 +556,10 @@ void RuleEngine::stop() {
     e.stopped = true;
     e.timer.cancel();
     e.checkpoint_timer.cancel();
+    e.row_timer.cancel();
     for (auto& r : e.rules) e.unsubscribe(*r);
     e.checkpoint();
+    e.commit_rows();
 }
 
 std::expected<void, RuleError> RuleEngine::add(RuleConfig config) {

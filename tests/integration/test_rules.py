@@ -5,9 +5,12 @@ deleted through /api/v1/rules and survive a restart; a bad rule is refused with
 its line and column; /api/v1/rules/test tries a rule on samples; a rule writes to
 a simulated device."""
 
+import http.server
 import json
 import os
+import sqlite3
 import subprocess
+import threading
 import time
 import unittest
 
@@ -192,6 +195,81 @@ publish = { topic = "edge/${state}" }
         pub.publish("ib/status2/m1", json.dumps({"values": {"state": "off"}}), qos=1)
         self.assertEqual(self.messages(sums, 1), [("sum3", {"s": 7})])
         self.assertEqual(self.messages(edges, 1), [("edge/off", {"state": "off"})], "the change fired again")
+
+    def endpoint(self, status=200):
+        """An HTTP server on 127.0.0.1 that records the bodies posted to it."""
+        got = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                got.append((self.path, json.loads(body)))
+                self.send_response(Handler.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        Handler.status = status
+        server = http.server.ThreadingHTTPServer((h.HOST, 0), Handler)
+        t = threading.Thread(target=server.serve_forever, daemon=True)
+        t.start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        return server, Handler, got
+
+    def test_an_http_action_posts_rows_in_order_and_counts_an_endpoint_that_fails(self):
+        server, handler, got = self.endpoint()
+        b = self.start_broker(extra_toml="""
+[[rules]]
+id = "post"
+sql = "SELECT values.temp AS t FROM \\"ib/data/+/fast\\""
+[[rules.actions]]
+http = { url = "http://127.0.0.1:%d/ingest", retries = 1, timeout_ms = 2000 }
+""" % server.server_port)
+        pub = self.paho(b, "sensor")
+        for i in range(20):
+            pub.publish("ib/data/plc1/fast", reading(i), qos=1)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and len(got) < 20:
+            time.sleep(0.05)
+        self.assertEqual(got, [("/ingest", {"t": i}) for i in range(20)])
+        self.wait_rule(b, "post", lambda r: r["actions"][0]["done"] == 20, "20 rows posted")
+        handler.status = 500
+        pub.publish("ib/data/plc1/fast", reading(99), qos=1)
+        r = self.wait_rule(b, "post", lambda r: r["actions"][0]["errors"] == 1, "a failed post")
+        self.assertIn("answered 500 (after 2 attempts)", r["actions"][0]["last_error"])
+        self.assertEqual(r["errors"]["action"], 1, r)
+
+    def test_a_sqlite_action_keeps_rows_in_a_table_capped_in_rows(self):
+        b = self.start_broker(extra_toml="""
+[[rules]]
+id = "keep"
+sql = "SELECT values.temp AS t, topic(3) AS device FROM \\"ib/data/+/fast\\""
+[[rules.actions]]
+sqlite = { table = "readings", max_rows = 5 }
+""")
+        pub = self.paho(b, "sensor")
+        for i in range(8):
+            pub.publish("ib/data/plc%d/fast" % i, reading(i), qos=1)
+        self.wait_rule(b, "keep", lambda r: r["actions"][0]["done"] == 8, "8 rows kept")
+        path = os.path.join(b.data_dir, "rules.db")
+        deadline = time.monotonic() + 10
+        rows = []
+        while time.monotonic() < deadline:
+            try:
+                with sqlite3.connect(path, timeout=5) as db:
+                    rows = db.execute("SELECT rule, json_extract(row, '$.t'), json_extract(row, '$.device') "
+                                      "FROM readings ORDER BY id").fetchall()
+            except sqlite3.OperationalError:
+                rows = []
+            if len(rows) == 5 and rows[-1][1] == 7:
+                break
+            time.sleep(0.1)
+        self.assertEqual(rows, [("keep", i, "plc%d" % i) for i in range(3, 8)])
 
     def test_the_file_rules_cannot_be_deleted_through_the_api(self):
         b = self.start_broker(extra_toml=HOT)
