@@ -41,6 +41,8 @@ struct Expr {
     // In: the tested value then the list. Between: value, low, high.
     std::vector<std::unique_ptr<Expr>> args;
     bool has_else = false;
+    uint32_t height = 1;  // of the tree below, bounded by the parser (evaluation recurses)
+    std::string text;     // as written, for error messages
 
     // Filled by the compiler.
     const ScalarFunction* fn = nullptr;
@@ -55,6 +57,7 @@ struct SelectItem {
     ExprPtr expr;       // null for `*`
     std::string name;   // the output key: alias, or derived from the expression
     bool star = false;
+    uint32_t pos = 0;
 };
 
 enum class WindowKind : uint8_t { Tumbling, Hopping, Sliding, Session, Count };

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <map>
 #include <set>
 #include <string>
 
@@ -42,7 +43,7 @@ public:
         std::set<std::string> names;
         for (auto& item : q.items) {
             if (item.star) {
-                if (plan_.windowed()) return fail(0, "SELECT * cannot be used with a window: name the columns to compute");
+                if (plan_.windowed()) return fail(item.pos, "SELECT * cannot be used with a window: name the columns to compute");
                 continue;
             }
             if (auto r = walk(*item.expr, Clause::Select, false); !r) return r;
@@ -93,7 +94,12 @@ private:
             if (plan_.windowed() && clause != Clause::Where) {
                 return fail(e.pos, e.name + "() looks at each message: in a window rule use it in WHERE");
             }
-            e.state_slot = plan_.history_slots++;
+            // The same call written twice (in WHERE and in SELECT) is one slot: it
+            // sees each message once.
+            const std::string key = e.name + "(" + (e.args[0]->text.empty() ? std::to_string(e.pos) : e.args[0]->text) + ")";
+            auto [it, added] = history_by_text_.try_emplace(key, plan_.history_slots);
+            if (added) ++plan_.history_slots;
+            e.state_slot = it->second;
             e.history_kind = static_cast<uint8_t>(hk);
             return walk(*e.args[0], clause, in_aggregate);
         }
@@ -104,7 +110,8 @@ private:
             return fail(e.pos, "unknown function '" + e.name + "'" +
                                    (hint.empty() ? std::string() : " (did you mean '" + std::string(hint) + "'?)"));
         }
-        if (n < f->min_args || n > f->max_args || n > 16) {
+        if (n > 16) return fail(e.pos, e.name + "() takes at most 16 arguments, got " + std::to_string(n));
+        if (n < f->min_args || n > f->max_args) {
             return fail(e.pos, e.name + "() takes " + arity_text(*f) + ", got " + std::to_string(n));
         }
         e.fn = f;
@@ -118,6 +125,10 @@ private:
             if (auto r = walk(*e.args[i], clause, in_aggregate); !r) return r;
         }
         if (e.name == "cast") {
+            // Type names in any case: CAST(v, 'BIGINT') as cast(v, 'bigint').
+            std::string lowered(e.args[1]->literal.view().s);
+            for (char& c : lowered) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            e.args[1]->literal.assign(Value::string(lowered));
             std::string_view to = e.args[1]->literal.view().s;
             bool known = false;
             for (auto t : kCastTypes) known = known || t == to;
@@ -133,11 +144,17 @@ private:
             if (pattern.size() > 256) return fail(e.args[1]->pos, "regexp_matches(): the pattern is longer than 256 bytes");
             for (std::size_t i = 0; i < pattern.size(); ++i) {
                 if (pattern[i] != '{') continue;
+                // Both bounds of {n} and {n,m}.
                 std::size_t n = 0;
-                for (std::size_t j = i + 1; j < pattern.size() && std::isdigit(static_cast<unsigned char>(pattern[j])); ++j) {
-                    n = std::min<std::size_t>(n * 10 + static_cast<std::size_t>(pattern[j] - '0'), 100000);
+                for (std::size_t j = i + 1; j < pattern.size() && pattern[j] != '}'; ++j) {
+                    if (std::isdigit(static_cast<unsigned char>(pattern[j]))) {
+                        n = std::min<std::size_t>(n * 10 + static_cast<std::size_t>(pattern[j] - '0'), 100000);
+                    } else {
+                        n = 0;
+                        if (pattern[j] != ',') break;
+                    }
+                    if (n > 100) return fail(e.args[1]->pos, "regexp_matches(): repetition counts above 100 are not allowed");
                 }
-                if (n > 100) return fail(e.args[1]->pos, "regexp_matches(): repetition counts above 100 are not allowed");
             }
             try {
                 e.regex = std::make_shared<const std::regex>(std::string(pattern), std::regex::ECMAScript | std::regex::optimize);
@@ -183,6 +200,7 @@ private:
     }
 
     Plan& plan_;
+    std::map<std::string, int> history_by_text_;
 };
 
 }  // namespace

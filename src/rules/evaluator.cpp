@@ -40,7 +40,7 @@ std::string expr_text(const Expr& e) {
             append_json(out, e.literal.view());
             return out;
         }
-        default: return "the expression at offset " + std::to_string(e.pos);
+        default: return e.text.empty() ? "the expression" : e.text;
     }
 }
 
@@ -123,11 +123,25 @@ Value element_value(simdjson::dom::element el, EvalContext& ctx) {
     return Value::null();
 }
 
+namespace {
+
+// Bytes of the UTF-8 character starting at `at` (1 for a stray byte).
+size_t char_len(std::string_view s, size_t at) {
+    size_t n = 1;
+    while (at + n < s.size() && (static_cast<unsigned char>(s[at + n]) & 0xC0) == 0x80) ++n;
+    return n;
+}
+
+}  // namespace
+
 bool like_match(std::string_view text, std::string_view pattern) {
     // Greedy with one backtrack point per %, linear in practice.
     size_t t = 0, p = 0, star_p = std::string_view::npos, star_t = 0;
     while (t < text.size()) {
-        if (p < pattern.size() && (pattern[p] == '_' || pattern[p] == text[t])) {
+        if (p < pattern.size() && pattern[p] == '_') {
+            t += char_len(text, t);
+            ++p;
+        } else if (p < pattern.size() && pattern[p] == text[t]) {
             ++t;
             ++p;
         } else if (p < pattern.size() && pattern[p] == '%') {
@@ -135,7 +149,8 @@ bool like_match(std::string_view text, std::string_view pattern) {
             star_t = t;
         } else if (star_p != std::string_view::npos) {
             p = star_p + 1;
-            t = ++star_t;
+            star_t += char_len(text, star_t);
+            t = star_t;
         } else {
             return false;
         }
@@ -260,11 +275,17 @@ EvalResult call(const Expr& e, EvalContext& ctx) {
         return ctx.aggregates[e.agg_slot];
     }
     if (e.state_slot >= 0) {
+        HistorySlot& slot = ctx.history[e.state_slot];
+        if (slot.seq == ctx.message_seq && ctx.message_seq != 0) return slot.result.view();
         auto v = eval(*e.args[0], ctx);
         if (!v) return v;
         if (v->missing) return missing(*e.args[0]);
-        return eval_history(static_cast<HistoryKind>(e.history_kind), *v, ctx.history[e.state_slot], ctx.time_ms,
-                            *ctx.arena);
+        auto r = eval_history(static_cast<HistoryKind>(e.history_kind), *v, slot, ctx.time_ms, *ctx.arena);
+        if (r) {
+            slot.seq = ctx.message_seq;
+            slot.result.assign(*r);
+        }
+        return r;
     }
     constexpr size_t kMaxArgs = 16;
     Value args[kMaxArgs];

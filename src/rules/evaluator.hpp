@@ -31,6 +31,8 @@ struct HistorySlot {
     OwnedValue prev;
     int64_t prev_ms = 0;
     bool has = false;
+    uint64_t seq = 0;  // the message last computed for, and its result
+    OwnedValue result;
 };
 
 struct EvalContext {
@@ -45,9 +47,13 @@ struct EvalContext {
     // message is being taken in (aggregate arguments are evaluated then).
     const Value* aggregates = nullptr;
     HistorySlot* history = nullptr;  // the group's slots, indexed by Expr::state_slot
-    // The window being emitted, for window_start() and window_end(); 0 outside one.
+    // The window being emitted, for window_start() and window_end().
+    bool in_window = false;
     int64_t window_start = 0;
     int64_t window_end = 0;
+    // Which message this is, so a change-detection call named twice (WHERE and
+    // SELECT) is computed once per message.
+    uint64_t message_seq = 0;
 };
 
 EvalResult eval(const Expr& e, EvalContext& ctx);
@@ -64,7 +70,7 @@ void append_element(std::string& out, simdjson::dom::element el);
 // Turns a JSON element into a Value; objects and arrays as their JSON text in the arena.
 Value element_value(simdjson::dom::element el, EvalContext& ctx);
 
-// SQL LIKE: % any run, _ any one byte; no escape character.
+// SQL LIKE: % any run, _ any one character (a UTF-8 sequence); no escape character.
 bool like_match(std::string_view text, std::string_view pattern);
 
 }  // namespace ib::rules

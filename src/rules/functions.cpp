@@ -15,6 +15,8 @@ namespace {
 
 using Args = std::span<const Value>;
 
+constexpr size_t kMaxRegexText = 1024;
+
 std::unexpected<EvalError> bad_arg(const Expr& call, size_t i, const Value& got, std::string_view wanted) {
     return std::unexpected(EvalError{ErrorKind::Type, call.name + "(): argument " + std::to_string(i + 1) + " is " +
                                                           std::string(type_name(got.type)) + ", " + std::string(wanted) +
@@ -104,6 +106,9 @@ EvalResult f_log(Args a, EvalContext&, const Expr& call) {
     if (a.size() == 1) return Value::real(std::log(x));
     double base = a[0].as_double();
     if (base <= 0 || base == 1) return std::unexpected(EvalError{ErrorKind::Arithmetic, "log() with an invalid base"});
+    // The common bases exactly: log(10, 1000) is 3, not 2.9999999999999996.
+    if (base == 10) return Value::real(std::log10(x));
+    if (base == 2) return Value::real(std::log2(x));
     return Value::real(std::log(x) / std::log(base));
 }
 EvalResult f_exp(Args a, EvalContext&, const Expr& call) {
@@ -128,6 +133,23 @@ EvalResult f_min(Args a, EvalContext&, const Expr& call) { return extreme(a, cal
 EvalResult f_max(Args a, EvalContext&, const Expr& call) { return extreme(a, call, true); }
 
 // ---- strings
+// Characters, not bytes: UTF-8 continuation bytes are not counted.
+int64_t utf8_length(std::string_view s) {
+    int64_t n = 0;
+    for (char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    return n;
+}
+
+// Byte offset of the character `index` (clamped to the end).
+size_t utf8_offset(std::string_view s, int64_t index) {
+    size_t at = 0;
+    for (int64_t i = 0; i < index && at < s.size(); ++i) {
+        ++at;
+        while (at < s.size() && (static_cast<unsigned char>(s[at]) & 0xC0) == 0x80) ++at;
+    }
+    return at;
+}
+
 EvalResult f_concat(Args a, EvalContext& ctx, const Expr& call) {
     ArenaBuilder out(*ctx.arena, *ctx.scratch);
     for (size_t i = 0; i < a.size(); ++i) {
@@ -154,22 +176,24 @@ EvalResult f_trim(Args a, EvalContext&, const Expr& call) {
     while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
     return Value::string(s);
 }
-// substring(s, start[, end]): bytes from start (0-based) up to end (exclusive), as eKuiper counts.
+// substring(s, start[, end]): characters from start (0-based) up to end (exclusive), as eKuiper counts.
 EvalResult f_substring(Args a, EvalContext&, const Expr& call) {
     IB_STRING_ARG(0);
     IB_NUMBER_ARG(1);
-    const auto n = static_cast<int64_t>(a[0].s.size());
-    int64_t start = std::clamp<int64_t>(static_cast<int64_t>(a[1].as_double()), 0, n);
+    const int64_t n = utf8_length(a[0].s);
+    int64_t start = std::clamp<int64_t>(static_cast<int64_t>(std::clamp(a[1].as_double(), -1e18, 1e18)), 0, n);
     int64_t end = n;
     if (a.size() == 3) {
         IB_NUMBER_ARG(2);
-        end = std::clamp<int64_t>(static_cast<int64_t>(a[2].as_double()), start, n);
+        end = std::clamp<int64_t>(static_cast<int64_t>(std::clamp(a[2].as_double(), -1e18, 1e18)), start, n);
     }
-    return Value::string(a[0].s.substr(static_cast<size_t>(start), static_cast<size_t>(end - start)));
+    const size_t from = utf8_offset(a[0].s, start);
+    const size_t to = utf8_offset(a[0].s, end);
+    return Value::string(a[0].s.substr(from, to - from));
 }
 EvalResult f_length(Args a, EvalContext&, const Expr& call) {
     IB_STRING_ARG(0);
-    return Value::integer(static_cast<int64_t>(a[0].s.size()));
+    return Value::integer(utf8_length(a[0].s));
 }
 // split(s, sep): a JSON array of the parts; split(s, sep, i): the i-th part (0-based), null past the end.
 EvalResult f_split(Args a, EvalContext& ctx, const Expr& call) {
@@ -202,6 +226,12 @@ EvalResult f_split(Args a, EvalContext& ctx, const Expr& call) {
 EvalResult f_regexp_matches(Args a, EvalContext&, const Expr& call) {
     IB_STRING_ARG(0);
     if (!call.regex) return std::unexpected(EvalError{ErrorKind::Function, "regexp_matches(): no compiled pattern"});
+    // std::regex matches by recursion, one level per character for patterns such
+    // as (a|b)*: a long text would exhaust the stack.
+    if (a[0].s.size() > kMaxRegexText) {
+        return std::unexpected(EvalError{ErrorKind::Function, "regexp_matches(): the text is longer than " +
+                                                                  std::to_string(kMaxRegexText) + " bytes"});
+    }
     return Value::boolean(std::regex_search(a[0].s.begin(), a[0].s.end(), *call.regex));
 }
 // format("{} is {}", a, b): each {} takes the next argument, as concat() writes it.
@@ -293,7 +323,10 @@ EvalResult f_parse_json(Args a, EvalContext& ctx, const Expr& call) {
     if (doc.error()) {
         return std::unexpected(EvalError{ErrorKind::Function, "parse_json(): " + std::string(simdjson::error_message(doc.error()))});
     }
-    return element_value(doc.value_unsafe(), ctx);
+    // The parser is reused by the next call: a string must be copied out of it.
+    Value v = element_value(doc.value_unsafe(), ctx);
+    if (v.type == Type::String) v.s = ctx.arena->copy(v.s);
+    return v;
 }
 
 // ---- time
@@ -352,10 +385,10 @@ EvalResult f_topic(Args a, EvalContext& ctx, const Expr& call) {
 }
 
 EvalResult f_window_start(Args, EvalContext& ctx, const Expr&) {
-    return ctx.window_end == 0 ? Value::null() : Value::integer(ctx.window_start);
+    return ctx.in_window ? Value::integer(ctx.window_start) : Value::null();
 }
 EvalResult f_window_end(Args, EvalContext& ctx, const Expr&) {
-    return ctx.window_end == 0 ? Value::null() : Value::integer(ctx.window_end);
+    return ctx.in_window ? Value::integer(ctx.window_end) : Value::null();
 }
 
 // ---- conditional
@@ -457,7 +490,9 @@ EvalResult eval_history(HistoryKind kind, const Value& v, HistorySlot& slot, int
     Value result;
     const Value prev = slot.prev.view();
     switch (kind) {
-        case HistoryKind::Changed: result = Value::boolean(!slot.has || !equal(prev, v)); break;
+        case HistoryKind::Changed:
+            result = Value::boolean(!slot.has || !(equal(prev, v) || (prev.is_null() && v.is_null())));
+            break;
         case HistoryKind::Lag:
             // The previous value's text is about to be overwritten: keep a copy for this message.
             result = prev;

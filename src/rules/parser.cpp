@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 #include <cstring>
+#include <limits>
 
 namespace ib::rules {
 namespace {
@@ -18,9 +19,18 @@ struct Token {
     std::string value;      // String / QuotedIdent: unescaped
     int64_t i = 0;
     double d = 0;
+    bool min_magnitude = false;  // Int: 2^63, which only -2^63 can use
 };
 
 constexpr int kMaxDepth = 200;  // nesting, so a hostile rule cannot exhaust the stack
+// Height of an expression tree: chains (a + b + c ...) grow it without recursing
+// in the parser, but evaluating them recurses.
+constexpr uint32_t kMaxHeight = 256;
+
+void adopt(Expr& parent, ExprPtr child) {
+    parent.height = std::max(parent.height, child->height + 1);
+    parent.args.push_back(std::move(child));
+}
 
 bool iequals(std::string_view a, std::string_view b) {
     return a.size() == b.size() &&
@@ -77,8 +87,12 @@ public:
                     return t;
                 }
             }
-            if (std::strchr(",().[]*+-/%=<>", c) == nullptr) {
-                return std::unexpected(SqlError{t.pos, "unexpected character '" + std::string(1, c) + "'"});
+            if (c == '\0' || std::strchr(",().[]*+-/%=<>", c) == nullptr) {
+                // The whole UTF-8 sequence, so the message is valid text.
+                size_t n = 1;
+                auto lead = static_cast<unsigned char>(c);
+                if (lead >= 0xC0) n = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+                return std::unexpected(SqlError{t.pos, "unexpected character '" + std::string(sql_.substr(at_, n)) + "'"});
             }
             t.text = sql_.substr(at_, 1);
             ++at_;
@@ -131,7 +145,12 @@ private:
         } else {
             t.kind = Tok::Int;
             auto r = std::from_chars(text.data(), text.data() + text.size(), t.i);
-            if (r.ec != std::errc{}) return std::unexpected(SqlError{t.pos, "integer out of range"});
+            if (r.ec != std::errc{}) {
+                // 9223372036854775808 is valid only after a minus: the unary minus folds it.
+                if (text != "9223372036854775808") return std::unexpected(SqlError{t.pos, "integer out of range"});
+                t.i = std::numeric_limits<int64_t>::min();
+                t.min_magnitude = true;
+            }
         }
         return t;
     }
@@ -151,8 +170,15 @@ private:
                 return out;
             }
             if (c == '\\' && at_ < sql_.size()) {
-                char e = sql_[at_++];
-                out.push_back(e == 'n' ? '\n' : e == 't' ? '\t' : e);
+                // \n, \t, \\ and the quote are escapes; any other backslash stays, so
+                // a regular expression such as '^PLC\d+$' means what it says.
+                char e = sql_[at_];
+                if (e == 'n' || e == 't' || e == '\\' || e == q) {
+                    ++at_;
+                    out.push_back(e == 'n' ? '\n' : e == 't' ? '\t' : e);
+                } else {
+                    out.push_back('\\');
+                }
                 continue;
             }
             out.push_back(c);
@@ -198,9 +224,14 @@ public:
             if (!e) return std::unexpected(e.error());
             q.having = std::move(*e);
         }
+        if (pending_) return std::unexpected(*pending_);
         if (tok_.kind != Tok::End) {
-            return fail_expected(q.having ? "the end of the rule" : "WHERE, GROUP BY, HAVING or the end of the rule");
+            return fail_expected(q.having          ? "the end of the rule"
+                                 : !q.group_keys.empty() || q.window ? "HAVING or the end of the rule"
+                                 : q.where          ? "GROUP BY, HAVING or the end of the rule"
+                                                    : "WHERE, GROUP BY, HAVING or the end of the rule");
         }
+        fill_text(q);
         return q;
     }
 
@@ -259,6 +290,7 @@ private:
     std::expected<void, SqlError> items(Query& q) {
         do {
             SelectItem item;
+            item.pos = tok_.pos;
             if (is_punct("*")) {
                 item.star = true;
                 item.name = "*";
@@ -318,8 +350,9 @@ private:
         WindowSpec w;
         w.pos = tok_.pos;
         std::string name = lower(tok_.text);
+        const std::string written(tok_.text);
         if (auto r = advance(); !r) return std::unexpected(r.error());
-        if (!punct("(")) return fail_expected("'(' after " + name);
+        if (!punct("(")) return fail_expected("'(' after " + written);
         if (name == "countwindow") {
             w.kind = WindowKind::Count;
             auto n = positive_int("(the number of messages in the window)");
@@ -405,8 +438,9 @@ private:
             auto e = make(ExprKind::Binary, pos);
             e->op = hit->second;
             e->end = (*right)->end;
-            e->args.push_back(std::move(*left));
-            e->args.push_back(std::move(*right));
+            adopt(*e, std::move(*left));
+            adopt(*e, std::move(*right));
+            if (e->height > kMaxHeight) return fail_at(pos, "expression nested too deeply");
             left = std::move(e);
         }
     }
@@ -425,7 +459,7 @@ private:
             auto e = make(ExprKind::Unary, pos);
             e->op = Op::Not;
             e->end = (*inner)->end;
-            e->args.push_back(std::move(*inner));
+            adopt(*e, std::move(*inner));
             return e;
         }
         return predicate();
@@ -446,8 +480,8 @@ private:
                 auto e = make(ExprKind::Binary, pos);
                 e->op = op;
                 e->end = (*right)->end;
-                e->args.push_back(std::move(*left));
-                e->args.push_back(std::move(*right));
+                adopt(*e, std::move(*left));
+                adopt(*e, std::move(*right));
                 return e;
             }
         }
@@ -459,7 +493,7 @@ private:
             if (!is_kw("null")) return fail_expected("NULL after IS");
             e->end = tok_.end;
             keyword("null");
-            e->args.push_back(std::move(*left));
+            adopt(*e, std::move(*left));
             return e;
         }
         bool negated = false;
@@ -471,12 +505,12 @@ private:
         if (keyword("in")) {
             auto e = make(ExprKind::In, pos);
             e->negated = negated;
-            e->args.push_back(std::move(*left));
+            adopt(*e, std::move(*left));
             if (!punct("(")) return fail_expected("'(' after IN");
             do {
                 auto item = additive();
                 if (!item) return item;
-                e->args.push_back(std::move(*item));
+                adopt(*e, std::move(*item));
             } while (punct(","));
             e->end = tok_.end;
             if (!punct(")")) return fail_expected("',' or ')' in the IN list");
@@ -491,9 +525,9 @@ private:
             auto high = additive();
             if (!high) return high;
             e->end = (*high)->end;
-            e->args.push_back(std::move(*left));
-            e->args.push_back(std::move(*low));
-            e->args.push_back(std::move(*high));
+            adopt(*e, std::move(*left));
+            adopt(*e, std::move(*low));
+            adopt(*e, std::move(*high));
             return e;
         }
         if (keyword("like")) {
@@ -502,8 +536,8 @@ private:
             auto pattern = additive();
             if (!pattern) return pattern;
             e->end = (*pattern)->end;
-            e->args.push_back(std::move(*left));
-            e->args.push_back(std::move(*pattern));
+            adopt(*e, std::move(*left));
+            adopt(*e, std::move(*pattern));
             return e;
         }
         return left;
@@ -520,6 +554,13 @@ private:
         if (is_punct("-")) {
             uint32_t pos = tok_.pos;
             if (auto r = advance(); !r) return std::unexpected(r.error());
+            if (tok_.kind == Tok::Int && tok_.min_magnitude) {
+                auto e = make(ExprKind::Literal, pos);
+                e->literal.assign(Value::integer(std::numeric_limits<int64_t>::min()));
+                e->end = tok_.end;
+                if (auto r = advance(); !r) return std::unexpected(r.error());
+                return e;
+            }
             if (++depth_ > kMaxDepth) return fail_at(pos, "expression nested too deeply");
             auto inner = unary();
             --depth_;
@@ -541,7 +582,7 @@ private:
             auto e = make(ExprKind::Unary, pos);
             e->op = Op::Neg;
             e->end = (*inner)->end;
-            e->args.push_back(std::move(*inner));
+            adopt(*e, std::move(*inner));
             return e;
         }
         return primary();
@@ -553,6 +594,7 @@ private:
             case Tok::Int:
             case Tok::Real:
             case Tok::String: {
+                if (tok_.kind == Tok::Int && tok_.min_magnitude) return fail_at(pos, "integer out of range");
                 auto e = make(ExprKind::Literal, pos);
                 e->end = tok_.end;
                 if (tok_.kind == Tok::Int) e->literal.assign(Value::integer(tok_.i));
@@ -605,14 +647,14 @@ private:
             if (!keyword("then")) return fail_expected("THEN");
             auto val = expr();
             if (!val) return val;
-            e->args.push_back(std::move(*cond));
-            e->args.push_back(std::move(*val));
+            adopt(*e, std::move(*cond));
+            adopt(*e, std::move(*val));
         }
         if (e->args.empty()) return fail_expected("WHEN after CASE");
         if (keyword("else")) {
             auto val = expr();
             if (!val) return val;
-            e->args.push_back(std::move(*val));
+            adopt(*e, std::move(*val));
             e->has_else = true;
         }
         e->end = tok_.end;
@@ -632,7 +674,7 @@ private:
             do {
                 auto a = expr();
                 if (!a) return a;
-                e->args.push_back(std::move(*a));
+                adopt(*e, std::move(*a));
             } while (punct(","));
         }
         e->end = tok_.end;
@@ -668,6 +710,19 @@ private:
                 return e;
             }
         }
+    }
+
+    void fill_text(Expr& e) const {
+        e.text = std::string(sql_.substr(e.pos, e.end > e.pos ? e.end - e.pos : 0));
+        for (auto& a : e.args) fill_text(*a);  // the height is bounded: this recursion is too
+    }
+    void fill_text(Query& q) const {
+        for (auto& item : q.items) {
+            if (item.expr) fill_text(*item.expr);
+        }
+        if (q.where) fill_text(*q.where);
+        for (auto& k : q.group_keys) fill_text(*k);
+        if (q.having) fill_text(*q.having);
     }
 
     std::string_view sql_;

@@ -45,60 +45,90 @@ struct Acc {
 
 constexpr std::size_t kMaxSamples = 1'000'000;  // percentile() values kept per group
 
-std::expected<void, EvalError> acc_add(Acc& a, const AggSpec& spec, const Value& v, std::string& scratch) {
+std::string_view agg_name(AggKind k) {
+    switch (k) {
+        case AggKind::Count:
+        case AggKind::CountDistinct: return "count";
+        case AggKind::Sum: return "sum";
+        case AggKind::Avg: return "avg";
+        case AggKind::Min: return "min";
+        case AggKind::Max: return "max";
+        case AggKind::First: return "first";
+        case AggKind::Last: return "last";
+        case AggKind::Stddev: return "stddev";
+        case AggKind::Percentile: return "percentile";
+    }
+    return "?";
+}
+
+// Whether `v` can be added to `a` (null: a group not made yet). Checked for every
+// aggregate before any is updated, so a message is counted whole or not at all.
+std::optional<EvalError> acc_check(const Acc* a, const AggSpec& spec, const Value& v) {
+    if (spec.arg == nullptr || v.is_null()) return std::nullopt;
+    switch (spec.kind) {
+        case AggKind::Count:
+        case AggKind::CountDistinct:
+        case AggKind::First:
+        case AggKind::Last: return std::nullopt;
+        case AggKind::Min:
+        case AggKind::Max:
+            if (!v.is_number() && v.type != Type::String) {
+                return EvalError{ErrorKind::Type, std::string(agg_name(spec.kind)) + "() of a " + std::string(type_name(v.type))};
+            }
+            if (a != nullptr && a->n > 0 && !comparable(v, a->best.view())) {
+                return EvalError{ErrorKind::Type, std::string(agg_name(spec.kind)) + "() over values of different types"};
+            }
+            return std::nullopt;
+        default:
+            if (!v.is_number()) {
+                return EvalError{ErrorKind::Type, expr_text(*spec.arg) + " is " + std::string(type_name(v.type)) +
+                                                      ", a number was expected"};
+            }
+            return std::nullopt;
+    }
+}
+
+// Adds a value that acc_check() accepted.
+void acc_add(Acc& a, const AggSpec& spec, const Value& v, std::string& scratch) {
     if (spec.kind == AggKind::Count && spec.arg == nullptr) {  // count(*)
         ++a.n;
-        return {};
+        return;
     }
-    if (v.is_null()) return {};  // aggregates skip nulls, as in SQL
+    if (v.is_null()) return;  // aggregates skip nulls, as in SQL
     switch (spec.kind) {
-        case AggKind::Count: ++a.n; return {};
+        case AggKind::Count: ++a.n; return;
         case AggKind::CountDistinct:
             scratch.clear();
             append_json(scratch, v);
             if (a.distinct.size() < kMaxSamples) a.distinct.insert(scratch);
-            return {};
+            return;
         case AggKind::First:
             if (a.n++ == 0) a.first.assign(v);
-            return {};
+            return;
         case AggKind::Last:
             ++a.n;
             a.last.assign(v);
-            return {};
+            return;
         case AggKind::Min:
         case AggKind::Max: {
             if (a.n > 0) {
-                Value b = a.best.view();
-                if (!comparable(v, b)) {
-                    return std::unexpected(EvalError{ErrorKind::Type, "min()/max() over values of different types"});
-                }
-                int c = compare(v, b);
-                if (spec.kind == AggKind::Min ? c >= 0 : c <= 0) return {};
-            } else if (!v.is_number() && v.type != Type::String) {
-                return std::unexpected(EvalError{ErrorKind::Type, "min()/max() of a " + std::string(type_name(v.type))});
+                int c = compare(v, a.best.view());
+                if (spec.kind == AggKind::Min ? c >= 0 : c <= 0) return;
             }
             ++a.n;
             a.best.assign(v);
-            return {};
+            return;
         }
         default: break;
     }
-    if (!v.is_number()) {
-        return std::unexpected(EvalError{ErrorKind::Type, expr_text(*spec.arg) + " is " + std::string(type_name(v.type)) +
-                                                              ", a number was expected"});
-    }
     ++a.n;
     const double x = v.as_double();
-    if (a.ints && v.type == Type::Int && !__builtin_add_overflow(a.isum, v.i, &a.isum)) {
-    } else {
-        a.ints = false;
-    }
+    if (!a.ints || v.type != Type::Int || __builtin_add_overflow(a.isum, v.i, &a.isum)) a.ints = false;
     a.sum += x;
     const double d = x - a.mean;
     a.mean += d / static_cast<double>(a.n);
     a.m2 += d * (x - a.mean);
     if (spec.kind == AggKind::Percentile && a.samples.size() < kMaxSamples) a.samples.push_back(x);
-    return {};
 }
 
 Value acc_result(const Acc& a, const AggSpec& spec, std::vector<double>& scratch) {
@@ -329,6 +359,11 @@ struct Rule::Impl {
     std::string padded;
     StringArena arena;
     std::string scratch;
+    simdjson::dom::parser emit_parser;  // for closing windows: see emit_group
+    std::string emit_padded;
+    StringArena emit_arena;
+    std::string emit_scratch;
+    int64_t newest_event_ms = std::numeric_limits<int64_t>::min();
     std::string key;
     std::string out;
     std::vector<std::string> names;
@@ -414,6 +449,8 @@ struct Rule::Impl {
                 simdjson::dom::object obj;
                 if (ctx.root.get_object().get(obj) != simdjson::SUCCESS) continue;
                 for (auto field : obj) {
+                    // A named column of the same name replaces the payload's key.
+                    if (std::find(names.begin(), names.end(), field.key) != names.end()) continue;
                     if (!first) out.push_back(',');
                     first = false;
                     append_json_string(out, field.key);
@@ -441,15 +478,24 @@ struct Rule::Impl {
 
     // ---- windows
 
+    // Emitting parses each group's latest message with a parser and an arena of its
+    // own, so a window can close in the middle of taking a message (a session that
+    // a new message ends) without touching that message's document or text.
     void emit_group(const Group& g, int64_t start, int64_t end, int64_t now_ms) {
-        arena.reset();
+        emit_arena.reset();
         for (std::size_t i = 0; i < plan.aggregates.size(); ++i) {
             agg_results[i] = acc_result(g.accs[i], plan.aggregates[i], sort_scratch);
         }
-        auto root = parse(std::span(reinterpret_cast<const std::byte*>(g.payload.data()), g.payload.size()));
-        if (!root) return;  // it parsed when it arrived
-        EvalContext ctx = context(g.topic, *root, g.time_ms, g.received_ms);
+        const std::size_t n = g.payload.size();
+        if (emit_padded.size() < n + simdjson::SIMDJSON_PADDING) emit_padded.resize(n + simdjson::SIMDJSON_PADDING);
+        if (n > 0) std::memcpy(emit_padded.data(), g.payload.data(), n);
+        auto doc = emit_parser.parse(emit_padded.data(), n, false);
+        if (doc.error()) return;  // it parsed when it arrived
+        EvalContext ctx = context(g.topic, doc.value_unsafe(), g.time_ms, g.received_ms);
+        ctx.arena = &emit_arena;
+        ctx.scratch = &emit_scratch;
         ctx.aggregates = agg_results.data();
+        ctx.in_window = true;
         ctx.window_start = start;
         ctx.window_end = end;
         project(ctx, now_ms);
@@ -459,33 +505,62 @@ struct Rule::Impl {
         for (const Group& g : w.groups) emit_group(g, w.start, w.end, now_ms);
     }
 
-    // Groups the buffered events (sliding, count) and emits one row per group.
-    void emit_events(int64_t start, int64_t end, int64_t now_ms) {
+    // Groups buffered events [first, last) (sliding, count, event-time sessions)
+    // and emits one row per group.
+    // With `only_after`/`up_to` only the events timed in (only_after, up_to] count (sliding windows).
+    void emit_events(std::deque<Event>::const_iterator first, std::deque<Event>::const_iterator last, int64_t start,
+                     int64_t end, int64_t now_ms, int64_t only_after = std::numeric_limits<int64_t>::min(),
+                     int64_t up_to = std::numeric_limits<int64_t>::max()) {
         Window w;
         w.start = start;
         w.end = end;
-        for (const Event& e : events) {
-            auto [it, added] = w.index.try_emplace(e.key, w.groups.size());
+        for (auto e = first; e != last; ++e) {
+            if (e->time_ms <= only_after || e->time_ms > up_to) continue;
+            auto [it, added] = w.index.try_emplace(e->key, w.groups.size());
             if (added) {
                 w.groups.emplace_back();
                 w.groups.back().accs.resize(plan.aggregates.size());
             }
             Group& g = w.groups[it->second];
             for (std::size_t i = 0; i < plan.aggregates.size(); ++i) {
-                (void)acc_add(g.accs[i], plan.aggregates[i], e.args[i].view(), scratch);  // checked on arrival
+                const Value v = e->args[i].view();
+                // Checked for its type on arrival; min/max across groups' values can still disagree.
+                if (!acc_check(&g.accs[i], plan.aggregates[i], v)) acc_add(g.accs[i], plan.aggregates[i], v, emit_scratch);
             }
-            g.topic = e.topic;
-            g.payload = e.payload;
-            g.time_ms = e.time_ms;
-            g.received_ms = e.received_ms;
+            g.topic = e->topic;
+            g.payload = e->payload;
+            g.time_ms = e->time_ms;
+            g.received_ms = e->received_ms;
         }
         emit_window(w, now_ms);
+    }
+
+    // Event-time sessions are computed from the buffered events, sorted by time,
+    // so a message that arrives out of order within the tolerance joins (or joins
+    // up) the sessions it belongs to. A session is emitted once the watermark has
+    // passed its end.
+    void close_event_sessions(int64_t until, int64_t now_ms) {
+        const WindowSpec& spec = window();
+        while (!events.empty()) {
+            const int64_t start = events.front().time_ms;
+            int64_t last_ms = start;
+            auto it = events.begin() + 1;
+            while (it != events.end() && it->time_ms < last_ms + spec.gap_ms && it->time_ms < start + spec.size_ms) {
+                last_ms = it->time_ms;
+                ++it;
+            }
+            const int64_t end = std::min(last_ms + spec.gap_ms, start + spec.size_ms);
+            if (end > until) return;  // a message could still join it
+            emit_events(events.begin(), it, start, end, now_ms);
+            events.erase(events.begin(), it);
+        }
     }
 
     // Closes windows whose end is at or before `t` (processing time: now; event time: the watermark).
     void close_until(int64_t t, int64_t now_ms) {
         const WindowSpec& spec = window();
         if (spec.kind == WindowKind::Session) {
+            if (use_event_time) return close_event_sessions(t, now_ms);
             if (!windows.empty()) {
                 Window& w = windows.front();
                 if (t >= w.last_ms + spec.gap_ms || t >= w.start + spec.size_ms) {
@@ -512,87 +587,137 @@ struct Rule::Impl {
         return &*it;
     }
 
-    std::expected<void, EvalError> add_to(Window& w, std::string_view topic, std::span<const std::byte> payload,
-                                          int64_t time_ms, int64_t received_ms) {
+    Group* find_group(Window& w) {
         auto it = w.index.find(std::string_view(key));
-        if (it == w.index.end()) {
-            if (w.groups.size() >= options.max_groups) {
-                return std::unexpected(EvalError{ErrorKind::Function, "more than " + std::to_string(options.max_groups) +
-                                                                          " groups in one window"});
-            }
-            it = w.index.emplace(key, w.groups.size()).first;
-            w.groups.emplace_back();
-            w.groups.back().key = key;
-            w.groups.back().accs.resize(plan.aggregates.size());
-        }
-        Group& g = w.groups[it->second];
-        for (std::size_t i = 0; i < plan.aggregates.size(); ++i) {
-            if (auto r = acc_add(g.accs[i], plan.aggregates[i], agg_args[i], scratch); !r) return r;
-        }
-        g.topic.assign(topic);
-        g.payload.assign(reinterpret_cast<const char*>(payload.data()), payload.size());
-        g.time_ms = time_ms;
-        g.received_ms = received_ms;
-        w.last_ms = std::max(w.last_ms, time_ms);
-        return {};
+        return it == w.index.end() ? nullptr : &w.groups[it->second];
     }
 
-    // Takes one message that passed WHERE into the window(s) it belongs to.
-    std::expected<bool, EvalError> take(EvalContext& ctx, std::span<const std::byte> payload, int64_t now_ms) {
+    // Every aggregate argument checked against the group it would go to (none yet: null).
+    std::optional<EvalError> check_args(const Group* g) const {
         for (std::size_t i = 0; i < plan.aggregates.size(); ++i) {
-            const AggSpec& spec = plan.aggregates[i];
-            if (spec.arg == nullptr) {
+            if (auto e = acc_check(g ? &g->accs[i] : nullptr, plan.aggregates[i], agg_args[i])) return e;
+        }
+        return std::nullopt;
+    }
+
+    void add_to(Window& w, std::string_view topic, std::span<const std::byte> payload, int64_t time_ms,
+                int64_t received_ms) {
+        Group* g = find_group(w);
+        if (g == nullptr) {
+            w.index.emplace(key, w.groups.size());
+            g = &w.groups.emplace_back();
+            g->key = key;
+            g->accs.resize(plan.aggregates.size());
+        }
+        for (std::size_t i = 0; i < plan.aggregates.size(); ++i) acc_add(g->accs[i], plan.aggregates[i], agg_args[i], scratch);
+        g->topic.assign(topic);
+        g->payload.assign(reinterpret_cast<const char*>(payload.data()), payload.size());
+        g->time_ms = time_ms;
+        g->received_ms = received_ms;
+        w.last_ms = std::max(w.last_ms, time_ms);
+    }
+
+    std::optional<EvalError> too_many_groups(const Window& w) const {
+        if (w.groups.size() < options.max_groups) return std::nullopt;
+        return EvalError{ErrorKind::Function, "more than " + std::to_string(options.max_groups) + " groups in one window"};
+    }
+
+    void keep_event(const EvalContext& ctx, std::span<const std::byte> payload) {
+        const int64_t t = ctx.time_ms;
+        // Sorted by time for event-time sessions (late arrivals go in their place); appended otherwise.
+        auto at = events.end();
+        if (use_event_time && window().kind == WindowKind::Session) {
+            while (at != events.begin() && std::prev(at)->time_ms > t) --at;
+        }
+        Event& e = *events.emplace(at);
+        e.time_ms = t;
+        e.received_ms = ctx.received_ms;
+        e.key = key;
+        e.topic.assign(ctx.topic);
+        e.payload.assign(reinterpret_cast<const char*>(payload.data()), payload.size());
+        e.args.resize(agg_args.size());
+        for (std::size_t i = 0; i < agg_args.size(); ++i) e.args[i].assign(agg_args[i]);
+        if (events.size() > kMaxEvents) events.pop_front();
+    }
+
+    // Takes one message that passed WHERE into the window(s) it belongs to:
+    // false when it is late. Nothing is changed unless the whole message is taken.
+    std::expected<bool, EvalError> take(EvalContext& ctx, std::span<const std::byte> payload, int64_t now_ms) {
+        const WindowSpec& spec = window();
+        const int64_t t = ctx.time_ms;
+        // A processing-time session that this message ends closes first, while the
+        // message's own values are not yet computed (emitting does not touch them anyway).
+        if (spec.kind == WindowKind::Session && !use_event_time && !windows.empty()) {
+            Window& w = windows.front();
+            if (t >= w.last_ms + spec.gap_ms || t >= w.start + spec.size_ms) close_until(t, now_ms);
+        }
+        for (std::size_t i = 0; i < plan.aggregates.size(); ++i) {
+            const AggSpec& a = plan.aggregates[i];
+            if (a.arg == nullptr) {
                 agg_args[i] = Value::null();
                 continue;
             }
-            auto v = eval(*spec.arg, ctx);
+            auto v = eval(*a.arg, ctx);
             if (!v) return std::unexpected(v.error());
-            if (v->missing) return std::unexpected(EvalError{ErrorKind::MissingField, "field '" + expr_text(*spec.arg) + "' is missing"});
+            if (v->missing) return std::unexpected(EvalError{ErrorKind::MissingField, "field '" + expr_text(*a.arg) + "' is missing"});
             agg_args[i] = *v;
         }
-        const WindowSpec& spec = window();
-        const int64_t t = ctx.time_ms;
+        const bool has_watermark = watermark != std::numeric_limits<int64_t>::min();
         switch (spec.kind) {
             case WindowKind::Tumbling:
             case WindowKind::Hopping: {
-                // Windows [s, s + size) with s a multiple of the hop and s <= t < s + size.
+                // Windows [s, s + size) with s a multiple of the hop and s <= t < s + size;
+                // with event time, those the watermark has not closed.
                 const int64_t last = t >= 0 ? t / spec.hop_ms * spec.hop_ms : -((-t + spec.hop_ms - 1) / spec.hop_ms) * spec.hop_ms;
-                bool taken = false;
-                for (int64_t s = last; s > t - spec.size_ms; s -= spec.hop_ms) {
-                    if (use_event_time && s + spec.size_ms <= watermark) break;  // closed already
-                    Window* w = window_at(s, s + spec.size_ms);
-                    if (auto r = add_to(*w, ctx.topic, payload, t, ctx.received_ms); !r) return std::unexpected(r.error());
-                    taken = true;
+                int64_t first = last;
+                while (first - spec.hop_ms > t - spec.size_ms) first -= spec.hop_ms;
+                if (use_event_time && has_watermark) {
+                    while (first <= last && first + spec.size_ms <= watermark) first += spec.hop_ms;
                 }
-                return taken;
+                if (first > last) return false;
+                for (int64_t s = first; s <= last; s += spec.hop_ms) {
+                    auto it = std::lower_bound(windows.begin(), windows.end(), s, [](const Window& w, int64_t x) { return w.start < x; });
+                    const Group* g = nullptr;
+                    if (it != windows.end() && it->start == s) {
+                        g = find_group(*it);
+                        if (g == nullptr) {
+                            if (auto e = too_many_groups(*it)) return std::unexpected(*e);
+                        }
+                    }
+                    if (auto e = check_args(g)) return std::unexpected(*e);
+                }
+                for (int64_t s = first; s <= last; s += spec.hop_ms) add_to(*window_at(s, s + spec.size_ms), ctx.topic, payload, t, ctx.received_ms);
+                return true;
             }
             case WindowKind::Session: {
-                if (use_event_time && !windows.empty() && t < windows.front().start) return false;
-                if (!windows.empty()) {
-                    // A gap long enough, or the longest session reached: this message opens the next.
-                    Window& w = windows.front();
-                    if (t >= w.last_ms + spec.gap_ms || t >= w.start + spec.size_ms) close_until(t, now_ms);
+                if (use_event_time) {
+                    if (has_watermark && t + spec.gap_ms <= watermark) return false;
+                    if (auto e = check_args(nullptr)) return std::unexpected(*e);
+                    keep_event(ctx, payload);
+                    return true;
                 }
                 if (windows.empty()) {
+                    if (auto e = check_args(nullptr)) return std::unexpected(*e);
                     windows.emplace_back();
                     windows.front().start = t;
                     windows.front().last_ms = t;
+                } else {
+                    const Group* g = find_group(windows.front());
+                    if (g == nullptr) {
+                        if (auto e = too_many_groups(windows.front())) return std::unexpected(*e);
+                    }
+                    if (auto e = check_args(g)) return std::unexpected(*e);
                 }
-                if (auto r = add_to(windows.front(), ctx.topic, payload, t, ctx.received_ms); !r) return std::unexpected(r.error());
+                add_to(windows.front(), ctx.topic, payload, t, ctx.received_ms);
                 return true;
             }
             case WindowKind::Sliding:
             case WindowKind::Count: {
-                if (spec.kind == WindowKind::Sliding && use_event_time && t <= watermark - spec.size_ms) return false;
-                Event& e = events.emplace_back();
-                e.time_ms = t;
-                e.received_ms = ctx.received_ms;
-                e.key = key;
-                e.topic.assign(ctx.topic);
-                e.payload.assign(reinterpret_cast<const char*>(payload.data()), payload.size());
-                e.args.resize(agg_args.size());
-                for (std::size_t i = 0; i < agg_args.size(); ++i) e.args[i].assign(agg_args[i]);
-                if (events.size() > kMaxEvents) events.pop_front();
+                if (spec.kind == WindowKind::Sliding && use_event_time && has_watermark && t <= watermark - spec.size_ms) {
+                    return false;
+                }
+                if (auto e = check_args(nullptr)) return std::unexpected(*e);
+                keep_event(ctx, payload);
                 return true;
             }
         }
@@ -603,33 +728,46 @@ struct Rule::Impl {
     void after_take(int64_t t, int64_t now_ms) {
         const WindowSpec& spec = window();
         if (spec.kind == WindowKind::Sliding) {
-            while (!events.empty() && events.front().time_ms <= t - spec.size_ms) events.pop_front();
-            emit_events(t - spec.size_ms, t, now_ms);
+            // The window (t - size, t] ends at the message that triggers it, also
+            // for a late one within the tolerance (which then sees no newer event).
+            // Events stay while a message not yet late could still need them.
+            const int64_t horizon = use_event_time ? watermark - 2 * spec.size_ms : t - spec.size_ms;
+            while (!events.empty() && events.front().time_ms <= horizon) events.pop_front();
+            emit_events(events.begin(), events.end(), t - spec.size_ms, t, now_ms, t - spec.size_ms, t);
         } else if (spec.kind == WindowKind::Count) {
             while (events.size() > spec.count) events.pop_front();
             if (++since_emit >= spec.every && events.size() >= spec.count) {
                 since_emit = 0;
-                emit_events(0, 0, now_ms);
+                emit_events(events.begin(), events.end(), 0, 0, now_ms);
                 if (spec.every == spec.count) events.clear();
             }
         }
     }
 
+    // With event time, the watermark moves with every message that has a time,
+    // whether or not WHERE keeps it: time passes for the stream either way.
+    void advance_watermark(int64_t t, int64_t now_ms) {
+        newest_event_ms = std::max(newest_event_ms, t);
+        watermark = std::max(watermark, t - options.late_tolerance_ms);
+        const WindowKind k = window().kind;
+        if (k != WindowKind::Sliding && k != WindowKind::Count) close_until(watermark, now_ms);
+    }
+
     void on_message(std::string_view topic, std::span<const std::byte> payload, int64_t now_ms) {
         ++counters.in;
-        // Due windows close first: emitting reuses the parser, and they hold
-        // messages older than this one.
+        // Due windows close first: they hold messages older than this one.
         if (plan.windowed() && !use_event_time) close_until(now_ms, now_ms);
         arena.reset();
         auto root = parse(payload);
         if (!root) return error(EvalError{ErrorKind::Decode, "payload is not JSON: " + root.error()}, now_ms);
         EvalContext ctx = context(topic, *root, now_ms, now_ms);
+        ctx.message_seq = counters.in;
         if (use_event_time) {
             auto t = eval(event_time, ctx);
             if (!t) return error(t.error(), now_ms);
             if (t->missing) return error(EvalError{ErrorKind::MissingField, "event time field '" + options.event_time_field + "' is missing"}, now_ms);
             if (!t->is_number()) return error(EvalError{ErrorKind::Type, "event time field '" + options.event_time_field + "' is not a number of milliseconds"}, now_ms);
-            ctx.time_ms = static_cast<int64_t>(t->as_double());
+            ctx.time_ms = static_cast<int64_t>(std::clamp(t->as_double(), -9.0e15, 9.0e15));
         }
         if (!plan.query.group_keys.empty() || plan.history_slots > 0) {
             if (auto r = group_key(ctx); !r) return error(r.error(), now_ms);
@@ -645,21 +783,19 @@ struct Rule::Impl {
             if (!keep) return error(keep.error(), now_ms);
             if (!*keep) {
                 ++counters.filtered;
+                if (use_event_time) advance_watermark(ctx.time_ms, now_ms);
                 return;
             }
         }
         if (!plan.windowed()) return project(ctx, now_ms);
         auto taken = take(ctx, payload, now_ms);
         if (!taken) return error(taken.error(), now_ms);
+        const int64_t t = ctx.time_ms;
         if (!*taken) {
             ++counters.late;
             return;
         }
-        const int64_t t = ctx.time_ms;
-        if (use_event_time) {
-            watermark = std::max(watermark, t - options.late_tolerance_ms);
-            if (window().kind != WindowKind::Sliding && window().kind != WindowKind::Count) close_until(watermark, now_ms);
-        }
+        if (use_event_time) advance_watermark(t, now_ms);
         after_take(t, now_ms);
     }
 };
@@ -670,6 +806,7 @@ std::string Rule::save_state() const {
     StateWriter w(out);
     w.u8(kStateVersion);
     w.i64(r.watermark);
+    w.i64(r.newest_event_ms);
     w.u64(r.since_emit);
     w.u64(r.partitions.size());
     for (const auto& [key, slots] : r.partitions) {
@@ -713,6 +850,7 @@ bool Rule::restore_state(std::string_view bytes) {
     std::deque<Window> windows;
     std::deque<Event> events;
     const int64_t watermark = in.i64();
+    const int64_t newest_event_ms = in.i64();
     const uint64_t since_emit = in.u64();
     for (uint64_t i = 0, n = in.count(16); i < n && in.ok(); ++i) {
         std::string key = in.str();
@@ -749,6 +887,7 @@ bool Rule::restore_state(std::string_view bytes) {
     }
     if (!in.done()) return false;
     r.watermark = watermark;
+    r.newest_event_ms = newest_event_ms;
     r.since_emit = since_emit;
     r.partitions = std::move(partitions);
     r.windows = std::move(windows);
@@ -821,8 +960,9 @@ std::optional<int64_t> Rule::next_deadline() const {
 void Rule::flush() {
     Impl& r = *impl_;
     if (!r.plan.windowed()) return;
-    if (r.window().kind == WindowKind::Session && !r.windows.empty()) {
-        r.close_until(std::numeric_limits<int64_t>::max() / 2, r.windows.front().last_ms);
+    if (r.window().kind == WindowKind::Session) {
+        const int64_t last = !r.windows.empty() ? r.windows.front().last_ms : !r.events.empty() ? r.events.back().time_ms : 0;
+        r.close_until(std::numeric_limits<int64_t>::max() / 2, last);
         return;
     }
     while (!r.windows.empty()) {

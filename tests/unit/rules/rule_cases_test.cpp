@@ -8,7 +8,7 @@
 //   clock 10000                     (time passes: due windows close)
 //   ----
 //   {"a":15}                        (the rows emitted, in order; at the end every time window closes)
-//   counters in=2 filtered=0 errors.type=0 late=0 last_error=...   (optional)
+//   counters in=2 filtered=0 errors.type=0 late=0 last_error=<the rest of the line>   (optional)
 //   error 1:8: unknown function ...  (instead of rows: the rule must be refused with this error)
 //
 // Lines starting with '#' and blank lines are ignored. The clock starts at 0.
@@ -80,9 +80,17 @@ std::vector<Case> load(const std::filesystem::path& path) {
             c.expect_error = true;
             c.expected_error = line.substr(6);
         } else if (line.rfind("counters ", 0) == 0) {
-            std::istringstream words(line.substr(9));
+            // last_error=<text> takes the rest of the line, spaces and all.
+            std::string rest = line.substr(9);
+            std::string message;
+            if (auto at = rest.find("last_error="); at != std::string::npos) {
+                message = rest.substr(at);
+                rest = rest.substr(0, at);
+            }
+            std::istringstream words(rest);
             std::string w;
             while (words >> w) c.expected_counters.push_back(w);
+            if (!message.empty()) c.expected_counters.push_back(message);
         } else {
             c.expected_rows.push_back(line);
         }

@@ -79,7 +79,7 @@ TEST(RuleState, DamagedBytesAreRefusedAndTheRuleStartsEmpty) {
     EXPECT_FALSE(after.rule->restore_state(saved.substr(0, saved.size() - 3)));
     EXPECT_FALSE(after.rule->restore_state(""));
     std::string huge = saved;
-    huge[1 + 8 + 8] = '\x7f';  // the partition count, now enormous
+    huge[1 + 8 + 8 + 8] = '\x7f';  // the partition count, now enormous
     EXPECT_FALSE(after.rule->restore_state(huge + std::string(64, '\xff')));
     after.in("m", R"({"v":1})", 2);
     after.rule->flush();
