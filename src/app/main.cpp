@@ -108,7 +108,10 @@ int run_node(const std::string& config_path) {
     // that fails keeps the rules in force and says why.
     auto reload = [&config_path, &auth]() -> std::expected<void, std::string> {
         auto fresh = load(config_path);
-        if (!fresh) return std::unexpected(fresh.error());
+        if (!fresh) {
+            (*auth)->count_refused_reload();
+            return std::unexpected(fresh.error());
+        }
         return (*auth)->reload(auth_config_of(*fresh));
     };
 

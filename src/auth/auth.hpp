@@ -41,6 +41,8 @@ public:
     // with the old rules see generation() move and compile again (ClientAcl).
     std::expected<void, std::string> reload(const AuthConfig& config);
     uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+    // Counts a reload refused before it got here (the config file did not load).
+    void count_refused_reload() { reloads_failed_.add(); }
 
     // `username` empty and `has_username` false for a client that sent none.
     // Counts and rate-limits failures by `address` (an IP literal).
