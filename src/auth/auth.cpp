@@ -185,7 +185,14 @@ bool Auth::disconnect_on_deny() const { return state()->disconnect_on_deny; }
 
 bool Auth::verify(const State& s, std::string_view user, std::string_view password) {
     auto it = s.users.find(std::string(user));
-    if (it == s.users.end()) return false;
+    if (it == s.users.end()) {
+        // As slow as a wrong password, so the time taken does not tell which
+        // user names exist.
+        static const PasswordHash dummy{kDefaultIterations, std::vector<unsigned char>(16, 0),
+                                        std::vector<unsigned char>(64, 0)};
+        (void)verify_password(password, dummy);
+        return false;
+    }
     const State::User& u = it->second;
     if (u.encoded.empty()) return same(u.plain, sha256(password));
     const std::string_view salt(reinterpret_cast<const char*>(u.hash.salt.data()), u.hash.salt.size());

@@ -140,7 +140,8 @@ std::string render_auth_markdown() {
            "dropped and counted, with 0x87 in the PUBACK/PUBREC for 5.0 (3.1.1: acknowledged\n"
            "normally), or the client is disconnected with `auth.acl_deny_action = \"disconnect\"`.\n"
            "Rules are compiled for each connection at CONNECT; after a reload, connected clients\n"
-           "use the new rules from their next packet, but subscriptions they already hold stay.\n\n";
+           "use the new rules from their next packet, and subscriptions the new rules no longer\n"
+           "allow are removed then (for a resumed session, at its CONNECT).\n\n";
     out += render_markdown(acl_fields());
     return out;
 }
