@@ -116,6 +116,10 @@ private:
         request.path = request.target.substr(0, q);
         if (q != std::string_view::npos) request.query = request.target.substr(q + 1);
         request.body = req.body();
+        beast::error_code peer_ec;
+        auto remote = stream_.socket().remote_endpoint(peer_ec);
+        std::string peer_address = peer_ec ? std::string() : remote.address().to_string();
+        request.peer_address = peer_address;
         request.headers.reserve(16);
         for (const auto& field : req) request.headers.emplace_back(sv(field.name_string()), sv(field.value()));
 

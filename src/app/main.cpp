@@ -159,7 +159,7 @@ int run_node(const std::string& config_path) {
         http->add_metrics([&broker](ib::MetricSink& sink) { broker.collect_metrics(sink); });
         http->add_metrics([&auth](ib::MetricSink& sink) { (*auth)->collect_metrics(sink); });
         http->set_authorizer([&auth](const ib::api::HttpRequest& r) {
-            return (*auth)->http_allowed(r.header("Authorization"));
+            return (*auth)->http_allowed(r.header("Authorization"), r.peer_address);
         });
         http->route("POST", "/api/v1/reload", [&reload](const ib::api::HttpRequest&) {
             if (auto r = reload(); !r) {

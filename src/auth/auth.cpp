@@ -288,16 +288,29 @@ std::shared_ptr<const ClientAcl> Auth::compile(const ClientIdentity& who) const 
     return std::make_shared<const ClientAcl>(s->config.acl, s->default_allow, who, gen);
 }
 
-bool Auth::http_allowed(std::string_view authorization) {
+bool Auth::http_allowed(std::string_view authorization, std::string_view address) {
     auto s = state();
     if (s->config.api_allow_anonymous) return true;
     authorization = trim(authorization);
+    const std::string addr(address);
+    if (authorization.empty()) {
+        http_denied_.add();  // no credentials at all: not a guess, not counted as a failure
+        return false;
+    }
+    std::string_view user = "(token)";
     if (iprefix(authorization, "bearer ")) {
         const Digest d = sha256(trim(authorization.substr(7)));
         bool ok = false;
         for (const auto& t : s->tokens) ok = same(t, d) || ok;  // no early exit: constant time per token
         if (ok) return true;
     } else if (iprefix(authorization, "basic ")) {
+        // Passwords can be guessed, tokens (long and random) cannot: only basic
+        // auth is refused unchecked from an address with too many failures.
+        if (rate_limited(*s, addr, SteadyClock::now())) {
+            http_denied_.add();
+            failed_rate_limited_.add();
+            return false;
+        }
         auto decoded = base64_decode(trim(authorization.substr(6)));
         if (decoded) {
             std::string_view pair(reinterpret_cast<const char*>(decoded->data()), decoded->size());
@@ -305,9 +318,11 @@ bool Auth::http_allowed(std::string_view authorization) {
             if (colon != std::string_view::npos && verify(*s, pair.substr(0, colon), pair.substr(colon + 1))) {
                 return true;
             }
+            user = "(basic auth)";
         }
     }
     http_denied_.add();
+    record_failure(*s, addr, user, "bad HTTP API credentials");
     return false;
 }
 

@@ -55,8 +55,10 @@ public:
     bool disconnect_on_deny() const;
 
     // The HTTP API: whether a request with this Authorization header value may
-    // pass ("Bearer <token>" or "Basic <base64 user:password>").
-    bool http_allowed(std::string_view authorization);
+    // pass ("Bearer <token>" or "Basic <base64 user:password>"). Failures count
+    // towards the same per-address limit as MQTT logins, which refuses basic auth
+    // (a password can be guessed) but not a valid token.
+    bool http_allowed(std::string_view authorization, std::string_view address = {});
 
     // Denials, counted by the broker as they happen.
     void count_publish_denied() { publish_denied_.add(); }

@@ -222,7 +222,7 @@ std::vector<Setting> build_table() {
                         "Concurrent client connections accepted on this listener.",
                         [](ListenerConfig& l) -> auto& { return l.max_connections; }));
     {
-        Setting s = boolean("broker.listeners.allow_anonymous", true, false,
+        Setting s = boolean("broker.listeners.allow_anonymous", true, true,
                             "Whether clients of this listener may connect without a user name; when absent, broker.allow_anonymous decides.",
                             [](ListenerConfig& l) -> auto& { return l.allow_anonymous; });
         s.inherits = "broker.allow_anonymous";

@@ -148,6 +148,11 @@ class CredentialsTest(AuthBase):
             c.close()
             good = self.client("bob", "bobpw", protocol=protocol)
             self.assertEqual(good.rc_value(), 0)
+        for protocol, refused in ((V311, 5), (V5, 0x87)):
+            anon = self.paho(self.b, h.unique("anon"), protocol=protocol, connect=False)
+            anon.connect(expect_success=False)
+            self.assertEqual(anon.rc_value(), refused)
+            anon.close()
 
     def test_mosquitto_clients(self):
         sub = self.spawn(["mosquitto_sub", "-h", h.HOST, "-p", str(self.b.port), "-u", "bob", "-P", "bobpw",

@@ -209,5 +209,21 @@ TEST(Auth, HttpBearerAndBasic) {
     EXPECT_FALSE(auth.http_allowed("Basic !!!"));
 }
 
+TEST(Auth, HttpFailuresShareTheLoginRateLimit) {
+    AuthConfig c = config_with_users();  // three failures allowed
+    c.api_allow_anonymous = false;
+    c.api_tokens = {"tok"};
+    auto a = Auth::create(c);
+    ASSERT_TRUE(a);
+    Auth& auth = **a;
+    const std::string good = "alice:wonderland";
+    const std::string basic = "Basic " + base64_encode(reinterpret_cast<const unsigned char*>(good.data()), good.size());
+    for (int i = 0; i < 3; ++i) EXPECT_FALSE(auth.http_allowed("Bearer guess", "10.9.9.9"));
+    EXPECT_FALSE(auth.http_allowed(basic, "10.9.9.9"));  // limited now
+    EXPECT_TRUE(auth.http_allowed(basic, "10.9.9.8"));
+    EXPECT_TRUE(auth.http_allowed("Bearer tok", "10.9.9.9"));  // a valid token is not
+    EXPECT_EQ(auth.login("default", true, "alice", "wonderland", "10.9.9.9"), LoginResult::RateLimited);
+}
+
 }  // namespace
 }  // namespace ib::auth
