@@ -317,7 +317,7 @@ private:
     uint64_t released_total_ = 0;
     bool held_registered_ = false;  // with the shard, for this turn's barrier
 
-    // Authorization (auth_acl.cpp): the client's rules compiled at CONNECT, and
+    // Authorization (connection_auth.cpp): the client's rules compiled at CONNECT, and
     // again when a reload moves the Auth generation. Null: nothing to check.
     void compile_acl();
     void refresh_acl();
