@@ -58,6 +58,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     asio::steady_timer retry;
     Router router;
     std::vector<MetricCollector> collectors;
+    std::function<bool(const HttpRequest&)> authorizer;
     std::string version = "unknown";
     std::chrono::steady_clock::time_point started;
     uint16_t port = 0;
@@ -115,9 +116,18 @@ private:
         request.path = request.target.substr(0, q);
         if (q != std::string_view::npos) request.query = request.target.substr(q + 1);
         request.body = req.body();
+        beast::error_code peer_ec;
+        auto remote = stream_.socket().remote_endpoint(peer_ec);
+        std::string peer_address = peer_ec ? std::string() : remote.address().to_string();
+        request.peer_address = peer_address;
         request.headers.reserve(16);
         for (const auto& field : req) request.headers.emplace_back(sv(field.name_string()), sv(field.value()));
 
+        if (server_->authorizer && request.path != "/api/v1/health" && !server_->authorizer(request)) {
+            HttpResponse denied = json_error(401, "credentials required: Authorization: Bearer <token>, or Basic");
+            denied.headers.emplace_back("WWW-Authenticate", "Basic realm=\"ironbridge\", Bearer realm=\"ironbridge\"");
+            return write(std::move(denied), !req.keep_alive());
+        }
         HttpResponse response = server_->router.dispatch(request);
         if (response.deferred) {
             auto defer = std::move(response.deferred);
@@ -282,6 +292,10 @@ void HttpServer::route(std::string method, std::string path, Handler handler) {
 void HttpServer::add_metrics(MetricCollector collector) { impl_->collectors.push_back(std::move(collector)); }
 
 void HttpServer::set_version(std::string version) { impl_->version = std::move(version); }
+
+void HttpServer::set_authorizer(std::function<bool(const HttpRequest&)> allowed) {
+    impl_->authorizer = std::move(allowed);
+}
 
 uint16_t HttpServer::port() const { return impl_->port; }
 

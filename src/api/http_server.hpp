@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <expected>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -49,6 +50,9 @@ public:
     void add_metrics(MetricCollector collector);
     // Reported by GET /api/v1/health.
     void set_version(std::string version);
+    // Asked before every request but GET /api/v1/health (kept open for probes);
+    // a false answer gets 401 with a WWW-Authenticate challenge. None: all open.
+    void set_authorizer(std::function<bool(const HttpRequest&)> allowed);
     // 0 until start() succeeds.
     uint16_t port() const;
 

@@ -20,6 +20,7 @@ struct HttpRequest {
     std::string_view query;   // "limit=5", without the '?'
     std::string_view body;
     std::vector<std::pair<std::string_view, std::string_view>> headers;
+    std::string_view peer_address;  // the client's IP address, for rate limits; may be empty
 
     // The first header with this name, compared case-insensitively; "" if absent.
     std::string_view header(std::string_view name) const;

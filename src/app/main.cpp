@@ -16,6 +16,9 @@
 #include "app/device_routes.hpp"
 #include "app/history_routes.hpp"
 #include "app/rule_routes.hpp"
+#include "app/passwd.hpp"
+#include "auth/auth.hpp"
+#include "auth/password_hash.hpp"
 #include "config/device_loader.hpp"
 #include "config/loader.hpp"
 #include "config/rule_loader.hpp"
@@ -84,6 +87,17 @@ std::vector<ib::rules::RuleConfig> stored_rules(ib::store::ObjectStore& store) {
     return out;
 }
 
+// The broker's anonymous settings travel with the rest of the auth rules, so a
+// reload changes them together.
+ib::auth::AuthConfig auth_config_of(const ib::config::NodeConfig& cfg) {
+    ib::auth::AuthConfig a = cfg.auth;
+    a.allow_anonymous = cfg.broker.allow_anonymous;
+    for (const auto& l : cfg.broker.listeners) {
+        if (l.allow_anonymous) a.listener_anonymous.emplace_back(l.name, *l.allow_anonymous);
+    }
+    return a;
+}
+
 int run_node(const std::string& config_path) {
     const auto started = std::chrono::steady_clock::now();
     auto cfg = load(config_path);
@@ -105,8 +119,25 @@ int run_node(const std::string& config_path) {
                        (*store)->recovered_from());
     }
 
+    auto auth = ib::auth::Auth::create(auth_config_of(*cfg));
+    if (!auth) {
+        std::fprintf(stderr, "%s\nironbridge: configuration refused, nothing started\n", auth.error().c_str());
+        return 2;
+    }
+    // Users, ACL and API credentials; everything else needs a restart. A reload
+    // that fails keeps the rules in force and says why.
+    auto reload = [&config_path, &auth]() -> std::expected<void, std::string> {
+        auto fresh = load(config_path);
+        if (!fresh) {
+            (*auth)->count_refused_reload();
+            return std::unexpected(fresh.error());
+        }
+        return (*auth)->reload(auth_config_of(*fresh));
+    };
+
     ib::net::LoopPool loops(cfg->broker.threads);
     ib::mqtt::broker::Broker broker(cfg->broker, loops, kVersion);
+    broker.set_auth(auth->get());
     if (auto r = broker.start(); !r) return fail_start(r.error());
 
     // Devices run on loop 0 with the API and the in-process subscribers, so REST
@@ -154,6 +185,20 @@ int run_node(const std::string& config_path) {
         http = std::make_unique<ib::api::HttpServer>(loops.loop(0), cfg->api);
         http->set_version(kVersion);
         http->add_metrics([&broker](ib::MetricSink& sink) { broker.collect_metrics(sink); });
+        http->add_metrics([&auth](ib::MetricSink& sink) { (*auth)->collect_metrics(sink); });
+        http->set_authorizer([&auth](const ib::api::HttpRequest& r) {
+            return (*auth)->http_allowed(r.header("Authorization"), r.peer_address);
+        });
+        http->route("POST", "/api/v1/reload", [&reload](const ib::api::HttpRequest&) {
+            if (auto r = reload(); !r) {
+                ib::log::error("reload refused, the rules in force are kept:\n{}", r.error());
+                return ib::api::json_error(400, "reload refused, the rules in force are kept: " + r.error());
+            }
+            ib::log::info("reload: users, ACL and API credentials reloaded");
+            ib::api::HttpResponse ok;
+            ok.body = R"({"reloaded":["users","acl","api credentials"]})";
+            return ok;
+        });
         http->add_metrics([&devices](ib::MetricSink& sink) { devices.collect_metrics(sink); });
         ib::app::add_device_routes(*http, devices);
         ib::app::add_bridge_routes(*http, bridges);
@@ -171,12 +216,27 @@ int run_node(const std::string& config_path) {
         ib::log::info("api: listening on {}:{}", cfg->api.bind_address, *port);
     }
 
+    boost::asio::signal_set hangup(loops.loop(0), SIGHUP);
+    std::function<void()> wait_hangup = [&] {
+        hangup.async_wait([&](const boost::system::error_code& ec, int) {
+            if (ec) return;
+            if (auto r = reload(); !r) {
+                ib::log::error("SIGHUP: reload refused, the rules in force are kept:\n{}", r.error());
+            } else {
+                ib::log::info("SIGHUP: users, ACL and API credentials reloaded");
+            }
+            wait_hangup();
+        });
+    };
+    wait_hangup();
+
     boost::asio::signal_set signals(loops.loop(0), SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int signo) {
         if (ec) return;
         ib::log::info("ironbridge: signal {} received, shutting down", signo);
         if (http) http->stop();
         rules.stop();
+        hangup.cancel();
         devices.stop();
         for (auto& b : bridges) b->stop();
         if (history) history->stop();
@@ -221,6 +281,16 @@ int main(int argc, char** argv) {
 
     auto* version = app.add_subcommand("version", "Print the version");
 
+    std::string passwd_file, passwd_user;
+    bool passwd_delete = false;
+    uint32_t passwd_iterations = ib::auth::kDefaultIterations;
+    auto* passwd = app.add_subcommand("passwd", "Add or change a user of a password file (-D deletes it)");
+    passwd->add_option("file", passwd_file, "Password file (auth.password_file)")->required();
+    passwd->add_option("user", passwd_user, "User name")->required();
+    passwd->add_flag("-D,--delete", passwd_delete, "Delete the user");
+    passwd->add_option("--iterations", passwd_iterations, "PBKDF2 iterations")
+        ->check(CLI::Range(ib::auth::kMinIterations, ib::auth::kMaxIterations));
+
     ib::tools::BenchOptions bench_opts;
     ib::tools::register_bench_cli(app, bench_opts);
 
@@ -239,6 +309,7 @@ int main(int argc, char** argv) {
         std::printf("ironbridge %s\n", kVersion);
         return 0;
     }
+    if (passwd->parsed()) return ib::app::run_passwd(passwd_file, passwd_user, passwd_delete, passwd_iterations);
     if (app.got_subcommand("bench")) return ib::tools::run_bench(bench_opts);
     return 0;
 }

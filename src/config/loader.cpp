@@ -11,6 +11,7 @@
 
 #include <toml++/toml.h>
 
+#include "config/auth_loader.hpp"
 #include "config/bridge_loader.hpp"
 #include "config/device_loader.hpp"
 #include "config/rule_loader.hpp"
@@ -58,6 +59,7 @@ std::string_view expected_text(SettingType t) {
         case SettingType::Integer: return "an integer";
         case SettingType::Boolean: return "a boolean";
         case SettingType::String: return "a string";
+        case SettingType::StringArray: return "an array of strings";
     }
     return "?";
 }
@@ -121,6 +123,10 @@ public:
                 named_tables(v, display_key, "bridge", parse_bridge, cfg_.bridges);
             } else if (plain && key == "rules" && listener == nullptr) {
                 named_tables(v, display_key, "rule", parse_rule, cfg_.rules);
+            } else if (plain && key == "users" && listener == nullptr) {
+                named_tables(v, display_key, "user", parse_user, cfg_.auth.users);
+            } else if (plain && key == "acl" && listener == nullptr) {
+                acl(v, display_key);
             } else if (plain && is_section(key)) {
                 if (const toml::table* sub = v.as_table()) {
                     table(*sub, key, display_key, listener);
@@ -167,10 +173,18 @@ private:
             case SettingType::String:
                 if (const auto* str = v.as_string()) parsed = str->get();
                 break;
+            case SettingType::StringArray:
+                if (fields::is_string_array(v)) {
+                    std::vector<std::string> items;
+                    for (const auto& e : *v.as_array()) items.push_back(e.as_string()->get());
+                    parsed = std::move(items);
+                }
+                break;
         }
         bool matched = (s.type == SettingType::Integer && v.is_integer()) ||
                        (s.type == SettingType::Boolean && v.is_boolean()) ||
-                       (s.type == SettingType::String && v.is_string());
+                       (s.type == SettingType::String && v.is_string()) ||
+                       (s.type == SettingType::StringArray && fields::is_string_array(v));
         if (!matched) {
             return bad(v, display_key, "expected " + std::string(expected_text(s.type)) + ", got " +
                                            std::string(describe(v.type())));
@@ -221,16 +235,36 @@ private:
         }
     }
 
+    // [[acl]]: ordered and unnamed, so no uniqueness to check.
+    void acl(const toml::node& v, const std::string& display_key) {
+        const toml::array* arr = v.as_array();
+        if (arr == nullptr) {
+            return bad(v, display_key, "expected an array of tables ([[acl]]), got " + std::string(describe(v.type())));
+        }
+        ReportProblem report = [this](uint32_t line, std::string text) { ctx_.report(line, std::move(text)); };
+        for (size_t i = 0; i < arr->size(); ++i) {
+            const toml::node& element = *arr->get(i);
+            std::string element_key = display_key + "[" + std::to_string(i) + "]";
+            const toml::table* t = element.as_table();
+            if (t == nullptr) {
+                bad(element, element_key, "expected a table, got " + std::string(describe(element.type())));
+                continue;
+            }
+            if (auto rule = parse_acl_rule(*t, element_key, report)) cfg_.auth.acl.push_back(std::move(*rule));
+        }
+    }
+
     static const std::string& object_name(const drivers::DeviceConfig& d) { return d.name; }
     static const std::string& object_name(const bridge::BridgeConfig& b) { return b.name; }
     static const std::string& object_name(const rules::RuleConfig& r) { return r.id; }
+    static const std::string& object_name(const auth::UserConfig& u) { return u.name; }
     static std::string_view name_key(const rules::RuleConfig&) { return "id"; }
     template <typename T>
     static std::string_view name_key(const T&) {
         return "name";
     }
 
-    // An array of tables each naming one object ([[devices]], [[bridges]], [[rules]]):
+    // An array of tables each naming one object ([[devices]], [[bridges]], [[rules]], [[users]]):
     // each is checked by `parse`, and names (a rule's id) must be unique.
     template <typename T, typename Parse>
     void named_tables(const toml::node& v, const std::string& display_key, std::string_view what, Parse parse,
@@ -307,6 +341,17 @@ void check_cross_fields(const NodeConfig& cfg, Context& ctx) {
                                " collides with " + element(j) + " on " +
                                endpoint(ls[j].bind_address, ls[j].port));
             }
+        }
+    }
+    // Plain text is refused unless the operator said so, wherever in the file
+    // (and in whichever order) the two keys appear.
+    if (!cfg.auth.allow_plaintext_passwords) {
+        for (size_t i = 0; i < cfg.auth.users.size(); ++i) {
+            const auto& u = cfg.auth.users[i];
+            if (u.password.empty()) continue;
+            ctx.report(u.password_line, "users[" + std::to_string(i) + "].password: a plain-text password is refused; "
+                                        "give password_hash (made by `ironbridge passwd`) or set "
+                                        "auth.allow_plaintext_passwords = true");
         }
     }
     if (cfg.api.enabled && cfg.api.port != 0) {

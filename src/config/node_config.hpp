@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "api/api_config.hpp"
+#include "auth/auth_config.hpp"
 #include "bridge/bridge_config.hpp"
 #include "drivers/device_config.hpp"
 #include "mqtt/broker/broker_config.hpp"
@@ -26,6 +27,9 @@ struct NodeConfig {
     LogConfig log;
     mqtt::broker::BrokerConfig broker;
     api::ApiConfig api;
+    // [auth], [[users]], [[acl]] and the api.* credentials (allow_anonymous and
+    // listener_anonymous are copied in by the app from the broker's settings).
+    auth::AuthConfig auth;
     // [[devices]] of the file; devices created through the API are kept apart, in data_dir.
     std::vector<drivers::DeviceConfig> devices;
     store::HistoryConfig history;

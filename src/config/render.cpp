@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/auth_loader.hpp"
 #include "config/bridge_loader.hpp"
 #include "config/device_loader.hpp"
 #include "config/rule_loader.hpp"
@@ -30,6 +31,8 @@ std::string range_text(const Setting& s) {
             return std::to_string(s.min) + " to " + std::to_string(s.max);
         case SettingType::Boolean:
             return "true or false";
+        case SettingType::StringArray:
+            return "";
         case SettingType::String: {
             if (s.choices.empty()) return "";
             std::string out = "one of ";
@@ -79,14 +82,17 @@ std::string render_reference_markdown() {
         out += "|---|---|---|---|---|---|\n";
         for (const Setting& s : settings()) {
             if (s.section() != section) continue;
-            out += "| `" + std::string(s.name()) + "` | " + std::string(type_name(s.type)) + " | `" +
-                   to_toml_literal(s.default_value) + "` | " + range_text(s) + " | " +
+            std::string def = s.inherits.empty() ? "`" + to_toml_literal(s.default_value) + "`"
+                                                 : "as `" + std::string(s.inherits) + "`";
+            out += "| `" + std::string(s.name()) + "` | " + std::string(type_name(s.type)) + " | " + def +
+                   " | " + range_text(s) + " | " +
                    (s.reloadable ? "yes" : "no") + " | " + std::string(s.help) + " |\n";
         }
     }
     out += render_devices_markdown();
     out += render_bridges_markdown();
     out += render_rules_markdown();
+    out += render_auth_markdown();
     return out;
 }
 
@@ -109,7 +115,9 @@ std::string render_example_toml() {
                 std::erase(range, '`');
                 out += " (" + range + ")";
             }
-            out += "\n" + std::string(s.name()) + " = " + to_toml_literal(s.default_value) + "\n";
+            // An inheriting setting stays commented out, so the file still loads to the defaults.
+            out += "\n" + std::string(s.inherits.empty() ? "" : "# ") + std::string(s.name()) + " = " +
+                   to_toml_literal(s.default_value) + "\n";
         }
     }
     return out;

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <limits>
+#include <optional>
 #include <type_traits>
 
 namespace ib::config {
@@ -26,6 +27,10 @@ void store(T& field, const SettingValue& v) {
         field = std::get<bool>(v);
     } else if constexpr (std::is_same_v<T, std::string>) {
         field = std::get<std::string>(v);
+    } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+        field = std::get<std::vector<std::string>>(v);
+    } else if constexpr (std::is_same_v<T, std::optional<bool>>) {
+        field = std::get<bool>(v);
     } else if constexpr (std::is_integral_v<T>) {
         field = static_cast<T>(std::get<int64_t>(v));
     } else {  // a std::chrono::duration; the key's name carries the unit
@@ -39,6 +44,11 @@ SettingValue load(const T& field) {
         return field;
     } else if constexpr (std::is_same_v<T, std::string>) {
         return field;
+    } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+        return field;
+    } else if constexpr (std::is_same_v<T, std::optional<bool>>) {
+        // Unset means "inherit"; every inherited boolean defaults to true today.
+        return field.value_or(true);
     } else if constexpr (std::is_integral_v<T>) {
         return static_cast<int64_t>(field);
     } else {
@@ -86,6 +96,18 @@ Setting boolean(std::string_view key, bool def, bool reloadable, std::string_vie
     s.key = key;
     s.type = SettingType::Boolean;
     s.default_value = def;
+    s.reloadable = reloadable;
+    s.help = help;
+    bind<Ref>(s);
+    return s;
+}
+
+template <typename Ref>
+Setting string_array(std::string_view key, bool reloadable, std::string_view help, Ref) {
+    Setting s;
+    s.key = key;
+    s.type = SettingType::StringArray;
+    s.default_value = std::vector<std::string>{};
     s.reloadable = reloadable;
     s.help = help;
     bind<Ref>(s);
@@ -180,7 +202,7 @@ std::vector<Setting> build_table() {
                         "Highest QoS the broker accepts and grants.",
                         [](NodeConfig& c) -> auto& { return c.broker.maximum_qos; }));
     t.push_back(boolean("broker.allow_anonymous", true, true,
-                        "Whether clients may connect without a user name.",
+                        "Whether clients may connect without a user name (a listener may override it). A production config should set false.",
                         [](NodeConfig& c) -> auto& { return c.broker.allow_anonymous; }));
     t.push_back(integer("broker.sys_interval_s", 10, 0, 86400, true,
                         "Seconds between $SYS statistics updates; 0 turns them off.",
@@ -199,6 +221,32 @@ std::vector<Setting> build_table() {
     t.push_back(integer("broker.listeners.max_connections", 100000, 1, kU32Max, false,
                         "Concurrent client connections accepted on this listener.",
                         [](ListenerConfig& l) -> auto& { return l.max_connections; }));
+    {
+        Setting s = boolean("broker.listeners.allow_anonymous", true, true,
+                            "Whether clients of this listener may connect without a user name; when absent, broker.allow_anonymous decides.",
+                            [](ListenerConfig& l) -> auto& { return l.allow_anonymous; });
+        s.inherits = "broker.allow_anonymous";
+        t.push_back(std::move(s));
+    }
+
+    t.push_back(boolean("auth.allow_plaintext_passwords", false, true,
+                        "Whether [[users]] may give a plain-text password instead of a password_hash.",
+                        [](NodeConfig& c) -> auto& { return c.auth.allow_plaintext_passwords; }));
+    t.push_back(string("auth.password_file", "", true,
+                       "File of user:$pbkdf2-sha512$... lines, managed with `ironbridge passwd FILE USER`; empty for none.",
+                       [](NodeConfig& c) -> auto& { return c.auth.password_file; }));
+    t.push_back(string("auth.acl_default", "allow", true,
+                       "What a PUBLISH or SUBSCRIBE gets when no [[acl]] rule matches it.",
+                       [](NodeConfig& c) -> auto& { return c.auth.acl_default; }, {"allow", "deny"}));
+    t.push_back(string("auth.acl_deny_action", "ignore", true,
+                       "On a denied PUBLISH: ignore (drop it; 5.0 gets 0x87 in the PUBACK/PUBREC) or disconnect the client.",
+                       [](NodeConfig& c) -> auto& { return c.auth.acl_deny_action; }, {"ignore", "disconnect"}));
+    t.push_back(integer("auth.max_failed_logins", 5, 0, 1000000, true,
+                        "Failed logins from one address within failed_login_window_s after which it is refused (not authorized) without a check; 0: no limit.",
+                        [](NodeConfig& c) -> auto& { return c.auth.max_failed_logins; }));
+    t.push_back(integer("auth.failed_login_window_s", 60, 1, 86400, true,
+                        "Seconds over which failed logins are counted, and for which an address stays refused.",
+                        [](NodeConfig& c) -> auto& { return c.auth.failed_login_window; }));
 
     t.push_back(boolean("api.enabled", true, false, "Whether the REST API, dashboard and /metrics are served.",
                         [](NodeConfig& c) -> auto& { return c.api.enabled; }));
@@ -210,6 +258,15 @@ std::vector<Setting> build_table() {
     t.push_back(integer("api.max_body_bytes", 1048576, 1024, 268435456, false,
                         "Largest HTTP request body accepted, in bytes; larger requests get 413.",
                         [](NodeConfig& c) -> auto& { return c.api.max_body_bytes; }));
+    t.push_back(boolean("api.allow_anonymous", true, true,
+                        "Whether the API answers without credentials (GET /api/v1/health always does). A production config should set false.",
+                        [](NodeConfig& c) -> auto& { return c.auth.api_allow_anonymous; }));
+    t.push_back(string_array("api.tokens", true,
+                             "Bearer tokens accepted by the API (Authorization: Bearer <token>); HTTP basic auth is checked against the MQTT users.",
+                             [](NodeConfig& c) -> auto& { return c.auth.api_tokens; }));
+    t.push_back(string("api.token_file", "", true,
+                       "File of further API tokens, one per line ('#' comments); empty for none.",
+                       [](NodeConfig& c) -> auto& { return c.auth.api_token_file; }));
 
     t.push_back(boolean("history.enabled", true, false,
                         "Whether tag readings are kept in data_dir/history.db and served on /api/v1/history.",
@@ -264,6 +321,7 @@ std::string_view type_name(SettingType type) {
         case SettingType::Integer: return "integer";
         case SettingType::Boolean: return "boolean";
         case SettingType::String: return "string";
+        case SettingType::StringArray: return "array of strings";
     }
     return "?";
 }
@@ -271,6 +329,11 @@ std::string_view type_name(SettingType type) {
 std::string to_toml_literal(const SettingValue& value) {
     if (const auto* i = std::get_if<int64_t>(&value)) return std::to_string(*i);
     if (const auto* b = std::get_if<bool>(&value)) return *b ? "true" : "false";
+    if (const auto* a = std::get_if<std::vector<std::string>>(&value)) {
+        std::string out = "[";
+        for (const auto& e : *a) out += (out.size() > 1 ? ", " : "") + quoted(e);
+        return out + "]";
+    }
     return quoted(std::get<std::string>(value));
 }
 

@@ -15,12 +15,12 @@
 
 namespace ib::config {
 
-enum class SettingType : uint8_t { Integer, Boolean, String };
+enum class SettingType : uint8_t { Integer, Boolean, String, StringArray };
 
 // Node: one key of the file. Listener: a key of each [[broker.listeners]] table.
 enum class SettingScope : uint8_t { Node, Listener };
 
-using SettingValue = std::variant<int64_t, bool, std::string>;
+using SettingValue = std::variant<int64_t, bool, std::string, std::vector<std::string>>;
 
 // The array of tables holding per-listener settings.
 inline constexpr std::string_view kListenersKey = "broker.listeners";
@@ -39,6 +39,9 @@ struct Setting {
     // Whether a changed value can be applied without a restart.
     bool reloadable = false;
     std::string_view help;
+    // A setting that, when absent, takes another one's value ("broker.allow_anonymous"):
+    // documented as such, and left out of the example file.
+    std::string_view inherits;
     // Extra validation of a value that has the right type and range: returns an
     // empty string when valid, otherwise what is wrong (e.g. not an IP address).
     std::string (*check)(const SettingValue&) = nullptr;
@@ -60,7 +63,7 @@ std::span<const Setting> settings();
 // The setting with this full key, or null.
 const Setting* find_setting(std::string_view key);
 
-// "integer", "boolean", "string".
+// "integer", "boolean", "string", "array of strings".
 std::string_view type_name(SettingType type);
 
 // A value written as TOML: 64, true, "info" (quoted and escaped).

@@ -701,6 +701,8 @@ std::vector<uint16_t> Broker::ports() const { return core_->ports(); }
 
 Router& Broker::router() { return *core_; }
 
+void Broker::set_auth(auth::Auth* auth) { core_->auth = auth; }
+
 void Broker::collect_metrics(MetricSink& sink) const { core_->collect_metrics(sink); }
 
 }  // namespace ib::mqtt::broker

@@ -17,6 +17,9 @@
 namespace ib::net {
 class LoopPool;
 }
+namespace ib::auth {
+class Auth;
+}
 
 namespace ib::mqtt::broker {
 
@@ -39,6 +42,9 @@ public:
     std::vector<uint16_t> ports() const;
 
     Router& router();
+    // Users and ACL for network clients; without it, only allow_anonymous is
+    // checked and everything is allowed. Set before start(); `auth` outlives the broker.
+    void set_auth(auth::Auth* auth);
     void collect_metrics(MetricSink& sink) const;
 
 private:

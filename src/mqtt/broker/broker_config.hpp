@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,8 @@ struct ListenerConfig {
     std::string bind_address = "0.0.0.0";
     uint16_t port = 1883;  // 0: pick a free port (tests)
     uint32_t max_connections = 100'000;
+    // Overrides BrokerConfig::allow_anonymous for this listener when set.
+    std::optional<bool> allow_anonymous;
 };
 
 struct BrokerConfig {

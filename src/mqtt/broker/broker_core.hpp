@@ -26,6 +26,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "auth/auth.hpp"
 #include "core/metrics.hpp"
 #include "core/ring_buffer.hpp"
 #include "mqtt/broker/broker_config.hpp"
@@ -315,6 +316,17 @@ private:
     uint64_t held_total_ = 0;     // acks ever held; released_total_ of them sent
     uint64_t released_total_ = 0;
     bool held_registered_ = false;  // with the shard, for this turn's barrier
+
+    // Authorization (connection_auth.cpp): the client's rules compiled at CONNECT, and
+    // again when a reload moves the Auth generation. Null: nothing to check.
+    void compile_acl();
+    void refresh_acl();
+    void revoke_denied_subscriptions();
+    bool publish_denied(const codec::Publish& p);
+    std::string_view peer_address() const;
+    std::shared_ptr<const auth::ClientAcl> acl_;
+    uint64_t acl_generation_ = 0;
+    std::string username_;  // set only when the client authenticated
     friend class Shard;
 };
 
@@ -447,6 +459,8 @@ public:
     std::mutex handlers_mutex;
     std::unordered_map<SubscriberId, std::pair<std::string, std::shared_ptr<MessageHandler>>> handlers;
     std::shared_ptr<MessageHandler> handler_for(SubscriberId id);
+    // Authentication and ACL (Broker::set_auth); null: anonymous check only.
+    auth::Auth* auth = nullptr;
     // For in-process subscribers, from any thread.
     void apply_everywhere(TreeChange change);
 

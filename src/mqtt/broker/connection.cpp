@@ -222,6 +222,8 @@ void Connection::handle_packet(const codec::FrameHeader& h, Bytes body) {
         // [MQTT-3.1.0-2] A second CONNECT is a protocol error.
         on_decode_error(Error{rc::kProtocolError, 0, "second CONNECT"});
         return;
+    } else {
+        refresh_acl();  // one atomic load unless users and ACL were reloaded
     }
     auto decoded = codec::decode_packet(h, body, version_);
     if (!decoded) {
@@ -292,7 +294,8 @@ void Connection::handle_connect(const codec::Connect& c) {
         } while (shard_.core.shard_for_client(client_id) != shard_.index);
         assigned = true;
     }
-    if (!cfg.allow_anonymous && !c.username) {
+    if (shard_.core.auth == nullptr && !listener_.config.allow_anonymous.value_or(cfg.allow_anonymous) &&
+        !c.username) {
         refuse_connect(rc::kNotAuthorized, codec::v3_connack::kNotAuthorized, "anonymous clients not allowed");
         return;
     }
@@ -314,6 +317,37 @@ void Connection::handle_connect(const codec::Connect& c) {
     if (target != shard_.index) {
         migrate_to_ = target + 1;
         return;
+    }
+    // Checked on the session's shard only, so a password is verified once.
+    if (auth::Auth* a = shard_.core.auth) {
+        std::optional<std::string_view> password;
+        if (c.password) password = std::string_view(reinterpret_cast<const char*>(c.password->data()), c.password->size());
+        switch (a->login(listener_.config.name, c.username.has_value(), c.username.value_or(""), password,
+                         peer_address())) {
+            case auth::LoginResult::Ok:
+                username_ = std::string(*c.username);
+                break;
+            case auth::LoginResult::Anonymous:
+                break;
+            case auth::LoginResult::BadCredentials:
+                refuse_connect(rc::kBadUserNameOrPassword, codec::v3_connack::kBadUserNameOrPassword,
+                               "bad user name or password");
+                return;
+            case auth::LoginResult::NotAuthorized:
+                refuse_connect(rc::kNotAuthorized, codec::v3_connack::kNotAuthorized, "anonymous clients not allowed");
+                return;
+            case auth::LoginResult::RateLimited:
+                refuse_connect(rc::kNotAuthorized, codec::v3_connack::kNotAuthorized,
+                               "too many failed logins from this address");
+                return;
+        }
+        acl_generation_ = a->generation();
+        acl_ = a->compile(auth::ClientIdentity{username_, client_id, peer_address()});
+        if (acl_ && c.will && !acl_->may_publish(c.will->topic)) {
+            a->count_publish_denied();
+            refuse_connect(rc::kNotAuthorized, codec::v3_connack::kNotAuthorized, "will topic not authorized");
+            return;
+        }
     }
 
     state_ = State::Connected;
@@ -404,7 +438,10 @@ void Connection::handle_connect(const codec::Connect& c) {
     log::debug("mqtt: {} connected as '{}' (MQTT {}, keep-alive {} s, session {})", peer_, session->client_id(),
                version_ == Version::V5 ? "5.0" : version_ == Version::V311 ? "3.1.1" : "3.1", keep_alive_s_,
                session_present ? "resumed" : "new");
-    if (session_present) session->resend_inflight();
+    if (session_present) {
+        revoke_denied_subscriptions();
+        session->resend_inflight();
+    }
     session->pump();
 }
 
@@ -487,6 +524,7 @@ void Connection::handle_publish(codec::Publish& p) {
         if (p.qos == 2) ack(codec::PacketType::Pubrec, rc::kNotAuthorized);
         return;
     }
+    if (publish_denied(p)) return;
     MessageInit init;
     init.topic = p.topic;
     init.payload = p.payload;
@@ -604,6 +642,13 @@ void Connection::handle_subscribe(const codec::Subscribe& s) {
             // [MQTT-3.8.3-4] No Local on a shared subscription is a protocol error.
             disconnect_with(rc::kProtocolError, "no-local on a shared subscription");
             return;
+        }
+        if (acl_ && !acl_->may_subscribe(plain)) {
+            shard_.core.auth->count_subscribe_denied();
+            IB_LOG_LIMITED_WARN("mqtt: '{}' ({}) may not subscribe to '{}': refused", session_->client_id(), peer_,
+                                t.filter);
+            refuse(rc::kNotAuthorized);
+            continue;
         }
         const bool exists = session_->subscriptions.contains(std::string(t.filter));
         if (!exists && session_->subscriptions.size() >= cfg.max_subscriptions_per_client) {
