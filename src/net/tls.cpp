@@ -162,11 +162,13 @@ TlsIo TlsStream::map_error(int ret) {
             if (ERR_peek_error() == 0) {
                 // EOF without close_notify, or a reset: the peer is gone.
                 error_ = errno != 0 ? std::strerror(errno) : "connection closed";
+                fatal_ = true;
                 return TlsIo::Closed;
             }
             [[fallthrough]];
         default:
             error_ = ssl_errors();
+            fatal_ = true;
             return TlsIo::Error;
     }
 }
@@ -215,7 +217,7 @@ TlsIo TlsStream::write(const std::byte* buf, std::size_t len, std::size_t& n) {
 }
 
 void TlsStream::shutdown() {
-    if (!handshake_done_) return;
+    if (!handshake_done_ || fatal_) return;
     ERR_clear_error();
     SSL_shutdown(ssl_);  // best effort: the socket closes next, whatever it returns
     ERR_clear_error();

@@ -92,6 +92,7 @@ private:
 
     ssl_st* ssl_;
     bool handshake_done_ = false;
+    bool fatal_ = false;  // after a fatal error OpenSSL forbids SSL_shutdown
     std::string error_;
     std::string peer_cn_;
 };
