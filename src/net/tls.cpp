@@ -1,8 +1,10 @@
 #include "net/tls.hpp"
 
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -35,6 +37,33 @@ std::string unreadable(const std::string& path) {
     return {};
 }
 
+// A socket BIO that writes with send(MSG_NOSIGNAL): OpenSSL's own uses write(),
+// which raises SIGPIPE when a peer has gone, and the process does not ignore it
+// (Asio's own sockets pass MSG_NOSIGNAL; this keeps TLS the same).
+int nosignal_write(BIO* b, const char* data, int len) {
+    const int fd = static_cast<int>(BIO_get_fd(b, nullptr));
+    errno = 0;
+    const ssize_t r = ::send(fd, data, static_cast<std::size_t>(len), MSG_NOSIGNAL);
+    BIO_clear_retry_flags(b);
+    if (r <= 0 && BIO_sock_should_retry(static_cast<int>(r))) BIO_set_retry_write(b);
+    return static_cast<int>(r);
+}
+
+const BIO_METHOD* nosignal_socket_method() {
+    static BIO_METHOD* method = [] {
+        const BIO_METHOD* base = BIO_s_socket();
+        BIO_METHOD* m = BIO_meth_new(BIO_TYPE_SOCKET, "socket, MSG_NOSIGNAL");
+        BIO_meth_set_write(m, nosignal_write);
+        BIO_meth_set_read(m, BIO_meth_get_read(base));
+        BIO_meth_set_puts(m, BIO_meth_get_puts(base));
+        BIO_meth_set_ctrl(m, BIO_meth_get_ctrl(base));
+        BIO_meth_set_create(m, BIO_meth_get_create(base));
+        BIO_meth_set_destroy(m, BIO_meth_get_destroy(base));
+        return m;
+    }();
+    return method;
+}
+
 struct CtxDeleter {
     void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
 };
@@ -60,8 +89,13 @@ std::expected<SSL_CTX*, std::string> build(const TlsServerSettings& s) {
     if (SSL_CTX_use_certificate_chain_file(ctx.get(), s.cert_file.c_str()) != 1)
         return file_error("tls_cert", s.cert_file, "not a PEM certificate: " + ssl_errors());
     if (auto e = unreadable(s.key_file); !e.empty()) return file_error("tls_key", s.key_file, e);
-    if (SSL_CTX_use_PrivateKey_file(ctx.get(), s.key_file.c_str(), SSL_FILETYPE_PEM) != 1)
+    if (SSL_CTX_use_PrivateKey_file(ctx.get(), s.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+        if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+            ERR_clear_error();
+            return file_error("tls_key", s.key_file, "does not match the certificate in '" + s.cert_file + "'");
+        }
         return file_error("tls_key", s.key_file, "not a PEM private key: " + ssl_errors());
+    }
     if (SSL_CTX_check_private_key(ctx.get()) != 1)
         return file_error("tls_key", s.key_file, "does not match the certificate in '" + s.cert_file + "'");
     if (!s.ca_file.empty()) {
@@ -140,10 +174,13 @@ ssl_st* TlsServerContext::new_session(int fd) {
         if (ctx_) ssl = SSL_new(ctx_);
     }
     if (!ssl) return nullptr;
-    if (SSL_set_fd(ssl, fd) != 1) {
+    BIO* bio = BIO_new(nosignal_socket_method());
+    if (!bio) {
         SSL_free(ssl);
         return nullptr;
     }
+    BIO_set_fd(bio, fd, BIO_NOCLOSE);
+    SSL_set_bio(ssl, bio, bio);  // the SSL owns the BIO now
     SSL_set_accept_state(ssl);
     return ssl;
 }
@@ -154,6 +191,14 @@ TlsStream::~TlsStream() {
 
 TlsIo TlsStream::map_error(int ret) {
     const int err = SSL_get_error(ssl_, ret);
+    if (err == SSL_ERROR_SSL && ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+        // OpenSSL 3 reports a close without close_notify as an error; for MQTT,
+        // whose packets are self-delimiting, it is a plain end of the connection.
+        ERR_clear_error();
+        error_ = "connection closed without close_notify";
+        fatal_ = true;
+        return TlsIo::Closed;
+    }
     switch (err) {
         case SSL_ERROR_WANT_READ: return TlsIo::WantRead;
         case SSL_ERROR_WANT_WRITE: return TlsIo::WantWrite;

@@ -137,6 +137,12 @@ net::TlsIo Connection::read_tx(std::byte* buf, std::size_t len, std::size_t& n) 
     if (!t.tls->handshake_done()) {
         const net::TlsIo h = t.tls->handshake();
         if (h == net::TlsIo::WantRead || h == net::TlsIo::WantWrite) return h;
+        if (h == net::TlsIo::Closed) {
+            // A port probe, or a client gone before its hello: not a failed handshake.
+            log::debug("mqtt: {} closed before completing a TLS handshake", peer_);
+            close("closed during TLS handshake");
+            return net::TlsIo::Closed;
+        }
         if (h != net::TlsIo::Ok) {
             listener_.tls_handshake_failures.add();
             log::info("mqtt: {} TLS handshake failed on listener '{}': {}: closing", peer_, listener_.config.name,
