@@ -63,8 +63,10 @@ class WsPaho:
 class RawWs:
     """A WebSocket client written from RFC 6455, masking its frames."""
 
-    def __init__(self, port, path="/mqtt", protocol="mqtt", extra_headers=""):
+    def __init__(self, port, path="/mqtt", protocol="mqtt", extra_headers="", cafile=None):
         self.sock = socket.create_connection((h.HOST, port), timeout=5)
+        if cafile:
+            self.sock = ssl.create_default_context(cafile=cafile).wrap_socket(self.sock, server_hostname=h.HOST)
         self.key = base64.b64encode(os.urandom(16)).decode()
         req = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n" % (path, self.key))
@@ -201,7 +203,8 @@ transport = "wss"
 tls_cert = "%s"
 tls_key = "%s"
 """ % (self.ws_port, self.wss_port, self.certs.path("server.crt"), self.certs.path("server.key"))
-        self.b = self.start_broker(extra_toml=extra)
+        # Two loops at least, so connections move between shards after CONNECT.
+        self.b = self.start_broker(extra_toml=extra, broker={"threads": 2})
 
     def raw(self, **kw):
         r = RawWs(self.ws_port, **kw)
@@ -288,6 +291,29 @@ tls_key = "%s"
         op, _, payload = ws.read_frame()
         self.assertEqual((op, payload), (0x8, struct.pack("!H", 1000)))
         self.assertTrue(ws.closed_by_server())
+
+    def test_bytes_behind_connect_move_with_the_connection(self):
+        # A connection moves to its session's shard after CONNECT, with its TLS
+        # session, WebSocket state and the bytes read behind the CONNECT. With
+        # two loops (setUp), several client ids make both the moving and the
+        # staying case occur; each pipelines everything in one frame.
+        for secure in (False, True):
+            for i in range(8):
+                port = self.wss_port if secure else self.ws_port
+                ws = RawWs(port, cafile=self.certs.path("ca.crt") if secure else None)
+                self.addCleanup(ws.close)
+                self.assertEqual(ws.status, 101)
+                topic = "move/%s/%d" % (secure, i)
+                ws.send(ws.frame(0x2, connect_packet("mover-%d-%s" % (i, secure))
+                                 + subscribe_packet(1, topic, 1) + publish_packet(topic, b"m%d" % i, 1, 9)))
+                got = {}
+                deadline = time.monotonic() + 5
+                while len(got) < 4 and time.monotonic() < deadline:
+                    ptype, body = ws.read_packet()
+                    got[ptype] = body
+                self.assertEqual(sorted(got), [2, 3, 4, 9], "client %d over %s" % (i, "wss" if secure else "ws"))
+                self.assertTrue(got[3].endswith(b"m%d" % i))
+                ws.close()
 
     def test_bad_frames_are_closed_with_a_status(self):
         for frame, status in ((lambda w: w.frame(0x2, connect_packet("x"), masked=False), 1002),
