@@ -38,7 +38,7 @@ class TlsTest(h.IBTestCase):
         cfg = {"transport": "tls", "tls_cert": self.certs.path("server.crt"),
                "tls_key": self.certs.path("server.key")}
         cfg.update(listener)
-        return self.start_broker(listener=cfg)
+        return self.start_broker(listener=cfg, broker={"threads": 2})
 
     def tls_args(self, cafile="ca.crt", cert=None, version=None):
         args = ["--cafile", self.certs.path(cafile)]
