@@ -65,7 +65,10 @@ void as_recipe(const uint8_t* data, std::size_t size) {
     std::size_t pos = 0;
     bool fragmenting = false;
     auto next = [&]() -> uint8_t { return pos < size ? data[pos++] : 0; };
-    while (pos < size) {
+    // Bounded so that one input stays fast; two large frames already reach the
+    // 64-bit length encoding.
+    constexpr std::size_t kMaxWire = 256 * 1024;
+    while (pos < size && wire.size() < kMaxWire) {
         const uint8_t kind = next();
         std::array<std::byte, 4> mask{std::byte{next()}, std::byte{next()}, std::byte{next()}, std::byte{next()}};
         if (kind % 5 == 0) {
@@ -78,7 +81,7 @@ void as_recipe(const uint8_t* data, std::size_t size) {
             continue;
         }
         // Lengths up to 70000 so every length encoding appears.
-        std::size_t len = static_cast<std::size_t>(next()) * (kind & 0x80 ? 300 : 1);
+        std::size_t len = static_cast<std::size_t>(next()) * ((kind & 0xA0) == 0xA0 ? 300 : 1);
         std::vector<std::byte> p(len);
         for (std::size_t i = 0; i < len; ++i) p[i] = std::byte{static_cast<uint8_t>(i * 31 + kind)};
         const bool fin = (kind & 0x40) == 0;
