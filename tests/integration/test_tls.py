@@ -7,6 +7,8 @@ import os
 import re
 import ssl
 import socket
+import struct
+import time
 import unittest
 
 import ibharness as h
@@ -164,6 +166,48 @@ class TlsTest(h.IBTestCase):
         self.assertEqual(normalized(served_certificate(b.port)), second)
         self.assert_ok(self.pub(b))
         self.assertEqual(b.pid, pid)
+
+    def tls_socket(self, port):
+        ctx = ssl.create_default_context(cafile=self.certs.path("ca.crt"))
+        s = ctx.wrap_socket(socket.create_connection((h.HOST, port), timeout=10), server_hostname=h.HOST)
+        self.addCleanup(s.close)
+        return s
+
+    def test_a_slow_reader_gets_every_byte_intact(self):
+        # The subscriber stops reading while 16 MB are published to it: the
+        # broker's TLS writes stop half-way (WANT_WRITE) while its output keeps
+        # growing behind them; every record must still decrypt and every message
+        # arrive whole once the subscriber reads again.
+        b = self.tls_broker()
+        sub = self.tls_socket(b.port)
+        sub.sendall(h.packet(1, 0, h.enc_str("MQTT") + bytes([4, 2]) + struct.pack("!H", 60) + h.enc_str("slow")))
+        sub.sendall(h.packet(8, 2, struct.pack("!H", 1) + h.enc_str("slow/t") + b"\x00"))
+        buf = b""
+        while buf.count(b"\x90") == 0:  # SUBACK
+            buf += sub.recv(4096)
+        pub = self.tls_socket(b.port)
+        pub.sendall(h.packet(1, 0, h.enc_str("MQTT") + bytes([4, 2]) + struct.pack("!H", 60) + h.enc_str("fast")))
+        n, size = 400, 40000  # 16 MB: more than both sockets buffer
+        payloads = [(b"%06d" % i) * (size // 6) for i in range(n)]
+        pub.sendall(b"".join(h.packet(3, 0, h.enc_str("slow/t") + p) for p in payloads))
+        time.sleep(1)  # the broker fills the socket buffers and stops writing
+        got = []
+        stream = buf[buf.index(b"\x90") + 5:]  # after CONNACK (4 bytes) and SUBACK (5)
+        deadline = time.monotonic() + 30
+        while len(got) < n and time.monotonic() < deadline:
+            try:
+                length, pos = h.dec_varint(stream, 1) if len(stream) > 1 else (None, 0)
+            except ValueError:
+                length = None
+            if length is not None and len(stream) >= pos + length:
+                body = stream[pos:pos + length]
+                stream = stream[pos + length:]
+                tlen = struct.unpack("!H", body[:2])[0]
+                got.append(body[2 + tlen:])
+                continue
+            stream += sub.recv(65536)
+        self.assertEqual(len(got), n)
+        self.assertEqual(got, payloads)
 
     def start_error(self, **listener):
         cfg = {"transport": "tls"}
