@@ -81,6 +81,7 @@ std::string accept_key(std::string_view key) {
 }
 
 UpgradeReply accept_upgrade(std::string_view head, std::string_view path) {
+    if (head.size() > kMaxRequestHead) return refuse(400, "Bad Request", "request head larger than 8 KiB");
     http::request_parser<http::empty_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(kMaxRequestHead));
     parser.eager(true);

@@ -24,7 +24,8 @@ std::size_t request_head_end(std::string_view data);
 // `head` is the request up to and including its blank line; `path` the
 // listener's ws_path. A wrong path gets 404, a bad upgrade 400, an unknown
 // Sec-WebSocket-Version 426, a client that does not offer the `mqtt`
-// subprotocol 400 (MQTT 5.0 §6.0: the server selects "mqtt").
+// subprotocol 400 (MQTT 5.0 §6.0: the server selects "mqtt"), a head over
+// kMaxRequestHead 400.
 UpgradeReply accept_upgrade(std::string_view head, std::string_view path);
 
 // Sec-WebSocket-Accept for a Sec-WebSocket-Key (§4.2.2 step 5.4).

@@ -339,6 +339,10 @@ tls_key = "%s"
         with socket.create_connection((h.HOST, self.ws_port), timeout=5) as s:
             s.sendall(b"GET /mqtt HTTP/1.1\r\nHost: x\r\n\r\n")
             self.assertTrue(s.recv(100).startswith(b"HTTP/1.1 400 "))
+        # A request head that never ends within 8 KiB.
+        with socket.create_connection((h.HOST, self.ws_port), timeout=5) as s:
+            s.sendall(b"GET /mqtt HTTP/1.1\r\nX-Padding: " + b"p" * 10000)
+            self.assertTrue(s.recv(100).startswith(b"HTTP/1.1 400 "))
         # paho with a wrong path does not connect.
         with self.assertRaises(Exception):
             WsPaho(self, self.ws_port, "wrong-path", h.V5, path="/nope")

@@ -177,14 +177,10 @@ void Connection::ws_input(std::span<std::byte> data) {
     }
     t.http_in.append(reinterpret_cast<const char*>(data.data()), data.size());
     const std::size_t end = net::ws::request_head_end(t.http_in);
-    net::ws::UpgradeReply reply;
     if (end == 0 && t.http_in.size() <= net::ws::kMaxRequestHead) return;  // need more
-    if (end == 0 || end > net::ws::kMaxRequestHead) {
-        reply = net::ws::accept_upgrade({}, {});  // a 400
-        reply.reason = "request head larger than 8 KiB";
-    } else {
-        reply = net::ws::accept_upgrade(std::string_view(t.http_in).substr(0, end), listener_.config.ws_path);
-    }
+    // Without its end in sight the head is too large, which accept_upgrade refuses.
+    const std::string_view head = end == 0 ? std::string_view(t.http_in) : std::string_view(t.http_in).substr(0, end);
+    const net::ws::UpgradeReply reply = net::ws::accept_upgrade(head, listener_.config.ws_path);
     const auto* resp = reinterpret_cast<const std::byte*>(reply.response.data());
     t.wire.insert(t.wire.end(), resp, resp + reply.response.size());
     mark_dirty();

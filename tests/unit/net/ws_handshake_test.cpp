@@ -51,6 +51,14 @@ TEST(WsHandshake, RefusesWhatIsNotAnMqttUpgrade) {
     EXPECT_TRUE(r.response.starts_with("HTTP/1.1 404 Not Found\r\n"));
 }
 
+TEST(WsHandshake, RefusesAHeadLargerThanTheLimit) {
+    std::string big = request();
+    big.insert(big.size() - 2, "X-Padding: " + std::string(kMaxRequestHead, 'p') + "\r\n");
+    auto r = accept_upgrade(big, "/mqtt");
+    EXPECT_EQ(r.status, 400);
+    EXPECT_EQ(r.reason, "request head larger than 8 KiB");
+}
+
 TEST(WsHandshake, FindsTheEndOfTheRequestHead) {
     EXPECT_EQ(request_head_end("GET / HTTP/1.1\r\nHost: x\r\n"), 0u);
     EXPECT_EQ(request_head_end("GET / HTTP/1.1\r\n\r\nrest"), 18u);
