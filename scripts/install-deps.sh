@@ -11,7 +11,7 @@ packages=(
   libmodbus-dev python3-pymodbus python3-serial python3-serial-asyncio socat
   libgtest-dev libgmock-dev libbenchmark-dev
   mosquitto mosquitto-clients python3 python3-paho-mqtt
-  procps curl jq
+  procps curl jq openssl
 )
 
 missing=()

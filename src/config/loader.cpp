@@ -17,6 +17,7 @@
 #include "config/rule_loader.hpp"
 #include "config/settings.hpp"
 #include "core/suggest.hpp"
+#include "net/tls.hpp"
 
 namespace ib::config {
 namespace {
@@ -322,6 +323,38 @@ std::string endpoint(std::string_view address, uint16_t port) {
     return host + ":" + std::to_string(port);
 }
 
+// TLS files are read here, once, so a bad certificate stops the start with the
+// file and key named, rather than failing the first client.
+void check_transport(const ListenerConfig& l, size_t i, Context& ctx) {
+    auto key = [&](std::string_view leaf) {
+        return std::string(kListenersKey) + "[" + std::to_string(i) + "]." + std::string(leaf);
+    };
+    auto report = [&](std::string_view leaf, const std::string& text) {
+        ctx.report(ctx.line_of(key(leaf), key("transport")), key(leaf) + ": " + text);
+    };
+    const bool tls = l.transport == "tls" || l.transport == "wss";
+    if (!tls) {
+        for (auto [leaf, value] : {std::pair<std::string_view, const std::string*>{"tls_cert", &l.tls_cert},
+                                   {"tls_key", &l.tls_key}, {"tls_ca", &l.tls_ca}}) {
+            if (!value->empty()) report(leaf, "set, but transport is \"" + l.transport + "\" (use tls or wss)");
+        }
+        return;
+    }
+    if (l.tls_cert.empty()) report("tls_cert", "required when transport is \"" + l.transport + "\"");
+    if (l.tls_key.empty()) report("tls_key", "required when transport is \"" + l.transport + "\"");
+    if (l.tls_require_client_cert && l.tls_ca.empty())
+        report("tls_require_client_cert", "needs tls_ca, the CA client certificates are verified against");
+    if (l.tls_cn_as_username && l.tls_ca.empty())
+        report("tls_cn_as_username", "needs tls_ca: only a verified certificate's CN can be a username");
+    if (l.tls_cert.empty() || l.tls_key.empty()) return;
+    net::TlsServerSettings t{l.tls_cert, l.tls_key, l.tls_ca, l.tls_require_client_cert, l.tls_min_version};
+    std::string err = net::check_tls_files(t);
+    if (err.empty()) return;
+    // The message starts with the key of the file at fault ("tls_key '...': ...").
+    auto space = err.find(' ');
+    report(err.substr(0, space), err.substr(space + 1));
+}
+
 void check_cross_fields(const NodeConfig& cfg, Context& ctx) {
     const auto& ls = cfg.broker.listeners;
     auto key = [](size_t i, std::string_view leaf) {
@@ -354,6 +387,7 @@ void check_cross_fields(const NodeConfig& cfg, Context& ctx) {
                                         "auth.allow_plaintext_passwords = true");
         }
     }
+    for (size_t i = 0; i < ls.size(); ++i) check_transport(ls[i], i, ctx);
     if (cfg.api.enabled && cfg.api.port != 0) {
         for (size_t i = 0; i < ls.size(); ++i) {
             if (ls[i].port == cfg.api.port && addresses_overlap(ls[i].bind_address, cfg.api.bind_address)) {

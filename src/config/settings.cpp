@@ -145,6 +145,15 @@ std::string check_not_empty(const SettingValue& v) {
     return std::get<std::string>(v).empty() ? "must not be empty" : "";
 }
 
+std::string check_http_path(const SettingValue& v) {
+    const std::string& s = std::get<std::string>(v);
+    if (s.empty() || s.front() != '/') return "'" + s + "' is not an absolute path (it must start with /)";
+    for (char c : s) {
+        if (c <= ' ' || c == '?' || c == '#' || c == 0x7F) return "'" + s + "' has a space, control character, ? or #";
+    }
+    return {};
+}
+
 std::vector<Setting> build_table() {
     std::vector<Setting> t;
     // Order matters: documents follow it, and in the example TOML every plain
@@ -221,6 +230,31 @@ std::vector<Setting> build_table() {
     t.push_back(integer("broker.listeners.max_connections", 100000, 1, kU32Max, false,
                         "Concurrent client connections accepted on this listener.",
                         [](ListenerConfig& l) -> auto& { return l.max_connections; }));
+    t.push_back(string("broker.listeners.transport", "tcp", false,
+                       "How clients reach this listener: tcp, tls, ws (MQTT over WebSocket) or wss (WebSocket over TLS).",
+                       [](ListenerConfig& l) -> auto& { return l.transport; }, {"tcp", "tls", "ws", "wss"}));
+    t.push_back(string("broker.listeners.tls_cert", "", false,
+                       "PEM server certificate (with its chain) for tls and wss; reloaded when the file changes.",
+                       [](ListenerConfig& l) -> auto& { return l.tls_cert; }));
+    t.push_back(string("broker.listeners.tls_key", "", false,
+                       "PEM private key of tls_cert; reloaded with it.",
+                       [](ListenerConfig& l) -> auto& { return l.tls_key; }));
+    t.push_back(string("broker.listeners.tls_ca", "", false,
+                       "PEM CA certificates that client certificates are verified against; empty asks for none.",
+                       [](ListenerConfig& l) -> auto& { return l.tls_ca; }));
+    t.push_back(boolean("broker.listeners.tls_require_client_cert", false, false,
+                        "Refuse TLS clients without a certificate signed by tls_ca (mutual TLS).",
+                        [](ListenerConfig& l) -> auto& { return l.tls_require_client_cert; }));
+    t.push_back(boolean("broker.listeners.tls_cn_as_username", false, false,
+                        "Use the verified client certificate's common name (CN) as the client's username.",
+                        [](ListenerConfig& l) -> auto& { return l.tls_cn_as_username; }));
+    t.push_back(string("broker.listeners.tls_min_version", "1.2", false,
+                       "Oldest TLS version accepted: 1.2 or 1.3.",
+                       [](ListenerConfig& l) -> auto& { return l.tls_min_version; }, {"1.2", "1.3"}));
+    t.push_back(string("broker.listeners.ws_path", "/mqtt", false,
+                       "HTTP path of the WebSocket endpoint for ws and wss; other paths get 404.",
+                       [](ListenerConfig& l) -> auto& { return l.ws_path; }, {}, check_http_path));
+
     {
         Setting s = boolean("broker.listeners.allow_anonymous", true, true,
                             "Whether clients of this listener may connect without a user name; when absent, broker.allow_anonymous decides.",

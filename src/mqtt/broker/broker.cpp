@@ -8,6 +8,7 @@
 #include "core/log.hpp"
 #include "mqtt/broker/broker_core.hpp"
 #include "mqtt/broker/topic_match.hpp"
+#include "mqtt/broker/transport.hpp"
 #include "net/loop_pool.hpp"
 
 namespace ib::mqtt::broker {
@@ -15,6 +16,7 @@ namespace ib::mqtt::broker {
 namespace {
 constexpr std::size_t kReadBufferSize = 64 * 1024;
 constexpr auto kSweepInterval = std::chrono::milliseconds(500);
+constexpr auto kTlsReloadInterval = std::chrono::seconds(2);
 }  // namespace
 
 // ------------------------------------------------------------------ Shard
@@ -351,6 +353,16 @@ std::expected<void, std::string> BrokerCore::start() {
     for (const auto& lc : config.listeners) {
         auto l = std::make_unique<ListenerState>();
         l->config = lc;
+        l->transport = lc.transport == "tls"  ? TransportKind::Tls
+                       : lc.transport == "ws"  ? TransportKind::Ws
+                       : lc.transport == "wss" ? TransportKind::Wss
+                                               : TransportKind::Tcp;
+        if (l->transport == TransportKind::Tls || l->transport == TransportKind::Wss) {
+            l->tls = std::make_unique<net::TlsServerContext>();
+            auto loaded = l->tls->load(net::TlsServerSettings{lc.tls_cert, lc.tls_key, lc.tls_ca,
+                                                              lc.tls_require_client_cert, lc.tls_min_version});
+            if (!loaded) return std::unexpected(fmt::format("mqtt: listener '{}': {}", lc.name, loaded.error()));
+        }
         boost::system::error_code ec;
         auto addr = asio::ip::make_address(lc.bind_address, ec);
         if (ec) {
@@ -371,7 +383,8 @@ std::expected<void, std::string> BrokerCore::start() {
         l->acceptor->listen(asio::socket_base::max_listen_connections, ec);
         if (ec) return fail("listen on");
         l->port = l->acceptor->local_endpoint().port();
-        log::info("mqtt: listener '{}' on {}:{}", lc.name, lc.bind_address, l->port);
+        log::info("mqtt: listener '{}' on {}:{} ({}{})", lc.name, lc.bind_address, l->port, lc.transport,
+                  l->transport == TransportKind::Ws || l->transport == TransportKind::Wss ? " " + lc.ws_path : "");
         listeners_.push_back(std::move(l));
     }
     for (auto& l : listeners_) {
@@ -382,11 +395,35 @@ std::expected<void, std::string> BrokerCore::start() {
         Shard* sp = s.get();
         asio::post(sp->ctx, [sp] { sp->start_sweep(); });
     }
+    if (std::any_of(listeners_.begin(), listeners_.end(), [](const auto& l) { return l->tls != nullptr; })) {
+        tls_reload_timer_ = std::make_unique<asio::steady_timer>(shards_[0]->ctx);
+        asio::post(shards_[0]->ctx, [this] { check_tls_files(); });
+    }
     if (config.sys_interval.count() > 0) {
         sys_timer_ = std::make_unique<asio::steady_timer>(shards_[0]->ctx);
         asio::post(shards_[0]->ctx, [this] { publish_sys(); });
     }
     return {};
+}
+
+void BrokerCore::check_tls_files() {
+    if (stopping.load()) return;
+    // A few stat() calls every couple of seconds on loop 0; a changed file is
+    // loaded into a new context for new connections, established ones keep theirs.
+    for (auto& l : listeners_) {
+        if (!l->tls) continue;
+        const std::string result = l->tls->reload_if_changed();
+        if (result == "reloaded") {
+            log::info("mqtt: listener '{}': TLS certificate reloaded from {}", l->config.name, l->config.tls_cert);
+        } else if (!result.empty()) {
+            log::warn("mqtt: listener '{}': new TLS files refused, the previous certificate stays in use: {}",
+                      l->config.name, result);
+        }
+    }
+    tls_reload_timer_->expires_after(kTlsReloadInterval);
+    tls_reload_timer_->async_wait([this](const boost::system::error_code& ec) {
+        if (!ec) check_tls_files();
+    });
 }
 
 void BrokerCore::accept_next(ListenerState& l) {
@@ -433,6 +470,7 @@ void BrokerCore::stop(std::function<void()> done) {
             l->acceptor->close(ec);
         }
         if (sys_timer_) sys_timer_->cancel();
+        if (tls_reload_timer_) tls_reload_timer_->cancel();
     });
     for (auto& s : shards_) {
         Shard* sp = s.get();
@@ -634,6 +672,10 @@ void BrokerCore::collect_metrics(MetricSink& sink) const {
         std::string lbl = fmt::format("listener=\"{}\"", l->config.name);
         add("ib_mqtt_connections", "Open client connections", G, lbl, l->connections.load());
         add("ib_mqtt_connections_accepted_total", "Connections accepted", K, lbl, static_cast<double>(l->accepted.get()));
+        if (l->tls)
+            add("ib_mqtt_tls_handshake_failures_total",
+                "TLS handshakes that failed (bad or missing client certificate, protocol version, not TLS)", K, lbl,
+                static_cast<double>(l->tls_handshake_failures.get()));
     }
     add("ib_mqtt_sessions", "Sessions, connected or kept for a disconnected client", G, "",
         static_cast<double>(sessions_current.get()));

@@ -15,6 +15,15 @@ struct ListenerConfig {
     std::string bind_address = "0.0.0.0";
     uint16_t port = 1883;  // 0: pick a free port (tests)
     uint32_t max_connections = 100'000;
+    // Transport: "tcp", "tls", "ws" (MQTT over WebSocket) or "wss" (over TLS).
+    std::string transport = "tcp";
+    std::string tls_cert;  // PEM files, checked at load and reloaded when they change
+    std::string tls_key;
+    std::string tls_ca;    // CAs client certificates are verified against (mTLS)
+    bool tls_require_client_cert = false;
+    bool tls_cn_as_username = false;  // the verified client certificate's CN is the username
+    std::string tls_min_version = "1.2";
+    std::string ws_path = "/mqtt";
     // Overrides BrokerConfig::allow_anonymous for this listener when set.
     std::optional<bool> allow_anonymous;
 };

@@ -37,6 +37,7 @@
 #include "mqtt/broker/topic_match.hpp"
 #include "mqtt/broker/topic_tree.hpp"
 #include "mqtt/codec/codec.hpp"
+#include "net/tls.hpp"
 
 namespace ib::net {
 class LoopPool;
@@ -54,6 +55,9 @@ class BrokerCore;
 class Shard;
 class Session;
 class Connection;
+struct Transport;
+
+enum class TransportKind : uint8_t { Tcp, Tls, Ws, Wss };
 
 // SubscriberId layout: shard index in the top byte, so a delivery finds its
 // shard without a lookup; bit 55 marks in-process subscribers of the Router.
@@ -120,6 +124,9 @@ struct ListenerState {
     uint16_t port = 0;
     std::atomic<uint32_t> connections{0};
     LocalCounter accepted;  // written by shard 0 (accept loop) only
+    TransportKind transport = TransportKind::Tcp;
+    std::unique_ptr<net::TlsServerContext> tls;  // tls and wss
+    SharedCounter tls_handshake_failures;        // written by every shard
 };
 
 struct QueuedMessage {
@@ -208,7 +215,9 @@ private:
 // operations and by the shard's connection set.
 class Connection : public std::enable_shared_from_this<Connection> {
 public:
-    Connection(Shard& shard, Socket socket, ListenerState& listener);
+    // `transport` comes with a connection that changes shard; a new one gets
+    // its listener's.
+    Connection(Shard& shard, Socket socket, ListenerState& listener, std::unique_ptr<Transport> transport = nullptr);
     ~Connection();
 
     void start(std::vector<std::byte> already_read = {});
@@ -222,7 +231,7 @@ public:
     std::vector<std::byte>& out() { return out_; }
     void mark_dirty();
     void flush();
-    std::size_t pending_output() const { return out_.size() - out_offset_; }
+    std::size_t pending_output() const { return out_.size() - out_offset_ + (tx_ ? wire_pending() : 0); }
 
     codec::Version version() const { return version_; }
     uint32_t client_max_packet_size() const { return client_max_packet_size_; }
@@ -231,6 +240,8 @@ public:
     uint16_t outgoing_alias(std::string_view topic, bool& already_known);
 
     const std::string& peer() const { return peer_; }
+    // The verified TLS client certificate's common name; empty without one.
+    std::string_view peer_cert_cn() const;
     Clock::time_point last_rx() const { return last_rx_; }
     Clock::time_point accepted_at() const { return accepted_at_; }
     uint16_t keep_alive_s() const { return keep_alive_s_; }
@@ -253,7 +264,22 @@ private:
     enum class State : uint8_t { AwaitConnect, Connected, Closing, Closed };
 
     void wait_readable();
+    // Waits for writability, then reads again (TLS needing to write to read).
+    void wait_writable_to_read();
     void on_readable();
+    // Reads through TLS and/or from the socket for a connection with a
+    // Transport; closes the connection itself on Closed and Error.
+    net::TlsIo read_tx(std::byte* buf, std::size_t len, std::size_t& n);
+    net::TlsIo write_raw(const std::byte* buf, std::size_t len, std::size_t& n);
+    void write_some_tx();
+    std::size_t wire_pending() const;
+    // MQTT bytes from the transport: parsed at once, the incomplete rest kept.
+    void feed(Bytes data);
+    // Bytes from a WebSocket client: the upgrade request, then frames.
+    void ws_input(std::span<std::byte> data);
+    void ws_frames(std::span<std::byte> data);
+    // Moves pending MQTT output into one binary frame (and the close frame when closing).
+    void ws_frame_output();
     // Parses and handles every complete packet in `data`; returns bytes used.
     std::size_t process(Bytes data);
     void handle_packet(const codec::FrameHeader& h, Bytes body);
@@ -275,6 +301,7 @@ private:
     Shard& shard_;
     Socket socket_;
     ListenerState& listener_;
+    std::unique_ptr<Transport> tx_;  // null for plain TCP: its path has no transport branch below the read
     std::string peer_;
     State state_ = State::AwaitConnect;
     codec::Version version_ = codec::Version::V311;
@@ -467,11 +494,14 @@ public:
 private:
     void accept_next(ListenerState& l);
     void publish_sys();
+    // Reloads listeners' TLS files that changed on disk; runs every 2 s on loop 0.
+    void check_tls_files();
 
     std::vector<std::unique_ptr<Shard>> shards_;
     std::vector<std::unique_ptr<ListenerState>> listeners_;
     std::size_t next_accept_shard_ = 0;
     std::unique_ptr<asio::steady_timer> sys_timer_;
+    std::unique_ptr<asio::steady_timer> tls_reload_timer_;
     std::atomic<uint64_t> next_in_process_id_{1};
 };
 

@@ -9,6 +9,8 @@
 #include "core/log.hpp"
 #include "mqtt/broker/broker_core.hpp"
 #include "mqtt/broker/topic_match.hpp"
+#include "mqtt/broker/transport.hpp"
+#include "net/ws_handshake.hpp"
 
 namespace ib::mqtt::broker {
 
@@ -32,12 +34,21 @@ Version peek_connect_version(Bytes body) {
 }
 }  // namespace
 
-Connection::Connection(Shard& shard, Socket socket, ListenerState& listener)
-    : shard_(shard), socket_(std::move(socket)), listener_(listener) {
+Connection::Connection(Shard& shard, Socket socket, ListenerState& listener, std::unique_ptr<Transport> transport)
+    : shard_(shard), socket_(std::move(socket)), listener_(listener), tx_(std::move(transport)) {
     boost::system::error_code ec;
     auto ep = socket_.remote_endpoint(ec);
     peer_ = ec ? std::string("unknown") : ep.address().to_string() + ":" + std::to_string(ep.port());
     accepted_at_ = last_rx_ = Clock::now();
+    const TransportKind kind = listener_.transport;
+    if (!tx_ && kind != TransportKind::Tcp) {
+        tx_ = std::make_unique<Transport>();
+        tx_->ws = kind == TransportKind::Ws || kind == TransportKind::Wss;
+        if ((kind == TransportKind::Tls || kind == TransportKind::Wss) && listener_.tls) {
+            if (ssl_st* ssl = listener_.tls->new_session(socket_.native_handle()))
+                tx_->tls = std::make_unique<net::TlsStream>(ssl);
+        }
+    }
 }
 
 Connection::~Connection() = default;
@@ -47,6 +58,12 @@ void Connection::start(std::vector<std::byte> already_read) {
     socket_.non_blocking(true, ec);
     // Latency never waits for Nagle; throughput comes from our own batching.
     socket_.set_option(tcp::no_delay(true), ec);
+    const TransportKind kind = listener_.transport;
+    if ((kind == TransportKind::Tls || kind == TransportKind::Wss) && !tx_->tls) {
+        log::warn("mqtt: {}: cannot create a TLS session on listener '{}': closing", peer_, listener_.config.name);
+        close("no TLS session");
+        return;
+    }
     if (!already_read.empty()) {
         partial_ = std::move(already_read);
         std::size_t used = process(partial_);
@@ -70,6 +87,158 @@ void Connection::wait_readable() {
         }
         self->on_readable();
     });
+}
+
+void Connection::wait_writable_to_read() {
+    if (reading_ || closed()) return;
+    reading_ = true;
+    socket_.async_wait(Socket::wait_write, [self = shared_from_this()](const boost::system::error_code& ec) {
+        self->reading_ = false;
+        if (ec) {
+            if (ec != asio::error::operation_aborted) self->close("wait failed");
+            self->shard_.flush();
+            return;
+        }
+        self->on_readable();
+    });
+}
+
+std::string_view Connection::peer_cert_cn() const {
+    return tx_ && tx_->tls ? tx_->tls->peer_cn() : std::string_view{};
+}
+
+std::size_t Connection::wire_pending() const { return tx_->wire.size() - tx_->wire_offset; }
+
+void Connection::feed(Bytes data) {
+    if (partial_.empty()) {
+        std::size_t used = process(data);
+        if (!closed() && used < data.size())
+            partial_.assign(data.begin() + static_cast<std::ptrdiff_t>(used), data.end());
+    } else {
+        partial_.insert(partial_.end(), data.begin(), data.end());
+        std::size_t used = process(partial_);
+        if (!closed()) partial_.erase(partial_.begin(), partial_.begin() + static_cast<std::ptrdiff_t>(used));
+    }
+}
+
+net::TlsIo Connection::read_tx(std::byte* buf, std::size_t len, std::size_t& n) {
+    Transport& t = *tx_;
+    n = 0;
+    if (!t.tls) {
+        boost::system::error_code ec;
+        n = socket_.read_some(asio::buffer(buf, len), ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) return net::TlsIo::WantRead;
+        if (ec || n == 0) {
+            close(ec == asio::error::eof || n == 0 ? "closed by peer" : "read error");
+            return net::TlsIo::Closed;
+        }
+        return net::TlsIo::Ok;
+    }
+    if (!t.tls->handshake_done()) {
+        const net::TlsIo h = t.tls->handshake();
+        if (h == net::TlsIo::WantRead || h == net::TlsIo::WantWrite) return h;
+        if (h == net::TlsIo::Closed) {
+            // A port probe, or a client gone before its hello: not a failed handshake.
+            log::debug("mqtt: {} closed before completing a TLS handshake", peer_);
+            close("closed during TLS handshake");
+            return net::TlsIo::Closed;
+        }
+        if (h != net::TlsIo::Ok) {
+            listener_.tls_handshake_failures.add();
+            log::info("mqtt: {} TLS handshake failed on listener '{}': {}: closing", peer_, listener_.config.name,
+                      t.tls->error());
+            close("TLS handshake failed");
+            return net::TlsIo::Error;
+        }
+    }
+    const net::TlsIo r = t.tls->read(buf, len, n);
+    if (r == net::TlsIo::Closed) {
+        close("closed by peer");
+    } else if (r == net::TlsIo::Error) {
+        log::info("mqtt: {} TLS error: {}: closing", peer_, t.tls->error());
+        close("TLS error");
+    }
+    return r;
+}
+
+net::TlsIo Connection::write_raw(const std::byte* buf, std::size_t len, std::size_t& n) {
+    if (tx_->tls) return tx_->tls->write(buf, len, n);
+    boost::system::error_code ec;
+    n = socket_.write_some(asio::buffer(buf, len), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) return net::TlsIo::WantWrite;
+    return ec ? net::TlsIo::Error : net::TlsIo::Ok;
+}
+
+void Connection::ws_input(std::span<std::byte> data) {
+    Transport& t = *tx_;
+    if (t.ws_open) {
+        ws_frames(data);
+        return;
+    }
+    t.http_in.append(reinterpret_cast<const char*>(data.data()), data.size());
+    const std::size_t end = net::ws::request_head_end(t.http_in);
+    if (end == 0 && t.http_in.size() <= net::ws::kMaxRequestHead) return;  // need more
+    // Without its end in sight the head is too large, which accept_upgrade refuses.
+    const std::string_view head = end == 0 ? std::string_view(t.http_in) : std::string_view(t.http_in).substr(0, end);
+    const net::ws::UpgradeReply reply = net::ws::accept_upgrade(head, listener_.config.ws_path);
+    const auto* resp = reinterpret_cast<const std::byte*>(reply.response.data());
+    t.wire.insert(t.wire.end(), resp, resp + reply.response.size());
+    mark_dirty();
+    if (reply.status != 101) {
+        shard_.counters.protocol_errors.add();
+        log::info("mqtt: {} WebSocket upgrade refused with {} on listener '{}': {}: closing", peer_, reply.status,
+                  listener_.config.name, reply.reason);
+        close("WebSocket upgrade refused");
+        return;
+    }
+    t.ws_open = true;
+    // Frames the client sent right behind its request.
+    std::vector<std::byte> rest(reinterpret_cast<const std::byte*>(t.http_in.data()) + end,
+                                reinterpret_cast<const std::byte*>(t.http_in.data()) + t.http_in.size());
+    t.http_in = std::string();
+    if (!rest.empty()) ws_frames(rest);
+}
+
+void Connection::ws_frames(std::span<std::byte> data) {
+    Transport& t = *tx_;
+    namespace ws = net::ws;
+    auto r = t.decoder.feed(
+        data,
+        [this](Bytes b) {
+            if (!closed()) feed(b);
+        },
+        [this, &t](ws::Opcode op, Bytes payload) {
+            if (op == ws::Opcode::Ping) {
+                // §5.5.2: a Pong carries the Ping's payload.
+                if (!t.ws_close_sent) ws::encode_frame(t.wire, ws::Opcode::Pong, payload);
+                mark_dirty();
+            } else if (op == ws::Opcode::Close) {
+                // §5.5.1: answer with a Close, echoing the status; MQTT-wise the
+                // network connection ends without DISCONNECT.
+                if (payload.size() >= 2)
+                    t.ws_close_code = static_cast<uint16_t>((std::to_integer<unsigned>(payload[0]) << 8) |
+                                                            std::to_integer<unsigned>(payload[1]));
+                close("WebSocket closed by peer");
+            }
+        });
+    if (!r && !closed()) {
+        shard_.counters.malformed_packets.add();
+        log::info("mqtt: {} sent a bad WebSocket frame: {} (offset {}): closing", peer_, r.error().message,
+                  r.error().offset);
+        t.ws_close_code = r.error().close_code;
+        close("bad WebSocket frame");
+    }
+}
+
+void Connection::ws_frame_output() {
+    Transport& t = *tx_;
+    if (!t.ws_open || t.ws_close_sent) return;
+    if (out_offset_ < out_.size()) {
+        net::ws::encode_header(t.wire, net::ws::Opcode::Binary, true, out_.size() - out_offset_);
+        t.wire.insert(t.wire.end(), out_.begin() + static_cast<std::ptrdiff_t>(out_offset_), out_.end());
+        out_.clear();
+        out_offset_ = 0;
+    }
 }
 
 void Connection::pause_reading(Clock::time_point until) {
@@ -115,28 +284,39 @@ void Connection::on_readable() {
     }
     std::vector<std::byte>& buf = shard_.read_buf;
     bool drained = false;
+    bool want_write = false;  // TLS must write before it can read on
     for (int i = 0; i < kMaxReadsPerTurn && !closed() && !migrate_to_ && !paused_; ++i) {
-        boost::system::error_code ec;
-        std::size_t n = socket_.read_some(asio::buffer(buf.data(), buf.size()), ec);
-        if (ec == asio::error::would_block || ec == asio::error::try_again) {
-            drained = true;
-            break;
-        }
-        if (ec || n == 0) {
-            close(ec == asio::error::eof || n == 0 ? "closed by peer" : "read error");
-            break;
+        std::size_t n = 0;
+        if (!tx_) {
+            boost::system::error_code ec;
+            n = socket_.read_some(asio::buffer(buf.data(), buf.size()), ec);
+            if (ec == asio::error::would_block || ec == asio::error::try_again) {
+                drained = true;
+                break;
+            }
+            if (ec || n == 0) {
+                close(ec == asio::error::eof || n == 0 ? "closed by peer" : "read error");
+                break;
+            }
+        } else {
+            const net::TlsIo io = read_tx(buf.data(), buf.size(), n);
+            if (io == net::TlsIo::WantRead) {
+                drained = true;
+                break;
+            }
+            if (io == net::TlsIo::WantWrite) {
+                want_write = true;
+                break;
+            }
+            if (io != net::TlsIo::Ok) break;  // read_tx closed the connection
+            if (n == 0) continue;             // the handshake advanced
         }
         shard_.counters.bytes_in.add(n);
         last_rx_ = Clock::now();
-        Bytes data(buf.data(), n);
-        if (partial_.empty()) {
-            std::size_t used = process(data);
-            if (!closed() && used < n) partial_.assign(data.begin() + static_cast<std::ptrdiff_t>(used), data.end());
+        if (tx_ && tx_->ws) {
+            ws_input(std::span<std::byte>(buf.data(), n));
         } else {
-            partial_.insert(partial_.end(), data.begin(), data.end());
-            std::size_t used = process(partial_);
-            if (!closed())
-                partial_.erase(partial_.begin(), partial_.begin() + static_cast<std::ptrdiff_t>(used));
+            feed(Bytes(buf.data(), n));
         }
     }
     if (migrate_to_ && !closed()) {
@@ -152,6 +332,8 @@ void Connection::on_readable() {
     }
     if (drained) {
         wait_readable();
+    } else if (want_write) {
+        wait_writable_to_read();
     } else {
         // Budget spent with data still waiting: let other connections run first.
         asio::post(shard_.ctx, [self] {
@@ -234,7 +416,21 @@ void Connection::handle_packet(const codec::FrameHeader& h, Bytes body) {
         [&](auto& p) {
             using T = std::decay_t<decltype(p)>;
             if constexpr (std::is_same_v<T, codec::Connect>) {
+                if (listener_.config.tls_cn_as_username) {
+                    // The verified certificate names the user; whatever the
+                    // client put in CONNECT does not.
+                    const std::string_view cn = peer_cert_cn();
+                    if (cn.empty()) {
+                        refuse_connect(rc::kNotAuthorized, codec::v3_connack::kNotAuthorized,
+                                       "no client certificate CN to take the username from");
+                        return;
+                    }
+                    p.username = cn;
+                }
                 handle_connect(p);
+                if (listener_.config.tls_cn_as_username && connected())
+                    log::info("mqtt: {} connected as '{}' with username '{}' from its client certificate", peer_,
+                              session_ ? session_->client_id() : std::string(), peer_cert_cn());
             } else if constexpr (std::is_same_v<T, codec::Publish>) {
                 handle_publish(p);
             } else if constexpr (std::is_same_v<T, codec::Ack>) {
@@ -322,8 +518,12 @@ void Connection::handle_connect(const codec::Connect& c) {
     if (auth::Auth* a = shard_.core.auth) {
         std::optional<std::string_view> password;
         if (c.password) password = std::string_view(reinterpret_cast<const char*>(c.password->data()), c.password->size());
-        switch (a->login(listener_.config.name, c.username.has_value(), c.username.value_or(""), password,
-                         peer_address())) {
+        // On a tls_cn_as_username listener the user name is the CN of a certificate
+        // the handshake verified: that is the authentication, no password is asked.
+        const bool by_certificate = listener_.config.tls_cn_as_username && c.username.has_value();
+        switch (by_certificate ? auth::LoginResult::Ok
+                               : a->login(listener_.config.name, c.username.has_value(), c.username.value_or(""),
+                                          password, peer_address())) {
             case auth::LoginResult::Ok:
                 username_ = std::string(*c.username);
                 break;
@@ -750,7 +950,69 @@ void Connection::flush() {
     write_some();
 }
 
+void Connection::write_some_tx() {
+    Transport& t = *tx_;
+    for (;;) {
+        const std::byte* p = nullptr;
+        std::size_t len = 0;
+        if (t.ws) {
+            ws_frame_output();
+            p = t.wire.data() + t.wire_offset;
+            len = t.wire.size() - t.wire_offset;
+        } else {
+            p = out_.data() + out_offset_;
+            len = out_.size() - out_offset_;
+        }
+        if (len == 0) break;
+        std::size_t n = 0;
+        const net::TlsIo io = write_raw(p, len, n);
+        if (io == net::TlsIo::WantWrite || io == net::TlsIo::WantRead) {
+            writing_ = true;
+            const auto wait = io == net::TlsIo::WantWrite ? Socket::wait_write : Socket::wait_read;
+            socket_.async_wait(wait, [self = shared_from_this()](const boost::system::error_code& e) {
+                self->writing_ = false;
+                if (e) {
+                    if (self->state_ == State::Closing) self->finish_close();
+                    return;
+                }
+                self->write_some();
+                self->shard_.flush();
+            });
+            return;
+        }
+        if (io != net::TlsIo::Ok) {
+            out_.clear();
+            out_offset_ = 0;
+            t.wire.clear();
+            t.wire_offset = 0;
+            if (state_ == State::Closing)
+                finish_close();
+            else
+                close("write error");
+            return;
+        }
+        shard_.counters.bytes_out.add(n);
+        if (t.ws)
+            t.wire_offset += n;
+        else
+            out_offset_ += n;
+    }
+    t.wire.clear();
+    t.wire_offset = 0;
+    out_.clear();
+    out_offset_ = 0;
+    if (state_ == State::Closing) {
+        finish_close();
+        return;
+    }
+    if (session_ && session_->queued_count() > 0) session_->pump();
+}
+
 void Connection::write_some() {
+    if (tx_) {
+        write_some_tx();
+        return;
+    }
     while (out_offset_ < out_.size()) {
         boost::system::error_code ec;
         std::size_t n = socket_.write_some(asio::buffer(out_.data() + out_offset_, out_.size() - out_offset_), ec);
@@ -803,6 +1065,12 @@ void Connection::disconnect_with(uint8_t reason_code, const char* why) {
 void Connection::close(const char* reason) {
     if (state_ == State::Closed || state_ == State::Closing) return;
     log::debug("mqtt: {} closing: {}", peer_, reason);
+    if (tx_ && tx_->ws_open && !tx_->ws_close_sent) {
+        // The MQTT output still queued goes out first, then the Close frame (§5.5.1).
+        ws_frame_output();
+        net::ws::encode_close(tx_->wire, tx_->ws_close_code);
+        tx_->ws_close_sent = true;
+    }
     end_session_link(!clean_disconnect_);
     shard_.counters.connections_closed.add();
     shard_.core.connections_current.sub();
@@ -828,6 +1096,7 @@ void Connection::release_idle_memory() {
         out_.shrink_to_fit();
     }
     if (partial_.empty() && partial_.capacity() > 0) partial_.shrink_to_fit();
+    if (tx_ && tx_->wire.empty() && tx_->wire.capacity() > 0) tx_->wire.shrink_to_fit();
     if (session_) session_->release_idle_memory();
 }
 
@@ -838,6 +1107,7 @@ bool Connection::stuck_closing(Clock::time_point now) const {
 void Connection::finish_close() {
     if (state_ == State::Closed) return;
     state_ = State::Closed;
+    if (tx_ && tx_->tls) tx_->tls->shutdown();
     boost::system::error_code ec;
     socket_.shutdown(Socket::shutdown_both, ec);
     socket_.close(ec);
@@ -872,6 +1142,8 @@ void Connection::migrate() {
     // shard that owns this client id.
     const std::size_t target = migrate_to_ - 1;
     std::vector<std::byte> pending = std::move(partial_);
+    // The TLS session and WebSocket state go with the descriptor they belong to.
+    std::unique_ptr<Transport> transport = std::move(tx_);
     boost::system::error_code ec;
     const auto protocol = socket_.local_endpoint(ec).protocol();
     auto fd = socket_.release(ec);
@@ -884,11 +1156,12 @@ void Connection::migrate() {
     }
     Shard& dest = shard_.core.shard(target);
     ListenerState& listener = listener_;
-    asio::post(dest.ctx, [&dest, &listener, protocol, fd, pending = std::move(pending)]() mutable {
+    asio::post(dest.ctx, [&dest, &listener, protocol, fd, pending = std::move(pending),
+                          transport = std::move(transport)]() mutable {
         Socket sock(dest.ctx);
         boost::system::error_code e;
         sock.assign(protocol, fd, e);
-        auto conn = std::make_shared<Connection>(dest, std::move(sock), listener);
+        auto conn = std::make_shared<Connection>(dest, std::move(sock), listener, std::move(transport));
         dest.connections.emplace(conn.get(), conn);
         conn->start(std::move(pending));
     });
