@@ -15,6 +15,9 @@ struct ApiConfig {
     uint16_t port = 8080;  // 0: pick a free port (tests)
     // Largest request body accepted; larger requests get 413 and are closed.
     uint32_t max_body_bytes = 1024 * 1024;
+    // HTTPS when both are set: PEM certificate (with its chain) and private key.
+    std::string tls_cert;
+    std::string tls_key;
 };
 
 }  // namespace ib::api

@@ -5,8 +5,10 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
 #include <spdlog/spdlog.h>
 
@@ -40,8 +42,6 @@ std::string endpoint_text(const std::string& address, uint16_t port) {
 
 }  // namespace
 
-class HttpSession;
-
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     Impl(asio::io_context& io, const ApiConfig& config)
         : io(io), config(config), acceptor(io), retry(io), started(std::chrono::steady_clock::now()) {}
@@ -56,6 +56,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     ApiConfig config;
     tcp::acceptor acceptor;
     asio::steady_timer retry;
+    std::unique_ptr<asio::ssl::context> tls;  // HTTPS when set
     Router router;
     std::vector<MetricCollector> collectors;
     std::function<bool(const HttpRequest&)> authorizer;
@@ -70,30 +71,55 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     std::map<unsigned, uint64_t> responses;  // by status code
 };
 
-// One connection: read a request, answer it, repeat while keep-alive holds.
-// Owned by its pending handlers through shared_from_this.
-class HttpSession : public std::enable_shared_from_this<HttpSession> {
+// What stop() needs of a connection, whatever its stream.
+class HttpSession {
 public:
-    HttpSession(std::shared_ptr<HttpServer::Impl> server, tcp::socket socket)
-        : server_(std::move(server)), stream_(std::move(socket)) {
+    virtual ~HttpSession() = default;
+    virtual void close() = 0;
+};
+
+// One connection over plain TCP or TLS: read a request, answer it, repeat while
+// keep-alive holds. Owned by its pending handlers through shared_from_this.
+template <typename Stream>
+class HttpSessionOn : public HttpSession, public std::enable_shared_from_this<HttpSessionOn<Stream>> {
+public:
+    template <typename... StreamArgs>
+    HttpSessionOn(std::shared_ptr<HttpServer::Impl> server, StreamArgs&&... args)
+        : server_(std::move(server)), stream_(std::forward<StreamArgs>(args)...) {
         server_->sessions.insert(this);
     }
-    ~HttpSession() { server_->sessions.erase(this); }
+    ~HttpSessionOn() override { server_->sessions.erase(this); }
 
-    void start() { read(); }
-    void close() {
+    void start() {
+        if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+            read();
+        } else {
+            // The handshake has the same time bound as a request.
+            beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(HttpServer::kReadTimeoutSeconds));
+            stream_.async_handshake(asio::ssl::stream_base::server, [self = this->shared_from_this()](beast::error_code ec) {
+                if (ec) {
+                    spdlog::debug("api: TLS handshake with {} failed: {}", self->peer(), ec.message());
+                    return self->shutdown();
+                }
+                self->read();
+            });
+        }
+    }
+    void close() override {
         beast::error_code ec;
-        stream_.socket().close(ec);
+        socket().close(ec);
     }
 
 private:
+    tcp::socket& socket() { return beast::get_lowest_layer(stream_).socket(); }
+
     void read() {
         parser_.emplace();
         parser_->body_limit(server_->config.max_body_bytes);
         parser_->header_limit(kHeaderLimit);
-        stream_.expires_after(std::chrono::seconds(HttpServer::kReadTimeoutSeconds));
+        beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(HttpServer::kReadTimeoutSeconds));
         http::async_read(stream_, buffer_, *parser_,
-                         [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+                         [self = this->shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
     }
 
     void on_read(beast::error_code ec) {
@@ -117,7 +143,7 @@ private:
         if (q != std::string_view::npos) request.query = request.target.substr(q + 1);
         request.body = req.body();
         beast::error_code peer_ec;
-        auto remote = stream_.socket().remote_endpoint(peer_ec);
+        auto remote = socket().remote_endpoint(peer_ec);
         std::string peer_address = peer_ec ? std::string() : remote.address().to_string();
         request.peer_address = peer_address;
         request.headers.reserve(16);
@@ -131,7 +157,7 @@ private:
         HttpResponse response = server_->router.dispatch(request);
         if (response.deferred) {
             auto defer = std::move(response.deferred);
-            defer([self = shared_from_this(), close_after = !req.keep_alive()](HttpResponse later) {
+            defer([self = this->shared_from_this(), close_after = !req.keep_alive()](HttpResponse later) {
                 self->write(std::move(later), close_after);
             });
             return;
@@ -155,9 +181,9 @@ private:
         response_->keep_alive(!close_after);
         response_->prepare_payload();
         // The same timeout bounds a client that stops reading its response.
-        stream_.expires_after(std::chrono::seconds(HttpServer::kReadTimeoutSeconds));
+        beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(HttpServer::kReadTimeoutSeconds));
         http::async_write(stream_, *response_,
-                          [self = shared_from_this(), close_after](beast::error_code ec, size_t) {
+                          [self = this->shared_from_this(), close_after](beast::error_code ec, size_t) {
                               if (ec || close_after) return self->shutdown();
                               self->read();
                           });
@@ -165,18 +191,18 @@ private:
 
     void shutdown() {
         beast::error_code ec;
-        stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-        stream_.socket().close(ec);
+        socket().shutdown(tcp::socket::shutdown_send, ec);
+        socket().close(ec);
     }
 
     std::string peer() {
         beast::error_code ec;
-        auto ep = stream_.socket().remote_endpoint(ec);
+        auto ep = socket().remote_endpoint(ec);
         return ec ? std::string("?") : endpoint_text(ep.address().to_string(), ep.port());
     }
 
     std::shared_ptr<HttpServer::Impl> server_;
-    beast::tcp_stream stream_;
+    Stream stream_;
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
     std::optional<http::response<http::string_body>> response_;
@@ -201,7 +227,12 @@ void HttpServer::Impl::accept() {
         } else {
             beast::error_code ignored;
             socket.set_option(tcp::no_delay(true), ignored);
-            std::make_shared<HttpSession>(self, std::move(socket))->start();
+            if (self->tls) {
+                std::make_shared<HttpSessionOn<beast::ssl_stream<beast::tcp_stream>>>(self, std::move(socket), *self->tls)
+                    ->start();
+            } else {
+                std::make_shared<HttpSessionOn<beast::tcp_stream>>(self, std::move(socket))->start();
+            }
         }
         self->accept();
     });
@@ -261,6 +292,21 @@ HttpServer::~HttpServer() { stop(); }
 std::expected<uint16_t, std::string> HttpServer::start() {
     const std::string where = endpoint_text(impl_->config.bind_address, impl_->config.port);
     if (impl_->acceptor.is_open()) return std::unexpected("api: already listening on " + where);
+    if (!impl_->config.tls_cert.empty()) {
+        auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+        ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                         asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+        beast::error_code tls_ec;
+        ctx->use_certificate_chain_file(impl_->config.tls_cert, tls_ec);
+        if (tls_ec) return std::unexpected("api: tls_cert '" + impl_->config.tls_cert + "': " + tls_ec.message());
+        ctx->use_private_key_file(impl_->config.tls_key, asio::ssl::context::pem, tls_ec);
+        if (tls_ec) return std::unexpected("api: tls_key '" + impl_->config.tls_key + "': " + tls_ec.message());
+        if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
+            return std::unexpected("api: tls_key '" + impl_->config.tls_key + "' does not match tls_cert '" +
+                                   impl_->config.tls_cert + "'");
+        }
+        impl_->tls = std::move(ctx);
+    }
     beast::error_code ec;
     auto address = asio::ip::make_address(impl_->config.bind_address, ec);
     if (ec) return std::unexpected("api: invalid bind address '" + impl_->config.bind_address + "'");

@@ -20,6 +20,10 @@ class io_context;
 
 namespace ib::api {
 
+class HttpSession;
+template <typename Stream>
+class HttpSessionOn;
+
 class HttpServer {
 public:
     // Idle keep-alive connections and slow requests are closed after this.
@@ -59,6 +63,8 @@ public:
 private:
     struct Impl;
     friend class HttpSession;  // one connection; defined in the .cpp
+    template <typename Stream>
+    friend class HttpSessionOn;
     // Shared with the connections, whose pending handlers may outlive this object.
     std::shared_ptr<Impl> impl_;
 };

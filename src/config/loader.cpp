@@ -376,6 +376,19 @@ void check_cross_fields(const NodeConfig& cfg, Context& ctx) {
             }
         }
     }
+    if (cfg.api.tls_cert.empty() != cfg.api.tls_key.empty()) {
+        const char* given = cfg.api.tls_cert.empty() ? "api.tls_key" : "api.tls_cert";
+        ctx.report(ctx.line_of(given, "api"), std::string(given) + ": api.tls_cert and api.tls_key go together");
+    }
+    for (const std::string* file : {&cfg.api.tls_cert, &cfg.api.tls_key}) {
+        if (file->empty()) continue;
+        const char* k = file == &cfg.api.tls_cert ? "api.tls_cert" : "api.tls_key";
+        if (std::FILE* f = std::fopen(file->c_str(), "r")) {
+            std::fclose(f);
+        } else {
+            ctx.report(ctx.line_of(k, "api"), std::string(k) + ": cannot read '" + *file + "': " + std::strerror(errno));
+        }
+    }
     // Plain text is refused unless the operator said so, wherever in the file
     // (and in whichever order) the two keys appear.
     if (!cfg.auth.allow_plaintext_passwords) {

@@ -292,6 +292,11 @@ std::vector<Setting> build_table() {
     t.push_back(integer("api.max_body_bytes", 1048576, 1024, 268435456, false,
                         "Largest HTTP request body accepted, in bytes; larger requests get 413.",
                         [](NodeConfig& c) -> auto& { return c.api.max_body_bytes; }));
+    t.push_back(string("api.tls_cert", "", false,
+                       "PEM certificate (with its chain) to serve the API over HTTPS; empty serves plain HTTP.",
+                       [](NodeConfig& c) -> auto& { return c.api.tls_cert; }));
+    t.push_back(string("api.tls_key", "", false, "PEM private key of api.tls_cert.",
+                       [](NodeConfig& c) -> auto& { return c.api.tls_key; }));
     t.push_back(boolean("api.allow_anonymous", true, true,
                         "Whether the API answers without credentials (GET /api/v1/health always does). A production config should set false.",
                         [](NodeConfig& c) -> auto& { return c.auth.api_allow_anonymous; }));
