@@ -39,6 +39,7 @@ std::string status_json(const bridge::BridgeStatus& s, const bridge::BridgeConfi
            ",\"inflight\":" + u(s.inflight) + ",\"taken\":" + u(s.taken) + ",\"sent\":" + u(s.sent) +
            ",\"acked\":" + u(s.acked) + ",\"resent\":" + u(s.resent) + ",\"received\":" + u(s.received) +
            ",\"dropped\":" + dropped + ",\"connects\":" + u(s.connects) + ",\"store_errors\":" + u(s.store_errors) +
+           ",\"pushing_back\":" + (s.pushing_back ? "true" : "false") + ",\"held\":" + u(s.held_messages) +
            "}";
 }
 

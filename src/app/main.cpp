@@ -167,9 +167,20 @@ int run_node(const std::string& config_path) {
 
     // Bridges run on loop 0 too: their forwards are in-process subscribers there.
     std::vector<std::unique_ptr<ib::bridge::Bridge>> bridges;
+    bool push_back = false;
     for (auto& b : cfg->bridges) {
+        push_back = push_back || b.queue_full == ib::bridge::QueueFullPolicy::PushBack;
         bridges.push_back(std::make_unique<ib::bridge::Bridge>(loops.loop(0), std::move(b), broker.router(), cfg->data_dir));
         if (auto r = bridges.back()->start(); !r) return fail_start(r.error());
+    }
+    // A push-back bridge with a full queue keeps publishers' acknowledgements back.
+    if (push_back) {
+        broker.router().set_durable_gate([&bridges] {
+            for (const auto& b : bridges) {
+                if (b->holding_back()) return false;
+            }
+            return true;
+        });
     }
 
     // Rules subscribe on loop 0 too, and their windows close on its timers.

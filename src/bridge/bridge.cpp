@@ -169,8 +169,14 @@ struct Bridge::Impl {
             drop(DropReason::QueueFull);
             return;
         }
+        if (config.queue_full == QueueFullPolicy::PushBack && size > config.max_queue_bytes) {
+            drop(DropReason::TooLarge);  // it would never fit: holding it would stall everything
+            return;
+        }
         if (staged_bytes() + size > kMaxStagedBytes) {
-            drop(DropReason::StoreError);
+            // Held back beyond what memory should keep: only QoS 0 publishers (whose
+            // messages carry no acknowledgement to withhold) can get here under push-back.
+            drop(config.queue_full == QueueFullPolicy::PushBack ? DropReason::QueueFull : DropReason::StoreError);
             return;
         }
         Staged s;
@@ -212,10 +218,26 @@ struct Bridge::Impl {
         });
     }
 
+    // Under push-back, how many of the staged messages the queue has room for.
+    std::size_t admissible() const {
+        if (config.queue_full != QueueFullPolicy::PushBack) return staged.size();
+        uint64_t bytes = outbox->bytes();
+        std::size_t n = 0;
+        for (const Staged& s : staged) {
+            const uint64_t size = s.topic_len + s.payload_len;
+            if (bytes + size > config.max_queue_bytes) break;
+            bytes += size;
+            ++n;
+        }
+        return n;
+    }
+
     void commit() {
         if (staged.empty() && acked.empty()) return;
+        const std::size_t take_n = admissible();
         records.clear();
-        for (const Staged& s : staged) {
+        for (std::size_t i = 0; i < take_n; ++i) {
+            const Staged& s = staged[i];
             OutboxRecord r;
             r.topic = std::string_view(arena).substr(s.off, s.topic_len);
             r.payload = as_bytes(std::string_view(arena).substr(s.off + s.topic_len, s.payload_len));
@@ -241,7 +263,8 @@ struct Bridge::Impl {
         }
         acked.clear();
         uint64_t seq = *first;
-        for (const Staged& s : staged) {
+        for (std::size_t i = 0; i < take_n; ++i) {
+            const Staged& s = staged[i];
             if (loaded_upto + 1 == seq && ready_bytes < kMaxReadyBytes) {
                 OutboxEntry e;
                 e.seq = seq;
@@ -256,11 +279,22 @@ struct Bridge::Impl {
             }
             ++seq;
         }
-        staged.clear();
-        arena.clear();
-        if (arena.capacity() > (1u << 20)) arena.shrink_to_fit();
+        if (take_n == staged.size()) {
+            staged.clear();
+            arena.clear();
+            if (arena.capacity() > (1u << 20)) arena.shrink_to_fit();
+        } else {
+            // Push-back: the rest waits in memory, in order, for the room acks make.
+            const uint32_t cut = take_n < staged.size() ? staged[take_n].off : 0;
+            arena.erase(0, cut);
+            staged.erase(staged.begin(), staged.begin() + static_cast<std::ptrdiff_t>(take_n));
+            for (Staged& s : staged) s.off -= cut;
+        }
         enforce_byte_cap();
         pump();
+        // This commit's deletes made room that the held messages can use now,
+        // rather than at the next tick.
+        if (take_n > 0 && !staged.empty() && admissible() > 0) schedule_commit();
     }
 
     // Removes from memory what a cap removed from the file.
@@ -578,9 +612,16 @@ void Bridge::stop() {
     if (b.link) b.link->stop();
 }
 
+bool Bridge::holding_back() const {
+    const Impl& b = *impl_;
+    return b.running && b.config.queue_full == QueueFullPolicy::PushBack && !b.staged.empty();
+}
+
 BridgeStatus Bridge::status() const {
     const Impl& b = *impl_;
     BridgeStatus s = b.counters;
+    s.held_messages = b.config.queue_full == QueueFullPolicy::PushBack ? b.staged.size() : 0;
+    s.pushing_back = holding_back();
     s.connected = b.link && b.link->connected();
     s.server = b.link ? b.link->server() : "";
     if (b.outbox) {
@@ -604,6 +645,10 @@ void Bridge::collect_metrics(MetricSink& sink) const {
     const auto G = MetricType::Gauge;
     const auto C = MetricType::Counter;
     add("ib_bridge_connected", "1 while the bridge's link to its upstream broker is up", G, s.connected ? 1 : 0, label);
+    add("ib_bridge_pushing_back", "1 while a full queue withholds local publishers' acknowledgements (push-back)", G,
+        s.pushing_back ? 1 : 0, label);
+    add("ib_bridge_held_messages", "Messages held in memory until the queue has room (push-back)", G,
+        static_cast<double>(s.held_messages), label);
     add("ib_bridge_backlog_messages", "Messages in the bridge's disk queue, not yet acknowledged upstream", G,
         static_cast<double>(s.backlog_messages), label);
     add("ib_bridge_backlog_bytes", "Topic and payload bytes in the bridge's disk queue", G,

@@ -47,6 +47,10 @@ struct BridgeStatus {
     uint64_t dropped[static_cast<int>(DropReason::Count)] = {};
     uint64_t connects = 0;
     uint64_t store_errors = 0;
+    // push-back: messages held in memory until the queue has room, and whether
+    // local publishers' acknowledgements are being withheld for them.
+    uint64_t held_messages = 0;
+    bool pushing_back = false;
 };
 
 class Bridge {
@@ -66,6 +70,9 @@ public:
     void stop();
 
     const BridgeConfig& config() const;
+    // Whether this bridge holds messages it could not yet write (push-back policy,
+    // a full queue or a failed write): the durable gate stays closed meanwhile.
+    bool holding_back() const;
     BridgeStatus status() const;
     void collect_metrics(MetricSink& sink) const;
 

@@ -44,7 +44,10 @@ struct TlsConfig {
     bool verify = true;
 };
 
-enum class QueueFullPolicy : uint8_t { DropOldest, DropNew };
+// When the queue reaches max_queue_bytes: drop its oldest unsent messages, refuse
+// new ones, or hold new ones in memory and withhold local QoS 1/2 publishers'
+// acknowledgements until there is room (Router::set_durable_gate).
+enum class QueueFullPolicy : uint8_t { DropOldest, DropNew, PushBack };
 
 struct BridgeConfig {
     std::string name;

@@ -181,13 +181,16 @@ const std::vector<Field<BridgeConfig>>& bridge_fields() {
              return std::string();
          }},
         {"queue_full", Kind::String, "\"drop-oldest\"",
-         "When the queue is full: `drop-oldest` makes room, `drop-new` refuses the new message. Either way each drop is counted and logged.",
+         "When the queue is full: `drop-oldest` makes room, `drop-new` refuses the new message (each drop counted and "
+         "logged), `push-back` holds new messages in memory and withholds local QoS 1/2 publishers' acknowledgements "
+         "until there is room, so they stop at their inflight window (QoS 0 beyond 64 MiB held is dropped, counted).",
          0, 0,
          [](BridgeConfig& b, const toml::node& n) -> std::string {
              std::string s = str(n);
              if (s == "drop-oldest") b.queue_full = bridge::QueueFullPolicy::DropOldest;
              else if (s == "drop-new") b.queue_full = bridge::QueueFullPolicy::DropNew;
-             else return ib::quoted(s) + " is not one of drop-oldest, drop-new";
+             else if (s == "push-back") b.queue_full = bridge::QueueFullPolicy::PushBack;
+             else return ib::quoted(s) + " is not one of drop-oldest, drop-new, push-back";
              return {};
          }},
         {"queue_qos0", Kind::Boolean, "true", "Whether QoS 0 forwards are queued while the link is down (else dropped, counted).", 0,

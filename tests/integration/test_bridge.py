@@ -213,6 +213,40 @@ class BridgeTest(BridgeCase):
         numbers, _ = self.cap_case("drop-new")
         self.assertEqual(in_order(numbers)[0], list(range(100)))
 
+    def test_queue_cap_push_back_withholds_acks_and_loses_nothing(self):
+        up, coll = self.offline_upstream_with_collector()
+        cap = 10000  # 100 messages of 100 bytes
+        node = self.start_broker(extra_toml=bridge_toml(
+            up.port, bridge_extra='max_queue_bytes = %d\nqueue_full = "push-back"' % cap))
+        c = mqtt.Client(client_id="pusher", protocol=mqtt.MQTTv311)
+        c.max_inflight_messages_set(20)
+        c.connect(h.HOST, node.port, keepalive=30)
+        c.loop_start()
+        self.addCleanup(c.loop_stop)
+        infos = [c.publish("plant/p", "%d:%s" % (i, "x" * (84 - len("%d:" % i))), qos=1) for i in range(300)]
+        # The queue fills, then the publisher gets no more PUBACKs: its window of 20 stays open.
+        # The queue holds 100; what does not fit waits in memory, and the publisher
+        # gets no PUBACK for anything since the queue filled: it stops at its window of 20.
+        s = self.wait_status(node, lambda s: s["pushing_back"] and s["held"] > 0, what="push-back")
+        time.sleep(0.5)
+        acked = sum(1 for i in infos if i.is_published())
+        s = self.status(node)
+        self.assertLessEqual(acked, 100, "acknowledged beyond what the queue holds: %r" % s)
+        self.assertEqual(s["taken"], acked + 20, "the publisher did not stop at its window: %r" % s)
+        self.assertEqual(s["backlog"]["messages"] - s["held"], 100, s)
+        time.sleep(0.5)
+        self.assertEqual(sum(1 for i in infos if i.is_published()), acked, "PUBACKs went on while the queue was full")
+        self.assertEqual(sum(s["dropped"].values()), 0, s)
+        # The upstream returns: the queue drains, the held messages go in, the publisher goes on.
+        up.start()
+        for info in infos:
+            info.wait_for_publish(30)
+        self.assertTrue(all(i.is_published() for i in infos), "a publish was never acknowledged")
+        self.wait_count_exact(coll, 300)
+        self.assertEqual(in_order(coll.numbers())[0], list(range(300)))
+        s = self.wait_status(node, lambda s: not s["pushing_back"] and s["backlog"]["messages"] == 0, what="drained")
+        self.assertEqual(sum(s["dropped"].values()), 0, s)
+
     def test_qos0_forwards_can_be_dropped_while_offline(self):
         up = Upstream()
         self.addCleanup(up.close)
@@ -349,7 +383,7 @@ tags = [ { name = "sp", address = "memory:initial=180", type = "int16", access =
         err = r.stderr.decode()
         self.assertIn("bad.toml:3: bridges[0].servers:", err)
         self.assertIn("port must be a number from 1 to 65535", err)
-        self.assertIn("bad.toml:4: bridges[0].queue_full: \"block\" is not one of drop-oldest, drop-new", err)
+        self.assertIn("bad.toml:4: bridges[0].queue_full: \"block\" is not one of drop-oldest, drop-new, push-back", err)
         self.assertIn("bridges[0].forwards[0].local: \"a/#/b\" is not a valid MQTT topic filter", err)
         self.assertIn("${topicc}", err)
 

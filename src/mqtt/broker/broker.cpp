@@ -202,14 +202,36 @@ void Shard::release_after_durable_tasks() {
     held_.clear();
     Shard& zero = core.shard(0);
     asio::post(zero.ctx, [this, &zero, batch = std::move(batch)]() mutable {
-        asio::post(zero.ctx, [this, batch = std::move(batch)]() mutable {
-            asio::post(ctx, [this, batch = std::move(batch)] {
-                for (const auto& [w, upto] : batch) {
-                    if (auto c = w.lock()) c->release_held_acks(upto);
-                }
-                flush();
+        asio::post(zero.ctx, [this, &zero, batch = std::move(batch)]() mutable {
+            zero.when_durable_gate_open([this, batch = std::move(batch)]() mutable {
+                asio::post(ctx, [this, batch = std::move(batch)] {
+                    for (const auto& [w, upto] : batch) {
+                        if (auto c = w.lock()) c->release_held_acks(upto);
+                    }
+                    flush();
+                });
             });
         });
+    });
+}
+
+void Shard::when_durable_gate_open(std::function<void()> fn) {
+    if (gated_.empty() && (!core.durable_gate || core.durable_gate())) return fn();
+    gated_.push_back(std::move(fn));
+    recheck_durable_gate();
+}
+
+void Shard::recheck_durable_gate() {
+    if (!gate_timer_) gate_timer_ = std::make_unique<asio::steady_timer>(ctx);
+    if (gate_timer_->expiry() > asio::steady_timer::clock_type::now()) return;  // already waiting
+    gate_timer_->expires_after(std::chrono::milliseconds(5));
+    gate_timer_->async_wait([this](const boost::system::error_code& ec) {
+        if (ec) return;
+        if (core.durable_gate && !core.durable_gate()) return recheck_durable_gate();
+        // In order: a later batch never overtakes an earlier one.
+        auto ready = std::move(gated_);
+        gated_.clear();
+        for (auto& fn : ready) fn();
     });
 }
 

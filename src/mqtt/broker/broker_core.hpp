@@ -418,9 +418,14 @@ public:
     bool throttle_publisher(OriginId origin, OriginId& last_origin, Clock::time_point& last);
     void pause_publisher(OriginId origin);
 
+    // Loop 0 only: runs `fn` now if the durable gate is open, else once it opens,
+    // in the order the calls came.
+    void when_durable_gate_open(std::function<void()> fn);
+
 private:
     void sweep();
     void release_after_durable_tasks();
+    void recheck_durable_gate();
 
     std::vector<std::shared_ptr<Connection>> dirty_;
     std::vector<std::shared_ptr<Connection>> flushing_;
@@ -431,6 +436,9 @@ private:
     int route_depth_ = 0;  // route() re-entered by an in-process handler that publishes
     asio::steady_timer sweep_timer_;
     uint64_t next_id_ = 1;
+    // Loop 0: releases waiting for the durable gate, and the timer that re-asks it.
+    std::deque<std::function<void()>> gated_;
+    std::unique_ptr<asio::steady_timer> gate_timer_;
 };
 
 class BrokerCore : public Router {
@@ -453,6 +461,9 @@ public:
     std::expected<SubscriberId, std::string> subscribe_in_process(std::string_view filter, MessageHandler handler,
                                                                   bool durable);
     void unsubscribe(SubscriberId id) override;
+    void set_durable_gate(std::function<bool()> open) override { durable_gate = std::move(open); }
+    // Read on loop 0 only (Shard::when_durable_gate_open).
+    std::function<bool()> durable_gate;
 
     const BrokerConfig config;
     const std::string version;

@@ -54,6 +54,14 @@ public:
     virtual std::expected<SubscriberId, std::string> subscribe_durable(std::string_view filter,
                                                                        MessageHandler handler) = 0;
     virtual void unsubscribe(SubscriberId id) = 0;
+
+    // A durable subscriber that must hold publishers back (a bridge whose queue is
+    // full under the push-back policy) closes the gate: acknowledgements held
+    // for durable subscribers are then released only once `open()` returns true
+    // again (it is asked on loop 0, every few milliseconds while closed). So a
+    // QoS 1 publisher gets no PUBACK, and stops at its inflight window, while the
+    // subscriber cannot keep what it was sent. One gate for the whole process.
+    virtual void set_durable_gate(std::function<bool()> open) = 0;
 };
 
 }  // namespace ib::mqtt::broker
