@@ -21,6 +21,7 @@ class LoopPool;
 namespace ib::mqtt::broker {
 
 class BrokerCore;
+class SessionPersistence;
 
 class Broker {
 public:
@@ -39,6 +40,9 @@ public:
     std::vector<uint16_t> ports() const;
 
     Router& router();
+    // Sessions and retained messages kept in `store` (broker.persistence); set
+    // before start(), which loads them. The store outlives the broker.
+    void set_persistence(SessionPersistence* store);
     void collect_metrics(MetricSink& sink) const;
 
 private:
