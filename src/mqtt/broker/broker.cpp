@@ -250,7 +250,9 @@ void Shard::release_after_durable_tasks() {
                 flush();
             };
             if (core.persistence) {
-                core.persistence->after_commit([this, release = std::move(release)] { asio::post(ctx, release); });
+                // The io_context, not the shard: at shutdown the store's last
+                // barriers run after the broker is gone, and the loops are not.
+                core.persistence->after_commit([&loop = ctx, release = std::move(release)] { asio::post(loop, release); });
             } else {
                 asio::post(ctx, std::move(release));
             }
