@@ -500,7 +500,14 @@ void SessionStore::writer_loop() {
     if (orphans_pending_) {
         // Rows of sessions that ended while a publisher on another shard was
         // queueing for them. Once, after start-up, off the start's critical path.
+        // (Commits, and so held acknowledgements, wait for it: it is logged when slow.)
+        const auto t0 = std::chrono::steady_clock::now();
         sqlite3_exec(db_, "DELETE FROM queue WHERE skey NOT IN (SELECT skey FROM sessions)", nullptr, nullptr, nullptr);
+        const auto changed = sqlite3_changes(db_);
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+        if (changed > 0 || ms.count() > 100) {
+            log::info("mqtt: {}: {} queued messages of ended sessions removed in {} ms", path_, changed, ms.count());
+        }
     }
     for (;;) {
         {

@@ -4,6 +4,7 @@ message is never lost; a corrupt sessions.db is moved aside; expired sessions go
 
 import glob
 import os
+import signal
 import sqlite3
 import threading
 import time
@@ -31,8 +32,12 @@ class Publisher:
     """A paho publisher sending numbered QoS 1 messages without waiting, and
     recording which numbers the broker acknowledged."""
 
-    def __init__(self, port, topic):
+    def __init__(self, port, topic, padding=0, kill_pid=None, kill_at=None):
         self.topic = topic
+        self.padding = b" " + b"x" * padding if padding else b""
+        # SIGKILL the broker from paho's thread as the kill_at-th PUBACK arrives:
+        # no delay of the test's own between the acknowledgement and the kill.
+        self.kill_pid, self.kill_at = kill_pid, kill_at
         self.sent = {}  # mid -> number
         # paho calls on_publish holding its own lock, which publish() takes too:
         # the callback only records the mid, matched to its number afterwards.
@@ -40,13 +45,21 @@ class Publisher:
         self.c = mqtt.Client(client_id=h.unique("pub"), protocol=V311)
         self.c.max_inflight_messages_set(100)
         self.c.max_queued_messages_set(0)
-        self.c.on_publish = lambda client, userdata, mid: self.acked_mids.add(mid)
+        self.c.on_publish = self._on_publish
         self.c.connect(h.HOST, port, keepalive=30)
         self.c.loop_start()
 
+    def _on_publish(self, client, userdata, mid):
+        self.acked_mids.add(mid)
+        if self.kill_at is not None and len(self.acked_mids) == self.kill_at:
+            try:
+                os.kill(self.kill_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
     def publish_range(self, first, count):
         for n in range(first, first + count):
-            info = self.c.publish(self.topic, str(n).encode(), qos=1)
+            info = self.c.publish(self.topic, str(n).encode() + self.padding, qos=1)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 return
             self.sent[info.mid] = n
@@ -81,7 +94,7 @@ def receive_numbers(testcase, broker, cid, version, expected, timeout=30.0, prop
         except Exception:
             break
         if p.type == h.PUBLISH:
-            got.append(int(p.payload))
+            got.append(int(p.payload.split(b" ")[0]))
             if p.qos == 1:
                 r.puback(p.pid)
             elif p.qos == 2:
@@ -116,18 +129,21 @@ class PersistenceTest(IBTestCase):
         for cid, version in subs:
             self.persistent_subscriber(b, cid, version, topic)
         acked = set()
-        # 1: killed while the publisher is sending at full speed.
-        pub = Publisher(b.port, topic)
-        sender = threading.Thread(target=pub.publish_range, args=(0, 3000), daemon=True)
-        sender.start()
-        self.assertTrue(h.wait_until(lambda: pub.acked_count() >= 300, timeout=20), "too few acks before the kill")
-        b.kill9()
-        sender.join(10)
-        pub.close()
-        acked |= pub.acked
-        self.assertLess(len(pub.acked), 3000, "the kill came after the end: this round tests nothing")
+        # 1: killed while the publisher is sending at full speed, the instant a
+        # PUBACK arrives; large messages make each commit take a while, so an
+        # acknowledgement sent before its commit would be caught here.
+        for first, payload, kill_at in ((100000, 0, 300), (200000, 32 * 1024, 200), (300000, 64 * 1024, 150)):
+            pub = Publisher(b.port, topic, padding=payload, kill_pid=b.pid, kill_at=kill_at)
+            sender = threading.Thread(target=pub.publish_range, args=(first, 3000), daemon=True)
+            sender.start()
+            self.assertTrue(h.wait_until(lambda: not b.alive(), timeout=30), "the broker was not killed")
+            b.kill9()
+            sender.join(10)
+            pub.close()
+            self.assertLess(len(pub.acked), 3000, "the kill came after the end: this round tests nothing")
+            acked |= pub.acked
+            b.start()
         # 2: killed right after the last PUBACK of a batch.
-        b.start()
         pub = Publisher(b.port, topic)
         pub.publish_range(10000, 500)
         self.assertTrue(h.wait_until(lambda: pub.acked_count() == 500, timeout=20), "batch not acknowledged")
@@ -142,7 +158,7 @@ class PersistenceTest(IBTestCase):
             got, ack = receive_numbers(self, b, cid, version, acked, props=props)
             self.assertEqual(ack.session_present, 1, cid)
             missing = acked - set(got)
-            self.assertFalse(missing, "%s: %d acknowledged messages lost, e.g. %r"
+            self.assertEqual(len(missing), 0, "%s: %d acknowledged messages lost, e.g. %r"
                              % (cid, len(missing), sorted(missing)[:10]))
             dups = len(got) - len(set(got))
             print("\n%s: %d acknowledged, %d received, %d duplicates" % (cid, len(acked), len(got), dups))
@@ -173,6 +189,25 @@ class PersistenceTest(IBTestCase):
         m = s.expect_message()
         self.assertEqual((m.topic, m.payload, m.retain), (rtopic, b"kept", 1))
         s.expect_no_message(0.5)
+
+    def test_mosquitto_sub_persistent_session_after_kill9(self):
+        b = self.start_persistent()
+        topic = h.unique("mosq")
+        cid = h.unique("msub")
+        # -c: clean session 0; -E: exit once subscribed.
+        r = self.run_proc(["mosquitto_sub", "-h", h.HOST, "-p", str(b.port), "-V", "mqttv311", "-c",
+                           "-i", cid, "-q", "1", "-t", topic, "-E"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        p = self.paho(b, h.unique("p"), protocol=V311)
+        for n in range(20):
+            p.publish(topic, str(n).encode(), qos=1)
+        p.close()
+        b.kill9()
+        b.start()
+        r = self.run_proc(["mosquitto_sub", "-h", h.HOST, "-p", str(b.port), "-V", "mqttv311", "-c",
+                           "-i", cid, "-q", "1", "-t", topic, "-C", "20", "-W", "10"], timeout=20)
+        got = [int(x) for x in r.stdout.split()]
+        self.assertEqual(sorted(set(got)), list(range(20)), r.stderr)
 
     def test_incoming_qos2_completes_once_after_kill9(self):
         b = self.start_persistent()

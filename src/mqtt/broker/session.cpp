@@ -55,6 +55,7 @@ void Session::forget_stored(const QueuedMessage& m) {
 
 void Session::add_subscription(const std::string& filter, const SubscriptionOptions& opts) {
     subscriptions[filter] = opts;
+    if (!persistent()) return;
     PersistOp op;
     op.kind = PersistOp::Kind::Subscribe;
     op.text = filter;
@@ -63,7 +64,7 @@ void Session::add_subscription(const std::string& filter, const SubscriptionOpti
 }
 
 void Session::remove_subscription(const std::string& filter) {
-    if (subscriptions.erase(filter) == 0) return;
+    if (subscriptions.erase(filter) == 0 || !persistent()) return;
     PersistOp op;
     op.kind = PersistOp::Kind::Unsubscribe;
     op.text = filter;
@@ -72,6 +73,7 @@ void Session::remove_subscription(const std::string& filter) {
 
 void Session::add_incoming_qos2(uint16_t packet_id) {
     incoming_qos2.push_back(packet_id);
+    if (!persistent()) return;
     PersistOp op;
     op.kind = PersistOp::Kind::IncomingAdd;
     op.packet_id = packet_id;
@@ -82,6 +84,7 @@ bool Session::remove_incoming_qos2(uint16_t packet_id) {
     auto it = std::find(incoming_qos2.begin(), incoming_qos2.end(), packet_id);
     if (it == incoming_qos2.end()) return false;
     incoming_qos2.erase(it);
+    if (!persistent()) return true;
     PersistOp op;
     op.kind = PersistOp::Kind::IncomingDel;
     op.packet_id = packet_id;
