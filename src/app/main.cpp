@@ -164,6 +164,9 @@ int run_node(const std::string& config_path) {
         http = std::make_unique<ib::api::HttpServer>(loops.loop(0), cfg->api);
         http->set_version(kVersion);
         http->add_metrics([&broker](ib::MetricSink& sink) { broker.collect_metrics(sink); });
+        if (session_store) {
+            http->add_metrics([&session_store](ib::MetricSink& sink) { session_store->collect_metrics(sink); });
+        }
         http->add_metrics([&devices](ib::MetricSink& sink) { devices.collect_metrics(sink); });
         ib::app::add_device_routes(*http, devices);
         ib::app::add_bridge_routes(*http, bridges);

@@ -494,6 +494,18 @@ uint64_t SessionStore::ops_written() const {
     return ops_written_;
 }
 
+void SessionStore::collect_metrics(MetricSink& sink) const {
+    std::lock_guard lock(mutex_);
+    sink.push_back(MetricSample{"ib_mqtt_session_store_commits_total", "Transactions committed to sessions.db",
+                                MetricType::Counter, "", static_cast<double>(commits_)});
+    sink.push_back(MetricSample{"ib_mqtt_session_store_writes_total",
+                                "Changes written to sessions.db (messages queued and removed, sessions, subscriptions)",
+                                MetricType::Counter, "", static_cast<double>(ops_written_)});
+    sink.push_back(MetricSample{"ib_mqtt_session_store_failures_total",
+                                "Commits to sessions.db that failed and were retried (acknowledgements wait meanwhile)",
+                                MetricType::Counter, "", static_cast<double>(commit_failures_)});
+}
+
 void SessionStore::writer_loop() {
     std::vector<PersistOp> ops;
     std::vector<std::function<void()>> barriers;
@@ -521,6 +533,7 @@ void SessionStore::writer_loop() {
         // waiting for it stay held, which is the promise.
         while (!commit(ops)) {
             std::unique_lock lock(mutex_);
+            ++commit_failures_;
             if (stop_) break;
             wake_.wait_for(lock, std::chrono::seconds(1), [&] { return stop_; });
         }

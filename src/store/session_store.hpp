@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/metrics.hpp"
 #include "mqtt/broker/session_persistence.hpp"
 #include "store/sqlite_file.hpp"
 
@@ -41,6 +42,8 @@ public:
     // Transactions committed and ops written, for tests and benchmarks.
     uint64_t commits() const;
     uint64_t ops_written() const;
+    // Those two and the failed commits (each retried), for /metrics.
+    void collect_metrics(MetricSink& sink) const;
 
 private:
     explicit SessionStore(std::string path) : path_(std::move(path)) {}
@@ -76,6 +79,7 @@ private:
     bool stop_ = false;
     uint64_t commits_ = 0;
     uint64_t ops_written_ = 0;
+    uint64_t commit_failures_ = 0;
     std::thread writer_;
 
     std::mutex checkpoint_mutex_;

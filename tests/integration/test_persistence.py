@@ -189,6 +189,11 @@ class PersistenceTest(IBTestCase):
         m = s.expect_message()
         self.assertEqual((m.topic, m.payload, m.retain), (rtopic, b"kept", 1))
         s.expect_no_message(0.5)
+        status, _, body = b.http_get("/metrics")
+        self.assertEqual(status, 200)
+        commits = [l for l in body.decode().splitlines() if l.startswith("ib_mqtt_session_store_commits_total")]
+        self.assertEqual(len(commits), 1, body[:500])
+        self.assertGreater(float(commits[0].split()[-1]), 0)
 
     def test_mosquitto_sub_persistent_session_after_kill9(self):
         b = self.start_persistent()
@@ -283,7 +288,9 @@ class PersistenceTest(IBTestCase):
         self.assertEqual((again.pid, again.dup, again.payload), (m.pid, 1, b"5"))
 
     def test_corrupt_and_truncated_sessions_db_are_moved_aside(self):
-        for damage in ("garbage", "truncated"):
+        # garbage: not a database at all; truncated: cut inside the first page;
+        # half: a valid header and schema, pages missing (found while loading).
+        for damage in ("garbage", "truncated", "half"):
             with self.subTest(damage=damage):
                 b = h.Broker(broker=PERSIST)
                 self._ib_brokers.append(b)
@@ -297,8 +304,17 @@ class PersistenceTest(IBTestCase):
                     cid = h.unique("t")
                     self.persistent_subscriber(b, cid, 4, h.unique("x"))
                     b.stop()
+                    if damage == "half":
+                        db = sqlite3.connect(path)
+                        db.executemany("INSERT INTO sessions VALUES (?, ?, 3600, -1)",
+                                       ((k, "filler-%d" % k) for k in range(1000, 21000)))
+                        db.executemany("INSERT INTO subs VALUES (?, ?, 1, 0)",
+                                       ((k, "f/%d" % k) for k in range(1000, 21000)))
+                        db.commit()
+                        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                        db.close()
                     with open(path, "r+b") as f:
-                        f.truncate(2000)
+                        f.truncate(2000 if damage == "truncated" else os.path.getsize(path) // 2)
                 b.start()
                 aside = glob.glob(path + ".corrupt-*")
                 self.assertEqual(len(aside), 1, os.listdir(b.data_dir))

@@ -498,7 +498,8 @@ void Connection::handle_publish(codec::Publish& p) {
     MessageRef msg = Message::make(init, last_rx_);
     const std::size_t matched = shard_.route(msg);
     const uint8_t reason = matched == 0 ? rc::kNoMatchingSubscribers : rc::kSuccess;
-    const bool durable = shard_.last_route_durable();
+    // A persistent session's QoS 2 receive state is on disk before its PUBREC.
+    const bool durable = shard_.last_route_durable() || (p.qos == 2 && session_->persistent());
     if (p.qos == 1) {
         ack(codec::PacketType::Puback, reason, durable);
     } else if (p.qos == 2) {
