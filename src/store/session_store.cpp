@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "core/log.hpp"
 
@@ -489,6 +490,11 @@ uint64_t SessionStore::commits() const {
     return commits_;
 }
 
+uint64_t SessionStore::rows_skipped() const {
+    std::lock_guard lock(mutex_);
+    return skipped_;
+}
+
 uint64_t SessionStore::ops_written() const {
     std::lock_guard lock(mutex_);
     return ops_written_;
@@ -501,6 +507,9 @@ void SessionStore::collect_metrics(MetricSink& sink) const {
     sink.push_back(MetricSample{"ib_mqtt_session_store_writes_total",
                                 "Changes written to sessions.db (messages queued and removed, sessions, subscriptions)",
                                 MetricType::Counter, "", static_cast<double>(ops_written_)});
+    sink.push_back(MetricSample{"ib_mqtt_session_store_skipped_total",
+                                "Messages to persistent sessions acknowledged before their commit, never written",
+                                MetricType::Counter, "", static_cast<double>(skipped_)});
     sink.push_back(MetricSample{"ib_mqtt_session_store_failures_total",
                                 "Commits to sessions.db that failed and were retried (acknowledgements wait meanwhile)",
                                 MetricType::Counter, "", static_cast<double>(commit_failures_)});
@@ -541,6 +550,7 @@ void SessionStore::writer_loop() {
             std::lock_guard lock(mutex_);
             ++commits_;
             ops_written_ += ops.size();
+            skipped_ += batch_skipped_;
         }
         ops.clear();
         for (auto& b : barriers) b();
@@ -559,8 +569,29 @@ bool SessionStore::commit(const std::vector<PersistOp>& ops) {
         IB_LOG_LIMITED_WARN("mqtt: {}", error("cannot begin a transaction"));
         return false;
     }
+    // A message queued and then acknowledged (or dropped) within one batch, as
+    // for an online subscriber that keeps up, never needs to reach the file: the
+    // publisher's acknowledgement waits for this commit either way.
+    removed_.clear();
+    settled_.clear();
+    batch_skipped_ = 0;
+    for (const PersistOp& op : ops)
+        if (op.kind == PersistOp::Kind::Remove) removed_.insert(op.seq);
+    if (!removed_.empty()) {
+        for (const PersistOp& op : ops)
+            if (op.kind == PersistOp::Kind::Enqueue && removed_.contains(op.seq)) settled_.insert(op.seq);
+    }
     uint64_t top_seq = meta_seq_, top_key = meta_key_;
     for (const PersistOp& op : ops) {
+        const bool row_op = op.kind == PersistOp::Kind::Enqueue || op.kind == PersistOp::Kind::Remove ||
+                            op.kind == PersistOp::Kind::State;
+        if (row_op && !settled_.empty() && settled_.contains(op.seq)) {
+            if (op.kind == PersistOp::Kind::Enqueue) {
+                top_seq = std::max(top_seq, op.seq);
+                ++batch_skipped_;
+            }
+            continue;
+        }
         if (!apply(op)) {
             IB_LOG_LIMITED_WARN("mqtt: {}", error("cannot write the session store (retrying)"));
             step(rollback_);

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "core/metrics.hpp"
@@ -42,6 +43,8 @@ public:
     // Transactions committed and ops written, for tests and benchmarks.
     uint64_t commits() const;
     uint64_t ops_written() const;
+    // Messages queued and removed within one commit, so never written.
+    uint64_t rows_skipped() const;
     // Those two and the failed commits (each retried), for /metrics.
     void collect_metrics(MetricSink& sink) const;
 
@@ -70,7 +73,10 @@ private:
         sub_del_, enqueue_, remove_, state_, inc_add_, inc_del_, retain_, meta_;
     uint64_t meta_seq_ = 0;  // highest seq and key recorded in the meta table
     uint64_t meta_key_ = 0;
-    bool orphans_pending_ = false;  // queue rows of sessions that are gone, removed once after start
+    bool orphans_pending_ = false;
+    // Scratch of commit(): seqs removed in the batch, and those also queued in it.
+    std::unordered_set<uint64_t> removed_;
+    std::unordered_set<uint64_t> settled_;  // queue rows of sessions that are gone, removed once after start
 
     mutable std::mutex mutex_;
     std::condition_variable wake_;
@@ -80,6 +86,8 @@ private:
     uint64_t commits_ = 0;
     uint64_t ops_written_ = 0;
     uint64_t commit_failures_ = 0;
+    uint64_t skipped_ = 0;       // under mutex_
+    uint64_t batch_skipped_ = 0; // writer thread: of the last commit()
     std::thread writer_;
 
     std::mutex checkpoint_mutex_;

@@ -139,6 +139,7 @@ TEST_F(SessionStoreTest, SessionsSubscriptionsQueueAndQos2StateComeBack) {
         ops.push_back(simple(PersistOp::Kind::IncomingDel, 5, 0, 10));
         write(*s, std::move(ops));
         EXPECT_GE(s->commits(), 1u);
+        EXPECT_EQ(s->rows_skipped(), 1u);  // seq 13: queued and acknowledged in one batch
     }
     LoadedState st;
     auto s = open(&st);
