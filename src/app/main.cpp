@@ -31,6 +31,7 @@
 #include "rules/rule_engine.hpp"
 #include "store/history.hpp"
 #include "store/object_store.hpp"
+#include "store/session_store.hpp"
 #include "tools/bench.hpp"
 
 namespace {
@@ -136,8 +137,17 @@ int run_node(const std::string& config_path) {
     };
 
     ib::net::LoopPool loops(cfg->broker.threads);
+    // Before the broker, which uses it until it is destroyed; the broker loads
+    // it in start() and reports a file moved aside.
+    std::unique_ptr<ib::store::SessionStore> session_store;
+    if (cfg->broker.persistence) {
+        auto s = ib::store::SessionStore::open(cfg->data_dir + "/sessions.db");
+        if (!s) return fail_start("cannot open the session store: " + s.error());
+        session_store = std::move(*s);
+    }
     ib::mqtt::broker::Broker broker(cfg->broker, loops, kVersion);
     broker.set_auth(auth->get());
+    if (session_store) broker.set_persistence(session_store.get());
     if (auto r = broker.start(); !r) return fail_start(r.error());
 
     // Devices run on loop 0 with the API and the in-process subscribers, so REST
@@ -210,6 +220,9 @@ int run_node(const std::string& config_path) {
             ok.body = R"({"reloaded":["users","acl","api credentials"]})";
             return ok;
         });
+        if (session_store) {
+            http->add_metrics([&session_store](ib::MetricSink& sink) { session_store->collect_metrics(sink); });
+        }
         http->add_metrics([&devices](ib::MetricSink& sink) { devices.collect_metrics(sink); });
         ib::app::add_device_routes(*http, devices);
         ib::app::add_bridge_routes(*http, bridges);

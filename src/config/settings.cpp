@@ -213,6 +213,12 @@ std::vector<Setting> build_table() {
     t.push_back(boolean("broker.allow_anonymous", true, true,
                         "Whether clients may connect without a user name (a listener may override it). A production config should set false.",
                         [](NodeConfig& c) -> auto& { return c.broker.allow_anonymous; }));
+    t.push_back(boolean("broker.persistence", false, false,
+                        "Whether sessions that outlive their connection (clean start 0 with a session expiry, or "
+                        "3.1.1 clean session 0: subscriptions, queued messages, QoS 1/2 state) and retained messages "
+                        "are kept in data_dir/sessions.db across restarts and crashes. A PUBACK or PUBREC for a "
+                        "message queued for such a session is sent once it is committed.",
+                        [](NodeConfig& c) -> auto& { return c.broker.persistence; }));
     t.push_back(integer("broker.sys_interval_s", 10, 0, 86400, true,
                         "Seconds between $SYS statistics updates; 0 turns them off.",
                         [](NodeConfig& c) -> auto& { return c.broker.sys_interval; }));

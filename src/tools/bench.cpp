@@ -215,6 +215,8 @@ void register_bench_cli(CLI::App& parent, BenchOptions& opts) {
                   "pubsub: a publisher pauses while it is more than this many messages ahead of the newest "
                   "delivery of its messages; 0 = open loop")
         ->capture_default_str();
+    b->add_flag("--persistent-subs", opts.persistent_subs,
+                "subscribers keep their session (3.1.1 clean session 0, 5.0 session expiry 1 h)");
     b->add_flag("--json", opts.json, "print one JSON line of results");
 }
 

@@ -50,6 +50,9 @@ struct BenchOptions {
     // measured at the rate it sustains rather than by how much it can buffer
     // (kernel socket buffers alone hold seconds of traffic). 0 = open loop.
     uint32_t max_backlog = 0;
+    // Subscribers keep their session (3.1.1 clean session 0, 5.0 expiry 1 h):
+    // what a broker with persistence stores.
+    bool persistent_subs = false;
     bool json = false;
 };
 

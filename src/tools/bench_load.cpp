@@ -221,7 +221,8 @@ public:
             codec::Connect c;
             c.version = s_.version;
             c.protocol_name = "MQTT";
-            c.clean_start = true;
+            c.clean_start = !(role_ == Role::Sub && s_.opts.persistent_subs);
+            if (!c.clean_start && s_.version == codec::Version::V5) c.properties.session_expiry_interval = 3600;
             c.keep_alive = kKeepAliveS;
             c.client_id = client_id_;
             // Let the broker keep as many QoS 1/2 deliveries in flight to a

@@ -17,6 +17,11 @@ namespace {
 constexpr std::size_t kReadBufferSize = 64 * 1024;
 constexpr auto kSweepInterval = std::chrono::milliseconds(500);
 constexpr auto kTlsReloadInterval = std::chrono::seconds(2);
+
+int64_t wall_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
 }  // namespace
 
 // ------------------------------------------------------------------ Shard
@@ -31,6 +36,12 @@ Shard::~Shard() = default;
 
 SubscriberId Shard::new_subscriber_id(bool in_process) {
     return (SubscriberId{index} << kShardShift) | (in_process ? kInProcessBit : 0) | next_id_++;
+}
+
+SubscriberId Shard::new_session_id(bool persistent) {
+    if (!persistent || !core.persistence) return new_subscriber_id(false);
+    const uint64_t key = core.next_store_key.fetch_add(1, std::memory_order_relaxed);
+    return (SubscriberId{index} << kShardShift) | kPersistentBit | key;
 }
 
 std::size_t Shard::route(const MessageRef& msg) {
@@ -59,6 +70,16 @@ std::size_t Shard::route(const MessageRef& msg) {
                                 core.config.max_retained_messages, msg->topic());
         } else {
             core.retained.set(msg);
+            if (core.persistence && msg->topic().front() != '$') {
+                // The version, taken under the lock, orders the writes of shards
+                // that set the same topic in the same moment.
+                PersistOp op;
+                op.kind = msg->payload().empty() ? PersistOp::Kind::RetainClear : PersistOp::Kind::RetainSet;
+                op.seq = ++core.retained_version;
+                op.msg = msg;
+                persist_ops.push_back(std::move(op));
+                last_route_durable_ = true;
+            }
         }
     }
     if (matches_.empty()) return 0;
@@ -92,6 +113,21 @@ std::size_t Shard::route(const MessageRef& msg) {
         d.retain = rap && msg->retain();
         ++delivered;
         if (to & kDurableBit) last_route_durable_ = true;
+        if ((to & kPersistentBit) && d.qos > 0 && core.persistence) {
+            // Written here, on the publisher's shard, so that its acknowledgement
+            // waits only for this shard's next commit, wherever the session lives.
+            d.seq = core.next_store_seq.fetch_add(1, std::memory_order_relaxed);
+            PersistOp op;
+            op.kind = PersistOp::Kind::Enqueue;
+            op.key = store_key(to);
+            op.seq = d.seq;
+            op.qos = d.qos;
+            op.retain = d.retain;
+            op.sub_ids = d.sub_ids;
+            op.msg = msg;
+            persist_ops.push_back(std::move(op));
+            last_route_durable_ = true;
+        }
         const std::size_t dest = shard_of(to);
         if (dest == index) {
             deliver_local(d);
@@ -145,7 +181,7 @@ void Shard::deliver_local(const Delivery& d) {
     }
     auto it = sessions.find(d.to);
     if (it == sessions.end()) return;  // the session ended while the batch travelled
-    it->second->deliver(d.msg, d.qos, d.retain, d.sub_ids);
+    it->second->deliver(d.msg, d.qos, d.retain, d.sub_ids, d.seq);
 }
 
 void Shard::retained_to(Session& s, std::string_view filter, const SubscriptionOptions& opts) {
@@ -171,6 +207,9 @@ void Shard::flush() {
         }
         flushing_.clear();
     }
+    // Before the deliveries leave: a session on another shard can only
+    // acknowledge (and remove) a stored message after its row was submitted.
+    if (!persist_ops.empty() && core.persistence) core.persistence->submit(persist_ops);
     for (std::size_t dest = 0; dest < outbox_.size(); ++dest) {
         if (outbox_[dest].empty()) continue;
         Shard& target = core.shard(dest);
@@ -201,15 +240,25 @@ void Shard::release_after_durable_tasks() {
     }
     held_.clear();
     Shard& zero = core.shard(0);
+    // With the session store, the release waits in addition for the commit of
+    // everything submitted so far, this shard's rows included (flush() submitted
+    // them before calling here).
     asio::post(zero.ctx, [this, &zero, batch = std::move(batch)]() mutable {
         asio::post(zero.ctx, [this, &zero, batch = std::move(batch)]() mutable {
             zero.when_durable_gate_open([this, batch = std::move(batch)]() mutable {
-                asio::post(ctx, [this, batch = std::move(batch)] {
+                auto release = [this, batch = std::move(batch)] {
                     for (const auto& [w, upto] : batch) {
                         if (auto c = w.lock()) c->release_held_acks(upto);
                     }
                     flush();
-                });
+                };
+                if (core.persistence) {
+                    // The io_context, not the shard: at shutdown the store's last
+                    // barriers run after the broker is gone, and the loops are not.
+                    core.persistence->after_commit([&loop = ctx, release = std::move(release)] { asio::post(loop, release); });
+                } else {
+                    asio::post(ctx, std::move(release));
+                }
             });
         });
     });
@@ -250,13 +299,27 @@ void Shard::destroy_session(Session* s) {
         }
         core.replicate(index, std::move(changes), nullptr);
     }
+    if (s->persistent()) {
+        PersistOp op;
+        op.kind = PersistOp::Kind::DropSession;
+        s->persist(std::move(op));
+    }
     sessions_by_client.erase(s->client_id());
     core.sessions_current.sub();
     sessions.erase(s->id());  // destroys s
 }
 
-void Shard::schedule_expiry(Session& s) {
+void Shard::schedule_expiry(Session& s, std::optional<std::chrono::milliseconds> remaining) {
     const SubscriberId id = s.id();
+    if (s.persistent()) {
+        PersistOp op;
+        op.kind = PersistOp::Kind::Session;
+        op.text = s.client_id();
+        op.expiry_s = s.expiry_interval_s;
+        const auto left = remaining.value_or(std::chrono::seconds(s.expiry_interval_s));
+        op.expires_at_ms = s.expiry_interval_s == UINT32_MAX ? 0 : wall_ms() + left.count();
+        s.persist(std::move(op));
+    }
     if (s.will) {
         if (!s.will_timer) s.will_timer = std::make_unique<asio::steady_timer>(ctx);
         uint32_t delay = std::min(s.will->delay_s, s.expiry_interval_s);
@@ -272,7 +335,11 @@ void Shard::schedule_expiry(Session& s) {
     }
     if (s.expiry_interval_s == UINT32_MAX) return;  // 3.1.1 persistent: never expires
     if (!s.expiry_timer) s.expiry_timer = std::make_unique<asio::steady_timer>(ctx);
-    s.expiry_timer->expires_after(std::chrono::seconds(s.expiry_interval_s));
+    if (remaining) {
+        s.expiry_timer->expires_after(*remaining);
+    } else {
+        s.expiry_timer->expires_after(std::chrono::seconds(s.expiry_interval_s));
+    }
     s.expiry_timer->async_wait([this, id](const boost::system::error_code& ec) {
         if (ec) return;
         auto it = sessions.find(id);
@@ -370,8 +437,48 @@ std::size_t BrokerCore::shard_for_client(std::string_view client_id) const {
     return std::hash<std::string_view>{}(client_id) % shards_.size();
 }
 
+std::expected<void, std::string> BrokerCore::load_persisted() {
+    auto loaded = persistence->load();
+    if (!loaded) return std::unexpected(loaded.error());
+    next_store_key.store(loaded->next_key);
+    next_store_seq.store(loaded->next_seq);
+    restored_below_seq = loaded->next_seq;
+    retained_version = loaded->retained_version;
+    for (auto& m : loaded->retained) retained.set(std::move(m));
+    // The loops do not run yet: shards are filled from this thread.
+    const int64_t now = wall_ms();
+    for (StoredSession& ss : loaded->sessions) {
+        Shard& shard = *shards_[shard_for_client(ss.client_id)];
+        const SubscriberId id = (SubscriberId{shard.index} << kShardShift) | kPersistentBit | ss.key;
+        auto owned = std::make_unique<Session>(shard, id, std::move(ss.client_id));
+        Session* s = owned.get();
+        s->expiry_interval_s = ss.expiry_s;
+        s->restore_pending = true;
+        s->incoming_qos2 = std::move(ss.incoming_qos2);
+        for (auto& [filter, opts] : ss.subscriptions) {
+            const TreeChange c{true, filter, Subscription{id, opts}};
+            for (auto& sh : shards_) sh->apply(c);
+            s->subscriptions.emplace(std::move(filter), opts);
+        }
+        shard.sessions.emplace(id, std::move(owned));
+        shard.sessions_by_client.emplace(s->client_id(), s);
+        sessions_current.add();
+        // A session whose client was connected when the broker stopped starts
+        // its expiry now, as after a disconnect.
+        std::chrono::milliseconds left(ss.expires_at_ms > 0 ? std::max<int64_t>(0, ss.expires_at_ms - now)
+                                                            : int64_t{ss.expiry_s} * 1000);
+        shard.schedule_expiry(*s, left);
+    }
+    log::info("mqtt: {} persistent sessions and {} retained messages loaded", loaded->sessions.size(),
+              loaded->retained.size());
+    return {};
+}
+
 std::expected<void, std::string> BrokerCore::start() {
     started_at = Clock::now();
+    if (persistence) {
+        if (auto r = load_persisted(); !r) return r;
+    }
     for (const auto& lc : config.listeners) {
         auto l = std::make_unique<ListenerState>();
         l->config = lc;
@@ -766,6 +873,7 @@ std::vector<uint16_t> Broker::ports() const { return core_->ports(); }
 Router& Broker::router() { return *core_; }
 
 void Broker::set_auth(auth::Auth* auth) { core_->auth = auth; }
+void Broker::set_persistence(SessionPersistence* store) { core_->persistence = store; }
 
 void Broker::collect_metrics(MetricSink& sink) const { core_->collect_metrics(sink); }
 

@@ -24,6 +24,7 @@ class Auth;
 namespace ib::mqtt::broker {
 
 class BrokerCore;
+class SessionPersistence;
 
 class Broker {
 public:
@@ -45,6 +46,9 @@ public:
     // Users and ACL for network clients; without it, only allow_anonymous is
     // checked and everything is allowed. Set before start(); `auth` outlives the broker.
     void set_auth(auth::Auth* auth);
+    // Sessions and retained messages kept in `store` (broker.persistence); set
+    // before start(), which loads them. The store outlives the broker.
+    void set_persistence(SessionPersistence* store);
     void collect_metrics(MetricSink& sink) const;
 
 private:

@@ -56,6 +56,8 @@ struct BrokerConfig {
     uint8_t maximum_qos = 2;
     bool allow_anonymous = true;
     std::chrono::seconds sys_interval{10};
+    // Persistent sessions and retained messages kept in data_dir/sessions.db.
+    bool persistence = false;
 };
 
 }  // namespace ib::mqtt::broker

@@ -33,6 +33,7 @@
 #include "mqtt/broker/message.hpp"
 #include "mqtt/broker/retained_store.hpp"
 #include "mqtt/broker/router.hpp"
+#include "mqtt/broker/session_persistence.hpp"
 #include "mqtt/broker/subscription.hpp"
 #include "mqtt/broker/topic_match.hpp"
 #include "mqtt/broker/topic_tree.hpp"
@@ -68,15 +69,6 @@ inline constexpr SubscriberId kInProcessBit = SubscriberId{1} << 55;
 inline constexpr SubscriberId kDurableBit = SubscriberId{1} << 54;
 inline std::size_t shard_of(SubscriberId id) { return static_cast<std::size_t>(id >> kShardShift); }
 
-// Up to this many subscription identifiers travel with one delivery.
-inline constexpr std::size_t kMaxSubIds = codec::Properties::kMaxSubscriptionIds;
-struct SubIds {
-    std::array<uint32_t, kMaxSubIds> ids{};
-    uint8_t count = 0;
-    void add(uint32_t id) {
-        if (id != 0 && count < kMaxSubIds) ids[count++] = id;
-    }
-};
 
 // One message on its way to one subscriber.
 struct Delivery {
@@ -85,6 +77,7 @@ struct Delivery {
     uint8_t qos = 0;
     bool retain = false;
     SubIds sub_ids;
+    uint64_t seq = 0;  // its row in the session store (persistent sessions, QoS > 0), else 0
 };
 
 // Counters written by one shard's thread only.
@@ -134,6 +127,7 @@ struct QueuedMessage {
     uint8_t qos = 0;
     bool retain = false;
     SubIds sub_ids;
+    uint64_t seq = 0;  // as Delivery::seq
 };
 
 struct InflightMessage {
@@ -160,7 +154,21 @@ public:
     Connection* connection() const { return conn_; }
 
     // Entry point for every message routed to this session.
-    void deliver(const MessageRef& msg, uint8_t qos, bool retain, const SubIds& sub_ids);
+    void deliver(const MessageRef& msg, uint8_t qos, bool retain, const SubIds& sub_ids, uint64_t seq = 0);
+
+    // Kept in the session store (broker.persistence, and an expiry above 0 when created).
+    bool persistent() const { return (id_ & kPersistentBit) != 0; }
+    // Appends a change of this session to its shard's batch for the store.
+    void persist(PersistOp op);
+    // Subscriptions and received QoS 2 ids, changed through here so the store follows.
+    void add_subscription(const std::string& filter, const SubscriptionOptions& opts);
+    void remove_subscription(const std::string& filter);
+    void add_incoming_qos2(uint16_t packet_id);
+    // False when the id was not pending.
+    bool remove_incoming_qos2(uint16_t packet_id);
+    // Loaded from the store at start-up: its queue is read from the file at the
+    // first attach (so start-up does not read every queued message).
+    bool restore_pending = false;
 
     void attach(Connection* conn);
     void detach();
@@ -191,6 +199,10 @@ public:
 
 private:
     void enqueue(QueuedMessage m);
+    void restore_stored();
+    // The message leaves the session without being acknowledged (expired, too
+    // large, queue full) or was acknowledged: its stored row goes.
+    void forget_stored(const QueuedMessage& m);
     bool send_now(QueuedMessage& m);
     uint16_t next_packet_id();
     // Index of the inflight message with this packet id, or inflight_.size().
@@ -404,9 +416,15 @@ public:
     void mark_dirty(std::shared_ptr<Connection> c) { dirty_.push_back(std::move(c)); }
 
     SubscriberId new_subscriber_id(bool in_process);
+    // A client session's id; a persistent one gets a store key (see kPersistentBit).
+    SubscriberId new_session_id(bool persistent);
+    // Changes for the session store made during this turn, submitted by flush().
+    std::vector<PersistOp> persist_ops;
     void destroy_session(Session* s);
     void publish_will(Session& s);
-    void schedule_expiry(Session& s);
+    // Starts the session's expiry (and will delay) after its connection ended;
+    // `remaining` for a session loaded from the store.
+    void schedule_expiry(Session& s, std::optional<std::chrono::milliseconds> remaining = std::nullopt);
 
     void start_sweep();
 
@@ -493,6 +511,14 @@ public:
     std::unique_ptr<std::atomic<int64_t>[]> cross_shard_backlog;
     bool shards_congested() const;
 
+    // The session store, or null (broker.persistence off). Set before start().
+    SessionPersistence* persistence = nullptr;
+    std::atomic<uint64_t> next_store_key{1};
+    std::atomic<uint64_t> next_store_seq{1};
+    // Stored queue rows below this seq were written by an earlier run.
+    uint64_t restored_below_seq = 0;
+    uint64_t retained_version = 0;  // under retained_mutex
+
     // In-process subscribers of the Router: handlers run on shard 0.
     std::mutex handlers_mutex;
     std::unordered_map<SubscriberId, std::pair<std::string, std::shared_ptr<MessageHandler>>> handlers;
@@ -504,6 +530,7 @@ public:
 
 private:
     void accept_next(ListenerState& l);
+    std::expected<void, std::string> load_persisted();
     void publish_sys();
     // Reloads listeners' TLS files that changed on disk; runs every 2 s on loop 0.
     void check_tls_files();

@@ -608,7 +608,7 @@ void Connection::handle_connect(const codec::Connect& c) {
     }
     const bool session_present = session != nullptr;
     if (!session) {
-        SubscriberId id = shard_.new_subscriber_id(false);
+        SubscriberId id = shard_.new_session_id(expiry > 0);
         auto s = std::make_unique<Session>(shard_, id, client_id);
         session = s.get();
         shard_.sessions.emplace(id, std::move(s));
@@ -736,11 +736,12 @@ void Connection::handle_publish(codec::Publish& p) {
     MessageRef msg = Message::make(init, last_rx_);
     const std::size_t matched = shard_.route(msg);
     const uint8_t reason = matched == 0 ? rc::kNoMatchingSubscribers : rc::kSuccess;
-    const bool durable = shard_.last_route_durable();
+    // A persistent session's QoS 2 receive state is on disk before its PUBREC.
+    const bool durable = shard_.last_route_durable() || (p.qos == 2 && session_->persistent());
     if (p.qos == 1) {
         ack(codec::PacketType::Puback, reason, durable);
     } else if (p.qos == 2) {
-        session_->incoming_qos2.push_back(p.packet_id);
+        session_->add_incoming_qos2(p.packet_id);
         ack(codec::PacketType::Pubrec, reason, durable);
     }
 }
@@ -790,14 +791,8 @@ void Connection::handle_ack(const codec::Ack& a) {
             }
             break;
         case codec::PacketType::Pubrel: {
-            auto& pending = session_->incoming_qos2;
-            auto it = std::find(pending.begin(), pending.end(), a.packet_id);
-            uint8_t reason = rc::kSuccess;
-            if (it != pending.end()) {
-                pending.erase(it);
-            } else {
-                reason = rc::kPacketIdentifierNotFound;
-            }
+            const uint8_t reason =
+                session_->remove_incoming_qos2(a.packet_id) ? rc::kSuccess : rc::kPacketIdentifierNotFound;
             codec::encode(out_,
                           codec::Ack{codec::PacketType::Pubcomp, a.packet_id,
                                      version_ == Version::V5 ? reason : uint8_t{0}, {}},
@@ -867,7 +862,7 @@ void Connection::handle_subscribe(const codec::Subscribe& s) {
         TreeChange change{true, std::string(t.filter), Subscription{session_->id(), opts}};
         const bool is_new = shard_.apply(change);
         changes.push_back(std::move(change));
-        session_->subscriptions[std::string(t.filter)] = opts;
+        session_->add_subscription(std::string(t.filter), opts);
         ack.reason_codes.push_back(opts.qos);
         // [MQTT-3.3.1-9..11] Retain Handling 0 sends retained messages on every
         // subscribe, 1 only on a new subscription, 2 never; shared subscriptions
@@ -896,7 +891,7 @@ void Connection::handle_unsubscribe(const codec::Unsubscribe& u) {
         TreeChange change{false, std::string(filter), Subscription{session_->id(), {}}};
         const bool removed = shard_.apply(change);
         changes.push_back(std::move(change));
-        session_->subscriptions.erase(std::string(filter));
+        session_->remove_subscription(std::string(filter));
         ack.reason_codes.push_back(removed ? rc::kSuccess : rc::kNoSubscriptionExisted);
     }
     auto finish = [self = shared_from_this(), ack = std::move(ack)] {

@@ -20,6 +20,16 @@ Session::~Session() = default;
 
 void Session::attach(Connection* conn) {
     conn_ = conn;
+    if (restore_pending) restore_stored();
+    if (persistent()) {
+        // While connected the session cannot expire; -1 says so to a later start.
+        PersistOp op;
+        op.kind = PersistOp::Kind::Session;
+        op.text = client_id_;
+        op.expiry_s = expiry_interval_s;
+        op.expires_at_ms = -1;
+        persist(std::move(op));
+    }
     if (expiry_timer) expiry_timer->cancel();
     // [MQTT-3.1.3-9] A new connection before the Will Delay Interval has passed
     // means the delayed will is not sent.
@@ -28,6 +38,90 @@ void Session::attach(Connection* conn) {
 }
 
 void Session::detach() { conn_ = nullptr; }
+
+void Session::persist(PersistOp op) {
+    if (!persistent()) return;
+    op.key = store_key(id_);
+    shard_.persist_ops.push_back(std::move(op));
+}
+
+void Session::forget_stored(const QueuedMessage& m) {
+    if (m.seq == 0) return;
+    PersistOp op;
+    op.kind = PersistOp::Kind::Remove;
+    op.seq = m.seq;
+    persist(std::move(op));
+}
+
+void Session::add_subscription(const std::string& filter, const SubscriptionOptions& opts) {
+    subscriptions[filter] = opts;
+    if (!persistent()) return;
+    PersistOp op;
+    op.kind = PersistOp::Kind::Subscribe;
+    op.text = filter;
+    op.opts = opts;
+    persist(std::move(op));
+}
+
+void Session::remove_subscription(const std::string& filter) {
+    if (subscriptions.erase(filter) == 0 || !persistent()) return;
+    PersistOp op;
+    op.kind = PersistOp::Kind::Unsubscribe;
+    op.text = filter;
+    persist(std::move(op));
+}
+
+void Session::add_incoming_qos2(uint16_t packet_id) {
+    incoming_qos2.push_back(packet_id);
+    if (!persistent()) return;
+    PersistOp op;
+    op.kind = PersistOp::Kind::IncomingAdd;
+    op.packet_id = packet_id;
+    persist(std::move(op));
+}
+
+bool Session::remove_incoming_qos2(uint16_t packet_id) {
+    auto it = std::find(incoming_qos2.begin(), incoming_qos2.end(), packet_id);
+    if (it == incoming_qos2.end()) return false;
+    incoming_qos2.erase(it);
+    if (!persistent()) return true;
+    PersistOp op;
+    op.kind = PersistOp::Kind::IncomingDel;
+    op.packet_id = packet_id;
+    persist(std::move(op));
+    return true;
+}
+
+void Session::restore_stored() {
+    restore_pending = false;
+    SessionPersistence* store = shard_.core.persistence;
+    if (!store) return;
+    std::vector<StoredMessage> rows = store->load_queue(store_key(id_), shard_.core.restored_below_seq);
+    if (rows.empty()) return;
+    // Stored rows are older than anything queued since the start: they go first.
+    const std::size_t newer = queue_.size();
+    for (StoredMessage& r : rows) {
+        QueuedMessage m{std::move(r.msg), r.qos, r.retain, r.sub_ids, r.seq};
+        if (r.state == StoredState::Queued || r.packet_id == 0) {
+            queued_bytes_ += m.msg->footprint();
+            queue_.push_back(std::move(m));
+        } else {
+            // A QoS 2 flow keeps its packet id across the restart, so the client
+            // can tell a resent PUBLISH from a new one (and PUBREL follows PUBREC).
+            inflight_.push_back(InflightMessage{r.packet_id,
+                                                r.state == StoredState::AwaitPubrec
+                                                    ? InflightMessage::State::AwaitPubrec
+                                                    : InflightMessage::State::AwaitPubcomp,
+                                                std::move(m)});
+            last_packet_id_ = std::max(last_packet_id_, r.packet_id);
+        }
+    }
+    for (std::size_t i = 0; i < newer; ++i) {
+        QueuedMessage m = std::move(queue_.front());
+        queue_.pop_front();
+        queue_.push_back(std::move(m));
+    }
+}
 
 uint16_t Session::next_packet_id() {
     // Identifiers are handed out in sequence; skip any still inflight after a
@@ -39,8 +133,8 @@ uint16_t Session::next_packet_id() {
     }
 }
 
-void Session::deliver(const MessageRef& msg, uint8_t qos, bool retain, const SubIds& sub_ids) {
-    QueuedMessage m{msg, qos, retain, sub_ids};
+void Session::deliver(const MessageRef& msg, uint8_t qos, bool retain, const SubIds& sub_ids, uint64_t seq) {
+    QueuedMessage m{msg, qos, retain, sub_ids, seq};
     if (conn_ && queue_.empty() && conn_->pending_output() < kOutputHighWater &&
         (qos == 0 || inflight_.size() < conn_->send_quota())) {
         send_now(m);
@@ -94,6 +188,7 @@ void Session::enqueue(QueuedMessage m) {
             IB_LOG_LIMITED_WARN("mqtt: session '{}' queue is full ({} messages, {} bytes): "
                                 "QoS {} message on '{}' dropped",
                                 client_id_, queue_.size(), queued_bytes_, m.qos, m.msg->topic());
+            forget_stored(m);
             return;
         }
     }
@@ -112,6 +207,7 @@ void Session::pump() {
         queued_bytes_ -= m.msg->footprint();
         if (m.msg->expired(now)) {
             shard_.counters.dropped_expired.add();
+            forget_stored(m);
             continue;
         }
         send_now(m);
@@ -124,6 +220,7 @@ bool Session::send_now(QueuedMessage& m) {
     const auto now = m.msg->has_expiry() ? Clock::now() : Clock::time_point{};
     if (m.msg->expired(now)) {
         shard_.counters.dropped_expired.add();
+        forget_stored(m);
         return false;
     }
     codec::Publish p;
@@ -147,10 +244,20 @@ bool Session::send_now(QueuedMessage& m) {
     // discarded as if it had been delivered.
     if (codec::encoded_size(p, version) > conn_->client_max_packet_size()) {
         shard_.counters.dropped_too_large_for_client.add();
+        forget_stored(m);
         return false;
     }
     if (m.qos > 0) {
         p.packet_id = next_packet_id();
+        if (m.qos == 2 && m.seq != 0) {
+            // QoS 1 is resent under a new id after a restart; QoS 2 needs its id kept.
+            PersistOp op;
+            op.kind = PersistOp::Kind::State;
+            op.seq = m.seq;
+            op.state = StoredState::AwaitPubrec;
+            op.packet_id = p.packet_id;
+            persist(std::move(op));
+        }
         inflight_.push_back(InflightMessage{p.packet_id,
                                             m.qos == 1 ? InflightMessage::State::AwaitPuback
                                                        : InflightMessage::State::AwaitPubrec,
@@ -216,6 +323,7 @@ void Session::release_idle_memory() {
 bool Session::on_puback(uint16_t id) {
     std::size_t i = find_inflight(id);
     if (i == inflight_.size() || inflight_[i].state != InflightMessage::State::AwaitPuback) return false;
+    forget_stored(inflight_[i].m);
     remove_inflight(i);
     pump();
     return true;
@@ -226,11 +334,20 @@ bool Session::on_pubrec(uint16_t id, uint8_t reason) {
     if (i == inflight_.size()) return false;
     if (reason >= 0x80) {
         // §4.3.3: a PUBREC with an error ends the flow for that message.
+        forget_stored(inflight_[i].m);
         remove_inflight(i);
         pump();
         return true;
     }
     inflight_[i].state = InflightMessage::State::AwaitPubcomp;
+    if (inflight_[i].m.seq != 0) {
+        PersistOp op;
+        op.kind = PersistOp::Kind::State;
+        op.seq = inflight_[i].m.seq;
+        op.state = StoredState::AwaitPubcomp;
+        op.packet_id = id;
+        persist(std::move(op));
+    }
     // The payload is no longer needed once PUBREL is the only thing left to send.
     if (conn_) {
         codec::encode(conn_->out(), codec::Ack{codec::PacketType::Pubrel, id, 0, {}}, conn_->version());
@@ -242,6 +359,7 @@ bool Session::on_pubrec(uint16_t id, uint8_t reason) {
 bool Session::on_pubcomp(uint16_t id) {
     std::size_t i = find_inflight(id);
     if (i == inflight_.size() || inflight_[i].state != InflightMessage::State::AwaitPubcomp) return false;
+    forget_stored(inflight_[i].m);
     remove_inflight(i);
     pump();
     return true;
