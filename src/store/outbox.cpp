@@ -177,37 +177,7 @@ std::expected<uint64_t, std::string> Outbox::commit(std::span<const OutboxRecord
     return first;
 }
 
-void Outbox::checkpoint_loop(sqlite3* db) {
-    // PASSIVE never waits for the writer: what the WAL holds goes into the
-    // database file. But the WAL only starts over when a checkpoint has caught up
-    // with every frame, which under steady writes a passive one never does; so
-    // once it holds more than kTruncateFrames, a TRUNCATE checkpoint makes the
-    // writer wait for one short catch-up and an fsync, and empties the file
-    // (down to journal_size_limit).
-    // (The writer waits for that fsync, so it is rare: a WAL of 64 MiB; when the
-    // writer is idle and the WAL fully copied, emptying it costs nobody.)
-    constexpr int kTruncateFrames = 16384;  // 64 MiB of 4 KiB pages
-    constexpr int kIdleTruncateFrames = 256;
-    sqlite3_busy_timeout(db, 2000);
-    // A connection learns that the file is in WAL mode at its first read; until
-    // then a checkpoint does nothing (and reports -1 frames).
-    sqlite3_exec(db, "PRAGMA journal_mode;", nullptr, nullptr, nullptr);
-    std::unique_lock lock(checkpoint_mutex_);
-    while (!checkpoint_stop_) {
-        checkpoint_wake_.wait_for(lock, std::chrono::milliseconds(100));
-        if (checkpoint_stop_) break;
-        lock.unlock();
-        int frames = 0;
-        int done = 0;
-        sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &frames, &done);
-        if (frames > kTruncateFrames || (frames > kIdleTruncateFrames && done == frames)) {
-            sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
-        }
-        lock.lock();
-    }
-    lock.unlock();
-    sqlite3_close(db);
-}
+void Outbox::checkpoint_loop(sqlite3* db) { run_wal_checkpoints(db, checkpoint_mutex_, checkpoint_wake_, checkpoint_stop_); }
 
 void Outbox::give_back_space() {
     // The queue has drained: return the pages a long outage grew the file by.

@@ -760,28 +760,6 @@ std::vector<StoredMessage> SessionStore::load_queue(uint64_t key, uint64_t below
     return out;
 }
 
-void SessionStore::checkpoint_loop(sqlite3* db) {
-    // As in Outbox: PASSIVE every 100 ms never waits for the writer; a TRUNCATE
-    // when the WAL is large, or idle and fully copied, starts it over.
-    constexpr int kTruncateFrames = 16384;
-    constexpr int kIdleTruncateFrames = 256;
-    sqlite3_busy_timeout(db, 2000);
-    sqlite3_exec(db, "PRAGMA journal_mode;", nullptr, nullptr, nullptr);
-    std::unique_lock lock(checkpoint_mutex_);
-    while (!checkpoint_stop_) {
-        checkpoint_wake_.wait_for(lock, std::chrono::milliseconds(100));
-        if (checkpoint_stop_) break;
-        lock.unlock();
-        int frames = 0;
-        int done = 0;
-        sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &frames, &done);
-        if (frames > kTruncateFrames || (frames > kIdleTruncateFrames && done == frames)) {
-            sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
-        }
-        lock.lock();
-    }
-    lock.unlock();
-    sqlite3_close(db);
-}
+void SessionStore::checkpoint_loop(sqlite3* db) { run_wal_checkpoints(db, checkpoint_mutex_, checkpoint_wake_, checkpoint_stop_); }
 
 }  // namespace ib::store

@@ -57,4 +57,28 @@ std::expected<Statement, std::string> Statement::prepare(sqlite3* db, const char
 
 void Statement::reset() { sqlite3_reset(s_); }
 
+void run_wal_checkpoints(sqlite3* db, std::mutex& mutex, std::condition_variable& wake, const bool& stop) {
+    constexpr int kTruncateFrames = 16384;  // 64 MiB of 4 KiB pages
+    constexpr int kIdleTruncateFrames = 256;
+    sqlite3_busy_timeout(db, 2000);
+    // A connection learns that the file is in WAL mode at its first read; until
+    // then a checkpoint does nothing (and reports -1 frames).
+    sqlite3_exec(db, "PRAGMA journal_mode;", nullptr, nullptr, nullptr);
+    std::unique_lock lock(mutex);
+    while (!stop) {
+        wake.wait_for(lock, std::chrono::milliseconds(100));
+        if (stop) break;
+        lock.unlock();
+        int frames = 0;
+        int done = 0;
+        sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &frames, &done);
+        if (frames > kTruncateFrames || (frames > kIdleTruncateFrames && done == frames)) {
+            sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+        }
+        lock.lock();
+    }
+    lock.unlock();
+    sqlite3_close(db);
+}
+
 }  // namespace ib::store

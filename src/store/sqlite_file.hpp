@@ -3,7 +3,9 @@
 // and a prepared statement that finalizes itself. Knows no table of any store.
 #pragma once
 
+#include <condition_variable>
 #include <expected>
+#include <mutex>
 #include <string>
 #include <utility>
 
@@ -25,6 +27,13 @@ struct SqliteFile {
 // and -shm removed) and a fresh file is opened with the same schema. No integrity
 // check of every page: its cost would grow with the file at every start.
 std::expected<SqliteFile, std::string> open_or_move_aside(const std::string& path, const char* schema);
+
+// The checkpointer of a WAL file, on a thread of its own with its own connection
+// `db` (closed when it returns), until `stop` is set under `mutex` and `wake`
+// notified. PASSIVE every 100 ms never waits for the writer; a TRUNCATE when the
+// WAL passes 64 MiB (the writer then waits for one fsync, so it is rare), or when
+// it is idle and fully copied (costing nobody), empties it.
+void run_wal_checkpoints(sqlite3* db, std::mutex& mutex, std::condition_variable& wake, const bool& stop);
 
 // One prepared statement, finalized on destruction; move-only.
 class Statement {
