@@ -95,6 +95,8 @@ private:
     std::string error(std::string_view what) const;
     // Runs `del` (a DELETE ... RETURNING seq, size) and counts what it removed.
     std::expected<Dropped, std::string> delete_counted(Statement& del, uint64_t& last_seq);
+    // Deletes the entries numbered lo..hi (those left of them), counted.
+    std::expected<Dropped, std::string> delete_run(uint64_t lo, uint64_t hi);
     // Deletes the entries after `after` up to `upto`, counted.
     std::expected<Dropped, std::string> drop_range(uint64_t after, uint64_t upto, uint64_t& last_seq);
     void give_back_space();
@@ -106,11 +108,12 @@ private:
     std::string path_;
     sqlite3* db_ = nullptr;
     std::string moved_aside_;
-    Statement begin_, commit_, rollback_, insert_, delete_, load_, oldest_, drop_upto_, head_;
+    Statement begin_, commit_, rollback_, insert_, measure_, delete_, load_, oldest_, drop_upto_, head_;
     uint64_t messages_ = 0;
     uint64_t bytes_ = 0;
     uint64_t next_seq_ = 1;
     uint64_t high_water_bytes_ = 0;  // since the file last gave space back
+    std::vector<uint64_t> acked_sorted_;  // reused by commit()
     std::mutex checkpoint_mutex_;
     std::condition_variable checkpoint_wake_;
     bool checkpoint_stop_ = false;

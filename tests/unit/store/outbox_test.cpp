@@ -109,6 +109,25 @@ TEST_F(OutboxTest, AcknowledgedEntriesLeaveAndBytesAreCounted) {
     EXPECT_FALSE(box->oldest_ts());
 }
 
+// Acknowledgements are deleted in runs of consecutive numbers: out of order,
+// repeated or around entries still in flight, exactly those named go.
+TEST_F(OutboxTest, AcknowledgementsInAnyOrderDeleteExactlyThoseNamed) {
+    auto box = open();
+    auto recs = records(0, 10);
+    ASSERT_TRUE(box->commit(recs, {}));
+    std::vector<uint64_t> acked = {7, 3, 4, 4, 10, 9, 1, 12};
+    ASSERT_TRUE(box->commit({}, acked));
+    std::vector<uint64_t> left;
+    uint64_t bytes = 0;
+    for (const auto& e : all(*box)) {
+        left.push_back(e.seq);
+        bytes += e.size();
+    }
+    EXPECT_EQ(left, (std::vector<uint64_t>{2, 5, 6, 8}));
+    EXPECT_EQ(box->messages(), 4u);
+    EXPECT_EQ(box->bytes(), bytes);
+}
+
 TEST_F(OutboxTest, LoadPagesFromAfterASequenceNumber) {
     auto box = open();
     auto recs = records(0, 30);
