@@ -21,10 +21,11 @@ class Upstream:
     """Debian's mosquitto on 127.0.0.1 with persistence, so a persistent
     subscriber's session and queue survive a stop and start (SIGTERM saves it)."""
 
-    def __init__(self, tls=None, bind=h.HOST, netns=None):
+    def __init__(self, tls=None, bind=h.HOST, netns=None, extra_conf=""):
         """tls: None, or (certs dir, require a client certificate) for a second,
         TLS listener on tls_port; the plain listener stays for the test's clients.
-        netns: run inside this network namespace (made by the test), on `bind`."""
+        netns: run inside this network namespace (made by the test), on `bind`.
+        extra_conf: more mosquitto.conf lines."""
         self.host = bind
         self.netns = netns
         self.port = h.free_port()
@@ -36,6 +37,7 @@ class Upstream:
             f.write("per_listener_settings false\nallow_anonymous true\npersistence true\n"
                     "persistence_location %s/\nautosave_interval 0\nmax_queued_messages 0\n"
                     "log_dest stderr\nlistener %d %s\n" % (self.dir, self.port, bind))
+            f.write(extra_conf)
             if tls:
                 certs, require = tls
                 f.write("listener %d 127.0.0.1\ncafile %s/ca.crt\ncertfile %s/server.crt\nkeyfile %s/server.key\n"
@@ -223,8 +225,8 @@ class BridgeCase(h.IBTestCase):
     """Upstreams started here are stopped at cleanup, their logs printed when a test fails."""
 
 
-    def upstream(self, tls=None):
-        u = Upstream(tls).start()
+    def upstream(self, tls=None, extra_conf=""):
+        u = Upstream(tls, extra_conf=extra_conf).start()
         self.addCleanup(u.close)
         self._upstreams.append(u)
         return u
@@ -239,10 +241,10 @@ class BridgeCase(h.IBTestCase):
                 for u in self._upstreams:
                     print("----- upstream mosquitto log -----\n" + u.log_text())
 
-    def offline_upstream_with_collector(self):
+    def offline_upstream_with_collector(self, extra_conf=""):
         """An upstream that is down, on which the collector's persistent session
         already exists: whatever the bridge delivers once it is back is kept for it."""
-        up = self.upstream()
+        up = self.upstream(extra_conf=extra_conf)
         coll = self.collector(up)
         up.stop()
         return up, coll

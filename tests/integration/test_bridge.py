@@ -92,6 +92,21 @@ class BridgeTest(BridgeCase):
         self.wait_count(coll, 3000)
         self.assertEqual(in_order(coll.numbers())[0], list(range(3000)))
 
+    def test_a_qos0_backlog_larger_than_the_output_buffer_drains_by_itself(self):
+        # 2,000 × 10 KB = 20 MB queued at QoS 0: more than the 16 MiB kept in
+        # memory (the rest is read back from the file) and many times the 512 KiB
+        # of output at which the sender stops, with no acknowledgement to wake it.
+        up, coll = self.offline_upstream_with_collector(extra_conf="queue_qos0_messages true\n")
+        node = self.start_broker(extra_toml=bridge_toml(up.port, forwards=[("plant/#", "factory1/${topic}", 0)]))
+        pub = self.publisher(node)
+        pub.publish_range("plant/q0", 0, 2000, pad=10000)
+        self.wait_status(node, lambda s: s["backlog"]["messages"] == 2000, what="2000 queued")
+        up.start()
+        self.wait_count(coll, 2000, timeout=20)
+        self.assertEqual(in_order(coll.numbers())[0], list(range(2000)))
+        s = self.wait_status(node, lambda s: s["backlog"]["messages"] == 0, what="the backlog empty")
+        self.assertEqual(s["dropped"]["offline_qos0"], 0)
+
     def test_kill_9_mid_drain_loses_nothing_that_was_taken(self):
         up, coll = self.offline_upstream_with_collector()
         total = 30000
