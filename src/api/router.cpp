@@ -97,4 +97,11 @@ HttpResponse json_error(unsigned status, std::string_view message) {
     return r;
 }
 
+HttpResponse json_reply(unsigned status, std::string body) {
+    HttpResponse r;
+    r.status = status;
+    r.body = std::move(body);
+    return r;
+}
+
 }  // namespace ib::api

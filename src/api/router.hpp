@@ -63,5 +63,7 @@ private:
 
 // {"error":"<message>"} with the given status.
 HttpResponse json_error(unsigned status, std::string_view message);
+// A JSON body (already encoded) with the given status.
+HttpResponse json_reply(unsigned status, std::string body);
 
 }  // namespace ib::api

@@ -17,15 +17,9 @@ namespace {
 using api::HttpRequest;
 using api::HttpResponse;
 using api::json_error;
+using api::json_reply;
 using drivers::DeviceConfig;
 using drivers::DeviceManager;
-
-HttpResponse json(unsigned status, std::string body) {
-    HttpResponse r;
-    r.status = status;
-    r.body = std::move(body);
-    return r;
-}
 
 std::vector<std::string_view> segments(std::string_view path) {
     std::vector<std::string_view> out;
@@ -53,7 +47,7 @@ std::string summary(const DeviceManager& devices, const drivers::Device& d) {
 
 HttpResponse from(const std::expected<void, drivers::DeviceError>& r, unsigned ok_status, std::string ok_body) {
     if (!r) return json_error(r.error().status, r.error().message);
-    return json(ok_status, std::move(ok_body));
+    return json_reply(ok_status, std::move(ok_body));
 }
 
 // Applies an edit to a copy of an API device and swaps it in.
@@ -91,7 +85,7 @@ HttpResponse handle(DeviceManager& devices, const HttpRequest& req) {
         if (method == "GET") {
             std::string out = "[";
             for (const auto* d : devices.devices()) out += (out.size() > 1 ? "," : "") + summary(devices, *d);
-            return json(200, out + "]");
+            return json_reply(200, out + "]");
         }
         if (method == "POST") {
             auto config = config::device_from_json(req.body);
@@ -105,7 +99,7 @@ HttpResponse handle(DeviceManager& devices, const HttpRequest& req) {
     if (n == 1) {
         if (method == "GET") {
             if (!device) return json_error(404, "no device named '" + std::string(name) + "'");
-            return json(200, "{\"status\":" + summary(devices, *device) +
+            return json_reply(200, "{\"status\":" + summary(devices, *device) +
                                  ",\"config\":" + config::device_to_json(device->config()) + "}");
         }
         if (method == "PUT") {
@@ -122,14 +116,14 @@ HttpResponse handle(DeviceManager& devices, const HttpRequest& req) {
     }
     if (!device) return json_error(404, "no device named '" + std::string(name) + "'");
     std::string_view what = seg[4];
-    if (n == 2 && what == "values" && method == "GET") return json(200, device->values_json());
+    if (n == 2 && what == "values" && method == "GET") return json_reply(200, device->values_json());
     if (n == 2 && what == "write" && method == "POST") {
         HttpResponse r;
         std::string device_name(name);
         std::string body(req.body);
         r.deferred = [&devices, device_name, body](std::function<void(HttpResponse)> reply) {
             devices.write_json(device_name, body, [reply](std::string result, bool understood) {
-                reply(json(understood ? 200 : 400, std::move(result)));
+                reply(json_reply(understood ? 200 : 400, std::move(result)));
             });
         };
         return r;
@@ -201,7 +195,7 @@ HttpResponse handle(DeviceManager& devices, const HttpRequest& req) {
             });
             if (r.status != 200) return r;
         }
-        return json(refused == 0 ? 200 : (accepted.empty() ? 400 : 207),
+        return json_reply(refused == 0 ? 200 : (accepted.empty() ? 400 : 207),
                     "{\"added\":" + std::to_string(accepted.size()) + ",\"refused\":" + std::to_string(refused) +
                         ",\"results\":[" + results + "]}");
     }

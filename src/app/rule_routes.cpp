@@ -18,13 +18,7 @@ namespace {
 using api::HttpRequest;
 using api::HttpResponse;
 using api::json_error;
-
-HttpResponse json(unsigned status, std::string body) {
-    HttpResponse r;
-    r.status = status;
-    r.body = std::move(body);
-    return r;
-}
+using api::json_reply;
 
 std::string number(double v) {
     char buf[32];
@@ -65,7 +59,7 @@ std::string status_json(const rules::RuleStatus& s, const rules::RuleConfig* con
 
 HttpResponse from(const std::expected<void, rules::RuleError>& r, unsigned ok_status, std::string ok_body) {
     if (!r) return json_error(r.error().status, r.error().message);
-    return json(ok_status, std::move(ok_body));
+    return json_reply(ok_status, std::move(ok_body));
 }
 
 // POST /api/v1/rules/test: {"sql": ..., "messages": [{"topic": ..., "payload": {...} or "text", "at_ms": 0}], ...}.
@@ -129,7 +123,7 @@ HttpResponse test(std::string_view body) {
     out += "],\"message_errors\":[";
     for (std::size_t k = 0; k < outcome->errors.size(); ++k) out += (k ? "," : "") + ib::quoted(outcome->errors[k]);
     out += "]," + counters_json(outcome->counters) + "}";
-    return json(200, std::move(out));
+    return json_reply(200, std::move(out));
 }
 
 }  // namespace
@@ -142,7 +136,7 @@ void add_rule_routes(api::HttpServer& server, rules::RuleEngine& engine) {
             body += (first ? "" : ",") + status_json(s, nullptr);
             first = false;
         }
-        return json(200, body + "]");
+        return json_reply(200, body + "]");
     });
     server.route("POST", "/api/v1/rules", [&engine](const HttpRequest& req) {
         auto rule = config::rule_from_json(req.body);
@@ -161,13 +155,13 @@ void add_rule_routes(api::HttpServer& server, rules::RuleEngine& engine) {
                 auto r = engine.set_running(id, verb == "start");
                 if (!r) return json_error(r.error().status, r.error().message);
                 auto s = engine.status(id);
-                return json(200, status_json(*s, engine.find(id)));
+                return json_reply(200, status_json(*s, engine.find(id)));
             }
             if (!verb.empty()) return json_error(404, "not found");
             if (method == "GET") {
                 auto s = engine.status(id);
                 if (!s) return json_error(404, "no rule named '" + std::string(id) + "'");
-                return json(200, status_json(*s, engine.find(id)));
+                return json_reply(200, status_json(*s, engine.find(id)));
             }
             if (method == "DELETE") return from(engine.remove(id), 204, "");
             auto rule = config::rule_from_json(req.body);
