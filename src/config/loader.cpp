@@ -236,11 +236,14 @@ private:
         }
     }
 
-    // [[acl]]: ordered and unnamed, so no uniqueness to check.
-    void acl(const toml::node& v, const std::string& display_key) {
+    // Calls `each(table, element_key, element, report)` for every table of an
+    // array of tables ([[devices]], [[acl]], ...); what is not one is reported.
+    template <typename Each>
+    void for_each_table(const toml::node& v, const std::string& display_key, Each each) {
         const toml::array* arr = v.as_array();
         if (arr == nullptr) {
-            return bad(v, display_key, "expected an array of tables ([[acl]]), got " + std::string(describe(v.type())));
+            return bad(v, display_key, "expected an array of tables ([[" + display_key + "]]), got " +
+                                           std::string(describe(v.type())));
         }
         ReportProblem report = [this](uint32_t line, std::string text) { ctx_.report(line, std::move(text)); };
         for (size_t i = 0; i < arr->size(); ++i) {
@@ -251,8 +254,16 @@ private:
                 bad(element, element_key, "expected a table, got " + std::string(describe(element.type())));
                 continue;
             }
-            if (auto rule = parse_acl_rule(*t, element_key, report)) cfg_.auth.acl.push_back(std::move(*rule));
+            each(*t, element_key, element, report);
         }
+    }
+
+    // [[acl]]: ordered and unnamed, so no uniqueness to check.
+    void acl(const toml::node& v, const std::string& display_key) {
+        for_each_table(v, display_key,
+                       [this](const toml::table& t, const std::string& key, const toml::node&, ReportProblem& report) {
+                           if (auto rule = parse_acl_rule(t, key, report)) cfg_.auth.acl.push_back(std::move(*rule));
+                       });
     }
 
     static const std::string& object_name(const drivers::DeviceConfig& d) { return d.name; }
@@ -270,26 +281,14 @@ private:
     template <typename T, typename Parse>
     void named_tables(const toml::node& v, const std::string& display_key, std::string_view what, Parse parse,
                       std::vector<T>& out) {
-        const toml::array* arr = v.as_array();
-        if (arr == nullptr) {
-            return bad(v, display_key, "expected an array of tables ([[" + display_key + "]]), got " +
-                                           std::string(describe(v.type())));
-        }
-        ReportProblem report = [this](uint32_t line, std::string text) { ctx_.report(line, std::move(text)); };
-        for (size_t i = 0; i < arr->size(); ++i) {
-            const toml::node& element = *arr->get(i);
-            std::string element_key = display_key + "[" + std::to_string(i) + "]";
-            const toml::table* t = element.as_table();
-            if (t == nullptr) {
-                bad(element, element_key, "expected a table, got " + std::string(describe(element.type())));
-                continue;
-            }
-            auto parsed = parse(*t, element_key, report);
-            if (!parsed) continue;
+        for_each_table(v, display_key, [&](const toml::table& t, const std::string& element_key,
+                                           const toml::node& element, ReportProblem& report) {
+            auto parsed = parse(t, element_key, report);
+            if (!parsed) return;
             for (const T& other : out) {
                 if (object_name(other) == object_name(*parsed)) {
                     const std::string_view key = name_key(*parsed);
-                    const toml::node* n = t->get(key);
+                    const toml::node* n = t.get(key);
                     ctx_.report(n ? line_of(*n) : line_of(element), element_key + "." + std::string(key) + ": \"" +
                                                                         object_name(*parsed) + "\" is already the " +
                                                                         std::string(key == "id" ? "id" : "name") +
@@ -297,7 +296,7 @@ private:
                 }
             }
             out.push_back(std::move(*parsed));
-        }
+        });
     }
 
     Context& ctx_;
