@@ -16,7 +16,9 @@ for fuzzer in "$build_dir"/tests/fuzz/*_fuzz; do
   mkdir -p "$work/$name"
   [[ -d $seeds ]] && cp -r "$seeds"/. "$work/$name"/
   echo "fuzz: $name for ${seconds}s"
-  "$fuzzer" -max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$work/" \
+  # -timeout: one input running 30 s is a finding (a hang), reported then, not
+  # after libFuzzer's default of 20 minutes, past what CI allows.
+  "$fuzzer" -max_total_time="$seconds" -timeout=30 -print_final_stats=1 -artifact_prefix="$work/" \
     "$work/$name" 2>"$work/$name.log" || {
       tail -50 "$work/$name.log"
       echo "fuzz: $name FAILED"; exit 1; }
