@@ -141,11 +141,7 @@ std::expected<void, std::string> History::connect() {
 
 std::expected<void, std::string> History::prepare() {
     sqlite3* db = file_.db;
-    struct Want {
-        Statement* st;
-        const char* sql;
-    };
-    const Want wants[] = {
+    auto prepared = prepare_all(db, "history", {
         {&begin_, "BEGIN"},
         {&commit_, "COMMIT"},
         {&rollback_, "ROLLBACK"},
@@ -171,12 +167,8 @@ std::expected<void, std::string> History::prepare() {
         {&newest_[2], "SELECT max(ts) FROM hour WHERE series = ?"},
         {&page_count_, "PRAGMA page_count"},
         {&freelist_count_, "PRAGMA freelist_count"},
-    };
-    for (const Want& w : wants) {
-        auto st = Statement::prepare(db, w.sql);
-        if (!st) return std::unexpected("history: " + st.error());
-        *w.st = std::move(*st);
-    }
+    });
+    if (!prepared) return prepared;
     auto ps = Statement::prepare(db, "PRAGMA page_size");
     if (!ps) return std::unexpected("history: " + ps.error());
     if (sqlite3_step(ps->get()) == SQLITE_ROW) page_size_ = sqlite3_column_int64(ps->get(), 0);

@@ -68,10 +68,7 @@ std::string Outbox::error(std::string_view what) const {
 }
 
 std::expected<void, std::string> Outbox::prepare() {
-    struct {
-        Statement* st;
-        const char* sql;
-    } all[] = {
+    auto prepared = prepare_all(db_, path_, {
         {&begin_, "BEGIN IMMEDIATE"},
         {&commit_, "COMMIT"},
         {&rollback_, "ROLLBACK"},
@@ -83,12 +80,8 @@ std::expected<void, std::string> Outbox::prepare() {
         {&oldest_, "SELECT ts FROM outbox ORDER BY seq LIMIT 1"},
         {&drop_upto_, "DELETE FROM outbox WHERE seq > ? AND seq <= ? RETURNING seq, length(topic) + length(payload)"},
         {&head_, "SELECT seq, ts, length(topic) + length(payload) FROM outbox WHERE seq > ? ORDER BY seq LIMIT 256"},
-    };
-    for (auto& [st, sql] : all) {
-        auto p = Statement::prepare(db_, sql);
-        if (!p) return std::unexpected(path_ + ": " + p.error());
-        *st = std::move(*p);
-    }
+    });
+    if (!prepared) return prepared;
     auto count = Statement::prepare(
         db_, (std::string("SELECT count(*), coalesce(sum(") + kSize + "), 0), coalesce(max(seq), 0) FROM outbox").c_str());
     if (!count) return std::unexpected(path_ + ": " + count.error());

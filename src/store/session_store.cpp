@@ -242,10 +242,7 @@ std::string SessionStore::error(std::string_view what) const {
 }
 
 std::expected<void, std::string> SessionStore::prepare() {
-    struct {
-        Statement* st;
-        const char* sql;
-    } all[] = {
+    return prepare_all(db_, path_, {
         {&begin_, "BEGIN IMMEDIATE"},
         {&commit_, "COMMIT"},
         {&rollback_, "ROLLBACK"},
@@ -271,13 +268,7 @@ std::expected<void, std::string> SessionStore::prepare() {
          " ON CONFLICT (topic) DO UPDATE SET ver = excluded.ver, flags = excluded.flags,"
          " payload = excluded.payload, props = excluded.props WHERE excluded.ver > retained.ver"},
         {&meta_, "INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)"},
-    };
-    for (auto& [st, sql] : all) {
-        auto p = Statement::prepare(db_, sql);
-        if (!p) return std::unexpected(path_ + ": " + p.error());
-        *st = std::move(*p);
-    }
-    return {};
+    });
 }
 
 std::expected<void, std::string> SessionStore::open_side_connections() {
@@ -352,6 +343,15 @@ std::expected<LoadedState, std::string> SessionStore::read_all() {
         return {};
     };
     auto query = [&](const char* sql) { return Statement::prepare(db_, sql); };
+    // Runs `sql` and hands each row to `on_row`; `what` names the rows in the error.
+    auto each_row = [&](const char* sql, std::string_view what, auto&& on_row) -> std::expected<void, std::string> {
+        auto st = query(sql);
+        if (!st) return std::unexpected(path_ + ": " + st.error());
+        int rc;
+        while ((rc = sqlite3_step(st->get())) == SQLITE_ROW) on_row(st->get());
+        if (rc != SQLITE_DONE) return std::unexpected(error("cannot read " + std::string(what)));
+        return {};
+    };
     // Expired sessions go first, with everything they own; then cleared
     // retained topics, whose empty rows only guarded against late older sets.
     const int64_t now = wall_ms();
@@ -390,73 +390,71 @@ std::expected<LoadedState, std::string> SessionStore::read_all() {
         if (!gone.empty()) log::info("mqtt: {} expired sessions removed from {}", gone.size(), path_);
     }
     std::unordered_map<int64_t, std::size_t> by_key;
-    {
-        auto st = query("SELECT skey, client_id, expiry_s, expires_at FROM sessions");
-        if (!st) return std::unexpected(path_ + ": " + st.error());
-        int rc;
-        while ((rc = sqlite3_step(st->get())) == SQLITE_ROW) {
-            StoredSession s;
-            s.key = static_cast<uint64_t>(sqlite3_column_int64(st->get(), 0));
-            s.client_id = std::string(column_text(st->get(), 1));
-            s.expiry_s = static_cast<uint32_t>(sqlite3_column_int64(st->get(), 2));
-            s.expires_at_ms = sqlite3_column_int64(st->get(), 3);
-            by_key.emplace(static_cast<int64_t>(s.key), out.sessions.size());
-            out.next_key = std::max(out.next_key, s.key + 1);
-            out.sessions.push_back(std::move(s));
-        }
-        if (rc != SQLITE_DONE) return std::unexpected(error("cannot read sessions"));
+    auto session_of = [&](sqlite3_stmt* st) -> StoredSession* {
+        auto it = by_key.find(sqlite3_column_int64(st, 0));
+        return it == by_key.end() ? nullptr : &out.sessions[it->second];
+    };
+    if (auto r = each_row("SELECT skey, client_id, expiry_s, expires_at FROM sessions", "sessions",
+                          [&](sqlite3_stmt* st) {
+                              StoredSession s;
+                              s.key = static_cast<uint64_t>(sqlite3_column_int64(st, 0));
+                              s.client_id = std::string(column_text(st, 1));
+                              s.expiry_s = static_cast<uint32_t>(sqlite3_column_int64(st, 2));
+                              s.expires_at_ms = sqlite3_column_int64(st, 3);
+                              by_key.emplace(static_cast<int64_t>(s.key), out.sessions.size());
+                              out.next_key = std::max(out.next_key, s.key + 1);
+                              out.sessions.push_back(std::move(s));
+                          });
+        !r) {
+        return std::unexpected(r.error());
     }
-    {
-        auto st = query("SELECT skey, filter, opts, sub_id FROM subs");
-        if (!st) return std::unexpected(path_ + ": " + st.error());
-        int rc;
-        while ((rc = sqlite3_step(st->get())) == SQLITE_ROW) {
-            auto it = by_key.find(sqlite3_column_int64(st->get(), 0));
-            if (it == by_key.end()) continue;
-            out.sessions[it->second].subscriptions.emplace_back(
-                std::string(column_text(st->get(), 1)),
-                unpack_options(sqlite3_column_int(st->get(), 2), static_cast<uint32_t>(sqlite3_column_int64(st->get(), 3))));
-        }
-        if (rc != SQLITE_DONE) return std::unexpected(error("cannot read subscriptions"));
+    if (auto r = each_row("SELECT skey, filter, opts, sub_id FROM subs", "subscriptions",
+                          [&](sqlite3_stmt* st) {
+                              if (StoredSession* s = session_of(st)) {
+                                  s->subscriptions.emplace_back(
+                                      std::string(column_text(st, 1)),
+                                      unpack_options(sqlite3_column_int(st, 2),
+                                                     static_cast<uint32_t>(sqlite3_column_int64(st, 3))));
+                              }
+                          });
+        !r) {
+        return std::unexpected(r.error());
     }
-    {
-        auto st = query("SELECT skey, packet_id FROM incoming");
-        if (!st) return std::unexpected(path_ + ": " + st.error());
-        int rc;
-        while ((rc = sqlite3_step(st->get())) == SQLITE_ROW) {
-            auto it = by_key.find(sqlite3_column_int64(st->get(), 0));
-            if (it == by_key.end()) continue;
-            out.sessions[it->second].incoming_qos2.push_back(static_cast<uint16_t>(sqlite3_column_int(st->get(), 1)));
-        }
-        if (rc != SQLITE_DONE) return std::unexpected(error("cannot read QoS 2 state"));
+    if (auto r = each_row("SELECT skey, packet_id FROM incoming", "QoS 2 state",
+                          [&](sqlite3_stmt* st) {
+                              if (StoredSession* s = session_of(st)) {
+                                  s->incoming_qos2.push_back(static_cast<uint16_t>(sqlite3_column_int(st, 1)));
+                              }
+                          });
+        !r) {
+        return std::unexpected(r.error());
     }
-    {
-        auto st = query("SELECT topic, ver, flags, payload, props FROM retained");
-        if (!st) return std::unexpected(path_ + ": " + st.error());
-        int rc;
-        while ((rc = sqlite3_step(st->get())) == SQLITE_ROW) {
-            const int flags = sqlite3_column_int(st->get(), 2);
-            Bytes props = column_bytes(st->get(), 4);
-            MessageRef m;
-            if (!decode_message(column_text(st->get(), 0), column_bytes(st->get(), 3), static_cast<uint8_t>(flags & 3),
-                                true, props.data(), props.size(), m)) {
-                continue;
-            }
-            if (m->expired(mqtt::broker::Clock::now())) continue;
-            out.retained.push_back(std::move(m));
-            out.retained_version = std::max(out.retained_version, static_cast<uint64_t>(sqlite3_column_int64(st->get(), 1)));
-        }
-        if (rc != SQLITE_DONE) return std::unexpected(error("cannot read retained messages"));
+    if (auto r = each_row("SELECT topic, ver, flags, payload, props FROM retained", "retained messages",
+                          [&](sqlite3_stmt* st) {
+                              const int flags = sqlite3_column_int(st, 2);
+                              Bytes props = column_bytes(st, 4);
+                              MessageRef m;
+                              if (!decode_message(column_text(st, 0), column_bytes(st, 3),
+                                                  static_cast<uint8_t>(flags & 3), true, props.data(), props.size(), m)) {
+                                  return;
+                              }
+                              if (m->expired(mqtt::broker::Clock::now())) return;
+                              out.retained.push_back(std::move(m));
+                              out.retained_version = std::max(out.retained_version,
+                                                              static_cast<uint64_t>(sqlite3_column_int64(st, 1)));
+                          });
+        !r) {
+        return std::unexpected(r.error());
     }
-    {
-        auto st = query("SELECT k, v FROM meta");
-        if (!st) return std::unexpected(path_ + ": " + st.error());
-        while (sqlite3_step(st->get()) == SQLITE_ROW) {
-            const std::string_view k = column_text(st->get(), 0);
-            const auto v = static_cast<uint64_t>(sqlite3_column_int64(st->get(), 1));
-            if (k == "seq") meta_seq_ = v;
-            if (k == "key") meta_key_ = v;
-        }
+    if (auto r = each_row("SELECT k, v FROM meta", "the store's counters",
+                          [&](sqlite3_stmt* st) {
+                              const std::string_view k = column_text(st, 0);
+                              const auto v = static_cast<uint64_t>(sqlite3_column_int64(st, 1));
+                              if (k == "seq") meta_seq_ = v;
+                              if (k == "key") meta_key_ = v;
+                          });
+        !r) {
+        return std::unexpected(r.error());
     }
     out.next_seq = meta_seq_ + 1;
     out.next_key = std::max(out.next_key, meta_key_ + 1);

@@ -57,6 +57,15 @@ std::expected<Statement, std::string> Statement::prepare(sqlite3* db, const char
 
 void Statement::reset() { sqlite3_reset(s_); }
 
+std::expected<void, std::string> prepare_all(sqlite3* db, std::string_view who, std::initializer_list<StatementSql> all) {
+    for (const auto& [st, sql] : all) {
+        auto p = Statement::prepare(db, sql);
+        if (!p) return std::unexpected(std::string(who) + ": " + p.error());
+        *st = std::move(*p);
+    }
+    return {};
+}
+
 void run_wal_checkpoints(sqlite3* db, std::mutex& mutex, std::condition_variable& wake, const bool& stop) {
     constexpr int kTruncateFrames = 16384;  // 64 MiB of 4 KiB pages
     constexpr int kIdleTruncateFrames = 256;

@@ -5,8 +5,10 @@
 
 #include <condition_variable>
 #include <expected>
+#include <initializer_list>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <utility>
 
 struct sqlite3;
@@ -57,5 +59,14 @@ public:
 private:
     sqlite3_stmt* s_ = nullptr;
 };
+
+// One statement of a file's set, and where it is kept once prepared.
+struct StatementSql {
+    Statement* st;
+    const char* sql;
+};
+// Prepares every statement of `all` on `db`; the error starts with `who` (the
+// file or the store) and names the statement that failed.
+std::expected<void, std::string> prepare_all(sqlite3* db, std::string_view who, std::initializer_list<StatementSql> all);
 
 }  // namespace ib::store
