@@ -375,18 +375,7 @@ struct Bridge::Impl {
             send_publish(e.topic(), e.payload(), e.qos, e.retain, pid, false);
             inflight.emplace(pid, Inflight{std::move(e), false});
         }
-        if (!wrote) return;
-        const bool output_full = link->pending_output() >= kMaxPendingOutput;
-        link->flush();
-        // A flush the kernel took whole (plain TCP writes at once) completes no
-        // write, so no `writable` event would wake the sender: QoS 0, which no
-        // acknowledgement wakes either, would wait for the next delete commit
-        // (50 ms) for each 512 KiB.
-        if (output_full && link->connected() && link->pending_output() < kMaxPendingOutput) {
-            asio::post(io, [this] {
-                if (running) pump();
-            });
-        }
+        if (wrote) link->flush();
     }
 
     // Loads the next page from the file; false when nothing is left to send.

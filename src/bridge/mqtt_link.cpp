@@ -310,19 +310,6 @@ struct MqttLink::Impl : std::enable_shared_from_this<MqttLink::Impl> {
 
     void flush() {
         if (write_busy || out.empty() || (state != LinkState::Connected && state != LinkState::AwaitConnack)) return;
-        if (!conn->tls) {
-            // Plain TCP: written at once while the kernel takes it, without a
-            // completion to wait for on the loop; the async write is for the rest.
-            boost::system::error_code ec;
-            if (!conn->socket.non_blocking()) conn->socket.non_blocking(true, ec);
-            const std::size_t n = ec ? 0 : conn->socket.write_some(asio::buffer(out), ec);
-            if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
-                return close("write to " + server_text() + ": " + ec.message());
-            }
-            last_tx = Clock::now();
-            out.erase(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n));
-            if (out.empty()) return;
-        }
         writing.clear();
         writing.swap(out);
         write_busy = true;
