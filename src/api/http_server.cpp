@@ -4,6 +4,7 @@
 #include <utility>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -35,6 +36,35 @@ constexpr auto kAcceptRetry = std::chrono::milliseconds(100);
 
 std::string_view sv(beast::string_view s) { return {s.data(), s.size()}; }
 
+// A request that outlives the receive buffer it was parsed from: what a route
+// running on another loop is handed.
+struct OwnedRequest {
+    explicit OwnedRequest(const HttpRequest& r)
+        : method(r.method), target(r.target), body(r.body), peer_address(r.peer_address) {
+        for (const auto& [k, v] : r.headers) header_text.emplace_back(std::string(k), std::string(v));
+        view.method = method;
+        view.target = target;
+        const auto q = view.target.find('?');
+        view.path = view.target.substr(0, q);
+        if (q != std::string_view::npos) view.query = view.target.substr(q + 1);
+        view.body = body;
+        view.peer_address = peer_address;
+        for (const auto& [k, v] : header_text) view.headers.emplace_back(k, v);
+    }
+    std::string method, target, body, peer_address;
+    std::vector<std::pair<std::string, std::string>> header_text;
+    HttpRequest view;
+};
+
+HttpResponse call_handler(const Handler& h, const HttpRequest& r) {
+    try {
+        return h(r);
+    } catch (const std::exception& e) {
+        spdlog::error("api: {} {} failed: {}", r.method, r.path, e.what());
+        return json_error(500, "internal error");
+    }
+}
+
 std::string endpoint_text(const std::string& address, uint16_t port) {
     bool v6 = address.find(':') != std::string::npos;
     return (v6 ? "[" + address + "]" : address) + ":" + std::to_string(port);
@@ -58,7 +88,11 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     asio::steady_timer retry;
     std::unique_ptr<asio::ssl::context> tls;  // HTTPS when set
     Router router;
-    std::vector<MetricCollector> collectors;
+    struct Collector {
+        MetricCollector collect;
+        asio::io_context* loop = nullptr;  // null: the server's own
+    };
+    std::vector<Collector> collectors;
     std::function<bool(const HttpRequest&)> authorizer;
     std::string version = "unknown";
     std::chrono::steady_clock::time_point started;
@@ -272,10 +306,44 @@ HttpResponse HttpServer::Impl::metrics() {
                         MetricType::Counter, prometheus_label("code", std::to_string(status)),
                         static_cast<double>(n)});
     }
-    for (const MetricCollector& c : collectors) c(sink);
+    // Each module's collector runs on its module's loop, where its state lives;
+    // the parts come back here and are printed in the order they were added.
+    struct Gather {
+        MetricSink head;
+        std::vector<MetricSink> parts;
+        std::size_t remaining = 0;
+        std::function<void(HttpResponse)> reply;
+        void finish() {
+            for (auto& p : parts) head.insert(head.end(), std::make_move_iterator(p.begin()), std::make_move_iterator(p.end()));
+            HttpResponse r;
+            r.content_type = std::string(kPrometheusContentType);
+            r.body = format_prometheus(head);
+            reply(std::move(r));
+        }
+    };
+    auto g = std::make_shared<Gather>();
+    g->head = std::move(sink);
+    g->parts.resize(collectors.size());
     HttpResponse r;
-    r.content_type = std::string(kPrometheusContentType);
-    r.body = format_prometheus(sink);
+    r.deferred = [self = shared_from_this(), g](std::function<void(HttpResponse)> reply) {
+        g->reply = std::move(reply);
+        g->remaining = self->collectors.size() + 1;
+        for (std::size_t i = 0; i < self->collectors.size(); ++i) {
+            const Collector& c = self->collectors[i];
+            if (c.loop == nullptr || c.loop == &self->io) {
+                c.collect(g->parts[i]);
+                --g->remaining;
+                continue;
+            }
+            asio::post(*c.loop, [self, g, i] {
+                self->collectors[i].collect(g->parts[i]);
+                asio::post(self->io, [g] {
+                    if (--g->remaining == 0) g->finish();
+                });
+            });
+        }
+        if (--g->remaining == 0) g->finish();
+    };
     return r;
 }
 
@@ -331,11 +399,39 @@ std::expected<uint16_t, std::string> HttpServer::start() {
 
 void HttpServer::stop() { impl_->close_all(); }
 
-void HttpServer::route(std::string method, std::string path, Handler handler) {
-    impl_->router.add(std::move(method), std::move(path), std::move(handler));
+void HttpServer::route(std::string method, std::string path, Handler handler, asio::io_context* run_on) {
+    if (run_on == nullptr || run_on == &impl_->io) {
+        impl_->router.add(std::move(method), std::move(path), std::move(handler));
+        return;
+    }
+    // The handler runs on its module's loop with a copy of the request; its
+    // answer (deferred or not) comes back to this loop to be written.
+    auto shared = std::make_shared<Handler>(std::move(handler));
+    Handler hop = [run_on, &api = impl_->io, shared](const HttpRequest& req) {
+        auto owned = std::make_shared<OwnedRequest>(req);
+        HttpResponse r;
+        r.deferred = [run_on, &api, shared, owned](std::function<void(HttpResponse)> reply) {
+            asio::post(*run_on, [&api, shared, owned, reply = std::move(reply)] {
+                auto back = [&api, reply](HttpResponse out) {
+                    asio::post(api, [reply, out = std::move(out)]() mutable { reply(std::move(out)); });
+                };
+                HttpResponse out = call_handler(*shared, owned->view);
+                if (out.deferred) {
+                    auto later = std::move(out.deferred);
+                    later(std::move(back));
+                } else {
+                    back(std::move(out));
+                }
+            });
+        };
+        return r;
+    };
+    impl_->router.add(std::move(method), std::move(path), std::move(hop));
 }
 
-void HttpServer::add_metrics(MetricCollector collector) { impl_->collectors.push_back(std::move(collector)); }
+void HttpServer::add_metrics(MetricCollector collector, asio::io_context* run_on) {
+    impl_->collectors.push_back(Impl::Collector{std::move(collector), run_on});
+}
 
 void HttpServer::set_version(std::string version) { impl_->version = std::move(version); }
 

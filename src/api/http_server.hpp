@@ -49,9 +49,12 @@ public:
     void stop();
 
     // See Router::add: exact path, or a prefix when `path` ends in "/*".
-    void route(std::string method, std::string path, Handler handler);
-    // Called on every GET /metrics scrape, on the server's thread.
-    void add_metrics(MetricCollector collector);
+    // With `run_on` (the loop of the module the route serves, when it is not
+    // the server's), the handler runs there on a copy of the request, and its
+    // answer, deferred or not, is written from the server's loop.
+    void route(std::string method, std::string path, Handler handler, boost::asio::io_context* run_on = nullptr);
+    // Called on every GET /metrics scrape, on `run_on` (default: the server's loop).
+    void add_metrics(MetricCollector collector, boost::asio::io_context* run_on = nullptr);
     // Reported by GET /api/v1/health.
     void set_version(std::string version);
     // Asked before every request but GET /api/v1/health (kept open for probes);

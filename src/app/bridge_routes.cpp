@@ -45,7 +45,8 @@ std::string status_json(const bridge::BridgeStatus& s, const bridge::BridgeConfi
 
 }  // namespace
 
-void add_bridge_routes(api::HttpServer& server, const std::vector<std::unique_ptr<bridge::Bridge>>& bridges) {
+void add_bridge_routes(api::HttpServer& server, const std::vector<std::unique_ptr<bridge::Bridge>>& bridges,
+                       boost::asio::io_context& bridges_loop) {
     server.route("GET", "/api/v1/bridges", [&bridges](const api::HttpRequest&) {
         api::HttpResponse r;
         r.body = "[";
@@ -54,7 +55,7 @@ void add_bridge_routes(api::HttpServer& server, const std::vector<std::unique_pt
         }
         r.body += "]";
         return r;
-    });
+    }, &bridges_loop);
     server.route("GET", "/api/v1/bridges/*", [&bridges](const api::HttpRequest& req) {
         std::string_view name = req.path.substr(std::string_view("/api/v1/bridges/").size());
         for (const auto& b : bridges) {
@@ -65,7 +66,7 @@ void add_bridge_routes(api::HttpServer& server, const std::vector<std::unique_pt
             }
         }
         return api::json_error(404, "no bridge named " + ib::quoted(name));
-    });
+    }, &bridges_loop);
 }
 
 }  // namespace ib::app

@@ -5,6 +5,10 @@
 #include <memory>
 #include <vector>
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace ib::api {
 class HttpServer;
 }
@@ -15,6 +19,7 @@ class Bridge;
 namespace ib::app {
 
 // Handlers run on the server's loop, which must be the bridges' loop.
-void add_bridge_routes(api::HttpServer& server, const std::vector<std::unique_ptr<bridge::Bridge>>& bridges);
+void add_bridge_routes(api::HttpServer& server, const std::vector<std::unique_ptr<bridge::Bridge>>& bridges,
+                       boost::asio::io_context& bridges_loop);
 
 }  // namespace ib::app

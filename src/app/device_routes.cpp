@@ -215,10 +215,12 @@ HttpResponse handle(DeviceManager& devices, const HttpRequest& req) {
 
 }  // namespace
 
-void add_device_routes(api::HttpServer& server, DeviceManager& devices) {
+void add_device_routes(api::HttpServer& server, DeviceManager& devices, boost::asio::io_context& devices_loop) {
     for (const char* method : {"GET", "POST", "PUT", "DELETE"}) {
-        server.route(method, "/api/v1/devices", [&devices](const HttpRequest& r) { return handle(devices, r); });
-        server.route(method, "/api/v1/devices/*", [&devices](const HttpRequest& r) { return handle(devices, r); });
+        server.route(method, "/api/v1/devices", [&devices](const HttpRequest& r) { return handle(devices, r); },
+                     &devices_loop);
+        server.route(method, "/api/v1/devices/*", [&devices](const HttpRequest& r) { return handle(devices, r); },
+                     &devices_loop);
     }
 }
 

@@ -3,6 +3,10 @@
 // device manager, so neither module knows the other.
 #pragma once
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace ib::api {
 class HttpServer;
 }
@@ -13,6 +17,6 @@ class DeviceManager;
 namespace ib::app {
 
 // Handlers run on the server's loop, which must be the devices' loop.
-void add_device_routes(api::HttpServer& server, drivers::DeviceManager& devices);
+void add_device_routes(api::HttpServer& server, drivers::DeviceManager& devices, boost::asio::io_context& devices_loop);
 
 }  // namespace ib::app

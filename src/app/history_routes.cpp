@@ -138,37 +138,44 @@ HttpResponse handle(store::History& history, const HttpRequest& req) {
     else return json_error(400, "agg: expected avg, min, max, count or last, got " + quoted(agg));
     q.limit = kMaxPoints + 1;
 
-    auto points = history.query(q);
-    if (!points) return json_error(500, points.error());
-    if (points->size() > kMaxPoints) {
-        return json_error(400, "step: more than " + std::to_string(kMaxPoints) + " points at step=" +
-                                   std::string(step) + " between from and to; ask for a shorter range or a coarser step");
-    }
-
-    HttpResponse r;
-    std::string& out = r.body;
-    out.reserve(128 + points->size() * 24);
-    out += "{\"device\":" + quoted(q.device) + ",\"tag\":" + quoted(q.tag) + ",\"step\":\"" + std::string(step) + "\"";
-    if (q.step != HistoryStep::Raw) out += ",\"agg\":\"" + std::string(agg) + "\"";
-    out += ",\"from\":" + std::to_string(q.from_ms) + ",\"to\":" + std::to_string(q.to_ms) + ",\"points\":[";
-    bool first = true;
-    for (const auto& pt : *points) {
-        if (!first) out += ',';
-        first = false;
-        out += '[';
-        out += std::to_string(pt.ts_ms);
-        out += ',';
-        append_number(out, pt.value);
-        out += ']';
-    }
-    out += "]}";
-    return r;
+    // Answered by the history's writer thread once what came before is written.
+    HttpResponse deferred;
+    deferred.deferred = [&history, q, step = std::string(step), agg = std::string(agg), device = std::string(q.device),
+                         tag = std::string(q.tag)](std::function<void(HttpResponse)> reply) {
+        history.query_async(device, tag, q, [q, step, agg, device, tag, reply](store::History::QueryResult points) {
+            if (!points) return reply(json_error(500, points.error()));
+            if (points->size() > kMaxPoints) {
+                return reply(json_error(400, "step: more than " + std::to_string(kMaxPoints) + " points at step=" + step +
+                                                 " between from and to; ask for a shorter range or a coarser step"));
+            }
+            HttpResponse r;
+            std::string& out = r.body;
+            out.reserve(128 + points->size() * 24);
+            out += "{\"device\":" + quoted(device) + ",\"tag\":" + quoted(tag) + ",\"step\":\"" + step + "\"";
+            if (q.step != HistoryStep::Raw) out += ",\"agg\":\"" + agg + "\"";
+            out += ",\"from\":" + std::to_string(q.from_ms) + ",\"to\":" + std::to_string(q.to_ms) + ",\"points\":[";
+            bool first = true;
+            for (const auto& pt : *points) {
+                if (!first) out += ',';
+                first = false;
+                out += '[';
+                out += std::to_string(pt.ts_ms);
+                out += ',';
+                append_number(out, pt.value);
+                out += ']';
+            }
+            out += "]}";
+            reply(std::move(r));
+        });
+    };
+    return deferred;
 }
 
 }  // namespace
 
-void add_history_routes(api::HttpServer& server, store::History& history) {
-    server.route("GET", "/api/v1/history", [&history](const HttpRequest& r) { return handle(history, r); });
+void add_history_routes(api::HttpServer& server, store::History& history, boost::asio::io_context& history_loop) {
+    server.route("GET", "/api/v1/history", [&history](const HttpRequest& r) { return handle(history, r); },
+                 &history_loop);
 }
 
 }  // namespace ib::app

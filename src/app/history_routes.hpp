@@ -3,6 +3,10 @@
 // JSON. Wiring between the API and the store, so neither module knows the other.
 #pragma once
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace ib::api {
 class HttpServer;
 }
@@ -13,6 +17,6 @@ class History;
 namespace ib::app {
 
 // Handlers run on the server's loop, which must be the history's loop.
-void add_history_routes(api::HttpServer& server, store::History& history);
+void add_history_routes(api::HttpServer& server, store::History& history, boost::asio::io_context& history_loop);
 
 }  // namespace ib::app

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <thread>
 
 #include "api/http_server.hpp"
 #include "bridge/bridge.hpp"
@@ -17,6 +18,7 @@
 #include "app/history_routes.hpp"
 #include "app/rule_routes.hpp"
 #include "app/passwd.hpp"
+#include "app/placement.hpp"
 #include "auth/auth.hpp"
 #include "auth/password_hash.hpp"
 #include "config/device_loader.hpp"
@@ -136,7 +138,17 @@ int run_node(const std::string& config_path) {
         return (*auth)->reload(auth_config_of(*fresh));
     };
 
-    ib::net::LoopPool loops(cfg->broker.threads);
+    // The placement table: which loop runs what. Each component below is handed
+    // its loop from it, and nowhere else.
+    const auto placement = ib::app::plan_placement(cfg->broker.threads, cfg->service_loops,
+                                                   std::thread::hardware_concurrency());
+    ib::net::LoopPool loops(placement.total());
+    auto loop_of = [&](ib::app::Role role) -> boost::asio::io_context& { return loops.loop(placement.loop(role)); };
+    auto& devices_loop = loop_of(ib::app::Role::Devices);
+    auto& rules_loop = loop_of(ib::app::Role::Rules);
+    auto& bridges_loop = loop_of(ib::app::Role::Bridges);
+    auto& history_loop = loop_of(ib::app::Role::History);
+    auto& api_loop = loop_of(ib::app::Role::Api);
     // Before the broker, which uses it until it is destroyed; the broker loads
     // it in start() and reports a file moved aside.
     std::unique_ptr<ib::store::SessionStore> session_store;
@@ -145,24 +157,22 @@ int run_node(const std::string& config_path) {
         if (!s) return fail_start("cannot open the session store: " + s.error());
         session_store = std::move(*s);
     }
-    ib::mqtt::broker::Broker broker(cfg->broker, loops, kVersion);
+    ib::mqtt::broker::Broker broker(cfg->broker, loops, kVersion, placement.shards);
     broker.set_auth(auth->get());
     if (session_store) broker.set_persistence(session_store.get());
     if (auto r = broker.start(); !r) return fail_start(r.error());
 
-    // Devices run on loop 0 with the API and the in-process subscribers, so REST
-    // handlers and write requests reach them without locks.
     ib::drivers::DeviceManager::Persistence persistence{
         [&store](const ib::drivers::DeviceConfig& d) {
             return (*store)->put("device", d.name, ib::config::device_to_json(d));
         },
         [&store](std::string_view name) { return (*store)->remove("device", name); },
     };
-    ib::drivers::DeviceManager devices(loops.loop(0), make_driver, broker.router(), "ib", persistence);
+    ib::drivers::DeviceManager devices(devices_loop, make_driver, broker.router(), "ib", persistence);
     if (auto r = devices.start(std::move(cfg->devices), stored_devices(**store)); !r) return fail_start(r.error());
 
-    // The history subscribes on loop 0 like the devices and answers queries there,
-    // so its store needs no lock; history.db is created at the first reading.
+    // The history answers queries on its loop too, so its store needs no lock;
+    // history.db is created at the first reading.
     std::unique_ptr<ib::store::History> history;
     if (cfg->history.enabled) {
         auto h = ib::store::History::open(cfg->data_dir + "/history.db", cfg->history);
@@ -172,15 +182,14 @@ int run_node(const std::string& config_path) {
             ib::log::error("history was unreadable and has been moved aside to {}; starting with an empty one",
                            history->recovered_from());
         }
-        if (auto r = history->start(loops.loop(0), broker.router()); !r) return fail_start(r.error());
+        if (auto r = history->start(history_loop, broker.router()); !r) return fail_start(r.error());
     }
 
-    // Bridges run on loop 0 too: their forwards are in-process subscribers there.
     std::vector<std::unique_ptr<ib::bridge::Bridge>> bridges;
     bool push_back = false;
     for (auto& b : cfg->bridges) {
         push_back = push_back || b.queue_full == ib::bridge::QueueFullPolicy::PushBack;
-        bridges.push_back(std::make_unique<ib::bridge::Bridge>(loops.loop(0), std::move(b), broker.router(), cfg->data_dir));
+        bridges.push_back(std::make_unique<ib::bridge::Bridge>(bridges_loop, std::move(b), broker.router(), cfg->data_dir));
         if (auto r = bridges.back()->start(); !r) return fail_start(r.error());
     }
     // A push-back bridge with a full queue keeps publishers' acknowledgements back.
@@ -193,17 +202,16 @@ int run_node(const std::string& config_path) {
         });
     }
 
-    // Rules subscribe on loop 0 too, and their windows close on its timers.
     ib::rules::RuleEngine::Persistence rule_persistence{
         [&store](const ib::rules::RuleConfig& r) { return (*store)->put("rule", r.id, ib::config::rule_to_json(r)); },
         [&store](std::string_view id) { return (*store)->remove("rule", id); },
     };
-    ib::rules::RuleEngine rules(loops.loop(0), broker.router(), "ib", rule_persistence, cfg->data_dir);
+    ib::rules::RuleEngine rules(rules_loop, broker.router(), "ib", rule_persistence, cfg->data_dir);
     if (auto r = rules.start(std::move(cfg->rules), stored_rules(**store)); !r) return fail_start(r.error());
 
     std::unique_ptr<ib::api::HttpServer> http;
     if (cfg->api.enabled) {
-        http = std::make_unique<ib::api::HttpServer>(loops.loop(0), cfg->api);
+        http = std::make_unique<ib::api::HttpServer>(api_loop, cfg->api);
         http->set_version(kVersion);
         http->add_metrics([&broker](ib::MetricSink& sink) { broker.collect_metrics(sink); });
         http->add_metrics([&auth](ib::MetricSink& sink) { (*auth)->collect_metrics(sink); });
@@ -223,24 +231,27 @@ int run_node(const std::string& config_path) {
         if (session_store) {
             http->add_metrics([&session_store](ib::MetricSink& sink) { session_store->collect_metrics(sink); });
         }
-        http->add_metrics([&devices](ib::MetricSink& sink) { devices.collect_metrics(sink); });
-        ib::app::add_device_routes(*http, devices);
-        ib::app::add_bridge_routes(*http, bridges);
-        ib::app::add_rule_routes(*http, rules);
-        http->add_metrics([&rules](ib::MetricSink& sink) { rules.collect_metrics(sink); });
-        http->add_metrics([&bridges](ib::MetricSink& sink) {
-            for (const auto& b : bridges) b->collect_metrics(sink);
-        });
+        // Each module's routes and metrics run on the module's loop.
+        http->add_metrics([&devices](ib::MetricSink& sink) { devices.collect_metrics(sink); }, &devices_loop);
+        ib::app::add_device_routes(*http, devices, devices_loop);
+        ib::app::add_bridge_routes(*http, bridges, bridges_loop);
+        ib::app::add_rule_routes(*http, rules, rules_loop);
+        http->add_metrics([&rules](ib::MetricSink& sink) { rules.collect_metrics(sink); }, &rules_loop);
+        http->add_metrics(
+            [&bridges](ib::MetricSink& sink) {
+                for (const auto& b : bridges) b->collect_metrics(sink);
+            },
+            &bridges_loop);
         if (history) {
-            http->add_metrics([&history](ib::MetricSink& sink) { history->collect_metrics(sink); });
-            ib::app::add_history_routes(*http, *history);
+            http->add_metrics([&history](ib::MetricSink& sink) { history->collect_metrics(sink); }, &history_loop);
+            ib::app::add_history_routes(*http, *history, history_loop);
         }
         auto port = http->start();
         if (!port) return fail_start(port.error());
         ib::log::info("api: listening on {}:{}", cfg->api.bind_address, *port);
     }
 
-    boost::asio::signal_set hangup(loops.loop(0), SIGHUP);
+    boost::asio::signal_set hangup(api_loop, SIGHUP);
     std::function<void()> wait_hangup = [&] {
         hangup.async_wait([&](const boost::system::error_code& ec, int) {
             if (ec) return;
@@ -254,23 +265,25 @@ int run_node(const std::string& config_path) {
     };
     wait_hangup();
 
-    boost::asio::signal_set signals(loops.loop(0), SIGINT, SIGTERM);
+    boost::asio::signal_set signals(api_loop, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int signo) {
         if (ec) return;
         ib::log::info("ironbridge: signal {} received, shutting down", signo);
         if (http) http->stop();
-        rules.stop();
         hangup.cancel();
-        devices.stop();
-        for (auto& b : bridges) b->stop();
-        if (history) history->stop();
-        broker.stop([&loops] { loops.stop(); });
+        // In this order, each on its own loop; then the broker closes its clients.
+        ib::app::run_in_turn({{&rules_loop, [&] { rules.stop(); }},
+                              {&devices_loop, [&] { devices.stop(); }},
+                              {&bridges_loop, [&] { for (auto& b : bridges) b->stop(); }},
+                              {&history_loop, [&] { if (history) history->stop(); }}},
+                             [&] { broker.stop([&loops] { loops.stop(); }); });
     });
 
     const auto ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
     ib::log::info("ironbridge {} started in {:.1f} ms ({} event loops, config {})", kVersion, ms, loops.size(),
                   config_path.empty() ? "<embedded default>" : config_path);
+    ib::log::info("loops: {}", placement.describe());
     loops.run();
     http.reset();
     ib::log::info("ironbridge: stopped");

@@ -128,7 +128,7 @@ HttpResponse test(std::string_view body) {
 
 }  // namespace
 
-void add_rule_routes(api::HttpServer& server, rules::RuleEngine& engine) {
+void add_rule_routes(api::HttpServer& server, rules::RuleEngine& engine, boost::asio::io_context& rules_loop) {
     server.route("GET", "/api/v1/rules", [&engine](const HttpRequest&) {
         std::string body = "[";
         bool first = true;
@@ -137,13 +137,13 @@ void add_rule_routes(api::HttpServer& server, rules::RuleEngine& engine) {
             first = false;
         }
         return json_reply(200, body + "]");
-    });
+    }, &rules_loop);
     server.route("POST", "/api/v1/rules", [&engine](const HttpRequest& req) {
         auto rule = config::rule_from_json(req.body);
         if (!rule) return json_error(400, rule.error());
         std::string body = config::rule_to_json(*rule);
         return from(engine.add(std::move(*rule)), 201, std::move(body));
-    });
+    }, &rules_loop);
     server.route("POST", "/api/v1/rules/test", [](const HttpRequest& req) { return test(req.body); });
     for (const char* method : {"GET", "PUT", "DELETE", "POST"}) {
         server.route(method, "/api/v1/rules/*", [&engine, method = std::string(method)](const HttpRequest& req) {
@@ -171,7 +171,7 @@ void add_rule_routes(api::HttpServer& server, rules::RuleEngine& engine) {
             }
             std::string body = config::rule_to_json(*rule);
             return from(engine.replace(std::move(*rule)), 200, std::move(body));
-        });
+        }, &rules_loop);
     }
 }
 

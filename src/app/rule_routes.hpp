@@ -3,6 +3,10 @@
 // between the API and the rule engine, so neither module knows the other.
 #pragma once
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace ib::api {
 class HttpServer;
 }
@@ -13,6 +17,6 @@ class RuleEngine;
 namespace ib::app {
 
 // Handlers run on the server's loop, which must be the rule engine's loop.
-void add_rule_routes(api::HttpServer& server, rules::RuleEngine& engine);
+void add_rule_routes(api::HttpServer& server, rules::RuleEngine& engine, boost::asio::io_context& rules_loop);
 
 }  // namespace ib::app

@@ -1,6 +1,7 @@
 #include <utility>  // before Asio: Boost 1.74 coroutine headers need it
 
 #include "bridge/bridge.hpp"
+#include "net/loop_check.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -93,6 +94,11 @@ struct Bridge::Impl {
     std::vector<OutboxRecord> records;  // reused for each commit
     std::vector<uint64_t> acked;        // to delete at the next commit
     bool commit_posted = false;
+    // Tickets of the messages taken since the last commit (Router::subscribe_durable).
+    std::vector<mqtt::broker::DurableTicket> tickets;
+    // Whether messages wait in memory under push-back: read by the durable gate
+    // from the broker's loops, so an atomic copy of `!staged.empty()`.
+    std::atomic<bool> holding{false};
 
     // Committed and not yet sent, in sequence order.
     std::deque<OutboxEntry> ready;
@@ -139,7 +145,9 @@ struct Bridge::Impl {
         return codec::encoded_size(p, link->version()) + payload;
     }
 
-    void take(const Message& m, std::size_t rule) {
+    // `ticket` is completed (dropped) once the message is committed, or at once
+    // when it is sent straight out or dropped and counted.
+    void take(const Message& m, std::size_t rule, mqtt::broker::DurableTicket ticket) {
         const ForwardRule& r = config.forwards[rule];
         if (!forward_topics[rule].expand(m.topic(), topic_buf)) {
             drop(DropReason::NoTopic);  // the template names a level this topic does not have
@@ -189,7 +197,9 @@ struct Bridge::Impl {
         arena += topic_buf;
         arena += as_string_view(payload);
         staged.push_back(s);
+        tickets.push_back(std::move(ticket));
         counters.taken += 1;
+        holding.store(config.queue_full == QueueFullPolicy::PushBack, std::memory_order_relaxed);
         schedule_commit();
     }
 
@@ -233,6 +243,17 @@ struct Bridge::Impl {
     }
 
     void commit() {
+        // Whatever this commit does with them, the messages taken so far have
+        // had their turn: in the file, or (push-back, a failed write) waiting in
+        // memory while `holding` keeps the durable gate closed.
+        struct CompleteTickets {
+            Impl& b;
+            ~CompleteTickets() {
+                b.holding.store(b.running && b.config.queue_full == QueueFullPolicy::PushBack && !b.staged.empty(),
+                                std::memory_order_relaxed);
+                b.tickets.clear();
+            }
+        } complete{*this};
         if (staged.empty() && acked.empty()) return;
         const std::size_t take_n = admissible();
         records.clear();
@@ -590,7 +611,9 @@ std::expected<void, std::string> Bridge::start() {
     events.read_done = [&b] { b.pump(); };
     b.link = std::make_unique<MqttLink>(b.io, b.config, std::move(events));
     for (std::size_t i = 0; i < b.config.forwards.size(); ++i) {
-        auto id = b.router.subscribe_durable(b.config.forwards[i].local, [&b, i](const Message& m) { b.take(m, i); });
+        auto id = b.router.subscribe_durable(b.config.forwards[i].local, b.io, [&b, i](const Message& m, mqtt::broker::DurableTicket t) {
+            b.take(m, i, std::move(t));
+        });
         if (!id) return std::unexpected("bridge '" + b.config.name + "': " + id.error());
         b.local_subs.push_back(*id);
     }
@@ -601,6 +624,7 @@ std::expected<void, std::string> Bridge::start() {
 }
 
 void Bridge::stop() {
+    IB_ASSERT_ON_LOOP(impl_->io);
     Impl& b = *impl_;
     if (!b.running) return;
     b.running = false;
@@ -613,11 +637,11 @@ void Bridge::stop() {
 }
 
 bool Bridge::holding_back() const {
-    const Impl& b = *impl_;
-    return b.running && b.config.queue_full == QueueFullPolicy::PushBack && !b.staged.empty();
+    return impl_->holding.load(std::memory_order_relaxed);
 }
 
 BridgeStatus Bridge::status() const {
+    IB_ASSERT_ON_LOOP(impl_->io);
     const Impl& b = *impl_;
     BridgeStatus s = b.counters;
     s.held_messages = b.config.queue_full == QueueFullPolicy::PushBack ? b.staged.size() : 0;
@@ -637,6 +661,7 @@ BridgeStatus Bridge::status() const {
 }
 
 void Bridge::collect_metrics(MetricSink& sink) const {
+    IB_ASSERT_ON_LOOP(impl_->io);
     const BridgeStatus s = status();
     const std::string label = "bridge=\"" + s.name + "\"";
     auto add = [&](const char* name, const char* help, MetricType type, double v, const std::string& labels) {

@@ -24,6 +24,8 @@ struct LogConfig {
 struct NodeConfig {
     // Where state created at run time (REST objects, history, outbox) lives.
     std::string data_dir = "./data";
+    // Service event loops (src/app/placement.hpp); 0: sized from the cores.
+    uint32_t service_loops = 0;
     LogConfig log;
     mqtt::broker::BrokerConfig broker;
     api::ApiConfig api;

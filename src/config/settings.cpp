@@ -165,8 +165,12 @@ std::vector<Setting> build_table() {
                        [](NodeConfig& c) -> auto& { return c.log.level; },
                        {"trace", "debug", "info", "warn", "error"}));
 
+    t.push_back(integer("service_loops", 0, 0, 16, false,
+                        "Event loops for devices, rules, bridges, history and the API, after the broker's; 0 sizes "
+                        "them from the CPU cores (1 up to 2 cores, 2 up to 4, 3 up to 8, else 4).",
+                        [](NodeConfig& c) -> auto& { return c.service_loops; }));
     t.push_back(integer("broker.threads", 0, 0, 64, false,
-                        "Broker event loops; 0 starts one per CPU core.",
+                        "Broker event loops (shards, serving network clients); 0 starts one per CPU core.",
                         [](NodeConfig& c) -> auto& { return c.broker.threads; }));
     t.push_back(integer("broker.max_packet_size", 1048576, 64, 268435455, false,
                         "Largest MQTT packet accepted from a client, in bytes (also announced as Maximum Packet Size).",

@@ -1,4 +1,5 @@
 #include "drivers/device_manager.hpp"
+#include "net/loop_check.hpp"
 
 #include <utility>  // before Asio: Boost 1.74 coroutine headers need it
 
@@ -90,7 +91,7 @@ std::expected<void, std::string> DeviceManager::start(std::vector<DeviceConfig> 
     for (auto& [name, e] : devices_) {
         if (e.device->config().enabled) e.device->start();
     }
-    auto sub = router_.subscribe(prefix_ + "/write/+", [this, alive = alive_](const mqtt::broker::Message& m) {
+    auto sub = router_.subscribe(prefix_ + "/write/+", io_, [this, alive = alive_](const mqtt::broker::Message& m) {
         if (!*alive) return;
         std::string_view topic = m.topic();
         std::string device(topic.substr(topic.rfind('/') + 1));
@@ -110,6 +111,7 @@ std::expected<void, std::string> DeviceManager::start(std::vector<DeviceConfig> 
 }
 
 void DeviceManager::stop() {
+    IB_ASSERT_ON_LOOP(io_);
     if (subscribed_) {
         router_.unsubscribe(write_subscription_);
         subscribed_ = false;
@@ -118,22 +120,26 @@ void DeviceManager::stop() {
 }
 
 std::vector<const Device*> DeviceManager::devices() const {
+    IB_ASSERT_ON_LOOP(io_);
     std::vector<const Device*> out;
     for (const auto& [name, e] : devices_) out.push_back(e.device.get());
     return out;
 }
 
 const Device* DeviceManager::find(std::string_view name) const {
+    IB_ASSERT_ON_LOOP(io_);
     auto it = devices_.find(name);
     return it == devices_.end() ? nullptr : it->second.device.get();
 }
 
 DeviceManager::Source DeviceManager::source(std::string_view name) const {
+    IB_ASSERT_ON_LOOP(io_);
     auto it = devices_.find(name);
     return it == devices_.end() ? Source::Api : it->second.source;
 }
 
 std::expected<void, DeviceError> DeviceManager::create(DeviceConfig config) {
+    IB_ASSERT_ON_LOOP(io_);
     if (devices_.contains(config.name)) {
         return std::unexpected(DeviceError{409, "device '" + config.name + "' already exists"});
     }
@@ -149,6 +155,7 @@ std::expected<void, DeviceError> DeviceManager::create(DeviceConfig config) {
 }
 
 std::expected<void, DeviceError> DeviceManager::replace(DeviceConfig config) {
+    IB_ASSERT_ON_LOOP(io_);
     auto it = devices_.find(config.name);
     if (it == devices_.end()) return std::unexpected(DeviceError{404, "no device named '" + config.name + "'"});
     if (it->second.source == Source::File) {
@@ -165,6 +172,7 @@ std::expected<void, DeviceError> DeviceManager::replace(DeviceConfig config) {
 }
 
 std::expected<void, DeviceError> DeviceManager::remove(std::string_view name) {
+    IB_ASSERT_ON_LOOP(io_);
     auto it = devices_.find(name);
     if (it == devices_.end()) return std::unexpected(DeviceError{404, "no device named '" + std::string(name) + "'"});
     if (it->second.source == Source::File) {
@@ -185,6 +193,7 @@ std::expected<void, DeviceError> DeviceManager::remove(std::string_view name) {
 
 void DeviceManager::write_json(std::string_view device_name, std::string_view json,
                                std::function<void(std::string, bool)> done) {
+    IB_ASSERT_ON_LOOP(io_);
     simdjson::dom::parser parser;
     simdjson::padded_string padded(json);
     simdjson::dom::element root;
@@ -236,6 +245,7 @@ void DeviceManager::write_json(std::string_view device_name, std::string_view js
 }
 
 void DeviceManager::collect_metrics(MetricSink& sink) const {
+    IB_ASSERT_ON_LOOP(io_);
     for (const auto& [name, e] : devices_) e.device->collect_metrics(sink);
     sink.push_back({"ib_device_bad_write_requests_total", "Write requests refused before reaching a device.",
                     MetricType::Counter, "", static_cast<double>(bad_write_requests_)});

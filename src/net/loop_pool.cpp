@@ -1,5 +1,7 @@
 #include "net/loop_pool.hpp"
 
+#include "net/loop_check.hpp"
+
 #include <utility>  // before Asio: Boost 1.74 coroutine headers need it
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -31,6 +33,7 @@ boost::asio::io_context& LoopPool::loop(std::size_t i) { return *loops_.at(i); }
 void LoopPool::run() {
     std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guards;
     for (auto& l : loops_) guards.push_back(boost::asio::make_work_guard(*l));
+    set_pool_running(true);
     for (std::size_t i = 1; i < loops_.size(); ++i) {
         threads_.emplace_back([this, i] {
             t_loop_index = static_cast<int>(i);
@@ -43,6 +46,7 @@ void LoopPool::run() {
     for (auto& t : threads_)
         if (t.joinable()) t.join();
     threads_.clear();
+    set_pool_running(false);
 }
 
 void LoopPool::stop() {

@@ -1,4 +1,5 @@
 #include "rules/rule_engine.hpp"
+#include "net/loop_check.hpp"
 
 #include <utility>  // before Asio: Boost 1.74 coroutine headers need it
 
@@ -346,7 +347,7 @@ struct RuleEngine::Impl {
     std::expected<void, std::string> subscribe(Running& r) {
         if (r.subscribed || !r.config.enabled) return {};
         Running* raw = &r;
-        auto id = router.subscribe(r.rule->from(), [this, raw](const mqtt::broker::Message& m) { on_message(*raw, m); });
+        auto id = router.subscribe(r.rule->from(), io, [this, raw](const mqtt::broker::Message& m) { on_message(*raw, m); });
         if (!id) return std::unexpected("rule " + ib::quoted(r.config.id) + ": FROM " + ib::quoted(r.rule->from()) + ": " + id.error());
         r.sub = *id;
         r.subscribed = true;
@@ -551,6 +552,7 @@ std::expected<void, std::string> RuleEngine::start(std::vector<RuleConfig> file_
 }
 
 void RuleEngine::stop() {
+    IB_ASSERT_ON_LOOP(impl_->io);
     Impl& e = *impl_;
     if (e.stopped) return;
     e.stopped = true;
@@ -563,6 +565,7 @@ void RuleEngine::stop() {
 }
 
 std::expected<void, RuleError> RuleEngine::add(RuleConfig config) {
+    IB_ASSERT_ON_LOOP(impl_->io);
     Impl& e = *impl_;
     if (e.find(config.id) != nullptr) return std::unexpected(RuleError{409, "a rule named '" + config.id + "' exists; use PUT to change it"});
     auto r = e.make(config, false);
@@ -578,6 +581,7 @@ std::expected<void, RuleError> RuleEngine::add(RuleConfig config) {
 }
 
 std::expected<void, RuleError> RuleEngine::replace(RuleConfig config) {
+    IB_ASSERT_ON_LOOP(impl_->io);
     Impl& e = *impl_;
     Impl::Running* old = e.find(config.id);
     if (old == nullptr) return std::unexpected(RuleError{404, "no rule named '" + config.id + "'"});
@@ -601,6 +605,7 @@ std::expected<void, RuleError> RuleEngine::replace(RuleConfig config) {
 }
 
 std::expected<void, RuleError> RuleEngine::remove(std::string_view id) {
+    IB_ASSERT_ON_LOOP(impl_->io);
     Impl& e = *impl_;
     Impl::Running* r = e.find(id);
     if (r == nullptr) return std::unexpected(RuleError{404, "no rule named '" + std::string(id) + "'"});
@@ -615,6 +620,7 @@ std::expected<void, RuleError> RuleEngine::remove(std::string_view id) {
 }
 
 std::expected<void, RuleError> RuleEngine::set_running(std::string_view id, bool running) {
+    IB_ASSERT_ON_LOOP(impl_->io);
     Impl& e = *impl_;
     Impl::Running* r = e.find(id);
     if (r == nullptr) return std::unexpected(RuleError{404, "no rule named '" + std::string(id) + "'"});
@@ -633,12 +639,14 @@ std::expected<void, RuleError> RuleEngine::set_running(std::string_view id, bool
 }
 
 std::vector<RuleStatus> RuleEngine::status() const {
+    IB_ASSERT_ON_LOOP(impl_->io);
     std::vector<RuleStatus> out;
     for (const auto& r : impl_->rules) out.push_back(impl_->status_of(*r));
     return out;
 }
 
 std::optional<RuleStatus> RuleEngine::status(std::string_view id) const {
+    IB_ASSERT_ON_LOOP(impl_->io);
     for (const auto& r : impl_->rules) {
         if (r->config.id == id) return impl_->status_of(*r);
     }
@@ -646,6 +654,7 @@ std::optional<RuleStatus> RuleEngine::status(std::string_view id) const {
 }
 
 const RuleConfig* RuleEngine::find(std::string_view id) const {
+    IB_ASSERT_ON_LOOP(impl_->io);
     for (const auto& r : impl_->rules) {
         if (r->config.id == id) return &r->config;
     }
@@ -653,6 +662,7 @@ const RuleConfig* RuleEngine::find(std::string_view id) const {
 }
 
 void RuleEngine::collect_metrics(MetricSink& sink) const {
+    IB_ASSERT_ON_LOOP(impl_->io);
     const auto C = MetricType::Counter;
     const auto G = MetricType::Gauge;
     for (const auto& r : impl_->rules) {

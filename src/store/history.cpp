@@ -3,13 +3,16 @@
 #include <utility>  // before Asio: Boost 1.74 coroutine headers need it
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/post.hpp>
 #include <simdjson.h>
 #include <sqlite3.h>
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
+#include <thread>
 #include <limits>
 #include <optional>
 
@@ -17,6 +20,7 @@
 #include "core/bytes.hpp"
 #include "core/log.hpp"
 #include "mqtt/broker/router.hpp"
+#include "net/loop_check.hpp"
 
 namespace ib::store {
 namespace {
@@ -77,13 +81,26 @@ int64_t wall_clock_ms() {
 
 }  // namespace
 
+// Readings waiting for the writer beyond this are refused and counted: a disk
+// that cannot keep up must not grow the process without bound (at 100k
+// values/s in readings of 1,000 values, this is 100 s of them).
+constexpr std::size_t kMaxInbox = 10'000;
+
 struct History::Runtime {
-    simdjson::dom::parser parser;
-    std::optional<boost::asio::steady_timer> timer;
+    simdjson::dom::parser parser;  // the writer's (or the caller's, when not started)
+    boost::asio::io_context* io = nullptr;
     mqtt::broker::Router* router = nullptr;
     mqtt::broker::SubscriberId subscription = 0;
-    // Cleared by stop(): a delivery or tick already queued on the loop then does nothing.
+    // Cleared by stop(): a delivery already queued on the loop then does nothing.
     std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+
+    // Between the loop and the writer thread.
+    std::mutex mutex;
+    std::condition_variable wake;
+    std::vector<std::pair<mqtt::broker::MessageRef, int64_t>> inbox;  // with the wall time of arrival
+    std::vector<std::function<void()>> jobs;                             // queries
+    bool stopping = false;
+    std::thread writer;
 };
 
 void History::Bucket::add(int64_t ts, double v) {
@@ -105,6 +122,7 @@ void History::Bucket::add(int64_t ts, double v) {
 
 History::History(std::string path, const HistoryConfig& config)
     : path_(std::move(path)), config_(config), series_(1), rt_(std::make_unique<Runtime>()) {
+    rt_->inbox.reserve(256);
     raw_.reserve(kMaxBufferedPoints);
 }
 
@@ -187,6 +205,7 @@ std::expected<void, std::string> History::load_series() {
                         static_cast<size_t>(sqlite3_column_bytes(st->get(), 2)));
         if (id == 0) continue;  // never written by us; id 0 means "none" in memory
         if (series_.size() <= id) series_.resize(id + 1);
+        series_count_.store(series_.size() - 1, std::memory_order_relaxed);
         ids_[device][tag] = id;
     }
     if (rc != SQLITE_DONE) return std::unexpected(error("cannot read the series"));
@@ -200,6 +219,7 @@ uint32_t History::series_id(std::string_view device, std::string_view tag) {
     if (t != d->second.end()) return t->second;
     auto id = static_cast<uint32_t>(series_.size());
     series_.emplace_back();
+    series_count_.store(series_.size() - 1, std::memory_order_relaxed);
     d->second.emplace(std::string(tag), id);
     new_series_.push_back({id, std::string(device), std::string(tag)});
     return id;
@@ -385,7 +405,7 @@ std::expected<int64_t, std::string> History::used_bytes() {
     if (sqlite3_step(freelist_count_.get()) == SQLITE_ROW) free_pages = sqlite3_column_int64(freelist_count_.get(), 0);
     freelist_count_.reset();
     if (pages == 0) return std::unexpected(error("cannot read the page count"));
-    db_bytes_ = pages * page_size_;
+    db_bytes_.store(pages * page_size_, std::memory_order_relaxed);
     return (pages - free_pages) * page_size_;
 }
 
@@ -447,8 +467,8 @@ std::expected<void, std::string> History::enforce_cap() {
     }
     // Pages freed inside the file are reused by later inserts; only when the file
     // itself is over the cap (after a cut, or a lowered cap) are they given back.
-    if (db_bytes_ > config_.max_bytes) {
-        const int64_t over = (db_bytes_ - config_.max_bytes + page_size_ - 1) / page_size_;
+    if (db_bytes() > config_.max_bytes) {
+        const int64_t over = (db_bytes() - config_.max_bytes + page_size_ - 1) / page_size_;
         const std::string sql = "PRAGMA incremental_vacuum(" + std::to_string(over) + ")";
         if (auto r = exec(sql.c_str()); !r) return r;
         used = used_bytes();
@@ -466,7 +486,7 @@ void History::report_cuts(bool now) {
     log::warn("history: {} reached {} bytes, over history.max_bytes = {}; {} cut(s) dropped the oldest {} raw points, "
               "{} minute and {} hour aggregates (the file is {} bytes now)",
               path_, unreported_.largest, config_.max_bytes, unreported_.cuts, unreported_.dropped[0],
-              unreported_.dropped[1], unreported_.dropped[2], db_bytes_);
+              unreported_.dropped[1], unreported_.dropped[2], db_bytes());
     unreported_ = Unreported{};
     unreported_.last_line = t;
 }
@@ -553,35 +573,92 @@ std::expected<std::vector<HistoryPoint>, std::string> History::query(const Histo
 
 std::expected<void, std::string> History::start(boost::asio::io_context& io, mqtt::broker::Router& router) {
     IB_ASSERT(rt_->router == nullptr, "start() is called once, by the app");
-    rt_->timer.emplace(io);
-    auto sub = router.subscribe(config_.topic, [this, alive = rt_->alive](const mqtt::broker::Message& m) {
+    rt_->io = &io;
+    // The handler keeps a reference to each reading for the writer: the loop
+    // neither parses nor copies it.
+    auto sub = router.subscribe(config_.topic, io, [rt = rt_.get(), alive = rt_->alive, this](const mqtt::broker::Message& m) {
         if (!*alive) return;
-        auto r = ingest(as_string_view(m.payload()), wall_clock_ms());
-        if (!r) IB_LOG_LIMITED_WARN("history: a message on '{}' is not a reading ({}); skipped", m.topic(), r.error());
+        bool was_empty = false;
+        {
+            std::lock_guard lock(rt->mutex);
+            if (rt->inbox.size() >= kMaxInbox) {
+                dropped_backlog_.add();
+                IB_LOG_LIMITED_WARN("history: the writer is {} readings behind; readings are dropped and counted",
+                                    kMaxInbox);
+                return;
+            }
+            was_empty = rt->inbox.empty();
+            rt->inbox.emplace_back(m.ref(), wall_clock_ms());
+        }
+        if (was_empty) rt->wake.notify_one();
     });
     if (!sub) return std::unexpected("history: cannot subscribe to '" + config_.topic + "': " + sub.error());
     rt_->router = &router;
     rt_->subscription = *sub;
-    schedule_tick();
+    rt_->writer = std::thread([this] { run_writer(); });
     return {};
 }
 
-void History::schedule_tick() {
-    rt_->timer->expires_after(config_.commit_interval);
-    rt_->timer->async_wait([this, alive = rt_->alive](const boost::system::error_code& ec) {
-        if (ec || !*alive) return;
-        if (auto r = commit(wall_clock_ms()); !r) IB_LOG_LIMITED_WARN("{}", r.error());
-        schedule_tick();
-    });
+void History::run_writer() {
+    using Clock = std::chrono::steady_clock;
+    std::vector<std::pair<mqtt::broker::MessageRef, int64_t>> readings;
+    std::vector<std::function<void()>> jobs;
+    auto next_commit = Clock::now() + config_.commit_interval;
+    for (;;) {
+        bool stopping = false;
+        {
+            std::unique_lock lock(rt_->mutex);
+            rt_->wake.wait_until(lock, next_commit,
+                                 [&] { return rt_->stopping || !rt_->inbox.empty() || !rt_->jobs.empty(); });
+            readings.swap(rt_->inbox);
+            jobs.swap(rt_->jobs);
+            stopping = rt_->stopping;
+        }
+        for (const auto& [m, at_ms] : readings) {
+            auto r = ingest(as_string_view(m->payload()), at_ms);
+            if (!r) IB_LOG_LIMITED_WARN("history: a message on '{}' is not a reading ({}); skipped", m->topic(), r.error());
+        }
+        readings.clear();
+        // Queries after the readings that came before them (query() flushes first).
+        for (auto& job : jobs) job();
+        jobs.clear();
+        if (stopping || Clock::now() >= next_commit) {
+            if (auto r = commit(wall_clock_ms()); !r) IB_LOG_LIMITED_WARN("{}", r.error());
+            next_commit = Clock::now() + config_.commit_interval;
+        }
+        if (stopping) break;
+    }
+    report_cuts(true);
+}
+
+void History::query_async(std::string device, std::string tag, HistoryQuery q, std::function<void(QueryResult)> done) {
+    auto run = [this, device = std::move(device), tag = std::move(tag), q, done = std::move(done)]() mutable {
+        q.device = device;
+        q.tag = tag;
+        QueryResult r = query(q);
+        if (rt_->io == nullptr) return done(std::move(r));
+        boost::asio::post(*rt_->io, [done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
+    };
+    if (!rt_->writer.joinable()) return run();
+    IB_ASSERT_ON_LOOP(*rt_->io);
+    {
+        std::lock_guard lock(rt_->mutex);
+        rt_->jobs.push_back(std::move(run));
+    }
+    rt_->wake.notify_one();
 }
 
 void History::stop() {
     if (rt_->router == nullptr || !*rt_->alive) return;
+    IB_ASSERT_ON_LOOP(*rt_->io);
     *rt_->alive = false;
     rt_->router->unsubscribe(rt_->subscription);
-    rt_->timer->cancel();
-    if (auto r = commit(wall_clock_ms()); !r) log::error("{}", r.error());
-    report_cuts(true);
+    {
+        std::lock_guard lock(rt_->mutex);
+        rt_->stopping = true;
+    }
+    rt_->wake.notify_one();
+    if (rt_->writer.joinable()) rt_->writer.join();
 }
 
 void History::collect_metrics(MetricSink& sink) const {
@@ -596,11 +673,14 @@ void History::collect_metrics(MetricSink& sink) const {
                     "Points and aggregates removed before their retention, or never written.", MetricType::Counter,
                     "reason=\"commit_error\"", static_cast<double>(dropped_error_.get())});
     sink.push_back({"ib_history_db_bytes", "Size of history.db (without its WAL).", MetricType::Gauge, "",
-                    static_cast<double>(db_bytes_)});
+                    static_cast<double>(db_bytes())});
     sink.push_back({"ib_history_commit_errors_total", "History writes or deletes that failed.", MetricType::Counter,
                     "", static_cast<double>(commit_errors_.get())});
     sink.push_back({"ib_history_series", "Series (device, tag) known to the history.", MetricType::Gauge, "",
-                    static_cast<double>(series_.size() - 1)});
+                    static_cast<double>(series_count_.load(std::memory_order_relaxed))});
+    sink.push_back({"ib_history_dropped_points_total",
+                    "Points and aggregates removed before their retention, or never written.", MetricType::Counter,
+                    "reason=\"writer_behind\"", static_cast<double>(dropped_backlog_.get())});
 }
 
 }  // namespace ib::store

@@ -2,11 +2,16 @@
 // as raw points and as 1-minute and 1-hour aggregates, each kept for its own age,
 // the whole file capped in bytes with the oldest data going first; and the
 // queries behind GET /api/v1/history. It only reads the bus; it never publishes.
-// Runs on one event loop (loop 0, with the router's in-process subscribers and the API).
+// Once started, its handler on the history's loop only hands each reading (a
+// reference, not a copy) to a writer thread of its own, which parses, buffers,
+// writes and answers queries: no event loop waits for SQLite or an fsync.
+// Without start() (tests, tools) every call runs on the caller's thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <expected>
 #include <memory>
 #include <optional>
@@ -65,11 +70,17 @@ public:
     History(const History&) = delete;
     History& operator=(const History&) = delete;
 
-    // Subscribes to `config.topic` and commits every `commit_interval` on `io`,
-    // which must be the loop the router calls in-process subscribers on.
+    // Subscribes to `config.topic` with its handler on `io`, and starts the
+    // writer thread, which commits every `commit_interval`. After this, only
+    // query_async(), stop() and collect_metrics() are called, on `io`.
     std::expected<void, std::string> start(boost::asio::io_context& io, mqtt::broker::Router& router);
-    // Unsubscribes, stops the timer and commits what is buffered. Idempotent.
+    // Unsubscribes, commits what is buffered and ends the writer thread (waiting
+    // for that last commit: it runs once, at shutdown). Idempotent.
     void stop();
+    // A query answered after everything received so far is written; `done` runs
+    // on the history's loop (at once, on the caller's thread, when not started).
+    using QueryResult = std::expected<std::vector<HistoryPoint>, std::string>;
+    void query_async(std::string device, std::string tag, HistoryQuery q, std::function<void(QueryResult)> done);
 
     // One reading message (DESIGN.md): each numeric or boolean value becomes a
     // point at the message's `ts` (`now_ms` when it has none); strings and nulls
@@ -91,7 +102,7 @@ public:
     // Where an unreadable file was moved, or "".
     const std::string& recovered_from() const { return file_.moved_aside; }
     // Size of history.db as SQLite sees it (the WAL not counted); 0 before it exists.
-    int64_t db_bytes() const { return db_bytes_; }
+    int64_t db_bytes() const { return db_bytes_.load(std::memory_order_relaxed); }
 
 private:
     // The running aggregate of one series over one minute or hour, holding only
@@ -148,7 +159,8 @@ private:
     std::expected<void, std::string> exec(const char* sql);
     std::expected<void, std::string> step_done(Statement& st, const char* what);
     std::string error(std::string_view what) const;
-    void schedule_tick();
+    // The writer thread's loop: readings in, queries, and a commit per interval.
+    void run_writer();
 
     std::string path_;
     HistoryConfig config_;
@@ -167,7 +179,8 @@ private:
     std::vector<RawPoint> raw_;
     std::vector<NewSeries> new_series_;
     int64_t page_size_ = 4096;
-    int64_t db_bytes_ = 0;
+    std::atomic<int64_t> db_bytes_{0};      // read by collect_metrics on the loop
+    std::atomic<std::size_t> series_count_{0};  // likewise: series_.size() - 1
     int64_t last_retention_ms_ = 0;
 
     // Size-cap cuts not yet in the log.
@@ -185,6 +198,7 @@ private:
     LocalCounter dropped_cap_;
     LocalCounter dropped_error_;
     LocalCounter commit_errors_;
+    LocalCounter dropped_backlog_;  // readings refused while the writer is far behind
 };
 
 }  // namespace ib::store

@@ -32,7 +32,13 @@ Shard::Shard(BrokerCore& c, std::size_t i, std::size_t shard_count, asio::io_con
     outbox_.resize(shard_count);
 }
 
-Shard::~Shard() = default;
+Shard::~Shard() {
+    // A turn that routed to a durable subscriber and was never flushed: its
+    // batch_seq is 0, so the last ref deletes it without posting here.
+    if (turn_ticket_ != nullptr && turn_ticket_->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        turn_ticket_->done(turn_ticket_);
+    }
+}
 
 SubscriberId Shard::new_subscriber_id(bool in_process) {
     return (SubscriberId{index} << kShardShift) | (in_process ? kInProcessBit : 0) | next_id_++;
@@ -112,7 +118,10 @@ std::size_t Shard::route(const MessageRef& msg) {
         // [MQTT-3.3.1-12] Without Retain As Published the flag is cleared.
         d.retain = rap && msg->retain();
         ++delivered;
-        if (to & kDurableBit) last_route_durable_ = true;
+        if (to & kDurableBit) {
+            last_route_durable_ = true;
+            d.ticket = turn_ticket();
+        }
         if ((to & kPersistentBit) && d.qos > 0 && core.persistence) {
             // Written here, on the publisher's shard, so that its acknowledgement
             // waits only for this shard's next commit, wherever the session lives.
@@ -176,7 +185,17 @@ void BrokerCore::replicate(std::size_t origin, std::vector<TreeChange> changes, 
 
 void Shard::deliver_local(const Delivery& d) {
     if (d.to & kInProcessBit) {
-        if (auto handler = core.handler_for(d.to)) (*handler)(*d.msg);
+        auto it = handlers.find(d.to);
+        if (it == handlers.end()) return;  // unsubscribed while the delivery travelled
+        // Copies, so a handler that unsubscribes itself does not destroy the
+        // function it runs in.
+        if (it->second.durable) {
+            auto h = it->second.durable;
+            (*h)(*d.msg, d.ticket);
+        } else {
+            auto h = it->second.plain;
+            (*h)(*d.msg);
+        }
         return;
     }
     auto it = sessions.find(d.to);
@@ -222,46 +241,96 @@ void Shard::flush() {
         });
         outbox_[dest] = {};
     }
-    if (!held_.empty()) release_after_durable_tasks();
+    // A flush nested in a delivery (an in-process handler that publishes) leaves
+    // the turn's acknowledgements and ticket to the outer one, which ends the turn.
+    if (route_depth_ > 0) return;
+    if (!held_.empty()) {
+        release_after_durable_tasks();
+    } else if (turn_ticket_ != nullptr) {
+        // Durable deliveries but no acknowledgement waits for them (in-process
+        // or QoS 0 publishers): the shard's own ref goes.
+        ShardTicket* t = std::exchange(turn_ticket_, nullptr);
+        if (t->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) t->done(t);
+    }
+}
+
+DurableTicket Shard::turn_ticket() {
+    if (turn_ticket_ == nullptr) {
+        turn_ticket_ = new ShardTicket;
+        turn_ticket_->shard = this;
+        turn_ticket_->done = [](TicketState* s) {
+            auto* t = static_cast<ShardTicket*>(s);
+            Shard* shard = t->shard;
+            const uint64_t seq = t->batch_seq.load(std::memory_order_acquire);
+            delete t;
+            if (seq != 0) asio::post(shard->ctx, [shard, seq] { shard->on_ticket_done(seq); });
+        };
+    }
+    return DurableTicket(turn_ticket_);
 }
 
 void Shard::release_after_durable_tasks() {
     // Each connection releases the acks it held up to now; later ones wait for
-    // a later barrier. Loop 0 runs posted tasks in order: the first hop lands
-    // behind this turn's deliveries to it, the second behind the tasks (commits)
-    // those deliveries posted.
-    std::vector<std::pair<std::weak_ptr<Connection>, uint64_t>> batch;
-    batch.reserve(held_.size());
+    // a later batch.
+    AckBatch batch;
+    batch.seq = next_batch_seq_++;
+    batch.upto.reserve(held_.size());
     for (auto& w : held_) {
         if (auto c = w.lock()) {
             c->held_registered_ = false;
-            batch.emplace_back(c, c->held_total_);
+            batch.upto.emplace_back(c, c->held_total_);
         }
     }
     held_.clear();
-    Shard& zero = core.shard(0);
-    // With the session store, the release waits in addition for the commit of
-    // everything submitted so far, this shard's rows included (flush() submitted
-    // them before calling here).
-    asio::post(zero.ctx, [this, &zero, batch = std::move(batch)]() mutable {
-        asio::post(zero.ctx, [this, &zero, batch = std::move(batch)]() mutable {
-            zero.when_durable_gate_open([this, batch = std::move(batch)]() mutable {
-                auto release = [this, batch = std::move(batch)] {
-                    for (const auto& [w, upto] : batch) {
-                        if (auto c = w.lock()) c->release_held_acks(upto);
-                    }
-                    flush();
-                };
-                if (core.persistence) {
-                    // The io_context, not the shard: at shutdown the store's last
-                    // barriers run after the broker is gone, and the loops are not.
-                    core.persistence->after_commit([&loop = ctx, release = std::move(release)] { asio::post(loop, release); });
-                } else {
-                    asio::post(ctx, std::move(release));
+    ShardTicket* ticket = std::exchange(turn_ticket_, nullptr);
+    batch.durable_done = ticket == nullptr;
+    ack_batches_.push_back(std::move(batch));
+    if (ticket != nullptr) {
+        // The durable subscribers still hold refs: the last of them to finish
+        // posts on_ticket_done. If they all finished already, that is now.
+        ticket->batch_seq.store(ack_batches_.back().seq, std::memory_order_release);
+        if (ticket->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) ticket->done(ticket);
+    } else {
+        advance_ack_batches();
+    }
+}
+
+void Shard::on_ticket_done(uint64_t seq) {
+    for (AckBatch& b : ack_batches_) {
+        if (b.seq == seq) {
+            b.durable_done = true;
+            break;
+        }
+    }
+    advance_ack_batches();
+}
+
+void Shard::advance_ack_batches() {
+    // In turn order: a batch whose durable subscribers are still writing holds
+    // back the later ones, since releasing a connection's acks up to a later
+    // count would release the earlier ones too.
+    while (!ack_batches_.empty() && ack_batches_.front().durable_done) {
+        auto upto = std::move(ack_batches_.front().upto);
+        ack_batches_.pop_front();
+        when_durable_gate_open([this, upto = std::move(upto)]() mutable {
+            auto release = [this, upto = std::move(upto)] {
+                for (const auto& [w, n] : upto) {
+                    if (auto c = w.lock()) c->release_held_acks(n);
                 }
-            });
+                flush();
+            };
+            if (core.persistence) {
+                // With the session store, the release waits in addition for the
+                // commit of everything submitted so far, this shard's rows
+                // included (flush() submitted them before the batch was made).
+                // The io_context, not the shard: at shutdown the store's last
+                // barriers run after the broker is gone, and the loops are not.
+                core.persistence->after_commit([&loop = ctx, release = std::move(release)] { asio::post(loop, release); });
+            } else {
+                asio::post(ctx, std::move(release));
+            }
         });
-    });
+    }
 }
 
 void Shard::when_durable_gate_open(std::function<void()> fn) {
@@ -417,8 +486,9 @@ void Shard::sweep() {
 
 // ------------------------------------------------------------- BrokerCore
 
-BrokerCore::BrokerCore(const BrokerConfig& cfg, net::LoopPool& loops, std::string ver)
+BrokerCore::BrokerCore(const BrokerConfig& cfg, net::LoopPool& loops, std::size_t shard_loops, std::string ver)
     : config(cfg), version(std::move(ver)) {
+    network_shards_ = shard_loops == 0 ? loops.size() : std::min(shard_loops, loops.size());
     cross_shard_backlog = std::make_unique<std::atomic<int64_t>[]>(loops.size());
     for (std::size_t i = 0; i < loops.size(); ++i)
         shards_.push_back(std::make_unique<Shard>(*this, i, loops.size(), loops.loop(i)));
@@ -433,8 +503,8 @@ bool BrokerCore::shards_congested() const {
 }
 
 std::size_t BrokerCore::shard_for_client(std::string_view client_id) const {
-    if (shards_.size() == 1) return 0;
-    return std::hash<std::string_view>{}(client_id) % shards_.size();
+    if (network_shards_ == 1) return 0;
+    return std::hash<std::string_view>{}(client_id) % network_shards_;
 }
 
 std::expected<void, std::string> BrokerCore::load_persisted() {
@@ -557,7 +627,7 @@ void BrokerCore::check_tls_files() {
 
 void BrokerCore::accept_next(ListenerState& l) {
     if (stopping.load()) return;
-    Shard& target = *shards_[next_accept_shard_++ % shards_.size()];
+    Shard& target = *shards_[next_accept_shard_++ % network_shards_];
     l.acceptor->async_accept(target.ctx, [this, &l, &target](const boost::system::error_code& ec, Socket sock) {
         if (ec == asio::error::operation_aborted || stopping.load()) return;
         if (ec) {
@@ -643,7 +713,7 @@ std::expected<void, std::string> BrokerCore::publish(std::string_view topic, Byt
     init.correlation_data = o.correlation_data;
     MessageRef msg = Message::make(init, Clock::now());
     const int here = net::LoopPool::current_index();
-    if (here >= 0) {
+    if (here >= 0 && static_cast<std::size_t>(here) < shards_.size()) {
         // On one of the loops (shard i runs loop i): route from there, in order.
         Shard& s = *shards_[static_cast<std::size_t>(here)];
         s.route(msg);
@@ -658,23 +728,36 @@ std::expected<void, std::string> BrokerCore::publish(std::string_view topic, Byt
     return {};
 }
 
-std::shared_ptr<MessageHandler> BrokerCore::handler_for(SubscriberId id) {
-    std::lock_guard lock(handlers_mutex);
-    auto it = handlers.find(id);
-    return it == handlers.end() ? nullptr : it->second.second;
+std::expected<SubscriberId, std::string> BrokerCore::subscribe(std::string_view filter, asio::io_context& loop,
+                                                               MessageHandler handler) {
+    Shard::InProcessHandler h;
+    h.plain = std::make_shared<MessageHandler>(std::move(handler));
+    return subscribe_in_process(filter, loop, std::move(h));
 }
 
-std::expected<SubscriberId, std::string> BrokerCore::subscribe(std::string_view filter, MessageHandler handler) {
-    return subscribe_in_process(filter, std::move(handler), false);
+std::expected<SubscriberId, std::string> BrokerCore::subscribe_durable(std::string_view filter, asio::io_context& loop,
+                                                                       DurableHandler handler) {
+    Shard::InProcessHandler h;
+    h.durable = std::make_shared<DurableHandler>(std::move(handler));
+    return subscribe_in_process(filter, loop, std::move(h));
 }
 
-std::expected<SubscriberId, std::string> BrokerCore::subscribe_durable(std::string_view filter,
-                                                                       MessageHandler handler) {
-    return subscribe_in_process(filter, std::move(handler), true);
+namespace {
+// Runs `fn` on `shard`'s loop: now when called there, else through its queue
+// (which keeps it in order with everything else posted there).
+template <typename F>
+void on_shard(Shard& shard, F&& fn) {
+    if (net::LoopPool::current_index() == static_cast<int>(shard.index)) {
+        fn();
+    } else {
+        asio::post(shard.ctx, std::forward<F>(fn));
+    }
 }
+}  // namespace
 
 std::expected<SubscriberId, std::string> BrokerCore::subscribe_in_process(std::string_view filter,
-                                                                          MessageHandler handler, bool durable) {
+                                                                          asio::io_context& loop,
+                                                                          Shard::InProcessHandler handler) {
     auto shared = parse_shared(filter);
     if (!shared) return std::unexpected(fmt::format("topic filter '{}': {}", filter, shared.error()));
     std::string_view plain = *shared ? (*shared)->filter : filter;
@@ -685,26 +768,42 @@ std::expected<SubscriberId, std::string> BrokerCore::subscribe_in_process(std::s
         return std::unexpected(fmt::format("topic filter '{}' is deeper than max_topic_depth {}", filter,
                                            config.max_topic_depth));
     }
-    const SubscriberId id =
-        kInProcessBit | (durable ? kDurableBit : 0) | next_in_process_id_.fetch_add(1);  // shard 0
+    Shard* home = nullptr;
+    for (auto& sh : shards_) {
+        if (&sh->ctx == &loop) home = sh.get();
+    }
+    if (home == nullptr) {
+        return std::unexpected(fmt::format("topic filter '{}': the handler's loop is not one of the broker's", filter));
+    }
+    const bool durable = handler.durable != nullptr;
+    const SubscriberId id = (SubscriberId{home->index} << kShardShift) | kInProcessBit | (durable ? kDurableBit : 0) |
+                            next_in_process_id_.fetch_add(1);
     {
         std::lock_guard lock(handlers_mutex);
-        handlers.emplace(id, std::make_pair(std::string(filter),
-                                            std::make_shared<MessageHandler>(std::move(handler))));
+        in_process_filters.emplace(id, std::string(filter));
     }
+    // The handler is in place on its loop before any loop can route to it: the
+    // registration is queued there before the tree change reaches any loop.
+    on_shard(*home, [home, id, h = std::move(handler)]() mutable { home->handlers.emplace(id, std::move(h)); });
     apply_everywhere(TreeChange{true, std::string(filter), Subscription{id, SubscriptionOptions{2, false, true, 0, 0}}});
     // Retained messages follow, on the handler's loop, like a network client's.
     if (!filter.starts_with("$share/")) {
-        std::string f(filter);
-        asio::post(shards_[0]->ctx, [this, id, f] {
+        on_shard(*home, [this, home, id, f = std::string(filter)] {
             std::vector<MessageRef> found;
             {
                 std::lock_guard lock(retained_mutex);
                 retained.match(f, Clock::now(), [&](const MessageRef& m) { found.push_back(m); });
             }
-            auto h = handler_for(id);
-            if (h)
-                for (const auto& m : found) (*h)(*m);
+            auto it = home->handlers.find(id);
+            if (it == home->handlers.end()) return;
+            auto h = it->second;  // a handler may unsubscribe itself
+            for (const auto& m : found) {
+                if (h.durable) {
+                    (*h.durable)(*m, DurableTicket{});
+                } else {
+                    (*h.plain)(*m);
+                }
+            }
         });
     }
     return id;
@@ -714,12 +813,17 @@ void BrokerCore::unsubscribe(SubscriberId id) {
     std::string filter;
     {
         std::lock_guard lock(handlers_mutex);
-        auto it = handlers.find(id);
-        if (it == handlers.end()) return;
-        filter = std::move(it->second.first);
-        handlers.erase(it);
+        auto it = in_process_filters.find(id);
+        if (it == in_process_filters.end()) return;
+        filter = std::move(it->second);
+        in_process_filters.erase(it);
     }
     apply_everywhere(TreeChange{false, std::move(filter), Subscription{id, {}}});
+    const std::size_t loop = shard_of(id);
+    if (loop < shards_.size()) {
+        Shard& home = *shards_[loop];
+        on_shard(home, [&home, id] { home.handlers.erase(id); });
+    }
 }
 
 void BrokerCore::apply_everywhere(TreeChange change) {
@@ -859,8 +963,8 @@ void BrokerCore::collect_metrics(MetricSink& sink) const {
 
 // ------------------------------------------------------------------ Broker
 
-Broker::Broker(const BrokerConfig& config, net::LoopPool& loops, std::string version)
-    : core_(std::make_unique<BrokerCore>(config, loops, std::move(version))) {}
+Broker::Broker(const BrokerConfig& config, net::LoopPool& loops, std::string version, std::size_t shard_loops)
+    : core_(std::make_unique<BrokerCore>(config, loops, shard_loops, std::move(version))) {}
 
 Broker::~Broker() = default;
 

@@ -28,7 +28,10 @@ class SessionPersistence;
 
 class Broker {
 public:
-    Broker(const BrokerConfig& config, net::LoopPool& loops, std::string version);
+    // The first `shard_loops` loops of the pool are broker shards (0: all of
+    // them); the others are service loops, where in-process subscribers may
+    // run their handlers and from which their publishes are routed.
+    Broker(const BrokerConfig& config, net::LoopPool& loops, std::string version, std::size_t shard_loops = 0);
     ~Broker();
     Broker(const Broker&) = delete;
     Broker& operator=(const Broker&) = delete;

@@ -60,8 +60,10 @@ struct Transport;
 
 enum class TransportKind : uint8_t { Tcp, Tls, Ws, Wss };
 
-// SubscriberId layout: shard index in the top byte, so a delivery finds its
-// shard without a lookup; bit 55 marks in-process subscribers of the Router.
+// SubscriberId layout: the index of the loop that owns the subscriber in the
+// top byte (a session's shard, or the loop an in-process subscriber's handler
+// runs on), so a delivery finds its loop without a lookup; bit 55 marks
+// in-process subscribers of the Router.
 inline constexpr int kShardShift = 56;
 inline constexpr SubscriberId kInProcessBit = SubscriberId{1} << 55;
 // An in-process subscriber whose deliveries hold the publisher's acknowledgement
@@ -78,6 +80,7 @@ struct Delivery {
     bool retain = false;
     SubIds sub_ids;
     uint64_t seq = 0;  // its row in the session store (persistent sessions, QoS > 0), else 0
+    DurableTicket ticket;  // for a durable in-process subscriber only
 };
 
 // Counters written by one shard's thread only.
@@ -403,13 +406,20 @@ public:
     void deliver_local(const Delivery& d);
     void retained_to(Session& s, std::string_view filter, const SubscriptionOptions& opts);
 
+    // In-process subscribers whose handlers run on this loop: touched by its
+    // thread only (registered through a post when subscribed from elsewhere).
+    struct InProcessHandler {
+        std::shared_ptr<MessageHandler> plain;
+        std::shared_ptr<DurableHandler> durable;
+    };
+    std::unordered_map<SubscriberId, InProcessHandler> handlers;
+
     // Whether the last route() reached a durable in-process subscriber.
     bool last_route_durable() const { return last_route_durable_; }
-    // The connection's held acknowledgements are released once every task the
-    // durable subscribers posted while handling this turn's messages has run:
-    // at the end of the turn a task goes to loop 0 (behind the deliveries), posts
-    // itself once more there (behind the commits those deliveries posted), then
-    // comes back here to release.
+    // The connection's held acknowledgements are released, in the order the
+    // turns that held them ended, once (1) every durable subscriber completed
+    // the ticket of this turn's deliveries, (2) the durable gate is open and
+    // (3) the session store committed what this turn submitted.
     void hold_acks(const std::shared_ptr<Connection>& c) { held_.push_back(c); }
     // End of a loop turn: write every dirty connection, post cross-shard batches.
     void flush();
@@ -436,14 +446,34 @@ public:
     bool throttle_publisher(OriginId origin, OriginId& last_origin, Clock::time_point& last);
     void pause_publisher(OriginId origin);
 
-    // Loop 0 only: runs `fn` now if the durable gate is open, else once it opens,
-    // in the order the calls came.
+    // This shard's loop only: runs `fn` now if the durable gate is open, else
+    // once it opens, in the order the calls came.
     void when_durable_gate_open(std::function<void()> fn);
+
+    // This loop only: the acks of batch `seq` are free of durable subscribers.
+    void on_ticket_done(uint64_t seq);
 
 private:
     void sweep();
     void release_after_durable_tasks();
     void recheck_durable_gate();
+    void advance_ack_batches();
+    // The ticket of this turn's durable deliveries (created by the first one).
+    DurableTicket turn_ticket();
+
+    struct ShardTicket : TicketState {
+        Shard* shard = nullptr;
+        std::atomic<uint64_t> batch_seq{0};  // set when the turn ends with held acks, else 0
+    };
+    ShardTicket* turn_ticket_ = nullptr;  // this turn's, holding one ref of its own
+    // Acknowledgements held by connections in one turn, in turn order.
+    struct AckBatch {
+        uint64_t seq = 0;
+        std::vector<std::pair<std::weak_ptr<Connection>, uint64_t>> upto;
+        bool durable_done = false;
+    };
+    std::deque<AckBatch> ack_batches_;
+    uint64_t next_batch_seq_ = 1;
 
     std::vector<std::shared_ptr<Connection>> dirty_;
     std::vector<std::shared_ptr<Connection>> flushing_;
@@ -454,14 +484,18 @@ private:
     int route_depth_ = 0;  // route() re-entered by an in-process handler that publishes
     asio::steady_timer sweep_timer_;
     uint64_t next_id_ = 1;
-    // Loop 0: releases waiting for the durable gate, and the timer that re-asks it.
+    // Releases waiting for the durable gate, and the timer that re-asks it.
     std::deque<std::function<void()>> gated_;
     std::unique_ptr<asio::steady_timer> gate_timer_;
 };
 
 class BrokerCore : public Router {
 public:
-    BrokerCore(const BrokerConfig& config, net::LoopPool& loops, std::string version);
+    // Loops [0, shard_loops) are broker shards (they accept and own network
+    // sessions); every later loop of the pool is a service loop, which routes
+    // what its in-process publishers publish and runs its in-process
+    // subscribers' handlers. shard_loops 0: every loop is a shard.
+    BrokerCore(const BrokerConfig& config, net::LoopPool& loops, std::size_t shard_loops, std::string version);
     ~BrokerCore() override;
 
     std::expected<void, std::string> start();
@@ -473,21 +507,25 @@ public:
     // Router
     std::expected<void, std::string> publish(std::string_view topic, Bytes payload,
                                              const PublishOptions& options) override;
-    std::expected<SubscriberId, std::string> subscribe(std::string_view filter, MessageHandler handler) override;
-    std::expected<SubscriberId, std::string> subscribe_durable(std::string_view filter,
-                                                               MessageHandler handler) override;
-    std::expected<SubscriberId, std::string> subscribe_in_process(std::string_view filter, MessageHandler handler,
-                                                                  bool durable);
+    std::expected<SubscriberId, std::string> subscribe(std::string_view filter, asio::io_context& loop,
+                                                       MessageHandler handler) override;
+    std::expected<SubscriberId, std::string> subscribe_durable(std::string_view filter, asio::io_context& loop,
+                                                               DurableHandler handler) override;
+    std::expected<SubscriberId, std::string> subscribe_in_process(std::string_view filter, asio::io_context& loop,
+                                                                  Shard::InProcessHandler handler);
     void unsubscribe(SubscriberId id) override;
     void set_durable_gate(std::function<bool()> open) override { durable_gate = std::move(open); }
-    // Read on loop 0 only (Shard::when_durable_gate_open).
+    // Set before start(); called from every shard (Shard::when_durable_gate_open).
     std::function<bool()> durable_gate;
 
     const BrokerConfig config;
     const std::string version;
     Clock::time_point started_at;
 
-    std::size_t shard_count() const { return shards_.size(); }
+    // Broker shards: the loops that own network sessions.
+    std::size_t shard_count() const { return network_shards_; }
+    // Every loop of the pool, service loops included (each has a Shard, for routing).
+    std::size_t loop_count() const { return shards_.size(); }
     Shard& shard(std::size_t i) { return *shards_[i]; }
     // The shard that owns the session of `client_id`.
     std::size_t shard_for_client(std::string_view client_id) const;
@@ -519,10 +557,10 @@ public:
     uint64_t restored_below_seq = 0;
     uint64_t retained_version = 0;  // under retained_mutex
 
-    // In-process subscribers of the Router: handlers run on shard 0.
+    // In-process subscribers of the Router and their filters, for unsubscribe;
+    // the handlers themselves live on their loop's Shard.
     std::mutex handlers_mutex;
-    std::unordered_map<SubscriberId, std::pair<std::string, std::shared_ptr<MessageHandler>>> handlers;
-    std::shared_ptr<MessageHandler> handler_for(SubscriberId id);
+    std::unordered_map<SubscriberId, std::string> in_process_filters;
     // Authentication and ACL (Broker::set_auth); null: anonymous check only.
     auth::Auth* auth = nullptr;
     // For in-process subscribers, from any thread.
@@ -535,7 +573,8 @@ private:
     // Reloads listeners' TLS files that changed on disk; runs every 2 s on loop 0.
     void check_tls_files();
 
-    std::vector<std::unique_ptr<Shard>> shards_;
+    std::vector<std::unique_ptr<Shard>> shards_;  // one per loop
+    std::size_t network_shards_ = 1;
     std::vector<std::unique_ptr<ListenerState>> listeners_;
     std::size_t next_accept_shard_ = 0;
     std::unique_ptr<asio::steady_timer> sys_timer_;

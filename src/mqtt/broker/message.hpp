@@ -93,6 +93,9 @@ public:
 
     // Size counted against a session's queued-bytes limit.
     std::size_t footprint() const { return sizeof(Message) + size_; }
+    // Another reference to this message, for an in-process handler that keeps it
+    // past its call (the history's writer thread): no copy of the payload.
+    MessageRef ref() const;
 
 private:
     friend class MessageRef;
@@ -124,6 +127,11 @@ private:
 
 inline MessageRef::MessageRef(const MessageRef& o) : m_(o.m_) {
     if (m_) m_->refs_.fetch_add(1, std::memory_order_relaxed);
+}
+
+inline MessageRef Message::ref() const {
+    refs_.fetch_add(1, std::memory_order_relaxed);
+    return MessageRef(const_cast<Message*>(this));
 }
 
 }  // namespace ib::mqtt::broker

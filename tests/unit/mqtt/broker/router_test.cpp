@@ -134,7 +134,7 @@ protected:
     // Subscribes a new Collector to `filter`; fails the test when refused.
     std::shared_ptr<Collector> collect(std::string_view filter, SubscriberId* id_out = nullptr) {
         auto c = std::make_shared<Collector>();
-        auto id = router().subscribe(filter, [c](const Message& m) { c->on(m); });
+        auto id = router().subscribe(filter, loops_->loop(0), [c](const Message& m) { c->on(m); });
         EXPECT_TRUE(id.has_value()) << "subscribe '" << filter << "': " << (id ? "" : id.error());
         if (id && id_out) *id_out = *id;
         return c;
@@ -393,7 +393,7 @@ TEST_P(RouterTest, RetainedRouterPublishReachesLaterSubscribersAndEmptyPayloadCl
 
 TEST_P(RouterTest, SubscribeRefusesMalformedFiltersWithAReason) {
     for (const char* bad : {"a/#/b", "$share//x", "", "a/b#", "+a/b", "$share/g", "$share/g/", "$share/g+/t"}) {
-        auto r = router().subscribe(bad, [](const Message&) { ADD_FAILURE() << "refused handler called"; });
+        auto r = router().subscribe(bad, loops_->loop(0), [](const Message&) { ADD_FAILURE() << "refused handler called"; });
         ASSERT_FALSE(r.has_value()) << "'" << bad << "' was accepted";
         EXPECT_FALSE(r.error().empty()) << "'" << bad << "' refused without a reason";
     }
@@ -432,7 +432,7 @@ TEST_P(RouterTest, UnsubscribeFromInsideItsOwnHandler) {
     auto calls = std::make_shared<std::atomic<int>>(0);
     auto id = std::make_shared<std::atomic<SubscriberId>>(0);
     Router* r = &router();
-    auto sub = router().subscribe("self/#", [calls, id, r](const Message&) {
+    auto sub = router().subscribe("self/#", loops_->loop(0), [calls, id, r](const Message&) {
         if (calls->fetch_add(1) == 0) r->unsubscribe(id->load());
     });
     ASSERT_TRUE(sub.has_value());
@@ -558,7 +558,7 @@ TEST_P(RouterTest, HandlerMayPublishThroughTheRouter) {
     // re-entered: the outer message must still reach its other subscribers.
     Router* r = &router();
     // Subscribed first, so it has the lowest id and is called first.
-    auto rule = router().subscribe("in/#", [r](const Message& m) {
+    auto rule = router().subscribe("in/#", loops_->loop(0), [r](const Message& m) {
         std::string out = "out/" + std::string(m.topic().substr(3));
         r->publish(out, m.payload(), qos(m.qos()));
     });
@@ -645,14 +645,17 @@ TEST_P(RouterTest, ExpiredMessageIsNotDeliveredToAReconnectingSession) {
 // ------------------------------------------------------- durable subscribers
 
 // A durable subscriber (the bridge) makes a message safe in a task it posts on
-// its loop; the publisher's acknowledgement must not leave before that task ran.
-// The task is slow on purpose, so an acknowledgement sent too early is caught.
-TEST_P(RouterTest, AcknowledgementsWaitForTheDurableSubscribersTask) {
+// its loop and completes the message's ticket there; the publisher's
+// acknowledgement must not leave before. The task is slow on purpose, so an
+// acknowledgement sent too early is caught.
+TEST_P(RouterTest, AcknowledgementsWaitForTheDurableSubscribersTicket) {
     std::atomic<int> committed{0};
-    auto id = router().subscribe_durable("safe/#", [this, &committed](const Message&) {
-        run_on_loop(0, [&committed] {
+    const std::size_t last = GetParam() - 1;
+    auto id = router().subscribe_durable("safe/#", loops_->loop(last), [this, last, &committed](const Message&, DurableTicket t) {
+        run_on_loop(last, [&committed, t = std::move(t)]() mutable {
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
             committed.fetch_add(1);
+            t.complete();
         });
     });
     ASSERT_TRUE(id.has_value()) << id.error();
@@ -669,6 +672,79 @@ TEST_P(RouterTest, AcknowledgementsWaitForTheDurableSubscribersTask) {
     }
     ASSERT_TRUE(plain->wait_topic("plain/c"));
     router().unsubscribe(*id);
+}
+
+// ------------------------------------------------------------ service loops
+
+// Two loops, the second a service loop (as the placement table makes them): an
+// in-process subscriber there gets every message on that loop, whichever loop
+// routed it, and what it publishes from there reaches network clients, who are
+// all served by the one broker shard.
+class RouterServiceLoopTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        loops_ = std::make_unique<net::LoopPool>(2);
+        BrokerConfig cfg;
+        ListenerConfig l;
+        l.name = "test";
+        l.bind_address = "127.0.0.1";
+        l.port = 0;
+        cfg.listeners = {l};
+        cfg.sys_interval = 0s;
+        broker_ = std::make_unique<Broker>(cfg, *loops_, "test", 1);
+        auto started = broker_->start();
+        ASSERT_TRUE(started.has_value()) << started.error();
+        port_ = broker_->ports().at(0);
+        runner_ = std::thread([this] { loops_->run(); });
+    }
+    void TearDown() override {
+        broker_->stop([this] { loops_->stop(); });
+        runner_.join();
+        broker_.reset();
+        loops_.reset();
+    }
+    std::unique_ptr<net::LoopPool> loops_;
+    std::unique_ptr<Broker> broker_;
+    std::thread runner_;
+    uint16_t port_ = 0;
+};
+
+TEST_F(RouterServiceLoopTest, HandlerRunsOnItsServiceLoopAndItsPublishesReachClients) {
+    Router& router = broker_->router();
+    auto seen = std::make_shared<Collector>();
+    // Echoes from the service loop: a publish made there is routed there.
+    auto id = router.subscribe("in/#", loops_->loop(1), [seen, &router](const Message& m) {
+        seen->on(m);
+        (void)router.publish("out/" + std::string(m.topic().substr(3)), m.payload(), qos(1));
+    });
+    ASSERT_TRUE(id.has_value()) << id.error();
+
+    TestClient sub(port_);
+    ASSERT_TRUE(sub.connect(Version::V5, "reader", true, 0).has_value());
+    ASSERT_EQ(sub.subscribe("out/#", 1), (std::vector<uint8_t>{1}));
+    TestClient pub(port_);
+    ASSERT_TRUE(pub.connect(Version::V5, "writer", true, 0).has_value());
+    ASSERT_EQ(pub.publish("in/a", "from-client", 1), 0);
+    router.publish("in/b", as_bytes("from-outside"), qos(1));  // off-loop: routed by the first loop
+
+    ASSERT_TRUE(seen->wait_count(2));
+    for (const Seen& s : seen->seen()) EXPECT_EQ(s.loop, 1) << s.topic << " was handled off its loop";
+    std::set<std::string> echoed;
+    for (int i = 0; i < 2; ++i) {
+        auto p = sub.next_publish();
+        ASSERT_TRUE(p.has_value()) << "an echo from the service loop did not reach the network client";
+        echoed.insert(p->topic);
+        sub.send_ack(PacketType::Puback, p->packet_id);
+    }
+    EXPECT_EQ(echoed, (std::set<std::string>{"out/a", "out/b"}));
+    router.unsubscribe(*id);
+}
+
+TEST_F(RouterServiceLoopTest, AHandlerLoopOutsideTheBrokerIsRefused) {
+    boost::asio::io_context stranger;
+    auto id = broker_->router().subscribe("x/#", stranger, [](const Message&) {});
+    ASSERT_FALSE(id.has_value());
+    EXPECT_NE(id.error().find("loop"), std::string::npos) << id.error();
 }
 
 INSTANTIATE_TEST_SUITE_P(Router, RouterTest, ::testing::Values(std::size_t{1}, std::size_t{2}), loops_name);

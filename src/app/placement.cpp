@@ -1,0 +1,85 @@
+#include "app/placement.hpp"
+
+#include <utility>  // before Asio: Boost 1.74 coroutine headers need it
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
+#include <algorithm>
+#include <memory>
+
+namespace ib::app {
+namespace {
+
+// The service loop each role prefers, clamped to the loops there are: with one
+// service loop everything shares it; with two, devices and the API (which
+// mostly talks to them) keep one and the consumers of readings take the
+// other; each further loop gives the next heaviest consumer its own.
+constexpr std::array<std::size_t, kRoleCount> kPreferredServiceLoop = {
+    0,  // Devices: polling, scaling, building the reading JSON
+    1,  // Rules: parsing and evaluating every reading they select
+    3,  // Bridges: the outbox and the upstream link
+    2,  // History: parsing readings, buffering points
+    0,  // Api: REST calls, most of them to the devices
+};
+
+constexpr std::array<std::string_view, kRoleCount> kRoleNames = {"devices", "rules", "bridges", "history", "api"};
+
+// Service loops for a machine with `cores` cores, when not configured.
+std::size_t default_service_loops(std::size_t cores) {
+    if (cores <= 2) return 1;
+    if (cores <= 4) return 2;
+    if (cores <= 8) return 3;
+    return 4;
+}
+
+}  // namespace
+
+std::string_view role_name(Role r) { return kRoleNames[static_cast<std::size_t>(r)]; }
+
+Placement plan_placement(std::size_t shards, std::size_t service_loops, std::size_t cores) {
+    cores = std::max<std::size_t>(cores, 1);
+    Placement p;
+    p.shards = shards == 0 ? cores : shards;
+    p.service_loops = service_loops == 0 ? default_service_loops(cores) : service_loops;
+    for (std::size_t r = 0; r < kRoleCount; ++r) {
+        p.loop_of[r] = p.shards + std::min(kPreferredServiceLoop[r], p.service_loops - 1);
+    }
+    return p;
+}
+
+std::string Placement::describe() const {
+    std::string out = shards == 1 ? "loop 0: broker shard" : "loops 0-" + std::to_string(shards - 1) + ": broker shards";
+    for (std::size_t l = shards; l < total(); ++l) {
+        out += "; loop " + std::to_string(l) + ":";
+        bool first = true;
+        for (std::size_t r = 0; r < kRoleCount; ++r) {
+            if (loop_of[r] != l) continue;
+            out += first ? " " : ", ";
+            out += kRoleNames[r];
+            first = false;
+        }
+        if (first) out += " (idle)";
+    }
+    return out;
+}
+
+namespace {
+void run_step(std::shared_ptr<std::vector<LoopStep>> steps, std::size_t i, std::shared_ptr<std::function<void()>> done) {
+    if (i == steps->size()) {
+        (*done)();
+        return;
+    }
+    boost::asio::post(*(*steps)[i].first, [steps, i, done] {
+        (*steps)[i].second();
+        run_step(steps, i + 1, done);
+    });
+}
+}  // namespace
+
+void run_in_turn(std::vector<LoopStep> steps, std::function<void()> done) {
+    run_step(std::make_shared<std::vector<LoopStep>>(std::move(steps)), 0,
+             std::make_shared<std::function<void()>>(std::move(done)));
+}
+
+}  // namespace ib::app

@@ -1,0 +1,51 @@
+// The placement table: shards first, then service loops; every role on a
+// service loop, never on a broker shard, however few loops there are.
+#include <gtest/gtest.h>
+
+#include "app/placement.hpp"
+
+namespace ib::app {
+namespace {
+
+constexpr Role kRoles[] = {Role::Devices, Role::Rules, Role::Bridges, Role::History, Role::Api};
+
+TEST(Placement, TwoCoresGiveTwoShardsAndOneServiceLoopForEverything) {
+    const Placement p = plan_placement(0, 0, 2);
+    EXPECT_EQ(p.shards, 2u);
+    EXPECT_EQ(p.service_loops, 1u);
+    EXPECT_EQ(p.total(), 3u);
+    for (Role r : kRoles) EXPECT_EQ(p.loop(r), 2u) << role_name(r);
+    EXPECT_EQ(p.describe(), "loops 0-1: broker shards; loop 2: devices, rules, bridges, history, api");
+}
+
+TEST(Placement, MoreServiceLoopsSpreadTheConsumersOfReadings) {
+    const Placement p = plan_placement(4, 4, 8);
+    EXPECT_EQ(p.total(), 8u);
+    EXPECT_EQ(p.loop(Role::Devices), 4u);
+    EXPECT_EQ(p.loop(Role::Api), 4u);
+    EXPECT_EQ(p.loop(Role::Rules), 5u);
+    EXPECT_EQ(p.loop(Role::History), 6u);
+    EXPECT_EQ(p.loop(Role::Bridges), 7u);
+}
+
+TEST(Placement, RolesNeverLandOnABrokerShard) {
+    for (std::size_t cores : {1u, 2u, 3u, 4u, 6u, 8u, 16u, 64u}) {
+        for (std::size_t service : {0u, 1u, 2u, 3u, 7u}) {
+            const Placement p = plan_placement(0, service, cores);
+            for (Role r : kRoles) {
+                EXPECT_GE(p.loop(r), p.shards) << role_name(r) << " cores " << cores << " service " << service;
+                EXPECT_LT(p.loop(r), p.total()) << role_name(r) << " cores " << cores << " service " << service;
+            }
+        }
+    }
+}
+
+TEST(Placement, ConfiguredCountsWinOverTheCoreCount) {
+    const Placement p = plan_placement(3, 2, 16);
+    EXPECT_EQ(p.shards, 3u);
+    EXPECT_EQ(p.service_loops, 2u);
+    EXPECT_EQ(p.describe(), "loops 0-2: broker shards; loop 3: devices, api; loop 4: rules, bridges, history");
+}
+
+}  // namespace
+}  // namespace ib::app
