@@ -1,7 +1,6 @@
 #include <utility>  // before Asio: Boost 1.74 coroutine headers need it
 
 #include "bridge/bridge.hpp"
-#include "net/loop_check.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -18,6 +17,7 @@
 #include "core/log.hpp"
 #include "mqtt/broker/topic_match.hpp"
 #include "mqtt/codec/codec.hpp"
+#include "net/loop_check.hpp"
 #include "store/outbox.hpp"
 
 namespace ib::bridge {

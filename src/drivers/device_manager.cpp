@@ -1,5 +1,4 @@
 #include "drivers/device_manager.hpp"
-#include "net/loop_check.hpp"
 
 #include <utility>  // before Asio: Boost 1.74 coroutine headers need it
 
@@ -10,6 +9,7 @@
 #include "core/log.hpp"
 #include "core/quote.hpp"
 #include "mqtt/broker/router.hpp"
+#include "net/loop_check.hpp"
 
 namespace ib::drivers {
 namespace {

@@ -10,6 +10,7 @@
 
 #include "rules/compiler.hpp"
 #include "rules/evaluator.hpp"
+#include "rules/shared_document.hpp"
 
 namespace ib::rules {
 
@@ -753,12 +754,14 @@ struct Rule::Impl {
         if (k != WindowKind::Sliding && k != WindowKind::Count) close_until(watermark, now_ms);
     }
 
-    void on_message(std::string_view topic, std::span<const std::byte> payload, int64_t now_ms) {
+    void on_message(std::string_view topic, std::span<const std::byte> payload, int64_t now_ms,
+                    SharedDocument* shared) {
         ++counters.in;
         // Due windows close first: they hold messages older than this one.
         if (plan.windowed() && !use_event_time) close_until(now_ms, now_ms);
         arena.reset();
-        auto root = parse(payload);
+        SharedDocument::Use use(shared);
+        auto root = shared ? shared->root() : parse(payload);
         if (!root) return error(EvalError{ErrorKind::Decode, "payload is not JSON: " + root.error()}, now_ms);
         EvalContext ctx = context(topic, *root, now_ms, now_ms);
         ctx.message_seq = counters.in;
@@ -938,8 +941,9 @@ bool Rule::select_star() const {
 }
 void Rule::on_emit(std::function<void(const OutputRow&)> emit) { impl_->emit = std::move(emit); }
 
-void Rule::on_message(std::string_view topic, std::span<const std::byte> payload, int64_t now_ms) {
-    impl_->on_message(topic, payload, now_ms);
+void Rule::on_message(std::string_view topic, std::span<const std::byte> payload, int64_t now_ms,
+                      SharedDocument* shared) {
+    impl_->on_message(topic, payload, now_ms, shared);
 }
 
 void Rule::on_time(int64_t now_ms) {

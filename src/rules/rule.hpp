@@ -18,6 +18,8 @@
 
 namespace ib::rules {
 
+class SharedDocument;
+
 struct RuleOptions {
     // Event time: windows follow this payload field (Unix milliseconds) instead
     // of the receive time, and close when the newest event time is past their end
@@ -68,7 +70,10 @@ public:
     // Set once; called for each row, in order.
     void on_emit(std::function<void(const OutputRow&)> emit);
 
-    void on_message(std::string_view topic, std::span<const std::byte> payload, int64_t now_ms);
+    // `shared`, when given, holds this payload already parsed (RuleEngine parses
+    // a message once for all its rules); otherwise the rule parses it itself.
+    void on_message(std::string_view topic, std::span<const std::byte> payload, int64_t now_ms,
+                    SharedDocument* shared = nullptr);
     // Closes the processing-time windows due by now_ms.
     void on_time(int64_t now_ms);
     // When on_time next has something to do; nullopt: nothing is waiting on time.

@@ -1,5 +1,4 @@
 #include "rules/rule_engine.hpp"
-#include "net/loop_check.hpp"
 
 #include <utility>  // before Asio: Boost 1.74 coroutine headers need it
 
@@ -13,9 +12,11 @@
 
 #include "core/log.hpp"
 #include "core/quote.hpp"
+#include "net/loop_check.hpp"
 #include "rules/http_sink.hpp"
 #include "rules/output_template.hpp"
 #include "rules/row_table.hpp"
+#include "rules/shared_document.hpp"
 #include "store/sqlite_file.hpp"
 
 namespace ib::rules {
@@ -219,6 +220,8 @@ struct RuleEngine::Impl {
     };
 
     asio::io_context& io;
+    // The message being handed to its rules, parsed once for all of them.
+    SharedDocument shared_doc;
     mqtt::broker::Router& router;
     std::string prefix;
     Persistence persistence;
@@ -363,7 +366,7 @@ struct RuleEngine::Impl {
     void on_message(Running& r, const mqtt::broker::Message& m) {
         if (stopped) return;
         const auto started = std::chrono::steady_clock::now();
-        r.rule->on_message(m.topic(), m.payload(), unix_ms());
+        r.rule->on_message(m.topic(), m.payload(), unix_ms(), shared_doc.load(m) ? &shared_doc : nullptr);
         const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - started).count();
         r.latency_sum_us += us;
         ++r.latency_n;
@@ -665,6 +668,9 @@ void RuleEngine::collect_metrics(MetricSink& sink) const {
     IB_ASSERT_ON_LOOP(impl_->io);
     const auto C = MetricType::Counter;
     const auto G = MetricType::Gauge;
+    sink.push_back({"ib_rules_payload_parses_total",
+                    "Message payloads parsed for the rules: once per message, however many rules read it", C, "",
+                    static_cast<double>(impl_->shared_doc.parses())});
     for (const auto& r : impl_->rules) {
         const RuleStatus s = impl_->status_of(*r);
         const std::string label = "rule=" + ib::quoted(s.id);

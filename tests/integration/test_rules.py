@@ -86,6 +86,29 @@ class RulesTest(h.IBTestCase):
         status, _, body = b.http_get("/metrics")
         self.assertIn(b'ib_rule_errors_total{rule="hot",kind="decode"} 1', body)
 
+    def test_a_reading_is_parsed_once_however_many_rules_read_it(self):
+        rules = "".join("""
+[[rules]]
+id = "r%d"
+sql = "SELECT values.temp AS temp FROM \\"ib/data/+/fast\\" WHERE values.temp > %d"
+[[rules.actions]]
+publish = { topic = "over/%d" }
+""" % (i, i * 10, i) for i in range(5))
+        b = self.start_broker(extra_toml=rules)
+        out = self.sub(b, "over/#", 6)
+        pub = self.paho(b, "sensor")
+        for temp in (5, 25, 15):
+            pub.publish("ib/data/plc1/fast", reading(temp), qos=1)
+        # 5 > 0; 25 > 0, 10, 20; 15 > 0, 10: six rows from three readings, one parse each.
+        got = sorted(t for t, _ in self.messages(out, 6))
+        self.assertEqual(got, ["over/0", "over/0", "over/0", "over/1", "over/1", "over/2"])
+        for i in range(5):
+            self.wait_rule(b, "r%d" % i, lambda r: r["messages"]["in"] == 3, "3 messages in")
+        status, _, body = b.http_get("/metrics")
+        self.assertEqual(status, 200)
+        self.assertIn(b"ib_rules_payload_parses_total 3\n", body)
+        self.assertEqual(sum(self.rule(b, "r%d" % i)["messages"]["out"] for i in range(5)), 6)
+
     def test_a_tumbling_window_average_per_device(self):
         b = self.start_broker(extra_toml="""
 [[rules]]
