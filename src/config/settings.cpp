@@ -161,14 +161,14 @@ std::vector<Setting> build_table() {
     t.push_back(string("data_dir", "./data", false,
                        "Directory for state kept across restarts (objects created through the API, history, outbox).",
                        [](NodeConfig& c) -> auto& { return c.data_dir; }, {}, check_not_empty));
-    t.push_back(string("log.level", "info", true, "Least severe log level written.",
-                       [](NodeConfig& c) -> auto& { return c.log.level; },
-                       {"trace", "debug", "info", "warn", "error"}));
-
     t.push_back(integer("service_loops", 0, 0, 16, false,
                         "Event loops for devices, rules, bridges, history and the API, after the broker's; 0 sizes "
                         "them from the CPU cores (1 up to 2 cores, 2 up to 4, 3 up to 8, else 4).",
                         [](NodeConfig& c) -> auto& { return c.service_loops; }));
+    t.push_back(string("log.level", "info", true, "Least severe log level written.",
+                       [](NodeConfig& c) -> auto& { return c.log.level; },
+                       {"trace", "debug", "info", "warn", "error"}));
+
     t.push_back(integer("broker.threads", 0, 0, 64, false,
                         "Broker event loops (shards, serving network clients); 0 starts one per CPU core.",
                         [](NodeConfig& c) -> auto& { return c.broker.threads; }));

@@ -4,6 +4,10 @@
 
 #include <utility>  // before Asio: Boost 1.74 coroutine headers need it
 
+#include <pthread.h>
+
+#include <string>
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
@@ -36,6 +40,10 @@ void LoopPool::run() {
     set_pool_running(true);
     for (std::size_t i = 1; i < loops_.size(); ++i) {
         threads_.emplace_back([this, i] {
+            // Named so that top -H and /proc/<pid>/task show each loop's share
+            // (loop 0 is the main thread, which keeps the program's name).
+            const std::string name = "ib-loop-" + std::to_string(i);
+            pthread_setname_np(pthread_self(), name.c_str());
             t_loop_index = static_cast<int>(i);
             loops_[i]->run();
         });

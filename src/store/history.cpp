@@ -4,6 +4,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <pthread.h>
 #include <simdjson.h>
 #include <sqlite3.h>
 
@@ -595,7 +596,10 @@ std::expected<void, std::string> History::start(boost::asio::io_context& io, mqt
     if (!sub) return std::unexpected("history: cannot subscribe to '" + config_.topic + "': " + sub.error());
     rt_->router = &router;
     rt_->subscription = *sub;
-    rt_->writer = std::thread([this] { run_writer(); });
+    rt_->writer = std::thread([this] {
+        pthread_setname_np(pthread_self(), "ib-history");
+        run_writer();
+    });
     return {};
 }
 
