@@ -267,6 +267,123 @@ class MalformedTest(IBTestCase):
         self.assert_still_serving()
 
 
+def parse_packets(data, version):
+    """The complete packets in `data`, in order."""
+    got, pos = [], 0
+    while pos < len(data):
+        length, body = h.dec_varint(data, pos + 1)
+        got.append(h.Packet(data[pos] >> 4, data[pos] & 0x0F, data[body:body + length], version))
+        pos = body + length
+    return got
+
+
+@h.ironbridge_only("the graceful close and ib_mqtt_protocol_violations_total are Ironbridge's")
+class ReasonBeforeCloseTest(IBTestCase):
+    """A client closed for a protocol violation reads the reason code and then
+    the end of the stream, not a reset, even while it goes on sending
+    (ARCHITECTURE.md, Error model)."""
+
+    def keep_sending(self, r, seconds=0.3):
+        """Goes on sending QoS 0 PUBLISHes after the violation, as a client
+        that has not read the reason yet would; the broker must read them."""
+        deadline = time.monotonic() + seconds
+        sent = 0
+        while time.monotonic() < deadline:
+            try:
+                r.send(packet(h.PUBLISH, 0, enc_str("after/violation") + (b"\x00" if r.version == 5 else b"") + b"x"))
+            except (BrokenPipeError, ConnectionResetError) as e:
+                self.fail("the broker reset the connection %d sends after the violation: %r" % (sent, e))
+            sent += 1
+            time.sleep(0.02)
+
+    def read_to_end(self, r, timeout=5.0):
+        """Every packet until the broker's end of stream; a reset fails the test."""
+        deadline = time.monotonic() + timeout
+        data = bytearray(r.buf)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.fail("the broker did not end the stream within %.1f s; read %r" % (timeout, bytes(data)))
+            r.sock.settimeout(left)
+            try:
+                chunk = r.sock.recv(65536)
+            except ConnectionResetError:
+                self.fail("connection reset instead of an orderly end; read %r" % (bytes(data),))
+            if not chunk:
+                return parse_packets(data, r.version)
+            data += chunk
+
+    def metrics(self, b):
+        status, _, body = b.http_get("/metrics")
+        self.assertEqual(status, 200)
+        return body.decode()
+
+    def test_receive_maximum_exceeded_is_disconnect_0x93_counted_and_logged(self):
+        b = self.start_broker(broker={"receive_maximum": 2})
+        cid = h.unique("overrun")
+        r = h.raw_connected(self, b, cid, version=5)
+        self.assertEqual(r.connack.props.get("ReceiveMaximum"), 2)
+        # Three QoS 2 PUBLISHes and no PUBREL: the third is one more than the
+        # Receive Maximum the broker announced ([MQTT-3.3.4-7]).
+        for pid in (1, 2, 3):
+            r.publish(h.unique("t"), b"m", qos=2, pid=pid)
+        self.keep_sending(r)
+        got = self.read_to_end(r)
+        self.assertEqual([(p.type, p.pid if p.type == h.PUBREC else p.reason) for p in got],
+                         [(h.PUBREC, 1), (h.PUBREC, 2), (h.DISCONNECT, 0x93)], got)
+        m = self.metrics(b)
+        self.assertIn('ib_mqtt_protocol_violations_total{reason="receive_maximum_exceeded"} 1', m)
+        # The whole documented set is there from the start, at 0 when nothing happened.
+        self.assertIn('ib_mqtt_protocol_violations_total{reason="malformed_packet"} 0', m)
+        self.assertTrue(h.wait_until(lambda: "receive_maximum_exceeded" in b.log_text()), b.log_text())
+        line = [l for l in b.log_text().splitlines() if "receive_maximum_exceeded" in l][0]
+        self.assertIn("'%s'" % cid, line)
+        self.assertIn("warn", line.lower())
+
+    def test_receive_maximum_counts_qos1_publishes_whose_puback_is_held(self):
+        # A QoS 1 message for a persistent session is acknowledged only once it
+        # is on disk, so until then it counts against the Receive Maximum.
+        b = self.start_broker(broker={"receive_maximum": 2, "persistence": True})
+        topic = h.unique("held")
+        sub = h.raw_connected(self, b, h.unique("offline"), version=5, clean=False,
+                              props={"SessionExpiryInterval": 300})
+        sub.subscribe(1, [(topic, 1)])
+        sub.disconnect()
+        sub.close()
+        r = h.raw_connected(self, b, h.unique("pub"), version=5)
+        # One write, so the broker reads the three in one turn, before any commit.
+        burst = b"".join(packet(h.PUBLISH, 0x02, enc_str(topic) + struct.pack("!H", pid) + b"\x00" + b"m")
+                         for pid in (1, 2, 3))
+        r.send(burst)
+        self.keep_sending(r)
+        got = self.read_to_end(r)
+        self.assertEqual([(p.type, p.reason) for p in got], [(h.DISCONNECT, 0x93)], got)
+
+    def test_malformed_packet_is_disconnect_0x81_then_end_of_stream(self):
+        b = self.start_broker()
+        cid = h.unique("garbler")
+        r = h.raw_connected(self, b, cid, version=5)
+        # A topic length of 16 with 2 bytes behind it: malformed (0x81).
+        r.send(packet(h.PUBLISH, 0, b"\x00\x10ab"))
+        self.keep_sending(r)
+        got = self.read_to_end(r)
+        self.assertEqual([(p.type, p.reason) for p in got], [(h.DISCONNECT, 0x81)], got)
+        m = self.metrics(b)
+        self.assertIn('ib_mqtt_protocol_violations_total{reason="malformed_packet"} 1', m)
+        # The older counter goes on counting as before.
+        self.assertIn("ib_mqtt_malformed_packets_total 1", m)
+        self.assertTrue(h.wait_until(lambda: "'%s'" % cid in b.log_text()), b.log_text())
+
+    def test_violation_before_connect_names_the_peer_address(self):
+        b = self.start_broker()
+        r = self.raw(b, version=5)
+        r.send(b"\xc0\x00")  # PINGREQ before CONNECT [MQTT-3.1.0-1]: nothing to answer
+        self.assertEqual(self.read_to_end(r), [])
+        port = r.sock.getsockname()[1]
+        self.assertTrue(h.wait_until(lambda: "127.0.0.1:%d protocol violation protocol_error" % port in b.log_text()),
+                        b.log_text())
+
+
 class LimitTest(IBTestCase):
     def test_max_connections(self):
         b = self.start_broker(listener={"max_connections": 3})

@@ -947,6 +947,10 @@ void BrokerCore::collect_metrics(MetricSink& sink) const {
         sum([](const C& c) -> const LocalCounter& { return c.protocol_errors; }));
     add("ib_mqtt_packets_too_large_total", "Packets refused for exceeding max_packet_size", K, "",
         sum([](const C& c) -> const LocalCounter& { return c.packets_too_large; }));
+    for (std::size_t i = 0; i < kViolationCount; ++i)
+        add("ib_mqtt_protocol_violations_total", "Connections closed for a protocol violation, by reason", K,
+            fmt::format("reason=\"{}\"", kViolations[i].label),
+            sum([i](const C& c) -> const LocalCounter& { return c.protocol_violations[i]; }));
     add("ib_mqtt_connect_timeouts_total", "Connections closed for sending no CONNECT in time", K, "",
         sum([](const C& c) -> const LocalCounter& { return c.connect_timeouts; }));
     add("ib_mqtt_keepalive_timeouts_total", "Connections closed for keep-alive expiry", K, "",

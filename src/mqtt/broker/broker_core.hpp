@@ -31,6 +31,7 @@
 #include "core/ring_buffer.hpp"
 #include "mqtt/broker/broker_config.hpp"
 #include "mqtt/broker/message.hpp"
+#include "mqtt/broker/protocol_violation.hpp"
 #include "mqtt/broker/retained_store.hpp"
 #include "mqtt/broker/router.hpp"
 #include "mqtt/broker/session_persistence.hpp"
@@ -93,6 +94,7 @@ struct ShardCounters {
     LocalCounter malformed_packets;
     LocalCounter protocol_errors;
     LocalCounter packets_too_large;
+    std::array<LocalCounter, kViolationCount> protocol_violations;  // by Violation
     std::array<LocalCounter, 3> messages_in;   // by QoS
     std::array<LocalCounter, 3> messages_out;  // by QoS
     LocalCounter bytes_in;
@@ -227,7 +229,11 @@ private:
 };
 
 // One network connection. Owned by a shared_ptr held by its pending async
-// operations and by the shard's connection set.
+// operations and by the shard's connection set. Its code is in three files:
+// connection_io.cpp (socket, TLS, WebSocket, reading, writing, closing, moving
+// to another shard), connection_protocol.cpp (one handler per packet type,
+// protocol violations) and connect_policy.cpp (CONNECT: checks, login, session
+// take-over or resume, CONNACK); connection_auth.cpp holds its ACL.
 class Connection : public std::enable_shared_from_this<Connection> {
 public:
     // `transport` comes with a connection that changes shard; a new one gets
@@ -237,10 +243,11 @@ public:
 
     void start(std::vector<std::byte> already_read = {});
     // Closes after flushing what is queued; `reason` is logged at debug level.
-    void close(const char* reason);
-    // Sends a 5.0 DISCONNECT with `reason_code` (nothing for 3.1.1), then closes.
-    void disconnect_with(uint8_t reason_code, const char* why);
-    bool closed() const { return state_ == State::Closed || state_ == State::Closing; }
+    void close(std::string_view reason);
+    // Sends a 5.0 DISCONNECT with `reason_code` (nothing for 3.1.1), then
+    // closes gracefully (close_gracefully).
+    void disconnect_with(uint8_t reason_code, std::string_view why);
+    bool closed() const { return state_ >= State::Closing; }
 
     // Output: packets are appended to one buffer and written once per loop turn.
     std::vector<std::byte>& out() { return out_; }
@@ -262,7 +269,8 @@ public:
     uint16_t keep_alive_s() const { return keep_alive_s_; }
     bool awaiting_connect() const { return state_ == State::AwaitConnect; }
     bool connected() const { return state_ == State::Connected; }
-    // A connection closing with output its peer never reads is cut off here.
+    // A connection closing with output its peer never reads (5 s), or draining
+    // a peer that keeps sending, is cut off here by the sweep.
     bool stuck_closing(Clock::time_point now) const;
     void release_idle_memory();
     void finish_close();
@@ -276,8 +284,14 @@ public:
     bool dirty = false;
 
 private:
-    enum class State : uint8_t { AwaitConnect, Connected, Closing, Closed };
+    // Ordered: every state from Closing on counts as closed (one comparison).
+    // Closing: the session is gone, queued output (a CONNACK or DISCONNECT with
+    // its reason) is written. Draining: after a close with a reason, our side is
+    // shut for writing and what the client still sends is read and discarded,
+    // so its kernel does not turn our close into a reset that loses the reason.
+    enum class State : uint8_t { AwaitConnect, Connected, Closing, Draining, Closed };
 
+    // ---- I/O (connection_io.cpp)
     void wait_readable();
     // Waits for writability, then reads again (TLS needing to write to read).
     void wait_writable_to_read();
@@ -286,6 +300,7 @@ private:
     // Transport; closes the connection itself on Closed and Error.
     net::TlsIo read_tx(std::byte* buf, std::size_t len, std::size_t& n);
     net::TlsIo write_raw(const std::byte* buf, std::size_t len, std::size_t& n);
+    void write_some();
     void write_some_tx();
     std::size_t wire_pending() const;
     // MQTT bytes from the transport: parsed at once, the incomplete rest kept.
@@ -295,23 +310,51 @@ private:
     void ws_frames(std::span<std::byte> data);
     // Moves pending MQTT output into one binary frame (and the close frame when closing).
     void ws_frame_output();
+    // close() that, once the output is written, half-closes and drains the
+    // input for a bounded time instead of closing at once: for every close
+    // that tells the client why (a CONNACK refusal, a DISCONNECT, an HTTP or
+    // WebSocket error).
+    void close_gracefully(std::string_view why);
+    // Everything queued while Closing is written: drains or closes.
+    void closing_output_written();
+    // TLS close_notify, then shutdown(SHUT_WR), then drain_input().
+    void half_close_and_drain();
+    void drain_input();
+    void migrate();
+
+    // ---- protocol (connection_protocol.cpp)
     // Parses and handles every complete packet in `data`; returns bytes used.
     std::size_t process(Bytes data);
     void handle_packet(const codec::FrameHeader& h, Bytes body);
     void on_decode_error(const Error& e);
-
-    void handle_connect(const codec::Connect& c);
+    // The one way out for a client that broke the protocol: counts it by
+    // reason, logs one rate-limited warning naming the client, answers with the
+    // reason code (CONNACK before CONNECT is done, else a 5.0 DISCONNECT) and
+    // closes gracefully. `offset` is where a decode error was found.
+    void protocol_violation(Violation reason, std::string_view why, std::optional<std::size_t> offset = std::nullopt);
     void handle_publish(codec::Publish& p);
-    void handle_ack(const codec::Ack& a);
+    void handle_puback(const codec::Ack& a);
+    void handle_pubrec(const codec::Ack& a);
+    void handle_pubrel(const codec::Ack& a);
+    void handle_pubcomp(const codec::Ack& a);
     void handle_subscribe(const codec::Subscribe& s);
     void handle_unsubscribe(const codec::Unsubscribe& u);
+    void handle_pingreq();
     void handle_disconnect(const codec::Disconnect& d);
-    void refuse_connect(uint8_t v5_reason, uint8_t v3_code, const char* why);
-    void end_session_link(bool send_will);
-    void write_some();
-    void migrate();
     // PUBACK / PUBREC for a received PUBLISH, in order: held while earlier ones are.
     void ack_publish(codec::PacketType type, uint16_t packet_id, uint8_t reason, bool hold);
+
+    // ---- CONNECT (connect_policy.cpp)
+    void handle_connect(codec::Connect& c);
+    // tls_cn_as_username: the certificate's CN replaces the CONNECT's user name.
+    bool take_username_from_certificate(codec::Connect& c);
+    // What is refused before the connection moves to its session's shard.
+    bool connect_acceptable(const codec::Connect& c, std::string& client_id, bool& assigned);
+    // On the session's shard: the password, the ACL and the will topic.
+    bool authenticate(const codec::Connect& c, std::string_view client_id);
+    Session* take_over_or_resume(const std::string& client_id, bool clean_start, uint32_t expiry, bool& present);
+    void refuse_connect(uint8_t v5_reason, uint8_t v3_code, std::string_view why);
+    void end_session_link(bool send_will);
 
     Shard& shard_;
     Socket socket_;
@@ -320,14 +363,15 @@ private:
     std::string peer_;
     State state_ = State::AwaitConnect;
     codec::Version version_ = codec::Version::V311;
+    bool clean_disconnect_ = false;
+    bool drain_on_close_ = false;  // set by close_gracefully
     Session* session_ = nullptr;
     std::optional<WillMessage> will_;
-    bool clean_disconnect_ = false;
     // 1 + index of the shard this connection moves to once its CONNECT is read.
     std::size_t migrate_to_ = 0;
     bool paused_ = false;
     Clock::time_point paused_until_{};
-    Clock::time_point closing_at_{};
+    Clock::time_point closing_at_{};  // when Closing began, then when Draining began
 
     std::vector<std::byte> partial_;  // bytes of an incomplete packet
     std::vector<std::byte> out_;
@@ -340,6 +384,10 @@ private:
     uint16_t keep_alive_s_ = 0;
     uint32_t client_max_packet_size_ = codec::kMaxRemainingLength + 5;
     uint16_t send_quota_ = 0;
+    // 5.0 PUBACKs held (held_acks_) and so not yet sent: with the QoS 2 flows
+    // awaiting PUBREL they count against our Receive Maximum.
+    uint16_t held_pubacks_ = 0;
+    uint32_t drained_bytes_ = 0;  // read and discarded while Draining
     // Topic aliases (5.0), allocated only for clients that use them.
     struct Aliases {
         uint16_t client_max = 0;  // aliases we may send
@@ -347,7 +395,9 @@ private:
         std::vector<std::string> incoming;  // aliases the client set (index = alias)
     };
     std::unique_ptr<Aliases> aliases_;
-    std::unique_ptr<asio::steady_timer> backoff_timer_;  // only for congested shards
+    // Allocated when first needed: the retry of a read paused by flow control
+    // or a congested shard, then the end of the drain once Draining.
+    std::unique_ptr<asio::steady_timer> timer_;
     // Acknowledgements waiting for a durable subscriber's commit, in PUBLISH order.
     struct HeldAck {
         codec::PacketType type;
@@ -361,7 +411,7 @@ private:
 
     // Authorization (connection_auth.cpp): the client's rules compiled at CONNECT, and
     // again when a reload moves the Auth generation. Null: nothing to check.
-    void compile_acl();
+    void compile_acl(std::string_view client_id);
     void refresh_acl();
     void revoke_denied_subscriptions();
     bool publish_denied(const codec::Publish& p);

@@ -1,6 +1,7 @@
 // Authorization of one connection: the ACL compiled for it at CONNECT, checked on
-// every PUBLISH and SUBSCRIBE, and compiled again after a reload. Kept apart
-// from connection.cpp's I/O so that file only calls in at three places.
+// every PUBLISH and SUBSCRIBE, and compiled again after a reload. The login
+// itself is CONNECT policy (connect_policy.cpp); the protocol handler only calls
+// in here.
 #include "core/log.hpp"
 #include "mqtt/broker/broker_core.hpp"
 #include "mqtt/broker/topic_match.hpp"
@@ -17,18 +18,19 @@ std::string_view Connection::peer_address() const {
     return colon == std::string_view::npos ? p : p.substr(0, colon);
 }
 
-void Connection::compile_acl() {
+void Connection::compile_acl(std::string_view client_id) {
     auth::Auth* a = shard_.core.auth;
-    if (a == nullptr || session_ == nullptr) return;
+    if (a == nullptr) return;
     // Read before compiling: a reload in between only causes one more compile.
     acl_generation_ = a->generation();
-    acl_ = a->compile(auth::ClientIdentity{username_, session_->client_id(), peer_address()});
+    acl_ = a->compile(auth::ClientIdentity{username_, client_id, peer_address()});
 }
 
 void Connection::refresh_acl() {
     auth::Auth* a = shard_.core.auth;
-    if (a == nullptr || a->generation() == acl_generation_) return;
-    compile_acl();
+    if (a == nullptr || a->generation() == acl_generation_) return;  // per packet: one atomic load
+    if (session_ == nullptr) return;
+    compile_acl(session_->client_id());
     revoke_denied_subscriptions();
 }
 

@@ -73,6 +73,8 @@ public:
     bool ok() const { return fd_ >= 0 && !failed_; }
     // True once the broker closed the connection (a read returned end of stream).
     bool peer_closed() const { return eof_; }
+    // True when that close was a reset rather than an orderly end of stream.
+    bool peer_reset() const { return reset_; }
 
     // Sends CONNECT and waits for CONNACK; nullopt when none came in time.
     // `session_expiry` is sent as the 5.0 Session Expiry Interval when given.
@@ -125,6 +127,18 @@ public:
         send_ack(codec::PacketType::Pubrel, p.packet_id);
         if (!wait_for(codec::PacketType::Pubcomp, p.packet_id, timeout)) return std::nullopt;
         return rec->reason_code;
+    }
+
+    // Sends PUBLISH and returns at once: no acknowledgement is awaited or sent.
+    // False when the send failed (the broker reset the connection).
+    bool publish_no_wait(std::string_view topic, std::string_view payload, uint8_t qos, uint16_t packet_id) {
+        codec::Publish p;
+        p.qos = qos;
+        p.topic = topic;
+        p.payload = as_bytes(payload);
+        p.packet_id = packet_id;
+        send([&](std::vector<std::byte>& out) { codec::encode(out, p, version_); });
+        return !failed_;
     }
 
     void send_ack(codec::PacketType type, uint16_t packet_id) {
@@ -224,6 +238,7 @@ private:
         if (n <= 0) {
             // A reset counts as the broker closing the connection too.
             eof_ = true;
+            reset_ = n < 0;
             return false;
         }
         in_.insert(in_.end(), buf, buf + n);
@@ -291,6 +306,7 @@ private:
 
     int fd_ = -1;
     bool eof_ = false;
+    bool reset_ = false;
     bool failed_ = false;
     codec::Version version_ = codec::Version::V311;
     uint16_t last_id_ = 0;
