@@ -563,32 +563,21 @@ std::expected<void, std::string> BrokerCore::start() {
             if (!loaded) return std::unexpected(fmt::format("mqtt: listener '{}': {}", lc.name, loaded.error()));
         }
         boost::system::error_code ec;
-        auto addr = asio::ip::make_address(lc.bind_address, ec);
+        (void)asio::ip::make_address(lc.bind_address, ec);
         if (ec) {
             return std::unexpected(fmt::format("mqtt: listener '{}': '{}' is not an IP address", lc.name,
                                                lc.bind_address));
         }
-        tcp::endpoint ep(addr, lc.port);
-        l->acceptor = std::make_unique<tcp::acceptor>(shards_[0]->ctx);
-        auto fail = [&](const char* what) {
-            return std::unexpected(fmt::format("mqtt: listener '{}' cannot {} {}:{}: {}", lc.name, what,
-                                               lc.bind_address, lc.port, ec.message()));
-        };
-        l->acceptor->open(ep.protocol(), ec);
-        if (ec) return fail("open a socket for");
-        l->acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
-        l->acceptor->bind(ep, ec);
-        if (ec) return fail("listen on");
-        l->acceptor->listen(asio::socket_base::max_listen_connections, ec);
-        if (ec) return fail("listen on");
-        l->port = l->acceptor->local_endpoint().port();
+        if (auto r = bind_listener(*l); !r) return r;
         log::info("mqtt: listener '{}' on {}:{} ({}{})", lc.name, lc.bind_address, l->port, lc.transport,
                   l->transport == TransportKind::Ws || l->transport == TransportKind::Wss ? " " + lc.ws_path : "");
         listeners_.push_back(std::move(l));
     }
     for (auto& l : listeners_) {
         ListenerState* lp = l.get();
-        asio::post(shards_[0]->ctx, [this, lp] { accept_next(*lp); });
+        for (std::size_t i = 0; i < lp->acceptors.size(); ++i) {
+            asio::post(shards_[i]->ctx, [this, lp, i] { accept_next(*lp, i); });
+        }
     }
     for (auto& s : shards_) {
         Shard* sp = s.get();
@@ -625,21 +614,63 @@ void BrokerCore::check_tls_files() {
     });
 }
 
-void BrokerCore::accept_next(ListenerState& l) {
+std::expected<void, std::string> BrokerCore::bind_listener(ListenerState& l) {
+    const ListenerConfig& lc = l.config;
+    boost::system::error_code ec;
+    const auto addr = asio::ip::make_address(lc.bind_address, ec);
+    tcp::endpoint ep(addr, lc.port);
+    auto fail = [&](const char* what) {
+        return std::unexpected(fmt::format("mqtt: listener '{}' cannot {} {}:{}: {}", lc.name, what, lc.bind_address,
+                                           lc.port, ec.message()));
+    };
+    const bool shared_port = network_shards_ > 1;
+    if (shared_port) {
+        // SO_REUSEPORT would also let a second Ironbridge (or anything of the
+        // same user) join the port and silently take half the clients: a plain
+        // bind first proves the port is free, and resolves port 0.
+        tcp::acceptor probe(shards_[0]->ctx);
+        probe.open(ep.protocol(), ec);
+        if (ec) return fail("open a socket for");
+        probe.set_option(tcp::acceptor::reuse_address(true), ec);
+        probe.bind(ep, ec);
+        if (ec) return fail("listen on");
+        ep.port(probe.local_endpoint().port());
+    }
+    using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+    for (std::size_t i = 0; i < network_shards_; ++i) {
+        auto a = std::make_unique<tcp::acceptor>(shards_[i]->ctx);
+        a->open(ep.protocol(), ec);
+        if (ec) return fail("open a socket for");
+        a->set_option(tcp::acceptor::reuse_address(true), ec);
+        if (shared_port) a->set_option(reuse_port(true), ec);
+        if (ec) return fail("share the port of");
+        a->bind(ep, ec);
+        if (ec) return fail("listen on");
+        a->listen(asio::socket_base::max_listen_connections, ec);
+        if (ec) return fail("listen on");
+        ep.port(a->local_endpoint().port());
+        l.acceptors.push_back(std::move(a));
+    }
+    l.port = ep.port();
+    return {};
+}
+
+void BrokerCore::accept_next(ListenerState& l, std::size_t shard) {
     if (stopping.load()) return;
-    Shard& target = *shards_[next_accept_shard_++ % network_shards_];
-    l.acceptor->async_accept(target.ctx, [this, &l, &target](const boost::system::error_code& ec, Socket sock) {
+    Shard& target = *shards_[shard];
+    l.acceptors[shard]->async_accept(target.ctx, [this, &l, &target, shard](const boost::system::error_code& ec,
+                                                                           Socket sock) {
         if (ec == asio::error::operation_aborted || stopping.load()) return;
         if (ec) {
             // Out of descriptors or similar: say so, and retry shortly rather
             // than spin on a failing accept.
             IB_LOG_LIMITED_WARN("mqtt: listener '{}' accept failed: {}", l.config.name, ec.message());
-            auto t = std::make_shared<asio::steady_timer>(shards_[0]->ctx, std::chrono::milliseconds(100));
-            t->async_wait([this, &l, t](const boost::system::error_code&) { accept_next(l); });
+            auto t = std::make_shared<asio::steady_timer>(target.ctx, std::chrono::milliseconds(100));
+            t->async_wait([this, &l, t, shard](const boost::system::error_code&) { accept_next(l, shard); });
             return;
         }
         if (l.connections.load(std::memory_order_relaxed) >= l.config.max_connections) {
-            shards_[0]->counters.connections_refused_limit.add();
+            target.counters.connections_refused_limit.add();
             IB_LOG_LIMITED_WARN("mqtt: listener '{}' is at max_connections {}: connection refused", l.config.name,
                                 l.config.max_connections);
             boost::system::error_code ignored;
@@ -648,14 +679,12 @@ void BrokerCore::accept_next(ListenerState& l) {
             l.connections.fetch_add(1, std::memory_order_relaxed);
             l.accepted.add();
             connections_current.add();
-            shards_[0]->counters.connections_accepted.add();
-            asio::post(target.ctx, [&target, &l, s = std::move(sock)]() mutable {
-                auto conn = std::make_shared<Connection>(target, std::move(s), l);
-                target.connections.emplace(conn.get(), conn);
-                conn->start();
-            });
+            target.counters.connections_accepted.add();
+            auto conn = std::make_shared<Connection>(target, std::move(sock), l);
+            target.connections.emplace(conn.get(), conn);
+            conn->start();
         }
-        accept_next(l);
+        accept_next(l, shard);
     });
 }
 
@@ -664,13 +693,18 @@ void BrokerCore::stop(std::function<void()> done) {
     auto remaining = std::make_shared<std::atomic<std::size_t>>(shards_.size());
     auto shared_done = std::make_shared<std::function<void()>>(std::move(done));
     asio::post(shards_[0]->ctx, [this] {
-        for (auto& l : listeners_) {
-            boost::system::error_code ec;
-            l->acceptor->close(ec);
-        }
         if (sys_timer_) sys_timer_->cancel();
         if (tls_reload_timer_) tls_reload_timer_->cancel();
     });
+    // Each acceptor is closed on its own loop, where its accept is pending.
+    for (std::size_t i = 0; i < network_shards_; ++i) {
+        asio::post(shards_[i]->ctx, [this, i] {
+            for (auto& l : listeners_) {
+                boost::system::error_code ec;
+                if (i < l->acceptors.size()) l->acceptors[i]->close(ec);
+            }
+        });
+    }
     for (auto& s : shards_) {
         Shard* sp = s.get();
         asio::post(sp->ctx, [sp, remaining, shared_done] {

@@ -118,10 +118,13 @@ struct TreeChange {
 
 struct ListenerState {
     ListenerConfig config;
-    std::unique_ptr<tcp::acceptor> acceptor;
+    // One per broker shard, each on its shard's loop and sharing the port
+    // (SO_REUSEPORT), so the kernel spreads new connections over the shards and
+    // accepting loads no shard more than another.
+    std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
     uint16_t port = 0;
     std::atomic<uint32_t> connections{0};
-    LocalCounter accepted;  // written by shard 0 (accept loop) only
+    SharedCounter accepted;  // written by every shard's accept loop
     TransportKind transport = TransportKind::Tcp;
     std::unique_ptr<net::TlsServerContext> tls;  // tls and wss
     SharedCounter tls_handshake_failures;        // written by every shard
@@ -617,7 +620,9 @@ public:
     void apply_everywhere(TreeChange change);
 
 private:
-    void accept_next(ListenerState& l);
+    void accept_next(ListenerState& l, std::size_t shard);
+    // Binds the listener's acceptors, one per broker shard.
+    std::expected<void, std::string> bind_listener(ListenerState& l);
     std::expected<void, std::string> load_persisted();
     void publish_sys();
     // Reloads listeners' TLS files that changed on disk; runs every 2 s on loop 0.
@@ -626,7 +631,6 @@ private:
     std::vector<std::unique_ptr<Shard>> shards_;  // one per loop
     std::size_t network_shards_ = 1;
     std::vector<std::unique_ptr<ListenerState>> listeners_;
-    std::size_t next_accept_shard_ = 0;
     std::unique_ptr<asio::steady_timer> sys_timer_;
     std::unique_ptr<asio::steady_timer> tls_reload_timer_;
     std::atomic<uint64_t> next_in_process_id_{1};
