@@ -15,9 +15,11 @@
 #include "net/loop_check.hpp"
 #include "rules/http_sink.hpp"
 #include "rules/output_template.hpp"
-#include "rules/row_table.hpp"
 #include "rules/shared_document.hpp"
+#include "store/row_tables.hpp"
+#include "store/rule_state_store.hpp"
 #include "store/sqlite_file.hpp"
+#include "store/writer_thread.hpp"
 
 namespace ib::rules {
 namespace {
@@ -80,7 +82,7 @@ std::expected<Action, std::string> make_action(const ActionConfig& c, const Rule
         target->max_queue = c.max_queue;
         a.http_target = std::move(*target);
     }
-    if (c.kind == ActionKind::Sqlite && !valid_table_name(c.table)) {
+    if (c.kind == ActionKind::Sqlite && !store::valid_table_name(c.table)) {
         return std::unexpected("sqlite action: " + ib::quoted(c.table) +
                                " is not a table name: a letter or '_', then letters, digits or '_' (at most 64)");
     }
@@ -97,98 +99,6 @@ std::expected<Action, std::string> make_action(const ActionConfig& c, const Rule
 std::string fingerprint(const RuleConfig& c) {
     return c.sql + "\n" + c.event_time + "\n" + std::to_string(c.late_tolerance_ms);
 }
-
-constexpr const char* kStateSchema =
-    "PRAGMA journal_mode=WAL;"
-    "PRAGMA synchronous=NORMAL;"
-    "CREATE TABLE IF NOT EXISTS rule_state (id TEXT PRIMARY KEY, fingerprint TEXT NOT NULL,"
-    " state BLOB NOT NULL, saved_ms INTEGER NOT NULL);";
-
-// The checkpoints of every stateful rule, one row per rule, in one SQLite file.
-class StateStore {
-public:
-    static std::expected<StateStore, std::string> open(const std::string& path) {
-        auto file = store::open_or_move_aside(path, kStateSchema);
-        if (!file) return std::unexpected(file.error());
-        StateStore s;
-        s.path_ = path;
-        s.db_ = file->db;
-        if (!file->moved_aside.empty()) {
-            log::error("rules: the state file was unreadable and has been moved aside to {}; windows start empty",
-                       file->moved_aside);
-        }
-        auto up = store::Statement::prepare(
-            s.db_, "INSERT INTO rule_state (id, fingerprint, state, saved_ms) VALUES (?, ?, ?, ?) "
-                   "ON CONFLICT(id) DO UPDATE SET fingerprint = excluded.fingerprint, state = excluded.state, "
-                   "saved_ms = excluded.saved_ms");
-        if (!up) return std::unexpected(up.error());
-        auto del = store::Statement::prepare(s.db_, "DELETE FROM rule_state WHERE id = ?");
-        if (!del) return std::unexpected(del.error());
-        s.upsert_ = std::move(*up);
-        s.remove_ = std::move(*del);
-        return s;
-    }
-    StateStore() = default;
-    StateStore(StateStore&& o) noexcept
-        : path_(std::move(o.path_)), db_(std::exchange(o.db_, nullptr)), upsert_(std::move(o.upsert_)),
-          remove_(std::move(o.remove_)) {}
-    StateStore& operator=(StateStore&& o) noexcept {
-        std::swap(path_, o.path_);
-        std::swap(db_, o.db_);
-        std::swap(upsert_, o.upsert_);
-        std::swap(remove_, o.remove_);
-        return *this;
-    }
-    ~StateStore() {
-        upsert_ = {};
-        remove_ = {};
-        if (db_ != nullptr) sqlite3_close(db_);
-    }
-
-    // (fingerprint, state) of a rule, if it has a checkpoint.
-    std::optional<std::pair<std::string, std::string>> load(std::string_view id) {
-        auto st = store::Statement::prepare(db_, "SELECT fingerprint, state FROM rule_state WHERE id = ?");
-        if (!st) return std::nullopt;
-        sqlite3_bind_text(st->get(), 1, id.data(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
-        if (sqlite3_step(st->get()) != SQLITE_ROW) return std::nullopt;
-        auto text = [&](int col) {
-            const auto* p = static_cast<const char*>(sqlite3_column_blob(st->get(), col));
-            return std::string(p ? p : "", static_cast<std::size_t>(sqlite3_column_bytes(st->get(), col)));
-        };
-        return std::make_pair(text(0), text(1));
-    }
-
-    // One transaction for every dirty rule.
-    bool begin() { return sqlite3_exec(db_, "BEGIN", nullptr, nullptr, nullptr) == SQLITE_OK; }
-    bool commit() { return sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK; }
-    void rollback() { sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr); }
-
-    bool put(std::string_view id, const std::string& fp, const std::string& state, int64_t now_ms) {
-        sqlite3_stmt* st = upsert_.get();
-        sqlite3_bind_text(st, 1, id.data(), static_cast<int>(id.size()), SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, fp.data(), static_cast<int>(fp.size()), SQLITE_STATIC);
-        sqlite3_bind_blob(st, 3, state.data(), static_cast<int>(state.size()), SQLITE_STATIC);
-        sqlite3_bind_int64(st, 4, now_ms);
-        const bool ok = sqlite3_step(st) == SQLITE_DONE;
-        upsert_.reset();
-        return ok;
-    }
-
-    void erase(std::string_view id) {
-        sqlite3_stmt* st = remove_.get();
-        sqlite3_bind_text(st, 1, id.data(), static_cast<int>(id.size()), SQLITE_STATIC);
-        sqlite3_step(st);
-        remove_.reset();
-    }
-
-    std::string error() const { return path_ + ": " + sqlite3_errmsg(db_); }
-
-private:
-    std::string path_;
-    sqlite3* db_ = nullptr;
-    store::Statement upsert_;
-    store::Statement remove_;
-};
 
 }  // namespace
 
@@ -230,13 +140,18 @@ struct RuleEngine::Impl {
     asio::steady_timer timer;
     asio::steady_timer checkpoint_timer;
     asio::steady_timer row_timer;
-    std::optional<StateStore> state;
-    bool checkpoint_failed = false;
-    std::unique_ptr<RowTables> row_tables;  // data_dir/rules.db, opened by the first sqlite action
-    bool row_tables_failed = false;
+    // SQLite: read on this loop (at start, and when a rule is added), written only
+    // by `writer`, in the order the loop submitted (the connections are in
+    // SQLite's serialized mode, so the rare read beside a write is safe).
+    std::optional<store::RuleStateStore> state;
+    bool checkpoint_failed = false;  // the writer's
+    std::unique_ptr<store::RowTables> row_tables;  // data_dir/rules.db, opened by the first sqlite action
+    bool row_tables_failed = false;  // the writer's
     int64_t armed_for = std::numeric_limits<int64_t>::max();
     bool stopped = false;
     std::string topic_buf, payload_buf, missing, write_buf;
+    // Last, so it is destroyed first: it runs what is queued, using the stores above.
+    std::unique_ptr<store::WriterThread> writer;
 
     Impl(asio::io_context& i, mqtt::broker::Router& r, std::string p, Persistence per, std::string dir)
         : io(i),
@@ -246,7 +161,9 @@ struct RuleEngine::Impl {
           data_dir(std::move(dir)),
           timer(i),
           checkpoint_timer(i),
-          row_timer(i) {}
+          row_timer(i) {
+        if (!data_dir.empty()) writer = std::make_unique<store::WriterThread>("ib-rules-store");
+    }
 
     void restore(Running& r) {
         if (!state || !r.rule->stateful()) return;
@@ -264,26 +181,34 @@ struct RuleEngine::Impl {
         }
     }
 
+    // The state is saved here, on the loop that owns it; the writer thread
+    // writes the snapshot.
     void checkpoint() {
         if (!state) return;
-        bool any = false;
-        for (const auto& r : rules) any = any || (r->rule->stateful() && r->rule->state_dirty());
-        if (!any) return;
-        const int64_t now = unix_ms();
-        bool ok = state->begin();
+        struct Saved {
+            std::string id, fingerprint, state;
+        };
+        std::vector<Saved> dirty;
         for (const auto& r : rules) {
-            if (!ok) break;
             if (!r->rule->stateful() || !r->rule->state_dirty()) continue;
-            ok = state->put(r->config.id, fingerprint(r->config), r->rule->save_state(), now);
+            dirty.push_back(Saved{r->config.id, fingerprint(r->config), r->rule->save_state()});
         }
-        ok = ok && state->commit();
-        if (!ok) {
-            state->rollback();
-            if (!checkpoint_failed) log::error("rules: cannot write the checkpoint: {}", state->error());
-        } else if (checkpoint_failed) {
-            log::info("rules: checkpoints are written again");
-        }
-        checkpoint_failed = !ok;
+        if (dirty.empty()) return;
+        writer->submit([this, dirty = std::move(dirty), now = unix_ms()] {
+            bool ok = state->begin();
+            for (const Saved& d : dirty) {
+                if (!ok) break;
+                ok = state->put(d.id, d.fingerprint, d.state, now);
+            }
+            ok = ok && state->commit();
+            if (!ok) {
+                state->rollback();
+                if (!checkpoint_failed) log::error("rules: cannot write the checkpoint: {}", state->error());
+            } else if (checkpoint_failed) {
+                log::info("rules: checkpoints are written again");
+            }
+            checkpoint_failed = !ok;
+        });
     }
 
     void schedule_checkpoint() {
@@ -296,13 +221,13 @@ struct RuleEngine::Impl {
     }
 
     void forget_state(std::string_view id) {
-        if (state) state->erase(id);
+        if (state) writer->submit([this, id = std::string(id)] { state->erase(id); });
     }
 
     // The state file is opened when the first stateful rule appears.
     void ensure_state(const Running& r) {
         if (state || data_dir.empty() || !r.rule->stateful()) return;
-        auto st = StateStore::open(data_dir + "/rules-state.db");
+        auto st = store::RuleStateStore::open(data_dir + "/rules-state.db");
         if (!st) {
             log::error("rules: cannot open the state file, windows will not survive a restart: {}", st.error());
             return;
@@ -390,7 +315,7 @@ struct RuleEngine::Impl {
     bool open_row_tables() {
         if (row_tables) return true;
         if (data_dir.empty()) return false;
-        auto t = RowTables::open(data_dir + "/rules.db");
+        auto t = store::RowTables::open(data_dir + "/rules.db");
         if (!t) {
             log::error("rules: cannot open {}/rules.db: {}", data_dir, t.error());
             return false;
@@ -412,11 +337,13 @@ struct RuleEngine::Impl {
     }
 
     void commit_rows() {
-        if (!row_tables) return;
-        auto n = row_tables->commit();
-        if (!n && !row_tables_failed) log::error("rules: sqlite actions: {}; rows wait in memory", n.error());
-        if (n && row_tables_failed) log::info("rules: sqlite actions write again");
-        row_tables_failed = !n;
+        if (!row_tables || row_tables->pending() == 0) return;
+        writer->submit([this] {
+            auto n = row_tables->commit();
+            if (!n && !row_tables_failed) log::error("rules: sqlite actions: {}; rows wait in memory", n.error());
+            if (n && row_tables_failed) log::info("rules: sqlite actions write again");
+            row_tables_failed = !n;
+        });
     }
 
     // "" or why the action failed for this row; an http action counts its outcome later.
@@ -540,7 +467,7 @@ std::expected<void, std::string> RuleEngine::start(std::vector<RuleConfig> file_
     const bool any_stateful =
         std::any_of(e.rules.begin(), e.rules.end(), [](const auto& r) { return r->rule->stateful(); });
     if (!e.data_dir.empty() && any_stateful) {
-        auto st = StateStore::open(e.data_dir + "/rules-state.db");
+        auto st = store::RuleStateStore::open(e.data_dir + "/rules-state.db");
         if (!st) return std::unexpected("rules: cannot open the state file: " + st.error());
         e.state.emplace(std::move(*st));
     }
@@ -565,6 +492,8 @@ void RuleEngine::stop() {
     for (auto& r : e.rules) e.unsubscribe(*r);
     e.checkpoint();
     e.commit_rows();
+    // The last checkpoint is on disk when stop() returns (once, at shutdown).
+    if (e.writer) e.writer->drain();
 }
 
 std::expected<void, RuleError> RuleEngine::add(RuleConfig config) {

@@ -1,13 +1,14 @@
-#include "rules/row_table.hpp"
+#include "store/row_tables.hpp"
 
 #include <sqlite3.h>
 
 #include <map>
+#include <mutex>
 #include <vector>
 
 #include "store/sqlite_file.hpp"
 
-namespace ib::rules {
+namespace ib::store {
 
 bool valid_table_name(std::string_view name) {
     if (name.empty() || name.size() > 64) return false;
@@ -37,10 +38,14 @@ struct Pending {
 struct RowTables::Impl {
     std::string path;
     sqlite3* db = nullptr;
-    std::vector<Pending> pending;
+    // Guards pending, and writing's size: the writer reads its batch unlocked
+    // and changes it only under the lock.
+    mutable std::mutex mutex;
+    std::vector<Pending> pending;  // appended on the loop
+    std::vector<Pending> writing;  // the writer's batch
     struct Table {
-        store::Statement insert;
-        store::Statement trim;
+        Statement insert;
+        Statement trim;
     };
     std::map<std::string, Table, std::less<>> tables;
 
@@ -59,9 +64,9 @@ struct RowTables::Impl {
         if (sqlite3_exec(db, create.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {
             return std::unexpected(error("cannot create table " + name));
         }
-        auto insert = store::Statement::prepare(db, ("INSERT INTO \"" + name + "\" (ts, rule, row) VALUES (?, ?, ?)").c_str());
+        auto insert = Statement::prepare(db, ("INSERT INTO \"" + name + "\" (ts, rule, row) VALUES (?, ?, ?)").c_str());
         if (!insert) return std::unexpected(insert.error());
-        auto trim = store::Statement::prepare(db, ("DELETE FROM \"" + name + "\" WHERE id <= (SELECT max(id) FROM \"" + name + "\") - ?").c_str());
+        auto trim = Statement::prepare(db, ("DELETE FROM \"" + name + "\" WHERE id <= (SELECT max(id) FROM \"" + name + "\") - ?").c_str());
         if (!trim) return std::unexpected(trim.error());
         Table t{std::move(*insert), std::move(*trim)};
         return &tables.emplace(name, std::move(t)).first->second;
@@ -72,7 +77,7 @@ RowTables::RowTables(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 RowTables::~RowTables() = default;
 
 std::expected<std::unique_ptr<RowTables>, std::string> RowTables::open(const std::string& path) {
-    auto file = store::open_or_move_aside(path, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+    auto file = open_or_move_aside(path, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
     if (!file) return std::unexpected(file.error());
     auto impl = std::make_unique<Impl>();
     impl->path = path;
@@ -81,17 +86,26 @@ std::expected<std::unique_ptr<RowTables>, std::string> RowTables::open(const std
 }
 
 bool RowTables::append(std::string_view table, uint64_t max_rows, std::string_view rule, int64_t ts_ms, std::string_view row) {
-    if (impl_->pending.size() >= kMaxPending) return false;
-    impl_->pending.push_back(Pending{std::string(table), max_rows, std::string(rule), ts_ms, std::string(row)});
+    Pending p{std::string(table), max_rows, std::string(rule), ts_ms, std::string(row)};
+    std::lock_guard lock(impl_->mutex);
+    if (impl_->pending.size() + impl_->writing.size() >= kMaxPending) return false;
+    impl_->pending.push_back(std::move(p));
     return true;
 }
 
 std::expected<std::size_t, std::string> RowTables::commit() {
     Impl& s = *impl_;
-    if (s.pending.empty()) return 0;
+    {
+        // A batch that failed before stays first; what came since follows it.
+        std::lock_guard lock(s.mutex);
+        s.writing.insert(s.writing.end(), std::make_move_iterator(s.pending.begin()),
+                         std::make_move_iterator(s.pending.end()));
+        s.pending.clear();
+    }
+    if (s.writing.empty()) return 0;
     if (sqlite3_exec(s.db, "BEGIN", nullptr, nullptr, nullptr) != SQLITE_OK) return std::unexpected(s.error("cannot begin"));
     std::map<std::string, uint64_t, std::less<>> touched;
-    for (const Pending& p : s.pending) {
+    for (const Pending& p : s.writing) {
         auto t = s.table(p.table);
         if (!t) {
             sqlite3_exec(s.db, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -121,11 +135,15 @@ std::expected<std::size_t, std::string> RowTables::commit() {
         sqlite3_exec(s.db, "ROLLBACK", nullptr, nullptr, nullptr);
         return std::unexpected(why);
     }
-    const std::size_t n = s.pending.size();
-    s.pending.clear();
+    std::lock_guard lock(s.mutex);
+    const std::size_t n = s.writing.size();
+    s.writing.clear();
     return n;
 }
 
-std::size_t RowTables::pending() const { return impl_->pending.size(); }
+std::size_t RowTables::pending() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->pending.size() + impl_->writing.size();
+}
 
-}  // namespace ib::rules
+}  // namespace ib::store
