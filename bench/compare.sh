@@ -119,6 +119,7 @@ EOF
         tail -5 "$dir/stderr.log" >&2
         die "$kind broker did not start ($cmd)"
     fi
+    forget_pid "$probe"
     local connack_ns
     connack_ns=$(jq -r .connack_unix_ns "$dir/connack.json")
     sleep 0.2  # let start-up allocations settle before reading idle RSS
@@ -128,11 +129,17 @@ EOF
         '{scenario:"g", broker:$b, startup_ms:(($ns / 1000 - $t0) / 1000), rss_kib:$rss}' >>"$RESULTS"
 }
 
+# Drops a process that has ended (and been waited for) from PIDS, so the
+# cleanup never signals a PID the system may have given to someone else since.
+forget_pid() {
+    local keep=() p
+    for p in "${PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+}
+
 stop_broker() {
     stop_pid "$BROKER_PID"
-    local keep=() p
-    for p in "${PIDS[@]}"; do [[ $p == "$BROKER_PID" ]] || keep+=("$p"); done
-    PIDS=("${keep[@]}")
+    forget_pid "$BROKER_PID"
 }
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
@@ -174,6 +181,7 @@ run_scenario() {
             sleep 0.2
         done
         wait "$gen" || true
+        forget_pid "$gen"
         out=$(jq -c --argjson rss0 "$rss0" --argjson peak "$peak" \
             '. + {rss0_kib:$rss0, peak_kib:$peak, kib_per_conn:(if .connected > 0 then ($peak - $rss0) / .connected else 0 end)}' \
             "$WORK/conn.json")
