@@ -31,17 +31,22 @@ class ForwarderTest(unittest.TestCase):
         self.proc = subprocess.Popen([FORWARDER, "--port", str(self.port)], stderr=subprocess.DEVNULL)
         self.addCleanup(self.stop)
         # Ready when the generator's readiness probe gets a CONNACK.
-        subprocess.run([IRONBRIDGE, "bench", "--mode", "connack", "--host", "127.0.0.1",
-                        "--port", str(self.port), "--timeout", "10"], check=True, stdout=subprocess.DEVNULL)
+        self.run_ok([IRONBRIDGE, "bench", "--mode", "connack", "--host", "127.0.0.1", "--port", str(self.port),
+                     "--timeout", "10"])
+
+    def run_ok(self, cmd):
+        # stderr in the failure message: a failing run should say why.
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, f"{' '.join(cmd)}\nstdout: {p.stdout}\nstderr: {p.stderr}")
+        return p.stdout
 
     def stop(self):
         self.proc.terminate()
         self.proc.wait(timeout=10)
 
     def bench(self, *args):
-        out = subprocess.run([IRONBRIDGE, "bench", "--host", "127.0.0.1", "--port", str(self.port), "--mode",
-                              "pubsub", "--duration", "0.3", "--warmup", "0.1", "--json", *args],
-                             check=True, capture_output=True, text=True).stdout
+        out = self.run_ok([IRONBRIDGE, "bench", "--host", "127.0.0.1", "--port", str(self.port), "--mode", "pubsub",
+                           "--duration", "0.3", "--warmup", "0.1", "--json", *args])
         r = json.loads(out)
         self.assertGreater(r["sent_total"], 0, out)
         self.assertEqual((r["lost"], r["out_of_order"], r["duplicates"], r["foreign"]), (0, 0, 0, 0), out)
