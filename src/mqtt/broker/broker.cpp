@@ -203,6 +203,32 @@ void Shard::deliver_local(const Delivery& d) {
     it->second->deliver(d.msg, d.qos, d.retain, d.sub_ids, d.seq);
 }
 
+const Shard::EncodedPublish& Shard::encoded_publish(const MessageRef& msg, uint8_t qos, bool retain,
+                                                    codec::Version version) {
+    EncodedPublish& e = encoded_;
+    if (e.msg.get() == msg.get() && e.qos == qos && e.retain == retain && e.version == version) return e;
+    codec::Publish p;
+    p.qos = qos;
+    p.retain = retain;
+    p.topic = msg->topic();
+    p.payload = msg->payload();
+    if (version == codec::Version::V5) p.properties = msg->properties(Clock::time_point{});
+    if (qos > 0) p.packet_id = 1;  // each subscriber's own id is written over it
+    e.bytes.clear();
+    codec::encode(e.bytes, p, version);
+    // Fixed header (one byte and the remaining length's varint), then the
+    // topic's two-byte length and the topic, then the packet identifier (§3.3.2).
+    std::size_t varint = 1;
+    while (varint < 4 && (static_cast<uint8_t>(e.bytes[varint]) & 0x80) != 0) ++varint;
+    e.packet_id_at = 1 + varint + 2 + p.topic.size();
+    // Holding the message keeps its address from being reused while cached.
+    e.msg = msg;
+    e.qos = qos;
+    e.retain = retain;
+    e.version = version;
+    return e;
+}
+
 void Shard::retained_to(Session& s, std::string_view filter, const SubscriptionOptions& opts) {
     std::vector<MessageRef> found;
     {
@@ -458,6 +484,8 @@ void Shard::start_sweep() {
 
 void Shard::sweep() {
     const auto now = Clock::now();
+    // The cached encoding holds its message: a large one is not kept alive idle.
+    encoded_ = EncodedPublish{};
     const auto connect_timeout = core.config.connect_timeout;
     for (auto& [ptr, conn] : connections) {
         conn->release_idle_memory();

@@ -212,6 +212,8 @@ private:
     // large, queue full) or was acknowledged: its stored row goes.
     void forget_stored(const QueuedMessage& m);
     bool send_now(QueuedMessage& m);
+    // A packet id for `m`, which becomes inflight under it (QoS 1 and 2).
+    uint16_t take_inflight_id(const QueuedMessage& m);
     uint16_t next_packet_id();
     // Index of the inflight message with this packet id, or inflight_.size().
     std::size_t find_inflight(uint16_t id) const;
@@ -263,6 +265,9 @@ public:
     uint16_t send_quota() const { return send_quota_; }
     // Topic alias for a topic we send (0: send the full topic).
     uint16_t outgoing_alias(std::string_view topic, bool& already_known);
+    // Whether the client accepts topic aliases from us (then each PUBLISH to it
+    // may differ from another client's by its alias).
+    bool takes_topic_aliases() const;
 
     const std::string& peer() const { return peer_; }
     // The verified TLS client certificate's common name; empty without one.
@@ -467,6 +472,21 @@ public:
     };
     std::unordered_map<SubscriberId, InProcessHandler> handlers;
 
+    // The last PUBLISH encoded for a subscriber, reused byte for byte by every
+    // other subscriber that gets the same bytes (a fan-out): the same message,
+    // QoS, retain flag and protocol version, and nothing per subscriber in it
+    // (no subscription identifier, topic alias or remaining expiry). For QoS 1
+    // and 2 only the packet identifier differs; it is written at packet_id_at.
+    struct EncodedPublish {
+        MessageRef msg;
+        uint8_t qos = 0;
+        bool retain = false;
+        codec::Version version = codec::Version::V311;
+        std::vector<std::byte> bytes;
+        std::size_t packet_id_at = 0;
+    };
+    const EncodedPublish& encoded_publish(const MessageRef& msg, uint8_t qos, bool retain, codec::Version version);
+
     // Whether the last route() reached a durable in-process subscriber.
     bool last_route_durable() const { return last_route_durable_; }
     // The connection's held acknowledgements are released, in the order the
@@ -530,6 +550,7 @@ private:
 
     std::vector<std::shared_ptr<Connection>> dirty_;
     std::vector<std::shared_ptr<Connection>> flushing_;
+    EncodedPublish encoded_;
     std::vector<std::vector<Delivery>> outbox_;  // per destination shard
     std::vector<Subscription> matches_;          // scratch for route()
     std::vector<std::weak_ptr<Connection>> held_;  // connections holding acks this turn

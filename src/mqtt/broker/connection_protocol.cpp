@@ -461,6 +461,8 @@ void Connection::handle_disconnect(const codec::Disconnect& d) {
     close("client disconnected");
 }
 
+bool Connection::takes_topic_aliases() const { return aliases_ && aliases_->client_max > 0; }
+
 uint16_t Connection::outgoing_alias(std::string_view topic, bool& already_known) {
     already_known = false;
     if (!aliases_ || aliases_->client_max == 0) return 0;

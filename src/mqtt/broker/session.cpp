@@ -223,12 +223,34 @@ bool Session::send_now(QueuedMessage& m) {
         forget_stored(m);
         return false;
     }
+    const auto version = conn_->version();
+    if (m.sub_ids.count == 0 && !m.msg->has_expiry() && !conn_->takes_topic_aliases()) {
+        // The same bytes as for the other subscribers of this message: encoded once.
+        const Shard::EncodedPublish& e = shard_.encoded_publish(m.msg, m.qos, m.retain, version);
+        // [MQTT-3.1.2-25] A message larger than the client's Maximum Packet Size is
+        // discarded as if it had been delivered.
+        if (e.bytes.size() > conn_->client_max_packet_size()) {
+            shard_.counters.dropped_too_large_for_client.add();
+            forget_stored(m);
+            return false;
+        }
+        auto& out = conn_->out();
+        const std::size_t at = out.size();
+        out.insert(out.end(), e.bytes.begin(), e.bytes.end());
+        if (m.qos > 0) {
+            const uint16_t id = take_inflight_id(m);
+            out[at + e.packet_id_at] = static_cast<std::byte>(id >> 8);
+            out[at + e.packet_id_at + 1] = static_cast<std::byte>(id & 0xff);
+        }
+        shard_.counters.messages_out[m.qos].add();
+        conn_->mark_dirty();
+        return true;
+    }
     codec::Publish p;
     p.qos = m.qos;
     p.retain = m.retain;
     p.topic = m.msg->topic();
     p.payload = m.msg->payload();
-    const auto version = conn_->version();
     if (version == codec::Version::V5) {
         p.properties = m.msg->properties(now);
         for (uint8_t i = 0; i < m.sub_ids.count; ++i) p.properties.subscription_ids[i] = m.sub_ids.ids[i];
@@ -247,26 +269,27 @@ bool Session::send_now(QueuedMessage& m) {
         forget_stored(m);
         return false;
     }
-    if (m.qos > 0) {
-        p.packet_id = next_packet_id();
-        if (m.qos == 2 && m.seq != 0) {
-            // QoS 1 is resent under a new id after a restart; QoS 2 needs its id kept.
-            PersistOp op;
-            op.kind = PersistOp::Kind::State;
-            op.seq = m.seq;
-            op.state = StoredState::AwaitPubrec;
-            op.packet_id = p.packet_id;
-            persist(std::move(op));
-        }
-        inflight_.push_back(InflightMessage{p.packet_id,
-                                            m.qos == 1 ? InflightMessage::State::AwaitPuback
-                                                       : InflightMessage::State::AwaitPubrec,
-                                            m});
-    }
+    if (m.qos > 0) p.packet_id = take_inflight_id(m);
     codec::encode(conn_->out(), p, version);
     shard_.counters.messages_out[m.qos].add();
     conn_->mark_dirty();
     return true;
+}
+
+uint16_t Session::take_inflight_id(const QueuedMessage& m) {
+    const uint16_t id = next_packet_id();
+    if (m.qos == 2 && m.seq != 0) {
+        // QoS 1 is resent under a new id after a restart; QoS 2 needs its id kept.
+        PersistOp op;
+        op.kind = PersistOp::Kind::State;
+        op.seq = m.seq;
+        op.state = StoredState::AwaitPubrec;
+        op.packet_id = id;
+        persist(std::move(op));
+    }
+    inflight_.push_back(InflightMessage{
+        id, m.qos == 1 ? InflightMessage::State::AwaitPuback : InflightMessage::State::AwaitPubrec, m});
+    return id;
 }
 
 void Session::resend_inflight() {
