@@ -478,8 +478,16 @@ void encode(BinaryWriter& w, const ExpandedNodeId& v) {
     uint8_t flags = 0;
     if (!v.namespace_uri.empty()) flags |= kNamespaceUriFlag;
     if (v.server_index != 0) flags |= kServerIndexFlag;
-    encode_node(w, v.node, flags);
-    if (flags & kNamespaceUriFlag) encode_string(w, v.namespace_uri);
+    if (flags & kNamespaceUriFlag) {
+        // §5.2.2.10: with a NamespaceUri "the encoder shall encode the
+        // NamespaceIndex as 0".
+        NodeId node = v.node;
+        node.ns = 0;
+        encode_node(w, node, flags);
+        encode_string(w, v.namespace_uri);
+    } else {
+        encode_node(w, v.node, flags);
+    }
     if (flags & kServerIndexFlag) w.u32(v.server_index);
 }
 
