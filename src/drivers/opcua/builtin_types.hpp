@@ -174,6 +174,15 @@ struct Variant {
     Storage values;
     bool is_array = false;
 
+    // Declared here, defined below DataValue: Storage holds a vector<DataValue>,
+    // whose destructor needs DataValue complete (clang instantiates it eagerly).
+    Variant();
+    Variant(const Variant&);
+    Variant(Variant&&) noexcept;
+    Variant& operator=(const Variant&);
+    Variant& operator=(Variant&&) noexcept;
+    ~Variant();
+
     BuiltinType type() const { return static_cast<BuiltinType>(values.index()); }
     bool is_null() const { return values.index() == 0; }
     std::size_t size() const;  // elements; 0 for Null
@@ -209,6 +218,13 @@ struct DataValue {
     uint16_t server_picoseconds = 0;
     bool operator==(const DataValue&) const = default;
 };
+
+inline Variant::Variant() = default;
+inline Variant::Variant(const Variant&) = default;
+inline Variant::Variant(Variant&&) noexcept = default;
+inline Variant& Variant::operator=(const Variant&) = default;
+inline Variant& Variant::operator=(Variant&&) noexcept = default;
+inline Variant::~Variant() = default;
 
 inline std::size_t Variant::size() const {
     return std::visit(
