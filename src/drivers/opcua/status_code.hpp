@@ -21,8 +21,10 @@ inline constexpr StatusCode BadCommunicationError{0x80050000};
 inline constexpr StatusCode BadEncodingError{0x80060000};
 inline constexpr StatusCode BadDecodingError{0x80070000};
 inline constexpr StatusCode BadEncodingLimitsExceeded{0x80080000};
+inline constexpr StatusCode BadUnknownResponse{0x80090000};
 inline constexpr StatusCode BadTimeout{0x800A0000};
 inline constexpr StatusCode BadServiceUnsupported{0x800B0000};
+inline constexpr StatusCode BadServerNotConnected{0x800D0000};
 inline constexpr StatusCode BadTooManyOperations{0x80100000};
 inline constexpr StatusCode BadSecurityChecksFailed{0x80130000};
 inline constexpr StatusCode BadCertificateUntrusted{0x801A0000};
@@ -48,6 +50,7 @@ inline constexpr StatusCode BadSequenceNumberInvalid{0x80880000};
 inline constexpr StatusCode BadProtocolVersionUnsupported{0x80BE0000};
 inline constexpr StatusCode BadRequestTooLarge{0x80B80000};
 inline constexpr StatusCode BadResponseTooLarge{0x80B90000};
+inline constexpr StatusCode BadConnectionRejected{0x80AC0000};
 inline constexpr StatusCode BadConnectionClosed{0x80AE0000};
 }  // namespace status
 
