@@ -56,9 +56,9 @@ public:
             return false;
         }
         port_ = free_port();
-        // Kept in the build tree between runs: the server makes its certificate
-        // (an RSA key) on first start only.
-        pki_ = fs::current_path() / "opcua-peer-pki";
+        // Kept in the build tree between runs, wherever the test runs from: the
+        // server makes its certificate (an RSA key) on first start only.
+        pki_ = fs::path(IB_BINARY_DIR) / "tests" / "opcua-peer-pki";
         int out[2];
         if (::pipe(out) != 0) {
             why = "pipe failed";
