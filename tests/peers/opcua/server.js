@@ -2,7 +2,8 @@
 // 127.0.0.1 with `node server.js <port> <pki dir>`, prints "READY <port>" once it
 // listens, and stops on SIGTERM. Policy None and anonymous login only for now;
 // the variables cover the built-in types the driver reads, a Siemens-style
-// string NodeId, a node that changes every 100 ms and one that cannot be read.
+// string NodeId, a node that changes every 100 ms, one that cannot be read and
+// a writable setpoint.
 "use strict";
 const {
     OPCUAServer, OPCUACertificateManager, Variant, DataType, StatusCodes,
@@ -55,6 +56,21 @@ async function main() {
         componentOf: line, nodeId: "s=Line1.Secret", browseName: "Secret", dataType: "Double", minimumSamplingInterval: 100,
         accessLevel: AccessLevelFlag.CurrentWrite, userAccessLevel: AccessLevelFlag.CurrentWrite,
         value: { get: () => new Variant({ dataType: DataType.Double, value: 1 }) },
+    });
+
+    let setpoint = 10.0;
+    ns.addVariable({
+        componentOf: line, nodeId: "s=Line1.Setpoint", browseName: "Setpoint", dataType: "Double",
+        minimumSamplingInterval: 100,
+        accessLevel: AccessLevelFlag.CurrentRead | AccessLevelFlag.CurrentWrite,
+        userAccessLevel: AccessLevelFlag.CurrentRead | AccessLevelFlag.CurrentWrite,
+        value: {
+            get: () => new Variant({ dataType: DataType.Double, value: setpoint }),
+            set: (variant) => {
+                setpoint = variant.value;
+                return StatusCodes.Good;
+            },
+        },
     });
 
     await server.start();

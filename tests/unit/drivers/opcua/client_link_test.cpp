@@ -297,5 +297,117 @@ TEST_F(OpcuaClientLink, ReassemblesAResponseTheServerSendsInManyChunks) {
     for (const DataValue& v : **read) ASSERT_EQ(std::get<12>(v.value.values), std::vector<std::string>{"running"});
 }
 
+// The service codecs against the real server: TranslateBrowsePaths, Browse,
+// Write (and a write of the wrong type), and a subscription delivering changes
+// through Publish.
+TEST_F(OpcuaClientLink, BrowsesWritesAndSubscribesAgainstNodeOpcua) {
+    boost::asio::io_context io;
+    ClientLink link(io, config());
+    std::optional<ClientResult<void>> connected;
+    link.connect([&](ClientResult<void> r) { connected = std::move(r); });
+    run_until(io, connected);
+    ASSERT_TRUE(connected && *connected);
+
+    auto call = [&](auto request) {
+        std::optional<ClientResult<Response>> r;
+        link.call(std::move(request), [&](ClientResult<Response> x) { r = std::move(x); });
+        run_until(io, r);
+        EXPECT_TRUE(r) << "no answer";
+        if (r && !*r) ADD_FAILURE() << describe(r->error().status) << ": " << r->error().message;
+        return r && *r ? std::optional<Response>(std::move(**r)) : std::nullopt;
+    };
+
+    // Objects (i=85) / 1:Line1, by browse path (P4 §5.8.4).
+    TranslateBrowsePathsToNodeIdsRequest translate;
+    translate.browse_paths = {BrowsePath{NodeId{0, 85u}, RelativePath{{RelativePathElement{NodeId{0, 33u}, false, true, QualifiedName{1, "Line1"}}}}}};
+    auto translated = call(translate);
+    ASSERT_TRUE(translated);
+    const auto& paths = std::get<TranslateBrowsePathsToNodeIdsResponse>(*translated);
+    ASSERT_EQ(paths.results.size(), 1u);
+    ASSERT_TRUE(is_good(paths.results[0].status_code)) << describe(paths.results[0].status_code);
+    ASSERT_EQ(paths.results[0].targets.size(), 1u);
+    const NodeId line1 = paths.results[0].targets[0].target_id.node;
+
+    BrowseRequest browse;
+    browse.nodes_to_browse = {BrowseDescription{line1}};
+    auto browsed = call(browse);
+    ASSERT_TRUE(browsed);
+    const auto& refs = std::get<BrowseResponse>(*browsed).results.at(0).references;
+    bool saw_temp = false;
+    for (const ReferenceDescription& r : refs) {
+        if (r.browse_name.name == "Temp") {
+            saw_temp = true;
+            EXPECT_EQ(r.node_class, NodeClass::Variable);
+            EXPECT_EQ(to_string(r.node_id.node), "ns=1;s=Line1.Temp");
+        }
+    }
+    EXPECT_TRUE(saw_temp) << refs.size() << " references";
+
+    // Write the setpoint, read it back; then a write of the wrong type.
+    WriteRequest write;
+    DataValue v;
+    v.value = Variant::scalar<BuiltinType::Double>(42.5);
+    write.nodes_to_write = {WriteValue{parse_node_id("ns=1;s=Line1.Setpoint").value(), 13, "", v}};
+    auto written = call(write);
+    ASSERT_TRUE(written);
+    EXPECT_EQ(std::get<WriteResponse>(*written).results, std::vector<StatusCode>{status::Good});
+    std::optional<ClientResult<std::vector<DataValue>>> back;
+    link.read({value_of("ns=1;s=Line1.Setpoint")}, TimestampsToReturn::Neither, [&](auto r) { back = std::move(r); });
+    run_until(io, back);
+    ASSERT_TRUE(back && *back);
+    EXPECT_EQ(std::get<11>((**back)[0].value.values), std::vector<double>{42.5});
+    write.nodes_to_write[0].value.value = Variant::scalar<BuiltinType::Int32>(int32_t{7});
+    auto mismatch = call(write);
+    ASSERT_TRUE(mismatch);
+    EXPECT_EQ(status_name(std::get<WriteResponse>(*mismatch).results.at(0)), "BadTypeMismatch");
+
+    // A subscription on the 100 ms counter; Publish brings DataChangeNotifications.
+    CreateSubscriptionRequest sub;
+    sub.requested_publishing_interval = 100;
+    auto created = call(sub);
+    ASSERT_TRUE(created);
+    const uint32_t subscription = std::get<CreateSubscriptionResponse>(*created).subscription_id;
+    CreateMonitoredItemsRequest items;
+    items.subscription_id = subscription;
+    MonitoredItemCreateRequest item;
+    item.item_to_monitor = value_of("ns=1;s=Line1.Tick");
+    item.requested_parameters.client_handle = 77;
+    item.requested_parameters.sampling_interval = 100;
+    items.items_to_create = {item};
+    auto monitored = call(items);
+    ASSERT_TRUE(monitored);
+    ASSERT_TRUE(is_good(std::get<CreateMonitoredItemsResponse>(*monitored).results.at(0).status_code));
+
+    std::vector<uint32_t> ticks;
+    std::vector<SubscriptionAcknowledgement> acks;
+    for (int i = 0; i < 20 && ticks.size() < 3; ++i) {
+        PublishRequest publish;
+        publish.subscription_acknowledgements = std::exchange(acks, {});
+        auto published = call(publish);
+        ASSERT_TRUE(published);
+        const auto& p = std::get<PublishResponse>(*published);
+        EXPECT_EQ(p.subscription_id, subscription);
+        for (const ExtensionObject& eo : p.notification_message.notification_data) {
+            auto change = decode_extension_object_body<DataChangeNotification>(eo);
+            if (!change) continue;
+            for (const MonitoredItemNotification& n : change->monitored_items) {
+                EXPECT_EQ(n.client_handle, 77u);
+                ticks.push_back(std::get<7>(n.value.value.values).at(0));
+            }
+        }
+        if (!p.notification_message.notification_data.empty()) {
+            acks.push_back(SubscriptionAcknowledgement{subscription, p.notification_message.sequence_number});
+        }
+    }
+    ASSERT_GE(ticks.size(), 3u);
+    EXPECT_LT(ticks.front(), ticks.back());
+
+    DeleteSubscriptionsRequest remove;
+    remove.subscription_ids = {subscription};
+    auto removed = call(remove);
+    ASSERT_TRUE(removed);
+    EXPECT_EQ(std::get<DeleteSubscriptionsResponse>(*removed).results, std::vector<StatusCode>{status::Good});
+}
+
 }  // namespace
 }  // namespace ib::drivers::opcua
