@@ -22,4 +22,10 @@ inline std::unexpected<Error> fail(DecodeErrc code, std::size_t offset, const ch
     return ib::fail(static_cast<uint8_t>(code), offset, message);
 }
 
+// `auto var = expr;` and return its error if it has one: the decoders' one
+// idiom for a field that may fail.
+#define IB_OPCUA_TRY(var, expr) \
+    auto var = (expr);          \
+    if (!var) return std::unexpected(var.error())
+
 }  // namespace ib::drivers::opcua

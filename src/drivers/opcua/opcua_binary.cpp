@@ -49,49 +49,46 @@ constexpr uint8_t kDiInnerDiagnosticInfo = 0x40;
 constexpr uint8_t kLtLocale = 0x01;
 constexpr uint8_t kLtText = 0x02;
 
-#define IB_TRY(var, expr)                                 \
-    auto var = (expr);                                    \
-    if (!var) return std::unexpected(var.error())
 
 Result<NodeId> decode_node_body(BinaryReader& r, uint8_t encoding, std::size_t at) {
     NodeId out;
     switch (encoding) {
         case kTwoByte: {
-            IB_TRY(id, r.u8());
+            IB_OPCUA_TRY(id, r.u8());
             out.id = uint32_t{*id};
             return out;
         }
         case kFourByte: {
-            IB_TRY(ns, r.u8());
-            IB_TRY(id, r.u16());
+            IB_OPCUA_TRY(ns, r.u8());
+            IB_OPCUA_TRY(id, r.u16());
             out.ns = *ns;
             out.id = uint32_t{*id};
             return out;
         }
         case kNumeric: {
-            IB_TRY(ns, r.u16());
-            IB_TRY(id, r.u32());
+            IB_OPCUA_TRY(ns, r.u16());
+            IB_OPCUA_TRY(id, r.u32());
             out.ns = *ns;
             out.id = *id;
             return out;
         }
         case kString: {
-            IB_TRY(ns, r.u16());
-            IB_TRY(s, decode_string(r));
+            IB_OPCUA_TRY(ns, r.u16());
+            IB_OPCUA_TRY(s, decode_string(r));
             out.ns = *ns;
             out.id = std::move(*s);
             return out;
         }
         case kGuid: {
-            IB_TRY(ns, r.u16());
-            IB_TRY(g, decode_guid(r));
+            IB_OPCUA_TRY(ns, r.u16());
+            IB_OPCUA_TRY(g, decode_guid(r));
             out.ns = *ns;
             out.id = *g;
             return out;
         }
         case kOpaque: {
-            IB_TRY(ns, r.u16());
-            IB_TRY(b, decode_byte_string(r));
+            IB_OPCUA_TRY(ns, r.u16());
+            IB_OPCUA_TRY(b, decode_byte_string(r));
             out.ns = *ns;
             out.id = std::move(*b);
             return out;
@@ -128,13 +125,13 @@ Result<void> decode_elements(BinaryReader& r, Variant::Storage& storage, std::si
     using T = typename std::decay_t<decltype(vec)>::value_type;
     if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
         // Fixed-size numbers: one bounds check and one copy for the whole array.
-        IB_TRY(raw, r.take(n * sizeof(T)));
+        IB_OPCUA_TRY(raw, r.take(n * sizeof(T)));
         vec.resize(n);
         if (n != 0) std::memcpy(vec.data(), raw->data(), n * sizeof(T));
     } else {
         vec.reserve(n);
         for (std::size_t i = 0; i < n; ++i) {
-            IB_TRY(e, decode_element<I>(r));
+            IB_OPCUA_TRY(e, decode_element<I>(r));
             vec.push_back(std::move(*e));
         }
     }
@@ -187,35 +184,35 @@ DateTime from_unix_ms(int64_t ms) {
 
 // §5.2.2.1: "any non-zero value is true".
 Result<bool> decode_boolean(BinaryReader& r) {
-    IB_TRY(b, r.u8());
+    IB_OPCUA_TRY(b, r.u8());
     return *b != 0;
 }
 
 // §5.2.2.4: Int32 length in bytes, -1 for null, then UTF-8 without a terminator.
 Result<std::string> decode_string(BinaryReader& r) {
-    IB_TRY(n, r.length(1, "String length is negative or longer than the bytes left"));
-    IB_TRY(raw, r.take(*n));
+    IB_OPCUA_TRY(n, r.length(1, "String length is negative or longer than the bytes left"));
+    IB_OPCUA_TRY(raw, r.take(*n));
     return std::string(as_string_view(*raw));
 }
 
 // §5.2.2.7: as a String, without any claim about its content.
 Result<ByteString> decode_byte_string(BinaryReader& r) {
-    IB_TRY(n, r.length(1, "ByteString length is negative or longer than the bytes left"));
-    IB_TRY(raw, r.take(*n));
+    IB_OPCUA_TRY(n, r.length(1, "ByteString length is negative or longer than the bytes left"));
+    IB_OPCUA_TRY(raw, r.take(*n));
     return ByteString(raw->begin(), raw->end());
 }
 
 Result<DateTime> decode_date_time(BinaryReader& r) {
-    IB_TRY(t, r.i64());
+    IB_OPCUA_TRY(t, r.i64());
     return DateTime{*t};
 }
 
 Result<Guid> decode_guid(BinaryReader& r) {
     Guid g;
-    IB_TRY(d1, r.u32());
-    IB_TRY(d2, r.u16());
-    IB_TRY(d3, r.u16());
-    IB_TRY(d4, r.take(8));
+    IB_OPCUA_TRY(d1, r.u32());
+    IB_OPCUA_TRY(d2, r.u16());
+    IB_OPCUA_TRY(d3, r.u16());
+    IB_OPCUA_TRY(d4, r.take(8));
     g.data1 = *d1;
     g.data2 = *d2;
     g.data3 = *d3;
@@ -224,13 +221,13 @@ Result<Guid> decode_guid(BinaryReader& r) {
 }
 
 Result<XmlElement> decode_xml_element(BinaryReader& r) {
-    IB_TRY(b, decode_byte_string(r));
+    IB_OPCUA_TRY(b, decode_byte_string(r));
     return XmlElement{std::move(*b)};
 }
 
 Result<NodeId> decode_node_id(BinaryReader& r) {
     const std::size_t at = r.offset();
-    IB_TRY(enc, r.u8());
+    IB_OPCUA_TRY(enc, r.u8());
     if ((*enc & (kNamespaceUriFlag | kServerIndexFlag)) != 0) {
         return fail(DecodeErrc::BadValue, at, "NodeId with the flags of an ExpandedNodeId");
     }
@@ -239,41 +236,41 @@ Result<NodeId> decode_node_id(BinaryReader& r) {
 
 Result<ExpandedNodeId> decode_expanded_node_id(BinaryReader& r) {
     const std::size_t at = r.offset();
-    IB_TRY(enc, r.u8());
-    IB_TRY(node, decode_node_body(r, *enc & ~(kNamespaceUriFlag | kServerIndexFlag), at));
+    IB_OPCUA_TRY(enc, r.u8());
+    IB_OPCUA_TRY(node, decode_node_body(r, *enc & ~(kNamespaceUriFlag | kServerIndexFlag), at));
     ExpandedNodeId out;
     out.node = std::move(*node);
     if (*enc & kNamespaceUriFlag) {
-        IB_TRY(uri, decode_string(r));
+        IB_OPCUA_TRY(uri, decode_string(r));
         out.namespace_uri = std::move(*uri);
     }
     if (*enc & kServerIndexFlag) {
-        IB_TRY(index, r.u32());
+        IB_OPCUA_TRY(index, r.u32());
         out.server_index = *index;
     }
     return out;
 }
 
 Result<StatusCode> decode_status_code(BinaryReader& r) {
-    IB_TRY(v, r.u32());
+    IB_OPCUA_TRY(v, r.u32());
     return StatusCode{*v};
 }
 
 Result<QualifiedName> decode_qualified_name(BinaryReader& r) {
-    IB_TRY(ns, r.u16());
-    IB_TRY(name, decode_string(r));
+    IB_OPCUA_TRY(ns, r.u16());
+    IB_OPCUA_TRY(name, decode_string(r));
     return QualifiedName{*ns, std::move(*name)};
 }
 
 Result<LocalizedText> decode_localized_text(BinaryReader& r) {
-    IB_TRY(mask, r.u8());
+    IB_OPCUA_TRY(mask, r.u8());
     LocalizedText out;
     if (*mask & kLtLocale) {
-        IB_TRY(s, decode_string(r));
+        IB_OPCUA_TRY(s, decode_string(r));
         out.locale = std::move(*s);
     }
     if (*mask & kLtText) {
-        IB_TRY(s, decode_string(r));
+        IB_OPCUA_TRY(s, decode_string(r));
         out.text = std::move(*s);
     }
     return out;
@@ -282,47 +279,47 @@ Result<LocalizedText> decode_localized_text(BinaryReader& r) {
 // §5.2.2.15: TypeId, an encoding byte (0 no body, 1 ByteString, 2 XmlElement),
 // then the body as a ByteString.
 Result<ExtensionObject> decode_extension_object(BinaryReader& r) {
-    IB_TRY(type_id, decode_node_id(r));
+    IB_OPCUA_TRY(type_id, decode_node_id(r));
     const std::size_t at = r.offset();
-    IB_TRY(enc, r.u8());
+    IB_OPCUA_TRY(enc, r.u8());
     ExtensionObject out;
     out.type_id = std::move(*type_id);
     if (*enc > 2) return fail(DecodeErrc::BadValue, at, "ExtensionObject encoding other than 0, 1 or 2");
     out.encoding = static_cast<ExtensionObject::Encoding>(*enc);
     if (out.encoding != ExtensionObject::Encoding::None) {
-        IB_TRY(body, decode_byte_string(r));
+        IB_OPCUA_TRY(body, decode_byte_string(r));
         out.body = std::move(*body);
     }
     return out;
 }
 
 Result<DataValue> decode_data_value(BinaryReader& r) {
-    IB_TRY(in, r.enter());
+    IB_OPCUA_TRY(in, r.enter());
     DataValue out;
     auto body = [&]() -> Result<void> {
-        IB_TRY(mask, r.u8());
+        IB_OPCUA_TRY(mask, r.u8());
         if (*mask & kDvValue) {
-            IB_TRY(v, decode_variant(r));
+            IB_OPCUA_TRY(v, decode_variant(r));
             out.value = std::move(*v);
         }
         if (*mask & kDvStatus) {
-            IB_TRY(s, decode_status_code(r));
+            IB_OPCUA_TRY(s, decode_status_code(r));
             out.status = *s;
         }
         if (*mask & kDvSourceTimestamp) {
-            IB_TRY(t, decode_date_time(r));
+            IB_OPCUA_TRY(t, decode_date_time(r));
             out.source_timestamp = *t;
         }
         if (*mask & kDvSourcePicoseconds) {
-            IB_TRY(p, r.u16());
+            IB_OPCUA_TRY(p, r.u16());
             out.source_picoseconds = *p;
         }
         if (*mask & kDvServerTimestamp) {
-            IB_TRY(t, decode_date_time(r));
+            IB_OPCUA_TRY(t, decode_date_time(r));
             out.server_timestamp = *t;
         }
         if (*mask & kDvServerPicoseconds) {
-            IB_TRY(p, r.u16());
+            IB_OPCUA_TRY(p, r.u16());
             out.server_picoseconds = *p;
         }
         return {};
@@ -346,11 +343,11 @@ std::size_t min_encoded_size(BuiltinType type) {
 }
 
 Result<Variant> decode_variant(BinaryReader& r) {
-    IB_TRY(in, r.enter());
+    IB_OPCUA_TRY(in, r.enter());
     Variant out;
     auto body = [&]() -> Result<void> {
         const std::size_t at = r.offset();
-        IB_TRY(mask, r.u8());
+        IB_OPCUA_TRY(mask, r.u8());
         const uint8_t type = *mask & kVariantTypeMask;
         if (type > kMaxBuiltinType) return fail(DecodeErrc::BadValue, at, "Variant type id above 25");
         const bool array = (*mask & kVariantArray) != 0;
@@ -362,17 +359,17 @@ Result<Variant> decode_variant(BinaryReader& r) {
         }
         std::size_t n = 1;
         if (array) {
-            IB_TRY(len, r.length(min_encoded_size(static_cast<BuiltinType>(type)),
+            IB_OPCUA_TRY(len, r.length(min_encoded_size(static_cast<BuiltinType>(type)),
                                  "Variant array length is negative or longer than the bytes left"));
             n = *len;
         }
-        IB_TRY(filled, decode_elements_of(type, r, out.values, n, std::make_index_sequence<kMaxBuiltinType>{}));
+        IB_OPCUA_TRY(filled, decode_elements_of(type, r, out.values, n, std::make_index_sequence<kMaxBuiltinType>{}));
         out.is_array = array;
         if (dimensions) {
             // §5.2.2.16: ArrayDimensions, an Int32 array; multi-dimensional arrays
             // are passed on flat, so the dimensions are checked for size and dropped.
-            IB_TRY(dims, r.length(4, "ArrayDimensions length is negative or longer than the bytes left"));
-            IB_TRY(skipped, r.take(*dims * 4));
+            IB_OPCUA_TRY(dims, r.length(4, "ArrayDimensions length is negative or longer than the bytes left"));
+            IB_OPCUA_TRY(skipped, r.take(*dims * 4));
         }
         return {};
     }();
@@ -385,16 +382,16 @@ Result<Variant> decode_variant(BinaryReader& r) {
 // length costs no stack.
 Result<DiagnosticInfo> decode_diagnostic_info(BinaryReader& r) {
     for (;;) {
-        IB_TRY(mask, r.u8());
+        IB_OPCUA_TRY(mask, r.u8());
         const int ints = ((*mask & kDiSymbolicId) != 0) + ((*mask & kDiNamespaceUri) != 0) +
                          ((*mask & kDiLocalizedText) != 0) + ((*mask & kDiLocale) != 0);
-        IB_TRY(fixed, r.take(static_cast<std::size_t>(ints) * 4));
+        IB_OPCUA_TRY(fixed, r.take(static_cast<std::size_t>(ints) * 4));
         if (*mask & kDiAdditionalInfo) {
-            IB_TRY(n, r.length(1, "DiagnosticInfo AdditionalInfo length is negative or longer than the bytes left"));
-            IB_TRY(text, r.take(*n));
+            IB_OPCUA_TRY(n, r.length(1, "DiagnosticInfo AdditionalInfo length is negative or longer than the bytes left"));
+            IB_OPCUA_TRY(text, r.take(*n));
         }
         if (*mask & kDiInnerStatusCode) {
-            IB_TRY(code, r.u32());
+            IB_OPCUA_TRY(code, r.u32());
         }
         if ((*mask & kDiInnerDiagnosticInfo) == 0) return DiagnosticInfo{};
     }

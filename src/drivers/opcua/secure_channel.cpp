@@ -7,10 +7,6 @@ namespace ib::drivers::opcua {
 
 namespace {
 
-#define IB_TRY(var, expr)                                 \
-    auto var = (expr);                                    \
-    if (!var) return std::unexpected(var.error())
-
 std::size_t security_header_size(const SecurityHeader& security) {
     if (const auto* sym = std::get_if<SymmetricSecurityHeader>(&security)) {
         (void)sym;
@@ -41,26 +37,26 @@ Result<Chunk> decode_chunk(const Frame& frame) {
         return fail(DecodeErrc::Unexpected, 0, "not a secure conversation chunk (MSG, OPN or CLO)");
     }
     BinaryReader r{frame.message.subspan(kMessageHeaderSize), kMessageHeaderSize};
-    IB_TRY(channel, r.u32());
+    IB_OPCUA_TRY(channel, r.u32());
     c.secure_channel_id = *channel;
     if (c.type == MessageType::Open) {
         AsymmetricSecurityHeader a;
-        IB_TRY(uri, decode_string(r));
-        IB_TRY(cert, decode_byte_string(r));
-        IB_TRY(thumb, decode_byte_string(r));
+        IB_OPCUA_TRY(uri, decode_string(r));
+        IB_OPCUA_TRY(cert, decode_byte_string(r));
+        IB_OPCUA_TRY(thumb, decode_byte_string(r));
         a.security_policy_uri = std::move(*uri);
         a.sender_certificate = std::move(*cert);
         a.receiver_certificate_thumbprint = std::move(*thumb);
         c.security = std::move(a);
     } else {
-        IB_TRY(token, r.u32());
+        IB_OPCUA_TRY(token, r.u32());
         c.security = SymmetricSecurityHeader{*token};
     }
     // §6.7.2.5: under a policy other than None, what follows is decrypted and its
     // signature checked (and padding removed) here, before the sequence header is
     // read. Under None it is plain: sequence header, then the body.
-    IB_TRY(seq, r.u32());
-    IB_TRY(request, r.u32());
+    IB_OPCUA_TRY(seq, r.u32());
+    IB_OPCUA_TRY(request, r.u32());
     c.sequence = SequenceHeader{*seq, *request};
     c.body = r.rest();
     return c;

@@ -10,11 +10,8 @@ namespace ib::drivers::opcua {
 
 namespace {
 
+// §7.1.2.2 Table 50, in MessageType order.
 constexpr std::string_view kTypeNames[] = {"HEL", "ACK", "ERR", "RHE", "MSG", "OPN", "CLO"};
-
-#define IB_TRY(var, expr)                                 \
-    auto var = (expr);                                    \
-    if (!var) return std::unexpected(var.error())
 
 }  // namespace
 
@@ -50,13 +47,13 @@ Result<std::optional<Frame>> next_frame(Bytes buffer, uint32_t max_size) {
 Result<Hello> decode_hello(Bytes body, std::size_t base) {
     BinaryReader r{body, base};
     Hello h;
-    IB_TRY(version, r.u32());
-    IB_TRY(receive, r.u32());
-    IB_TRY(send, r.u32());
-    IB_TRY(max_message, r.u32());
-    IB_TRY(max_chunks, r.u32());
+    IB_OPCUA_TRY(version, r.u32());
+    IB_OPCUA_TRY(receive, r.u32());
+    IB_OPCUA_TRY(send, r.u32());
+    IB_OPCUA_TRY(max_message, r.u32());
+    IB_OPCUA_TRY(max_chunks, r.u32());
     const std::size_t url_at = r.offset();
-    IB_TRY(url, decode_string(r));
+    IB_OPCUA_TRY(url, decode_string(r));
     if (url->size() > kMaxEndpointUrlSize) return fail(DecodeErrc::BadLength, url_at, "EndpointUrl of 4096 bytes or more");
     h.protocol_version = *version;
     h.receive_buffer_size = *receive;
@@ -70,11 +67,11 @@ Result<Hello> decode_hello(Bytes body, std::size_t base) {
 Result<Acknowledge> decode_acknowledge(Bytes body, std::size_t base) {
     BinaryReader r{body, base};
     Acknowledge a;
-    IB_TRY(version, r.u32());
-    IB_TRY(receive, r.u32());
-    IB_TRY(send, r.u32());
-    IB_TRY(max_message, r.u32());
-    IB_TRY(max_chunks, r.u32());
+    IB_OPCUA_TRY(version, r.u32());
+    IB_OPCUA_TRY(receive, r.u32());
+    IB_OPCUA_TRY(send, r.u32());
+    IB_OPCUA_TRY(max_message, r.u32());
+    IB_OPCUA_TRY(max_chunks, r.u32());
     a.protocol_version = *version;
     a.receive_buffer_size = *receive;
     a.send_buffer_size = *send;
@@ -84,8 +81,8 @@ Result<Acknowledge> decode_acknowledge(Bytes body, std::size_t base) {
 }
 
 Result<ErrorMessage> decode_error_message(BinaryReader& r) {
-    IB_TRY(code, decode_status_code(r));
-    IB_TRY(reason, decode_string(r));
+    IB_OPCUA_TRY(code, decode_status_code(r));
+    IB_OPCUA_TRY(reason, decode_string(r));
     return ErrorMessage{*code, std::move(*reason)};
 }
 
