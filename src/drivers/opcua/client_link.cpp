@@ -233,6 +233,12 @@ private:
             case MessageType::Close: {
                 auto chunk = decode_chunk(frame);
                 if (!chunk) return protocol_error(decode_failure("bad chunk", chunk.error()));
+                if (chunk->type == MessageType::Open &&
+                    std::get<AsymmetricSecurityHeader>(chunk->security).security_policy_uri != kSecurityPolicyNone) {
+                    // We asked for None (P6 §6.7.2.3): anything else is not our channel.
+                    lost(status::BadSecurityChecksFailed, "OpenSecureChannel answered under another security policy");
+                    return false;
+                }
                 if (chunk->type != MessageType::Open && chunk->secure_channel_id != channel_id_) {
                     lost(status::BadSecureChannelIdInvalid, "chunk for another secure channel");
                     return false;
