@@ -12,7 +12,12 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   mosquitto mosquitto-clients python3 python3-paho-mqtt
   procps curl jq openssl
+  nodejs
 )
+# npm runs the node-opcua server the OPC UA tests talk to. Debian ships it as its
+# own package; a nodejs that already brings npm (NodeSource's, which conflicts
+# with Debian's npm) is left as it is rather than replaced.
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -21,13 +26,18 @@ for p in "${packages[@]}"; do
   fi
 done
 
-if ((${#missing[@]} == 0)); then
-  exit 0
+if ((${#missing[@]} > 0)); then
+  echo "install-deps: installing ${missing[*]}"
+  sudo=""
+  if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-echo "install-deps: installing ${missing[*]}"
-sudo=""
-if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The node-opcua test peer, exactly as its committed lockfile pins it.
+peer="$(cd "$(dirname "$0")/.." && pwd)/tests/peers/opcua"
+if [[ ! -d $peer/node_modules/node-opcua ]]; then
+  echo "install-deps: npm ci in tests/peers/opcua"
+  (cd "$peer" && npm ci --no-audit --no-fund --loglevel=error)
+fi

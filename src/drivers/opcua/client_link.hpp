@@ -1,0 +1,97 @@
+// One OPC UA client connection on the Asio event loop: TCP, Hello/Acknowledge,
+// a secure channel with policy None, CreateSession and ActivateSession with the
+// anonymous token, then service requests (Read) matched to their responses by
+// request id, each with a timeout. Nothing here blocks; every callback runs on
+// the loop the link was given. Not yet here: security policies other than None,
+// user name logins, token renewal, reconnecting, subscriptions (the codecs for
+// them exist; the link that drives them comes next).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "drivers/opcua/service_message.hpp"
+#include "drivers/opcua/uacp.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace ib::drivers::opcua {
+
+struct ClientConfig {
+    std::string host = "127.0.0.1";
+    uint16_t port = 4840;
+    std::string endpoint_url;  // opc.tcp://host:port/path, as the server knows itself
+    std::chrono::milliseconds timeout{5000};  // connecting, and each request
+    uint32_t receive_buffer_size = 65536;     // our largest chunk (≥ 8192, P6 §7.1.2.3)
+    uint32_t max_message_size = 16 * 1024 * 1024;
+    uint32_t max_chunk_count = 0;
+    uint32_t requested_lifetime_ms = 3600000;  // secure channel token
+    double session_timeout_ms = 60000;
+    std::string application_uri = "urn:ironbridge:opcua-client";
+    std::string product_uri = "urn:ironbridge";
+    std::string application_name = "Ironbridge";
+    std::string session_name = "ironbridge";
+};
+
+// What went wrong: the OPC UA status (the server's, or ours such as BadTimeout,
+// BadConnectionClosed, BadDecodingError) and one line for the log.
+struct ClientError {
+    StatusCode status;
+    std::string message;
+};
+
+template <typename T>
+using ClientResult = std::expected<T, ClientError>;
+
+class ClientLink {
+public:
+    ClientLink(boost::asio::io_context& io, ClientConfig config);
+    ~ClientLink();
+    ClientLink(const ClientLink&) = delete;
+    ClientLink& operator=(const ClientLink&) = delete;
+
+    // Connects and activates a session; `done` runs once, with the outcome.
+    void connect(std::function<void(ClientResult<void>)> done);
+
+    // Reads the nodes (P4 §5.10.2); one DataValue per node, in order. The
+    // caller batches by the server's MaxNodesPerRead.
+    void read(std::vector<ReadValueId> nodes, TimestampsToReturn timestamps,
+              std::function<void(ClientResult<std::vector<DataValue>>)> done);
+
+    // Any service request; the response (never a ServiceFault: that is an error).
+    template <Structure Request>
+    void call(Request request, std::function<void(ClientResult<Response>)> done);
+
+    // Closes the session (CloseSession), the channel (CLO) and the socket;
+    // pending requests fail with BadConnectionClosed.
+    void close();
+
+    bool session_active() const;
+    // What the server agreed to in its Acknowledge (P6 §7.1.2.4).
+    const TransportLimits& limits() const;
+
+private:
+    class Impl;
+    using Encoder = std::function<void(std::vector<std::byte>&, const RequestHeader&)>;
+    void send(Encoder encode, std::function<void(ClientResult<Response>)> done);
+    std::shared_ptr<Impl> impl_;
+};
+
+template <Structure Request>
+void ClientLink::call(Request request, std::function<void(ClientResult<Response>)> done) {
+    send(
+        [request = std::move(request)](std::vector<std::byte>& out, const RequestHeader& header) mutable {
+            request.request_header = header;
+            encode_message_body(out, request);
+        },
+        std::move(done));
+}
+
+}  // namespace ib::drivers::opcua
