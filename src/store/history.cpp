@@ -377,8 +377,8 @@ std::expected<void, std::string> History::flush() {
     std::expected<void, std::string> r;
     if (file_.db == nullptr) r = connect();
     if (r) r = write_batch();
+    const std::size_t written = r ? raw_.size() : 0;
     if (r) {
-        points_.add(raw_.size());
         new_series_.clear();
     } else {
         // The series stay queued (their ids are in memory); the points go, counted.
@@ -396,7 +396,11 @@ std::expected<void, std::string> History::flush() {
     }
     dirty_.clear();
     if (!r) return r;
-    return enforce_cap();
+    r = enforce_cap();
+    // Counted once the cap is enforced too: whoever reads the metrics from
+    // another thread sees the points and the file size of one finished commit.
+    points_.add(written);
+    return r;
 }
 
 std::expected<int64_t, std::string> History::used_bytes() {
