@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -13,6 +14,7 @@
 
 #include "api/http_server.hpp"
 #include "bridge/bridge.hpp"
+#include "bridge/bridge_settings.hpp"
 #include "app/bridge_routes.hpp"
 #include "app/device_routes.hpp"
 #include "app/history_routes.hpp"
@@ -23,7 +25,6 @@
 #include "auth/password_hash.hpp"
 #include "config/device_loader.hpp"
 #include "config/loader.hpp"
-#include "config/rule_loader.hpp"
 #include "core/log.hpp"
 #include "drivers/device_manager.hpp"
 #include "drivers/modbus/modbus_driver.hpp"
@@ -31,6 +32,7 @@
 #include "mqtt/broker/broker.hpp"
 #include "net/loop_pool.hpp"
 #include "rules/rule_engine.hpp"
+#include "rules/rule_settings.hpp"
 #include "store/history.hpp"
 #include "store/object_store.hpp"
 #include "store/session_store.hpp"
@@ -45,9 +47,24 @@ int fail_start(const std::string& message) {
     return 1;
 }
 
-std::expected<ib::config::NodeConfig, std::string> load(const std::string& path) {
-    if (path.empty()) return ib::config::load_config_string(ib::config::embedded_default_toml(), "<embedded default>");
-    return ib::config::load_config_file(path);
+// The arrays of tables of the file that modules read with their own key tables
+// (the rules' check compiles the SQL): the loader gets them from here, so
+// config includes none of these modules.
+struct ModuleTables {
+    std::vector<ib::bridge::BridgeConfig> bridges;
+    std::vector<ib::rules::RuleConfig> rules;
+
+    std::array<ib::config::TableList, 2> lists() {
+        return {ib::bridge::bridge_tables(bridges), ib::rules::rule_tables(rules)};
+    }
+};
+
+std::expected<ib::config::NodeConfig, std::string> load(const std::string& path, ModuleTables& modules) {
+    const auto lists = modules.lists();
+    if (path.empty()) {
+        return ib::config::load_config_string(ib::config::embedded_default_toml(), "<embedded default>", lists);
+    }
+    return ib::config::load_config_file(path, lists);
 }
 
 std::unique_ptr<ib::drivers::Driver> make_driver(boost::asio::io_context& io, const ib::drivers::DeviceConfig& config,
@@ -83,7 +100,7 @@ std::vector<ib::rules::RuleConfig> stored_rules(ib::store::ObjectStore& store) {
         return out;
     }
     for (auto& [id, json] : *rows) {
-        auto rule = ib::config::rule_from_json(json);
+        auto rule = ib::rules::rule_from_json(json);
         if (rule) out.push_back(std::move(*rule));
         else ib::log::error("rules: stored rule '{}' skipped: {}", id, rule.error());
     }
@@ -103,7 +120,8 @@ ib::auth::AuthConfig auth_config_of(const ib::config::NodeConfig& cfg) {
 
 int run_node(const std::string& config_path) {
     const auto started = std::chrono::steady_clock::now();
-    auto cfg = load(config_path);
+    ModuleTables modules;
+    auto cfg = load(config_path, modules);
     if (!cfg) {
         std::fprintf(stderr, "%s\nironbridge: configuration refused, nothing started\n", cfg.error().c_str());
         return 2;
@@ -130,7 +148,8 @@ int run_node(const std::string& config_path) {
     // Users, ACL and API credentials; everything else needs a restart. A reload
     // that fails keeps the rules in force and says why.
     auto reload = [&config_path, &auth]() -> std::expected<void, std::string> {
-        auto fresh = load(config_path);
+        ModuleTables fresh_modules;
+        auto fresh = load(config_path, fresh_modules);
         if (!fresh) {
             (*auth)->count_refused_reload();
             return std::unexpected(fresh.error());
@@ -187,7 +206,7 @@ int run_node(const std::string& config_path) {
 
     std::vector<std::unique_ptr<ib::bridge::Bridge>> bridges;
     bool push_back = false;
-    for (auto& b : cfg->bridges) {
+    for (auto& b : modules.bridges) {
         push_back = push_back || b.queue_full == ib::bridge::QueueFullPolicy::PushBack;
         bridges.push_back(std::make_unique<ib::bridge::Bridge>(bridges_loop, std::move(b), broker.router(), cfg->data_dir));
         if (auto r = bridges.back()->start(); !r) return fail_start(r.error());
@@ -203,11 +222,11 @@ int run_node(const std::string& config_path) {
     }
 
     ib::rules::RuleEngine::Persistence rule_persistence{
-        [&store](const ib::rules::RuleConfig& r) { return (*store)->put("rule", r.id, ib::config::rule_to_json(r)); },
+        [&store](const ib::rules::RuleConfig& r) { return (*store)->put("rule", r.id, ib::rules::rule_to_json(r)); },
         [&store](std::string_view id) { return (*store)->remove("rule", id); },
     };
     ib::rules::RuleEngine rules(rules_loop, broker.router(), "ib", rule_persistence, cfg->data_dir);
-    if (auto r = rules.start(std::move(cfg->rules), stored_rules(**store)); !r) return fail_start(r.error());
+    if (auto r = rules.start(std::move(modules.rules), stored_rules(**store)); !r) return fail_start(r.error());
 
     std::unique_ptr<ib::api::HttpServer> http;
     if (cfg->api.enabled) {
@@ -291,7 +310,8 @@ int run_node(const std::string& config_path) {
 }
 
 int check_config(const std::string& path) {
-    auto cfg = ib::config::load_config_file(path);
+    ModuleTables modules;
+    auto cfg = ib::config::load_config_file(path, modules.lists());
     if (!cfg) {
         std::fprintf(stderr, "%s\n", cfg.error().c_str());
         return 2;

@@ -1,5 +1,6 @@
-// Everything one Ironbridge node is configured with, as typed per-module structs.
-// Produced only by the config loader; modules receive their own part in their
+// What one Ironbridge node is configured with at the node level, as typed
+// per-module structs (the broker, the API, auth, devices, history). Produced
+// only by the config loader; modules receive their own part in their
 // constructor and never see TOML.
 #pragma once
 
@@ -8,10 +9,8 @@
 
 #include "api/api_config.hpp"
 #include "auth/auth_config.hpp"
-#include "bridge/bridge_config.hpp"
 #include "drivers/device_config.hpp"
 #include "mqtt/broker/broker_config.hpp"
-#include "rules/rule_config.hpp"
 #include "store/history_config.hpp"
 
 namespace ib::config {
@@ -35,10 +34,8 @@ struct NodeConfig {
     // [[devices]] of the file; devices created through the API are kept apart, in data_dir.
     std::vector<drivers::DeviceConfig> devices;
     store::HistoryConfig history;
-    // [[bridges]]: links to upstream brokers, each with its disk queue in data_dir.
-    std::vector<bridge::BridgeConfig> bridges;
-    // [[rules]]; rules created through the API are kept apart, in data_dir.
-    std::vector<rules::RuleConfig> rules;
+    // [[bridges]] and [[rules]] are not here: their modules read them
+    // (bridge_tables, rule_tables) into what the app hands the loader.
 };
 
 }  // namespace ib::config
