@@ -23,12 +23,14 @@
 #include "app/placement.hpp"
 #include "auth/auth.hpp"
 #include "auth/password_hash.hpp"
-#include "config/device_loader.hpp"
 #include "config/loader.hpp"
 #include "core/log.hpp"
 #include "drivers/device_manager.hpp"
+#include "drivers/device_settings.hpp"
+#include "drivers/modbus/modbus_address.hpp"
 #include "drivers/modbus/modbus_driver.hpp"
 #include "drivers/sim/sim_driver.hpp"
+#include "drivers/sim/sim_signal.hpp"
 #include "mqtt/broker/broker.hpp"
 #include "net/loop_pool.hpp"
 #include "rules/rule_engine.hpp"
@@ -47,15 +49,29 @@ int fail_start(const std::string& message) {
     return 1;
 }
 
+std::unique_ptr<ib::drivers::Driver> make_driver(boost::asio::io_context& io, const ib::drivers::DeviceConfig& config,
+                                                 ib::drivers::DriverEvents& events) {
+    if (config.driver == ib::drivers::DriverKind::Sim) return ib::drivers::sim::make_sim_driver(io, config, events);
+    return ib::drivers::modbus::make_modbus_driver(io, config, events);
+}
+
+// A tag's address, checked by its device's driver (as make_driver picks it).
+std::string check_tag_address(const ib::drivers::DeviceConfig& device, const ib::drivers::TagConfig& tag) {
+    if (device.driver == ib::drivers::DriverKind::Sim) return ib::drivers::sim::check_tag_address(device, tag);
+    return ib::drivers::modbus::check_tag_address(device, tag);
+}
+
 // The arrays of tables of the file that modules read with their own key tables
-// (the rules' check compiles the SQL): the loader gets them from here, so
-// config includes none of these modules.
+// (tags checked by their driver, rules' SQL compiled): the loader gets them from
+// here, so config includes none of these modules. Their order is the docs'.
 struct ModuleTables {
+    std::vector<ib::drivers::DeviceConfig> devices;
     std::vector<ib::bridge::BridgeConfig> bridges;
     std::vector<ib::rules::RuleConfig> rules;
 
-    std::array<ib::config::TableList, 2> lists() {
-        return {ib::bridge::bridge_tables(bridges), ib::rules::rule_tables(rules)};
+    std::array<ib::config::TableList, 3> lists() {
+        return {ib::drivers::device_tables(devices, check_tag_address), ib::bridge::bridge_tables(bridges),
+                ib::rules::rule_tables(rules)};
     }
 };
 
@@ -67,11 +83,6 @@ std::expected<ib::config::NodeConfig, std::string> load(const std::string& path,
     return ib::config::load_config_file(path, lists);
 }
 
-std::unique_ptr<ib::drivers::Driver> make_driver(boost::asio::io_context& io, const ib::drivers::DeviceConfig& config,
-                                                 ib::drivers::DriverEvents& events) {
-    if (config.driver == ib::drivers::DriverKind::Sim) return ib::drivers::sim::make_sim_driver(io, config, events);
-    return ib::drivers::modbus::make_modbus_driver(io, config, events);
-}
 
 // Devices created through the API in an earlier run. One that no longer passes
 // the checks (an upgrade tightened them) is skipped with the reason, not fatal.
@@ -83,7 +94,7 @@ std::vector<ib::drivers::DeviceConfig> stored_devices(ib::store::ObjectStore& st
         return out;
     }
     for (auto& [name, json] : *rows) {
-        auto device = ib::config::device_from_json(json);
+        auto device = ib::drivers::device_from_json(json, check_tag_address);
         if (device) out.push_back(std::move(*device));
         else ib::log::error("devices: stored device '{}' skipped: {}", name, device.error());
     }
@@ -183,12 +194,13 @@ int run_node(const std::string& config_path) {
 
     ib::drivers::DeviceManager::Persistence persistence{
         [&store](const ib::drivers::DeviceConfig& d) {
-            return (*store)->put("device", d.name, ib::config::device_to_json(d));
+            return (*store)->put("device", d.name, ib::drivers::device_to_json(d));
         },
         [&store](std::string_view name) { return (*store)->remove("device", name); },
     };
-    ib::drivers::DeviceManager devices(devices_loop, make_driver, broker.router(), "ib", persistence);
-    if (auto r = devices.start(std::move(cfg->devices), stored_devices(**store)); !r) return fail_start(r.error());
+    ib::drivers::DeviceManager devices(devices_loop, make_driver, check_tag_address, broker.router(), "ib",
+                                       persistence);
+    if (auto r = devices.start(std::move(modules.devices), stored_devices(**store)); !r) return fail_start(r.error());
 
     // The history answers queries on its loop too, so its store needs no lock;
     // history.db is created at the first reading.

@@ -12,7 +12,6 @@
 #include <toml++/toml.h>
 
 #include "config/auth_loader.hpp"
-#include "config/device_loader.hpp"
 #include "config/settings.hpp"
 #include "core/suggest.hpp"
 #include "net/tls.hpp"
@@ -118,10 +117,6 @@ public:
                 listeners(v, display_key);
             } else if (const TableList* list = plain && listener == nullptr ? list_at(key) : nullptr) {
                 list->read(v, display_key, report_);
-            } else if (plain && key == "devices" && listener == nullptr) {
-                named_tables<drivers::DeviceConfig>("devices", "device", "name", parse_device, device_name,
-                                                    nullptr, cfg_.devices)
-                    .read(v, display_key, report_);
             } else if (plain && key == "users" && listener == nullptr) {
                 named_tables<auth::UserConfig>("users", "user", "name", parse_user, user_name, nullptr,
                                                cfg_.auth.users)
@@ -244,7 +239,6 @@ private:
         return nullptr;
     }
 
-    static const std::string& device_name(const drivers::DeviceConfig& d) { return d.name; }
     static const std::string& user_name(const auth::UserConfig& u) { return u.name; }
 
     // [[acl]]: ordered and unnamed, so no uniqueness to check.

@@ -19,9 +19,9 @@ namespace ib::config {
 //   ironbridge.toml:42: broker.max_inflight: 0 is below the minimum 1
 // Every semantic problem in the document is reported; a TOML syntax error stops
 // at the first one (the parser cannot continue past it).
-// `lists` are the arrays of tables that modules read ([[bridges]], [[rules]]:
-// bridge_tables, rule_tables), as the app assembles them; a top-level key that
-// is neither a setting nor one of them is unknown.
+// `lists` are the arrays of tables that modules read ([[devices]], [[bridges]],
+// [[rules]]: device_tables, bridge_tables, rule_tables), as the app assembles
+// them; a top-level key that is neither a setting nor one of them is unknown.
 std::expected<NodeConfig, std::string> load_config_file(const std::string& path,
                                                         std::span<const TableList> lists = {});
 

@@ -1,5 +1,5 @@
 // What one Ironbridge node is configured with at the node level, as typed
-// per-module structs (the broker, the API, auth, devices, history). Produced
+// per-module structs (the broker, the API, auth, history). Produced
 // only by the config loader; modules receive their own part in their
 // constructor and never see TOML.
 #pragma once
@@ -9,7 +9,6 @@
 
 #include "api/api_config.hpp"
 #include "auth/auth_config.hpp"
-#include "drivers/device_config.hpp"
 #include "mqtt/broker/broker_config.hpp"
 #include "store/history_config.hpp"
 
@@ -31,11 +30,10 @@ struct NodeConfig {
     // [auth], [[users]], [[acl]] and the api.* credentials (allow_anonymous and
     // listener_anonymous are copied in by the app from the broker's settings).
     auth::AuthConfig auth;
-    // [[devices]] of the file; devices created through the API are kept apart, in data_dir.
-    std::vector<drivers::DeviceConfig> devices;
     store::HistoryConfig history;
-    // [[bridges]] and [[rules]] are not here: their modules read them
-    // (bridge_tables, rule_tables) into what the app hands the loader.
+    // [[devices]], [[bridges]] and [[rules]] are not here: their modules read
+    // them (device_tables, bridge_tables, rule_tables) into what the app hands
+    // the loader.
 };
 
 }  // namespace ib::config

@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "config/auth_loader.hpp"
-#include "config/device_loader.hpp"
 #include "config/settings.hpp"
 
 namespace ib::config {
@@ -87,7 +86,6 @@ std::string render_reference_markdown(std::span<const TableList> lists) {
                    (s.reloadable ? "yes" : "no") + " | " + std::string(s.help) + " |\n";
         }
     }
-    out += render_devices_markdown();
     for (const TableList& l : lists) {
         if (l.markdown != nullptr) out += l.markdown();
     }

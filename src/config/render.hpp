@@ -10,7 +10,7 @@
 
 namespace ib::config {
 
-// `lists`: the modules' arrays of tables, documented after the devices in their order.
+// `lists`: the modules' arrays of tables, documented after the node's settings in their order.
 std::string render_reference_markdown(std::span<const TableList> lists = {});
 // Every setting with its default, so loading it gives NodeConfig{}.
 std::string render_example_toml();

@@ -32,8 +32,8 @@ void for_each_table(const toml::node& value, const std::string& display_key, con
                     const std::function<void(const toml::table&, const std::string&, const toml::node&)>& each);
 
 template <typename T>
-using ParseTable = std::optional<T> (*)(const toml::table& table, const std::string& display,
-                                        const ReportProblem& report);
+using ParseTable = std::function<std::optional<T>(const toml::table& table, const std::string& display,
+                                                  const ReportProblem& report)>;
 
 // An array of tables each naming one object: each is checked by `parse`, and
 // names (`name_key`: "name", or "id" for rules) must be unique. What passes is

@@ -12,6 +12,7 @@
 #include "config/loader.hpp"
 #include "config/render.hpp"
 #include "config/settings.hpp"
+#include "drivers/device_settings.hpp"
 #include "rules/rule_settings.hpp"
 
 namespace ib::config {
@@ -45,9 +46,12 @@ void check_golden(const std::string& relative, const std::string& rendered) {
 
 // The reference documents the modules' tables in the order the app hands them to the loader.
 std::string reference_markdown() {
+    std::vector<drivers::DeviceConfig> devices;
     std::vector<bridge::BridgeConfig> bridges;
     std::vector<rules::RuleConfig> rules;
-    const TableList lists[] = {bridge::bridge_tables(bridges), rules::rule_tables(rules)};
+    // Only their docs are read here, so no tag is ever checked.
+    const TableList lists[] = {drivers::device_tables(devices, nullptr), bridge::bridge_tables(bridges),
+                               rules::rule_tables(rules)};
     return render_reference_markdown(lists);
 }
 
