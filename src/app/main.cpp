@@ -83,7 +83,6 @@ std::expected<ib::config::NodeConfig, std::string> load(const std::string& path,
     return ib::config::load_config_file(path, lists);
 }
 
-
 // Devices created through the API in an earlier run. One that no longer passes
 // the checks (an upgrade tightened them) is skipped with the reason, not fatal.
 std::vector<ib::drivers::DeviceConfig> stored_devices(ib::store::ObjectStore& store) {
