@@ -13,7 +13,7 @@ CMAKE_FLAGS = -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: deps build run test unit-test asan-test fuzz bench clean
+.PHONY: deps build run test unit-test check-modules asan-test fuzz bench clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -29,8 +29,13 @@ run: build
 # under AddressSanitizer + UndefinedBehaviorSanitizer, and a bounded fuzz run.
 test: unit-test asan-test fuzz
 
-unit-test: build
+unit-test: build check-modules
 	ctest --test-dir $(BUILD) --output-on-failure -j 2
+
+# Prints the module graph from the CMake link lists; fails when ARCHITECTURE.md's
+# dependency line does not state it.
+check-modules: build
+	@bash scripts/module-graph.sh $(BUILD)
 
 asan-test: deps
 	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" \

@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "api/http_server.hpp"
-#include "config/device_loader.hpp"
 #include "core/quote.hpp"
 #include "drivers/device_manager.hpp"
+#include "drivers/device_settings.hpp"
 
 namespace ib::app {
 namespace {
@@ -57,13 +57,13 @@ HttpResponse edit(DeviceManager& devices, std::string_view name, Edit&& change) 
     if (d == nullptr) return json_error(404, "no device named '" + std::string(name) + "'");
     DeviceConfig copy = d->config();
     if (auto problem = change(copy); !problem.empty()) return problem.front();
-    auto problems = config::check_device(copy);
+    auto problems = drivers::check_device(copy);
     if (!problems.empty()) {
         std::string text;
         for (auto& p : problems) text += (text.empty() ? "" : "\n") + p;
         return json_error(400, text);
     }
-    std::string body = config::device_to_json(copy);
+    std::string body = drivers::device_to_json(copy);
     return from(devices.replace(std::move(copy)), 200, std::move(body));
 }
 
@@ -88,9 +88,9 @@ HttpResponse handle(DeviceManager& devices, const HttpRequest& req) {
             return json_reply(200, out + "]");
         }
         if (method == "POST") {
-            auto config = config::device_from_json(req.body);
+            auto config = drivers::device_from_json(req.body, devices.address_check());
             if (!config) return json_error(400, config.error());
-            std::string body = config::device_to_json(*config);
+            std::string body = drivers::device_to_json(*config);
             return from(devices.create(std::move(*config)), 201, std::move(body));
         }
         return json_error(405, "use GET or POST on /api/v1/devices");
@@ -100,15 +100,15 @@ HttpResponse handle(DeviceManager& devices, const HttpRequest& req) {
         if (method == "GET") {
             if (!device) return json_error(404, "no device named '" + std::string(name) + "'");
             return json_reply(200, "{\"status\":" + summary(devices, *device) +
-                                 ",\"config\":" + config::device_to_json(device->config()) + "}");
+                                 ",\"config\":" + drivers::device_to_json(device->config()) + "}");
         }
         if (method == "PUT") {
-            auto config = config::device_from_json(req.body);
+            auto config = drivers::device_from_json(req.body, devices.address_check());
             if (!config) return json_error(400, config.error());
             if (config->name != name) {
                 return json_error(400, "the body names device '" + config->name + "', the path '" + std::string(name) + "'");
             }
-            std::string body = config::device_to_json(*config);
+            std::string body = drivers::device_to_json(*config);
             return from(devices.replace(std::move(*config)), 200, std::move(body));
         }
         if (method == "DELETE") return from(devices.remove(name), 200, "{\"deleted\":" + ib::quoted(name) + "}");
@@ -130,7 +130,7 @@ HttpResponse handle(DeviceManager& devices, const HttpRequest& req) {
     }
     if (what != "groups") return json_error(404, "not found");
     if (n == 2 && method == "POST") {
-        auto group = config::group_from_json(req.body, device->config());
+        auto group = drivers::group_from_json(req.body, device->config(), devices.address_check());
         if (!group) return json_error(400, group.error());
         return edit(devices, name, [&](DeviceConfig& c) -> std::vector<HttpResponse> {
             c.groups.push_back(std::move(*group));
@@ -140,7 +140,7 @@ HttpResponse handle(DeviceManager& devices, const HttpRequest& req) {
     if (n < 3) return json_error(405, "use POST on a device's groups");
     std::string_view group_name = seg[5];
     if (n == 3 && method == "PUT") {
-        auto group = config::group_from_json(req.body, device->config());
+        auto group = drivers::group_from_json(req.body, device->config(), devices.address_check());
         if (!group) return json_error(400, group.error());
         return edit(devices, name, [&](DeviceConfig& c) -> std::vector<HttpResponse> {
             drivers::GroupConfig* g = find_group(c, group_name);
@@ -176,7 +176,7 @@ HttpResponse handle(DeviceManager& devices, const HttpRequest& req) {
         std::string results;
         size_t refused = 0;
         for (const std::string& item : items) {
-            auto tag = config::tag_from_json(item, device->config());
+            auto tag = drivers::tag_from_json(item, device->config(), devices.address_check());
             if (!results.empty()) results += ",";
             if (tag) {
                 results += "{\"name\":" + ib::quoted(tag->name) + ",\"ok\":true}";

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -13,6 +14,7 @@
 
 #include "api/http_server.hpp"
 #include "bridge/bridge.hpp"
+#include "bridge/bridge_settings.hpp"
 #include "app/bridge_routes.hpp"
 #include "app/device_routes.hpp"
 #include "app/history_routes.hpp"
@@ -21,16 +23,18 @@
 #include "app/placement.hpp"
 #include "auth/auth.hpp"
 #include "auth/password_hash.hpp"
-#include "config/device_loader.hpp"
 #include "config/loader.hpp"
-#include "config/rule_loader.hpp"
 #include "core/log.hpp"
 #include "drivers/device_manager.hpp"
+#include "drivers/device_settings.hpp"
+#include "drivers/modbus/modbus_address.hpp"
 #include "drivers/modbus/modbus_driver.hpp"
 #include "drivers/sim/sim_driver.hpp"
+#include "drivers/sim/sim_signal.hpp"
 #include "mqtt/broker/broker.hpp"
 #include "net/loop_pool.hpp"
 #include "rules/rule_engine.hpp"
+#include "rules/rule_settings.hpp"
 #include "store/history.hpp"
 #include "store/object_store.hpp"
 #include "store/session_store.hpp"
@@ -45,15 +49,38 @@ int fail_start(const std::string& message) {
     return 1;
 }
 
-std::expected<ib::config::NodeConfig, std::string> load(const std::string& path) {
-    if (path.empty()) return ib::config::load_config_string(ib::config::embedded_default_toml(), "<embedded default>");
-    return ib::config::load_config_file(path);
-}
-
 std::unique_ptr<ib::drivers::Driver> make_driver(boost::asio::io_context& io, const ib::drivers::DeviceConfig& config,
                                                  ib::drivers::DriverEvents& events) {
     if (config.driver == ib::drivers::DriverKind::Sim) return ib::drivers::sim::make_sim_driver(io, config, events);
     return ib::drivers::modbus::make_modbus_driver(io, config, events);
+}
+
+// A tag's address, checked by its device's driver (as make_driver picks it).
+std::string check_tag_address(const ib::drivers::DeviceConfig& device, const ib::drivers::TagConfig& tag) {
+    if (device.driver == ib::drivers::DriverKind::Sim) return ib::drivers::sim::check_tag_address(device, tag);
+    return ib::drivers::modbus::check_tag_address(device, tag);
+}
+
+// The arrays of tables of the file that modules read with their own key tables
+// (tags checked by their driver, rules' SQL compiled): the loader gets them from
+// here, so config includes none of these modules. Their order is the docs'.
+struct ModuleTables {
+    std::vector<ib::drivers::DeviceConfig> devices;
+    std::vector<ib::bridge::BridgeConfig> bridges;
+    std::vector<ib::rules::RuleConfig> rules;
+
+    std::array<ib::config::TableList, 3> lists() {
+        return {ib::drivers::device_tables(devices, check_tag_address), ib::bridge::bridge_tables(bridges),
+                ib::rules::rule_tables(rules)};
+    }
+};
+
+std::expected<ib::config::NodeConfig, std::string> load(const std::string& path, ModuleTables& modules) {
+    const auto lists = modules.lists();
+    if (path.empty()) {
+        return ib::config::load_config_string(ib::config::embedded_default_toml(), "<embedded default>", lists);
+    }
+    return ib::config::load_config_file(path, lists);
 }
 
 // Devices created through the API in an earlier run. One that no longer passes
@@ -66,7 +93,7 @@ std::vector<ib::drivers::DeviceConfig> stored_devices(ib::store::ObjectStore& st
         return out;
     }
     for (auto& [name, json] : *rows) {
-        auto device = ib::config::device_from_json(json);
+        auto device = ib::drivers::device_from_json(json, check_tag_address);
         if (device) out.push_back(std::move(*device));
         else ib::log::error("devices: stored device '{}' skipped: {}", name, device.error());
     }
@@ -83,7 +110,7 @@ std::vector<ib::rules::RuleConfig> stored_rules(ib::store::ObjectStore& store) {
         return out;
     }
     for (auto& [id, json] : *rows) {
-        auto rule = ib::config::rule_from_json(json);
+        auto rule = ib::rules::rule_from_json(json);
         if (rule) out.push_back(std::move(*rule));
         else ib::log::error("rules: stored rule '{}' skipped: {}", id, rule.error());
     }
@@ -103,7 +130,8 @@ ib::auth::AuthConfig auth_config_of(const ib::config::NodeConfig& cfg) {
 
 int run_node(const std::string& config_path) {
     const auto started = std::chrono::steady_clock::now();
-    auto cfg = load(config_path);
+    ModuleTables modules;
+    auto cfg = load(config_path, modules);
     if (!cfg) {
         std::fprintf(stderr, "%s\nironbridge: configuration refused, nothing started\n", cfg.error().c_str());
         return 2;
@@ -130,7 +158,8 @@ int run_node(const std::string& config_path) {
     // Users, ACL and API credentials; everything else needs a restart. A reload
     // that fails keeps the rules in force and says why.
     auto reload = [&config_path, &auth]() -> std::expected<void, std::string> {
-        auto fresh = load(config_path);
+        ModuleTables fresh_modules;
+        auto fresh = load(config_path, fresh_modules);
         if (!fresh) {
             (*auth)->count_refused_reload();
             return std::unexpected(fresh.error());
@@ -164,12 +193,13 @@ int run_node(const std::string& config_path) {
 
     ib::drivers::DeviceManager::Persistence persistence{
         [&store](const ib::drivers::DeviceConfig& d) {
-            return (*store)->put("device", d.name, ib::config::device_to_json(d));
+            return (*store)->put("device", d.name, ib::drivers::device_to_json(d));
         },
         [&store](std::string_view name) { return (*store)->remove("device", name); },
     };
-    ib::drivers::DeviceManager devices(devices_loop, make_driver, broker.router(), "ib", persistence);
-    if (auto r = devices.start(std::move(cfg->devices), stored_devices(**store)); !r) return fail_start(r.error());
+    ib::drivers::DeviceManager devices(devices_loop, make_driver, check_tag_address, broker.router(), "ib",
+                                       persistence);
+    if (auto r = devices.start(std::move(modules.devices), stored_devices(**store)); !r) return fail_start(r.error());
 
     // The history answers queries on its loop too, so its store needs no lock;
     // history.db is created at the first reading.
@@ -187,7 +217,7 @@ int run_node(const std::string& config_path) {
 
     std::vector<std::unique_ptr<ib::bridge::Bridge>> bridges;
     bool push_back = false;
-    for (auto& b : cfg->bridges) {
+    for (auto& b : modules.bridges) {
         push_back = push_back || b.queue_full == ib::bridge::QueueFullPolicy::PushBack;
         bridges.push_back(std::make_unique<ib::bridge::Bridge>(bridges_loop, std::move(b), broker.router(), cfg->data_dir));
         if (auto r = bridges.back()->start(); !r) return fail_start(r.error());
@@ -203,11 +233,11 @@ int run_node(const std::string& config_path) {
     }
 
     ib::rules::RuleEngine::Persistence rule_persistence{
-        [&store](const ib::rules::RuleConfig& r) { return (*store)->put("rule", r.id, ib::config::rule_to_json(r)); },
+        [&store](const ib::rules::RuleConfig& r) { return (*store)->put("rule", r.id, ib::rules::rule_to_json(r)); },
         [&store](std::string_view id) { return (*store)->remove("rule", id); },
     };
     ib::rules::RuleEngine rules(rules_loop, broker.router(), "ib", rule_persistence, cfg->data_dir);
-    if (auto r = rules.start(std::move(cfg->rules), stored_rules(**store)); !r) return fail_start(r.error());
+    if (auto r = rules.start(std::move(modules.rules), stored_rules(**store)); !r) return fail_start(r.error());
 
     std::unique_ptr<ib::api::HttpServer> http;
     if (cfg->api.enabled) {
@@ -291,7 +321,8 @@ int run_node(const std::string& config_path) {
 }
 
 int check_config(const std::string& path) {
-    auto cfg = ib::config::load_config_file(path);
+    ModuleTables modules;
+    auto cfg = ib::config::load_config_file(path, modules.lists());
     if (!cfg) {
         std::fprintf(stderr, "%s\n", cfg.error().c_str());
         return 2;

@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "api/http_server.hpp"
-#include "config/rule_loader.hpp"
 #include "core/quote.hpp"
 #include "rules/rule_engine.hpp"
+#include "rules/rule_settings.hpp"
 
 namespace ib::app {
 namespace {
@@ -53,7 +53,7 @@ std::string status_json(const rules::RuleStatus& s, const rules::RuleConfig* con
                ",\"last_error\":" + (a.last_error.empty() ? std::string("null") : ib::quoted(a.last_error)) + "}";
     }
     out += "]";
-    if (config != nullptr) out += ",\"rule\":" + config::rule_to_json(*config);
+    if (config != nullptr) out += ",\"rule\":" + rules::rule_to_json(*config);
     return out + "}";
 }
 
@@ -91,7 +91,7 @@ HttpResponse test(std::string_view body) {
     if (!has_id) rule_json += std::string(rule_json.size() > 1 ? "," : "") + "\"id\":\"test\"";
     rule_json += "}";
     if (!has_messages) return json_error(400, "messages: is required: [{\"topic\": ..., \"payload\": {...}}]");
-    auto rule = config::rule_from_json(rule_json);
+    auto rule = rules::rule_from_json(rule_json);
     if (!rule) return json_error(400, rule.error());
     std::vector<rules::SampleMessage> samples;
     std::size_t i = 0;
@@ -139,9 +139,9 @@ void add_rule_routes(api::HttpServer& server, rules::RuleEngine& engine, boost::
         return json_reply(200, body + "]");
     }, &rules_loop);
     server.route("POST", "/api/v1/rules", [&engine](const HttpRequest& req) {
-        auto rule = config::rule_from_json(req.body);
+        auto rule = rules::rule_from_json(req.body);
         if (!rule) return json_error(400, rule.error());
-        std::string body = config::rule_to_json(*rule);
+        std::string body = rules::rule_to_json(*rule);
         return from(engine.add(std::move(*rule)), 201, std::move(body));
     }, &rules_loop);
     server.route("POST", "/api/v1/rules/test", [](const HttpRequest& req) { return test(req.body); });
@@ -164,12 +164,12 @@ void add_rule_routes(api::HttpServer& server, rules::RuleEngine& engine, boost::
                 return json_reply(200, status_json(*s, engine.find(id)));
             }
             if (method == "DELETE") return from(engine.remove(id), 204, "");
-            auto rule = config::rule_from_json(req.body);
+            auto rule = rules::rule_from_json(req.body);
             if (!rule) return json_error(400, rule.error());
             if (rule->id != id) {
                 return json_error(400, "the body names rule '" + rule->id + "', the path '" + std::string(id) + "'");
             }
-            std::string body = config::rule_to_json(*rule);
+            std::string body = rules::rule_to_json(*rule);
             return from(engine.replace(std::move(*rule)), 200, std::move(body));
         }, &rules_loop);
     }

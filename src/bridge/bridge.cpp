@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/clock.hpp"
 #include "bridge/mqtt_link.hpp"
 #include "bridge/topic_template.hpp"
 #include "core/log.hpp"
@@ -58,10 +59,6 @@ constexpr auto kDeleteDelay = std::chrono::milliseconds(50);
 constexpr std::size_t kMaxAckedBeforeCommit = 8192;
 constexpr int kDropLogEveryTicks = 10;
 
-int64_t unix_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 }  // namespace
 
 struct Bridge::Impl {

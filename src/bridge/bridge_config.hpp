@@ -1,7 +1,7 @@
 // What one bridge to an upstream MQTT broker is configured with: where to connect,
 // which local topics go up (forwards), which remote topics come down
-// (subscriptions), and the limits of its disk queue. Produced by the config
-// loader (config/bridge_loader); the bridge never reads files.
+// (subscriptions), and the limits of its disk queue. Produced by its key table
+// (bridge/bridge_settings) through the config loader; the bridge never reads files.
 #pragma once
 
 #include <chrono>

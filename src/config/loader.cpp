@@ -12,9 +12,6 @@
 #include <toml++/toml.h>
 
 #include "config/auth_loader.hpp"
-#include "config/bridge_loader.hpp"
-#include "config/device_loader.hpp"
-#include "config/rule_loader.hpp"
 #include "config/settings.hpp"
 #include "core/suggest.hpp"
 #include "net/tls.hpp"
@@ -98,7 +95,7 @@ using fields::line_of;
 
 class Walker {
 public:
-    Walker(Context& ctx, NodeConfig& cfg) : ctx_(ctx), cfg_(cfg) {}
+    Walker(Context& ctx, NodeConfig& cfg, std::span<const TableList> lists) : ctx_(ctx), cfg_(cfg), lists_(lists) {}
 
     // `section` is the schema path ("broker.listeners"), `display` what errors
     // print ("broker.listeners[1]"); `listener` is set inside a listener table.
@@ -118,14 +115,12 @@ public:
                 value(*s, v, display_key, listener);
             } else if (plain && key == kListenersKey) {
                 listeners(v, display_key);
-            } else if (plain && key == "devices" && listener == nullptr) {
-                named_tables(v, display_key, "device", parse_device, cfg_.devices);
-            } else if (plain && key == "bridges" && listener == nullptr) {
-                named_tables(v, display_key, "bridge", parse_bridge, cfg_.bridges);
-            } else if (plain && key == "rules" && listener == nullptr) {
-                named_tables(v, display_key, "rule", parse_rule, cfg_.rules);
+            } else if (const TableList* list = plain && listener == nullptr ? list_at(key) : nullptr) {
+                list->read(v, display_key, report_);
             } else if (plain && key == "users" && listener == nullptr) {
-                named_tables(v, display_key, "user", parse_user, cfg_.auth.users);
+                named_tables<auth::UserConfig>("users", "user", "name", parse_user, user_name, nullptr,
+                                               cfg_.auth.users)
+                    .read(v, display_key, report_);
             } else if (plain && key == "acl" && listener == nullptr) {
                 acl(v, display_key);
             } else if (plain && is_section(key)) {
@@ -236,71 +231,27 @@ private:
         }
     }
 
-    // Calls `each(table, element_key, element, report)` for every table of an
-    // array of tables ([[devices]], [[acl]], ...); what is not one is reported.
-    template <typename Each>
-    void for_each_table(const toml::node& v, const std::string& display_key, Each each) {
-        const toml::array* arr = v.as_array();
-        if (arr == nullptr) {
-            return bad(v, display_key, "expected an array of tables ([[" + display_key + "]]), got " +
-                                           std::string(describe(v.type())));
+    // The module's table list that reads this top-level key, if any.
+    const TableList* list_at(std::string_view key) const {
+        for (const TableList& l : lists_) {
+            if (l.key == key) return &l;
         }
-        ReportProblem report = [this](uint32_t line, std::string text) { ctx_.report(line, std::move(text)); };
-        for (size_t i = 0; i < arr->size(); ++i) {
-            const toml::node& element = *arr->get(i);
-            std::string element_key = display_key + "[" + std::to_string(i) + "]";
-            const toml::table* t = element.as_table();
-            if (t == nullptr) {
-                bad(element, element_key, "expected a table, got " + std::string(describe(element.type())));
-                continue;
-            }
-            each(*t, element_key, element, report);
-        }
+        return nullptr;
     }
+
+    static const std::string& user_name(const auth::UserConfig& u) { return u.name; }
 
     // [[acl]]: ordered and unnamed, so no uniqueness to check.
     void acl(const toml::node& v, const std::string& display_key) {
-        for_each_table(v, display_key,
-                       [this](const toml::table& t, const std::string& key, const toml::node&, ReportProblem& report) {
-                           if (auto rule = parse_acl_rule(t, key, report)) cfg_.auth.acl.push_back(std::move(*rule));
-                       });
-    }
-
-    static const std::string& object_name(const drivers::DeviceConfig& d) { return d.name; }
-    static const std::string& object_name(const bridge::BridgeConfig& b) { return b.name; }
-    static const std::string& object_name(const rules::RuleConfig& r) { return r.id; }
-    static const std::string& object_name(const auth::UserConfig& u) { return u.name; }
-    static std::string_view name_key(const rules::RuleConfig&) { return "id"; }
-    template <typename T>
-    static std::string_view name_key(const T&) {
-        return "name";
-    }
-
-    // An array of tables each naming one object ([[devices]], [[bridges]], [[rules]], [[users]]):
-    // each is checked by `parse`, and names (a rule's id) must be unique.
-    template <typename T, typename Parse>
-    void named_tables(const toml::node& v, const std::string& display_key, std::string_view what, Parse parse,
-                      std::vector<T>& out) {
-        for_each_table(v, display_key, [&](const toml::table& t, const std::string& element_key,
-                                           const toml::node& element, ReportProblem& report) {
-            auto parsed = parse(t, element_key, report);
-            if (!parsed) return;
-            for (const T& other : out) {
-                if (object_name(other) == object_name(*parsed)) {
-                    const std::string_view key = name_key(*parsed);
-                    const toml::node* n = t.get(key);
-                    ctx_.report(n ? line_of(*n) : line_of(element), element_key + "." + std::string(key) + ": \"" +
-                                                                        object_name(*parsed) + "\" is already the " +
-                                                                        std::string(key == "id" ? "id" : "name") +
-                                                                        " of another " + std::string(what));
-                }
-            }
-            out.push_back(std::move(*parsed));
+        for_each_table(v, display_key, report_, [this](const toml::table& t, const std::string& key, const toml::node&) {
+            if (auto rule = parse_acl_rule(t, key, report_)) cfg_.auth.acl.push_back(std::move(*rule));
         });
     }
 
     Context& ctx_;
     NodeConfig& cfg_;
+    std::span<const TableList> lists_;
+    ReportProblem report_ = [this](uint32_t line, std::string text) { ctx_.report(line, std::move(text)); };
 };
 
 bool is_wildcard(std::string_view a) { return a == "0.0.0.0" || a == "::"; }
@@ -431,7 +382,8 @@ std::string format(const Context& ctx) {
 }  // namespace
 
 std::expected<NodeConfig, std::string> load_config_string(std::string_view toml_text,
-                                                          std::string_view source_name) {
+                                                          std::string_view source_name,
+                                                          std::span<const TableList> lists) {
     Context ctx;
     ctx.source = source_name;
     toml::table root;
@@ -449,7 +401,7 @@ std::expected<NodeConfig, std::string> load_config_string(std::string_view toml_
     }
 
     NodeConfig cfg;
-    Walker(ctx, cfg).table(root, "", "", nullptr);
+    Walker(ctx, cfg, lists).table(root, "", "", nullptr);
     // Cross-field rules only make sense once every value is valid; running them
     // earlier would report collisions between values that were already refused.
     if (ctx.problems.empty()) check_cross_fields(cfg, ctx);
@@ -457,7 +409,8 @@ std::expected<NodeConfig, std::string> load_config_string(std::string_view toml_
     return cfg;
 }
 
-std::expected<NodeConfig, std::string> load_config_file(const std::string& path) {
+std::expected<NodeConfig, std::string> load_config_file(const std::string& path,
+                                                        std::span<const TableList> lists) {
     std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
     if (!f) return std::unexpected(path + ": cannot open: " + std::strerror(errno));
     std::string text;
@@ -465,7 +418,7 @@ std::expected<NodeConfig, std::string> load_config_file(const std::string& path)
     size_t n;
     while ((n = std::fread(buf, 1, sizeof buf, f.get())) > 0) text.append(buf, n);
     if (std::ferror(f.get())) return std::unexpected(path + ": cannot read: " + std::strerror(errno));
-    return load_config_string(text, path);
+    return load_config_string(text, path, lists);
 }
 
 std::string_view embedded_default_toml() {

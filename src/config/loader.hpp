@@ -5,10 +5,12 @@
 #pragma once
 
 #include <expected>
+#include <span>
 #include <string>
 #include <string_view>
 
 #include "config/node_config.hpp"
+#include "config/table_list.hpp"
 
 namespace ib::config {
 
@@ -17,11 +19,16 @@ namespace ib::config {
 //   ironbridge.toml:42: broker.max_inflight: 0 is below the minimum 1
 // Every semantic problem in the document is reported; a TOML syntax error stops
 // at the first one (the parser cannot continue past it).
-std::expected<NodeConfig, std::string> load_config_file(const std::string& path);
+// `lists` are the arrays of tables that modules read ([[devices]], [[bridges]],
+// [[rules]]: device_tables, bridge_tables, rule_tables), as the app assembles
+// them; a top-level key that is neither a setting nor one of them is unknown.
+std::expected<NodeConfig, std::string> load_config_file(const std::string& path,
+                                                        std::span<const TableList> lists = {});
 
 // `source_name` is what error lines start with (usually the file name).
 std::expected<NodeConfig, std::string> load_config_string(std::string_view toml,
-                                                          std::string_view source_name);
+                                                          std::string_view source_name,
+                                                          std::span<const TableList> lists = {});
 
 // The configuration used when `ironbridge run` is given no file: a broker on
 // 0.0.0.0:1883, the API on 8080, data in ./data. Loading it yields NodeConfig{}.

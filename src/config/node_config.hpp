@@ -1,5 +1,6 @@
-// Everything one Ironbridge node is configured with, as typed per-module structs.
-// Produced only by the config loader; modules receive their own part in their
+// What one Ironbridge node is configured with at the node level, as typed
+// per-module structs (the broker, the API, auth, history). Produced
+// only by the config loader; modules receive their own part in their
 // constructor and never see TOML.
 #pragma once
 
@@ -8,10 +9,7 @@
 
 #include "api/api_config.hpp"
 #include "auth/auth_config.hpp"
-#include "bridge/bridge_config.hpp"
-#include "drivers/device_config.hpp"
 #include "mqtt/broker/broker_config.hpp"
-#include "rules/rule_config.hpp"
 #include "store/history_config.hpp"
 
 namespace ib::config {
@@ -32,13 +30,10 @@ struct NodeConfig {
     // [auth], [[users]], [[acl]] and the api.* credentials (allow_anonymous and
     // listener_anonymous are copied in by the app from the broker's settings).
     auth::AuthConfig auth;
-    // [[devices]] of the file; devices created through the API are kept apart, in data_dir.
-    std::vector<drivers::DeviceConfig> devices;
     store::HistoryConfig history;
-    // [[bridges]]: links to upstream brokers, each with its disk queue in data_dir.
-    std::vector<bridge::BridgeConfig> bridges;
-    // [[rules]]; rules created through the API are kept apart, in data_dir.
-    std::vector<rules::RuleConfig> rules;
+    // [[devices]], [[bridges]] and [[rules]] are not here: their modules read
+    // them (device_tables, bridge_tables, rule_tables) into what the app hands
+    // the loader.
 };
 
 }  // namespace ib::config

@@ -6,9 +6,6 @@
 #include <vector>
 
 #include "config/auth_loader.hpp"
-#include "config/bridge_loader.hpp"
-#include "config/device_loader.hpp"
-#include "config/rule_loader.hpp"
 #include "config/settings.hpp"
 
 namespace ib::config {
@@ -53,7 +50,7 @@ std::string section_heading(std::string_view section) {
 
 }  // namespace
 
-std::string render_reference_markdown() {
+std::string render_reference_markdown(std::span<const TableList> lists) {
     std::string out;
     out += "# Configuration reference\n\n";
     out += "<!-- Generated from the settings table in src/config/settings.cpp by\n"
@@ -89,9 +86,9 @@ std::string render_reference_markdown() {
                    (s.reloadable ? "yes" : "no") + " | " + std::string(s.help) + " |\n";
         }
     }
-    out += render_devices_markdown();
-    out += render_bridges_markdown();
-    out += render_rules_markdown();
+    for (const TableList& l : lists) {
+        if (l.markdown != nullptr) out += l.markdown();
+    }
     out += render_auth_markdown();
     return out;
 }

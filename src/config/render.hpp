@@ -3,11 +3,15 @@
 // A unit test keeps the checked-in copies equal to what these functions render.
 #pragma once
 
+#include <span>
 #include <string>
+
+#include "config/table_list.hpp"
 
 namespace ib::config {
 
-std::string render_reference_markdown();
+// `lists`: the modules' arrays of tables, documented after the node's settings in their order.
+std::string render_reference_markdown(std::span<const TableList> lists = {});
 // Every setting with its default, so loading it gives NodeConfig{}.
 std::string render_example_toml();
 

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 
+#include "core/clock.hpp"
 #include "core/log.hpp"
 #include "core/quote.hpp"
 #include "mqtt/broker/router.hpp"
@@ -15,12 +16,6 @@ namespace ib::drivers {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-int64_t unix_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 std::optional<double> as_number(const Value& v) {
     if (const auto* i = std::get_if<int64_t>(&v)) return static_cast<double>(*i);

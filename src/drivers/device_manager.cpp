@@ -59,10 +59,11 @@ std::string result_json(std::string_view id, const WriteResults& results) {
 
 }  // namespace
 
-DeviceManager::DeviceManager(boost::asio::io_context& io, DriverFactory factory, mqtt::broker::Router& router,
-                             std::string topic_prefix, Persistence persistence)
+DeviceManager::DeviceManager(boost::asio::io_context& io, DriverFactory factory, AddressCheck check,
+                             mqtt::broker::Router& router, std::string topic_prefix, Persistence persistence)
     : io_(io),
       factory_(std::move(factory)),
+      check_(check),
       router_(router),
       prefix_(std::move(topic_prefix)),
       persistence_(std::move(persistence)) {}

@@ -15,6 +15,7 @@
 
 #include "core/metrics.hpp"
 #include "drivers/device.hpp"
+#include "drivers/device_settings.hpp"
 
 namespace ib::drivers {
 
@@ -31,8 +32,10 @@ public:
     };
     enum class Source : uint8_t { File, Api };
 
-    DeviceManager(boost::asio::io_context& io, DriverFactory factory, mqtt::broker::Router& router,
-                  std::string topic_prefix, Persistence persistence);
+    // `check` is the drivers' check of a tag's address, which a REST body's
+    // devices, groups and tags pass (address_check) like the file's.
+    DeviceManager(boost::asio::io_context& io, DriverFactory factory, AddressCheck check,
+                  mqtt::broker::Router& router, std::string topic_prefix, Persistence persistence);
     ~DeviceManager();
 
     // Starts the file's devices, then the stored ones (a stored device whose name
@@ -56,6 +59,8 @@ public:
 
     void collect_metrics(MetricSink& sink) const;
 
+    AddressCheck address_check() const { return check_; }
+
 private:
     struct Entry {
         std::unique_ptr<Device> device;
@@ -64,6 +69,7 @@ private:
 
     boost::asio::io_context& io_;
     DriverFactory factory_;
+    AddressCheck check_;
     mqtt::broker::Router& router_;
     std::string prefix_;
     Persistence persistence_;

@@ -1,5 +1,5 @@
 // A rule as configured: its SQL, options and actions, from a [[rules]] table of
-// the config file or a REST body (both checked by config/rule_loader). Plain data.
+// the config file or a REST body (both checked by rules/rule_settings). Plain data.
 #pragma once
 
 #include <cstdint>

@@ -10,6 +10,7 @@
 
 #include <sqlite3.h>
 
+#include "core/clock.hpp"
 #include "core/log.hpp"
 #include "core/quote.hpp"
 #include "net/loop_check.hpp"
@@ -25,11 +26,6 @@ namespace ib::rules {
 namespace {
 
 namespace asio = boost::asio;
-
-int64_t unix_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 std::string_view action_name(ActionKind k) {
     switch (k) {

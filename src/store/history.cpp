@@ -17,6 +17,7 @@
 #include <limits>
 #include <optional>
 
+#include "core/clock.hpp"
 #include "core/assert.hpp"
 #include "core/bytes.hpp"
 #include "core/log.hpp"
@@ -73,11 +74,6 @@ int64_t floor_to(int64_t ts, int64_t width) {
     int64_t q = ts / width;
     if (ts % width != 0 && ts < 0) --q;
     return q * width;
-}
-
-int64_t wall_clock_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
 }
 
 }  // namespace
@@ -593,7 +589,7 @@ std::expected<void, std::string> History::start(boost::asio::io_context& io, mqt
                 return;
             }
             was_empty = rt->inbox.empty();
-            rt->inbox.emplace_back(m.ref(), wall_clock_ms());
+            rt->inbox.emplace_back(m.ref(), unix_ms());
         }
         if (was_empty) rt->wake.notify_one();
     });
@@ -631,7 +627,7 @@ void History::run_writer() {
         for (auto& job : jobs) job();
         jobs.clear();
         if (stopping || Clock::now() >= next_commit) {
-            if (auto r = commit(wall_clock_ms()); !r) IB_LOG_LIMITED_WARN("{}", r.error());
+            if (auto r = commit(unix_ms()); !r) IB_LOG_LIMITED_WARN("{}", r.error());
             next_commit = Clock::now() + config_.commit_interval;
         }
         if (stopping) break;

@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/clock.hpp"
 #include "core/log.hpp"
 
 namespace ib::store {
@@ -55,11 +56,6 @@ constexpr const char* kSchema =
     "  props BLOB) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);";
 
-int64_t wall_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
 int pack_options(const SubscriptionOptions& o) {
     return o.qos | (o.no_local ? 4 : 0) | (o.retain_as_published ? 8 : 0) | (o.retain_handling << 4);
 }
@@ -104,7 +100,7 @@ void encode_props(const mqtt::broker::Message& m, std::string& out) {
     if (mask == 0) return;
     out.push_back(static_cast<char>(mask));
     if (p.payload_format_indicator) out.push_back(static_cast<char>(*p.payload_format_indicator));
-    if (p.message_expiry_interval) put_i64(out, wall_ms() + int64_t{*p.message_expiry_interval} * 1000);
+    if (p.message_expiry_interval) put_i64(out, unix_ms() + int64_t{*p.message_expiry_interval} * 1000);
     if (p.content_type) put_bytes(out, p.content_type->data(), p.content_type->size());
     if (p.response_topic) put_bytes(out, p.response_topic->data(), p.response_topic->size());
     if (p.correlation_data) put_bytes(out, p.correlation_data->data(), p.correlation_data->size());
@@ -146,7 +142,7 @@ bool decode_message(std::string_view topic, Bytes payload, uint8_t qos, bool ret
             uint64_t v = 0;
             for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(props[at + i]) << (8 * i);
             at += 8;
-            const int64_t left_ms = static_cast<int64_t>(v) - wall_ms();
+            const int64_t left_ms = static_cast<int64_t>(v) - unix_ms();
             // Rounded up: a message is never sent on with a longer life than it had.
             init.message_expiry_interval = left_ms <= 0 ? 0u : static_cast<uint32_t>((left_ms + 999) / 1000);
         }
@@ -354,7 +350,7 @@ std::expected<LoadedState, std::string> SessionStore::read_all() {
     };
     // Expired sessions go first, with everything they own; then cleared
     // retained topics, whose empty rows only guarded against late older sets.
-    const int64_t now = wall_ms();
+    const int64_t now = unix_ms();
     {
         if (auto r = exec("BEGIN IMMEDIATE"); !r) return std::unexpected(r.error());
         auto expired = query("SELECT skey FROM sessions WHERE expires_at > 0 AND expires_at <= ?");

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "drivers/device_config.hpp"
 #include "drivers/value.hpp"
 
 namespace ib::drivers::modbus {
@@ -77,5 +78,11 @@ std::expected<ModbusAddress, std::string> parse_address(std::string_view text, D
 // The text form of a parsed address, with the base it was parsed with (for the REST
 // API and logs): round-trips through parse_address.
 std::string format_address(const ModbusAddress& address, int base);
+
+// A tag of a Modbus device as the config checks it (the app hands this to the
+// device settings as the address check of the modbus drivers): the address
+// parses for the tag's type with the device's base and byte order, and a
+// writable tag is not in a read-only area. "" when valid, otherwise why not.
+std::string check_tag_address(const DeviceConfig& device, const TagConfig& tag);
 
 }  // namespace ib::drivers::modbus

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "drivers/device_config.hpp"
 #include "drivers/value.hpp"
 
 namespace ib::drivers::sim {
@@ -44,5 +45,10 @@ std::expected<Signal, std::string> parse_signal(std::string_view address);
 // Whether a tag of this type can carry the signal: numbers for all; bool for
 // square and memory; string for memory.
 bool signal_fits(const Signal& signal, DataType type);
+
+// A tag of a sim device as the config checks it (the app hands this to the
+// device settings as the address check of the sim driver): its address names a
+// signal that fits its type. "" when valid, otherwise why not.
+std::string check_tag_address(const DeviceConfig& device, const TagConfig& tag);
 
 }  // namespace ib::drivers::sim

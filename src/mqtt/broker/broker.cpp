@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 #include <functional>
 
+#include "core/clock.hpp"
 #include "core/log.hpp"
 #include "mqtt/broker/broker_core.hpp"
 #include "mqtt/broker/topic_match.hpp"
@@ -19,10 +20,6 @@ constexpr std::size_t kReadBufferSize = 64 * 1024;
 constexpr auto kSweepInterval = std::chrono::milliseconds(500);
 constexpr auto kTlsReloadInterval = std::chrono::seconds(2);
 
-int64_t wall_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 }  // namespace
 
 // ------------------------------------------------------------------ Shard
@@ -413,7 +410,7 @@ void Shard::schedule_expiry(Session& s, std::optional<std::chrono::milliseconds>
         op.text = s.client_id();
         op.expiry_s = s.expiry_interval_s;
         const auto left = remaining.value_or(std::chrono::seconds(s.expiry_interval_s));
-        op.expires_at_ms = s.expiry_interval_s == UINT32_MAX ? 0 : wall_ms() + left.count();
+        op.expires_at_ms = s.expiry_interval_s == UINT32_MAX ? 0 : unix_ms() + left.count();
         s.persist(std::move(op));
     }
     if (s.will) {
@@ -545,7 +542,7 @@ std::expected<void, std::string> BrokerCore::load_persisted() {
     retained_version = loaded->retained_version;
     for (auto& m : loaded->retained) retained.set(std::move(m));
     // The loops do not run yet: shards are filled from this thread.
-    const int64_t now = wall_ms();
+    const int64_t now = unix_ms();
     for (StoredSession& ss : loaded->sessions) {
         Shard& shard = *shards_[shard_for_client(ss.client_id)];
         const SubscriberId id = (SubscriberId{shard.index} << kShardShift) | kPersistentBit | ss.key;

@@ -7,6 +7,8 @@
 #include <string>
 
 #include "config/settings.hpp"
+#include "drivers/device_settings.hpp"
+#include "drivers/sim/sim_signal.hpp"
 
 namespace ib::config {
 namespace {
@@ -75,17 +77,22 @@ TEST(ConfigLoader, EmptyDocumentGivesDefaults) {
 }
 
 TEST(ConfigLoader, EmbeddedDefaultGivesDefaults) {
-    NodeConfig c = load_ok(embedded_default_toml());
+    // Its demo device is read by the devices' tables, as the app hands them over.
+    std::vector<drivers::DeviceConfig> devices;
+    const TableList lists[] = {drivers::device_tables(devices, drivers::sim::check_tag_address)};
+    auto loaded = load_config_string(embedded_default_toml(), "<embedded default>", lists);
+    ASSERT_TRUE(loaded) << loaded.error();
+    NodeConfig c = *loaded;
     expect_same_settings(c, NodeConfig{});
     ASSERT_EQ(c.broker.listeners.size(), 1u);
     EXPECT_EQ(c.broker.listeners[0].port, 1883);
     EXPECT_EQ(c.api.port, 8080);
     EXPECT_EQ(c.data_dir, "./data");
-    ASSERT_EQ(c.devices.size(), 1u);
-    EXPECT_EQ(c.devices[0].name, "demo");
-    EXPECT_EQ(c.devices[0].driver, ib::drivers::DriverKind::Sim);
-    ASSERT_EQ(c.devices[0].groups.size(), 1u);
-    EXPECT_EQ(c.devices[0].groups[0].tags.size(), 5u);
+    ASSERT_EQ(devices.size(), 1u);
+    EXPECT_EQ(devices[0].name, "demo");
+    EXPECT_EQ(devices[0].driver, ib::drivers::DriverKind::Sim);
+    ASSERT_EQ(devices[0].groups.size(), 1u);
+    EXPECT_EQ(devices[0].groups[0].tags.size(), 5u);
 }
 
 TEST(ConfigLoader, ReadsEveryKindOfValue) {

@@ -1,4 +1,4 @@
-#include "config/bridge_loader.hpp"
+#include "bridge/bridge_settings.hpp"
 
 #include <charconv>
 #include <cstring>
@@ -7,13 +7,11 @@
 #include "bridge/topic_template.hpp"
 #include "mqtt/codec/codec.hpp"
 
-namespace ib::config {
+namespace ib::bridge {
 namespace {
 
-using namespace fields;
-using bridge::BridgeConfig;
-using bridge::ForwardRule;
-using bridge::SubscriptionRule;
+using namespace config::fields;
+using config::ReportProblem;
 
 std::string check_filter(const std::string& f) {
     if (!mqtt::codec::valid_topic_filter(f)) return ib::quoted(f) + " is not a valid MQTT topic filter";
@@ -305,4 +303,10 @@ std::string render_bridges_markdown() {
     return out;
 }
 
-}  // namespace ib::config
+config::TableList bridge_tables(std::vector<BridgeConfig>& out) {
+    return config::named_tables<BridgeConfig>(
+        "bridges", "bridge", "name", parse_bridge, [](const BridgeConfig& b) -> const std::string& { return b.name; },
+        render_bridges_markdown, out);
+}
+
+}  // namespace ib::bridge

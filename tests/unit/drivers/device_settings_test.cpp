@@ -2,14 +2,39 @@
 // checks, errors that name the line and the key path.
 #include <gtest/gtest.h>
 
-#include "config/device_loader.hpp"
+#include <expected>
+#include <string>
+#include <string_view>
+#include <vector>
+
 #include "config/loader.hpp"
+#include "drivers/device_settings.hpp"
+#include "drivers/modbus/modbus_address.hpp"
+#include "drivers/sim/sim_signal.hpp"
 
 namespace {
 
 using namespace ib::config;
-using ib::drivers::DataType;
-using ib::drivers::DriverKind;
+using namespace ib::drivers;
+
+// The app's check: a tag's address by its device's driver.
+std::string check_address(const DeviceConfig& device, const TagConfig& tag) {
+    return device.driver == DriverKind::Sim ? sim::check_tag_address(device, tag)
+                                            : modbus::check_tag_address(device, tag);
+}
+
+struct Loaded {
+    std::vector<DeviceConfig> devices;
+};
+
+// The node's loader with the devices' tables, as the app assembles it.
+std::expected<Loaded, std::string> load_devices(std::string_view toml, std::string_view source) {
+    Loaded out;
+    const TableList lists[] = {device_tables(out.devices, check_address)};
+    auto c = load_config_string(toml, source, lists);
+    if (!c) return std::unexpected(c.error());
+    return out;
+}
 
 constexpr const char* kDevice = R"(
 [[devices]]
@@ -30,8 +55,8 @@ type = "float32"
 scale = 0.1
 )";
 
-TEST(DeviceLoader, ReadsADeviceWithGroupsAndTags) {
-    auto c = load_config_string(kDevice, "t.toml");
+TEST(DeviceSettings, ReadsADeviceWithGroupsAndTags) {
+    auto c = load_devices(kDevice, "t.toml");
     ASSERT_TRUE(c) << c.error();
     ASSERT_EQ(c->devices.size(), 1u);
     const auto& d = c->devices[0];
@@ -45,20 +70,20 @@ TEST(DeviceLoader, ReadsADeviceWithGroupsAndTags) {
     EXPECT_DOUBLE_EQ(d.groups[0].tags[0].scale, 0.1);
 }
 
-TEST(DeviceLoader, RefusesABadAddressWithItsLineKeyAndTheExpectedForm) {
+TEST(DeviceSettings, RefusesABadAddressWithItsLineKeyAndTheExpectedForm) {
     std::string text = kDevice;
     text.replace(text.find("1!400001"), 8, "1!4x0001");
-    auto c = load_config_string(text, "t.toml");
+    auto c = load_devices(text, "t.toml");
     ASSERT_FALSE(c);
     EXPECT_NE(c.error().find("t.toml:15: devices[0].groups[0].tags[0].address: \"1!4x0001\""), std::string::npos)
         << c.error();
     EXPECT_NE(c.error().find("expected UNIT!AREA ADDRESS"), std::string::npos) << c.error();
 }
 
-TEST(DeviceLoader, SuggestsTheKeyMeantByATypo) {
+TEST(DeviceSettings, SuggestsTheKeyMeantByATypo) {
     std::string text = kDevice;
     text.replace(text.find("interval_ms"), 11, "intervl_ms");
-    auto c = load_config_string(text, "t.toml");
+    auto c = load_devices(text, "t.toml");
     ASSERT_FALSE(c);
     EXPECT_NE(c.error().find("unknown key 'devices[0].groups[0].intervl_ms' (did you mean "
                              "'devices[0].groups[0].interval_ms'?)"),
@@ -66,16 +91,16 @@ TEST(DeviceLoader, SuggestsTheKeyMeantByATypo) {
         << c.error();
 }
 
-TEST(DeviceLoader, RefusesWritingAReadOnlyArea) {
+TEST(DeviceSettings, RefusesWritingAReadOnlyArea) {
     std::string text = kDevice;
     text.replace(text.find("1!400001"), 8, "1!300001");
     text += "access = \"rw\"\n";
-    auto c = load_config_string(text, "t.toml");
+    auto c = load_devices(text, "t.toml");
     ASSERT_FALSE(c);
     EXPECT_NE(c.error().find("read-only area"), std::string::npos) << c.error();
 }
 
-TEST(DeviceLoader, RefusesDuplicateTagAndDeviceNames) {
+TEST(DeviceSettings, RefusesDuplicateTagAndDeviceNames) {
     std::string text = std::string(kDevice) + R"(
 [[devices.groups]]
 name = "slow"
@@ -83,21 +108,21 @@ name = "slow"
 name = "temp"
 address = "1!400003"
 )" + kDevice;
-    auto c = load_config_string(text, "t.toml");
+    auto c = load_devices(text, "t.toml");
     ASSERT_FALSE(c);
     EXPECT_NE(c.error().find("\"temp\" is already the name of another tag of this device"), std::string::npos)
         << c.error();
 }
 
-TEST(DeviceLoader, RequiresASerialPortForRtu) {
-    auto c = load_config_string("[[devices]]\nname = \"m\"\ndriver = \"modbus-rtu\"\n", "t.toml");
+TEST(DeviceSettings, RequiresASerialPortForRtu) {
+    auto c = load_devices("[[devices]]\nname = \"m\"\ndriver = \"modbus-rtu\"\n", "t.toml");
     ASSERT_FALSE(c);
     EXPECT_NE(c.error().find("devices[0].serial_port: is required for driver modbus-rtu"), std::string::npos)
         << c.error();
 }
 
-TEST(DeviceLoader, RefusesASimSignalThatDoesNotFitTheType) {
-    auto c = load_config_string(R"(
+TEST(DeviceSettings, RefusesASimSignalThatDoesNotFitTheType) {
+    auto c = load_devices(R"(
 [[devices]]
 name = "s"
 driver = "sim"
@@ -111,25 +136,27 @@ tags = [{ name = "b", address = "sine", type = "bool" }]
 }
 
 TEST(DeviceJson, RoundTripsThroughTheSameChecks) {
-    auto c = load_config_string(kDevice, "t.toml");
+    auto c = load_devices(kDevice, "t.toml");
     ASSERT_TRUE(c) << c.error();
     std::string json = device_to_json(c->devices[0]);
-    auto back = device_from_json(json);
+    auto back = device_from_json(json, check_address);
     ASSERT_TRUE(back) << back.error();
     EXPECT_EQ(device_to_json(*back), json);
 }
 
 TEST(DeviceJson, ReportsEveryProblemWithItsPath) {
     auto d = device_from_json(
-        R"({"name":"bad name","driver":"modbus-tcp","groups":[{"name":"g","interval_ms":1,"tags":[{"name":"t"}]}]})");
+        R"({"name":"bad name","driver":"modbus-tcp","groups":[{"name":"g","interval_ms":1,"tags":[{"name":"t"}]}]})",
+        check_address);
     ASSERT_FALSE(d);
     EXPECT_NE(d.error().find("name: \"bad name\" is not a valid name"), std::string::npos) << d.error();
-    auto e = device_from_json(R"({"name":"ok","driver":"sim","groups":[{"name":"g","interval_ms":1}]})");
+    auto e =
+        device_from_json(R"({"name":"ok","driver":"sim","groups":[{"name":"g","interval_ms":1}]})", check_address);
     ASSERT_FALSE(e);
     EXPECT_NE(e.error().find("groups[0].interval_ms: 1 is below the minimum 10"), std::string::npos) << e.error();
-    EXPECT_FALSE(device_from_json("[1,2]"));
-    EXPECT_FALSE(device_from_json("{\"name\":"));
-    EXPECT_FALSE(device_from_json(R"({"name":null,"driver":"sim"})"));
+    EXPECT_FALSE(device_from_json("[1,2]", check_address));
+    EXPECT_FALSE(device_from_json("{\"name\":", check_address));
+    EXPECT_FALSE(device_from_json(R"({"name":null,"driver":"sim"})", check_address));
 }
 
 }  // namespace

@@ -1,17 +1,15 @@
-#include "config/rule_loader.hpp"
+#include "rules/rule_settings.hpp"
 
 #include "config/json_tree.hpp"
 #include "core/quote.hpp"
 #include "mqtt/codec/codec.hpp"
 #include "rules/rule_engine.hpp"
 
-namespace ib::config {
+namespace ib::rules {
 namespace {
 
-using namespace fields;
-using rules::ActionConfig;
-using rules::ActionKind;
-using rules::RuleConfig;
+using namespace config::fields;
+using config::ReportProblem;
 
 const std::vector<Field<RuleConfig>>& rule_fields() {
     static const std::vector<Field<RuleConfig>> f = {
@@ -233,7 +231,7 @@ std::optional<RuleConfig> parse_rule(const toml::table& table, const std::string
 }
 
 std::expected<RuleConfig, std::string> rule_from_json(std::string_view json) {
-    auto table = json_object(json);
+    auto table = config::json_object(json);
     if (!table) return std::unexpected(table.error());
     std::string problems;
     auto rule = parse_rule(*table, "", [&](uint32_t, std::string text) { problems += (problems.empty() ? "" : "\n") + text; });
@@ -296,4 +294,10 @@ std::string render_rules_markdown() {
     return out;
 }
 
-}  // namespace ib::config
+config::TableList rule_tables(std::vector<RuleConfig>& out) {
+    return config::named_tables<RuleConfig>(
+        "rules", "rule", "id", parse_rule, [](const RuleConfig& r) -> const std::string& { return r.id; },
+        render_rules_markdown, out);
+}
+
+}  // namespace ib::rules

@@ -1,4 +1,4 @@
-#include "config/device_loader.hpp"
+#include "drivers/device_settings.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -9,19 +9,17 @@
 #include "config/json_tree.hpp"
 #include "config/table_fields.hpp"
 #include "core/quote.hpp"
-#include "drivers/modbus/modbus_address.hpp"
-#include "drivers/sim/sim_signal.hpp"
 
-namespace ib::config {
+namespace ib::drivers {
 namespace {
 
-using namespace fields;
+using namespace config::fields;
+using config::ReportProblem;
 
-using drivers::Access;
-using drivers::DeviceConfig;
-using drivers::DriverKind;
-using drivers::GroupConfig;
-using drivers::TagConfig;
+// The byte orders a Modbus device can default to (modbus::parse_byte_order reads
+// them). Checked here, with the keys every device has, so a device's keys stay
+// in one table that knows no driver.
+bool valid_byte_order(std::string_view s) { return s == "BB" || s == "BL" || s == "LB" || s == "LL"; }
 
 // ---------------------------------------------------------------- device keys
 const std::vector<Field<DeviceConfig>>& device_fields() {
@@ -137,7 +135,7 @@ const std::vector<Field<DeviceConfig>>& device_fields() {
          0, 0,
          [](DeviceConfig& d, const toml::node& n) -> std::string {
              std::string s = str(n);
-             if (!drivers::modbus::parse_byte_order(s)) return ib::quoted(s) + " is not one of BB, BL, LB, LL";
+             if (!valid_byte_order(s)) return ib::quoted(s) + " is not one of BB, BL, LB, LL";
              d.byte_order = s;
              return {};
          },
@@ -237,28 +235,6 @@ const std::vector<Field<TagConfig>>& tag_fields() {
 }
 
 
-// Driver-specific checks of a tag: its address against the device's driver.
-std::string check_tag_address(const DeviceConfig& device, const TagConfig& tag) {
-    if (device.driver == DriverKind::Sim) {
-        auto signal = drivers::sim::parse_signal(tag.address);
-        if (!signal) return signal.error();
-        if (!drivers::sim::signal_fits(*signal, tag.type)) {
-            return "a " + std::string(drivers::data_type_name(tag.type)) + " tag cannot carry signal \"" +
-                   tag.address + "\" (bool: square or memory; string: memory)";
-        }
-        return {};
-    }
-    drivers::modbus::AddressOptions options;
-    options.base = device.address_base;
-    options.default_order = drivers::modbus::parse_byte_order(device.byte_order).value_or(drivers::modbus::ByteOrder{});
-    auto address = drivers::modbus::parse_address(tag.address, tag.type, options);
-    if (!address) return address.error();
-    if (drivers::writable(tag.access) && !address->writable()) {
-        return "\"" + tag.address + "\" is in a read-only area (discrete inputs and input registers); use access = \"read\"";
-    }
-    return {};
-}
-
 std::string tag_json_fields(const TagConfig& t) {
     std::string out = "{";
     for (const auto& f : tag_fields()) {
@@ -271,10 +247,10 @@ std::string tag_json_fields(const TagConfig& t) {
 }  // namespace
 
 std::optional<TagConfig> parse_tag(const toml::table& table, const DeviceConfig& device, const std::string& display,
-                                   const ReportProblem& report) {
+                                   const ReportProblem& report, AddressCheck check) {
     TagConfig tag;
     if (!apply_fields(table, tag_fields(), {}, tag, display, line_of(table), report)) return std::nullopt;
-    if (std::string why = check_tag_address(device, tag); !why.empty()) {
+    if (std::string why = check(device, tag); !why.empty()) {
         const toml::node* n = table.get("address");
         report(n ? line_of(*n) : line_of(table), join(display, "address") + ": " + why);
         return std::nullopt;
@@ -283,7 +259,7 @@ std::optional<TagConfig> parse_tag(const toml::table& table, const DeviceConfig&
 }
 
 std::optional<GroupConfig> parse_group(const toml::table& table, const DeviceConfig& device,
-                                       const std::string& display, const ReportProblem& report) {
+                                       const std::string& display, const ReportProblem& report, AddressCheck check) {
     GroupConfig group;
     bool ok = apply_fields(table, group_fields(), {"tags"}, group, display, line_of(table), report);
     if (const toml::array* tags = child_array(table, "tags", display, report)) {
@@ -294,7 +270,7 @@ std::optional<GroupConfig> parse_group(const toml::table& table, const DeviceCon
                 ok = false;
                 continue;
             }
-            auto tag = parse_tag(*t, device, path, report);
+            auto tag = parse_tag(*t, device, path, report, check);
             if (tag) group.tags.push_back(std::move(*tag));
             else ok = false;
         }
@@ -306,7 +282,7 @@ std::optional<GroupConfig> parse_group(const toml::table& table, const DeviceCon
 }
 
 std::optional<DeviceConfig> parse_device(const toml::table& table, const std::string& display,
-                                         const ReportProblem& report) {
+                                         const ReportProblem& report, AddressCheck check) {
     DeviceConfig device;
     bool ok = apply_fields(table, device_fields(), {"groups"}, device, display, line_of(table), report);
     if (!ok) return std::nullopt;  // tags are checked against the driver and base: those must be right first
@@ -326,7 +302,7 @@ std::optional<DeviceConfig> parse_device(const toml::table& table, const std::st
                 ok = false;
                 continue;
             }
-            auto group = parse_group(*t, device, path, report);
+            auto group = parse_group(*t, device, path, report, check);
             if (group) device.groups.push_back(std::move(*group));
             else ok = false;
         }
@@ -371,30 +347,34 @@ std::string joined(const std::vector<std::string>& lines) {
 
 }  // namespace
 
-std::expected<DeviceConfig, std::string> device_from_json(std::string_view json) {
-    auto table = json_object(json);
+std::expected<DeviceConfig, std::string> device_from_json(std::string_view json, AddressCheck check) {
+    auto table = config::json_object(json);
     if (!table) return std::unexpected(table.error());
     std::vector<std::string> problems;
-    auto device = parse_device(*table, "", [&](uint32_t, std::string text) { problems.push_back(std::move(text)); });
+    auto device =
+        parse_device(*table, "", [&](uint32_t, std::string text) { problems.push_back(std::move(text)); }, check);
     if (!device) return std::unexpected(joined(problems));
     return *device;
 }
 
-std::expected<GroupConfig, std::string> group_from_json(std::string_view json, const DeviceConfig& device) {
-    auto table = json_object(json);
+std::expected<GroupConfig, std::string> group_from_json(std::string_view json, const DeviceConfig& device,
+                                                        AddressCheck check) {
+    auto table = config::json_object(json);
     if (!table) return std::unexpected(table.error());
     std::vector<std::string> problems;
-    auto group =
-        parse_group(*table, device, "", [&](uint32_t, std::string text) { problems.push_back(std::move(text)); });
+    auto group = parse_group(
+        *table, device, "", [&](uint32_t, std::string text) { problems.push_back(std::move(text)); }, check);
     if (!group) return std::unexpected(joined(problems));
     return *group;
 }
 
-std::expected<TagConfig, std::string> tag_from_json(std::string_view json, const DeviceConfig& device) {
-    auto table = json_object(json);
+std::expected<TagConfig, std::string> tag_from_json(std::string_view json, const DeviceConfig& device,
+                                                    AddressCheck check) {
+    auto table = config::json_object(json);
     if (!table) return std::unexpected(table.error());
     std::vector<std::string> problems;
-    auto tag = parse_tag(*table, device, "", [&](uint32_t, std::string text) { problems.push_back(std::move(text)); });
+    auto tag = parse_tag(
+        *table, device, "", [&](uint32_t, std::string text) { problems.push_back(std::move(text)); }, check);
     if (!tag) return std::unexpected(joined(problems));
     return *tag;
 }
@@ -432,4 +412,13 @@ std::string render_devices_markdown() {
     return out;
 }
 
-}  // namespace ib::config
+config::TableList device_tables(std::vector<DeviceConfig>& out, AddressCheck check) {
+    return config::named_tables<DeviceConfig>(
+        "devices", "device", "name",
+        [check](const toml::table& t, const std::string& display, const ReportProblem& report) {
+            return parse_device(t, display, report, check);
+        },
+        [](const DeviceConfig& d) -> const std::string& { return d.name; }, render_devices_markdown, out);
+}
+
+}  // namespace ib::drivers

@@ -2,14 +2,33 @@
 // what the docs say, and errors name the line and the key path.
 #include <gtest/gtest.h>
 
+#include <expected>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bridge/bridge_settings.hpp"
 #include "config/loader.hpp"
 
 namespace {
 
 using namespace ib::config;
 
-TEST(BridgeLoader, ReadsABridgeWithForwardsAndSubscriptions) {
-    auto c = load_config_string(R"(
+struct Loaded {
+    std::vector<ib::bridge::BridgeConfig> bridges;
+};
+
+// The node's loader with the bridges' tables, as the app assembles it.
+std::expected<Loaded, std::string> load_bridges(std::string_view toml, std::string_view source) {
+    Loaded out;
+    const TableList lists[] = {ib::bridge::bridge_tables(out.bridges)};
+    auto c = load_config_string(toml, source, lists);
+    if (!c) return std::unexpected(c.error());
+    return out;
+}
+
+TEST(BridgeSettings, ReadsABridgeWithForwardsAndSubscriptions) {
+    auto c = load_bridges(R"(
 [[bridges]]
 name = "cloud"
 servers = ["emqx.example.com:8883", "10.0.0.2", "[::1]:1884"]
@@ -54,8 +73,8 @@ qos = 2
     EXPECT_EQ(b.subscriptions[0].qos, 2);
 }
 
-TEST(BridgeLoader, DefaultsMatchTheDocs) {
-    auto c = load_config_string("[[bridges]]\nname = \"b\"\nservers = [\"h\"]\n", "t.toml");
+TEST(BridgeSettings, DefaultsMatchTheDocs) {
+    auto c = load_bridges("[[bridges]]\nname = \"b\"\nservers = [\"h\"]\n", "t.toml");
     ASSERT_TRUE(c) << c.error();
     const auto& b = c->bridges[0];
     EXPECT_EQ(b.protocol, 5);
@@ -66,8 +85,8 @@ TEST(BridgeLoader, DefaultsMatchTheDocs) {
     EXPECT_EQ(b.keep_alive.count(), 30);
 }
 
-TEST(BridgeLoader, ErrorsNameLineAndKey) {
-    auto c = load_config_string(R"([[bridges]]
+TEST(BridgeSettings, ErrorsNameLineAndKey) {
+    auto c = load_bridges(R"([[bridges]]
 name = "cloud"
 servers = []
 inflght = 3
@@ -98,8 +117,8 @@ servers = ["h:0"]
         << e;
 }
 
-TEST(BridgeLoader, NamesAreUnique) {
-    auto c = load_config_string(
+TEST(BridgeSettings, NamesAreUnique) {
+    auto c = load_bridges(
         "[[bridges]]\nname = \"a\"\nservers = [\"h\"]\n[[bridges]]\nname = \"a\"\nservers = [\"h\"]\n", "t.toml");
     ASSERT_FALSE(c);
     EXPECT_NE(c.error().find("t.toml:5: bridges[1].name: \"a\" is already the name of another bridge"),
