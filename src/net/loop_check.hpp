@@ -18,8 +18,6 @@ bool running_on(boost::asio::io_context& loop);
 
 // Kept by LoopPool::run.
 void set_pool_running(bool running);
-// Whether any LoopPool is running its loops now.
-bool loops_running();
 
 }  // namespace ib::net
 

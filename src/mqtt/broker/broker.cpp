@@ -10,7 +10,6 @@
 #include "mqtt/broker/broker_core.hpp"
 #include "mqtt/broker/topic_match.hpp"
 #include "mqtt/broker/transport.hpp"
-#include "net/loop_check.hpp"
 #include "net/loop_pool.hpp"
 
 namespace ib::mqtt::broker {
@@ -781,15 +780,6 @@ std::expected<void, std::string> BrokerCore::publish(std::string_view topic, Byt
         return {};
     }
     Shard& s = *shards_[0];
-    if (!net::loops_running()) {
-        // Set-up, before the loops run (a device's first status): routed now,
-        // so it is ordered before anything its component publishes from its
-        // own loop later. Posted, it could land on loop 0 after those, and a
-        // stale retained message would win.
-        s.route(msg);
-        s.flush();
-        return {};
-    }
     asio::post(s.ctx, [&s, msg] {
         s.route(msg);
         s.flush();

@@ -82,10 +82,7 @@ public:
     // topic that a client could not publish to (wildcards, empty, invalid UTF-8,
     // deeper than max_topic_depth) is refused with a message saying why, and
     // reaches nobody. Called on one of the broker's loops, the message is routed
-    // there at once; before the loops run (set-up), at once on the caller's
-    // thread; from any other thread, on the first loop. So a component's
-    // messages keep their order as long as it publishes from its own loop (or
-    // from set-up, before it).
+    // there at once; from any other thread, on the first loop.
     virtual std::expected<void, std::string> publish(std::string_view topic, Bytes payload,
                                                      const PublishOptions& options = {}) = 0;
 
