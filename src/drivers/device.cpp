@@ -3,6 +3,7 @@
 #include <utility>  // before Asio: Boost 1.74 coroutine headers need it
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cmath>
 #include <limits>
@@ -249,12 +250,19 @@ void Device::publish_status() {
                       std::string(link_state_name(state_)) + "\"";
     if (!last_error_.empty()) out += ",\"error\":" + ib::quoted(last_error_);
     out += ",\"ts\":" + std::to_string(unix_ms()) + "}";
-    mqtt::broker::PublishOptions options;
-    options.retain = true;
-    options.qos = 1;
-    auto r = router_.publish(prefix_ + "/status/" + config_.name, ib::as_bytes(std::string_view(out)),
-                             options);
-    if (!r) IB_LOG_LIMITED_WARN("device {}: cannot publish its status: {}", config_.name, r.error());
+    auto publish = [&router = router_, topic = prefix_ + "/status/" + config_.name, out = std::move(out),
+                    name = config_.name] {
+        mqtt::broker::PublishOptions options;
+        options.retain = true;
+        options.qos = 1;
+        auto r = router.publish(topic, ib::as_bytes(std::string_view(out)), options);
+        if (!r) IB_LOG_LIMITED_WARN("device {}: cannot publish its status: {}", name, r.error());
+    };
+    // At set-up (before the loops run) the status is published from the
+    // device's own loop, like every later one: published from here it would be
+    // routed elsewhere, and could land after them and stay as a stale retained status.
+    if (!io_.get_executor().running_in_this_thread()) return boost::asio::post(io_, std::move(publish));
+    publish();
 }
 
 std::string Device::values_json() const {
