@@ -24,6 +24,7 @@
 #include "config/device_loader.hpp"
 #include "config/loader.hpp"
 #include "config/rule_loader.hpp"
+#include "core/bus.hpp"
 #include "core/log.hpp"
 #include "drivers/device_manager.hpp"
 #include "drivers/modbus/modbus_driver.hpp"
@@ -168,7 +169,10 @@ int run_node(const std::string& config_path) {
         },
         [&store](std::string_view name) { return (*store)->remove("device", name); },
     };
-    ib::drivers::DeviceManager devices(devices_loop, make_driver, broker.router(), "ib", persistence);
+    // The bus's topics under bus.prefix, for every module that publishes or reads them.
+    const ib::BusTopics bus(cfg->bus.prefix);
+    if (cfg->history.topic.empty()) cfg->history.topic = bus.data_filter();
+    ib::drivers::DeviceManager devices(devices_loop, make_driver, broker.router(), bus, persistence);
     if (auto r = devices.start(std::move(cfg->devices), stored_devices(**store)); !r) return fail_start(r.error());
 
     // The history answers queries on its loop too, so its store needs no lock;
@@ -206,7 +210,7 @@ int run_node(const std::string& config_path) {
         [&store](const ib::rules::RuleConfig& r) { return (*store)->put("rule", r.id, ib::config::rule_to_json(r)); },
         [&store](std::string_view id) { return (*store)->remove("rule", id); },
     };
-    ib::rules::RuleEngine rules(rules_loop, broker.router(), "ib", rule_persistence, cfg->data_dir);
+    ib::rules::RuleEngine rules(rules_loop, broker.router(), bus, rule_persistence, cfg->data_dir);
     if (auto r = rules.start(std::move(cfg->rules), stored_rules(**store)); !r) return fail_start(r.error());
 
     std::unique_ptr<ib::api::HttpServer> http;
