@@ -43,6 +43,13 @@ JsonWriter& JsonWriter::number(double v) {
     separate();
     char buf[32];
     auto r = std::to_chars(buf, buf + sizeof buf, v);
+    // The shortest form of 1.8446744084467737e21 is "1844674408446773700000":
+    // valid JSON, but an integer beyond 64 bits, which parsers (simdjson
+    // included) refuse. Beyond 1e18 an integral-looking text is written with
+    // an exponent, so it reads back as the double it is.
+    if (std::fabs(v) >= 1e18 && std::string_view(buf, r.ptr).find_first_of(".e") == std::string_view::npos) {
+        r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
+    }
     out_.append(buf, r.ptr);
     return *this;
 }

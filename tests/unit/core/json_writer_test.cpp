@@ -30,6 +30,14 @@ TEST(JsonWriter, NumbersAreShortestOrFixedAndNonFiniteIsNull) {
     EXPECT_EQ(out, "[21.5,-3,18446744073709551615,0.123,null,null]");
 }
 
+// Found by write_request_fuzz: the shortest text of this double is a 22-digit
+// integer, which JSON parsers refuse as out of range.
+TEST(JsonWriter, HugeIntegralDoublesKeepAnExponent) {
+    std::string out;
+    JsonWriter(out).begin_array().number(1844674408446773711650.95).number(123456789012345680.0).end_array();
+    EXPECT_EQ(out, "[1.8446744084467737e+21,123456789012345680]");
+}
+
 TEST(JsonWriter, RawAndAppendedValuesAreSeparatedLikeAnyOther) {
     std::string out;
     JsonWriter w(out);
