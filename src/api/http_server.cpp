@@ -50,6 +50,7 @@ struct OwnedRequest {
         view.body = body;
         view.peer_address = peer_address;
         for (const auto& [k, v] : header_text) view.headers.emplace_back(k, v);
+        view.params = r.params;  // the names are views into the route, which outlives the request
     }
     std::string method, target, body, peer_address;
     std::vector<std::pair<std::string, std::string>> header_text;

@@ -4,6 +4,7 @@
 // on the API's event loop and must not block.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -21,9 +22,15 @@ struct HttpRequest {
     std::string_view body;
     std::vector<std::pair<std::string_view, std::string_view>> headers;
     std::string_view peer_address;  // the client's IP address, for rate limits; may be empty
+    // The path parameters of the matched route, percent-decoded: for the route
+    // "/api/v1/devices/{name}", {"name", "plc 1"} from "/api/v1/devices/plc%201".
+    // Set by the Router; the names are views into the route, which outlives the call.
+    std::vector<std::pair<std::string_view, std::string>> params;
 
     // The first header with this name, compared case-insensitively; "" if absent.
     std::string_view header(std::string_view name) const;
+    // The path parameter of this name; "" if the route has none.
+    std::string_view param(std::string_view name) const;
 };
 
 struct HttpResponse {
@@ -43,9 +50,16 @@ using Handler = std::function<HttpResponse(const HttpRequest&)>;
 
 class Router {
 public:
-    // Exact path match, or a prefix when `path` ends in "/*": "/api/v1/devices/*"
-    // matches "/api/v1/devices/plc1" and "/api/v1/devices/". Exact routes win
-    // over prefixes, and the longest prefix wins among prefixes.
+    // Exact path match, a pattern, or a prefix when `path` ends in "/*".
+    // A pattern has whole segments in braces that each match one non-empty
+    // segment: "/api/v1/devices/{name}/groups/{group}" matches
+    // "/api/v1/devices/plc1/groups/fast", and the handler reads
+    // req.param("name"). "/api/v1/devices/*" matches "/api/v1/devices/plc1"
+    // and "/api/v1/devices/". Exact routes win over patterns, a pattern with a
+    // literal segment where another has a parameter wins over it (so
+    // "/rules/test" before "/rules/{id}"), and patterns win over prefixes; the
+    // longest prefix wins among prefixes. A 405 lists the methods of the
+    // winning path only.
     void add(std::string method, std::string path, Handler handler);
 
     // Never throws: a handler's exception becomes a 500.
@@ -56,8 +70,18 @@ private:
         std::string method;
         std::string path;  // for prefix routes, the prefix with its trailing '/'
         bool prefix = false;
+        // For patterns: the segments, a parameter's held without its braces;
+        // `shape` is the path with every parameter as "{}", so two patterns
+        // that differ only in their parameters' names count as one path.
+        std::vector<std::string> segments;
+        std::vector<bool> is_param;
+        std::string shape;
         Handler handler;
     };
+    // Fills `params` when `r`, a pattern, matches `path`; its literal segments,
+    // first to last, as bits of `rank` (higher is more specific).
+    static bool match(const Route& r, std::string_view path,
+                      std::vector<std::pair<std::string_view, std::string>>& params, uint64_t& rank);
     std::vector<Route> routes_;
 };
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "api/http_server.hpp"
-#include "core/quote.hpp"
+#include "core/json_writer.hpp"
 #include "drivers/device_manager.hpp"
 #include "drivers/device_settings.hpp"
 
@@ -21,32 +21,34 @@ using api::json_reply;
 using drivers::DeviceConfig;
 using drivers::DeviceManager;
 
-std::vector<std::string_view> segments(std::string_view path) {
-    std::vector<std::string_view> out;
-    while (!path.empty()) {
-        auto slash = path.find('/');
-        std::string_view s = path.substr(0, slash);
-        if (!s.empty()) out.push_back(s);
-        if (slash == std::string_view::npos) break;
-        path.remove_prefix(slash + 1);
+// The one place a device error becomes an HTTP status.
+unsigned http_status(drivers::DeviceErrc kind) {
+    switch (kind) {
+        case drivers::DeviceErrc::NotFound: return 404;
+        case drivers::DeviceErrc::Exists: return 409;
+        case drivers::DeviceErrc::FromFile: return 409;
+        case drivers::DeviceErrc::Storage: return 500;
     }
-    return out;
+    return 500;
 }
 
-std::string summary(const DeviceManager& devices, const drivers::Device& d) {
+HttpResponse no_device(std::string_view name) { return json_error(404, "no device named '" + std::string(name) + "'"); }
+
+void write_summary(JsonWriter& w, const DeviceManager& devices, const drivers::Device& d) {
     size_t tags = 0;
     for (const auto& g : d.config().groups) tags += g.tags.size();
-    std::string out = "{\"name\":" + ib::quoted(d.config().name) + ",\"driver\":\"" +
-                      std::string(drivers::driver_name(d.config().driver)) + "\",\"source\":\"" +
-                      (devices.source(d.config().name) == DeviceManager::Source::File ? "file" : "api") +
-                      "\",\"enabled\":" + (d.config().enabled ? "true" : "false") + ",\"state\":\"" +
-                      std::string(drivers::link_state_name(d.state())) + "\"";
-    if (!d.last_error().empty()) out += ",\"error\":" + ib::quoted(d.last_error());
-    return out + ",\"groups\":" + std::to_string(d.config().groups.size()) + ",\"tags\":" + std::to_string(tags) + "}";
+    w.begin_object()
+        .field("name", d.config().name)
+        .field("driver", drivers::driver_name(d.config().driver))
+        .field("source", devices.source(d.config().name) == DeviceManager::Source::File ? "file" : "api")
+        .field("enabled", d.config().enabled)
+        .field("state", drivers::link_state_name(d.state()));
+    if (!d.last_error().empty()) w.field("error", d.last_error());
+    w.field("groups", d.config().groups.size()).field("tags", tags).end_object();
 }
 
 HttpResponse from(const std::expected<void, drivers::DeviceError>& r, unsigned ok_status, std::string ok_body) {
-    if (!r) return json_error(r.error().status, r.error().message);
+    if (!r) return json_error(http_status(r.error().kind), r.error().message);
     return json_reply(ok_status, std::move(ok_body));
 }
 
@@ -54,7 +56,7 @@ HttpResponse from(const std::expected<void, drivers::DeviceError>& r, unsigned o
 template <typename Edit>
 HttpResponse edit(DeviceManager& devices, std::string_view name, Edit&& change) {
     const drivers::Device* d = devices.find(name);
-    if (d == nullptr) return json_error(404, "no device named '" + std::string(name) + "'");
+    if (d == nullptr) return no_device(name);
     DeviceConfig copy = d->config();
     if (auto problem = change(copy); !problem.empty()) return problem.front();
     auto problems = drivers::check_device(copy);
@@ -74,154 +76,197 @@ drivers::GroupConfig* find_group(DeviceConfig& d, std::string_view name) {
     return nullptr;
 }
 
-HttpResponse handle(DeviceManager& devices, const HttpRequest& req) {
-    auto seg = segments(req.path);  // api v1 devices [name [groups [g [tags [t]]]]]
-    if (seg.size() < 3) return json_error(404, "not found");
-    const std::string_view method = req.method;
-    const size_t n = seg.size() - 3;
-    std::string_view name = n >= 1 ? seg[3] : "";
+HttpResponse no_group(std::string_view name) { return json_error(404, "no group named '" + std::string(name) + "'"); }
 
-    if (n == 0) {
-        if (method == "GET") {
-            std::string out = "[";
-            for (const auto* d : devices.devices()) out += (out.size() > 1 ? "," : "") + summary(devices, *d);
-            return json_reply(200, out + "]");
-        }
-        if (method == "POST") {
-            auto config = drivers::device_from_json(req.body, devices.address_check());
-            if (!config) return json_error(400, config.error());
-            std::string body = drivers::device_to_json(*config);
-            return from(devices.create(std::move(*config)), 201, std::move(body));
-        }
-        return json_error(405, "use GET or POST on /api/v1/devices");
-    }
+HttpResponse list(const DeviceManager& devices) {
+    std::string out;
+    JsonWriter w(out);
+    w.begin_array();
+    for (const auto* d : devices.devices()) write_summary(w, devices, *d);
+    w.end_array();
+    return json_reply(200, std::move(out));
+}
+
+HttpResponse create(DeviceManager& devices, const HttpRequest& req) {
+    auto config = drivers::device_from_json(req.body, devices.address_check());
+    if (!config) return json_error(400, config.error());
+    std::string body = drivers::device_to_json(*config);
+    return from(devices.create(std::move(*config)), 201, std::move(body));
+}
+
+HttpResponse get(const DeviceManager& devices, std::string_view name) {
     const drivers::Device* device = devices.find(name);
-    if (n == 1) {
-        if (method == "GET") {
-            if (!device) return json_error(404, "no device named '" + std::string(name) + "'");
-            return json_reply(200, "{\"status\":" + summary(devices, *device) +
-                                 ",\"config\":" + drivers::device_to_json(device->config()) + "}");
-        }
-        if (method == "PUT") {
-            auto config = drivers::device_from_json(req.body, devices.address_check());
-            if (!config) return json_error(400, config.error());
-            if (config->name != name) {
-                return json_error(400, "the body names device '" + config->name + "', the path '" + std::string(name) + "'");
-            }
-            std::string body = drivers::device_to_json(*config);
-            return from(devices.replace(std::move(*config)), 200, std::move(body));
-        }
-        if (method == "DELETE") return from(devices.remove(name), 200, "{\"deleted\":" + ib::quoted(name) + "}");
-        return json_error(405, "use GET, PUT or DELETE on a device");
+    if (!device) return no_device(name);
+    std::string out;
+    JsonWriter w(out);
+    w.begin_object().key("status");
+    write_summary(w, devices, *device);
+    w.raw_field("config", drivers::device_to_json(device->config())).end_object();
+    return json_reply(200, std::move(out));
+}
+
+HttpResponse replace(DeviceManager& devices, const HttpRequest& req, std::string_view name) {
+    auto config = drivers::device_from_json(req.body, devices.address_check());
+    if (!config) return json_error(400, config.error());
+    if (config->name != name) {
+        return json_error(400, "the body names device '" + config->name + "', the path '" + std::string(name) + "'");
     }
-    if (!device) return json_error(404, "no device named '" + std::string(name) + "'");
-    std::string_view what = seg[4];
-    if (n == 2 && what == "values" && method == "GET") return json_reply(200, device->values_json());
-    if (n == 2 && what == "write" && method == "POST") {
-        HttpResponse r;
-        std::string device_name(name);
-        std::string body(req.body);
-        r.deferred = [&devices, device_name, body](std::function<void(HttpResponse)> reply) {
-            devices.write_json(device_name, body, [reply](std::string result, bool understood) {
-                reply(json_reply(understood ? 200 : 400, std::move(result)));
-            });
-        };
-        return r;
-    }
-    if (what != "groups") return json_error(404, "not found");
-    if (n == 2 && method == "POST") {
-        auto group = drivers::group_from_json(req.body, device->config(), devices.address_check());
-        if (!group) return json_error(400, group.error());
-        return edit(devices, name, [&](DeviceConfig& c) -> std::vector<HttpResponse> {
-            c.groups.push_back(std::move(*group));
-            return {};
+    std::string body = drivers::device_to_json(*config);
+    return from(devices.replace(std::move(*config)), 200, std::move(body));
+}
+
+HttpResponse remove(DeviceManager& devices, std::string_view name) {
+    std::string body;
+    JsonWriter(body).begin_object().field("deleted", name).end_object();
+    return from(devices.remove(name), 200, std::move(body));
+}
+
+HttpResponse write(DeviceManager& devices, const HttpRequest& req, std::string_view name) {
+    if (!devices.find(name)) return no_device(name);
+    HttpResponse r;
+    r.deferred = [&devices, device_name = std::string(name), body = std::string(req.body)](
+                     std::function<void(HttpResponse)> reply) {
+        devices.write_json(device_name, body, [reply](const WriteResult& result) {
+            std::string text;
+            encode_write_result(text, result);
+            // A request refused whole (not JSON, no tag) is the client's; a tag that
+            // failed on the device is reported per tag in a 200.
+            reply(json_reply(result.error.empty() ? 200 : 400, std::move(text)));
         });
+    };
+    return r;
+}
+
+HttpResponse add_group(DeviceManager& devices, const HttpRequest& req, std::string_view name) {
+    const drivers::Device* device = devices.find(name);
+    if (!device) return no_device(name);
+    auto group = drivers::group_from_json(req.body, device->config(), devices.address_check());
+    if (!group) return json_error(400, group.error());
+    return edit(devices, name, [&](DeviceConfig& c) -> std::vector<HttpResponse> {
+        c.groups.push_back(std::move(*group));
+        return {};
+    });
+}
+
+HttpResponse replace_group(DeviceManager& devices, const HttpRequest& req, std::string_view name,
+                           std::string_view group_name) {
+    const drivers::Device* device = devices.find(name);
+    if (!device) return no_device(name);
+    auto group = drivers::group_from_json(req.body, device->config(), devices.address_check());
+    if (!group) return json_error(400, group.error());
+    return edit(devices, name, [&](DeviceConfig& c) -> std::vector<HttpResponse> {
+        drivers::GroupConfig* g = find_group(c, group_name);
+        if (!g) return {no_group(group_name)};
+        *g = std::move(*group);
+        return {};
+    });
+}
+
+HttpResponse remove_group(DeviceManager& devices, std::string_view name, std::string_view group_name) {
+    return edit(devices, name, [&](DeviceConfig& c) -> std::vector<HttpResponse> {
+        auto before = c.groups.size();
+        std::erase_if(c.groups, [&](const drivers::GroupConfig& g) { return g.name == group_name; });
+        if (before == c.groups.size()) return {no_group(group_name)};
+        return {};
+    });
+}
+
+// Bulk: an array of tags (or one tag); each gets its own result, and the valid
+// ones are added even when others are refused.
+HttpResponse add_tags(DeviceManager& devices, const HttpRequest& req, std::string_view name,
+                      std::string_view group_name) {
+    const drivers::Device* device = devices.find(name);
+    if (!device) return no_device(name);
+    simdjson::dom::parser parser;
+    simdjson::padded_string padded(req.body);
+    simdjson::dom::element root;
+    if (auto err = parser.parse(padded).get(root); err) {
+        return json_error(400, std::string("the body is not valid JSON: ") + simdjson::error_message(err));
     }
-    if (n < 3) return json_error(405, "use POST on a device's groups");
-    std::string_view group_name = seg[5];
-    if (n == 3 && method == "PUT") {
-        auto group = drivers::group_from_json(req.body, device->config(), devices.address_check());
-        if (!group) return json_error(400, group.error());
-        return edit(devices, name, [&](DeviceConfig& c) -> std::vector<HttpResponse> {
-            drivers::GroupConfig* g = find_group(c, group_name);
-            if (!g) return {json_error(404, "no group named '" + std::string(group_name) + "'")};
-            *g = std::move(*group);
-            return {};
-        });
+    std::vector<std::string> items;
+    if (root.is_array()) {
+        for (auto e : root.get_array()) items.push_back(simdjson::minify(e));
+    } else {
+        items.push_back(simdjson::minify(root));
     }
-    if (n == 3 && method == "DELETE") {
-        return edit(devices, name, [&](DeviceConfig& c) -> std::vector<HttpResponse> {
-            auto before = c.groups.size();
-            std::erase_if(c.groups, [&](const drivers::GroupConfig& g) { return g.name == group_name; });
-            if (before == c.groups.size()) return {json_error(404, "no group named '" + std::string(group_name) + "'")};
-            return {};
-        });
-    }
-    if (n == 4 && seg[6] == "tags" && method == "POST") {
-        // Bulk: an array of tags (or one tag); each gets its own result, and the
-        // valid ones are added even when others are refused.
-        simdjson::dom::parser parser;
-        simdjson::padded_string padded(req.body);
-        simdjson::dom::element root;
-        if (auto err = parser.parse(padded).get(root); err) {
-            return json_error(400, std::string("the body is not valid JSON: ") + simdjson::error_message(err));
-        }
-        std::vector<std::string> items;
-        if (root.is_array()) {
-            for (auto e : root.get_array()) items.push_back(simdjson::minify(e));
+    std::vector<drivers::TagConfig> accepted;
+    std::string results;
+    JsonWriter rw(results);
+    size_t refused = 0;
+    for (const std::string& item : items) {
+        auto tag = drivers::tag_from_json(item, device->config(), devices.address_check());
+        if (tag) {
+            rw.begin_object().field("name", tag->name).field("ok", true).end_object();
+            accepted.push_back(std::move(*tag));
         } else {
-            items.push_back(simdjson::minify(root));
+            ++refused;
+            rw.begin_object().field("ok", false).field("error", tag.error()).end_object();
         }
-        std::vector<drivers::TagConfig> accepted;
-        std::string results;
-        size_t refused = 0;
-        for (const std::string& item : items) {
-            auto tag = drivers::tag_from_json(item, device->config(), devices.address_check());
-            if (!results.empty()) results += ",";
-            if (tag) {
-                results += "{\"name\":" + ib::quoted(tag->name) + ",\"ok\":true}";
-                accepted.push_back(std::move(*tag));
-            } else {
-                ++refused;
-                results += "{\"ok\":false,\"error\":" + ib::quoted(tag.error()) + "}";
-            }
-        }
-        if (!accepted.empty()) {
-            HttpResponse r = edit(devices, name, [&](DeviceConfig& c) -> std::vector<HttpResponse> {
-                drivers::GroupConfig* g = find_group(c, group_name);
-                if (!g) return {json_error(404, "no group named '" + std::string(group_name) + "'")};
-                for (auto& t : accepted) g->tags.push_back(std::move(t));
-                return {};
-            });
-            if (r.status != 200) return r;
-        }
-        return json_reply(refused == 0 ? 200 : (accepted.empty() ? 400 : 207),
-                    "{\"added\":" + std::to_string(accepted.size()) + ",\"refused\":" + std::to_string(refused) +
-                        ",\"results\":[" + results + "]}");
     }
-    if (n == 5 && seg[6] == "tags" && method == "DELETE") {
-        std::string_view tag_name = seg[7];
-        return edit(devices, name, [&](DeviceConfig& c) -> std::vector<HttpResponse> {
+    const size_t added = accepted.size();
+    if (!accepted.empty()) {
+        HttpResponse r = edit(devices, name, [&](DeviceConfig& c) -> std::vector<HttpResponse> {
             drivers::GroupConfig* g = find_group(c, group_name);
-            if (!g) return {json_error(404, "no group named '" + std::string(group_name) + "'")};
-            auto before = g->tags.size();
-            std::erase_if(g->tags, [&](const drivers::TagConfig& t) { return t.name == tag_name; });
-            if (before == g->tags.size()) return {json_error(404, "no tag named '" + std::string(tag_name) + "'")};
+            if (!g) return {no_group(group_name)};
+            for (auto& t : accepted) g->tags.push_back(std::move(t));
             return {};
         });
+        if (r.status != 200) return r;
     }
-    return json_error(404, "not found");
+    std::string out;
+    JsonWriter w(out);
+    w.begin_object().field("added", added).field("refused", refused).key("results").begin_array().raw(results);
+    w.end_array().end_object();
+    return json_reply(refused == 0 ? 200 : (added == 0 ? 400 : 207), std::move(out));
+}
+
+HttpResponse remove_tag(DeviceManager& devices, std::string_view name, std::string_view group_name,
+                        std::string_view tag_name) {
+    return edit(devices, name, [&](DeviceConfig& c) -> std::vector<HttpResponse> {
+        drivers::GroupConfig* g = find_group(c, group_name);
+        if (!g) return {no_group(group_name)};
+        auto before = g->tags.size();
+        std::erase_if(g->tags, [&](const drivers::TagConfig& t) { return t.name == tag_name; });
+        if (before == g->tags.size()) return {json_error(404, "no tag named '" + std::string(tag_name) + "'")};
+        return {};
+    });
 }
 
 }  // namespace
 
 void add_device_routes(api::HttpServer& server, DeviceManager& devices, boost::asio::io_context& devices_loop) {
-    for (const char* method : {"GET", "POST", "PUT", "DELETE"}) {
-        server.route(method, "/api/v1/devices", [&devices](const HttpRequest& r) { return handle(devices, r); },
+    auto route = [&](const char* method, const char* path, auto handler) {
+        server.route(method, path, [&devices, handler](const HttpRequest& r) { return handler(devices, r); },
                      &devices_loop);
-        server.route(method, "/api/v1/devices/*", [&devices](const HttpRequest& r) { return handle(devices, r); },
-                     &devices_loop);
-    }
+    };
+    route("GET", "/api/v1/devices", [](DeviceManager& d, const HttpRequest&) { return list(d); });
+    route("POST", "/api/v1/devices", [](DeviceManager& d, const HttpRequest& r) { return create(d, r); });
+    route("GET", "/api/v1/devices/{name}",
+          [](DeviceManager& d, const HttpRequest& r) { return get(d, r.param("name")); });
+    route("PUT", "/api/v1/devices/{name}",
+          [](DeviceManager& d, const HttpRequest& r) { return replace(d, r, r.param("name")); });
+    route("DELETE", "/api/v1/devices/{name}",
+          [](DeviceManager& d, const HttpRequest& r) { return remove(d, r.param("name")); });
+    route("GET", "/api/v1/devices/{name}/values", [](DeviceManager& d, const HttpRequest& r) {
+        const drivers::Device* device = d.find(r.param("name"));
+        return device ? json_reply(200, device->values_json()) : no_device(r.param("name"));
+    });
+    route("POST", "/api/v1/devices/{name}/write",
+          [](DeviceManager& d, const HttpRequest& r) { return write(d, r, r.param("name")); });
+    route("POST", "/api/v1/devices/{name}/groups",
+          [](DeviceManager& d, const HttpRequest& r) { return add_group(d, r, r.param("name")); });
+    route("PUT", "/api/v1/devices/{name}/groups/{group}", [](DeviceManager& d, const HttpRequest& r) {
+        return replace_group(d, r, r.param("name"), r.param("group"));
+    });
+    route("DELETE", "/api/v1/devices/{name}/groups/{group}", [](DeviceManager& d, const HttpRequest& r) {
+        return remove_group(d, r.param("name"), r.param("group"));
+    });
+    route("POST", "/api/v1/devices/{name}/groups/{group}/tags", [](DeviceManager& d, const HttpRequest& r) {
+        return add_tags(d, r, r.param("name"), r.param("group"));
+    });
+    route("DELETE", "/api/v1/devices/{name}/groups/{group}/tags/{tag}", [](DeviceManager& d, const HttpRequest& r) {
+        return remove_tag(d, r.param("name"), r.param("group"), r.param("tag"));
+    });
 }
 
 }  // namespace ib::app

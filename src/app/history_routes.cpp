@@ -2,12 +2,12 @@
 
 #include <charconv>
 #include <chrono>
-#include <cmath>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "api/http_server.hpp"
+#include "core/json_writer.hpp"
 #include "core/quote.hpp"
 #include "store/history.hpp"
 
@@ -87,16 +87,6 @@ std::optional<int64_t> parse_ms(const std::string& s) {
     return v;
 }
 
-void append_number(std::string& out, double v) {
-    if (!std::isfinite(v)) {  // a sum of huge values can overflow; JSON has no infinity
-        out += "null";
-        return;
-    }
-    char buf[32];
-    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-    out.append(buf, end);
-}
-
 HttpResponse handle(store::History& history, const HttpRequest& req) {
     Params p;
     if (auto problem = parse_query(req.query, p); !problem.empty()) return json_error(400, problem);
@@ -151,20 +141,13 @@ HttpResponse handle(store::History& history, const HttpRequest& req) {
             HttpResponse r;
             std::string& out = r.body;
             out.reserve(128 + points->size() * 24);
-            out += "{\"device\":" + quoted(device) + ",\"tag\":" + quoted(tag) + ",\"step\":\"" + step + "\"";
-            if (q.step != HistoryStep::Raw) out += ",\"agg\":\"" + agg + "\"";
-            out += ",\"from\":" + std::to_string(q.from_ms) + ",\"to\":" + std::to_string(q.to_ms) + ",\"points\":[";
-            bool first = true;
-            for (const auto& pt : *points) {
-                if (!first) out += ',';
-                first = false;
-                out += '[';
-                out += std::to_string(pt.ts_ms);
-                out += ',';
-                append_number(out, pt.value);
-                out += ']';
-            }
-            out += "]}";
+            JsonWriter w(out);
+            w.begin_object().field("device", device).field("tag", tag).field("step", step);
+            if (q.step != HistoryStep::Raw) w.field("agg", agg);
+            w.field("from", q.from_ms).field("to", q.to_ms).key("points").begin_array();
+            // A sum of huge values can overflow; number() writes JSON's null for it.
+            for (const auto& pt : *points) w.begin_array().number(pt.ts_ms).number(pt.value).end_array();
+            w.end_array().end_object();
             reply(std::move(r));
         });
     };

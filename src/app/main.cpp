@@ -24,6 +24,7 @@
 #include "auth/auth.hpp"
 #include "auth/password_hash.hpp"
 #include "config/loader.hpp"
+#include "core/bus.hpp"
 #include "core/log.hpp"
 #include "drivers/device_manager.hpp"
 #include "drivers/device_settings.hpp"
@@ -197,7 +198,10 @@ int run_node(const std::string& config_path) {
         },
         [&store](std::string_view name) { return (*store)->remove("device", name); },
     };
-    ib::drivers::DeviceManager devices(devices_loop, make_driver, check_tag_address, broker.router(), "ib",
+    // The bus's topics under bus.prefix, for every module that publishes or reads them.
+    const ib::BusTopics bus(cfg->bus.prefix);
+    if (cfg->history.topic.empty()) cfg->history.topic = bus.data_filter();
+    ib::drivers::DeviceManager devices(devices_loop, make_driver, check_tag_address, broker.router(), bus,
                                        persistence);
     if (auto r = devices.start(std::move(modules.devices), stored_devices(**store)); !r) return fail_start(r.error());
 
@@ -236,7 +240,7 @@ int run_node(const std::string& config_path) {
         [&store](const ib::rules::RuleConfig& r) { return (*store)->put("rule", r.id, ib::rules::rule_to_json(r)); },
         [&store](std::string_view id) { return (*store)->remove("rule", id); },
     };
-    ib::rules::RuleEngine rules(rules_loop, broker.router(), "ib", rule_persistence, cfg->data_dir);
+    ib::rules::RuleEngine rules(rules_loop, broker.router(), bus, rule_persistence, cfg->data_dir);
     if (auto r = rules.start(std::move(modules.rules), stored_rules(**store)); !r) return fail_start(r.error());
 
     std::unique_ptr<ib::api::HttpServer> http;

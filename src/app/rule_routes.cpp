@@ -2,13 +2,12 @@
 
 #include <simdjson.h>
 
-#include <cstdio>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "api/http_server.hpp"
-#include "core/quote.hpp"
+#include "core/json_writer.hpp"
 #include "rules/rule_engine.hpp"
 #include "rules/rule_settings.hpp"
 
@@ -20,43 +19,43 @@ using api::HttpResponse;
 using api::json_error;
 using api::json_reply;
 
-std::string number(double v) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.3f", v);
-    return buf;
-}
-
-std::string counters_json(const rules::RuleCounters& c) {
-    std::string out = "\"messages\":{\"in\":" + std::to_string(c.in) + ",\"filtered\":" + std::to_string(c.filtered) +
-                      ",\"out\":" + std::to_string(c.out) + ",\"late\":" + std::to_string(c.late) + "},\"errors\":{";
-    for (int k = 0; k < rules::kErrorKinds; ++k) {
-        out += (k ? ",\"" : "\"") + std::string(rules::rule_error_kind_name(k)) + "\":" + std::to_string(c.errors[k]);
-    }
-    out += "},\"last_error\":";
+void write_counters(JsonWriter& w, const rules::RuleCounters& c) {
+    w.key("messages").begin_object().field("in", c.in).field("filtered", c.filtered).field("out", c.out);
+    w.field("late", c.late).end_object();
+    w.key("errors").begin_object();
+    for (int k = 0; k < rules::kErrorKinds; ++k) w.field(rules::rule_error_kind_name(k), c.errors[k]);
+    w.end_object().key("last_error");
     if (c.last_error.empty()) {
-        out += "null";
+        w.null();
     } else {
-        out += "{\"message\":" + ib::quoted(c.last_error) + ",\"at_ms\":" + std::to_string(c.last_error_ms) + "}";
+        w.begin_object().field("message", c.last_error).field("at_ms", c.last_error_ms).end_object();
     }
-    return out;
 }
 
 std::string status_json(const rules::RuleStatus& s, const rules::RuleConfig* config) {
-    std::string out = "{\"id\":" + ib::quoted(s.id) + ",\"sql\":" + ib::quoted(s.sql) + ",\"source\":\"" +
-                      (s.from_file ? "file" : "api") + "\",\"status\":\"" + (s.running ? "running" : "stopped") + "\"," +
-                      counters_json(s.counters) + ",\"latency_us\":{\"avg\":" + number(s.latency_avg_us) +
-                      ",\"max\":" + number(s.latency_max_us) + "},\"actions\":[";
-    for (std::size_t i = 0; i < s.actions.size(); ++i) {
-        const auto& a = s.actions[i];
-        out += (i ? "," : "") + std::string("{\"kind\":") + ib::quoted(a.kind) + ",\"done\":" + std::to_string(a.done) +
-               ",\"errors\":" + std::to_string(a.errors) +
-               ",\"last_error\":" + (a.last_error.empty() ? std::string("null") : ib::quoted(a.last_error)) + "}";
+    std::string out;
+    JsonWriter w(out);
+    w.begin_object()
+        .field("id", s.id)
+        .field("sql", s.sql)
+        .field("source", s.from_file ? "file" : "api")
+        .field("status", s.running ? "running" : "stopped");
+    write_counters(w, s.counters);
+    w.key("latency_us").begin_object().key("avg").fixed(s.latency_avg_us, 3).key("max").fixed(s.latency_max_us, 3);
+    w.end_object().key("actions").begin_array();
+    for (const auto& a : s.actions) {
+        w.begin_object().field("kind", a.kind).field("done", a.done).field("errors", a.errors).key("last_error");
+        if (a.last_error.empty()) w.null();
+        else w.string(a.last_error);
+        w.end_object();
     }
-    out += "]";
-    if (config != nullptr) out += ",\"rule\":" + rules::rule_to_json(*config);
-    return out + "}";
+    w.end_array();
+    if (config != nullptr) w.raw_field("rule", rules::rule_to_json(*config));
+    w.end_object();
+    return out;
 }
 
+// The one place a rule engine error becomes an HTTP status.
 HttpResponse from(const std::expected<void, rules::RuleError>& r, unsigned ok_status, std::string ok_body) {
     if (!r) return json_error(r.error().status, r.error().message);
     return json_reply(ok_status, std::move(ok_body));
@@ -74,7 +73,9 @@ HttpResponse test(std::string_view body) {
     simdjson::dom::object obj;
     if (root.get_object().get(obj) != simdjson::SUCCESS) return json_error(400, "the body must be a JSON object");
     // The rule part goes through the same checks as a real rule, under a stand-in id.
-    std::string rule_json = "{";
+    std::string rule_json;
+    JsonWriter rw(rule_json);
+    rw.begin_object();
     simdjson::dom::array messages;
     bool has_messages = false;
     bool has_id = false;
@@ -85,11 +86,10 @@ HttpResponse test(std::string_view body) {
             continue;
         }
         has_id = has_id || field.key == "id";
-        if (rule_json.size() > 1) rule_json += ",";
-        rule_json += ib::quoted(std::string(field.key)) + ":" + simdjson::minify(field.value);
+        rw.raw_field(field.key, simdjson::minify(field.value));
     }
-    if (!has_id) rule_json += std::string(rule_json.size() > 1 ? "," : "") + "\"id\":\"test\"";
-    rule_json += "}";
+    if (!has_id) rw.field("id", "test");
+    rw.end_object();
     if (!has_messages) return json_error(400, "messages: is required: [{\"topic\": ..., \"payload\": {...}}]");
     auto rule = rules::rule_from_json(rule_json);
     if (!rule) return json_error(400, rule.error());
@@ -118,11 +118,15 @@ HttpResponse test(std::string_view body) {
     }
     auto outcome = rules::test_rule(*rule, samples);
     if (!outcome) return json_error(400, outcome.error());
-    std::string out = "{\"rows\":[";
-    for (std::size_t k = 0; k < outcome->rows.size(); ++k) out += (k ? "," : "") + outcome->rows[k];
-    out += "],\"message_errors\":[";
-    for (std::size_t k = 0; k < outcome->errors.size(); ++k) out += (k ? "," : "") + ib::quoted(outcome->errors[k]);
-    out += "]," + counters_json(outcome->counters) + "}";
+    std::string out;
+    JsonWriter w(out);
+    w.begin_object().key("rows").begin_array();
+    for (const auto& row : outcome->rows) w.raw(row);
+    w.end_array().key("message_errors").begin_array();
+    for (const auto& e : outcome->errors) w.string(e);
+    w.end_array();
+    write_counters(w, outcome->counters);
+    w.end_object();
     return json_reply(200, std::move(out));
 }
 
@@ -130,13 +134,12 @@ HttpResponse test(std::string_view body) {
 
 void add_rule_routes(api::HttpServer& server, rules::RuleEngine& engine, boost::asio::io_context& rules_loop) {
     server.route("GET", "/api/v1/rules", [&engine](const HttpRequest&) {
-        std::string body = "[";
-        bool first = true;
-        for (const auto& s : engine.status()) {
-            body += (first ? "" : ",") + status_json(s, nullptr);
-            first = false;
-        }
-        return json_reply(200, body + "]");
+        std::string body;
+        JsonWriter w(body);
+        w.begin_array();
+        for (const auto& s : engine.status()) w.raw(status_json(s, nullptr));
+        w.end_array();
+        return json_reply(200, std::move(body));
     }, &rules_loop);
     server.route("POST", "/api/v1/rules", [&engine](const HttpRequest& req) {
         auto rule = rules::rule_from_json(req.body);
@@ -145,33 +148,33 @@ void add_rule_routes(api::HttpServer& server, rules::RuleEngine& engine, boost::
         return from(engine.add(std::move(*rule)), 201, std::move(body));
     }, &rules_loop);
     server.route("POST", "/api/v1/rules/test", [](const HttpRequest& req) { return test(req.body); });
-    for (const char* method : {"GET", "PUT", "DELETE", "POST"}) {
-        server.route(method, "/api/v1/rules/*", [&engine, method = std::string(method)](const HttpRequest& req) {
-            std::string_view rest = req.path.substr(std::string_view("/api/v1/rules/").size());
-            std::string_view id = rest.substr(0, rest.find('/'));
-            std::string_view verb = rest.size() > id.size() ? rest.substr(id.size() + 1) : std::string_view();
-            if (method == "POST") {
-                if (verb != "start" && verb != "stop") return json_error(404, "use POST /api/v1/rules/{id}/start or /stop");
-                auto r = engine.set_running(id, verb == "start");
-                if (!r) return json_error(r.error().status, r.error().message);
-                auto s = engine.status(id);
-                return json_reply(200, status_json(*s, engine.find(id)));
-            }
-            if (!verb.empty()) return json_error(404, "not found");
-            if (method == "GET") {
-                auto s = engine.status(id);
-                if (!s) return json_error(404, "no rule named '" + std::string(id) + "'");
-                return json_reply(200, status_json(*s, engine.find(id)));
-            }
-            if (method == "DELETE") return from(engine.remove(id), 204, "");
-            auto rule = rules::rule_from_json(req.body);
-            if (!rule) return json_error(400, rule.error());
-            if (rule->id != id) {
-                return json_error(400, "the body names rule '" + rule->id + "', the path '" + std::string(id) + "'");
-            }
-            std::string body = rules::rule_to_json(*rule);
-            return from(engine.replace(std::move(*rule)), 200, std::move(body));
-        }, &rules_loop);
+    server.route("GET", "/api/v1/rules/{id}", [&engine](const HttpRequest& req) {
+        const std::string_view id = req.param("id");
+        auto s = engine.status(id);
+        if (!s) return json_error(404, "no rule named '" + std::string(id) + "'");
+        return json_reply(200, status_json(*s, engine.find(id)));
+    }, &rules_loop);
+    server.route("PUT", "/api/v1/rules/{id}", [&engine](const HttpRequest& req) {
+        const std::string_view id = req.param("id");
+        auto rule = rules::rule_from_json(req.body);
+        if (!rule) return json_error(400, rule.error());
+        if (rule->id != id) {
+            return json_error(400, "the body names rule '" + rule->id + "', the path '" + std::string(id) + "'");
+        }
+        std::string body = rules::rule_to_json(*rule);
+        return from(engine.replace(std::move(*rule)), 200, std::move(body));
+    }, &rules_loop);
+    server.route("DELETE", "/api/v1/rules/{id}",
+                 [&engine](const HttpRequest& req) { return from(engine.remove(req.param("id")), 204, ""); },
+                 &rules_loop);
+    for (const bool start : {true, false}) {
+        server.route("POST", start ? "/api/v1/rules/{id}/start" : "/api/v1/rules/{id}/stop",
+                     [&engine, start](const HttpRequest& req) {
+                         const std::string_view id = req.param("id");
+                         if (auto r = engine.set_running(id, start); !r) return from(r, 200, "");
+                         return json_reply(200, status_json(*engine.status(id), engine.find(id)));
+                     },
+                     &rules_loop);
     }
 }
 

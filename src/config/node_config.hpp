@@ -9,6 +9,7 @@
 
 #include "api/api_config.hpp"
 #include "auth/auth_config.hpp"
+#include "core/bus.hpp"
 #include "mqtt/broker/broker_config.hpp"
 #include "store/history_config.hpp"
 
@@ -25,6 +26,8 @@ struct NodeConfig {
     // Service event loops (src/app/placement.hpp); 0: sized from the cores.
     uint32_t service_loops = 0;
     LogConfig log;
+    // Topic prefix of the bus (core/bus.hpp), shared by devices, rules, history and bridges.
+    BusConfig bus;
     mqtt::broker::BrokerConfig broker;
     api::ApiConfig api;
     // [auth], [[users]], [[acl]] and the api.* credentials (allow_anonymous and

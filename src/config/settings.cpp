@@ -168,6 +168,11 @@ std::vector<Setting> build_table() {
     t.push_back(string("log.level", "info", true, "Least severe log level written.",
                        [](NodeConfig& c) -> auto& { return c.log.level; },
                        {"trace", "debug", "info", "warn", "error"}));
+    t.push_back(string("bus.prefix", "ib", false,
+                       "First topic levels of every bus topic: readings on `<prefix>/data/{device}/{group}`, "
+                       "device status on `<prefix>/status/{device}`, writes on `<prefix>/write/{device}`.",
+                       [](NodeConfig& c) -> auto& { return c.bus.prefix; }, {},
+                       [](const SettingValue& v) { return bus_prefix_problem(std::get<std::string>(v)); }));
 
     t.push_back(integer("broker.threads", 0, 0, 64, false,
                         "Broker event loops (shards, serving network clients); 0 starts one per CPU core.",
@@ -320,9 +325,10 @@ std::vector<Setting> build_table() {
     t.push_back(boolean("history.enabled", true, false,
                         "Whether tag readings are kept in data_dir/history.db and served on /api/v1/history.",
                         [](NodeConfig& c) -> auto& { return c.history.enabled; }));
-    t.push_back(string("history.topic", "ib/data/#", false,
-                       "Topic filter whose messages (readings in the ib/data JSON) go into the history.",
-                       [](NodeConfig& c) -> auto& { return c.history.topic; }, {}, check_not_empty));
+    t.push_back(string("history.topic", "", false,
+                       "Topic filter whose messages (readings in the `<bus.prefix>/data` JSON) go into the history; "
+                       "empty: `<bus.prefix>/data/#`.",
+                       [](NodeConfig& c) -> auto& { return c.history.topic; }));
     t.push_back(integer("history.raw_retention_h", 24, 1, 87600, false,
                         "Hours raw points are kept.",
                         [](NodeConfig& c) -> auto& { return c.history.raw_retention; }));

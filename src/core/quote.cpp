@@ -6,7 +6,12 @@ namespace ib {
 
 std::string quoted(std::string_view s) {
     std::string out;
-    out.reserve(s.size() + 2);
+    append_quoted(out, s);
+    return out;
+}
+
+void append_quoted(std::string& out, std::string_view s) {
+    out.reserve(out.size() + s.size() + 2);
     out += '"';
     for (char ch : s) {
         switch (ch) {
@@ -28,7 +33,6 @@ std::string quoted(std::string_view s) {
         }
     }
     out += '"';
-    return out;
 }
 
 }  // namespace ib

@@ -11,5 +11,7 @@ namespace ib {
 // `s` between double quotes, with '"', '\\' and every control character
 // (U+0000..U+001F and U+007F, which TOML forbids raw) escaped.
 std::string quoted(std::string_view s);
+// The same, appended to `out`: no allocation beyond the growth of `out`.
+void append_quoted(std::string& out, std::string_view s);
 
 }  // namespace ib

@@ -8,9 +8,11 @@
 #include <cmath>
 #include <limits>
 
+#include "core/bus.hpp"
 #include "core/clock.hpp"
-#include "core/log.hpp"
+#include "core/json_writer.hpp"
 #include "core/quote.hpp"
+#include "core/log.hpp"
 #include "mqtt/broker/router.hpp"
 
 namespace ib::drivers {
@@ -65,12 +67,8 @@ std::expected<Value, TagError> unscale(const TagConfig& tag, const Value& v) {
     return raw;
 }
 
-void append_error(std::string& out, const TagError& e) {
-    out += "{\"code\":";
-    out += std::to_string(e.code);
-    out += ",\"error\":";
-    out += ib::quoted(e.message);
-    out += '}';
+void write_error(JsonWriter& w, const TagError& e) {
+    w.begin_object().field("code", e.code).field("error", e.message).end_object();
 }
 
 }  // namespace
@@ -104,12 +102,12 @@ struct Device::Group {
 };
 
 Device::Device(boost::asio::io_context& io, DeviceConfig config, const DriverFactory& factory,
-               mqtt::broker::Router& router, std::string topic_prefix)
-    : io_(io), config_(std::move(config)), router_(router), prefix_(std::move(topic_prefix)) {
+               mqtt::broker::Router& router, const BusTopics& bus)
+    : io_(io), config_(std::move(config)), router_(router), status_topic_(bus.status(config_.name)) {
     driver_ = factory(io_, config_, *this);
     for (uint32_t g = 0; g < config_.groups.size(); ++g) {
         auto group = std::make_unique<Group>(io_, g, config_.groups[g]);
-        group->topic = prefix_ + "/data/" + config_.name + "/" + group->config.name;
+        group->topic = bus.data(config_.name, group->config.name);
         size_t n = group->config.tags.size();
         group->readings.resize(n);
         group->latest.resize(n);
@@ -185,13 +183,9 @@ void Device::on_read(Group& group) {
     group.ts = unix_ms();
     std::string& out = payload_;
     out.clear();
-    out += "{\"device\":";
-    out += ib::quoted(config_.name);
-    out += ",\"group\":";
-    out += ib::quoted(group.config.name);
-    out += ",\"ts\":";
-    out += std::to_string(group.ts);
-    out += ",\"values\":{";
+    JsonWriter w(out);
+    w.begin_object().field("device", config_.name).field("group", group.config.name).field("ts", group.ts);
+    w.key("values").begin_object();
     size_t values = 0;
     size_t errors = 0;
     const auto& tags = group.config.tags;
@@ -204,12 +198,11 @@ void Device::on_read(Group& group) {
         auto& reported = group.reported[i];
         if (tags[i].on_change && reported && !changed(*reported, v, tags[i].deadband)) continue;
         reported = v;
-        if (values++) out += ',';
-        out += ib::quoted(tags[i].name);
-        out += ':';
-        append_json(out, v, tags[i].scaled() ? DataType::Float64 : tags[i].type);
+        ++values;
+        const DataType type = tags[i].scaled() ? DataType::Float64 : tags[i].type;
+        w.key(tags[i].name).appended([&](std::string& o) { append_json(o, v, type); });
     }
-    out += '}';
+    w.end_object();
     for (size_t i = 0; i < tags.size(); ++i) {
         if (!readable(tags[i].access) || group.readings[i].ok) continue;
         const TagReading& r = group.readings[i];
@@ -217,13 +210,12 @@ void Device::on_read(Group& group) {
         // A tag that comes back after an error is reported even if unchanged.
         group.reported[i].reset();
         ++tag_errors_;
-        out += errors++ ? "," : ",\"errors\":{";
-        out += ib::quoted(tags[i].name);
-        out += ':';
-        append_error(out, r.error);
+        if (errors++ == 0) w.key("errors").begin_object();
+        w.key(tags[i].name);
+        write_error(w, r.error);
     }
-    if (errors) out += '}';
-    out += '}';
+    if (errors) w.end_object();
+    w.end_object();
     if (values == 0 && errors == 0) return;  // on-change tags, none changed
     auto r = router_.publish(group.topic, ib::as_bytes(std::string_view(out)));
     if (!r) {
@@ -246,12 +238,12 @@ void Device::on_link_state(LinkState state, std::string_view error) {
 }
 
 void Device::publish_status() {
-    std::string out = "{\"device\":" + ib::quoted(config_.name) + ",\"state\":\"" +
-                      std::string(link_state_name(state_)) + "\"";
-    if (!last_error_.empty()) out += ",\"error\":" + ib::quoted(last_error_);
-    out += ",\"ts\":" + std::to_string(unix_ms()) + "}";
-    auto publish = [&router = router_, topic = prefix_ + "/status/" + config_.name, out = std::move(out),
-                    name = config_.name] {
+    std::string out;
+    JsonWriter w(out);
+    w.begin_object().field("device", config_.name).field("state", link_state_name(state_));
+    if (!last_error_.empty()) w.field("error", last_error_);
+    w.field("ts", unix_ms()).end_object();
+    auto publish = [&router = router_, &topic = status_topic_, out = std::move(out), name = config_.name] {
         mqtt::broker::PublishOptions options;
         options.retain = true;
         options.qos = 1;
@@ -266,33 +258,31 @@ void Device::publish_status() {
 }
 
 std::string Device::values_json() const {
-    std::string out = "{\"device\":" + ib::quoted(config_.name) + ",\"state\":\"" +
-                      std::string(link_state_name(state_)) + "\",\"groups\":{";
-    for (size_t g = 0; g < groups_.size(); ++g) {
-        const Group& group = *groups_[g];
-        if (g) out += ',';
-        out += ib::quoted(group.config.name) + ":{\"ts\":" + std::to_string(group.ts) + ",\"values\":{";
-        size_t values = 0;
+    std::string out;
+    JsonWriter w(out);
+    w.begin_object().field("device", config_.name).field("state", link_state_name(state_));
+    w.key("groups").begin_object();
+    for (const auto& g : groups_) {
+        const Group& group = *g;
+        w.key(group.config.name).begin_object().field("ts", group.ts).key("values").begin_object();
         for (size_t i = 0; i < group.latest.size(); ++i) {
             const TagReading& r = group.latest[i];
             if (!r.ok) continue;
-            if (values++) out += ',';
             const TagConfig& tag = group.config.tags[i];
-            out += ib::quoted(tag.name) + ":";
-            append_json(out, r.value, tag.scaled() ? DataType::Float64 : tag.type);
+            const DataType type = tag.scaled() ? DataType::Float64 : tag.type;
+            w.key(tag.name).appended([&](std::string& o) { append_json(o, r.value, type); });
         }
-        out += "},\"errors\":{";
-        size_t errors = 0;
+        w.end_object().key("errors").begin_object();
         for (size_t i = 0; i < group.latest.size(); ++i) {
             const TagReading& r = group.latest[i];
             if (r.ok || r.error.code == 0) continue;
-            if (errors++) out += ',';
-            out += ib::quoted(group.config.tags[i].name) + ":";
-            append_error(out, r.error);
+            w.key(group.config.tags[i].name);
+            write_error(w, r.error);
         }
-        out += "}}";
+        w.end_object().end_object();
     }
-    return out + "}}";
+    w.end_object().end_object();
+    return out;
 }
 
 void Device::write(WriteRequest request, std::function<void(WriteResults)> done) {

@@ -1,6 +1,6 @@
 // One running device: polls each group on its interval through the driver,
 // applies scale and offset, drops unchanged on-change tags, publishes readings on
-// ib/data/{device}/{group} and the link state on ib/status/{device} (retained),
+// <prefix>/data/{device}/{group} and the link state on <prefix>/status/{device} (retained),
 // keeps the latest values for the REST API, and carries out writes. The same for
 // every driver. Runs on one event loop; nothing here is thread-safe.
 #pragma once
@@ -23,6 +23,10 @@ namespace boost::asio {
 class io_context;
 }
 
+namespace ib {
+class BusTopics;
+}
+
 namespace ib::mqtt::broker {
 class Router;
 }
@@ -40,7 +44,7 @@ using WriteResults = std::vector<std::pair<std::string, std::optional<TagError>>
 class Device final : private DriverEvents {
 public:
     Device(boost::asio::io_context& io, DeviceConfig config, const DriverFactory& factory,
-           mqtt::broker::Router& router, std::string topic_prefix);
+           mqtt::broker::Router& router, const BusTopics& bus);
     ~Device() override;
     Device(const Device&) = delete;
     Device& operator=(const Device&) = delete;
@@ -74,7 +78,7 @@ private:
     boost::asio::io_context& io_;
     DeviceConfig config_;
     mqtt::broker::Router& router_;
-    std::string prefix_;
+    std::string status_topic_;
     std::unique_ptr<Driver> driver_;
     std::vector<std::unique_ptr<Group>> groups_;
     LinkState state_ = LinkState::Connecting;

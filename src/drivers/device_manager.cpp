@@ -4,68 +4,42 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
-#include <simdjson.h>
 
 #include "core/log.hpp"
-#include "core/quote.hpp"
 #include "mqtt/broker/router.hpp"
 #include "net/loop_check.hpp"
 
 namespace ib::drivers {
 namespace {
 
-std::expected<Value, std::string> value_from_json(simdjson::dom::element e) {
-    using simdjson::dom::element_type;
-    switch (e.type()) {
-        case element_type::BOOL: return Value(e.get_bool().value());
-        case element_type::INT64: return Value(e.get_int64().value());
-        case element_type::UINT64: return Value(e.get_uint64().value());
-        case element_type::DOUBLE: return Value(e.get_double().value());
-        case element_type::STRING: return Value(std::string(e.get_string().value()));
-        case element_type::ARRAY: {
-            std::vector<uint8_t> bytes;
-            for (auto item : e.get_array()) {
-                int64_t b = 0;
-                if (item.get_int64().get(b) || b < 0 || b > 255) {
-                    return std::unexpected(std::string("an array value must hold numbers 0 to 255 (bytes)"));
-                }
-                bytes.push_back(static_cast<uint8_t>(b));
-            }
-            return Value(std::move(bytes));
-        }
-        default: return std::unexpected(std::string("a value must be a boolean, a number, a string or bytes"));
-    }
-}
-
-std::string request_error(std::string_view id, std::string_view message) {
-    return "{\"id\":" + std::string(id) + ",\"ok\":false,\"error\":" + ib::quoted(message) + "}";
-}
-
-std::string result_json(std::string_view id, const WriteResults& results) {
-    bool ok = true;
-    std::string body;
+// A result for the bus and the API: the device's per-tag outcome, in request order.
+WriteResult to_result(std::string id, const WriteResults& results) {
+    WriteResult out;
+    out.id = std::move(id);
+    out.ok = true;
     for (const auto& [name, error] : results) {
-        if (!body.empty()) body += ',';
-        body += ib::quoted(name);
+        WriteTagResult r;
+        r.tag = name;
         if (error) {
-            ok = false;
-            body += ":{\"ok\":false,\"code\":" + std::to_string(error->code) + ",\"error\":" + ib::quoted(error->message) + "}";
-        } else {
-            body += ":{\"ok\":true}";
+            out.ok = false;
+            r.ok = false;
+            r.code = error->code;
+            r.error = error->message;
         }
+        out.results.push_back(std::move(r));
     }
-    return "{\"id\":" + std::string(id) + ",\"ok\":" + (ok ? "true" : "false") + ",\"results\":{" + body + "}}";
+    return out;
 }
 
 }  // namespace
 
 DeviceManager::DeviceManager(boost::asio::io_context& io, DriverFactory factory, AddressCheck check,
-                             mqtt::broker::Router& router, std::string topic_prefix, Persistence persistence)
+                             mqtt::broker::Router& router, BusTopics bus, Persistence persistence)
     : io_(io),
       factory_(std::move(factory)),
       check_(check),
       router_(router),
-      prefix_(std::move(topic_prefix)),
+      bus_(std::move(bus)),
       persistence_(std::move(persistence)) {}
 
 DeviceManager::~DeviceManager() {
@@ -77,7 +51,7 @@ std::expected<void, std::string> DeviceManager::start(std::vector<DeviceConfig> 
                                                       std::vector<DeviceConfig> stored) {
     for (auto& c : from_file) {
         std::string name = c.name;
-        Entry e{std::make_unique<Device>(io_, std::move(c), factory_, router_, prefix_), Source::File};
+        Entry e{std::make_unique<Device>(io_, std::move(c), factory_, router_, bus_), Source::File};
         devices_.emplace(std::move(name), std::move(e));
     }
     for (auto& c : stored) {
@@ -86,21 +60,24 @@ std::expected<void, std::string> DeviceManager::start(std::vector<DeviceConfig> 
             continue;
         }
         std::string name = c.name;
-        Entry e{std::make_unique<Device>(io_, std::move(c), factory_, router_, prefix_), Source::Api};
+        Entry e{std::make_unique<Device>(io_, std::move(c), factory_, router_, bus_), Source::Api};
         devices_.emplace(std::move(name), std::move(e));
     }
     for (auto& [name, e] : devices_) {
         if (e.device->config().enabled) e.device->start();
     }
-    auto sub = router_.subscribe(prefix_ + "/write/+", io_, [this, alive = alive_](const mqtt::broker::Message& m) {
+    auto sub = router_.subscribe(bus_.write_filter(), io_, [this, alive = alive_](const mqtt::broker::Message& m) {
         if (!*alive) return;
-        std::string_view topic = m.topic();
-        std::string device(topic.substr(topic.rfind('/') + 1));
+        auto name = bus_.device_of_write(m.topic());
+        if (!name) return;  // the filter admits only <prefix>/write/<device>
+        std::string device(*name);
         auto payload = m.payload();
         std::string_view json(reinterpret_cast<const char*>(payload.data()), payload.size());
-        write_json(device, json, [this, device, alive](std::string result, bool) {
+        write_json(device, json, [this, device, alive](const WriteResult& result) {
             if (!*alive) return;
-            auto r = router_.publish(prefix_ + "/write/" + device + "/result", ib::as_bytes(std::string_view(result)));
+            std::string text;
+            encode_write_result(text, result);
+            auto r = router_.publish(bus_.write_result(device), ib::as_bytes(std::string_view(text)));
             if (!r) IB_LOG_LIMITED_WARN("devices: cannot publish a write result for '{}': {}", device, r.error());
         });
     });
@@ -142,13 +119,13 @@ DeviceManager::Source DeviceManager::source(std::string_view name) const {
 std::expected<void, DeviceError> DeviceManager::create(DeviceConfig config) {
     IB_ASSERT_ON_LOOP(io_);
     if (devices_.contains(config.name)) {
-        return std::unexpected(DeviceError{409, "device '" + config.name + "' already exists"});
+        return std::unexpected(DeviceError{DeviceErrc::Exists, "device '" + config.name + "' already exists"});
     }
     if (auto r = persistence_.save(config); !r) {
-        return std::unexpected(DeviceError{500, "device '" + config.name + "' not kept: " + r.error()});
+        return std::unexpected(DeviceError{DeviceErrc::Storage, "device '" + config.name + "' not kept: " + r.error()});
     }
     std::string name = config.name;
-    Entry e{std::make_unique<Device>(io_, std::move(config), factory_, router_, prefix_), Source::Api};
+    Entry e{std::make_unique<Device>(io_, std::move(config), factory_, router_, bus_), Source::Api};
     auto& device = *devices_.emplace(std::move(name), std::move(e)).first->second.device;
     if (device.config().enabled) device.start();
     log::info("devices: '{}' created through the API", device.config().name);
@@ -158,16 +135,16 @@ std::expected<void, DeviceError> DeviceManager::create(DeviceConfig config) {
 std::expected<void, DeviceError> DeviceManager::replace(DeviceConfig config) {
     IB_ASSERT_ON_LOOP(io_);
     auto it = devices_.find(config.name);
-    if (it == devices_.end()) return std::unexpected(DeviceError{404, "no device named '" + config.name + "'"});
+    if (it == devices_.end()) return std::unexpected(DeviceError{DeviceErrc::NotFound, "no device named '" + config.name + "'"});
     if (it->second.source == Source::File) {
         return std::unexpected(DeviceError{
-            409, "device '" + config.name + "' is defined in the config file; change it there and restart"});
+            DeviceErrc::FromFile, "device '" + config.name + "' is defined in the config file; change it there and restart"});
     }
     if (auto r = persistence_.save(config); !r) {
-        return std::unexpected(DeviceError{500, "device '" + config.name + "' not kept: " + r.error()});
+        return std::unexpected(DeviceError{DeviceErrc::Storage, "device '" + config.name + "' not kept: " + r.error()});
     }
     it->second.device->stop();
-    it->second.device = std::make_unique<Device>(io_, std::move(config), factory_, router_, prefix_);
+    it->second.device = std::make_unique<Device>(io_, std::move(config), factory_, router_, bus_);
     if (it->second.device->config().enabled) it->second.device->start();
     return {};
 }
@@ -175,73 +152,54 @@ std::expected<void, DeviceError> DeviceManager::replace(DeviceConfig config) {
 std::expected<void, DeviceError> DeviceManager::remove(std::string_view name) {
     IB_ASSERT_ON_LOOP(io_);
     auto it = devices_.find(name);
-    if (it == devices_.end()) return std::unexpected(DeviceError{404, "no device named '" + std::string(name) + "'"});
+    if (it == devices_.end()) return std::unexpected(DeviceError{DeviceErrc::NotFound, "no device named '" + std::string(name) + "'"});
     if (it->second.source == Source::File) {
         return std::unexpected(DeviceError{
-            409, "device '" + std::string(name) + "' is defined in the config file; remove it there and restart"});
+            DeviceErrc::FromFile, "device '" + std::string(name) + "' is defined in the config file; remove it there and restart"});
     }
     if (auto r = persistence_.remove(name); !r) {
-        return std::unexpected(DeviceError{500, "device '" + std::string(name) + "' not removed: " + r.error()});
+        return std::unexpected(DeviceError{DeviceErrc::Storage, "device '" + std::string(name) + "' not removed: " + r.error()});
     }
     it->second.device->stop();
     devices_.erase(it);
     // The retained status would otherwise describe a device that no longer exists.
-    auto r = router_.publish(prefix_ + "/status/" + std::string(name), {}, {.qos = 0, .retain = true});
+    auto r = router_.publish(bus_.status(name), {}, {.qos = 0, .retain = true});
     (void)r;
     log::info("devices: '{}' deleted through the API", name);
     return {};
 }
 
 void DeviceManager::write_json(std::string_view device_name, std::string_view json,
-                               std::function<void(std::string, bool)> done) {
+                               std::function<void(WriteResult)> done) {
     IB_ASSERT_ON_LOOP(io_);
-    simdjson::dom::parser parser;
-    simdjson::padded_string padded(json);
-    simdjson::dom::element root;
-    std::string id = "null";
-    auto refuse = [&](std::string_view why) {
+    auto refuse = [&](std::string id, std::string why) {
         ++bad_write_requests_;
         IB_LOG_LIMITED_WARN("devices: write to '{}' refused: {}", device_name, why);
-        done(request_error(id, why), false);
+        WriteResult r;
+        r.id = std::move(id);
+        r.error = std::move(why);
+        done(std::move(r));
     };
-    if (auto err = parser.parse(padded).get(root); err) {
-        return refuse(std::string("the request is not valid JSON: ") + simdjson::error_message(err));
-    }
-    if (!root.is_object()) return refuse("the request must be a JSON object");
-    simdjson::dom::element id_element;
-    if (!root["id"].get(id_element)) id = simdjson::minify(id_element);
-
+    auto decoded = decode_write_request(json);
+    if (!decoded) return refuse(std::move(decoded.error().id), std::move(decoded.error().message));
     auto it = devices_.find(device_name);
-    if (it == devices_.end()) return refuse("no device named '" + std::string(device_name) + "'");
+    if (it == devices_.end()) return refuse(std::move(decoded->id), "no device named '" + std::string(device_name) + "'");
 
-    WriteRequest request;
+    WriteRequest request;  // the device's (drivers::WriteRequest), not the bus's
     // A value that is no value at all (bytes above 255, null) fails that tag alone.
     WriteResults refused;
-    auto take = [&](std::string_view name, simdjson::dom::element value) {
-        auto v = value_from_json(value);
-        if (v) request.values.emplace_back(std::string(name), std::move(*v));
-        else refused.emplace_back(std::string(name), TagError{static_cast<uint16_t>(TagErrc::BadValue), v.error()});
-    };
-    simdjson::dom::element tag;
-    simdjson::dom::element values;
-    if (!root["tag"].get(tag)) {
-        std::string_view name;
-        if (tag.get_string().get(name)) return refuse("\"tag\" must be a string");
-        simdjson::dom::element value;
-        if (root["value"].get(value)) return refuse("\"tag\" needs a \"value\"");
-        take(name, value);
-    } else if (!root["values"].get(values)) {
-        simdjson::dom::object object;
-        if (values.get_object().get(object)) return refuse("\"values\" must be an object of tag names and values");
-        for (auto [k, v] : object) take(k, v);
-        if (request.values.empty() && refused.empty()) return refuse("\"values\" is empty");
-    } else {
-        return refuse("expected {\"id\":..,\"tag\":..,\"value\":..} or {\"id\":..,\"values\":{..}}");
+    for (auto& item : decoded->items) {
+        if (item.value) {
+            request.values.emplace_back(std::move(item.tag), std::move(*item.value));
+        } else {
+            refused.emplace_back(std::move(item.tag),
+                                 TagError{static_cast<uint16_t>(TagErrc::BadValue), std::move(item.value.error())});
+        }
     }
-    it->second.device->write(std::move(request), [id, refused = std::move(refused),
+    it->second.device->write(std::move(request), [id = std::move(decoded->id), refused = std::move(refused),
                                                   done = std::move(done)](WriteResults results) mutable {
         for (auto& r : refused) results.push_back(std::move(r));
-        done(result_json(id, results), true);
+        done(to_result(std::move(id), results));
     });
 }
 

@@ -1,5 +1,5 @@
 // Every device of the node: starts them, answers writes arriving on
-// ib/write/{device}, and carries out the REST API's changes (create, replace,
+// <prefix>/write/{device}, and carries out the REST API's changes (create, replace,
 // delete), keeping devices made through the API in the data directory through
 // the Persistence it is given. Devices from the config file are read-only here:
 // they change in the file. Runs on one event loop (the API's); not thread-safe.
@@ -13,14 +13,24 @@
 #include <string_view>
 #include <vector>
 
+#include "core/bus.hpp"
 #include "core/metrics.hpp"
 #include "drivers/device.hpp"
 #include "drivers/device_settings.hpp"
 
 namespace ib::drivers {
 
+// Why a change to the set of devices was refused; the API maps each kind to
+// its HTTP status.
+enum class DeviceErrc : uint8_t {
+    NotFound,  // no device of that name
+    Exists,    // a device of that name exists already
+    FromFile,  // the device is defined in the config file, not changeable here
+    Storage,   // the change could not be kept in the data directory
+};
+
 struct DeviceError {
-    unsigned status = 400;  // the HTTP status it maps to
+    DeviceErrc kind;
     std::string message;
 };
 
@@ -35,7 +45,7 @@ public:
     // `check` is the drivers' check of a tag's address, which a REST body's
     // devices, groups and tags pass (address_check) like the file's.
     DeviceManager(boost::asio::io_context& io, DriverFactory factory, AddressCheck check,
-                  mqtt::broker::Router& router, std::string topic_prefix, Persistence persistence);
+                  mqtt::broker::Router& router, BusTopics bus, Persistence persistence);
     ~DeviceManager();
 
     // Starts the file's devices, then the stored ones (a stored device whose name
@@ -52,10 +62,9 @@ public:
     std::expected<void, DeviceError> remove(std::string_view name);
 
     // A write request in the JSON of DESIGN.md ({"id":..,"tag":..,"value":..} or
-    // {"id":..,"values":{..}}); `done` gets the result JSON and whether the request
-    // itself was understood (for the HTTP status).
-    void write_json(std::string_view device, std::string_view json,
-                    std::function<void(std::string result, bool understood)> done);
+    // {"id":..,"values":{..}}, decoded by core/bus.hpp); `done` gets the result,
+    // whose `error` is set when the request itself was refused (bad JSON, no such device).
+    void write_json(std::string_view device, std::string_view json, std::function<void(WriteResult result)> done);
 
     void collect_metrics(MetricSink& sink) const;
 
@@ -71,7 +80,7 @@ private:
     DriverFactory factory_;
     AddressCheck check_;
     mqtt::broker::Router& router_;
-    std::string prefix_;
+    BusTopics bus_;  // outlives the devices, which keep a reference
     Persistence persistence_;
     std::map<std::string, Entry, std::less<>> devices_;
     uint64_t write_subscription_ = 0;

@@ -129,7 +129,7 @@ struct RuleEngine::Impl {
     // The message being handed to its rules, parsed once for all of them.
     SharedDocument shared_doc;
     mqtt::broker::Router& router;
-    std::string prefix;
+    BusTopics bus;
     Persistence persistence;
     std::string data_dir;
     std::vector<std::unique_ptr<Running>> rules;
@@ -149,10 +149,10 @@ struct RuleEngine::Impl {
     // Last, so it is destroyed first: it runs what is queued, using the stores above.
     std::unique_ptr<store::WriterThread> writer;
 
-    Impl(asio::io_context& i, mqtt::broker::Router& r, std::string p, Persistence per, std::string dir)
+    Impl(asio::io_context& i, mqtt::broker::Router& r, BusTopics p, Persistence per, std::string dir)
         : io(i),
           router(r),
-          prefix(std::move(p)),
+          bus(std::move(p)),
           persistence(std::move(per)),
           data_dir(std::move(dir)),
           timer(i),
@@ -377,22 +377,22 @@ struct RuleEngine::Impl {
             }
             case ActionKind::Write: {
                 if (!a.topic.render(row, topic_buf, missing)) return "the row has no column '" + missing + "' for the device";
-                if (topic_buf.empty() || topic_buf.find_first_of("/+#") != std::string::npos) {
+                if (!BusTopics::is_topic_level(topic_buf)) {
                     return "device name " + ib::quoted(topic_buf) + " is not a device name";
                 }
-                const std::string topic = prefix + "/write/" + topic_buf;
-                write_buf = "{\"id\":" + ib::quoted("rule-" + r.config.id + "-" + std::to_string(a.status.done + a.status.errors + 1));
+                const std::string topic = bus.write(topic_buf);
+                const std::string id = "rule-" + r.config.id + "-" + std::to_string(a.status.done + a.status.errors + 1);
+                write_buf.clear();
                 if (!a.config.tag.empty()) {
                     const Value* v = row.find("value");
                     if (v == nullptr && !row.values.empty()) v = &row.values[0];
                     if (v == nullptr) return "the row has no value to write";
-                    write_buf += ",\"tag\":" + ib::quoted(a.config.tag) + ",\"value\":";
-                    append_json(write_buf, *v);
+                    payload_buf.clear();
+                    append_json(payload_buf, *v);
+                    encode_write_request(write_buf, id, a.config.tag, payload_buf);
                 } else {
-                    write_buf += ",\"values\":";
-                    write_buf += row.json;
+                    encode_write_request_values(write_buf, id, row.json);
                 }
-                write_buf += "}";
                 auto p = router.publish(topic, as_bytes(write_buf), {});
                 return p ? std::string() : p.error();
             }
@@ -435,9 +435,9 @@ struct RuleEngine::Impl {
     }
 };
 
-RuleEngine::RuleEngine(asio::io_context& io, mqtt::broker::Router& router, std::string prefix, Persistence persistence,
+RuleEngine::RuleEngine(asio::io_context& io, mqtt::broker::Router& router, BusTopics bus, Persistence persistence,
                        std::string data_dir)
-    : impl_(std::make_unique<Impl>(io, router, std::move(prefix), std::move(persistence), std::move(data_dir))) {}
+    : impl_(std::make_unique<Impl>(io, router, std::move(bus), std::move(persistence), std::move(data_dir))) {}
 
 RuleEngine::~RuleEngine() { stop(); }
 

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/bus.hpp"
 #include "core/metrics.hpp"
 #include "mqtt/broker/router.hpp"
 #include "rules/rule.hpp"
@@ -56,11 +57,11 @@ public:
         std::function<std::expected<void, std::string>(std::string_view id)> remove;
     };
 
-    // `prefix` is the bus prefix (`ib`): write actions publish to `<prefix>/write/<device>`.
+    // `bus` names the topics: write actions publish to `<prefix>/write/<device>`.
     // The state of windows and change detection is checkpointed every second and at
     // stop() to `<data_dir>/rules-state.db`, and restored at start() for every rule
     // whose SQL and options are unchanged; "" keeps no checkpoint (tests).
-    RuleEngine(boost::asio::io_context& io, mqtt::broker::Router& router, std::string prefix, Persistence persistence,
+    RuleEngine(boost::asio::io_context& io, mqtt::broker::Router& router, BusTopics bus, Persistence persistence,
                std::string data_dir = {});
     ~RuleEngine();
     RuleEngine(const RuleEngine&) = delete;

@@ -12,8 +12,9 @@ namespace ib::store {
 struct HistoryConfig {
     // The app decides whether to start the history; History itself ignores this.
     bool enabled = true;
-    // Readings subscribed to; each message is the JSON of DESIGN.md.
-    std::string topic = "ib/data/#";
+    // Readings subscribed to; each message is the JSON of DESIGN.md. Empty
+    // until the app fills in <bus.prefix>/data/#, unless a filter was set.
+    std::string topic;
     // Ages past which data is deleted, measured from the wall clock against
     // each point's own `ts`.
     std::chrono::hours raw_retention{24};

@@ -72,6 +72,74 @@ TEST(ApiRouter, ExactBeatsPrefixAndLongestPrefixWins) {
     EXPECT_EQ(router.dispatch(request("GET", "/x/y/z")).body, "exact");
 }
 
+HttpResponse echo_params(const HttpRequest& r) {
+    std::string out;
+    for (const auto& [k, v] : r.params) out += std::string(k) + "=" + v + ";";
+    return text(out);
+}
+
+TEST(ApiRouter, PatternHandsItsParametersToTheHandler) {
+    Router router;
+    router.add("DELETE", "/api/v1/devices/{name}/groups/{group}/tags/{tag}", echo_params);
+    HttpResponse r = router.dispatch(request("DELETE", "/api/v1/devices/plc1/groups/fast/tags/t1"));
+    EXPECT_EQ(r.status, 200u);
+    EXPECT_EQ(r.body, "name=plc1;group=fast;tag=t1;");
+    router.add("GET", "/r/{id}", [](const HttpRequest& q) { return text(std::string(q.param("id")) + "|" + std::string(q.param("nope"))); });
+    EXPECT_EQ(router.dispatch(request("GET", "/r/abc")).body, "abc|");
+}
+
+TEST(ApiRouter, ParametersArePercentDecoded) {
+    Router router;
+    router.add("GET", "/d/{name}", echo_params);
+    EXPECT_EQ(router.dispatch(request("GET", "/d/plc%201%2Fa+b")).body, "name=plc 1/a+b;");
+    // A broken escape matches nothing rather than guessing.
+    EXPECT_EQ(router.dispatch(request("GET", "/d/x%2")).status, 404u);
+    EXPECT_EQ(router.dispatch(request("GET", "/d/x%zz")).status, 404u);
+}
+
+TEST(ApiRouter, ParameterMatchesExactlyOneNonEmptySegment) {
+    Router router;
+    router.add("GET", "/d/{name}", echo_params);
+    EXPECT_EQ(router.dispatch(request("GET", "/d/a")).status, 200u);
+    EXPECT_EQ(router.dispatch(request("GET", "/d/")).status, 404u);
+    EXPECT_EQ(router.dispatch(request("GET", "/d")).status, 404u);
+    EXPECT_EQ(router.dispatch(request("GET", "/d/a/b")).status, 404u);
+    EXPECT_EQ(router.dispatch(request("GET", "/d/a/")).status, 404u);
+    EXPECT_EQ(router.dispatch(request("GET", "/e/a")).status, 404u);
+}
+
+TEST(ApiRouter, ExactBeatsPatternAndLiteralSegmentBeatsParameter) {
+    Router router;
+    router.add("GET", "/rules/{id}", [](const HttpRequest& r) { return text("rule " + std::string(r.param("id"))); });
+    router.add("POST", "/rules/test", [](const HttpRequest&) { return text("test"); });
+    router.add("GET", "/d/{name}/{what}", [](const HttpRequest&) { return text("any"); });
+    router.add("GET", "/d/{name}/values", [](const HttpRequest&) { return text("values"); });
+    router.add("GET", "/x/*", [](const HttpRequest&) { return text("prefix"); });
+    router.add("GET", "/x/{a}", [](const HttpRequest&) { return text("pattern"); });
+    EXPECT_EQ(router.dispatch(request("GET", "/rules/r1")).body, "rule r1");
+    EXPECT_EQ(router.dispatch(request("POST", "/rules/test")).body, "test");
+    // As for exact and prefix routes: the exact path answers 405, not the broader pattern.
+    EXPECT_EQ(router.dispatch(request("GET", "/rules/test")).status, 405u);
+    EXPECT_EQ(router.dispatch(request("GET", "/d/p/values")).body, "values");
+    EXPECT_EQ(router.dispatch(request("GET", "/d/p/other")).body, "any");
+    EXPECT_EQ(router.dispatch(request("GET", "/x/1")).body, "pattern");
+    EXPECT_EQ(router.dispatch(request("GET", "/x/1/2")).body, "prefix");
+}
+
+TEST(ApiRouter, PatternWrongMethodIs405WithAllowOfThatShape) {
+    Router router;
+    router.add("GET", "/d/{name}", echo_params);
+    router.add("PUT", "/d/{id}", echo_params);
+    router.add("POST", "/d/{name}/write", echo_params);
+    HttpResponse r = router.dispatch(request("DELETE", "/d/p1"));
+    EXPECT_EQ(r.status, 405u);
+    ASSERT_EQ(r.headers.size(), 1u);
+    EXPECT_EQ(r.headers[0].second, "GET, PUT");
+    // Each method's route names its parameters its own way.
+    EXPECT_EQ(router.dispatch(request("PUT", "/d/p1")).body, "id=p1;");
+    EXPECT_EQ(router.dispatch(request("GET", "/d/p1")).body, "name=p1;");
+}
+
 TEST(ApiRouter, HandlerExceptionBecomes500) {
     Router router;
     router.add("GET", "/boom", [](const HttpRequest&) -> HttpResponse { throw std::runtime_error("kaput"); });
