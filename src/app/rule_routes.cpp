@@ -56,8 +56,19 @@ std::string status_json(const rules::RuleStatus& s, const rules::RuleConfig* con
 }
 
 // The one place a rule engine error becomes an HTTP status.
+unsigned http_status(rules::RuleErrc kind) {
+    switch (kind) {
+        case rules::RuleErrc::Invalid: return 400;
+        case rules::RuleErrc::NotFound: return 404;
+        case rules::RuleErrc::Exists: return 409;
+        case rules::RuleErrc::FromFile: return 409;
+        case rules::RuleErrc::Storage: return 500;
+    }
+    return 500;
+}
+
 HttpResponse from(const std::expected<void, rules::RuleError>& r, unsigned ok_status, std::string ok_body) {
-    if (!r) return json_error(r.error().status, r.error().message);
+    if (!r) return json_error(http_status(r.error().kind), r.error().message);
     return json_reply(ok_status, std::move(ok_body));
 }
 

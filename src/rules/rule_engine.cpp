@@ -495,13 +495,13 @@ void RuleEngine::stop() {
 std::expected<void, RuleError> RuleEngine::add(RuleConfig config) {
     IB_ASSERT_ON_LOOP(impl_->io);
     Impl& e = *impl_;
-    if (e.find(config.id) != nullptr) return std::unexpected(RuleError{409, "a rule named '" + config.id + "' exists; use PUT to change it"});
+    if (e.find(config.id) != nullptr) return std::unexpected(RuleError{RuleErrc::Exists, "a rule named '" + config.id + "' exists; use PUT to change it"});
     auto r = e.make(config, false);
-    if (!r) return std::unexpected(RuleError{400, r.error()});
+    if (!r) return std::unexpected(RuleError{RuleErrc::Invalid, r.error()});
     if (e.persistence.put) {
-        if (auto p = e.persistence.put(config); !p) return std::unexpected(RuleError{500, "cannot store the rule: " + p.error()});
+        if (auto p = e.persistence.put(config); !p) return std::unexpected(RuleError{RuleErrc::Storage, "cannot store the rule: " + p.error()});
     }
-    if (auto s = e.subscribe(**r); !s) return std::unexpected(RuleError{400, s.error()});
+    if (auto s = e.subscribe(**r); !s) return std::unexpected(RuleError{RuleErrc::Invalid, s.error()});
     e.ensure_state(**r);
     e.forget_state(config.id);  // a checkpoint of an earlier rule of that id
     e.rules.push_back(std::move(*r));
@@ -512,12 +512,12 @@ std::expected<void, RuleError> RuleEngine::replace(RuleConfig config) {
     IB_ASSERT_ON_LOOP(impl_->io);
     Impl& e = *impl_;
     Impl::Running* old = e.find(config.id);
-    if (old == nullptr) return std::unexpected(RuleError{404, "no rule named '" + config.id + "'"});
-    if (old->from_file) return std::unexpected(RuleError{409, "rule '" + config.id + "' is defined in the config file; change it there"});
+    if (old == nullptr) return std::unexpected(RuleError{RuleErrc::NotFound, "no rule named '" + config.id + "'"});
+    if (old->from_file) return std::unexpected(RuleError{RuleErrc::FromFile, "rule '" + config.id + "' is defined in the config file; change it there"});
     auto r = e.make(config, false);
-    if (!r) return std::unexpected(RuleError{400, r.error()});
+    if (!r) return std::unexpected(RuleError{RuleErrc::Invalid, r.error()});
     if (e.persistence.put) {
-        if (auto p = e.persistence.put(config); !p) return std::unexpected(RuleError{500, "cannot store the rule: " + p.error()});
+        if (auto p = e.persistence.put(config); !p) return std::unexpected(RuleError{RuleErrc::Storage, "cannot store the rule: " + p.error()});
     }
     e.unsubscribe(*old);
     e.forget_state(config.id);
@@ -525,7 +525,7 @@ std::expected<void, RuleError> RuleEngine::replace(RuleConfig config) {
     for (auto& slot : e.rules) {
         if (slot.get() == old) {
             slot = std::move(*r);
-            if (auto s = e.subscribe(*slot); !s) return std::unexpected(RuleError{400, s.error()});
+            if (auto s = e.subscribe(*slot); !s) return std::unexpected(RuleError{RuleErrc::Invalid, s.error()});
             break;
         }
     }
@@ -536,10 +536,10 @@ std::expected<void, RuleError> RuleEngine::remove(std::string_view id) {
     IB_ASSERT_ON_LOOP(impl_->io);
     Impl& e = *impl_;
     Impl::Running* r = e.find(id);
-    if (r == nullptr) return std::unexpected(RuleError{404, "no rule named '" + std::string(id) + "'"});
-    if (r->from_file) return std::unexpected(RuleError{409, "rule '" + std::string(id) + "' is defined in the config file; remove it there"});
+    if (r == nullptr) return std::unexpected(RuleError{RuleErrc::NotFound, "no rule named '" + std::string(id) + "'"});
+    if (r->from_file) return std::unexpected(RuleError{RuleErrc::FromFile, "rule '" + std::string(id) + "' is defined in the config file; remove it there"});
     if (e.persistence.remove) {
-        if (auto p = e.persistence.remove(id); !p) return std::unexpected(RuleError{500, "cannot remove the stored rule: " + p.error()});
+        if (auto p = e.persistence.remove(id); !p) return std::unexpected(RuleError{RuleErrc::Storage, "cannot remove the stored rule: " + p.error()});
     }
     e.unsubscribe(*r);
     e.forget_state(id);
@@ -551,15 +551,15 @@ std::expected<void, RuleError> RuleEngine::set_running(std::string_view id, bool
     IB_ASSERT_ON_LOOP(impl_->io);
     Impl& e = *impl_;
     Impl::Running* r = e.find(id);
-    if (r == nullptr) return std::unexpected(RuleError{404, "no rule named '" + std::string(id) + "'"});
+    if (r == nullptr) return std::unexpected(RuleError{RuleErrc::NotFound, "no rule named '" + std::string(id) + "'"});
     if (r->config.enabled != running) {
         r->config.enabled = running;
         if (!r->from_file && e.persistence.put) {
-            if (auto p = e.persistence.put(r->config); !p) return std::unexpected(RuleError{500, "cannot store the rule: " + p.error()});
+            if (auto p = e.persistence.put(r->config); !p) return std::unexpected(RuleError{RuleErrc::Storage, "cannot store the rule: " + p.error()});
         }
     }
     if (running) {
-        if (auto s = e.subscribe(*r); !s) return std::unexpected(RuleError{400, s.error()});
+        if (auto s = e.subscribe(*r); !s) return std::unexpected(RuleError{RuleErrc::Invalid, s.error()});
     } else {
         e.unsubscribe(*r);
     }

@@ -45,8 +45,17 @@ struct RuleStatus {
     std::vector<ActionStatus> actions;
 };
 
+// Why a change to the rules was refused; the API maps each kind to its HTTP status.
+enum class RuleErrc : uint8_t {
+    Invalid,   // the rule does not compile, or its FROM filter is refused
+    NotFound,  // no rule of that id
+    Exists,    // a rule of that id exists already
+    FromFile,  // the rule is defined in the config file, not changeable here
+    Storage,   // the change could not be kept in the data directory
+};
+
 struct RuleError {
-    unsigned status = 400;  // as an HTTP status: 400 bad rule, 404 unknown, 409 conflict
+    RuleErrc kind = RuleErrc::Invalid;
     std::string message;
 };
 
