@@ -277,8 +277,9 @@ void Shard::release_after_durable_tasks() {
     batch.upto.reserve(held_.size());
     for (auto& w : held_) {
         if (auto c = w.lock()) {
-            c->held_registered_ = false;
-            batch.upto.emplace_back(c, c->held_total_);
+            // Registered by ack_publish, which allocated the cold part.
+            c->cold_->held_registered = false;
+            batch.upto.emplace_back(c, c->cold_->held_total);
         }
     }
     held_.clear();
@@ -354,14 +355,14 @@ void Shard::recheck_durable_gate() {
 }
 
 void Shard::destroy_session(Session* s) {
-    if (s->will) {
+    if (s->will()) {
         // [MQTT-3.1.3-9] The session ends before the will delay: send it now.
-        route(s->will->msg);
-        s->will.reset();
+        route(s->will()->msg);
+        s->clear_will();
     }
-    if (!s->subscriptions.empty()) {
+    if (!s->subscriptions().empty()) {
         std::vector<TreeChange> changes;
-        for (const auto& [filter, opts] : s->subscriptions) {
+        for (const auto& [filter, opts] : s->subscriptions()) {
             TreeChange c{false, filter, Subscription{s->id(), {}}};
             apply(c);
             changes.push_back(std::move(c));
@@ -389,27 +390,25 @@ void Shard::schedule_expiry(Session& s, std::optional<std::chrono::milliseconds>
         op.expires_at_ms = s.expiry_interval_s == UINT32_MAX ? 0 : wall_ms() + left.count();
         s.persist(std::move(op));
     }
-    if (s.will) {
-        if (!s.will_timer) s.will_timer = std::make_unique<asio::steady_timer>(ctx);
-        uint32_t delay = std::min(s.will->delay_s, s.expiry_interval_s);
-        s.will_timer->expires_after(std::chrono::seconds(delay));
-        s.will_timer->async_wait([this, id](const boost::system::error_code& ec) {
+    if (s.will()) {
+        uint32_t delay = std::min(s.will()->delay_s, s.expiry_interval_s);
+        s.will_timer().expires_after(std::chrono::seconds(delay));
+        s.will_timer().async_wait([this, id](const boost::system::error_code& ec) {
             if (ec) return;
             auto it = sessions.find(id);
-            if (it == sessions.end() || it->second->connection() || !it->second->will) return;
-            route(it->second->will->msg);
-            it->second->will.reset();
+            if (it == sessions.end() || it->second->connection() || !it->second->will()) return;
+            route(it->second->will()->msg);
+            it->second->clear_will();
             flush();
         });
     }
     if (s.expiry_interval_s == UINT32_MAX) return;  // 3.1.1 persistent: never expires
-    if (!s.expiry_timer) s.expiry_timer = std::make_unique<asio::steady_timer>(ctx);
     if (remaining) {
-        s.expiry_timer->expires_after(*remaining);
+        s.expiry_timer().expires_after(*remaining);
     } else {
-        s.expiry_timer->expires_after(std::chrono::seconds(s.expiry_interval_s));
+        s.expiry_timer().expires_after(std::chrono::seconds(s.expiry_interval_s));
     }
-    s.expiry_timer->async_wait([this, id](const boost::system::error_code& ec) {
+    s.expiry_timer().async_wait([this, id](const boost::system::error_code& ec) {
         if (ec) return;
         auto it = sessions.find(id);
         if (it == sessions.end() || it->second->connection()) return;
@@ -528,7 +527,7 @@ std::expected<void, std::string> BrokerCore::load_persisted() {
         for (auto& [filter, opts] : ss.subscriptions) {
             const TreeChange c{true, filter, Subscription{id, opts}};
             for (auto& sh : shards_) sh->apply(c);
-            s->subscriptions.emplace(std::move(filter), opts);
+            s->subscriptions_mut().emplace(std::move(filter), opts);
         }
         shard.sessions.emplace(id, std::move(owned));
         shard.sessions_by_client.emplace(s->client_id(), s);

@@ -174,9 +174,6 @@ public:
     void add_incoming_qos2(uint16_t packet_id);
     // False when the id was not pending.
     bool remove_incoming_qos2(uint16_t packet_id);
-    // Loaded from the store at start-up: its queue is read from the file at the
-    // first attach (so start-up does not read every queued message).
-    bool restore_pending = false;
 
     void attach(Connection* conn);
     void detach();
@@ -192,15 +189,24 @@ public:
     bool on_pubrec(uint16_t id, uint8_t reason);
     bool on_pubcomp(uint16_t id);
 
-    // Subscriptions, kept so the session can drop them when it ends.
-    std::unordered_map<std::string, SubscriptionOptions> subscriptions;
-    // QoS 2 messages received and answered with PUBREC, awaiting PUBREL.
+    // Subscriptions, kept so the session can drop them when it ends (changed
+    // through add_subscription / remove_subscription, or subscriptions_mut()).
+    using SubscriptionMap = std::unordered_map<std::string, SubscriptionOptions>;
+    const SubscriptionMap& subscriptions() const;
+    SubscriptionMap& subscriptions_mut() { return cold().subscriptions; }
+    // QoS 2 messages received and answered with PUBREC, awaiting PUBREL: hot,
+    // since every QoS 1/2 PUBLISH counts them against the Receive Maximum.
     std::vector<uint16_t> incoming_qos2;
 
-    uint32_t expiry_interval_s = 0;      // session expiry after disconnect
-    std::optional<WillMessage> will;     // the connection's will, moved here on close
-    std::unique_ptr<asio::steady_timer> expiry_timer;
-    std::unique_ptr<asio::steady_timer> will_timer;
+    // The connection's delayed will, moved here on close; null without one.
+    WillMessage* will() const { return cold_ && cold_->will ? &*cold_->will : nullptr; }
+    void set_will(WillMessage w) { cold().will = std::move(w); }
+    void clear_will() {
+        if (cold_) cold_->will.reset();
+    }
+    // Created when first armed (Shard::schedule_expiry).
+    asio::steady_timer& expiry_timer();
+    asio::steady_timer& will_timer();
     std::size_t queued_bytes() const { return queued_bytes_; }
     std::size_t queued_count() const { return queue_.size(); }
     std::size_t inflight_count() const { return inflight_.size(); }
@@ -217,6 +223,24 @@ private:
     std::size_t find_inflight(uint16_t id) const;
     void remove_inflight(std::size_t i);
 
+    // What a session needs only once it subscribes, has a delayed will or an
+    // expiry, or throttles a publisher: allocated at first use, so an idle
+    // session carries one null pointer for all of it (BENCHMARKS.md, (f)).
+    struct Cold {
+        SubscriptionMap subscriptions;
+        std::optional<WillMessage> will;
+        std::unique_ptr<asio::steady_timer> expiry_timer;
+        std::unique_ptr<asio::steady_timer> will_timer;
+        // The publisher this session last asked to slow down, and when: repeated
+        // requests for the same one within a pause are skipped.
+        OriginId last_throttled = 0;
+        Clock::time_point last_throttle{};
+    };
+    Cold& cold() {
+        if (!cold_) cold_ = std::make_unique<Cold>();
+        return *cold_;
+    }
+
     Shard& shard_;
     SubscriberId id_;
     std::string client_id_;
@@ -224,11 +248,15 @@ private:
     RingBuffer<QueuedMessage> queue_;
     std::size_t queued_bytes_ = 0;
     RingBuffer<InflightMessage> inflight_;  // in send order
+    std::unique_ptr<Cold> cold_;
     uint16_t last_packet_id_ = 0;
-    // The publisher this session last asked to slow down, and when: repeated
-    // requests for the same one within a pause are skipped.
-    OriginId last_throttled_ = 0;
-    Clock::time_point last_throttle_{};
+
+public:
+    // (Declared here, beside last_packet_id_, to fill what would be padding.)
+    // Loaded from the store at start-up: its queue is read from the file at the
+    // first attach (so start-up does not read every queued message).
+    bool restore_pending = false;
+    uint32_t expiry_interval_s = 0;  // session expiry after disconnect
 };
 
 // One network connection. Owned by a shared_ptr held by its pending async
@@ -268,7 +296,7 @@ public:
     // The verified TLS client certificate's common name; empty without one.
     std::string_view peer_cert_cn() const;
     Clock::time_point last_rx() const { return last_rx_; }
-    Clock::time_point accepted_at() const { return accepted_at_; }
+    Clock::time_point accepted_at() const { return since_; }  // while awaiting_connect()
     uint16_t keep_alive_s() const { return keep_alive_s_; }
     bool awaiting_connect() const { return state_ == State::AwaitConnect; }
     bool connected() const { return state_ == State::Connected; }
@@ -284,7 +312,6 @@ public:
     // Sends the acknowledgements held for a durable subscriber (Shard::hold_acks)
     // up to the `upto`-th ever held.
     void release_held_acks(uint64_t upto);
-    bool dirty = false;
 
 private:
     // Ordered: every state from Closing on counts as closed (one comparison).
@@ -359,38 +386,28 @@ private:
     void refuse_connect(uint8_t v5_reason, uint8_t v3_code, std::string_view why);
     void end_session_link(bool send_will);
 
+    // Hot state first: what reading, parsing and writing touch for every
+    // connection. What only some connections need (a will, a paused read's
+    // deadline, held acknowledgements, the login name, the timer) is in Cold,
+    // allocated at first use, so an idle connection carries one null pointer
+    // for all of it (BENCHMARKS.md, scenario (f)).
     Shard& shard_;
     Socket socket_;
     ListenerState& listener_;
     std::unique_ptr<Transport> tx_;  // null for plain TCP: its path has no transport branch below the read
     std::string peer_;
-    State state_ = State::AwaitConnect;
-    codec::Version version_ = codec::Version::V311;
-    bool clean_disconnect_ = false;
-    bool drain_on_close_ = false;  // set by close_gracefully
     Session* session_ = nullptr;
-    std::optional<WillMessage> will_;
-    // 1 + index of the shard this connection moves to once its CONNECT is read.
-    std::size_t migrate_to_ = 0;
-    bool paused_ = false;
-    Clock::time_point paused_until_{};
-    Clock::time_point closing_at_{};  // when Closing began, then when Draining began
-
     std::vector<std::byte> partial_;  // bytes of an incomplete packet
     std::vector<std::byte> out_;
     std::size_t out_offset_ = 0;
-    bool writing_ = false;
-    bool reading_ = false;
-
-    Clock::time_point accepted_at_;
+    // When the connection was accepted while AwaitConnect (the connect
+    // timeout), then when Closing began, then when Draining began.
+    Clock::time_point since_;
     Clock::time_point last_rx_;
-    uint16_t keep_alive_s_ = 0;
-    uint32_t client_max_packet_size_ = codec::kMaxRemainingLength + 5;
-    uint16_t send_quota_ = 0;
-    // 5.0 PUBACKs held (held_acks_) and so not yet sent: with the QoS 2 flows
-    // awaiting PUBREL they count against our Receive Maximum.
-    uint16_t held_pubacks_ = 0;
-    uint32_t drained_bytes_ = 0;  // read and discarded while Draining
+    // Authorization (connection_auth.cpp): the client's rules compiled at CONNECT, and
+    // again when a reload moves the Auth generation. Null: nothing to check.
+    std::shared_ptr<const auth::ClientAcl> acl_;
+    uint64_t acl_generation_ = 0;
     // Topic aliases (5.0), allocated only for clients that use them.
     struct Aliases {
         uint16_t client_max = 0;  // aliases we may send
@@ -398,30 +415,53 @@ private:
         std::vector<std::string> incoming;  // aliases the client set (index = alias)
     };
     std::unique_ptr<Aliases> aliases_;
-    // Allocated when first needed: the retry of a read paused by flow control
-    // or a congested shard, then the end of the drain once Draining.
-    std::unique_ptr<asio::steady_timer> timer_;
     // Acknowledgements waiting for a durable subscriber's commit, in PUBLISH order.
     struct HeldAck {
         codec::PacketType type;
         uint16_t packet_id;
         uint8_t reason;
     };
-    std::deque<HeldAck> held_acks_;
-    uint64_t held_total_ = 0;     // acks ever held; released_total_ of them sent
-    uint64_t released_total_ = 0;
-    bool held_registered_ = false;  // with the shard, for this turn's barrier
+    struct Cold {
+        std::optional<WillMessage> will;
+        Clock::time_point paused_until{};
+        // The retry of a read paused by flow control or a congested shard,
+        // then the end of the drain once Draining.
+        std::unique_ptr<asio::steady_timer> timer;
+        std::deque<HeldAck> held_acks;
+        uint64_t held_total = 0;  // acks ever held; released_total of them sent
+        uint64_t released_total = 0;
+        bool held_registered = false;  // with the shard, for this turn's barrier
+        std::string username;  // set only when the client authenticated
+    };
+    Cold& cold() {
+        if (!cold_) cold_ = std::make_unique<Cold>();
+        return *cold_;
+    }
+    bool holding_acks() const { return cold_ && !cold_->held_acks.empty(); }
+    std::unique_ptr<Cold> cold_;
+    uint32_t client_max_packet_size_ = codec::kMaxRemainingLength + 5;
+    uint32_t drained_bytes_ = 0;  // read and discarded while Draining
+    uint16_t keep_alive_s_ = 0;
+    uint16_t send_quota_ = 0;
+    // 5.0 PUBACKs held (Cold::held_acks) and so not yet sent: with the QoS 2
+    // flows awaiting PUBREL they count against our Receive Maximum.
+    uint16_t held_pubacks_ = 0;
+    // 1 + index of the shard this connection moves to once its CONNECT is read.
+    uint16_t migrate_to_ = 0;
+    State state_ = State::AwaitConnect;
+    codec::Version version_ = codec::Version::V311;
+    bool clean_disconnect_ = false;
+    bool drain_on_close_ = false;  // set by close_gracefully
+    bool paused_ = false;
+    bool writing_ = false;
+    bool reading_ = false;
+    bool dirty = false;  // in the shard's list of connections to write this turn (Shard::flush)
 
-    // Authorization (connection_auth.cpp): the client's rules compiled at CONNECT, and
-    // again when a reload moves the Auth generation. Null: nothing to check.
     void compile_acl(std::string_view client_id);
     void refresh_acl();
     void revoke_denied_subscriptions();
     bool publish_denied(const codec::Publish& p);
     std::string_view peer_address() const;
-    std::shared_ptr<const auth::ClientAcl> acl_;
-    uint64_t acl_generation_ = 0;
-    std::string username_;  // set only when the client authenticated
     friend class Shard;
 };
 

@@ -67,7 +67,7 @@ void Connection::handle_connect(codec::Connect& c) {
         w.qos = c.will->qos;
         w.retain = c.will->retain;
         w.forward_properties(c.will->properties);
-        will_ = WillMessage{Message::make(w, Clock::now()), c.will->properties.will_delay_interval.value_or(0)};
+        cold().will = WillMessage{Message::make(w, Clock::now()), c.will->properties.will_delay_interval.value_or(0)};
     }
 
     bool session_present = false;
@@ -170,7 +170,7 @@ bool Connection::authenticate(const codec::Connect& c, std::string_view client_i
                            : a->login(listener_.config.name, c.username.has_value(), c.username.value_or(""), password,
                                       peer_address())) {
         case auth::LoginResult::Ok:
-            username_ = std::string(*c.username);
+            cold().username = std::string(*c.username);
             break;
         case auth::LoginResult::Anonymous:
             break;
@@ -245,16 +245,19 @@ void Connection::end_session_link(bool send_will) {
     Session* s = std::exchange(session_, nullptr);
     if (!s) return;
     s->detach();
-    if (will_ && send_will) {
-        // [MQTT-3.1.3-9] A delayed will waits for the delay or the end of the
-        // session, whichever comes first.
-        if (will_->delay_s > 0 && s->expiry_interval_s > 0) {
-            s->will = std::move(will_);
-        } else {
-            shard_.route(will_->msg);
+    if (cold_ && cold_->will) {
+        std::optional<WillMessage>& will = cold_->will;
+        if (send_will) {
+            // [MQTT-3.1.3-9] A delayed will waits for the delay or the end of the
+            // session, whichever comes first.
+            if (will->delay_s > 0 && s->expiry_interval_s > 0) {
+                s->set_will(std::move(*will));
+            } else {
+                shard_.route(will->msg);
+            }
         }
+        will.reset();
     }
-    will_.reset();
     if (s->expiry_interval_s == 0) {
         shard_.destroy_session(s);
     } else {

@@ -23,7 +23,8 @@ void Connection::compile_acl(std::string_view client_id) {
     if (a == nullptr) return;
     // Read before compiling: a reload in between only causes one more compile.
     acl_generation_ = a->generation();
-    acl_ = a->compile(auth::ClientIdentity{username_, client_id, peer_address()});
+    const std::string_view username = cold_ ? std::string_view(cold_->username) : std::string_view{};
+    acl_ = a->compile(auth::ClientIdentity{username, client_id, peer_address()});
 }
 
 void Connection::refresh_acl() {
@@ -39,7 +40,8 @@ void Connection::revoke_denied_subscriptions() {
     // Subscriptions made under older rules (before a reload, or a resumed
     // session's) are held to the current ones: a revoked right stops delivery.
     std::vector<TreeChange> changes;
-    auto& subs = session_->subscriptions;
+    if (session_->subscriptions().empty()) return;
+    auto& subs = session_->subscriptions_mut();
     for (auto it = subs.begin(); it != subs.end();) {
         auto shared = parse_shared(it->first);
         std::string_view plain = shared && *shared ? (*shared)->filter : std::string_view(it->first);

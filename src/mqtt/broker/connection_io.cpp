@@ -30,7 +30,7 @@ Connection::Connection(Shard& shard, Socket socket, ListenerState& listener, std
     boost::system::error_code ec;
     auto ep = socket_.remote_endpoint(ec);
     peer_ = ec ? std::string("unknown") : ep.address().to_string() + ":" + std::to_string(ep.port());
-    accepted_at_ = last_rx_ = Clock::now();
+    since_ = last_rx_ = Clock::now();
     const TransportKind kind = listener_.transport;
     if (!tx_ && kind != TransportKind::Tcp) {
         tx_ = std::make_unique<Transport>();
@@ -233,24 +233,28 @@ void Connection::ws_frame_output() {
 
 void Connection::pause_reading(Clock::time_point until) {
     paused_ = true;
-    if (until > paused_until_) paused_until_ = until;
+    Cold& c = cold();
+    if (until > c.paused_until) c.paused_until = until;
 }
 
 void Connection::on_readable() {
     auto self = shared_from_this();
     auto retry_after = [&](std::chrono::microseconds delay) {
-        if (!timer_) timer_ = std::make_unique<asio::steady_timer>(shard_.ctx);
-        timer_->expires_after(delay);
-        timer_->async_wait([self](const boost::system::error_code& ec) {
+        Cold& c = cold();
+        if (!c.timer) c.timer = std::make_unique<asio::steady_timer>(shard_.ctx);
+        c.timer->expires_after(delay);
+        c.timer->async_wait([self](const boost::system::error_code& ec) {
             if (!ec && !self->closed()) self->on_readable();
         });
     };
     if (paused_) {
         const auto now = Clock::now();
-        if (now < paused_until_) {
+        // pause_reading() allocated the cold part with the deadline.
+        const auto until = cold_->paused_until;
+        if (now < until) {
             // A subscriber of this publisher is behind: its bytes wait in the
             // kernel, and TCP slows the publisher down.
-            retry_after(std::chrono::duration_cast<std::chrono::microseconds>(paused_until_ - now));
+            retry_after(std::chrono::duration_cast<std::chrono::microseconds>(until - now));
             return;
         }
         paused_ = false;
@@ -469,7 +473,7 @@ void Connection::close(std::string_view reason) {
     // Whatever is queued (a CONNACK refusal, a DISCONNECT with its reason) is
     // written before the socket closes.
     state_ = State::Closing;
-    closing_at_ = Clock::now();
+    since_ = Clock::now();
     if (!writing_) {
         if (pending_output() > 0) {
             write_some();  // ends in closing_output_written once all is written
@@ -503,13 +507,14 @@ void Connection::half_close_and_drain() {
         return;
     }
     state_ = State::Draining;
-    closing_at_ = Clock::now();
+    since_ = Clock::now();
     // A read wait still pending would run on_readable, whose flow-control
     // retry shares the timer below; drain_input waits for itself.
     socket_.cancel(ec);
-    if (!timer_) timer_ = std::make_unique<asio::steady_timer>(shard_.ctx);
-    timer_->expires_after(kDrainTime);
-    timer_->async_wait([self = shared_from_this()](const boost::system::error_code& e) {
+    Cold& c = cold();
+    if (!c.timer) c.timer = std::make_unique<asio::steady_timer>(shard_.ctx);
+    c.timer->expires_after(kDrainTime);
+    c.timer->async_wait([self = shared_from_this()](const boost::system::error_code& e) {
         if (!e) self->finish_close();
     });
     // Not from here: the caller may still be parsing the shard's read buffer,
@@ -560,8 +565,8 @@ void Connection::release_idle_memory() {
 
 bool Connection::stuck_closing(Clock::time_point now) const {
     // The drain has its own timer; this is the bound on flushing, and a backstop.
-    return (state_ == State::Closing && now - closing_at_ > kCloseFlushLimit) ||
-           (state_ == State::Draining && now - closing_at_ > kDrainTime + kDrainTime);
+    return (state_ == State::Closing && now - since_ > kCloseFlushLimit) ||
+           (state_ == State::Draining && now - since_ > kDrainTime + kDrainTime);
 }
 
 void Connection::finish_close() {
@@ -570,7 +575,7 @@ void Connection::finish_close() {
     const bool notify = state_ != State::Draining;
     state_ = State::Closed;
     if (notify && tx_ && tx_->tls) tx_->tls->shutdown();
-    if (timer_) timer_->cancel();
+    if (cold_ && cold_->timer) cold_->timer->cancel();
     boost::system::error_code ec;
     socket_.shutdown(Socket::shutdown_both, ec);
     socket_.close(ec);

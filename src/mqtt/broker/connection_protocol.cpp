@@ -296,13 +296,14 @@ void Connection::ack_publish(codec::PacketType type, uint16_t packet_id, uint8_t
     if (version_ != Version::V5) reason = 0;
     // [MQTT-4.6.0-2] PUBACKs go in the order of their PUBLISHes: once one is
     // held, the ones behind it wait too.
-    if (hold || !held_acks_.empty()) {
-        held_acks_.push_back(HeldAck{type, packet_id, reason});
-        ++held_total_;
+    if (hold || holding_acks()) {
+        Cold& c = cold();
+        c.held_acks.push_back(HeldAck{type, packet_id, reason});
+        ++c.held_total;
         // Receive Maximum is announced to 5.0 clients only.
         if (type == codec::PacketType::Puback && version_ == Version::V5) ++held_pubacks_;
-        if (!held_registered_) {
-            held_registered_ = true;
+        if (!c.held_registered) {
+            c.held_registered = true;
             shard_.hold_acks(shared_from_this());
         }
         return;
@@ -312,14 +313,15 @@ void Connection::ack_publish(codec::PacketType type, uint16_t packet_id, uint8_t
 }
 
 void Connection::release_held_acks(uint64_t upto) {
-    if (closed()) return;  // the client resends what it has no ack for
+    if (closed() || !cold_) return;  // the client resends what it has no ack for
+    Cold& c = *cold_;
     bool any = false;
-    while (released_total_ < upto && !held_acks_.empty()) {
-        const HeldAck& a = held_acks_.front();
+    while (c.released_total < upto && !c.held_acks.empty()) {
+        const HeldAck& a = c.held_acks.front();
         codec::encode(out_, codec::Ack{a.type, a.packet_id, a.reason, {}}, version_);
         if (a.type == codec::PacketType::Puback && version_ == Version::V5) --held_pubacks_;
-        held_acks_.pop_front();
-        ++released_total_;
+        c.held_acks.pop_front();
+        ++c.released_total;
         any = true;
     }
     if (any) mark_dirty();
@@ -383,8 +385,8 @@ void Connection::handle_subscribe(const codec::Subscribe& s) {
             refuse(rc::kNotAuthorized);
             continue;
         }
-        const bool exists = session_->subscriptions.contains(std::string(t.filter));
-        if (!exists && session_->subscriptions.size() >= cfg.max_subscriptions_per_client) {
+        const bool exists = session_->subscriptions().contains(std::string(t.filter));
+        if (!exists && session_->subscriptions().size() >= cfg.max_subscriptions_per_client) {
             shard_.counters.subscriptions_refused_limit.add();
             IB_LOG_LIMITED_WARN("mqtt: '{}' reached max_subscriptions_per_client {}: '{}' refused",
                                 session_->client_id(), cfg.max_subscriptions_per_client, t.filter);

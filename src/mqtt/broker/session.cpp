@@ -18,6 +18,23 @@ Session::Session(Shard& shard, SubscriberId id, std::string client_id)
 
 Session::~Session() = default;
 
+const Session::SubscriptionMap& Session::subscriptions() const {
+    static const SubscriptionMap kNone;
+    return cold_ ? cold_->subscriptions : kNone;
+}
+
+asio::steady_timer& Session::expiry_timer() {
+    Cold& c = cold();
+    if (!c.expiry_timer) c.expiry_timer = std::make_unique<asio::steady_timer>(shard_.ctx);
+    return *c.expiry_timer;
+}
+
+asio::steady_timer& Session::will_timer() {
+    Cold& c = cold();
+    if (!c.will_timer) c.will_timer = std::make_unique<asio::steady_timer>(shard_.ctx);
+    return *c.will_timer;
+}
+
 void Session::attach(Connection* conn) {
     conn_ = conn;
     if (restore_pending) restore_stored();
@@ -30,11 +47,13 @@ void Session::attach(Connection* conn) {
         op.expires_at_ms = -1;
         persist(std::move(op));
     }
-    if (expiry_timer) expiry_timer->cancel();
-    // [MQTT-3.1.3-9] A new connection before the Will Delay Interval has passed
-    // means the delayed will is not sent.
-    if (will_timer) will_timer->cancel();
-    will.reset();
+    if (cold_) {
+        if (cold_->expiry_timer) cold_->expiry_timer->cancel();
+        // [MQTT-3.1.3-9] A new connection before the Will Delay Interval has passed
+        // means the delayed will is not sent.
+        if (cold_->will_timer) cold_->will_timer->cancel();
+        cold_->will.reset();
+    }
 }
 
 void Session::detach() { conn_ = nullptr; }
@@ -54,7 +73,7 @@ void Session::forget_stored(const QueuedMessage& m) {
 }
 
 void Session::add_subscription(const std::string& filter, const SubscriptionOptions& opts) {
-    subscriptions[filter] = opts;
+    cold().subscriptions[filter] = opts;
     if (!persistent()) return;
     PersistOp op;
     op.kind = PersistOp::Kind::Subscribe;
@@ -64,7 +83,7 @@ void Session::add_subscription(const std::string& filter, const SubscriptionOpti
 }
 
 void Session::remove_subscription(const std::string& filter) {
-    if (subscriptions.erase(filter) == 0 || !persistent()) return;
+    if (!cold_ || cold_->subscriptions.erase(filter) == 0 || !persistent()) return;
     PersistOp op;
     op.kind = PersistOp::Kind::Unsubscribe;
     op.text = filter;
@@ -156,7 +175,8 @@ void Session::enqueue(QueuedMessage m) {
         // A connected client that reads slower than its publishers write: slow
         // the publisher down (its connection stops being read, TCP pushes back)
         // rather than drop messages that were acknowledged to it.
-        if (shard_.throttle_publisher(m.msg->origin(), last_throttled_, last_throttle_)) {
+        Cold& c = cold();
+        if (shard_.throttle_publisher(m.msg->origin(), c.last_throttled, c.last_throttle)) {
             // Messages already on their way still fit, up to the hard limit:
             // twice the limits, plus what can be in transit between shards.
             const bool hard = queue_.size() >= 2 * std::size_t{cfg.max_queued_messages} +
