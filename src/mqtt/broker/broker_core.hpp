@@ -322,6 +322,9 @@ private:
     enum class State : uint8_t { AwaitConnect, Connected, Closing, Draining, Closed };
 
     // ---- I/O (connection_io.cpp)
+    // socket_.async_wait with the operation's memory from WaitBlocks.
+    template <typename Handler>
+    void async_wait(Socket::wait_type what, Handler&& handler);
     void wait_readable();
     // Waits for writability, then reads again (TLS needing to write to read).
     void wait_writable_to_read();

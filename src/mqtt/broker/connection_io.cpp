@@ -8,6 +8,7 @@
 #include "core/log.hpp"
 #include "mqtt/broker/broker_core.hpp"
 #include "mqtt/broker/transport.hpp"
+#include "mqtt/broker/wait_allocator.hpp"
 #include "net/ws_handshake.hpp"
 
 namespace ib::mqtt::broker {
@@ -66,10 +67,17 @@ void Connection::start(std::vector<std::byte> already_read) {
     on_readable();
 }
 
+template <typename Handler>
+void Connection::async_wait(Socket::wait_type what, Handler&& handler) {
+    // Every wait of a connection, an idle one's included, takes its operation's
+    // memory from WaitBlocks: exactly its size, not the last block Asio freed.
+    socket_.async_wait(what, with_wait_blocks(std::forward<Handler>(handler)));
+}
+
 void Connection::wait_readable() {
     if (reading_ || closed()) return;
     reading_ = true;
-    socket_.async_wait(Socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
+    async_wait(Socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
         self->reading_ = false;
         if (ec) {
             if (ec != asio::error::operation_aborted) self->close("wait failed");
@@ -83,7 +91,7 @@ void Connection::wait_readable() {
 void Connection::wait_writable_to_read() {
     if (reading_ || closed()) return;
     reading_ = true;
-    socket_.async_wait(Socket::wait_write, [self = shared_from_this()](const boost::system::error_code& ec) {
+    async_wait(Socket::wait_write, [self = shared_from_this()](const boost::system::error_code& ec) {
         self->reading_ = false;
         if (ec) {
             if (ec != asio::error::operation_aborted) self->close("wait failed");
@@ -367,7 +375,7 @@ void Connection::write_some_tx() {
         if (io == net::TlsIo::WantWrite || io == net::TlsIo::WantRead) {
             writing_ = true;
             const auto wait = io == net::TlsIo::WantWrite ? Socket::wait_write : Socket::wait_read;
-            socket_.async_wait(wait, [self = shared_from_this()](const boost::system::error_code& e) {
+            async_wait(wait, [self = shared_from_this()](const boost::system::error_code& e) {
                 self->writing_ = false;
                 if (e) {
                     if (self->state_ == State::Closing) self->finish_close();
@@ -416,7 +424,7 @@ void Connection::write_some() {
         std::size_t n = socket_.write_some(asio::buffer(out_.data() + out_offset_, out_.size() - out_offset_), ec);
         if (ec == asio::error::would_block || ec == asio::error::try_again) {
             writing_ = true;
-            socket_.async_wait(Socket::wait_write, [self = shared_from_this()](const boost::system::error_code& e) {
+            async_wait(Socket::wait_write, [self = shared_from_this()](const boost::system::error_code& e) {
                 self->writing_ = false;
                 if (e) {
                     if (self->state_ == State::Closing) self->finish_close();
@@ -541,7 +549,7 @@ void Connection::drain_input() {
             return;
         }
     }
-    socket_.async_wait(Socket::wait_read, [self = shared_from_this()](const boost::system::error_code& e) {
+    async_wait(Socket::wait_read, [self = shared_from_this()](const boost::system::error_code& e) {
         if (e) {
             if (e != asio::error::operation_aborted) self->finish_close();
             return;
