@@ -198,9 +198,9 @@ void Shard::deliver_local(const Delivery& d) {
         }
         return;
     }
-    auto it = sessions.find(d.to);
-    if (it == sessions.end()) return;  // the session ended while the batch travelled
-    it->second->deliver(d.msg, d.qos, d.retain, d.sub_ids, d.seq);
+    Session* s = sessions.find(d.to);
+    if (s == nullptr) return;  // the session ended while the batch travelled
+    s->deliver(d.msg, d.qos, d.retain, d.sub_ids, d.seq);
 }
 
 void Shard::retained_to(Session& s, std::string_view filter, const SubscriptionOptions& opts) {
@@ -374,9 +374,8 @@ void Shard::destroy_session(Session* s) {
         op.kind = PersistOp::Kind::DropSession;
         s->persist(std::move(op));
     }
-    sessions_by_client.erase(s->client_id());
     core.sessions_current.sub();
-    sessions.erase(s->id());  // destroys s
+    sessions.erase(s);  // destroys s
 }
 
 void Shard::schedule_expiry(Session& s, std::optional<std::chrono::milliseconds> remaining) {
@@ -395,10 +394,10 @@ void Shard::schedule_expiry(Session& s, std::optional<std::chrono::milliseconds>
         s.will_timer().expires_after(std::chrono::seconds(delay));
         s.will_timer().async_wait([this, id](const boost::system::error_code& ec) {
             if (ec) return;
-            auto it = sessions.find(id);
-            if (it == sessions.end() || it->second->connection() || !it->second->will()) return;
-            route(it->second->will()->msg);
-            it->second->clear_will();
+            Session* s = sessions.find(id);
+            if (s == nullptr || s->connection() || !s->will()) return;
+            route(s->will()->msg);
+            s->clear_will();
             flush();
         });
     }
@@ -410,10 +409,10 @@ void Shard::schedule_expiry(Session& s, std::optional<std::chrono::milliseconds>
     }
     s.expiry_timer().async_wait([this, id](const boost::system::error_code& ec) {
         if (ec) return;
-        auto it = sessions.find(id);
-        if (it == sessions.end() || it->second->connection()) return;
-        log::debug("mqtt: session '{}' expired", it->second->client_id());
-        destroy_session(it->second.get());
+        Session* s = sessions.find(id);
+        if (s == nullptr || s->connection()) return;
+        log::debug("mqtt: session '{}' expired", s->client_id());
+        destroy_session(s);
         flush();
     });
 }
@@ -441,9 +440,9 @@ bool Shard::throttle_publisher(OriginId origin, OriginId& last_origin, Clock::ti
 }
 
 void Shard::pause_publisher(OriginId origin) {
-    auto it = sessions.find(origin);
-    if (it == sessions.end() || !it->second->connection()) return;
-    it->second->connection()->pause_reading(Clock::now() + kPublisherPause);
+    Session* s = sessions.find(origin);
+    if (s == nullptr || !s->connection()) return;
+    s->connection()->pause_reading(Clock::now() + kPublisherPause);
 }
 
 void Shard::start_sweep() {
@@ -519,8 +518,7 @@ std::expected<void, std::string> BrokerCore::load_persisted() {
     for (StoredSession& ss : loaded->sessions) {
         Shard& shard = *shards_[shard_for_client(ss.client_id)];
         const SubscriberId id = (SubscriberId{shard.index} << kShardShift) | kPersistentBit | ss.key;
-        auto owned = std::make_unique<Session>(shard, id, std::move(ss.client_id));
-        Session* s = owned.get();
+        Session* s = &shard.sessions.insert(std::make_unique<Session>(shard, id, std::move(ss.client_id)));
         s->expiry_interval_s = ss.expiry_s;
         s->restore_pending = true;
         s->incoming_qos2 = std::move(ss.incoming_qos2);
@@ -529,8 +527,6 @@ std::expected<void, std::string> BrokerCore::load_persisted() {
             for (auto& sh : shards_) sh->apply(c);
             s->subscriptions_mut().emplace(std::move(filter), opts);
         }
-        shard.sessions.emplace(id, std::move(owned));
-        shard.sessions_by_client.emplace(s->client_id(), s);
         sessions_current.add();
         // A session whose client was connected when the broker stopped starts
         // its expiry now, as after a disconnect.

@@ -19,6 +19,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/intrusive/unordered_set.hpp>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -150,6 +151,10 @@ struct WillMessage {
     uint32_t delay_s = 0;
 };
 
+// Links a Session into its shard's SessionTable (one per index).
+using SessionHook = boost::intrusive::unordered_set_member_hook<
+    boost::intrusive::link_mode<boost::intrusive::normal_link>>;
+
 // Session state (§4.1): lives on its shard, survives its connection while the
 // session expiry interval runs.
 class Session {
@@ -211,6 +216,10 @@ public:
     std::size_t queued_count() const { return queue_.size(); }
     std::size_t inflight_count() const { return inflight_.size(); }
 
+    // The shard's SessionTable: by subscriber id, and by client id.
+    SessionHook by_id_hook;
+    SessionHook by_client_hook;
+
 private:
     void enqueue(QueuedMessage m);
     void restore_stored();
@@ -257,6 +266,59 @@ public:
     // first attach (so start-up does not read every queued message).
     bool restore_pending = false;
     uint32_t expiry_interval_s = 0;  // session expiry after disconnect
+};
+
+// The sessions of one shard, found by subscriber id (deliveries, timers, flow
+// control) and by client id (CONNECT: take-over and resume). Both indexes are
+// intrusive, their links inside the Session: a session costs no allocation
+// beyond its own and 16 bytes of buckets, where two unordered_maps cost two
+// nodes (about 100 bytes with malloc's overhead; BENCHMARKS.md, (f)).
+class SessionTable {
+public:
+    SessionTable();
+    ~SessionTable();  // destroys every session
+    SessionTable(const SessionTable&) = delete;
+    SessionTable& operator=(const SessionTable&) = delete;
+
+    Session* find(SubscriberId id) const;
+    Session* find(std::string_view client_id) const;
+    // Takes the session; its id and client id must not be in the table yet.
+    Session& insert(std::unique_ptr<Session> s);
+    // Removes the session and destroys it.
+    void erase(Session* s);
+    std::size_t size() const { return by_id_.size(); }
+
+private:
+    struct IdHash {
+        std::size_t operator()(const Session& s) const { return (*this)(s.id()); }
+        std::size_t operator()(SubscriberId id) const { return std::hash<SubscriberId>{}(id); }
+    };
+    struct IdEqual {
+        bool operator()(const Session& a, const Session& b) const { return a.id() == b.id(); }
+        bool operator()(SubscriberId id, const Session& s) const { return id == s.id(); }
+    };
+    struct ClientHash {
+        std::size_t operator()(const Session& s) const { return (*this)(std::string_view(s.client_id())); }
+        std::size_t operator()(std::string_view c) const { return std::hash<std::string_view>{}(c); }
+    };
+    struct ClientEqual {
+        bool operator()(const Session& a, const Session& b) const { return a.client_id() == b.client_id(); }
+        bool operator()(std::string_view c, const Session& s) const { return c == s.client_id(); }
+    };
+    // Power-of-two bucket counts: a mask instead of a division per lookup.
+    using ById = boost::intrusive::unordered_set<
+        Session, boost::intrusive::member_hook<Session, SessionHook, &Session::by_id_hook>,
+        boost::intrusive::hash<IdHash>, boost::intrusive::equal<IdEqual>, boost::intrusive::power_2_buckets<true>>;
+    using ByClient = boost::intrusive::unordered_set<
+        Session, boost::intrusive::member_hook<Session, SessionHook, &Session::by_client_hook>,
+        boost::intrusive::hash<ClientHash>, boost::intrusive::equal<ClientEqual>,
+        boost::intrusive::power_2_buckets<true>>;
+    static constexpr std::size_t kInitialBuckets = 64;
+    // Declared before the sets, which are built on them.
+    std::vector<ById::bucket_type> id_buckets_;
+    std::vector<ByClient::bucket_type> client_buckets_;
+    ById by_id_;
+    ByClient by_client_;
 };
 
 // One network connection. Owned by a shared_ptr held by its pending async
@@ -483,9 +545,7 @@ public:
     std::vector<std::byte> read_buf;
     std::vector<std::byte> scratch_out;
 
-    std::unordered_map<SubscriberId, std::unique_ptr<Session>> sessions;
-    // Keyed by a view of Session::client_id(), which lives as long as the entry.
-    std::unordered_map<std::string_view, Session*> sessions_by_client;
+    SessionTable sessions;
     std::unordered_map<Connection*, std::shared_ptr<Connection>> connections;
 
     // Takes a connection whose CONNECT has been read elsewhere (or here).

@@ -199,14 +199,13 @@ Session* Connection::take_over_or_resume(const std::string& client_id, bool clea
                                          bool& present) {
     // Session take-over ([MQTT-3.1.4-3]): the existing connection is closed
     // first, which may end its session when that session does not outlive it.
-    if (auto it = shard_.sessions_by_client.find(client_id); it != shard_.sessions_by_client.end()) {
-        if (Connection* old = it->second->connection()) {
+    if (Session* existing = shard_.sessions.find(std::string_view(client_id))) {
+        if (Connection* old = existing->connection()) {
             old->disconnect_with(rc::kSessionTakenOver, "session taken over");
         }
     }
-    Session* session = nullptr;
-    if (auto it = shard_.sessions_by_client.find(client_id); it != shard_.sessions_by_client.end()) {
-        session = it->second;
+    Session* session = shard_.sessions.find(std::string_view(client_id));
+    if (session) {
         if (clean_start) {
             shard_.destroy_session(session);
             session = nullptr;
@@ -215,10 +214,7 @@ Session* Connection::take_over_or_resume(const std::string& client_id, bool clea
     present = session != nullptr;
     if (!session) {
         SubscriberId id = shard_.new_session_id(expiry > 0);
-        auto s = std::make_unique<Session>(shard_, id, client_id);
-        session = s.get();
-        shard_.sessions.emplace(id, std::move(s));
-        shard_.sessions_by_client.emplace(session->client_id(), session);
+        session = &shard_.sessions.insert(std::make_unique<Session>(shard_, id, client_id));
         shard_.core.sessions_current.add();
     }
     session->expiry_interval_s = expiry;

@@ -18,6 +18,54 @@ Session::Session(Shard& shard, SubscriberId id, std::string client_id)
 
 Session::~Session() = default;
 
+SessionTable::SessionTable()
+    : id_buckets_(kInitialBuckets),
+      client_buckets_(kInitialBuckets),
+      by_id_(ById::bucket_traits(id_buckets_.data(), id_buckets_.size())),
+      by_client_(ByClient::bucket_traits(client_buckets_.data(), client_buckets_.size())) {}
+
+SessionTable::~SessionTable() {
+    by_client_.clear();
+    by_id_.clear_and_dispose([](Session* s) { delete s; });
+}
+
+Session* SessionTable::find(SubscriberId id) const {
+    auto it = by_id_.find(id, IdHash{}, IdEqual{});
+    return it == by_id_.end() ? nullptr : const_cast<Session*>(&*it);
+}
+
+Session* SessionTable::find(std::string_view client_id) const {
+    auto it = by_client_.find(client_id, ClientHash{}, ClientEqual{});
+    return it == by_client_.end() ? nullptr : const_cast<Session*>(&*it);
+}
+
+namespace {
+// Doubles the buckets once the set would hold more entries than buckets (load
+// factor 1, like std::unordered_map).
+template <typename Set, typename Buckets>
+void grow_for(Set& set, Buckets& buckets, std::size_t entries) {
+    if (entries <= buckets.size()) return;
+    Buckets bigger(buckets.size() * 2);
+    set.rehash(typename Set::bucket_traits(bigger.data(), bigger.size()));
+    buckets.swap(bigger);
+}
+}  // namespace
+
+Session& SessionTable::insert(std::unique_ptr<Session> owned) {
+    grow_for(by_id_, id_buckets_, by_id_.size() + 1);
+    grow_for(by_client_, client_buckets_, by_client_.size() + 1);
+    Session* s = owned.release();
+    by_id_.insert_unique(*s);
+    by_client_.insert_unique(*s);
+    return *s;
+}
+
+void SessionTable::erase(Session* s) {
+    by_client_.erase(by_client_.iterator_to(*s));
+    by_id_.erase(by_id_.iterator_to(*s));
+    delete s;
+}
+
 const Session::SubscriptionMap& Session::subscriptions() const {
     static const SubscriptionMap kNone;
     return cold_ ? cold_->subscriptions : kNone;
