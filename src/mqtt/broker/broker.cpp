@@ -33,11 +33,25 @@ Shard::Shard(BrokerCore& c, std::size_t i, std::size_t shard_count, asio::io_con
 }
 
 Shard::~Shard() {
+    // The connections' self-references would keep them alive past the shard.
+    connections.clear_and_dispose([](Connection* c) { c->shard_ref_.reset(); });
     // A turn that routed to a durable subscriber and was never flushed: its
     // batch_seq is 0, so the last ref deletes it without posting here.
     if (turn_ticket_ != nullptr && turn_ticket_->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
         turn_ticket_->done(turn_ticket_);
     }
+}
+
+void Shard::add(std::shared_ptr<Connection> conn) {
+    Connection& c = *conn;
+    c.shard_ref_ = std::move(conn);
+    connections.push_back(c);
+}
+
+void Shard::remove(Connection& conn) {
+    if (!conn.shard_link_.is_linked()) return;
+    connections.erase(connections.iterator_to(conn));
+    conn.shard_ref_.reset();
 }
 
 SubscriberId Shard::new_subscriber_id(bool in_process) {
@@ -457,7 +471,9 @@ void Shard::start_sweep() {
 void Shard::sweep() {
     const auto now = Clock::now();
     const auto connect_timeout = core.config.connect_timeout;
-    for (auto& [ptr, conn] : connections) {
+    // Connections leave the list through a posted remove(), never during this loop.
+    for (Connection& c : connections) {
+        Connection* conn = &c;
         conn->release_idle_memory();
         if (conn->stuck_closing(now)) {
             conn->finish_close();
@@ -676,7 +692,7 @@ void BrokerCore::accept_next(ListenerState& l, std::size_t shard) {
             connections_current.add();
             target.counters.connections_accepted.add();
             auto conn = std::make_shared<Connection>(target, std::move(sock), l);
-            target.connections.emplace(conn.get(), conn);
+            target.add(conn);
             conn->start();
         }
         accept_next(l, shard);
@@ -704,7 +720,7 @@ void BrokerCore::stop(std::function<void()> done) {
         Shard* sp = s.get();
         asio::post(sp->ctx, [sp, remaining, shared_done] {
             std::vector<std::shared_ptr<Connection>> all;
-            for (auto& [p, c] : sp->connections) all.push_back(c);
+            for (Connection& c : sp->connections) all.push_back(c.shared_from_this());
             for (auto& c : all) c->disconnect_with(codec::reason::kServerShuttingDown, "server shutting down");
             sp->flush();
             if (remaining->fetch_sub(1) == 1 && *shared_done) (*shared_done)();

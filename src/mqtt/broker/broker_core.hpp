@@ -19,6 +19,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/intrusive/list.hpp>
 #include <boost/intrusive/unordered_set.hpp>
 #include <functional>
 #include <memory>
@@ -322,7 +323,8 @@ private:
 };
 
 // One network connection. Owned by a shared_ptr held by its pending async
-// operations and by the shard's connection set. Its code is in three files:
+// operations and by its shard (Shard::add: the connection is linked into the
+// shard's list and holds the shard's reference itself, shard_ref_). Its code is in three files:
 // connection_io.cpp (socket, TLS, WebSocket, reading, writing, closing, moving
 // to another shard), connection_protocol.cpp (one handler per packet type,
 // protocol violations) and connect_policy.cpp (CONNECT: checks, login, session
@@ -521,6 +523,11 @@ private:
     bool writing_ = false;
     bool reading_ = false;
     bool dirty = false;  // in the shard's list of connections to write this turn (Shard::flush)
+    // The shard's list of its connections, and the reference it holds: an
+    // intrusive list costs 32 bytes here instead of a hash node and a bucket
+    // (about 56 bytes with malloc's overhead).
+    boost::intrusive::list_member_hook<> shard_link_;
+    std::shared_ptr<Connection> shard_ref_;
 
     void compile_acl(std::string_view client_id);
     void refresh_acl();
@@ -546,10 +553,18 @@ public:
     std::vector<std::byte> scratch_out;
 
     SessionTable sessions;
-    std::unordered_map<Connection*, std::shared_ptr<Connection>> connections;
+    using ConnectionList = boost::intrusive::list<
+        Connection, boost::intrusive::member_hook<Connection, boost::intrusive::list_member_hook<>,
+                                                  &Connection::shard_link_>,
+        boost::intrusive::constant_time_size<false>>;
+    // Every connection of this shard, from accept (or arrival by migrate)
+    // until remove(); the list owns them (through Connection::shard_ref_).
+    ConnectionList connections;
+    void add(std::shared_ptr<Connection> conn);
+    // Drops the shard's reference; later, not from the connection's own handlers,
+    // since this may destroy it.
+    void remove(Connection& conn);
 
-    // Takes a connection whose CONNECT has been read elsewhere (or here).
-    void adopt(std::shared_ptr<Connection> conn);
 
     // This shard's replica of the subscription tree: touched by its thread only.
     TopicTree tree;

@@ -589,7 +589,7 @@ void Connection::finish_close() {
     socket_.close(ec);
     // Erased on a later turn: the caller may be iterating over the set or
     // running a handler of this connection.
-    asio::post(shard_.ctx, [&shard = shard_, self = shared_from_this()] { shard.connections.erase(self.get()); });
+    asio::post(shard_.ctx, [&shard = shard_, self = shared_from_this()] { shard.remove(*self); });
 }
 
 void Connection::migrate() {
@@ -603,7 +603,7 @@ void Connection::migrate() {
     const auto protocol = socket_.local_endpoint(ec).protocol();
     auto fd = socket_.release(ec);
     state_ = State::Closed;
-    asio::post(shard_.ctx, [&shard = shard_, self = shared_from_this()] { shard.connections.erase(self.get()); });
+    asio::post(shard_.ctx, [&shard = shard_, self = shared_from_this()] { shard.remove(*self); });
     if (ec) {
         shard_.core.connections_current.sub();
         listener_.connections.fetch_sub(1, std::memory_order_relaxed);
@@ -617,7 +617,7 @@ void Connection::migrate() {
         boost::system::error_code e;
         sock.assign(protocol, fd, e);
         auto conn = std::make_shared<Connection>(dest, std::move(sock), listener, std::move(transport));
-        dest.connections.emplace(conn.get(), conn);
+        dest.add(conn);
         conn->start(std::move(pending));
     });
 }
