@@ -534,10 +534,10 @@ std::expected<void, std::string> BrokerCore::load_persisted() {
     for (StoredSession& ss : loaded->sessions) {
         Shard& shard = *shards_[shard_for_client(ss.client_id)];
         const SubscriberId id = (SubscriberId{shard.index} << kShardShift) | kPersistentBit | ss.key;
-        Session* s = &shard.sessions.insert(std::make_unique<Session>(shard, id, std::move(ss.client_id)));
+        Session* s = &shard.sessions.insert(Session::make(shard, id, ss.client_id));
         s->expiry_interval_s = ss.expiry_s;
         s->restore_pending = true;
-        s->incoming_qos2 = std::move(ss.incoming_qos2);
+        s->restore_incoming_qos2(std::move(ss.incoming_qos2));
         for (auto& [filter, opts] : ss.subscriptions) {
             const TreeChange c{true, filter, Subscription{id, opts}};
             for (auto& sh : shards_) sh->apply(c);

@@ -160,11 +160,14 @@ using SessionHook = boost::intrusive::unordered_set_member_hook<
 // session expiry interval runs.
 class Session {
 public:
-    Session(Shard& shard, SubscriberId id, std::string client_id);
+    // The client id is stored right behind the session, in the same allocation.
+    static std::unique_ptr<Session> make(Shard& shard, SubscriberId id, std::string_view client_id);
     ~Session();
+    static void* operator new(std::size_t) = delete;  // make() only
+    static void operator delete(void* p) { ::operator delete(p); }
 
     SubscriberId id() const { return id_; }
-    const std::string& client_id() const { return client_id_; }
+    std::string_view client_id() const { return {reinterpret_cast<const char*>(this + 1), client_id_size_}; }
     Connection* connection() const { return conn_; }
 
     // Entry point for every message routed to this session.
@@ -177,9 +180,16 @@ public:
     // Subscriptions and received QoS 2 ids, changed through here so the store follows.
     void add_subscription(const std::string& filter, const SubscriptionOptions& opts);
     void remove_subscription(const std::string& filter);
-    void add_incoming_qos2(uint16_t packet_id);
+    // `store` false: not written to the session store (a 3.1.1 publish refused by the ACL).
+    void add_incoming_qos2(uint16_t packet_id, bool store = true);
     // False when the id was not pending.
     bool remove_incoming_qos2(uint16_t packet_id);
+    bool incoming_qos2_pending(uint16_t packet_id) const;
+    // Kept beside the session's hot state: every QoS 1/2 PUBLISH counts these
+    // against the Receive Maximum, while the ids themselves are cold.
+    std::size_t incoming_qos2_count() const { return incoming_qos2_count_; }
+    // At start-up, from the session store.
+    void restore_incoming_qos2(std::vector<uint16_t> ids);
 
     void attach(Connection* conn);
     void detach();
@@ -200,10 +210,6 @@ public:
     using SubscriptionMap = std::unordered_map<std::string, SubscriptionOptions>;
     const SubscriptionMap& subscriptions() const;
     SubscriptionMap& subscriptions_mut() { return cold().subscriptions; }
-    // QoS 2 messages received and answered with PUBREC, awaiting PUBREL: hot,
-    // since every QoS 1/2 PUBLISH counts them against the Receive Maximum.
-    std::vector<uint16_t> incoming_qos2;
-
     // The connection's delayed will, moved here on close; null without one.
     WillMessage* will() const { return cold_ && cold_->will ? &*cold_->will : nullptr; }
     void set_will(WillMessage w) { cold().will = std::move(w); }
@@ -222,6 +228,7 @@ public:
     SessionHook by_client_hook;
 
 private:
+    Session(Shard& shard, SubscriberId id, std::string_view client_id);
     void enqueue(QueuedMessage m);
     void restore_stored();
     // The message leaves the session without being acknowledged (expired, too
@@ -238,6 +245,8 @@ private:
     // session carries one null pointer for all of it (BENCHMARKS.md, (f)).
     struct Cold {
         SubscriptionMap subscriptions;
+        // QoS 2 messages received and answered with PUBREC, awaiting PUBREL.
+        std::vector<uint16_t> incoming_qos2;
         std::optional<WillMessage> will;
         std::unique_ptr<asio::steady_timer> expiry_timer;
         std::unique_ptr<asio::steady_timer> will_timer;
@@ -253,13 +262,14 @@ private:
 
     Shard& shard_;
     SubscriberId id_;
-    std::string client_id_;
     Connection* conn_ = nullptr;
     RingBuffer<QueuedMessage> queue_;
     std::size_t queued_bytes_ = 0;
     RingBuffer<InflightMessage> inflight_;  // in send order
     std::unique_ptr<Cold> cold_;
     uint16_t last_packet_id_ = 0;
+    uint16_t incoming_qos2_count_ = 0;  // at most our Receive Maximum
+    uint16_t client_id_size_ = 0;       // [MQTT-1.5.4] a UTF-8 string is at most 65,535 bytes
 
 public:
     // (Declared here, beside last_packet_id_, to fill what would be padding.)

@@ -214,7 +214,7 @@ Session* Connection::take_over_or_resume(const std::string& client_id, bool clea
     present = session != nullptr;
     if (!session) {
         SubscriberId id = shard_.new_session_id(expiry > 0);
-        session = &shard_.sessions.insert(std::make_unique<Session>(shard_, id, client_id));
+        session = &shard_.sessions.insert(Session::make(shard_, id, client_id));
         shard_.core.sessions_current.add();
     }
     session->expiry_interval_s = expiry;

@@ -77,7 +77,7 @@ bool Connection::publish_denied(const codec::Publish& p) {
         // state so the PUBREL that follows completes normally.
         if (p.qos == 1) ack_publish(codec::PacketType::Puback, p.packet_id, 0, false);
         if (p.qos == 2) {
-            session_->incoming_qos2.push_back(p.packet_id);
+            session_->add_incoming_qos2(p.packet_id, /*store=*/false);
             ack_publish(codec::PacketType::Pubrec, p.packet_id, 0, false);
         }
     }

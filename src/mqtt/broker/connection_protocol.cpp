@@ -241,8 +241,7 @@ void Connection::handle_publish(codec::Publish& p) {
         ack_publish(type, p.packet_id, reason, hold);
     };
     if (p.qos != 0) {
-        auto& pending = session_->incoming_qos2;
-        if (p.qos == 2 && std::find(pending.begin(), pending.end(), p.packet_id) != pending.end()) {
+        if (p.qos == 2 && session_->incoming_qos2_pending(p.packet_id)) {
             // [MQTT-4.3.3-10] A duplicate is acknowledged again, not routed again.
             ack(codec::PacketType::Pubrec, 0);
             return;
@@ -250,7 +249,7 @@ void Connection::handle_publish(codec::Publish& p) {
         // [MQTT-3.3.4-7] The client may have at most our Receive Maximum of
         // QoS 1 and 2 PUBLISHes that we have not answered with PUBACK or
         // PUBCOMP; one more is answered with DISCONNECT 0x93 (§3.3.4, §4.9).
-        if (pending.size() + held_pubacks_ >= cfg.receive_maximum) {
+        if (session_->incoming_qos2_count() + held_pubacks_ >= cfg.receive_maximum) {
             protocol_violation(Violation::ReceiveMaximumExceeded, "receive maximum exceeded");
             return;
         }

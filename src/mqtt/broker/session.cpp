@@ -13,8 +13,18 @@ namespace {
 constexpr std::size_t kOutputHighWater = 4 * 1024 * 1024;
 }  // namespace
 
-Session::Session(Shard& shard, SubscriberId id, std::string client_id)
-    : shard_(shard), id_(id), client_id_(std::move(client_id)) {}
+std::unique_ptr<Session> Session::make(Shard& shard, SubscriberId id, std::string_view client_id) {
+    IB_ASSERT(client_id.size() <= UINT16_MAX, "the codec refuses longer strings");
+    // One allocation for the session and its client id: an id longer than a
+    // std::string's 15 inline bytes would otherwise cost a second one.
+    void* mem = ::operator new(sizeof(Session) + client_id.size());
+    return std::unique_ptr<Session>(::new (mem) Session(shard, id, client_id));
+}
+
+Session::Session(Shard& shard, SubscriberId id, std::string_view client_id)
+    : shard_(shard), id_(id), client_id_size_(static_cast<uint16_t>(client_id.size())) {
+    std::copy(client_id.begin(), client_id.end(), reinterpret_cast<char*>(this + 1));
+}
 
 Session::~Session() = default;
 
@@ -90,7 +100,7 @@ void Session::attach(Connection* conn) {
         // While connected the session cannot expire; -1 says so to a later start.
         PersistOp op;
         op.kind = PersistOp::Kind::Session;
-        op.text = client_id_;
+        op.text = client_id();
         op.expiry_s = expiry_interval_s;
         op.expires_at_ms = -1;
         persist(std::move(op));
@@ -138,9 +148,10 @@ void Session::remove_subscription(const std::string& filter) {
     persist(std::move(op));
 }
 
-void Session::add_incoming_qos2(uint16_t packet_id) {
-    incoming_qos2.push_back(packet_id);
-    if (!persistent()) return;
+void Session::add_incoming_qos2(uint16_t packet_id, bool store) {
+    cold().incoming_qos2.push_back(packet_id);
+    ++incoming_qos2_count_;
+    if (!store || !persistent()) return;
     PersistOp op;
     op.kind = PersistOp::Kind::IncomingAdd;
     op.packet_id = packet_id;
@@ -148,15 +159,30 @@ void Session::add_incoming_qos2(uint16_t packet_id) {
 }
 
 bool Session::remove_incoming_qos2(uint16_t packet_id) {
-    auto it = std::find(incoming_qos2.begin(), incoming_qos2.end(), packet_id);
-    if (it == incoming_qos2.end()) return false;
-    incoming_qos2.erase(it);
+    if (incoming_qos2_count_ == 0) return false;
+    std::vector<uint16_t>& ids = cold_->incoming_qos2;
+    auto it = std::find(ids.begin(), ids.end(), packet_id);
+    if (it == ids.end()) return false;
+    ids.erase(it);
+    --incoming_qos2_count_;
     if (!persistent()) return true;
     PersistOp op;
     op.kind = PersistOp::Kind::IncomingDel;
     op.packet_id = packet_id;
     persist(std::move(op));
     return true;
+}
+
+bool Session::incoming_qos2_pending(uint16_t packet_id) const {
+    if (incoming_qos2_count_ == 0) return false;
+    const std::vector<uint16_t>& ids = cold_->incoming_qos2;
+    return std::find(ids.begin(), ids.end(), packet_id) != ids.end();
+}
+
+void Session::restore_incoming_qos2(std::vector<uint16_t> ids) {
+    if (ids.empty()) return;
+    incoming_qos2_count_ = static_cast<uint16_t>(ids.size());
+    cold().incoming_qos2 = std::move(ids);
 }
 
 void Session::restore_stored() {
@@ -255,7 +281,7 @@ void Session::enqueue(QueuedMessage m) {
             shard_.counters.dropped_qos12_queue_full.add();
             IB_LOG_LIMITED_WARN("mqtt: session '{}' queue is full ({} messages, {} bytes): "
                                 "QoS {} message on '{}' dropped",
-                                client_id_, queue_.size(), queued_bytes_, m.qos, m.msg->topic());
+                                client_id(), queue_.size(), queued_bytes_, m.qos, m.msg->topic());
             forget_stored(m);
             return;
         }
