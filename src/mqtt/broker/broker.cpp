@@ -42,7 +42,7 @@ Shard::~Shard() {
     }
 }
 
-void Shard::add(std::shared_ptr<Connection> conn) {
+void Shard::add(ConnectionRef conn) {
     Connection& c = *conn;
     c.shard_ref_ = std::move(conn);
     connections.push_back(c);
@@ -289,12 +289,11 @@ void Shard::release_after_durable_tasks() {
     AckBatch batch;
     batch.seq = next_batch_seq_++;
     batch.upto.reserve(held_.size());
-    for (auto& w : held_) {
-        if (auto c = w.lock()) {
-            // Registered by ack_publish, which allocated the cold part.
-            c->cold_->held_registered = false;
-            batch.upto.emplace_back(c, c->cold_->held_total);
-        }
+    for (ConnectionRef& c : held_) {
+        // Registered by ack_publish, which allocated the cold part.
+        c->cold_->held_registered = false;
+        const uint64_t upto = c->cold_->held_total;
+        batch.upto.emplace_back(std::move(c), upto);
     }
     held_.clear();
     ShardTicket* ticket = std::exchange(turn_ticket_, nullptr);
@@ -329,9 +328,7 @@ void Shard::advance_ack_batches() {
         ack_batches_.pop_front();
         when_durable_gate_open([this, upto = std::move(upto)]() mutable {
             auto release = [this, upto = std::move(upto)] {
-                for (const auto& [w, n] : upto) {
-                    if (auto c = w.lock()) c->release_held_acks(n);
-                }
+                for (const auto& [c, n] : upto) c->release_held_acks(n);
                 flush();
             };
             if (core.persistence) {
@@ -340,7 +337,9 @@ void Shard::advance_ack_batches() {
                 // included (flush() submitted them before the batch was made).
                 // The io_context, not the shard: at shutdown the store's last
                 // barriers run after the broker is gone, and the loops are not.
-                core.persistence->after_commit([&loop = ctx, release = std::move(release)] { asio::post(loop, release); });
+                // Moved on, so the writer thread keeps no connection reference.
+                core.persistence->after_commit(
+                    [&loop = ctx, release = std::move(release)]() mutable { asio::post(loop, std::move(release)); });
             } else {
                 asio::post(ctx, std::move(release));
             }
@@ -691,7 +690,7 @@ void BrokerCore::accept_next(ListenerState& l, std::size_t shard) {
             l.accepted.add();
             connections_current.add();
             target.counters.connections_accepted.add();
-            auto conn = std::make_shared<Connection>(target, std::move(sock), l);
+            ConnectionRef conn(new Connection(target, std::move(sock), l));
             target.add(conn);
             conn->start();
         }
@@ -719,8 +718,8 @@ void BrokerCore::stop(std::function<void()> done) {
     for (auto& s : shards_) {
         Shard* sp = s.get();
         asio::post(sp->ctx, [sp, remaining, shared_done] {
-            std::vector<std::shared_ptr<Connection>> all;
-            for (Connection& c : sp->connections) all.push_back(c.shared_from_this());
+            std::vector<ConnectionRef> all;
+            for (Connection& c : sp->connections) all.push_back(c.ref());
             for (auto& c : all) c->disconnect_with(codec::reason::kServerShuttingDown, "server shutting down");
             sp->flush();
             if (remaining->fetch_sub(1) == 1 && *shared_done) (*shared_done)();

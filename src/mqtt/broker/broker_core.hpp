@@ -19,6 +19,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/smart_ptr/intrusive_ptr.hpp>
 #include <boost/intrusive/list.hpp>
 #include <boost/intrusive/unordered_set.hpp>
 #include <functional>
@@ -60,6 +61,12 @@ class Shard;
 class Session;
 class Connection;
 struct Transport;
+// A counted reference to a Connection: the count lives in the connection, so a
+// reference is one pointer (a shared_ptr is two, plus a control block and the
+// weak pointer of enable_shared_from_this in every connection).
+using ConnectionRef = boost::intrusive_ptr<Connection>;
+void intrusive_ptr_add_ref(Connection* c);
+void intrusive_ptr_release(Connection* c);
 
 enum class TransportKind : uint8_t { Tcp, Tls, Ws, Wss };
 
@@ -332,19 +339,22 @@ private:
     ByClient by_client_;
 };
 
-// One network connection. Owned by a shared_ptr held by its pending async
+// One network connection. Owned by the ConnectionRefs held by its pending async
 // operations and by its shard (Shard::add: the connection is linked into the
 // shard's list and holds the shard's reference itself, shard_ref_). Its code is in three files:
 // connection_io.cpp (socket, TLS, WebSocket, reading, writing, closing, moving
 // to another shard), connection_protocol.cpp (one handler per packet type,
 // protocol violations) and connect_policy.cpp (CONNECT: checks, login, session
 // take-over or resume, CONNACK); connection_auth.cpp holds its ACL.
-class Connection : public std::enable_shared_from_this<Connection> {
+class Connection {
 public:
     // `transport` comes with a connection that changes shard; a new one gets
     // its listener's.
     Connection(Shard& shard, Socket socket, ListenerState& listener, std::unique_ptr<Transport> transport = nullptr);
     ~Connection();
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+    ConnectionRef ref() { return ConnectionRef(this); }
 
     void start(std::vector<std::byte> already_read = {});
     // Closes after flushing what is queued; `reason` is logged at debug level.
@@ -533,11 +543,17 @@ private:
     bool writing_ = false;
     bool reading_ = false;
     bool dirty = false;  // in the shard's list of connections to write this turn (Shard::flush)
+    // References (ConnectionRef). Atomic: a reference may be copied or dropped on
+    // another thread (a SUBACK's completion crosses shards; a held ack's release
+    // passes through the session store's writer thread).
+    std::atomic<uint32_t> refs_{0};
     // The shard's list of its connections, and the reference it holds: an
     // intrusive list costs 32 bytes here instead of a hash node and a bucket
     // (about 56 bytes with malloc's overhead).
     boost::intrusive::list_member_hook<> shard_link_;
-    std::shared_ptr<Connection> shard_ref_;
+    ConnectionRef shard_ref_;
+    friend void intrusive_ptr_add_ref(Connection* c);
+    friend void intrusive_ptr_release(Connection* c);
 
     void compile_acl(std::string_view client_id);
     void refresh_acl();
@@ -570,7 +586,7 @@ public:
     // Every connection of this shard, from accept (or arrival by migrate)
     // until remove(); the list owns them (through Connection::shard_ref_).
     ConnectionList connections;
-    void add(std::shared_ptr<Connection> conn);
+    void add(ConnectionRef conn);
     // Drops the shard's reference; later, not from the connection's own handlers,
     // since this may destroy it.
     void remove(Connection& conn);
@@ -601,10 +617,10 @@ public:
     // turns that held them ended, once (1) every durable subscriber completed
     // the ticket of this turn's deliveries, (2) the durable gate is open and
     // (3) the session store committed what this turn submitted.
-    void hold_acks(const std::shared_ptr<Connection>& c) { held_.push_back(c); }
+    void hold_acks(ConnectionRef c) { held_.push_back(std::move(c)); }
     // End of a loop turn: write every dirty connection, post cross-shard batches.
     void flush();
-    void mark_dirty(std::shared_ptr<Connection> c) { dirty_.push_back(std::move(c)); }
+    void mark_dirty(ConnectionRef c) { dirty_.push_back(std::move(c)); }
 
     SubscriberId new_subscriber_id(bool in_process);
     // A client session's id; a persistent one gets a store key (see kPersistentBit).
@@ -650,17 +666,19 @@ private:
     // Acknowledgements held by connections in one turn, in turn order.
     struct AckBatch {
         uint64_t seq = 0;
-        std::vector<std::pair<std::weak_ptr<Connection>, uint64_t>> upto;
+        // A connection closed meanwhile stays allocated until its batch is
+        // released, which then sends nothing (release_held_acks).
+        std::vector<std::pair<ConnectionRef, uint64_t>> upto;
         bool durable_done = false;
     };
     std::deque<AckBatch> ack_batches_;
     uint64_t next_batch_seq_ = 1;
 
-    std::vector<std::shared_ptr<Connection>> dirty_;
-    std::vector<std::shared_ptr<Connection>> flushing_;
+    std::vector<ConnectionRef> dirty_;
+    std::vector<ConnectionRef> flushing_;
     std::vector<std::vector<Delivery>> outbox_;  // per destination shard
     std::vector<Subscription> matches_;          // scratch for route()
-    std::vector<std::weak_ptr<Connection>> held_;  // connections holding acks this turn
+    std::vector<ConnectionRef> held_;  // connections holding acks this turn
     bool last_route_durable_ = false;
     int route_depth_ = 0;  // route() re-entered by an in-process handler that publishes
     asio::steady_timer sweep_timer_;

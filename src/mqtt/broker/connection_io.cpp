@@ -45,6 +45,12 @@ Connection::Connection(Shard& shard, Socket socket, ListenerState& listener, std
 
 Connection::~Connection() = default;
 
+void intrusive_ptr_add_ref(Connection* c) { c->refs_.fetch_add(1, std::memory_order_relaxed); }
+
+void intrusive_ptr_release(Connection* c) {
+    if (c->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete c;
+}
+
 void Connection::start(std::vector<std::byte> already_read) {
     boost::system::error_code ec;
     socket_.non_blocking(true, ec);
@@ -77,7 +83,7 @@ void Connection::async_wait(Socket::wait_type what, Handler&& handler) {
 void Connection::wait_readable() {
     if (reading_ || closed()) return;
     reading_ = true;
-    async_wait(Socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
+    async_wait(Socket::wait_read, [self = ref()](const boost::system::error_code& ec) {
         self->reading_ = false;
         if (ec) {
             if (ec != asio::error::operation_aborted) self->close("wait failed");
@@ -91,7 +97,7 @@ void Connection::wait_readable() {
 void Connection::wait_writable_to_read() {
     if (reading_ || closed()) return;
     reading_ = true;
-    async_wait(Socket::wait_write, [self = shared_from_this()](const boost::system::error_code& ec) {
+    async_wait(Socket::wait_write, [self = ref()](const boost::system::error_code& ec) {
         self->reading_ = false;
         if (ec) {
             if (ec != asio::error::operation_aborted) self->close("wait failed");
@@ -246,7 +252,7 @@ void Connection::pause_reading(Clock::time_point until) {
 }
 
 void Connection::on_readable() {
-    auto self = shared_from_this();
+    auto self = ref();
     auto retry_after = [&](std::chrono::microseconds delay) {
         Cold& c = cold();
         if (!c.timer) c.timer = std::make_unique<asio::steady_timer>(shard_.ctx);
@@ -348,7 +354,7 @@ void Connection::mark_dirty() {
     // Nothing can be written once our side is shut (Draining) or closed.
     if (dirty || state_ >= State::Draining) return;
     dirty = true;
-    shard_.mark_dirty(shared_from_this());
+    shard_.mark_dirty(ref());
 }
 
 void Connection::flush() {
@@ -375,7 +381,7 @@ void Connection::write_some_tx() {
         if (io == net::TlsIo::WantWrite || io == net::TlsIo::WantRead) {
             writing_ = true;
             const auto wait = io == net::TlsIo::WantWrite ? Socket::wait_write : Socket::wait_read;
-            async_wait(wait, [self = shared_from_this()](const boost::system::error_code& e) {
+            async_wait(wait, [self = ref()](const boost::system::error_code& e) {
                 self->writing_ = false;
                 if (e) {
                     if (self->state_ == State::Closing) self->finish_close();
@@ -424,7 +430,7 @@ void Connection::write_some() {
         std::size_t n = socket_.write_some(asio::buffer(out_.data() + out_offset_, out_.size() - out_offset_), ec);
         if (ec == asio::error::would_block || ec == asio::error::try_again) {
             writing_ = true;
-            async_wait(Socket::wait_write, [self = shared_from_this()](const boost::system::error_code& e) {
+            async_wait(Socket::wait_write, [self = ref()](const boost::system::error_code& e) {
                 self->writing_ = false;
                 if (e) {
                     if (self->state_ == State::Closing) self->finish_close();
@@ -522,12 +528,12 @@ void Connection::half_close_and_drain() {
     Cold& c = cold();
     if (!c.timer) c.timer = std::make_unique<asio::steady_timer>(shard_.ctx);
     c.timer->expires_after(kDrainTime);
-    c.timer->async_wait([self = shared_from_this()](const boost::system::error_code& e) {
+    c.timer->async_wait([self = ref()](const boost::system::error_code& e) {
         if (!e) self->finish_close();
     });
     // Not from here: the caller may still be parsing the shard's read buffer,
     // which drain_input reads into.
-    asio::post(shard_.ctx, [self = shared_from_this()] { self->drain_input(); });
+    asio::post(shard_.ctx, [self = ref()] { self->drain_input(); });
 }
 
 void Connection::drain_input() {
@@ -549,7 +555,7 @@ void Connection::drain_input() {
             return;
         }
     }
-    async_wait(Socket::wait_read, [self = shared_from_this()](const boost::system::error_code& e) {
+    async_wait(Socket::wait_read, [self = ref()](const boost::system::error_code& e) {
         if (e) {
             if (e != asio::error::operation_aborted) self->finish_close();
             return;
@@ -589,7 +595,7 @@ void Connection::finish_close() {
     socket_.close(ec);
     // Erased on a later turn: the caller may be iterating over the set or
     // running a handler of this connection.
-    asio::post(shard_.ctx, [&shard = shard_, self = shared_from_this()] { shard.remove(*self); });
+    asio::post(shard_.ctx, [&shard = shard_, self = ref()] { shard.remove(*self); });
 }
 
 void Connection::migrate() {
@@ -603,7 +609,7 @@ void Connection::migrate() {
     const auto protocol = socket_.local_endpoint(ec).protocol();
     auto fd = socket_.release(ec);
     state_ = State::Closed;
-    asio::post(shard_.ctx, [&shard = shard_, self = shared_from_this()] { shard.remove(*self); });
+    asio::post(shard_.ctx, [&shard = shard_, self = ref()] { shard.remove(*self); });
     if (ec) {
         shard_.core.connections_current.sub();
         listener_.connections.fetch_sub(1, std::memory_order_relaxed);
@@ -616,7 +622,7 @@ void Connection::migrate() {
         Socket sock(dest.ctx);
         boost::system::error_code e;
         sock.assign(protocol, fd, e);
-        auto conn = std::make_shared<Connection>(dest, std::move(sock), listener, std::move(transport));
+        ConnectionRef conn(new Connection(dest, std::move(sock), listener, std::move(transport)));
         dest.add(conn);
         conn->start(std::move(pending));
     });

@@ -303,7 +303,7 @@ void Connection::ack_publish(codec::PacketType type, uint16_t packet_id, uint8_t
         if (type == codec::PacketType::Puback && version_ == Version::V5) ++held_pubacks_;
         if (!c.held_registered) {
             c.held_registered = true;
-            shard_.hold_acks(shared_from_this());
+            shard_.hold_acks(ref());
         }
         return;
     }
@@ -413,7 +413,7 @@ void Connection::handle_subscribe(const codec::Subscribe& s) {
     // The SUBACK, and the retained messages after it, go out once every shard's
     // tree has the subscriptions, so that anything published after the SUBACK
     // reaches the client whichever shard its publisher is on.
-    auto finish = [self = shared_from_this(), ack = std::move(ack), retained = std::move(retained_requests)] {
+    auto finish = [self = ref(), ack = std::move(ack), retained = std::move(retained_requests)] {
         if (self->closed() || !self->session_) return;
         codec::encode(self->out_, ack, self->version_);
         self->mark_dirty();
@@ -433,7 +433,7 @@ void Connection::handle_unsubscribe(const codec::Unsubscribe& u) {
         session_->remove_subscription(std::string(filter));
         ack.reason_codes.push_back(removed ? rc::kSuccess : rc::kNoSubscriptionExisted);
     }
-    auto finish = [self = shared_from_this(), ack = std::move(ack)] {
+    auto finish = [self = ref(), ack = std::move(ack)] {
         if (self->closed()) return;
         codec::encode(self->out_, ack, self->version_);
         self->mark_dirty();
