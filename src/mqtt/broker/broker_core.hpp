@@ -543,6 +543,7 @@ private:
     bool writing_ = false;
     bool reading_ = false;
     bool dirty = false;  // in the shard's list of connections to write this turn (Shard::flush)
+    bool give_back_output_ = false;  // the CONNACK is queued: free out_ once it is written (write_some)
     // References (ConnectionRef). Atomic: a reference may be copied or dropped on
     // another thread (a SUBACK's completion crosses shards; a held ack's release
     // passes through the session store's writer thread).

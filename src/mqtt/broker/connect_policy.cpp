@@ -89,6 +89,7 @@ void Connection::handle_connect(codec::Connect& c) {
     }
     codec::encode(out_, ack, version_);
     mark_dirty();
+    give_back_output_ = true;
     log::debug("mqtt: {} connected as '{}' (MQTT {}, keep-alive {} s, session {})", peer_, session->client_id(),
                version_ == Version::V5 ? "5.0" : version_ == Version::V311 ? "3.1.1" : "3.1", keep_alive_s_,
                session_present ? "resumed" : "new");

@@ -413,6 +413,10 @@ void Connection::write_some_tx() {
     t.wire_offset = 0;
     out_.clear();
     out_offset_ = 0;
+    if (give_back_output_) {  // as in write_some
+        give_back_output_ = false;
+        out_.shrink_to_fit();
+    }
     if (state_ == State::Closing) {
         closing_output_written();
         return;
@@ -455,6 +459,13 @@ void Connection::write_some() {
     }
     out_.clear();
     out_offset_ = 0;
+    if (give_back_output_) {
+        // The CONNACK's buffer: many clients are quiet after it (a connection
+        // storm of idle devices), so it goes now rather than at the next sweep.
+        // A busy connection pays one allocation for its next output, once.
+        give_back_output_ = false;
+        out_.shrink_to_fit();
+    }
     if (state_ == State::Closing) {
         closing_output_written();
         return;

@@ -24,7 +24,7 @@ public:
                 --l.free[c];
                 return p;
             }
-            return ::operator new((c + 1) * kStep);
+            return ::operator new(block_size(c));
         }
         return ::operator new(size);
     }
@@ -46,10 +46,14 @@ public:
     }
 
 private:
-    static constexpr std::size_t kStep = 16;  // malloc's granularity on 64-bit glibc
-    static constexpr std::size_t kClasses = 16;  // blocks up to 256 bytes
+    // glibc (64-bit) hands out chunks of 16·k bytes with an 8-byte header, so
+    // a block of 16·k + 8 bytes fills its chunk exactly: the 72-byte wait of a
+    // connection takes an 80-byte chunk, where rounding the request up to 80
+    // would take 96.
+    static constexpr std::size_t kClasses = 16;  // blocks up to 248 bytes
     static constexpr std::size_t kMaxFree = 256;
-    static std::size_t size_class(std::size_t size) { return (size + kStep - 1) / kStep - 1; }
+    static std::size_t size_class(std::size_t size) { return (size + 7) / 16; }
+    static std::size_t block_size(std::size_t c) { return 16 * c + 8; }
 
     struct Lists {
         std::array<void*, kClasses> head{};
