@@ -581,6 +581,7 @@ std::expected<void, std::string> BrokerCore::start() {
         if (auto r = bind_listener(*l); !r) return r;
         log::info("mqtt: listener '{}' on {}:{} ({}{})", lc.name, lc.bind_address, l->port, lc.transport,
                   l->transport == TransportKind::Ws || l->transport == TransportKind::Wss ? " " + lc.ws_path : "");
+        l->index = static_cast<uint16_t>(listeners_.size());
         listeners_.push_back(std::move(l));
     }
     for (auto& l : listeners_) {

@@ -135,6 +135,7 @@ struct ListenerState {
     std::atomic<uint32_t> connections{0};
     SharedCounter accepted;  // written by every shard's accept loop
     TransportKind transport = TransportKind::Tcp;
+    uint16_t index = 0;  // in BrokerCore::listener(i): what a Connection keeps of its listener
     std::unique_ptr<net::TlsServerContext> tls;  // tls and wss
     SharedCounter tls_handshake_failures;        // written by every shard
 };
@@ -480,11 +481,18 @@ private:
     // for all of it (BENCHMARKS.md, scenario (f)).
     Shard& shard_;
     Socket socket_;
-    ListenerState& listener_;
     std::unique_ptr<Transport> tx_;  // null for plain TCP: its path has no transport branch below the read
     std::string peer_;
     Session* session_ = nullptr;
-    std::vector<std::byte> partial_;  // bytes of an incomplete packet
+    // Bytes of an incomplete packet, allocated at the first packet split across
+    // reads and given back by the sweep once empty: most idle connections never
+    // have one.
+    std::unique_ptr<std::vector<std::byte>> partial_;
+    bool has_partial() const { return partial_ && !partial_->empty(); }
+    std::vector<std::byte>& partial() {
+        if (!partial_) partial_ = std::make_unique<std::vector<std::byte>>();
+        return *partial_;
+    }
     std::vector<std::byte> out_;
     std::size_t out_offset_ = 0;
     // When the connection was accepted while AwaitConnect (the connect
@@ -493,7 +501,8 @@ private:
     Clock::time_point last_rx_;
     // Authorization (connection_auth.cpp): the client's rules compiled at CONNECT, and
     // again when a reload moves the Auth generation. Null: nothing to check.
-    std::shared_ptr<const auth::ClientAcl> acl_;
+    // Owned by Cold::acl; this copy saves a step on every PUBLISH.
+    const auth::ClientAcl* acl_ = nullptr;
     uint64_t acl_generation_ = 0;
     // Topic aliases (5.0), allocated only for clients that use them.
     struct Aliases {
@@ -514,11 +523,12 @@ private:
         // The retry of a read paused by flow control or a congested shard,
         // then the end of the drain once Draining.
         std::unique_ptr<asio::steady_timer> timer;
-        std::deque<HeldAck> held_acks;
+        RingBuffer<HeldAck> held_acks;  // (a std::deque allocates 576 bytes while empty)
         uint64_t held_total = 0;  // acks ever held; released_total of them sent
         uint64_t released_total = 0;
         bool held_registered = false;  // with the shard, for this turn's barrier
         std::string username;  // set only when the client authenticated
+        std::shared_ptr<const auth::ClientAcl> acl;
     };
     Cold& cold() {
         if (!cold_) cold_ = std::make_unique<Cold>();
@@ -535,6 +545,8 @@ private:
     uint16_t held_pubacks_ = 0;
     // 1 + index of the shard this connection moves to once its CONNECT is read.
     uint16_t migrate_to_ = 0;
+    uint16_t listener_index_ = 0;  // ListenerState::index
+    ListenerState& listener() const;
     State state_ = State::AwaitConnect;
     codec::Version version_ = codec::Version::V311;
     bool clean_disconnect_ = false;
@@ -702,6 +714,7 @@ public:
     // Closes listeners and connections on every shard, then calls `done` once.
     void stop(std::function<void()> done);
     std::vector<uint16_t> ports() const;
+    ListenerState& listener(std::size_t index) { return *listeners_[index]; }
     void collect_metrics(MetricSink& sink) const;
 
     // Router

@@ -93,7 +93,7 @@ void Connection::handle_connect(codec::Connect& c) {
     log::debug("mqtt: {} connected as '{}' (MQTT {}, keep-alive {} s, session {})", peer_, session->client_id(),
                version_ == Version::V5 ? "5.0" : version_ == Version::V311 ? "3.1.1" : "3.1", keep_alive_s_,
                session_present ? "resumed" : "new");
-    if (listener_.config.tls_cn_as_username)
+    if (listener().config.tls_cn_as_username)
         log::info("mqtt: {} connected as '{}' with username '{}' from its client certificate", peer_,
                   session->client_id(), peer_cert_cn());
     if (session_present) {
@@ -104,7 +104,7 @@ void Connection::handle_connect(codec::Connect& c) {
 }
 
 bool Connection::take_username_from_certificate(codec::Connect& c) {
-    if (!listener_.config.tls_cn_as_username) return true;
+    if (!listener().config.tls_cn_as_username) return true;
     // The verified certificate names the user; whatever the client put in
     // CONNECT does not.
     const std::string_view cn = peer_cert_cn();
@@ -134,7 +134,7 @@ bool Connection::connect_acceptable(const codec::Connect& c, std::string& client
         } while (shard_.core.shard_for_client(client_id) != shard_.index);
         assigned = true;
     }
-    if (shard_.core.auth == nullptr && !listener_.config.allow_anonymous.value_or(cfg.allow_anonymous) &&
+    if (shard_.core.auth == nullptr && !listener().config.allow_anonymous.value_or(cfg.allow_anonymous) &&
         !c.username) {
         refuse_connect(rc::kNotAuthorized, codec::v3_connack::kNotAuthorized, "anonymous clients not allowed");
         return false;
@@ -166,9 +166,9 @@ bool Connection::authenticate(const codec::Connect& c, std::string_view client_i
     if (c.password) password = std::string_view(reinterpret_cast<const char*>(c.password->data()), c.password->size());
     // On a tls_cn_as_username listener the user name is the CN of a certificate
     // the handshake verified: that is the authentication, no password is asked.
-    const bool by_certificate = listener_.config.tls_cn_as_username && c.username.has_value();
+    const bool by_certificate = listener().config.tls_cn_as_username && c.username.has_value();
     switch (by_certificate ? auth::LoginResult::Ok
-                           : a->login(listener_.config.name, c.username.has_value(), c.username.value_or(""), password,
+                           : a->login(listener().config.name, c.username.has_value(), c.username.value_or(""), password,
                                       peer_address())) {
         case auth::LoginResult::Ok:
             cold().username = std::string(*c.username);

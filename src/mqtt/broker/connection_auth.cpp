@@ -24,7 +24,9 @@ void Connection::compile_acl(std::string_view client_id) {
     // Read before compiling: a reload in between only causes one more compile.
     acl_generation_ = a->generation();
     const std::string_view username = cold_ ? std::string_view(cold_->username) : std::string_view{};
-    acl_ = a->compile(auth::ClientIdentity{username, client_id, peer_address()});
+    auto compiled = a->compile(auth::ClientIdentity{username, client_id, peer_address()});
+    acl_ = compiled.get();
+    if (compiled || cold_) cold().acl = std::move(compiled);
 }
 
 void Connection::refresh_acl() {

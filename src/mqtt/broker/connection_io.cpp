@@ -27,23 +27,25 @@ constexpr auto kCloseFlushLimit = std::chrono::seconds(5);
 }  // namespace
 
 Connection::Connection(Shard& shard, Socket socket, ListenerState& listener, std::unique_ptr<Transport> transport)
-    : shard_(shard), socket_(std::move(socket)), listener_(listener), tx_(std::move(transport)) {
+    : shard_(shard), socket_(std::move(socket)), tx_(std::move(transport)), listener_index_(listener.index) {
     boost::system::error_code ec;
     auto ep = socket_.remote_endpoint(ec);
     peer_ = ec ? std::string("unknown") : ep.address().to_string() + ":" + std::to_string(ep.port());
     since_ = last_rx_ = Clock::now();
-    const TransportKind kind = listener_.transport;
+    const TransportKind kind = listener.transport;
     if (!tx_ && kind != TransportKind::Tcp) {
         tx_ = std::make_unique<Transport>();
         tx_->ws = kind == TransportKind::Ws || kind == TransportKind::Wss;
-        if ((kind == TransportKind::Tls || kind == TransportKind::Wss) && listener_.tls) {
-            if (ssl_st* ssl = listener_.tls->new_session(socket_.native_handle()))
+        if ((kind == TransportKind::Tls || kind == TransportKind::Wss) && listener.tls) {
+            if (ssl_st* ssl = listener.tls->new_session(socket_.native_handle()))
                 tx_->tls = std::make_unique<net::TlsStream>(ssl);
         }
     }
 }
 
 Connection::~Connection() = default;
+
+ListenerState& Connection::listener() const { return shard_.core.listener(listener_index_); }
 
 void intrusive_ptr_add_ref(Connection* c) { c->refs_.fetch_add(1, std::memory_order_relaxed); }
 
@@ -56,17 +58,18 @@ void Connection::start(std::vector<std::byte> already_read) {
     socket_.non_blocking(true, ec);
     // Latency never waits for Nagle; throughput comes from our own batching.
     socket_.set_option(tcp::no_delay(true), ec);
-    const TransportKind kind = listener_.transport;
+    const TransportKind kind = listener().transport;
     if ((kind == TransportKind::Tls || kind == TransportKind::Wss) && !tx_->tls) {
-        log::warn("mqtt: {}: cannot create a TLS session on listener '{}': closing", peer_, listener_.config.name);
+        log::warn("mqtt: {}: cannot create a TLS session on listener '{}': closing", peer_, listener().config.name);
         close("no TLS session");
         return;
     }
     if (!already_read.empty()) {
-        partial_ = std::move(already_read);
-        std::size_t used = process(partial_);
+        partial_ = std::make_unique<std::vector<std::byte>>(std::move(already_read));
+        std::size_t used = process(*partial_);
         if (closed()) return;
-        partial_.erase(partial_.begin(), partial_.begin() + static_cast<std::ptrdiff_t>(used));
+        partial_->erase(partial_->begin(), partial_->begin() + static_cast<std::ptrdiff_t>(used));
+        if (partial_->empty()) partial_.reset();  // the usual case: the CONNECT alone
     }
     // Drain whatever arrived meanwhile; the reactor is edge-triggered, so the
     // first wait must follow a read that found the socket empty.
@@ -115,14 +118,15 @@ std::string_view Connection::peer_cert_cn() const {
 std::size_t Connection::wire_pending() const { return tx_->wire.size() - tx_->wire_offset; }
 
 void Connection::feed(Bytes data) {
-    if (partial_.empty()) {
+    if (!has_partial()) {
         std::size_t used = process(data);
         if (!closed() && used < data.size())
-            partial_.assign(data.begin() + static_cast<std::ptrdiff_t>(used), data.end());
+            partial().assign(data.begin() + static_cast<std::ptrdiff_t>(used), data.end());
     } else {
-        partial_.insert(partial_.end(), data.begin(), data.end());
-        std::size_t used = process(partial_);
-        if (!closed()) partial_.erase(partial_.begin(), partial_.begin() + static_cast<std::ptrdiff_t>(used));
+        std::vector<std::byte>& p = *partial_;
+        p.insert(p.end(), data.begin(), data.end());
+        std::size_t used = process(p);
+        if (!closed()) p.erase(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(used));
     }
 }
 
@@ -149,8 +153,8 @@ net::TlsIo Connection::read_tx(std::byte* buf, std::size_t len, std::size_t& n) 
             return net::TlsIo::Closed;
         }
         if (h != net::TlsIo::Ok) {
-            listener_.tls_handshake_failures.add();
-            log::info("mqtt: {} TLS handshake failed on listener '{}': {}: closing", peer_, listener_.config.name,
+            listener().tls_handshake_failures.add();
+            log::info("mqtt: {} TLS handshake failed on listener '{}': {}: closing", peer_, listener().config.name,
                       t.tls->error());
             close("TLS handshake failed");
             return net::TlsIo::Error;
@@ -185,7 +189,7 @@ void Connection::ws_input(std::span<std::byte> data) {
     if (end == 0 && t.http_in.size() <= net::ws::kMaxRequestHead) return;  // need more
     // Without its end in sight the head is too large, which accept_upgrade refuses.
     const std::string_view head = end == 0 ? std::string_view(t.http_in) : std::string_view(t.http_in).substr(0, end);
-    const net::ws::UpgradeReply reply = net::ws::accept_upgrade(head, listener_.config.ws_path);
+    const net::ws::UpgradeReply reply = net::ws::accept_upgrade(head, listener().config.ws_path);
     const auto* resp = reinterpret_cast<const std::byte*>(reply.response.data());
     t.wire.insert(t.wire.end(), resp, resp + reply.response.size());
     mark_dirty();
@@ -193,7 +197,7 @@ void Connection::ws_input(std::span<std::byte> data) {
         // The HTTP response queued above tells the client.
         protocol_violation(Violation::WebSocketUpgrade,
                            fmt::format("WebSocket upgrade refused with {} on listener '{}': {}", reply.status,
-                                       listener_.config.name, reply.reason));
+                                       listener().config.name, reply.reason));
         return;
     }
     t.ws_open = true;
@@ -279,10 +283,11 @@ void Connection::on_readable() {
         retry_after(std::chrono::microseconds(200));
         return;
     }
-    if (!partial_.empty()) {
+    if (has_partial()) {
         // Complete packets may have been left here when reading was paused.
-        std::size_t used = process(partial_);
-        if (!closed()) partial_.erase(partial_.begin(), partial_.begin() + static_cast<std::ptrdiff_t>(used));
+        std::vector<std::byte>& p = *partial_;
+        std::size_t used = process(p);
+        if (!closed()) p.erase(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(used));
         if (closed() || paused_ || migrate_to_) {
             if (migrate_to_ && !closed()) migrate();
             shard_.flush();
@@ -494,7 +499,7 @@ void Connection::close(std::string_view reason) {
     end_session_link(!clean_disconnect_);
     shard_.counters.connections_closed.add();
     shard_.core.connections_current.sub();
-    listener_.connections.fetch_sub(1, std::memory_order_relaxed);
+    listener().connections.fetch_sub(1, std::memory_order_relaxed);
     // Whatever is queued (a CONNACK refusal, a DISCONNECT with its reason) is
     // written before the socket closes.
     state_ = State::Closing;
@@ -583,7 +588,7 @@ void Connection::release_idle_memory() {
         out_offset_ = 0;
         out_.shrink_to_fit();
     }
-    if (partial_.empty() && partial_.capacity() > 0) partial_.shrink_to_fit();
+    if (partial_ && partial_->empty()) partial_.reset();
     if (tx_ && tx_->wire.empty() && tx_->wire.capacity() > 0) tx_->wire.shrink_to_fit();
     if (session_) session_->release_idle_memory();
 }
@@ -613,7 +618,7 @@ void Connection::migrate() {
     // The CONNECT and everything after it is handed, with the socket, to the
     // shard that owns this client id.
     const std::size_t target = migrate_to_ - 1;
-    std::vector<std::byte> pending = std::move(partial_);
+    std::vector<std::byte> pending = partial_ ? std::move(*partial_) : std::vector<std::byte>{};
     // The TLS session and WebSocket state go with the descriptor they belong to.
     std::unique_ptr<Transport> transport = std::move(tx_);
     boost::system::error_code ec;
@@ -623,11 +628,11 @@ void Connection::migrate() {
     asio::post(shard_.ctx, [&shard = shard_, self = ref()] { shard.remove(*self); });
     if (ec) {
         shard_.core.connections_current.sub();
-        listener_.connections.fetch_sub(1, std::memory_order_relaxed);
+        listener().connections.fetch_sub(1, std::memory_order_relaxed);
         return;
     }
     Shard& dest = shard_.core.shard(target);
-    ListenerState& listener = listener_;
+    ListenerState& listener = this->listener();
     asio::post(dest.ctx, [&dest, &listener, protocol, fd, pending = std::move(pending),
                           transport = std::move(transport)]() mutable {
         Socket sock(dest.ctx);
