@@ -534,7 +534,6 @@ private:
         if (!cold_) cold_ = std::make_unique<Cold>();
         return *cold_;
     }
-    bool holding_acks() const { return cold_ && !cold_->held_acks.empty(); }
     std::unique_ptr<Cold> cold_;
     uint32_t client_max_packet_size_ = codec::kMaxRemainingLength + 5;
     uint32_t drained_bytes_ = 0;  // read and discarded while Draining
@@ -556,6 +555,9 @@ private:
     bool reading_ = false;
     bool dirty = false;  // in the shard's list of connections to write this turn (Shard::flush)
     bool give_back_output_ = false;  // the CONNACK is queued: free out_ once it is written (write_some)
+    // Cold::held_acks is not empty: kept here so that acknowledging a PUBLISH
+    // does not read the cold part.
+    bool holding_acks_ = false;
     // References (ConnectionRef). Atomic: a reference may be copied or dropped on
     // another thread (a SUBACK's completion crosses shards; a held ack's release
     // passes through the session store's writer thread).

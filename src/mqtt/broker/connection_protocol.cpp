@@ -295,9 +295,10 @@ void Connection::ack_publish(codec::PacketType type, uint16_t packet_id, uint8_t
     if (version_ != Version::V5) reason = 0;
     // [MQTT-4.6.0-2] PUBACKs go in the order of their PUBLISHes: once one is
     // held, the ones behind it wait too.
-    if (hold || holding_acks()) {
+    if (hold || holding_acks_) {
         Cold& c = cold();
         c.held_acks.push_back(HeldAck{type, packet_id, reason});
+        holding_acks_ = true;
         ++c.held_total;
         // Receive Maximum is announced to 5.0 clients only.
         if (type == codec::PacketType::Puback && version_ == Version::V5) ++held_pubacks_;
@@ -320,6 +321,7 @@ void Connection::release_held_acks(uint64_t upto) {
         codec::encode(out_, codec::Ack{a.type, a.packet_id, a.reason, {}}, version_);
         if (a.type == codec::PacketType::Puback && version_ == Version::V5) --held_pubacks_;
         c.held_acks.pop_front();
+        holding_acks_ = !c.held_acks.empty();
         ++c.released_total;
         any = true;
     }
