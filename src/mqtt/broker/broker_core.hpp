@@ -476,7 +476,8 @@ private:
 
     // Hot state first: what reading, parsing and writing touch for every
     // connection. What only some connections need (a will, a paused read's
-    // deadline, held acknowledgements, the login name, the timer) is in Cold,
+    // deadline, held acknowledgements, the login name, the compiled ACL's
+    // ownership, the timer) is in Cold,
     // allocated at first use, so an idle connection carries one null pointer
     // for all of it (BENCHMARKS.md, scenario (f)).
     Shard& shard_;
@@ -563,7 +564,7 @@ private:
     // passes through the session store's writer thread).
     std::atomic<uint32_t> refs_{0};
     // The shard's list of its connections, and the reference it holds: an
-    // intrusive list costs 32 bytes here instead of a hash node and a bucket
+    // intrusive list costs 24 bytes here instead of a hash node and a bucket
     // (about 56 bytes with malloc's overhead).
     boost::intrusive::list_member_hook<> shard_link_;
     ConnectionRef shard_ref_;
