@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <utility>
 
@@ -68,21 +69,24 @@ private:
     T& slot(std::size_t i) { return raw(head_ + i); }
 
     void grow() {
-        const std::size_t cap = capacity_ == 0 ? 4 : capacity_ * 2;  // power of two: masks, no modulo
+        const std::size_t cap = capacity_ == 0 ? 4 : std::size_t{capacity_} * 2;  // power of two: masks, no modulo
+        IB_ASSERT(cap <= UINT32_MAX, "queues are bounded far below 2^32 entries by the broker's limits");
         auto next = std::make_unique<Storage[]>(cap);
         for (std::size_t i = 0; i < size_; ++i) {
             new (&next[i]) T(std::move(slot(i)));
             slot(i).~T();
         }
         data_ = std::move(next);
-        capacity_ = cap;
+        capacity_ = static_cast<uint32_t>(cap);
         head_ = 0;
     }
 
     std::unique_ptr<Storage[]> data_;
-    std::size_t capacity_ = 0;
-    std::size_t head_ = 0;
-    std::size_t size_ = 0;
+    // 32-bit counts: 8 bytes less per queue than size_t, and every session has two
+    // (BENCHMARKS.md, (f)).
+    uint32_t capacity_ = 0;
+    uint32_t head_ = 0;
+    uint32_t size_ = 0;
 };
 
 }  // namespace ib

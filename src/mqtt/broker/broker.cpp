@@ -30,11 +30,25 @@ Shard::Shard(BrokerCore& c, std::size_t i, std::size_t shard_count, asio::io_con
 }
 
 Shard::~Shard() {
+    // The connections' self-references would keep them alive past the shard.
+    connections.clear_and_dispose([](Connection* c) { c->shard_ref_.reset(); });
     // A turn that routed to a durable subscriber and was never flushed: its
     // batch_seq is 0, so the last ref deletes it without posting here.
     if (turn_ticket_ != nullptr && turn_ticket_->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
         turn_ticket_->done(turn_ticket_);
     }
+}
+
+void Shard::add(ConnectionRef conn) {
+    Connection& c = *conn;
+    c.shard_ref_ = std::move(conn);
+    connections.push_back(c);
+}
+
+void Shard::remove(Connection& conn) {
+    if (!conn.shard_link_.is_linked()) return;
+    connections.erase(connections.iterator_to(conn));
+    conn.shard_ref_.reset();
 }
 
 SubscriberId Shard::new_subscriber_id(bool in_process) {
@@ -195,9 +209,9 @@ void Shard::deliver_local(const Delivery& d) {
         }
         return;
     }
-    auto it = sessions.find(d.to);
-    if (it == sessions.end()) return;  // the session ended while the batch travelled
-    it->second->deliver(d.msg, d.qos, d.retain, d.sub_ids, d.seq);
+    Session* s = sessions.find(d.to);
+    if (s == nullptr) return;  // the session ended while the batch travelled
+    s->deliver(d.msg, d.qos, d.retain, d.sub_ids, d.seq);
 }
 
 const Shard::EncodedPublish& Shard::encoded_publish(const MessageRef& msg, uint8_t qos, bool retain,
@@ -298,11 +312,11 @@ void Shard::release_after_durable_tasks() {
     AckBatch batch;
     batch.seq = next_batch_seq_++;
     batch.upto.reserve(held_.size());
-    for (auto& w : held_) {
-        if (auto c = w.lock()) {
-            c->held_registered_ = false;
-            batch.upto.emplace_back(c, c->held_total_);
-        }
+    for (ConnectionRef& c : held_) {
+        // Registered by ack_publish, which allocated the cold part.
+        c->cold_->held_registered = false;
+        const uint64_t upto = c->cold_->held_total;
+        batch.upto.emplace_back(std::move(c), upto);
     }
     held_.clear();
     ShardTicket* ticket = std::exchange(turn_ticket_, nullptr);
@@ -337,9 +351,7 @@ void Shard::advance_ack_batches() {
         ack_batches_.pop_front();
         when_durable_gate_open([this, upto = std::move(upto)]() mutable {
             auto release = [this, upto = std::move(upto)] {
-                for (const auto& [w, n] : upto) {
-                    if (auto c = w.lock()) c->release_held_acks(n);
-                }
+                for (const auto& [c, n] : upto) c->release_held_acks(n);
                 flush();
             };
             if (core.persistence) {
@@ -348,7 +360,9 @@ void Shard::advance_ack_batches() {
                 // included (flush() submitted them before the batch was made).
                 // The io_context, not the shard: at shutdown the store's last
                 // barriers run after the broker is gone, and the loops are not.
-                core.persistence->after_commit([&loop = ctx, release = std::move(release)] { asio::post(loop, release); });
+                // Moved on, so the writer thread keeps no connection reference.
+                core.persistence->after_commit(
+                    [&loop = ctx, release = std::move(release)]() mutable { asio::post(loop, std::move(release)); });
             } else {
                 asio::post(ctx, std::move(release));
             }
@@ -377,14 +391,14 @@ void Shard::recheck_durable_gate() {
 }
 
 void Shard::destroy_session(Session* s) {
-    if (s->will) {
+    if (s->will()) {
         // [MQTT-3.1.3-9] The session ends before the will delay: send it now.
-        route(s->will->msg);
-        s->will.reset();
+        route(s->will()->msg);
+        s->clear_will();
     }
-    if (!s->subscriptions.empty()) {
+    if (!s->subscriptions().empty()) {
         std::vector<TreeChange> changes;
-        for (const auto& [filter, opts] : s->subscriptions) {
+        for (const auto& [filter, opts] : s->subscriptions()) {
             TreeChange c{false, filter, Subscription{s->id(), {}}};
             apply(c);
             changes.push_back(std::move(c));
@@ -396,9 +410,8 @@ void Shard::destroy_session(Session* s) {
         op.kind = PersistOp::Kind::DropSession;
         s->persist(std::move(op));
     }
-    sessions_by_client.erase(s->client_id());
     core.sessions_current.sub();
-    sessions.erase(s->id());  // destroys s
+    sessions.erase(s);  // destroys s
 }
 
 void Shard::schedule_expiry(Session& s, std::optional<std::chrono::milliseconds> remaining) {
@@ -412,32 +425,30 @@ void Shard::schedule_expiry(Session& s, std::optional<std::chrono::milliseconds>
         op.expires_at_ms = s.expiry_interval_s == UINT32_MAX ? 0 : unix_ms() + left.count();
         s.persist(std::move(op));
     }
-    if (s.will) {
-        if (!s.will_timer) s.will_timer = std::make_unique<asio::steady_timer>(ctx);
-        uint32_t delay = std::min(s.will->delay_s, s.expiry_interval_s);
-        s.will_timer->expires_after(std::chrono::seconds(delay));
-        s.will_timer->async_wait([this, id](const boost::system::error_code& ec) {
+    if (s.will()) {
+        uint32_t delay = std::min(s.will()->delay_s, s.expiry_interval_s);
+        s.will_timer().expires_after(std::chrono::seconds(delay));
+        s.will_timer().async_wait([this, id](const boost::system::error_code& ec) {
             if (ec) return;
-            auto it = sessions.find(id);
-            if (it == sessions.end() || it->second->connection() || !it->second->will) return;
-            route(it->second->will->msg);
-            it->second->will.reset();
+            Session* s = sessions.find(id);
+            if (s == nullptr || s->connection() || !s->will()) return;
+            route(s->will()->msg);
+            s->clear_will();
             flush();
         });
     }
     if (s.expiry_interval_s == UINT32_MAX) return;  // 3.1.1 persistent: never expires
-    if (!s.expiry_timer) s.expiry_timer = std::make_unique<asio::steady_timer>(ctx);
     if (remaining) {
-        s.expiry_timer->expires_after(*remaining);
+        s.expiry_timer().expires_after(*remaining);
     } else {
-        s.expiry_timer->expires_after(std::chrono::seconds(s.expiry_interval_s));
+        s.expiry_timer().expires_after(std::chrono::seconds(s.expiry_interval_s));
     }
-    s.expiry_timer->async_wait([this, id](const boost::system::error_code& ec) {
+    s.expiry_timer().async_wait([this, id](const boost::system::error_code& ec) {
         if (ec) return;
-        auto it = sessions.find(id);
-        if (it == sessions.end() || it->second->connection()) return;
-        log::debug("mqtt: session '{}' expired", it->second->client_id());
-        destroy_session(it->second.get());
+        Session* s = sessions.find(id);
+        if (s == nullptr || s->connection()) return;
+        log::debug("mqtt: session '{}' expired", s->client_id());
+        destroy_session(s);
         flush();
     });
 }
@@ -465,9 +476,9 @@ bool Shard::throttle_publisher(OriginId origin, OriginId& last_origin, Clock::ti
 }
 
 void Shard::pause_publisher(OriginId origin) {
-    auto it = sessions.find(origin);
-    if (it == sessions.end() || !it->second->connection()) return;
-    it->second->connection()->pause_reading(Clock::now() + kPublisherPause);
+    Session* s = sessions.find(origin);
+    if (s == nullptr || !s->connection()) return;
+    s->connection()->pause_reading(Clock::now() + kPublisherPause);
 }
 
 void Shard::start_sweep() {
@@ -484,7 +495,9 @@ void Shard::sweep() {
     // The cached encoding holds its message: a large one is not kept alive idle.
     encoded_ = EncodedPublish{};
     const auto connect_timeout = core.config.connect_timeout;
-    for (auto& [ptr, conn] : connections) {
+    // Connections leave the list through a posted remove(), never during this loop.
+    for (Connection& c : connections) {
+        Connection* conn = &c;
         conn->release_idle_memory();
         if (conn->stuck_closing(now)) {
             conn->finish_close();
@@ -545,18 +558,15 @@ std::expected<void, std::string> BrokerCore::load_persisted() {
     for (StoredSession& ss : loaded->sessions) {
         Shard& shard = *shards_[shard_for_client(ss.client_id)];
         const SubscriberId id = (SubscriberId{shard.index} << kShardShift) | kPersistentBit | ss.key;
-        auto owned = std::make_unique<Session>(shard, id, std::move(ss.client_id));
-        Session* s = owned.get();
+        Session* s = &shard.sessions.insert(Session::make(shard, id, ss.client_id));
         s->expiry_interval_s = ss.expiry_s;
         s->restore_pending = true;
-        s->incoming_qos2 = std::move(ss.incoming_qos2);
+        s->restore_incoming_qos2(std::move(ss.incoming_qos2));
         for (auto& [filter, opts] : ss.subscriptions) {
             const TreeChange c{true, filter, Subscription{id, opts}};
             for (auto& sh : shards_) sh->apply(c);
-            s->subscriptions.emplace(std::move(filter), opts);
+            s->subscriptions_mut().emplace(std::move(filter), opts);
         }
-        shard.sessions.emplace(id, std::move(owned));
-        shard.sessions_by_client.emplace(s->client_id(), s);
         sessions_current.add();
         // A session whose client was connected when the broker stopped starts
         // its expiry now, as after a disconnect.
@@ -596,6 +606,7 @@ std::expected<void, std::string> BrokerCore::start() {
         if (auto r = bind_listener(*l); !r) return r;
         log::info("mqtt: listener '{}' on {}:{} ({}{})", lc.name, lc.bind_address, l->port, lc.transport,
                   l->transport == TransportKind::Ws || l->transport == TransportKind::Wss ? " " + lc.ws_path : "");
+        l->index = static_cast<uint16_t>(listeners_.size());
         listeners_.push_back(std::move(l));
     }
     for (auto& l : listeners_) {
@@ -705,8 +716,8 @@ void BrokerCore::accept_next(ListenerState& l, std::size_t shard) {
             l.accepted.add();
             connections_current.add();
             target.counters.connections_accepted.add();
-            auto conn = std::make_shared<Connection>(target, std::move(sock), l);
-            target.connections.emplace(conn.get(), conn);
+            ConnectionRef conn(new Connection(target, std::move(sock), l));
+            target.add(conn);
             conn->start();
         }
         accept_next(l, shard);
@@ -733,8 +744,8 @@ void BrokerCore::stop(std::function<void()> done) {
     for (auto& s : shards_) {
         Shard* sp = s.get();
         asio::post(sp->ctx, [sp, remaining, shared_done] {
-            std::vector<std::shared_ptr<Connection>> all;
-            for (auto& [p, c] : sp->connections) all.push_back(c);
+            std::vector<ConnectionRef> all;
+            for (Connection& c : sp->connections) all.push_back(c.ref());
             for (auto& c : all) c->disconnect_with(codec::reason::kServerShuttingDown, "server shutting down");
             sp->flush();
             if (remaining->fetch_sub(1) == 1 && *shared_done) (*shared_done)();

@@ -19,6 +19,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/smart_ptr/intrusive_ptr.hpp>
+#include <boost/intrusive/list.hpp>
+#include <boost/intrusive/unordered_set.hpp>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -58,6 +61,12 @@ class Shard;
 class Session;
 class Connection;
 struct Transport;
+// A counted reference to a Connection: the count lives in the connection, so a
+// reference is one pointer (a shared_ptr is two, plus a control block and the
+// weak pointer of enable_shared_from_this in every connection).
+using ConnectionRef = boost::intrusive_ptr<Connection>;
+void intrusive_ptr_add_ref(Connection* c);
+void intrusive_ptr_release(Connection* c);
 
 enum class TransportKind : uint8_t { Tcp, Tls, Ws, Wss };
 
@@ -126,6 +135,7 @@ struct ListenerState {
     std::atomic<uint32_t> connections{0};
     SharedCounter accepted;  // written by every shard's accept loop
     TransportKind transport = TransportKind::Tcp;
+    uint16_t index = 0;  // in BrokerCore::listener(i): what a Connection keeps of its listener
     std::unique_ptr<net::TlsServerContext> tls;  // tls and wss
     SharedCounter tls_handshake_failures;        // written by every shard
 };
@@ -150,15 +160,22 @@ struct WillMessage {
     uint32_t delay_s = 0;
 };
 
+// Links a Session into its shard's SessionTable (one per index).
+using SessionHook = boost::intrusive::unordered_set_member_hook<
+    boost::intrusive::link_mode<boost::intrusive::normal_link>>;
+
 // Session state (§4.1): lives on its shard, survives its connection while the
 // session expiry interval runs.
 class Session {
 public:
-    Session(Shard& shard, SubscriberId id, std::string client_id);
+    // The client id is stored right behind the session, in the same allocation.
+    static std::unique_ptr<Session> make(Shard& shard, SubscriberId id, std::string_view client_id);
     ~Session();
+    static void* operator new(std::size_t) = delete;  // make() only
+    static void operator delete(void* p) { ::operator delete(p); }
 
     SubscriberId id() const { return id_; }
-    const std::string& client_id() const { return client_id_; }
+    std::string_view client_id() const { return {reinterpret_cast<const char*>(this + 1), client_id_size_}; }
     Connection* connection() const { return conn_; }
 
     // Entry point for every message routed to this session.
@@ -171,12 +188,16 @@ public:
     // Subscriptions and received QoS 2 ids, changed through here so the store follows.
     void add_subscription(const std::string& filter, const SubscriptionOptions& opts);
     void remove_subscription(const std::string& filter);
-    void add_incoming_qos2(uint16_t packet_id);
+    // `store` false: not written to the session store (a 3.1.1 publish refused by the ACL).
+    void add_incoming_qos2(uint16_t packet_id, bool store = true);
     // False when the id was not pending.
     bool remove_incoming_qos2(uint16_t packet_id);
-    // Loaded from the store at start-up: its queue is read from the file at the
-    // first attach (so start-up does not read every queued message).
-    bool restore_pending = false;
+    bool incoming_qos2_pending(uint16_t packet_id) const;
+    // Kept beside the session's hot state: every QoS 1/2 PUBLISH counts these
+    // against the Receive Maximum, while the ids themselves are cold.
+    std::size_t incoming_qos2_count() const { return incoming_qos2_count_; }
+    // At start-up, from the session store.
+    void restore_incoming_qos2(std::vector<uint16_t> ids);
 
     void attach(Connection* conn);
     void detach();
@@ -192,20 +213,30 @@ public:
     bool on_pubrec(uint16_t id, uint8_t reason);
     bool on_pubcomp(uint16_t id);
 
-    // Subscriptions, kept so the session can drop them when it ends.
-    std::unordered_map<std::string, SubscriptionOptions> subscriptions;
-    // QoS 2 messages received and answered with PUBREC, awaiting PUBREL.
-    std::vector<uint16_t> incoming_qos2;
-
-    uint32_t expiry_interval_s = 0;      // session expiry after disconnect
-    std::optional<WillMessage> will;     // the connection's will, moved here on close
-    std::unique_ptr<asio::steady_timer> expiry_timer;
-    std::unique_ptr<asio::steady_timer> will_timer;
+    // Subscriptions, kept so the session can drop them when it ends (changed
+    // through add_subscription / remove_subscription, or subscriptions_mut()).
+    using SubscriptionMap = std::unordered_map<std::string, SubscriptionOptions>;
+    const SubscriptionMap& subscriptions() const;
+    SubscriptionMap& subscriptions_mut() { return cold().subscriptions; }
+    // The connection's delayed will, moved here on close; null without one.
+    WillMessage* will() const { return cold_ && cold_->will ? &*cold_->will : nullptr; }
+    void set_will(WillMessage w) { cold().will = std::move(w); }
+    void clear_will() {
+        if (cold_) cold_->will.reset();
+    }
+    // Created when first armed (Shard::schedule_expiry).
+    asio::steady_timer& expiry_timer();
+    asio::steady_timer& will_timer();
     std::size_t queued_bytes() const { return queued_bytes_; }
     std::size_t queued_count() const { return queue_.size(); }
     std::size_t inflight_count() const { return inflight_.size(); }
 
+    // The shard's SessionTable: by subscriber id, and by client id.
+    SessionHook by_id_hook;
+    SessionHook by_client_hook;
+
 private:
+    Session(Shard& shard, SubscriberId id, std::string_view client_id);
     void enqueue(QueuedMessage m);
     void restore_stored();
     // The message leaves the session without being acknowledged (expired, too
@@ -219,32 +250,114 @@ private:
     std::size_t find_inflight(uint16_t id) const;
     void remove_inflight(std::size_t i);
 
+    // What a session needs only once it subscribes, has a delayed will or an
+    // expiry, or throttles a publisher: allocated at first use, so an idle
+    // session carries one null pointer for all of it (BENCHMARKS.md, (f)).
+    struct Cold {
+        SubscriptionMap subscriptions;
+        // QoS 2 messages received and answered with PUBREC, awaiting PUBREL.
+        std::vector<uint16_t> incoming_qos2;
+        std::optional<WillMessage> will;
+        std::unique_ptr<asio::steady_timer> expiry_timer;
+        std::unique_ptr<asio::steady_timer> will_timer;
+        // The publisher this session last asked to slow down, and when: repeated
+        // requests for the same one within a pause are skipped.
+        OriginId last_throttled = 0;
+        Clock::time_point last_throttle{};
+    };
+    Cold& cold() {
+        if (!cold_) cold_ = std::make_unique<Cold>();
+        return *cold_;
+    }
+
     Shard& shard_;
     SubscriberId id_;
-    std::string client_id_;
     Connection* conn_ = nullptr;
     RingBuffer<QueuedMessage> queue_;
     std::size_t queued_bytes_ = 0;
     RingBuffer<InflightMessage> inflight_;  // in send order
+    std::unique_ptr<Cold> cold_;
     uint16_t last_packet_id_ = 0;
-    // The publisher this session last asked to slow down, and when: repeated
-    // requests for the same one within a pause are skipped.
-    OriginId last_throttled_ = 0;
-    Clock::time_point last_throttle_{};
+    uint16_t incoming_qos2_count_ = 0;  // at most our Receive Maximum
+    uint16_t client_id_size_ = 0;       // [MQTT-1.5.4] a UTF-8 string is at most 65,535 bytes
+
+public:
+    // (Declared here, beside last_packet_id_, to fill what would be padding.)
+    // Loaded from the store at start-up: its queue is read from the file at the
+    // first attach (so start-up does not read every queued message).
+    bool restore_pending = false;
+    uint32_t expiry_interval_s = 0;  // session expiry after disconnect
 };
 
-// One network connection. Owned by a shared_ptr held by its pending async
-// operations and by the shard's connection set. Its code is in three files:
+// The sessions of one shard, found by subscriber id (deliveries, timers, flow
+// control) and by client id (CONNECT: take-over and resume). Both indexes are
+// intrusive, their links inside the Session: a session costs no allocation
+// beyond its own and 16 bytes of buckets, where two unordered_maps cost two
+// nodes (about 100 bytes with malloc's overhead; BENCHMARKS.md, (f)).
+class SessionTable {
+public:
+    SessionTable();
+    ~SessionTable();  // destroys every session
+    SessionTable(const SessionTable&) = delete;
+    SessionTable& operator=(const SessionTable&) = delete;
+
+    Session* find(SubscriberId id) const;
+    Session* find(std::string_view client_id) const;
+    // Takes the session; its id and client id must not be in the table yet.
+    Session& insert(std::unique_ptr<Session> s);
+    // Removes the session and destroys it.
+    void erase(Session* s);
+    std::size_t size() const { return by_id_.size(); }
+
+private:
+    struct IdHash {
+        std::size_t operator()(const Session& s) const { return (*this)(s.id()); }
+        std::size_t operator()(SubscriberId id) const { return std::hash<SubscriberId>{}(id); }
+    };
+    struct IdEqual {
+        bool operator()(const Session& a, const Session& b) const { return a.id() == b.id(); }
+        bool operator()(SubscriberId id, const Session& s) const { return id == s.id(); }
+    };
+    struct ClientHash {
+        std::size_t operator()(const Session& s) const { return (*this)(std::string_view(s.client_id())); }
+        std::size_t operator()(std::string_view c) const { return std::hash<std::string_view>{}(c); }
+    };
+    struct ClientEqual {
+        bool operator()(const Session& a, const Session& b) const { return a.client_id() == b.client_id(); }
+        bool operator()(std::string_view c, const Session& s) const { return c == s.client_id(); }
+    };
+    // Power-of-two bucket counts: a mask instead of a division per lookup.
+    using ById = boost::intrusive::unordered_set<
+        Session, boost::intrusive::member_hook<Session, SessionHook, &Session::by_id_hook>,
+        boost::intrusive::hash<IdHash>, boost::intrusive::equal<IdEqual>, boost::intrusive::power_2_buckets<true>>;
+    using ByClient = boost::intrusive::unordered_set<
+        Session, boost::intrusive::member_hook<Session, SessionHook, &Session::by_client_hook>,
+        boost::intrusive::hash<ClientHash>, boost::intrusive::equal<ClientEqual>,
+        boost::intrusive::power_2_buckets<true>>;
+    static constexpr std::size_t kInitialBuckets = 64;
+    // Declared before the sets, which are built on them.
+    std::vector<ById::bucket_type> id_buckets_;
+    std::vector<ByClient::bucket_type> client_buckets_;
+    ById by_id_;
+    ByClient by_client_;
+};
+
+// One network connection. Owned by the ConnectionRefs held by its pending async
+// operations and by its shard (Shard::add: the connection is linked into the
+// shard's list and holds the shard's reference itself, shard_ref_). Its code is in three files:
 // connection_io.cpp (socket, TLS, WebSocket, reading, writing, closing, moving
 // to another shard), connection_protocol.cpp (one handler per packet type,
 // protocol violations) and connect_policy.cpp (CONNECT: checks, login, session
 // take-over or resume, CONNACK); connection_auth.cpp holds its ACL.
-class Connection : public std::enable_shared_from_this<Connection> {
+class Connection {
 public:
     // `transport` comes with a connection that changes shard; a new one gets
     // its listener's.
     Connection(Shard& shard, Socket socket, ListenerState& listener, std::unique_ptr<Transport> transport = nullptr);
     ~Connection();
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+    ConnectionRef ref() { return ConnectionRef(this); }
 
     void start(std::vector<std::byte> already_read = {});
     // Closes after flushing what is queued; `reason` is logged at debug level.
@@ -273,7 +386,7 @@ public:
     // The verified TLS client certificate's common name; empty without one.
     std::string_view peer_cert_cn() const;
     Clock::time_point last_rx() const { return last_rx_; }
-    Clock::time_point accepted_at() const { return accepted_at_; }
+    Clock::time_point accepted_at() const { return since_; }  // while awaiting_connect()
     uint16_t keep_alive_s() const { return keep_alive_s_; }
     bool awaiting_connect() const { return state_ == State::AwaitConnect; }
     bool connected() const { return state_ == State::Connected; }
@@ -289,7 +402,6 @@ public:
     // Sends the acknowledgements held for a durable subscriber (Shard::hold_acks)
     // up to the `upto`-th ever held.
     void release_held_acks(uint64_t upto);
-    bool dirty = false;
 
 private:
     // Ordered: every state from Closing on counts as closed (one comparison).
@@ -300,6 +412,9 @@ private:
     enum class State : uint8_t { AwaitConnect, Connected, Closing, Draining, Closed };
 
     // ---- I/O (connection_io.cpp)
+    // socket_.async_wait with the operation's memory from WaitBlocks.
+    template <typename Handler>
+    void async_wait(Socket::wait_type what, Handler&& handler);
     void wait_readable();
     // Waits for writability, then reads again (TLS needing to write to read).
     void wait_writable_to_read();
@@ -364,38 +479,37 @@ private:
     void refuse_connect(uint8_t v5_reason, uint8_t v3_code, std::string_view why);
     void end_session_link(bool send_will);
 
+    // Hot state first: what reading, parsing and writing touch for every
+    // connection. What only some connections need (a will, a paused read's
+    // deadline, held acknowledgements, the login name, the compiled ACL's
+    // ownership, the timer) is in Cold,
+    // allocated at first use, so an idle connection carries one null pointer
+    // for all of it (BENCHMARKS.md, scenario (f)).
     Shard& shard_;
     Socket socket_;
-    ListenerState& listener_;
     std::unique_ptr<Transport> tx_;  // null for plain TCP: its path has no transport branch below the read
     std::string peer_;
-    State state_ = State::AwaitConnect;
-    codec::Version version_ = codec::Version::V311;
-    bool clean_disconnect_ = false;
-    bool drain_on_close_ = false;  // set by close_gracefully
     Session* session_ = nullptr;
-    std::optional<WillMessage> will_;
-    // 1 + index of the shard this connection moves to once its CONNECT is read.
-    std::size_t migrate_to_ = 0;
-    bool paused_ = false;
-    Clock::time_point paused_until_{};
-    Clock::time_point closing_at_{};  // when Closing began, then when Draining began
-
-    std::vector<std::byte> partial_;  // bytes of an incomplete packet
+    // Bytes of an incomplete packet, allocated at the first packet split across
+    // reads and given back by the sweep once empty: most idle connections never
+    // have one.
+    std::unique_ptr<std::vector<std::byte>> partial_;
+    bool has_partial() const { return partial_ && !partial_->empty(); }
+    std::vector<std::byte>& partial() {
+        if (!partial_) partial_ = std::make_unique<std::vector<std::byte>>();
+        return *partial_;
+    }
     std::vector<std::byte> out_;
     std::size_t out_offset_ = 0;
-    bool writing_ = false;
-    bool reading_ = false;
-
-    Clock::time_point accepted_at_;
+    // When the connection was accepted while AwaitConnect (the connect
+    // timeout), then when Closing began, then when Draining began.
+    Clock::time_point since_;
     Clock::time_point last_rx_;
-    uint16_t keep_alive_s_ = 0;
-    uint32_t client_max_packet_size_ = codec::kMaxRemainingLength + 5;
-    uint16_t send_quota_ = 0;
-    // 5.0 PUBACKs held (held_acks_) and so not yet sent: with the QoS 2 flows
-    // awaiting PUBREL they count against our Receive Maximum.
-    uint16_t held_pubacks_ = 0;
-    uint32_t drained_bytes_ = 0;  // read and discarded while Draining
+    // Authorization (connection_auth.cpp): the client's rules compiled at CONNECT, and
+    // again when a reload moves the Auth generation. Null: nothing to check.
+    // Owned by Cold::acl; this copy saves a step on every PUBLISH.
+    const auth::ClientAcl* acl_ = nullptr;
+    uint64_t acl_generation_ = 0;
     // Topic aliases (5.0), allocated only for clients that use them.
     struct Aliases {
         uint16_t client_max = 0;  // aliases we may send
@@ -403,30 +517,70 @@ private:
         std::vector<std::string> incoming;  // aliases the client set (index = alias)
     };
     std::unique_ptr<Aliases> aliases_;
-    // Allocated when first needed: the retry of a read paused by flow control
-    // or a congested shard, then the end of the drain once Draining.
-    std::unique_ptr<asio::steady_timer> timer_;
     // Acknowledgements waiting for a durable subscriber's commit, in PUBLISH order.
     struct HeldAck {
         codec::PacketType type;
         uint16_t packet_id;
         uint8_t reason;
     };
-    std::deque<HeldAck> held_acks_;
-    uint64_t held_total_ = 0;     // acks ever held; released_total_ of them sent
-    uint64_t released_total_ = 0;
-    bool held_registered_ = false;  // with the shard, for this turn's barrier
+    struct Cold {
+        std::optional<WillMessage> will;
+        Clock::time_point paused_until{};
+        // The retry of a read paused by flow control or a congested shard,
+        // then the end of the drain once Draining.
+        std::unique_ptr<asio::steady_timer> timer;
+        RingBuffer<HeldAck> held_acks;  // (a std::deque allocates 576 bytes while empty)
+        uint64_t held_total = 0;  // acks ever held; released_total of them sent
+        uint64_t released_total = 0;
+        bool held_registered = false;  // with the shard, for this turn's barrier
+        std::string username;  // set only when the client authenticated
+        std::shared_ptr<const auth::ClientAcl> acl;
+    };
+    Cold& cold() {
+        if (!cold_) cold_ = std::make_unique<Cold>();
+        return *cold_;
+    }
+    std::unique_ptr<Cold> cold_;
+    uint32_t client_max_packet_size_ = codec::kMaxRemainingLength + 5;
+    uint32_t drained_bytes_ = 0;  // read and discarded while Draining
+    uint16_t keep_alive_s_ = 0;
+    uint16_t send_quota_ = 0;
+    // 5.0 PUBACKs held (Cold::held_acks) and so not yet sent: with the QoS 2
+    // flows awaiting PUBREL they count against our Receive Maximum.
+    uint16_t held_pubacks_ = 0;
+    // 1 + index of the shard this connection moves to once its CONNECT is read.
+    uint16_t migrate_to_ = 0;
+    uint16_t listener_index_ = 0;  // ListenerState::index
+    ListenerState& listener() const;
+    State state_ = State::AwaitConnect;
+    codec::Version version_ = codec::Version::V311;
+    bool clean_disconnect_ = false;
+    bool drain_on_close_ = false;  // set by close_gracefully
+    bool paused_ = false;
+    bool writing_ = false;
+    bool reading_ = false;
+    bool dirty = false;  // in the shard's list of connections to write this turn (Shard::flush)
+    bool give_back_output_ = false;  // the CONNACK is queued: free out_ once it is written (write_some)
+    // Cold::held_acks is not empty: kept here so that acknowledging a PUBLISH
+    // does not read the cold part.
+    bool holding_acks_ = false;
+    // References (ConnectionRef). Atomic: a reference may be copied or dropped on
+    // another thread (a SUBACK's completion crosses shards; a held ack's release
+    // passes through the session store's writer thread).
+    std::atomic<uint32_t> refs_{0};
+    // The shard's list of its connections, and the reference it holds: an
+    // intrusive list costs 24 bytes here instead of a hash node and a bucket
+    // (about 56 bytes with malloc's overhead).
+    boost::intrusive::list_member_hook<> shard_link_;
+    ConnectionRef shard_ref_;
+    friend void intrusive_ptr_add_ref(Connection* c);
+    friend void intrusive_ptr_release(Connection* c);
 
-    // Authorization (connection_auth.cpp): the client's rules compiled at CONNECT, and
-    // again when a reload moves the Auth generation. Null: nothing to check.
     void compile_acl(std::string_view client_id);
     void refresh_acl();
     void revoke_denied_subscriptions();
     bool publish_denied(const codec::Publish& p);
     std::string_view peer_address() const;
-    std::shared_ptr<const auth::ClientAcl> acl_;
-    uint64_t acl_generation_ = 0;
-    std::string username_;  // set only when the client authenticated
     friend class Shard;
 };
 
@@ -445,13 +599,19 @@ public:
     std::vector<std::byte> read_buf;
     std::vector<std::byte> scratch_out;
 
-    std::unordered_map<SubscriberId, std::unique_ptr<Session>> sessions;
-    // Keyed by a view of Session::client_id(), which lives as long as the entry.
-    std::unordered_map<std::string_view, Session*> sessions_by_client;
-    std::unordered_map<Connection*, std::shared_ptr<Connection>> connections;
+    SessionTable sessions;
+    using ConnectionList = boost::intrusive::list<
+        Connection, boost::intrusive::member_hook<Connection, boost::intrusive::list_member_hook<>,
+                                                  &Connection::shard_link_>,
+        boost::intrusive::constant_time_size<false>>;
+    // Every connection of this shard, from accept (or arrival by migrate)
+    // until remove(); the list owns them (through Connection::shard_ref_).
+    ConnectionList connections;
+    void add(ConnectionRef conn);
+    // Drops the shard's reference; later, not from the connection's own handlers,
+    // since this may destroy it.
+    void remove(Connection& conn);
 
-    // Takes a connection whose CONNECT has been read elsewhere (or here).
-    void adopt(std::shared_ptr<Connection> conn);
 
     // This shard's replica of the subscription tree: touched by its thread only.
     TopicTree tree;
@@ -493,10 +653,10 @@ public:
     // turns that held them ended, once (1) every durable subscriber completed
     // the ticket of this turn's deliveries, (2) the durable gate is open and
     // (3) the session store committed what this turn submitted.
-    void hold_acks(const std::shared_ptr<Connection>& c) { held_.push_back(c); }
+    void hold_acks(ConnectionRef c) { held_.push_back(std::move(c)); }
     // End of a loop turn: write every dirty connection, post cross-shard batches.
     void flush();
-    void mark_dirty(std::shared_ptr<Connection> c) { dirty_.push_back(std::move(c)); }
+    void mark_dirty(ConnectionRef c) { dirty_.push_back(std::move(c)); }
 
     SubscriberId new_subscriber_id(bool in_process);
     // A client session's id; a persistent one gets a store key (see kPersistentBit).
@@ -542,18 +702,20 @@ private:
     // Acknowledgements held by connections in one turn, in turn order.
     struct AckBatch {
         uint64_t seq = 0;
-        std::vector<std::pair<std::weak_ptr<Connection>, uint64_t>> upto;
+        // A connection closed meanwhile stays allocated until its batch is
+        // released, which then sends nothing (release_held_acks).
+        std::vector<std::pair<ConnectionRef, uint64_t>> upto;
         bool durable_done = false;
     };
     std::deque<AckBatch> ack_batches_;
     uint64_t next_batch_seq_ = 1;
 
-    std::vector<std::shared_ptr<Connection>> dirty_;
-    std::vector<std::shared_ptr<Connection>> flushing_;
+    std::vector<ConnectionRef> dirty_;
+    std::vector<ConnectionRef> flushing_;
     EncodedPublish encoded_;
     std::vector<std::vector<Delivery>> outbox_;  // per destination shard
     std::vector<Subscription> matches_;          // scratch for route()
-    std::vector<std::weak_ptr<Connection>> held_;  // connections holding acks this turn
+    std::vector<ConnectionRef> held_;  // connections holding acks this turn
     bool last_route_durable_ = false;
     int route_depth_ = 0;  // route() re-entered by an in-process handler that publishes
     asio::steady_timer sweep_timer_;
@@ -576,6 +738,7 @@ public:
     // Closes listeners and connections on every shard, then calls `done` once.
     void stop(std::function<void()> done);
     std::vector<uint16_t> ports() const;
+    ListenerState& listener(std::size_t index) { return *listeners_[index]; }
     void collect_metrics(MetricSink& sink) const;
 
     // Router

@@ -67,7 +67,7 @@ void Connection::handle_connect(codec::Connect& c) {
         w.qos = c.will->qos;
         w.retain = c.will->retain;
         w.forward_properties(c.will->properties);
-        will_ = WillMessage{Message::make(w, Clock::now()), c.will->properties.will_delay_interval.value_or(0)};
+        cold().will = WillMessage{Message::make(w, Clock::now()), c.will->properties.will_delay_interval.value_or(0)};
     }
 
     bool session_present = false;
@@ -89,10 +89,11 @@ void Connection::handle_connect(codec::Connect& c) {
     }
     codec::encode(out_, ack, version_);
     mark_dirty();
+    give_back_output_ = true;
     log::debug("mqtt: {} connected as '{}' (MQTT {}, keep-alive {} s, session {})", peer_, session->client_id(),
                version_ == Version::V5 ? "5.0" : version_ == Version::V311 ? "3.1.1" : "3.1", keep_alive_s_,
                session_present ? "resumed" : "new");
-    if (listener_.config.tls_cn_as_username)
+    if (listener().config.tls_cn_as_username)
         log::info("mqtt: {} connected as '{}' with username '{}' from its client certificate", peer_,
                   session->client_id(), peer_cert_cn());
     if (session_present) {
@@ -103,7 +104,7 @@ void Connection::handle_connect(codec::Connect& c) {
 }
 
 bool Connection::take_username_from_certificate(codec::Connect& c) {
-    if (!listener_.config.tls_cn_as_username) return true;
+    if (!listener().config.tls_cn_as_username) return true;
     // The verified certificate names the user; whatever the client put in
     // CONNECT does not.
     const std::string_view cn = peer_cert_cn();
@@ -133,7 +134,7 @@ bool Connection::connect_acceptable(const codec::Connect& c, std::string& client
         } while (shard_.core.shard_for_client(client_id) != shard_.index);
         assigned = true;
     }
-    if (shard_.core.auth == nullptr && !listener_.config.allow_anonymous.value_or(cfg.allow_anonymous) &&
+    if (shard_.core.auth == nullptr && !listener().config.allow_anonymous.value_or(cfg.allow_anonymous) &&
         !c.username) {
         refuse_connect(rc::kNotAuthorized, codec::v3_connack::kNotAuthorized, "anonymous clients not allowed");
         return false;
@@ -165,12 +166,12 @@ bool Connection::authenticate(const codec::Connect& c, std::string_view client_i
     if (c.password) password = std::string_view(reinterpret_cast<const char*>(c.password->data()), c.password->size());
     // On a tls_cn_as_username listener the user name is the CN of a certificate
     // the handshake verified: that is the authentication, no password is asked.
-    const bool by_certificate = listener_.config.tls_cn_as_username && c.username.has_value();
+    const bool by_certificate = listener().config.tls_cn_as_username && c.username.has_value();
     switch (by_certificate ? auth::LoginResult::Ok
-                           : a->login(listener_.config.name, c.username.has_value(), c.username.value_or(""), password,
+                           : a->login(listener().config.name, c.username.has_value(), c.username.value_or(""), password,
                                       peer_address())) {
         case auth::LoginResult::Ok:
-            username_ = std::string(*c.username);
+            cold().username = std::string(*c.username);
             break;
         case auth::LoginResult::Anonymous:
             break;
@@ -199,14 +200,13 @@ Session* Connection::take_over_or_resume(const std::string& client_id, bool clea
                                          bool& present) {
     // Session take-over ([MQTT-3.1.4-3]): the existing connection is closed
     // first, which may end its session when that session does not outlive it.
-    if (auto it = shard_.sessions_by_client.find(client_id); it != shard_.sessions_by_client.end()) {
-        if (Connection* old = it->second->connection()) {
+    if (Session* existing = shard_.sessions.find(std::string_view(client_id))) {
+        if (Connection* old = existing->connection()) {
             old->disconnect_with(rc::kSessionTakenOver, "session taken over");
         }
     }
-    Session* session = nullptr;
-    if (auto it = shard_.sessions_by_client.find(client_id); it != shard_.sessions_by_client.end()) {
-        session = it->second;
+    Session* session = shard_.sessions.find(std::string_view(client_id));
+    if (session) {
         if (clean_start) {
             shard_.destroy_session(session);
             session = nullptr;
@@ -215,10 +215,7 @@ Session* Connection::take_over_or_resume(const std::string& client_id, bool clea
     present = session != nullptr;
     if (!session) {
         SubscriberId id = shard_.new_session_id(expiry > 0);
-        auto s = std::make_unique<Session>(shard_, id, client_id);
-        session = s.get();
-        shard_.sessions.emplace(id, std::move(s));
-        shard_.sessions_by_client.emplace(session->client_id(), session);
+        session = &shard_.sessions.insert(Session::make(shard_, id, client_id));
         shard_.core.sessions_current.add();
     }
     session->expiry_interval_s = expiry;
@@ -245,16 +242,19 @@ void Connection::end_session_link(bool send_will) {
     Session* s = std::exchange(session_, nullptr);
     if (!s) return;
     s->detach();
-    if (will_ && send_will) {
-        // [MQTT-3.1.3-9] A delayed will waits for the delay or the end of the
-        // session, whichever comes first.
-        if (will_->delay_s > 0 && s->expiry_interval_s > 0) {
-            s->will = std::move(will_);
-        } else {
-            shard_.route(will_->msg);
+    if (cold_ && cold_->will) {
+        std::optional<WillMessage>& will = cold_->will;
+        if (send_will) {
+            // [MQTT-3.1.3-9] A delayed will waits for the delay or the end of the
+            // session, whichever comes first.
+            if (will->delay_s > 0 && s->expiry_interval_s > 0) {
+                s->set_will(std::move(*will));
+            } else {
+                shard_.route(will->msg);
+            }
         }
+        will.reset();
     }
-    will_.reset();
     if (s->expiry_interval_s == 0) {
         shard_.destroy_session(s);
     } else {

@@ -23,7 +23,10 @@ void Connection::compile_acl(std::string_view client_id) {
     if (a == nullptr) return;
     // Read before compiling: a reload in between only causes one more compile.
     acl_generation_ = a->generation();
-    acl_ = a->compile(auth::ClientIdentity{username_, client_id, peer_address()});
+    const std::string_view username = cold_ ? std::string_view(cold_->username) : std::string_view{};
+    auto compiled = a->compile(auth::ClientIdentity{username, client_id, peer_address()});
+    acl_ = compiled.get();
+    if (compiled || cold_) cold().acl = std::move(compiled);
 }
 
 void Connection::refresh_acl() {
@@ -39,7 +42,8 @@ void Connection::revoke_denied_subscriptions() {
     // Subscriptions made under older rules (before a reload, or a resumed
     // session's) are held to the current ones: a revoked right stops delivery.
     std::vector<TreeChange> changes;
-    auto& subs = session_->subscriptions;
+    if (session_->subscriptions().empty()) return;
+    auto& subs = session_->subscriptions_mut();
     for (auto it = subs.begin(); it != subs.end();) {
         auto shared = parse_shared(it->first);
         std::string_view plain = shared && *shared ? (*shared)->filter : std::string_view(it->first);
@@ -75,7 +79,7 @@ bool Connection::publish_denied(const codec::Publish& p) {
         // state so the PUBREL that follows completes normally.
         if (p.qos == 1) ack_publish(codec::PacketType::Puback, p.packet_id, 0, false);
         if (p.qos == 2) {
-            session_->incoming_qos2.push_back(p.packet_id);
+            session_->add_incoming_qos2(p.packet_id, /*store=*/false);
             ack_publish(codec::PacketType::Pubrec, p.packet_id, 0, false);
         }
     }

@@ -8,6 +8,7 @@
 #include "core/log.hpp"
 #include "mqtt/broker/broker_core.hpp"
 #include "mqtt/broker/transport.hpp"
+#include "mqtt/broker/wait_allocator.hpp"
 #include "net/ws_handshake.hpp"
 
 namespace ib::mqtt::broker {
@@ -26,17 +27,17 @@ constexpr auto kCloseFlushLimit = std::chrono::seconds(5);
 }  // namespace
 
 Connection::Connection(Shard& shard, Socket socket, ListenerState& listener, std::unique_ptr<Transport> transport)
-    : shard_(shard), socket_(std::move(socket)), listener_(listener), tx_(std::move(transport)) {
+    : shard_(shard), socket_(std::move(socket)), tx_(std::move(transport)), listener_index_(listener.index) {
     boost::system::error_code ec;
     auto ep = socket_.remote_endpoint(ec);
     peer_ = ec ? std::string("unknown") : ep.address().to_string() + ":" + std::to_string(ep.port());
-    accepted_at_ = last_rx_ = Clock::now();
-    const TransportKind kind = listener_.transport;
+    since_ = last_rx_ = Clock::now();
+    const TransportKind kind = listener.transport;
     if (!tx_ && kind != TransportKind::Tcp) {
         tx_ = std::make_unique<Transport>();
         tx_->ws = kind == TransportKind::Ws || kind == TransportKind::Wss;
-        if ((kind == TransportKind::Tls || kind == TransportKind::Wss) && listener_.tls) {
-            if (ssl_st* ssl = listener_.tls->new_session(socket_.native_handle()))
+        if ((kind == TransportKind::Tls || kind == TransportKind::Wss) && listener.tls) {
+            if (ssl_st* ssl = listener.tls->new_session(socket_.native_handle()))
                 tx_->tls = std::make_unique<net::TlsStream>(ssl);
         }
     }
@@ -44,32 +45,48 @@ Connection::Connection(Shard& shard, Socket socket, ListenerState& listener, std
 
 Connection::~Connection() = default;
 
+ListenerState& Connection::listener() const { return shard_.core.listener(listener_index_); }
+
+void intrusive_ptr_add_ref(Connection* c) { c->refs_.fetch_add(1, std::memory_order_relaxed); }
+
+void intrusive_ptr_release(Connection* c) {
+    if (c->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete c;
+}
+
 void Connection::start(std::vector<std::byte> already_read) {
     boost::system::error_code ec;
     socket_.non_blocking(true, ec);
     // Latency never waits for Nagle; throughput comes from our own batching.
     socket_.set_option(tcp::no_delay(true), ec);
-    const TransportKind kind = listener_.transport;
+    const TransportKind kind = listener().transport;
     if ((kind == TransportKind::Tls || kind == TransportKind::Wss) && !tx_->tls) {
-        log::warn("mqtt: {}: cannot create a TLS session on listener '{}': closing", peer_, listener_.config.name);
+        log::warn("mqtt: {}: cannot create a TLS session on listener '{}': closing", peer_, listener().config.name);
         close("no TLS session");
         return;
     }
     if (!already_read.empty()) {
-        partial_ = std::move(already_read);
-        std::size_t used = process(partial_);
+        partial_ = std::make_unique<std::vector<std::byte>>(std::move(already_read));
+        std::size_t used = process(*partial_);
         if (closed()) return;
-        partial_.erase(partial_.begin(), partial_.begin() + static_cast<std::ptrdiff_t>(used));
+        partial_->erase(partial_->begin(), partial_->begin() + static_cast<std::ptrdiff_t>(used));
+        if (partial_->empty()) partial_.reset();  // the usual case: the CONNECT alone
     }
     // Drain whatever arrived meanwhile; the reactor is edge-triggered, so the
     // first wait must follow a read that found the socket empty.
     on_readable();
 }
 
+template <typename Handler>
+void Connection::async_wait(Socket::wait_type what, Handler&& handler) {
+    // Every wait of a connection, an idle one's included, takes its operation's
+    // memory from WaitBlocks: exactly its size, not the last block Asio freed.
+    socket_.async_wait(what, with_wait_blocks(std::forward<Handler>(handler)));
+}
+
 void Connection::wait_readable() {
     if (reading_ || closed()) return;
     reading_ = true;
-    socket_.async_wait(Socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
+    async_wait(Socket::wait_read, [self = ref()](const boost::system::error_code& ec) {
         self->reading_ = false;
         if (ec) {
             if (ec != asio::error::operation_aborted) self->close("wait failed");
@@ -83,7 +100,7 @@ void Connection::wait_readable() {
 void Connection::wait_writable_to_read() {
     if (reading_ || closed()) return;
     reading_ = true;
-    socket_.async_wait(Socket::wait_write, [self = shared_from_this()](const boost::system::error_code& ec) {
+    async_wait(Socket::wait_write, [self = ref()](const boost::system::error_code& ec) {
         self->reading_ = false;
         if (ec) {
             if (ec != asio::error::operation_aborted) self->close("wait failed");
@@ -101,14 +118,15 @@ std::string_view Connection::peer_cert_cn() const {
 std::size_t Connection::wire_pending() const { return tx_->wire.size() - tx_->wire_offset; }
 
 void Connection::feed(Bytes data) {
-    if (partial_.empty()) {
+    if (!has_partial()) {
         std::size_t used = process(data);
         if (!closed() && used < data.size())
-            partial_.assign(data.begin() + static_cast<std::ptrdiff_t>(used), data.end());
+            partial().assign(data.begin() + static_cast<std::ptrdiff_t>(used), data.end());
     } else {
-        partial_.insert(partial_.end(), data.begin(), data.end());
-        std::size_t used = process(partial_);
-        if (!closed()) partial_.erase(partial_.begin(), partial_.begin() + static_cast<std::ptrdiff_t>(used));
+        std::vector<std::byte>& p = *partial_;
+        p.insert(p.end(), data.begin(), data.end());
+        std::size_t used = process(p);
+        if (!closed()) p.erase(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(used));
     }
 }
 
@@ -135,8 +153,8 @@ net::TlsIo Connection::read_tx(std::byte* buf, std::size_t len, std::size_t& n) 
             return net::TlsIo::Closed;
         }
         if (h != net::TlsIo::Ok) {
-            listener_.tls_handshake_failures.add();
-            log::info("mqtt: {} TLS handshake failed on listener '{}': {}: closing", peer_, listener_.config.name,
+            listener().tls_handshake_failures.add();
+            log::info("mqtt: {} TLS handshake failed on listener '{}': {}: closing", peer_, listener().config.name,
                       t.tls->error());
             close("TLS handshake failed");
             return net::TlsIo::Error;
@@ -171,7 +189,7 @@ void Connection::ws_input(std::span<std::byte> data) {
     if (end == 0 && t.http_in.size() <= net::ws::kMaxRequestHead) return;  // need more
     // Without its end in sight the head is too large, which accept_upgrade refuses.
     const std::string_view head = end == 0 ? std::string_view(t.http_in) : std::string_view(t.http_in).substr(0, end);
-    const net::ws::UpgradeReply reply = net::ws::accept_upgrade(head, listener_.config.ws_path);
+    const net::ws::UpgradeReply reply = net::ws::accept_upgrade(head, listener().config.ws_path);
     const auto* resp = reinterpret_cast<const std::byte*>(reply.response.data());
     t.wire.insert(t.wire.end(), resp, resp + reply.response.size());
     mark_dirty();
@@ -179,7 +197,7 @@ void Connection::ws_input(std::span<std::byte> data) {
         // The HTTP response queued above tells the client.
         protocol_violation(Violation::WebSocketUpgrade,
                            fmt::format("WebSocket upgrade refused with {} on listener '{}': {}", reply.status,
-                                       listener_.config.name, reply.reason));
+                                       listener().config.name, reply.reason));
         return;
     }
     t.ws_open = true;
@@ -233,24 +251,28 @@ void Connection::ws_frame_output() {
 
 void Connection::pause_reading(Clock::time_point until) {
     paused_ = true;
-    if (until > paused_until_) paused_until_ = until;
+    Cold& c = cold();
+    if (until > c.paused_until) c.paused_until = until;
 }
 
 void Connection::on_readable() {
-    auto self = shared_from_this();
+    auto self = ref();
     auto retry_after = [&](std::chrono::microseconds delay) {
-        if (!timer_) timer_ = std::make_unique<asio::steady_timer>(shard_.ctx);
-        timer_->expires_after(delay);
-        timer_->async_wait([self](const boost::system::error_code& ec) {
+        Cold& c = cold();
+        if (!c.timer) c.timer = std::make_unique<asio::steady_timer>(shard_.ctx);
+        c.timer->expires_after(delay);
+        c.timer->async_wait([self](const boost::system::error_code& ec) {
             if (!ec && !self->closed()) self->on_readable();
         });
     };
     if (paused_) {
         const auto now = Clock::now();
-        if (now < paused_until_) {
+        // pause_reading() allocated the cold part with the deadline.
+        const auto until = cold_->paused_until;
+        if (now < until) {
             // A subscriber of this publisher is behind: its bytes wait in the
             // kernel, and TCP slows the publisher down.
-            retry_after(std::chrono::duration_cast<std::chrono::microseconds>(paused_until_ - now));
+            retry_after(std::chrono::duration_cast<std::chrono::microseconds>(until - now));
             return;
         }
         paused_ = false;
@@ -261,10 +283,11 @@ void Connection::on_readable() {
         retry_after(std::chrono::microseconds(200));
         return;
     }
-    if (!partial_.empty()) {
+    if (has_partial()) {
         // Complete packets may have been left here when reading was paused.
-        std::size_t used = process(partial_);
-        if (!closed()) partial_.erase(partial_.begin(), partial_.begin() + static_cast<std::ptrdiff_t>(used));
+        std::vector<std::byte>& p = *partial_;
+        std::size_t used = process(p);
+        if (!closed()) p.erase(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(used));
         if (closed() || paused_ || migrate_to_) {
             if (migrate_to_ && !closed()) migrate();
             shard_.flush();
@@ -336,7 +359,7 @@ void Connection::mark_dirty() {
     // Nothing can be written once our side is shut (Draining) or closed.
     if (dirty || state_ >= State::Draining) return;
     dirty = true;
-    shard_.mark_dirty(shared_from_this());
+    shard_.mark_dirty(ref());
 }
 
 void Connection::flush() {
@@ -363,7 +386,7 @@ void Connection::write_some_tx() {
         if (io == net::TlsIo::WantWrite || io == net::TlsIo::WantRead) {
             writing_ = true;
             const auto wait = io == net::TlsIo::WantWrite ? Socket::wait_write : Socket::wait_read;
-            socket_.async_wait(wait, [self = shared_from_this()](const boost::system::error_code& e) {
+            async_wait(wait, [self = ref()](const boost::system::error_code& e) {
                 self->writing_ = false;
                 if (e) {
                     if (self->state_ == State::Closing) self->finish_close();
@@ -395,6 +418,10 @@ void Connection::write_some_tx() {
     t.wire_offset = 0;
     out_.clear();
     out_offset_ = 0;
+    if (give_back_output_) {  // as in write_some
+        give_back_output_ = false;
+        out_.shrink_to_fit();
+    }
     if (state_ == State::Closing) {
         closing_output_written();
         return;
@@ -412,7 +439,7 @@ void Connection::write_some() {
         std::size_t n = socket_.write_some(asio::buffer(out_.data() + out_offset_, out_.size() - out_offset_), ec);
         if (ec == asio::error::would_block || ec == asio::error::try_again) {
             writing_ = true;
-            socket_.async_wait(Socket::wait_write, [self = shared_from_this()](const boost::system::error_code& e) {
+            async_wait(Socket::wait_write, [self = ref()](const boost::system::error_code& e) {
                 self->writing_ = false;
                 if (e) {
                     if (self->state_ == State::Closing) self->finish_close();
@@ -437,6 +464,13 @@ void Connection::write_some() {
     }
     out_.clear();
     out_offset_ = 0;
+    if (give_back_output_) {
+        // The CONNACK's buffer: many clients are quiet after it (a connection
+        // storm of idle devices), so it goes now rather than at the next sweep.
+        // A busy connection pays one allocation for its next output, once.
+        give_back_output_ = false;
+        out_.shrink_to_fit();
+    }
     if (state_ == State::Closing) {
         closing_output_written();
         return;
@@ -465,11 +499,11 @@ void Connection::close(std::string_view reason) {
     end_session_link(!clean_disconnect_);
     shard_.counters.connections_closed.add();
     shard_.core.connections_current.sub();
-    listener_.connections.fetch_sub(1, std::memory_order_relaxed);
+    listener().connections.fetch_sub(1, std::memory_order_relaxed);
     // Whatever is queued (a CONNACK refusal, a DISCONNECT with its reason) is
     // written before the socket closes.
     state_ = State::Closing;
-    closing_at_ = Clock::now();
+    since_ = Clock::now();
     if (!writing_) {
         if (pending_output() > 0) {
             write_some();  // ends in closing_output_written once all is written
@@ -503,18 +537,19 @@ void Connection::half_close_and_drain() {
         return;
     }
     state_ = State::Draining;
-    closing_at_ = Clock::now();
+    since_ = Clock::now();
     // A read wait still pending would run on_readable, whose flow-control
     // retry shares the timer below; drain_input waits for itself.
     socket_.cancel(ec);
-    if (!timer_) timer_ = std::make_unique<asio::steady_timer>(shard_.ctx);
-    timer_->expires_after(kDrainTime);
-    timer_->async_wait([self = shared_from_this()](const boost::system::error_code& e) {
+    Cold& c = cold();
+    if (!c.timer) c.timer = std::make_unique<asio::steady_timer>(shard_.ctx);
+    c.timer->expires_after(kDrainTime);
+    c.timer->async_wait([self = ref()](const boost::system::error_code& e) {
         if (!e) self->finish_close();
     });
     // Not from here: the caller may still be parsing the shard's read buffer,
     // which drain_input reads into.
-    asio::post(shard_.ctx, [self = shared_from_this()] { self->drain_input(); });
+    asio::post(shard_.ctx, [self = ref()] { self->drain_input(); });
 }
 
 void Connection::drain_input() {
@@ -536,7 +571,7 @@ void Connection::drain_input() {
             return;
         }
     }
-    socket_.async_wait(Socket::wait_read, [self = shared_from_this()](const boost::system::error_code& e) {
+    async_wait(Socket::wait_read, [self = ref()](const boost::system::error_code& e) {
         if (e) {
             if (e != asio::error::operation_aborted) self->finish_close();
             return;
@@ -553,15 +588,15 @@ void Connection::release_idle_memory() {
         out_offset_ = 0;
         out_.shrink_to_fit();
     }
-    if (partial_.empty() && partial_.capacity() > 0) partial_.shrink_to_fit();
+    if (partial_ && partial_->empty()) partial_.reset();
     if (tx_ && tx_->wire.empty() && tx_->wire.capacity() > 0) tx_->wire.shrink_to_fit();
     if (session_) session_->release_idle_memory();
 }
 
 bool Connection::stuck_closing(Clock::time_point now) const {
     // The drain has its own timer; this is the bound on flushing, and a backstop.
-    return (state_ == State::Closing && now - closing_at_ > kCloseFlushLimit) ||
-           (state_ == State::Draining && now - closing_at_ > kDrainTime + kDrainTime);
+    return (state_ == State::Closing && now - since_ > kCloseFlushLimit) ||
+           (state_ == State::Draining && now - since_ > kDrainTime + kDrainTime);
 }
 
 void Connection::finish_close() {
@@ -570,41 +605,41 @@ void Connection::finish_close() {
     const bool notify = state_ != State::Draining;
     state_ = State::Closed;
     if (notify && tx_ && tx_->tls) tx_->tls->shutdown();
-    if (timer_) timer_->cancel();
+    if (cold_ && cold_->timer) cold_->timer->cancel();
     boost::system::error_code ec;
     socket_.shutdown(Socket::shutdown_both, ec);
     socket_.close(ec);
     // Erased on a later turn: the caller may be iterating over the set or
     // running a handler of this connection.
-    asio::post(shard_.ctx, [&shard = shard_, self = shared_from_this()] { shard.connections.erase(self.get()); });
+    asio::post(shard_.ctx, [&shard = shard_, self = ref()] { shard.remove(*self); });
 }
 
 void Connection::migrate() {
     // The CONNECT and everything after it is handed, with the socket, to the
     // shard that owns this client id.
     const std::size_t target = migrate_to_ - 1;
-    std::vector<std::byte> pending = std::move(partial_);
+    std::vector<std::byte> pending = partial_ ? std::move(*partial_) : std::vector<std::byte>{};
     // The TLS session and WebSocket state go with the descriptor they belong to.
     std::unique_ptr<Transport> transport = std::move(tx_);
     boost::system::error_code ec;
     const auto protocol = socket_.local_endpoint(ec).protocol();
     auto fd = socket_.release(ec);
     state_ = State::Closed;
-    asio::post(shard_.ctx, [&shard = shard_, self = shared_from_this()] { shard.connections.erase(self.get()); });
+    asio::post(shard_.ctx, [&shard = shard_, self = ref()] { shard.remove(*self); });
     if (ec) {
         shard_.core.connections_current.sub();
-        listener_.connections.fetch_sub(1, std::memory_order_relaxed);
+        listener().connections.fetch_sub(1, std::memory_order_relaxed);
         return;
     }
     Shard& dest = shard_.core.shard(target);
-    ListenerState& listener = listener_;
+    ListenerState& listener = this->listener();
     asio::post(dest.ctx, [&dest, &listener, protocol, fd, pending = std::move(pending),
                           transport = std::move(transport)]() mutable {
         Socket sock(dest.ctx);
         boost::system::error_code e;
         sock.assign(protocol, fd, e);
-        auto conn = std::make_shared<Connection>(dest, std::move(sock), listener, std::move(transport));
-        dest.connections.emplace(conn.get(), conn);
+        ConnectionRef conn(new Connection(dest, std::move(sock), listener, std::move(transport)));
+        dest.add(conn);
         conn->start(std::move(pending));
     });
 }

@@ -241,8 +241,7 @@ void Connection::handle_publish(codec::Publish& p) {
         ack_publish(type, p.packet_id, reason, hold);
     };
     if (p.qos != 0) {
-        auto& pending = session_->incoming_qos2;
-        if (p.qos == 2 && std::find(pending.begin(), pending.end(), p.packet_id) != pending.end()) {
+        if (p.qos == 2 && session_->incoming_qos2_pending(p.packet_id)) {
             // [MQTT-4.3.3-10] A duplicate is acknowledged again, not routed again.
             ack(codec::PacketType::Pubrec, 0);
             return;
@@ -250,7 +249,7 @@ void Connection::handle_publish(codec::Publish& p) {
         // [MQTT-3.3.4-7] The client may have at most our Receive Maximum of
         // QoS 1 and 2 PUBLISHes that we have not answered with PUBACK or
         // PUBCOMP; one more is answered with DISCONNECT 0x93 (§3.3.4, §4.9).
-        if (pending.size() + held_pubacks_ >= cfg.receive_maximum) {
+        if (session_->incoming_qos2_count() + held_pubacks_ >= cfg.receive_maximum) {
             protocol_violation(Violation::ReceiveMaximumExceeded, "receive maximum exceeded");
             return;
         }
@@ -296,14 +295,16 @@ void Connection::ack_publish(codec::PacketType type, uint16_t packet_id, uint8_t
     if (version_ != Version::V5) reason = 0;
     // [MQTT-4.6.0-2] PUBACKs go in the order of their PUBLISHes: once one is
     // held, the ones behind it wait too.
-    if (hold || !held_acks_.empty()) {
-        held_acks_.push_back(HeldAck{type, packet_id, reason});
-        ++held_total_;
+    if (hold || holding_acks_) {
+        Cold& c = cold();
+        c.held_acks.push_back(HeldAck{type, packet_id, reason});
+        holding_acks_ = true;
+        ++c.held_total;
         // Receive Maximum is announced to 5.0 clients only.
         if (type == codec::PacketType::Puback && version_ == Version::V5) ++held_pubacks_;
-        if (!held_registered_) {
-            held_registered_ = true;
-            shard_.hold_acks(shared_from_this());
+        if (!c.held_registered) {
+            c.held_registered = true;
+            shard_.hold_acks(ref());
         }
         return;
     }
@@ -312,14 +313,16 @@ void Connection::ack_publish(codec::PacketType type, uint16_t packet_id, uint8_t
 }
 
 void Connection::release_held_acks(uint64_t upto) {
-    if (closed()) return;  // the client resends what it has no ack for
+    if (closed() || !cold_) return;  // the client resends what it has no ack for
+    Cold& c = *cold_;
     bool any = false;
-    while (released_total_ < upto && !held_acks_.empty()) {
-        const HeldAck& a = held_acks_.front();
+    while (c.released_total < upto && !c.held_acks.empty()) {
+        const HeldAck& a = c.held_acks.front();
         codec::encode(out_, codec::Ack{a.type, a.packet_id, a.reason, {}}, version_);
         if (a.type == codec::PacketType::Puback && version_ == Version::V5) --held_pubacks_;
-        held_acks_.pop_front();
-        ++released_total_;
+        c.held_acks.pop_front();
+        holding_acks_ = !c.held_acks.empty();
+        ++c.released_total;
         any = true;
     }
     if (any) mark_dirty();
@@ -383,8 +386,8 @@ void Connection::handle_subscribe(const codec::Subscribe& s) {
             refuse(rc::kNotAuthorized);
             continue;
         }
-        const bool exists = session_->subscriptions.contains(std::string(t.filter));
-        if (!exists && session_->subscriptions.size() >= cfg.max_subscriptions_per_client) {
+        const bool exists = session_->subscriptions().contains(std::string(t.filter));
+        if (!exists && session_->subscriptions().size() >= cfg.max_subscriptions_per_client) {
             shard_.counters.subscriptions_refused_limit.add();
             IB_LOG_LIMITED_WARN("mqtt: '{}' reached max_subscriptions_per_client {}: '{}' refused",
                                 session_->client_id(), cfg.max_subscriptions_per_client, t.filter);
@@ -412,7 +415,7 @@ void Connection::handle_subscribe(const codec::Subscribe& s) {
     // The SUBACK, and the retained messages after it, go out once every shard's
     // tree has the subscriptions, so that anything published after the SUBACK
     // reaches the client whichever shard its publisher is on.
-    auto finish = [self = shared_from_this(), ack = std::move(ack), retained = std::move(retained_requests)] {
+    auto finish = [self = ref(), ack = std::move(ack), retained = std::move(retained_requests)] {
         if (self->closed() || !self->session_) return;
         codec::encode(self->out_, ack, self->version_);
         self->mark_dirty();
@@ -432,7 +435,7 @@ void Connection::handle_unsubscribe(const codec::Unsubscribe& u) {
         session_->remove_subscription(std::string(filter));
         ack.reason_codes.push_back(removed ? rc::kSuccess : rc::kNoSubscriptionExisted);
     }
-    auto finish = [self = shared_from_this(), ack = std::move(ack)] {
+    auto finish = [self = ref(), ack = std::move(ack)] {
         if (self->closed()) return;
         codec::encode(self->out_, ack, self->version_);
         self->mark_dirty();

@@ -13,10 +13,85 @@ namespace {
 constexpr std::size_t kOutputHighWater = 4 * 1024 * 1024;
 }  // namespace
 
-Session::Session(Shard& shard, SubscriberId id, std::string client_id)
-    : shard_(shard), id_(id), client_id_(std::move(client_id)) {}
+std::unique_ptr<Session> Session::make(Shard& shard, SubscriberId id, std::string_view client_id) {
+    IB_ASSERT(client_id.size() <= UINT16_MAX, "the codec refuses longer strings");
+    // One allocation for the session and its client id: an id longer than a
+    // std::string's 15 inline bytes would otherwise cost a second one.
+    void* mem = ::operator new(sizeof(Session) + client_id.size());
+    return std::unique_ptr<Session>(::new (mem) Session(shard, id, client_id));
+}
+
+Session::Session(Shard& shard, SubscriberId id, std::string_view client_id)
+    : shard_(shard), id_(id), client_id_size_(static_cast<uint16_t>(client_id.size())) {
+    std::copy(client_id.begin(), client_id.end(), reinterpret_cast<char*>(this + 1));
+}
 
 Session::~Session() = default;
+
+SessionTable::SessionTable()
+    : id_buckets_(kInitialBuckets),
+      client_buckets_(kInitialBuckets),
+      by_id_(ById::bucket_traits(id_buckets_.data(), id_buckets_.size())),
+      by_client_(ByClient::bucket_traits(client_buckets_.data(), client_buckets_.size())) {}
+
+SessionTable::~SessionTable() {
+    by_client_.clear();
+    by_id_.clear_and_dispose([](Session* s) { delete s; });
+}
+
+Session* SessionTable::find(SubscriberId id) const {
+    auto it = by_id_.find(id, IdHash{}, IdEqual{});
+    return it == by_id_.end() ? nullptr : const_cast<Session*>(&*it);
+}
+
+Session* SessionTable::find(std::string_view client_id) const {
+    auto it = by_client_.find(client_id, ClientHash{}, ClientEqual{});
+    return it == by_client_.end() ? nullptr : const_cast<Session*>(&*it);
+}
+
+namespace {
+// Doubles the buckets once the set would hold more entries than buckets (load
+// factor 1, like std::unordered_map).
+template <typename Set, typename Buckets>
+void grow_for(Set& set, Buckets& buckets, std::size_t entries) {
+    if (entries <= buckets.size()) return;
+    Buckets bigger(buckets.size() * 2);
+    set.rehash(typename Set::bucket_traits(bigger.data(), bigger.size()));
+    buckets.swap(bigger);
+}
+}  // namespace
+
+Session& SessionTable::insert(std::unique_ptr<Session> owned) {
+    grow_for(by_id_, id_buckets_, by_id_.size() + 1);
+    grow_for(by_client_, client_buckets_, by_client_.size() + 1);
+    Session* s = owned.release();
+    by_id_.insert_unique(*s);
+    by_client_.insert_unique(*s);
+    return *s;
+}
+
+void SessionTable::erase(Session* s) {
+    by_client_.erase(by_client_.iterator_to(*s));
+    by_id_.erase(by_id_.iterator_to(*s));
+    delete s;
+}
+
+const Session::SubscriptionMap& Session::subscriptions() const {
+    static const SubscriptionMap kNone;
+    return cold_ ? cold_->subscriptions : kNone;
+}
+
+asio::steady_timer& Session::expiry_timer() {
+    Cold& c = cold();
+    if (!c.expiry_timer) c.expiry_timer = std::make_unique<asio::steady_timer>(shard_.ctx);
+    return *c.expiry_timer;
+}
+
+asio::steady_timer& Session::will_timer() {
+    Cold& c = cold();
+    if (!c.will_timer) c.will_timer = std::make_unique<asio::steady_timer>(shard_.ctx);
+    return *c.will_timer;
+}
 
 void Session::attach(Connection* conn) {
     conn_ = conn;
@@ -25,16 +100,18 @@ void Session::attach(Connection* conn) {
         // While connected the session cannot expire; -1 says so to a later start.
         PersistOp op;
         op.kind = PersistOp::Kind::Session;
-        op.text = client_id_;
+        op.text = client_id();
         op.expiry_s = expiry_interval_s;
         op.expires_at_ms = -1;
         persist(std::move(op));
     }
-    if (expiry_timer) expiry_timer->cancel();
-    // [MQTT-3.1.3-9] A new connection before the Will Delay Interval has passed
-    // means the delayed will is not sent.
-    if (will_timer) will_timer->cancel();
-    will.reset();
+    if (cold_) {
+        if (cold_->expiry_timer) cold_->expiry_timer->cancel();
+        // [MQTT-3.1.3-9] A new connection before the Will Delay Interval has passed
+        // means the delayed will is not sent.
+        if (cold_->will_timer) cold_->will_timer->cancel();
+        cold_->will.reset();
+    }
 }
 
 void Session::detach() { conn_ = nullptr; }
@@ -54,7 +131,7 @@ void Session::forget_stored(const QueuedMessage& m) {
 }
 
 void Session::add_subscription(const std::string& filter, const SubscriptionOptions& opts) {
-    subscriptions[filter] = opts;
+    cold().subscriptions[filter] = opts;
     if (!persistent()) return;
     PersistOp op;
     op.kind = PersistOp::Kind::Subscribe;
@@ -64,16 +141,17 @@ void Session::add_subscription(const std::string& filter, const SubscriptionOpti
 }
 
 void Session::remove_subscription(const std::string& filter) {
-    if (subscriptions.erase(filter) == 0 || !persistent()) return;
+    if (!cold_ || cold_->subscriptions.erase(filter) == 0 || !persistent()) return;
     PersistOp op;
     op.kind = PersistOp::Kind::Unsubscribe;
     op.text = filter;
     persist(std::move(op));
 }
 
-void Session::add_incoming_qos2(uint16_t packet_id) {
-    incoming_qos2.push_back(packet_id);
-    if (!persistent()) return;
+void Session::add_incoming_qos2(uint16_t packet_id, bool store) {
+    cold().incoming_qos2.push_back(packet_id);
+    ++incoming_qos2_count_;
+    if (!store || !persistent()) return;
     PersistOp op;
     op.kind = PersistOp::Kind::IncomingAdd;
     op.packet_id = packet_id;
@@ -81,15 +159,30 @@ void Session::add_incoming_qos2(uint16_t packet_id) {
 }
 
 bool Session::remove_incoming_qos2(uint16_t packet_id) {
-    auto it = std::find(incoming_qos2.begin(), incoming_qos2.end(), packet_id);
-    if (it == incoming_qos2.end()) return false;
-    incoming_qos2.erase(it);
+    if (incoming_qos2_count_ == 0) return false;
+    std::vector<uint16_t>& ids = cold_->incoming_qos2;
+    auto it = std::find(ids.begin(), ids.end(), packet_id);
+    if (it == ids.end()) return false;
+    ids.erase(it);
+    --incoming_qos2_count_;
     if (!persistent()) return true;
     PersistOp op;
     op.kind = PersistOp::Kind::IncomingDel;
     op.packet_id = packet_id;
     persist(std::move(op));
     return true;
+}
+
+bool Session::incoming_qos2_pending(uint16_t packet_id) const {
+    if (incoming_qos2_count_ == 0) return false;
+    const std::vector<uint16_t>& ids = cold_->incoming_qos2;
+    return std::find(ids.begin(), ids.end(), packet_id) != ids.end();
+}
+
+void Session::restore_incoming_qos2(std::vector<uint16_t> ids) {
+    if (ids.empty()) return;
+    incoming_qos2_count_ = static_cast<uint16_t>(ids.size());
+    cold().incoming_qos2 = std::move(ids);
 }
 
 void Session::restore_stored() {
@@ -156,7 +249,8 @@ void Session::enqueue(QueuedMessage m) {
         // A connected client that reads slower than its publishers write: slow
         // the publisher down (its connection stops being read, TCP pushes back)
         // rather than drop messages that were acknowledged to it.
-        if (shard_.throttle_publisher(m.msg->origin(), last_throttled_, last_throttle_)) {
+        Cold& c = cold();
+        if (shard_.throttle_publisher(m.msg->origin(), c.last_throttled, c.last_throttle)) {
             // Messages already on their way still fit, up to the hard limit:
             // twice the limits, plus what can be in transit between shards.
             const bool hard = queue_.size() >= 2 * std::size_t{cfg.max_queued_messages} +
@@ -187,7 +281,7 @@ void Session::enqueue(QueuedMessage m) {
             shard_.counters.dropped_qos12_queue_full.add();
             IB_LOG_LIMITED_WARN("mqtt: session '{}' queue is full ({} messages, {} bytes): "
                                 "QoS {} message on '{}' dropped",
-                                client_id_, queue_.size(), queued_bytes_, m.qos, m.msg->topic());
+                                client_id(), queue_.size(), queued_bytes_, m.qos, m.msg->topic());
             forget_stored(m);
             return;
         }
