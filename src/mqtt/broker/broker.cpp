@@ -34,9 +34,7 @@ Shard::~Shard() {
     connections.clear_and_dispose([](Connection* c) { c->shard_ref_.reset(); });
     // A turn that routed to a durable subscriber and was never flushed: its
     // batch_seq is 0, so the last ref deletes it without posting here.
-    if (turn_ticket_ != nullptr && turn_ticket_->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        turn_ticket_->done(turn_ticket_);
-    }
+    if (turn_ticket_ != nullptr) drop_own_ref(turn_ticket_);
 }
 
 void Shard::add(ConnectionRef conn) {
@@ -286,9 +284,12 @@ void Shard::flush() {
     } else if (turn_ticket_ != nullptr) {
         // Durable deliveries but no acknowledgement waits for them (in-process
         // or QoS 0 publishers): the shard's own ref goes.
-        ShardTicket* t = std::exchange(turn_ticket_, nullptr);
-        if (t->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) t->done(t);
+        drop_own_ref(std::exchange(turn_ticket_, nullptr));
     }
+}
+
+void Shard::drop_own_ref(ShardTicket* t) {
+    if (t->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) t->done(t);
 }
 
 DurableTicket Shard::turn_ticket() {
@@ -326,7 +327,7 @@ void Shard::release_after_durable_tasks() {
         // The durable subscribers still hold refs: the last of them to finish
         // posts on_ticket_done. If they all finished already, that is now.
         ticket->batch_seq.store(ack_batches_.back().seq, std::memory_order_release);
-        if (ticket->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) ticket->done(ticket);
+        drop_own_ref(ticket);
     } else {
         advance_ack_batches();
     }

@@ -418,6 +418,8 @@ private:
     void wait_readable();
     // Waits for writability, then reads again (TLS needing to write to read).
     void wait_writable_to_read();
+    // Waits for `what`, then reads (both waits above).
+    void wait_then_read(Socket::wait_type what);
     void on_readable();
     // Reads through TLS and/or from the socket for a connection with a
     // Transport; closes the connection itself on Closed and Error.
@@ -699,6 +701,8 @@ private:
         std::atomic<uint64_t> batch_seq{0};  // set when the turn ends with held acks, else 0
     };
     ShardTicket* turn_ticket_ = nullptr;  // this turn's, holding one ref of its own
+    // Drops the shard's own ref of a turn's ticket; the last ref runs its done().
+    static void drop_own_ref(ShardTicket* t);
     // Acknowledgements held by connections in one turn, in turn order.
     struct AckBatch {
         uint64_t seq = 0;

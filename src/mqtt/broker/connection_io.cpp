@@ -83,24 +83,14 @@ void Connection::async_wait(Socket::wait_type what, Handler&& handler) {
     socket_.async_wait(what, with_wait_blocks(std::forward<Handler>(handler)));
 }
 
-void Connection::wait_readable() {
-    if (reading_ || closed()) return;
-    reading_ = true;
-    async_wait(Socket::wait_read, [self = ref()](const boost::system::error_code& ec) {
-        self->reading_ = false;
-        if (ec) {
-            if (ec != asio::error::operation_aborted) self->close("wait failed");
-            self->shard_.flush();
-            return;
-        }
-        self->on_readable();
-    });
-}
+void Connection::wait_readable() { wait_then_read(Socket::wait_read); }
 
-void Connection::wait_writable_to_read() {
+void Connection::wait_writable_to_read() { wait_then_read(Socket::wait_write); }
+
+void Connection::wait_then_read(Socket::wait_type what) {
     if (reading_ || closed()) return;
     reading_ = true;
-    async_wait(Socket::wait_write, [self = ref()](const boost::system::error_code& ec) {
+    async_wait(what, [self = ref()](const boost::system::error_code& ec) {
         self->reading_ = false;
         if (ec) {
             if (ec != asio::error::operation_aborted) self->close("wait failed");
