@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "drivers/opcua/service_message.hpp"
+#include "drivers/opcua/session_services.hpp"
 #include "drivers/opcua/uacp.hpp"
 
 namespace boost::asio {
@@ -23,6 +24,32 @@ class io_context;
 }
 
 namespace ib::drivers::opcua {
+
+// The security policies a client offers (P7 and shared/opcua-notes.md). `Best`
+// is the default: the most secure endpoint the server offers (GetEndpoints)
+// that we support; `None` is used only when asked for by name.
+enum class SecurityPolicy : uint8_t { Best, None, Basic256Sha256, Aes128_Sha256_RsaOaep, Aes256_Sha256_RsaPss };
+
+// Who the session is activated as (P4 §7.36).
+struct UserIdentity {
+    UserTokenType type = UserTokenType::Anonymous;
+    std::string user_name;         // UserName
+    std::string password;          // UserName; sent encrypted with the server's key
+    std::string certificate_file;  // Certificate: PEM user certificate
+    std::string private_key_file;  // Certificate: PEM key that signs the activation
+};
+
+struct ClientSecurity {
+    SecurityPolicy policy = SecurityPolicy::Best;
+    // Invalid: the most secure mode the server offers for the chosen policy.
+    MessageSecurityMode mode = MessageSecurityMode::Invalid;
+    UserIdentity identity;
+    // data_dir/pki: own/ (our application instance certificate, made at first
+    // use), trusted/ (server certificates the user trusts), rejected/ (unknown
+    // server certificates, saved so the user can move them to trusted/).
+    std::string pki_dir;
+    bool trust_on_first_use = false;  // commissioning: trust an unknown server certificate once
+};
 
 struct ClientConfig {
     std::string host = "127.0.0.1";
@@ -38,6 +65,7 @@ struct ClientConfig {
     std::string product_uri = "urn:ironbridge";
     std::string application_name = "Ironbridge";
     std::string session_name = "ironbridge";
+    ClientSecurity security;
 };
 
 // What went wrong: the OPC UA status (the server's, or ours such as BadTimeout,
