@@ -121,6 +121,8 @@ HttpResponse AccessControl::login(const HttpRequest& req) {
         return invalid_credentials();
     }
     ++logins_;
+    // A login from a browser that still holds a session replaces it.
+    sessions_.close(cookie_value(req.header("Cookie"), kSessionCookie));
     const auto opened = sessions_.open(who->user, who->role, auth_.generation());
     const auto expires_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(opened.session->expires_at.time_since_epoch()).count();

@@ -183,6 +183,24 @@ TEST_F(AccessControlTest, SessionWritesNeedTheCsrfHeader) {
               401u);
 }
 
+TEST_F(AccessControlTest, ASessionFollowsAReloadOfItsUser) {
+    auth::AuthConfig c;
+    c.api_allow_anonymous = false;
+    c.allow_plaintext_passwords = true;
+    c.users.push_back(auth::UserConfig{"ann", "", "pw", 0, Role::Operator});
+    ASSERT_TRUE(auth_->reload(c));
+    auto opened = access_->sessions().open("ann", Role::Operator, auth_->generation());
+    const std::string cookie = "ib_session=" + opened.id;
+    EXPECT_EQ(access_->authenticate(with("GET", "/api/v1/devices", {{"Cookie", cookie}}))->role, Role::Operator);
+    c.users[0].role = Role::Viewer;
+    ASSERT_TRUE(auth_->reload(c));
+    EXPECT_EQ(access_->authenticate(with("GET", "/api/v1/devices", {{"Cookie", cookie}}))->role, Role::Viewer);
+    c.users.clear();
+    ASSERT_TRUE(auth_->reload(c));
+    EXPECT_FALSE(access_->authenticate(with("GET", "/api/v1/devices", {{"Cookie", cookie}})));
+    EXPECT_EQ(access_->sessions().size(), 0u);
+}
+
 TEST_F(AccessControlTest, AnonymousActsAsAdminWhenAllowed) {
     auth::AuthConfig c;
     c.api_allow_anonymous = true;
