@@ -1,5 +1,11 @@
 #include "api/access_control.hpp"
 
+// Boost 1.74's Asio needs <utility> before its headers (std::exchange).
+#include <utility>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
 #include <simdjson.h>
 
 #include "api/http_server.hpp"
@@ -48,8 +54,11 @@ HttpResponse invalid_credentials() { return json_error(401, "invalid credentials
 
 }  // namespace
 
-AccessControl::AccessControl(auth::Auth& auth, SessionLimits limits, bool secure_cookies)
-    : auth_(auth), sessions_(limits), secure_cookies_(secure_cookies) {}
+AccessControl::AccessControl(auth::Auth& auth, boost::asio::io_context& loop, SessionLimits limits,
+                             bool secure_cookies)
+    : auth_(auth), loop_(loop), sessions_(limits), secure_cookies_(secure_cookies) {}
+
+AccessControl::~AccessControl() = default;  // each future waits for its check
 
 SessionTable::Session* AccessControl::session_of(const HttpRequest& req) {
     const std::string_view id = cookie_value(req.header("Cookie"), kSessionCookie);
@@ -100,29 +109,55 @@ std::string AccessControl::cookie(std::string_view value, std::chrono::seconds m
 }
 
 HttpResponse AccessControl::login(const HttpRequest& req) {
+    static constexpr std::string_view kShape = R"(the body must be {"username": ..., "password": ...} or {"token": ...})";
     simdjson::dom::parser parser;
     simdjson::padded_string padded(req.body);
     simdjson::dom::object body;
-    if (parser.parse(padded).get_object().get(body) != simdjson::SUCCESS) {
-        return json_error(400, R"(the body must be {"username": ..., "password": ...} or {"token": ...})");
-    }
+    if (parser.parse(padded).get_object().get(body) != simdjson::SUCCESS) return json_error(400, kShape);
     std::string_view user, password, token;
-    std::optional<auth::ApiIdentity> who;
-    if (body["token"].get_string().get(token) == simdjson::SUCCESS) {
-        who = auth_.api_token_login(token, req.peer_address);
-    } else if (body["username"].get_string().get(user) == simdjson::SUCCESS &&
-               body["password"].get_string().get(password) == simdjson::SUCCESS) {
-        who = auth_.api_login(user, password, req.peer_address);
-    } else {
-        return json_error(400, R"(the body must be {"username": ..., "password": ...} or {"token": ...})");
+    const bool by_token = body["token"].get_string().get(token) == simdjson::SUCCESS;
+    if (!by_token && (body["username"].get_string().get(user) != simdjson::SUCCESS ||
+                      body["password"].get_string().get(password) != simdjson::SUCCESS)) {
+        return json_error(400, kShape);
     }
+    if (checks_running_ >= kMaxLoginChecks) {
+        ++logins_busy_;
+        HttpResponse busy = json_error(503, "too many logins at once; try again");
+        busy.headers.emplace_back("Retry-After", "1");
+        return busy;
+    }
+    // The check runs on a thread of its own; its answer is written from this loop.
+    std::erase_if(checks_, [](const std::future<void>& f) {
+        return f.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+    });
+    ++checks_running_;
+    HttpResponse r;
+    r.deferred = [this, by_token, user = std::string(user), secret = std::string(by_token ? token : password),
+                  address = std::string(req.peer_address),
+                  old_id = std::string(cookie_value(req.header("Cookie"), kSessionCookie))](
+                     std::function<void(HttpResponse)> reply) mutable {
+        checks_.push_back(std::async(std::launch::async, [this, by_token, user = std::move(user),
+                                                          secret = std::move(secret), address = std::move(address),
+                                                          old_id = std::move(old_id), reply = std::move(reply)]() mutable {
+            auto who = by_token ? auth_.api_token_login(secret, address) : auth_.api_login(user, secret, address);
+            // Moved, so that nothing of the connection is released on this thread.
+            boost::asio::post(loop_, [this, who = std::move(who), old_id = std::move(old_id), reply = std::move(reply)] {
+                --checks_running_;
+                reply(open_session(who, old_id));
+            });
+        }));
+    };
+    return r;
+}
+
+HttpResponse AccessControl::open_session(const std::optional<auth::ApiIdentity>& who, std::string_view old_session_id) {
     if (!who) {
         ++login_failures_;
         return invalid_credentials();
     }
     ++logins_;
     // A login from a browser that still holds a session replaces it.
-    sessions_.close(cookie_value(req.header("Cookie"), kSessionCookie));
+    sessions_.close(old_session_id);
     const auto opened = sessions_.open(who->user, who->role, auth_.generation());
     const auto expires_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(opened.session->expires_at.time_since_epoch()).count();
@@ -179,6 +214,8 @@ void AccessControl::collect_metrics(MetricSink& sink) const {
                     "result=\"ok\"", static_cast<double>(logins_)});
     sink.push_back({"ib_api_logins_total", "Console logins (POST /api/v1/auth/login), by result.", MetricType::Counter,
                     "result=\"failed\"", static_cast<double>(login_failures_)});
+    sink.push_back({"ib_api_logins_total", "Console logins (POST /api/v1/auth/login), by result.", MetricType::Counter,
+                    "result=\"busy\"", static_cast<double>(logins_busy_)});
     sink.push_back({"ib_api_csrf_refused_total", "Session requests refused for a missing or wrong CSRF token.",
                     MetricType::Counter, "", static_cast<double>(csrf_refused_)});
 }

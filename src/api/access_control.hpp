@@ -6,14 +6,23 @@
 // except a session's own id and CSRF token to the client that logged in.
 #pragma once
 
+#include <cstddef>
 #include <expected>
+#include <future>
+#include <optional>
+#include <vector>
 
 #include "api/access.hpp"
 #include "api/session_table.hpp"
 #include "core/metrics.hpp"
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace ib::auth {
 class Auth;
+struct ApiIdentity;
 }
 
 namespace ib::api {
@@ -25,9 +34,18 @@ public:
     static constexpr std::string_view kSessionCookie = "ib_session";
     static constexpr std::string_view kCsrfHeader = "X-CSRF-Token";
 
-    // `auth` outlives this. `secure_cookies`: the API is on TLS, so the cookie
-    // is marked Secure.
-    AccessControl(auth::Auth& auth, SessionLimits limits, bool secure_cookies);
+    // A password check costs PBKDF2's full rounds (~0.3 s) when it fails, so
+    // logins are checked on threads of their own, at most this many at once;
+    // beyond it a login gets 503 and Retry-After.
+    static constexpr std::size_t kMaxLoginChecks = 4;
+
+    // `auth` outlives this; `loop` is the server's. `secure_cookies`: the API
+    // is on TLS, so the cookie is marked Secure.
+    AccessControl(auth::Auth& auth, boost::asio::io_context& loop, SessionLimits limits, bool secure_cookies);
+    // Waits for the login checks still running.
+    ~AccessControl();
+    AccessControl(const AccessControl&) = delete;
+    AccessControl& operator=(const AccessControl&) = delete;
 
     // For HttpServer::set_authenticator: the caller, or the answer refusing it
     // (401 without valid credentials, 403 for a session's write without its
@@ -42,15 +60,20 @@ public:
 
 private:
     HttpResponse login(const HttpRequest& req);
+    HttpResponse open_session(const std::optional<auth::ApiIdentity>& who, std::string_view old_session_id);
     HttpResponse logout(const HttpRequest& req);
     HttpResponse me(const HttpRequest& req) const;
     SessionTable::Session* session_of(const HttpRequest& req);
     std::string cookie(std::string_view value, std::chrono::seconds max_age) const;
 
     auth::Auth& auth_;
+    boost::asio::io_context& loop_;
     SessionTable sessions_;
+    // The login checks running or finished and not yet joined.
+    std::vector<std::future<void>> checks_;
+    std::size_t checks_running_ = 0;
     bool secure_cookies_;
-    uint64_t logins_ = 0, login_failures_ = 0, csrf_refused_ = 0;
+    uint64_t logins_ = 0, login_failures_ = 0, csrf_refused_ = 0, logins_busy_ = 0;
 };
 
 }  // namespace ib::api

@@ -260,7 +260,7 @@ int run_node(const std::string& config_path) {
                            audit->recovered_from());
         }
         access = std::make_unique<ib::api::AccessControl>(
-            **auth, ib::api::SessionLimits{cfg->api.session_ttl, cfg->api.session_idle, cfg->api.max_sessions},
+            **auth, api_loop, ib::api::SessionLimits{cfg->api.session_ttl, cfg->api.session_idle, cfg->api.max_sessions},
             !cfg->api.tls_cert.empty());
         http = std::make_unique<ib::api::HttpServer>(api_loop, cfg->api);
         http->set_version(kVersion);

@@ -4,6 +4,9 @@
 // request is (token, session with and without its CSRF header, anonymous).
 #include <gtest/gtest.h>
 
+#include <utility>  // before Asio: Boost 1.74 needs it
+
+#include <boost/asio/io_context.hpp>
 #include <simdjson.h>
 
 #include "api/access.hpp"
@@ -128,7 +131,7 @@ protected:
         c.api_allow_anonymous = false;
         c.api_tokens = {"viewer:view-tok", "admin-tok"};
         auth_ = std::move(*auth::Auth::create(c));
-        access_ = std::make_unique<AccessControl>(*auth_, SessionLimits{}, false);
+        access_ = std::make_unique<AccessControl>(*auth_, loop_, SessionLimits{}, false);
     }
     // A request with these headers (kept alive by the fixture).
     HttpRequest with(std::string_view method, std::string_view path,
@@ -138,6 +141,7 @@ protected:
         for (const auto& [k, v] : held_) r.headers.emplace_back(k, v);
         return r;
     }
+    boost::asio::io_context loop_;
     std::unique_ptr<auth::Auth> auth_;
     std::unique_ptr<AccessControl> access_;
     std::vector<std::pair<std::string, std::string>> held_;
