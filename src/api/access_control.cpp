@@ -130,12 +130,12 @@ HttpResponse AccessControl::login(const HttpRequest& req) {
     std::erase_if(checks_, [](const std::future<void>& f) {
         return f.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
     });
-    ++checks_running_;
     HttpResponse r;
     r.deferred = [this, by_token, user = std::string(user), secret = std::string(by_token ? token : password),
                   address = std::string(req.peer_address),
                   old_id = std::string(cookie_value(req.header("Cookie"), kSessionCookie))](
                      std::function<void(HttpResponse)> reply) mutable {
+        ++checks_running_;
         checks_.push_back(std::async(std::launch::async, [this, by_token, user = std::move(user),
                                                           secret = std::move(secret), address = std::move(address),
                                                           old_id = std::move(old_id), reply = std::move(reply)]() mutable {
