@@ -3,6 +3,7 @@
 // pulling networking into every translation unit.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 
@@ -18,6 +19,14 @@ struct ApiConfig {
     // HTTPS when both are set: PEM certificate (with its chain) and private key.
     std::string tls_cert;
     std::string tls_key;
+    // Console sessions (api/session_table.hpp): lifetime from login, idle
+    // timeout (0: none), how many at once.
+    std::chrono::seconds session_ttl{8 * 3600};
+    std::chrono::seconds session_idle{0};
+    uint32_t max_sessions = 1000;
+    // The audit log's cap (store/audit_log.hpp): oldest entries go first.
+    uint64_t audit_max_rows = 100'000;
+    uint64_t audit_max_bytes = 64ull << 20;
 };
 
 }  // namespace ib::api

@@ -51,8 +51,13 @@ struct OwnedRequest {
         view.peer_address = peer_address;
         for (const auto& [k, v] : header_text) view.headers.emplace_back(k, v);
         view.params = r.params;  // the names are views into the route, which outlives the request
+        if (r.caller != nullptr) {
+            caller = *r.caller;
+            view.caller = &caller;
+        }
     }
     std::string method, target, body, peer_address;
+    Caller caller;
     std::vector<std::pair<std::string, std::string>> header_text;
     HttpRequest view;
 };
@@ -94,7 +99,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         asio::io_context* loop = nullptr;  // null: the server's own
     };
     std::vector<Collector> collectors;
-    std::function<bool(const HttpRequest&)> authorizer;
+    HttpServer::Authenticator authenticator;
+    AuditSink audit;
     std::string version = "unknown";
     std::chrono::steady_clock::time_point started;
     uint16_t port = 0;
@@ -184,11 +190,13 @@ private:
         request.headers.reserve(16);
         for (const auto& field : req) request.headers.emplace_back(sv(field.name_string()), sv(field.value()));
 
-        if (server_->authorizer && request.path != "/api/v1/health" && !server_->authorizer(request)) {
-            HttpResponse denied = json_error(401, "credentials required: Authorization: Bearer <token>, or Basic");
-            denied.headers.emplace_back("WWW-Authenticate", "Basic realm=\"ironbridge\", Bearer realm=\"ironbridge\"");
-            return write(std::move(denied), !req.keep_alive());
+        Caller caller;  // an anonymous admin unless the authenticator says otherwise
+        if (server_->authenticator) {
+            auto who = server_->authenticator(request);
+            if (!who) return write(std::move(who.error()), !req.keep_alive());
+            caller = std::move(*who);
         }
+        request.caller = &caller;
         HttpResponse response = server_->router.dispatch(request);
         if (response.deferred) {
             auto defer = std::move(response.deferred);
@@ -400,9 +408,11 @@ std::expected<uint16_t, std::string> HttpServer::start() {
 
 void HttpServer::stop() { impl_->close_all(); }
 
-void HttpServer::route(std::string method, std::string path, Handler handler, asio::io_context* run_on) {
+void HttpServer::route(std::string method, std::string path, Handler handler, asio::io_context* run_on,
+                       std::optional<Access> access) {
+    const Access needs = access.value_or(Access::default_for(method));
     if (run_on == nullptr || run_on == &impl_->io) {
-        impl_->router.add(std::move(method), std::move(path), std::move(handler));
+        impl_->router.add(std::move(method), std::move(path), guard_route(needs, std::move(handler), &impl_->audit));
         return;
     }
     // The handler runs on its module's loop with a copy of the request; its
@@ -427,7 +437,7 @@ void HttpServer::route(std::string method, std::string path, Handler handler, as
         };
         return r;
     };
-    impl_->router.add(std::move(method), std::move(path), std::move(hop));
+    impl_->router.add(std::move(method), std::move(path), guard_route(needs, std::move(hop), &impl_->audit));
 }
 
 void HttpServer::add_metrics(MetricCollector collector, asio::io_context* run_on) {
@@ -436,9 +446,9 @@ void HttpServer::add_metrics(MetricCollector collector, asio::io_context* run_on
 
 void HttpServer::set_version(std::string version) { impl_->version = std::move(version); }
 
-void HttpServer::set_authorizer(std::function<bool(const HttpRequest&)> allowed) {
-    impl_->authorizer = std::move(allowed);
-}
+void HttpServer::set_authenticator(Authenticator authenticate) { impl_->authenticator = std::move(authenticate); }
+
+void HttpServer::set_audit(AuditSink sink) { impl_->audit = std::move(sink); }
 
 uint16_t HttpServer::port() const { return impl_->port; }
 

@@ -8,8 +8,10 @@
 #include <expected>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "api/access.hpp"
 #include "api/api_config.hpp"
 #include "api/router.hpp"
 #include "core/metrics.hpp"
@@ -52,14 +54,24 @@ public:
     // With `run_on` (the loop of the module the route serves, when it is not
     // the server's), the handler runs there on a copy of the request, and its
     // answer, deferred or not, is written from the server's loop.
-    void route(std::string method, std::string path, Handler handler, boost::asio::io_context* run_on = nullptr);
+    // `access`: the role the route needs and whether it changes state (then it
+    // is audited); by default Access::default_for(method): GET reads (viewer),
+    // anything else changes state (admin). A caller below it gets 403 before
+    // the handler runs.
+    void route(std::string method, std::string path, Handler handler, boost::asio::io_context* run_on = nullptr,
+               std::optional<Access> access = std::nullopt);
     // Called on every GET /metrics scrape, on `run_on` (default: the server's loop).
     void add_metrics(MetricCollector collector, boost::asio::io_context* run_on = nullptr);
     // Reported by GET /api/v1/health.
     void set_version(std::string version);
-    // Asked before every request but GET /api/v1/health (kept open for probes);
-    // a false answer gets 401 with a WWW-Authenticate challenge. None: all open.
-    void set_authorizer(std::function<bool(const HttpRequest&)> allowed);
+    // Asked before every request: who it acts as (HttpRequest::caller), or the
+    // answer that refuses it (AccessControl::authenticate). None: every request
+    // acts as an anonymous admin.
+    using Authenticator = std::function<std::expected<Caller, HttpResponse>(const HttpRequest&)>;
+    void set_authenticator(Authenticator authenticate);
+    // Where state-changing routes' requests are recorded once answered (on the
+    // server's loop). None: not recorded.
+    void set_audit(AuditSink sink);
     // 0 until start() succeeds.
     uint16_t port() const;
 

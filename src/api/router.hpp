@@ -13,6 +13,8 @@
 
 namespace ib::api {
 
+struct Caller;  // access.hpp
+
 // Views into the server's receive buffer, valid only during the handler call.
 struct HttpRequest {
     std::string_view method;  // "GET"
@@ -26,6 +28,9 @@ struct HttpRequest {
     // "/api/v1/devices/{name}", {"name", "plc 1"} from "/api/v1/devices/plc%201".
     // Set by the Router; the names are views into the route, which outlives the call.
     std::vector<std::pair<std::string_view, std::string>> params;
+    // Who is asking, as the server's authenticator found it; set before the
+    // route runs (null only for a Router used without a server).
+    const Caller* caller = nullptr;
 
     // The first header with this name, compared case-insensitively; "" if absent.
     std::string_view header(std::string_view name) const;
@@ -40,6 +45,10 @@ struct HttpResponse {
     // Extra header fields (e.g. Allow, Cache-Control); the server adds
     // Content-Type, Content-Length, Connection and Server itself.
     std::vector<std::pair<std::string, std::string>> headers;
+    // For the audit log of a route that changes state: the resource before and
+    // after the change as JSON ("" for null); secrets are masked when recorded.
+    std::string audit_before;
+    std::string audit_after;
     // A handler whose answer takes a round trip (a write to a device) sets this
     // instead of a body: the server calls it with a function that sends the real
     // response, which must be called exactly once, on the server's event loop.

@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -112,13 +113,24 @@ HttpResponse replace(DeviceManager& devices, const HttpRequest& req, std::string
         return json_error(400, "the body names device '" + config->name + "', the path '" + std::string(name) + "'");
     }
     std::string body = drivers::device_to_json(*config);
-    return from(devices.replace(std::move(*config)), 200, std::move(body));
+    const drivers::Device* old = devices.find(name);
+    std::string before = old != nullptr ? drivers::device_to_json(old->config()) : std::string();
+    HttpResponse r = from(devices.replace(std::move(*config)), 200, body);
+    if (r.status == 200) {
+        r.audit_before = std::move(before);
+        r.audit_after = std::move(body);
+    }
+    return r;
 }
 
 HttpResponse remove(DeviceManager& devices, std::string_view name) {
     std::string body;
     JsonWriter(body).begin_object().field("deleted", name).end_object();
-    return from(devices.remove(name), 200, std::move(body));
+    const drivers::Device* old = devices.find(name);
+    std::string before = old != nullptr ? drivers::device_to_json(old->config()) : std::string();
+    HttpResponse r = from(devices.remove(name), 200, std::move(body));
+    if (r.status == 200) r.audit_before = std::move(before);
+    return r;
 }
 
 HttpResponse write(DeviceManager& devices, const HttpRequest& req, std::string_view name) {
@@ -235,9 +247,10 @@ HttpResponse remove_tag(DeviceManager& devices, std::string_view name, std::stri
 }  // namespace
 
 void add_device_routes(api::HttpServer& server, DeviceManager& devices, boost::asio::io_context& devices_loop) {
-    auto route = [&](const char* method, const char* path, auto handler) {
+    auto route = [&](const char* method, const char* path, auto handler,
+                     std::optional<api::Access> access = std::nullopt) {
         server.route(method, path, [&devices, handler](const HttpRequest& r) { return handler(devices, r); },
-                     &devices_loop);
+                     &devices_loop, access);
     };
     route("GET", "/api/v1/devices", [](DeviceManager& d, const HttpRequest&) { return list(d); });
     route("POST", "/api/v1/devices", [](DeviceManager& d, const HttpRequest& r) { return create(d, r); });
@@ -251,8 +264,10 @@ void add_device_routes(api::HttpServer& server, DeviceManager& devices, boost::a
         const drivers::Device* device = d.find(r.param("name"));
         return device ? json_reply(200, device->values_json()) : no_device(r.param("name"));
     });
+    // Writing a value is an operator's job; changing a device is an admin's.
     route("POST", "/api/v1/devices/{name}/write",
-          [](DeviceManager& d, const HttpRequest& r) { return write(d, r, r.param("name")); });
+          [](DeviceManager& d, const HttpRequest& r) { return write(d, r, r.param("name")); },
+          api::Access::change(api::Role::Operator));
     route("POST", "/api/v1/devices/{name}/groups",
           [](DeviceManager& d, const HttpRequest& r) { return add_group(d, r, r.param("name")); });
     route("PUT", "/api/v1/devices/{name}/groups/{group}", [](DeviceManager& d, const HttpRequest& r) {

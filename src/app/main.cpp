@@ -12,9 +12,11 @@
 #include <string>
 #include <thread>
 
+#include "api/access_control.hpp"
 #include "api/http_server.hpp"
 #include "bridge/bridge.hpp"
 #include "bridge/bridge_settings.hpp"
+#include "app/audit_routes.hpp"
 #include "app/bridge_routes.hpp"
 #include "app/device_routes.hpp"
 #include "app/history_routes.hpp"
@@ -36,6 +38,7 @@
 #include "net/loop_pool.hpp"
 #include "rules/rule_engine.hpp"
 #include "rules/rule_settings.hpp"
+#include "store/audit_log.hpp"
 #include "store/history.hpp"
 #include "store/object_store.hpp"
 #include "store/session_store.hpp"
@@ -243,15 +246,30 @@ int run_node(const std::string& config_path) {
     ib::rules::RuleEngine rules(rules_loop, broker.router(), bus, rule_persistence, cfg->data_dir);
     if (auto r = rules.start(std::move(modules.rules), stored_rules(**store)); !r) return fail_start(r.error());
 
+    // Both outlive the server, whose routes and sessions use them.
+    std::unique_ptr<ib::store::AuditLog> audit;
+    std::unique_ptr<ib::api::AccessControl> access;
     std::unique_ptr<ib::api::HttpServer> http;
     if (cfg->api.enabled) {
+        auto opened = ib::store::AuditLog::open(cfg->data_dir + "/audit.db",
+                                                {cfg->api.audit_max_rows, cfg->api.audit_max_bytes});
+        if (!opened) return fail_start("cannot open the audit log: " + opened.error());
+        audit = std::move(*opened);
+        if (!audit->recovered_from().empty()) {
+            ib::log::error("audit log was unreadable and has been moved aside to {}; starting with an empty one",
+                           audit->recovered_from());
+        }
+        access = std::make_unique<ib::api::AccessControl>(
+            **auth, api_loop, ib::api::SessionLimits{cfg->api.session_ttl, cfg->api.session_idle, cfg->api.max_sessions},
+            !cfg->api.tls_cert.empty());
         http = std::make_unique<ib::api::HttpServer>(api_loop, cfg->api);
         http->set_version(kVersion);
         http->add_metrics([&broker](ib::MetricSink& sink) { broker.collect_metrics(sink); });
         http->add_metrics([&auth](ib::MetricSink& sink) { (*auth)->collect_metrics(sink); });
-        http->set_authorizer([&auth](const ib::api::HttpRequest& r) {
-            return (*auth)->http_allowed(r.header("Authorization"), r.peer_address);
-        });
+        http->add_metrics([&access](ib::MetricSink& sink) { access->collect_metrics(sink); });
+        http->set_authenticator([&access](const ib::api::HttpRequest& r) { return access->authenticate(r); });
+        access->add_routes(*http);
+        ib::app::add_audit_routes(*http, *audit, api_loop);
         http->route("POST", "/api/v1/reload", [&reload](const ib::api::HttpRequest&) {
             if (auto r = reload(); !r) {
                 ib::log::error("reload refused, the rules in force are kept:\n{}", r.error());

@@ -158,7 +158,9 @@ void add_rule_routes(api::HttpServer& server, rules::RuleEngine& engine, boost::
         std::string body = rules::rule_to_json(*rule);
         return from(engine.add(std::move(*rule)), 201, std::move(body));
     }, &rules_loop);
-    server.route("POST", "/api/v1/rules/test", [](const HttpRequest& req) { return test(req.body); });
+    // A dry run against sample messages changes nothing: any viewer may test.
+    server.route("POST", "/api/v1/rules/test", [](const HttpRequest& req) { return test(req.body); }, nullptr,
+                 api::Access::read());
     server.route("GET", "/api/v1/rules/{id}", [&engine](const HttpRequest& req) {
         const std::string_view id = req.param("id");
         auto s = engine.status(id);
@@ -173,11 +175,22 @@ void add_rule_routes(api::HttpServer& server, rules::RuleEngine& engine, boost::
             return json_error(400, "the body names rule '" + rule->id + "', the path '" + std::string(id) + "'");
         }
         std::string body = rules::rule_to_json(*rule);
-        return from(engine.replace(std::move(*rule)), 200, std::move(body));
+        const rules::RuleConfig* old = engine.find(id);
+        std::string before = old != nullptr ? rules::rule_to_json(*old) : std::string();
+        HttpResponse r = from(engine.replace(std::move(*rule)), 200, body);
+        if (r.status == 200) {
+            r.audit_before = std::move(before);
+            r.audit_after = std::move(body);
+        }
+        return r;
     }, &rules_loop);
-    server.route("DELETE", "/api/v1/rules/{id}",
-                 [&engine](const HttpRequest& req) { return from(engine.remove(req.param("id")), 204, ""); },
-                 &rules_loop);
+    server.route("DELETE", "/api/v1/rules/{id}", [&engine](const HttpRequest& req) {
+        const rules::RuleConfig* old = engine.find(req.param("id"));
+        std::string before = old != nullptr ? rules::rule_to_json(*old) : std::string();
+        HttpResponse r = from(engine.remove(req.param("id")), 204, "");
+        if (r.status == 204) r.audit_before = std::move(before);
+        return r;
+    }, &rules_loop);
     for (const bool start : {true, false}) {
         server.route("POST", start ? "/api/v1/rules/{id}/start" : "/api/v1/rules/{id}/stop",
                      [&engine, start](const HttpRequest& req) {
@@ -185,7 +198,7 @@ void add_rule_routes(api::HttpServer& server, rules::RuleEngine& engine, boost::
                          if (auto r = engine.set_running(id, start); !r) return from(r, 200, "");
                          return json_reply(200, status_json(*engine.status(id), engine.find(id)));
                      },
-                     &rules_loop);
+                     &rules_loop, api::Access::change(api::Role::Operator));
     }
 }
 

@@ -36,6 +36,16 @@ Digest sha256(std::string_view a, std::string_view b = {}) {
 
 bool same(const Digest& a, const Digest& b) { return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0; }
 
+std::string token_label(const Digest& d) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out = "token:";
+    for (int i = 0; i < 4; ++i) {
+        out += kHex[d[i] >> 4];
+        out += kHex[d[i] & 0xF];
+    }
+    return out;
+}
+
 bool iprefix(std::string_view s, std::string_view prefix) {
     if (s.size() < prefix.size()) return false;
     for (std::size_t i = 0; i < prefix.size(); ++i) {
@@ -54,6 +64,13 @@ std::string_view trim(std::string_view s) {
 
 }  // namespace
 
+std::pair<Role, std::string_view> split_api_token(std::string_view configured) {
+    if (auto colon = configured.find(':'); colon != std::string_view::npos) {
+        if (auto role = parse_role(configured.substr(0, colon))) return {*role, configured.substr(colon + 1)};
+    }
+    return {Role::Admin, configured};
+}
+
 struct Auth::State {
     AuthConfig config;
     struct User {
@@ -65,7 +82,13 @@ struct Auth::State {
     bool user_database = false;  // users configured at all (possibly none in the file yet)
     bool default_allow = true;
     bool disconnect_on_deny = false;
-    std::vector<Digest> tokens;
+    struct Token {
+        Digest digest;
+        Role role;
+        std::string label;  // "token:" + 8 hex digits of the digest
+    };
+    std::vector<Token> tokens;
+    std::unordered_map<std::string, Role> roles;  // by user name
 
     bool anonymous_allowed(std::string_view listener) const {
         for (const auto& [name, allowed] : config.listener_anonymous) {
@@ -104,6 +127,7 @@ static std::expected<std::shared_ptr<Auth::State>, std::string> build_state(cons
             continue;
         }
         if (!s->users.emplace(u.name, std::move(user)).second) problem(where + ": the user is defined twice");
+        s->roles[u.name] = u.role;
     }
     if (!config.password_file.empty()) {
         auto entries = read_password_file(config.password_file);
@@ -135,17 +159,25 @@ static std::expected<std::shared_ptr<Auth::State>, std::string> build_state(cons
     }
     s->default_allow = config.acl_default == "allow";
     s->disconnect_on_deny = config.acl_deny_action == "disconnect";
-    for (const auto& t : config.api_tokens) s->tokens.push_back(sha256(t));
+    auto add_token = [&](std::string_view configured, const std::string& where) {
+        auto [role, secret] = split_api_token(configured);
+        if (secret.empty()) return problem(where + ": the token after '" + std::string(role_name(role)) + ":' is empty");
+        const Digest d = sha256(secret);
+        s->tokens.push_back(Auth::State::Token{d, role, token_label(d)});
+    };
+    for (std::size_t i = 0; i < config.api_tokens.size(); ++i) {
+        add_token(config.api_tokens[i], "api.tokens[" + std::to_string(i) + "]");
+    }
     if (!config.api_token_file.empty()) {
         std::ifstream in(config.api_token_file);
         if (!in) {
             problem(config.api_token_file + ": cannot open: " + std::strerror(errno));
         } else {
             std::string line;
-            while (std::getline(in, line)) {
+            for (uint32_t n = 1; std::getline(in, line); ++n) {
                 std::string_view t = trim(line);
                 if (t.empty() || t.front() == '#') continue;
-                s->tokens.push_back(sha256(t));
+                add_token(t, config.api_token_file + ":" + std::to_string(n));
             }
         }
     }
@@ -288,42 +320,91 @@ std::shared_ptr<const ClientAcl> Auth::compile(const ClientIdentity& who) const 
     return std::make_shared<const ClientAcl>(s->config.acl, s->default_allow, who, gen);
 }
 
-bool Auth::http_allowed(std::string_view authorization, std::string_view address) {
+bool Auth::api_anonymous() const { return state()->config.api_allow_anonymous; }
+
+std::optional<ApiIdentity> Auth::check_token(const State& s, std::string_view token) const {
+    const Digest d = sha256(trim(token));
+    const State::Token* found = nullptr;
+    for (const auto& t : s.tokens) {
+        if (same(t.digest, d)) found = &t;  // no early exit: constant time per token
+    }
+    if (found == nullptr) return std::nullopt;
+    return ApiIdentity{found->label, found->role};
+}
+
+std::optional<ApiIdentity> Auth::check_user(const State& s, std::string_view user, std::string_view password) {
+    if (!verify(s, user, password)) return std::nullopt;
+    auto role = s.roles.find(std::string(user));
+    // Users of auth.password_file have no role key: admin, as before roles.
+    return ApiIdentity{std::string(user), role == s.roles.end() ? Role::Admin : role->second};
+}
+
+std::optional<ApiIdentity> Auth::http_identity(std::string_view authorization, std::string_view address) {
     auto s = state();
-    if (s->config.api_allow_anonymous) return true;
     authorization = trim(authorization);
     const std::string addr(address);
     if (authorization.empty()) {
         http_denied_.add();  // no credentials at all: not a guess, not counted as a failure
-        return false;
+        return std::nullopt;
     }
     std::string_view user = "(token)";
     if (iprefix(authorization, "bearer ")) {
-        const Digest d = sha256(trim(authorization.substr(7)));
-        bool ok = false;
-        for (const auto& t : s->tokens) ok = same(t, d) || ok;  // no early exit: constant time per token
-        if (ok) return true;
+        if (auto who = check_token(*s, authorization.substr(7))) return who;
     } else if (iprefix(authorization, "basic ")) {
         // Passwords can be guessed, tokens (long and random) cannot: only basic
         // auth is refused unchecked from an address with too many failures.
         if (rate_limited(*s, addr, SteadyClock::now())) {
             http_denied_.add();
             failed_rate_limited_.add();
-            return false;
+            return std::nullopt;
         }
         auto decoded = base64_decode(trim(authorization.substr(6)));
         if (decoded) {
             std::string_view pair(reinterpret_cast<const char*>(decoded->data()), decoded->size());
             auto colon = pair.find(':');
-            if (colon != std::string_view::npos && verify(*s, pair.substr(0, colon), pair.substr(colon + 1))) {
-                return true;
+            if (colon != std::string_view::npos) {
+                if (auto who = check_user(*s, pair.substr(0, colon), pair.substr(colon + 1))) return who;
             }
             user = "(basic auth)";
         }
     }
     http_denied_.add();
     record_failure(*s, addr, user, "bad HTTP API credentials");
-    return false;
+    return std::nullopt;
+}
+
+std::optional<ApiIdentity> Auth::api_login(std::string_view user, std::string_view password, std::string_view address) {
+    auto s = state();
+    const std::string addr(address);
+    if (rate_limited(*s, addr, SteadyClock::now())) {
+        failed_rate_limited_.add();
+        return std::nullopt;
+    }
+    if (auto who = check_user(*s, user, password)) return who;
+    record_failure(*s, addr, user, "bad API login");
+    return std::nullopt;
+}
+
+std::optional<ApiIdentity> Auth::api_token_login(std::string_view token, std::string_view address) {
+    auto s = state();
+    const std::string addr(address);
+    if (rate_limited(*s, addr, SteadyClock::now())) {
+        failed_rate_limited_.add();
+        return std::nullopt;
+    }
+    if (auto who = check_token(*s, token)) return who;
+    record_failure(*s, addr, "(token)", "bad API login token");
+    return std::nullopt;
+}
+
+std::optional<ApiIdentity> Auth::api_recheck(const ApiIdentity& who) const {
+    auto s = state();
+    for (const auto& t : s->tokens) {
+        if (t.label == who.user) return ApiIdentity{t.label, t.role};
+    }
+    if (!s->users.contains(who.user)) return std::nullopt;
+    auto role = s->roles.find(who.user);
+    return ApiIdentity{who.user, role == s->roles.end() ? Role::Admin : role->second};
 }
 
 void Auth::collect_metrics(MetricSink& sink) const {

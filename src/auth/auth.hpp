@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 
 #include "auth/acl.hpp"
 #include "auth/auth_config.hpp"
@@ -29,6 +30,19 @@ enum class LoginResult : uint8_t {
     NotAuthorized,   // anonymous refused: 5.0 0x87, 3.1.1 5
     RateLimited,     // too many failures from this address lately: 0x87 / 5, not checked
 };
+
+// Who an HTTP API request acts as, once its credentials are checked.
+struct ApiIdentity {
+    // A user name, or for a token "token:" and the first 8 hex digits of the
+    // token's SHA-256: names the token in the audit log without revealing it.
+    std::string user;
+    Role role = Role::Admin;
+};
+
+// A configured API token: "operator:<secret>" gives the role named before the
+// first ':' (viewer, operator, admin); anything else is a whole secret with
+// the admin role, as every token was before roles.
+std::pair<Role, std::string_view> split_api_token(std::string_view configured);
 
 class Auth {
 public:
@@ -54,11 +68,22 @@ public:
     std::shared_ptr<const ClientAcl> compile(const ClientIdentity& who) const;
     bool disconnect_on_deny() const;
 
-    // The HTTP API: whether a request with this Authorization header value may
-    // pass ("Bearer <token>" or "Basic <base64 user:password>"). Failures count
-    // towards the same per-address limit as MQTT logins, which refuses basic auth
-    // (a password can be guessed) but not a valid token.
-    bool http_allowed(std::string_view authorization, std::string_view address = {});
+    // The HTTP API. Whether a request without credentials acts as an admin.
+    bool api_anonymous() const;
+    // Who a request with this Authorization header value is ("Bearer <token>"
+    // or "Basic <base64 user:password>"); none for wrong or missing credentials.
+    // Failures count towards the same per-address limit as MQTT logins, which
+    // refuses basic auth (a password can be guessed) but not a valid token.
+    std::optional<ApiIdentity> http_identity(std::string_view authorization, std::string_view address = {});
+    // A console login with a user and password, or with a token: both are
+    // refused unchecked from an address over the failed-login limit.
+    std::optional<ApiIdentity> api_login(std::string_view user, std::string_view password, std::string_view address);
+    std::optional<ApiIdentity> api_token_login(std::string_view token, std::string_view address);
+    // The identity as the rules in force give it, for a session opened before a
+    // reload: the user's role may have changed, the user or token may be gone.
+    std::optional<ApiIdentity> api_recheck(const ApiIdentity& who) const;
+    // A request refused for having no credentials at all (anonymous access off).
+    void count_http_refused() { http_denied_.add(); }
 
     // Denials, counted by the broker as they happen.
     void count_publish_denied() { publish_denied_.add(); }
@@ -69,6 +94,8 @@ private:
     explicit Auth(std::shared_ptr<const State> state);
     std::shared_ptr<const State> state() const;
     bool verify(const State& s, std::string_view user, std::string_view password);
+    std::optional<ApiIdentity> check_token(const State& s, std::string_view token) const;
+    std::optional<ApiIdentity> check_user(const State& s, std::string_view user, std::string_view password);
     bool rate_limited(const State& s, const std::string& address, std::chrono::steady_clock::time_point now);
     void record_failure(const State& s, const std::string& address, std::string_view user, const char* why);
 

@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "auth/role.hpp"
+
 namespace ib::auth {
 
 struct UserConfig {
@@ -19,6 +21,9 @@ struct UserConfig {
     std::string password;
     // Line of the password key in the config file, for the loader's cross-field check.
     uint32_t password_line = 0;
+    // What the user may do through the HTTP API (basic auth or a console
+    // session). Admin by default, as every API user could before roles existed.
+    Role role = Role::Admin;
 };
 
 enum class AclPermission : uint8_t { Allow, Deny };
@@ -57,7 +62,8 @@ struct AuthConfig {
     uint32_t max_failed_logins = 5;  // 0: no limit
     std::chrono::seconds failed_login_window{60};
 
-    // HTTP API credentials.
+    // HTTP API credentials. A token is "<role>:<secret>" (role viewer, operator
+    // or admin) or a bare secret, which is an admin token (split_api_token).
     bool api_allow_anonymous = true;
     std::vector<std::string> api_tokens;
     std::string api_token_file;  // one token per line; "" for none

@@ -38,6 +38,17 @@ const std::vector<Field<UserConfig>>& user_fields() {
              u.password_line = line_of(n);
              return u.password.empty() ? "must not be empty" : "";
          }},
+        {"role", Kind::String, "\"admin\"",
+         "What the user may do through the HTTP API and the console: `viewer` (read), `operator` (also write to "
+         "devices, start and stop rules, publish test messages) or `admin` (everything). Users of "
+         "`auth.password_file` are admins.",
+         0, 0,
+         [](UserConfig& u, const toml::node& n) -> std::string {
+             auto role = auth::parse_role(str(n));
+             if (!role) return ib::quoted(str(n)) + " is not one of viewer, operator, admin";
+             u.role = *role;
+             return {};
+         }},
     };
     return f;
 }
@@ -128,7 +139,15 @@ std::string render_auth_markdown() {
     out += "\n## [[users]]\n\n"
            "MQTT users (and HTTP basic-auth users of the API). Users can also live in\n"
            "`auth.password_file`, managed with `ironbridge passwd FILE USER` (`-D` deletes).\n"
-           "Reloaded on SIGHUP and `POST /api/v1/reload`.\n\n";
+           "Reloaded on SIGHUP and `POST /api/v1/reload`.\n\n"
+           "**API roles.** Every HTTP API route needs a role: `viewer` reads, `operator` also writes\n"
+           "to devices, starts and stops rules and publishes test messages, `admin` may do\n"
+           "everything; a request beyond its role gets 403 naming the role it needed. A user's role\n"
+           "is its `role` key; a token's is written before it in `api.tokens` or `api.token_file`:\n"
+           "`tokens = [\"operator:9f2c...\", \"viewer:51ab...\"]`. A token with no role prefix (the form\n"
+           "used before roles) is an admin's. With `api.allow_anonymous = true` a request without\n"
+           "credentials acts as an admin. The console logs in with `POST /api/v1/auth/login` and keeps\n"
+           "a session cookie (`api.session_ttl_s`, `api.session_idle_s`, `api.max_sessions`).\n\n";
     out += render_markdown(user_fields());
     out += "\n## [[acl]]\n\n"
            "Ordered authorization rules, first match wins; `auth.acl_default` decides when none\n"

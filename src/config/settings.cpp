@@ -313,14 +313,29 @@ std::vector<Setting> build_table() {
     t.push_back(string("api.tls_key", "", false, "PEM private key of api.tls_cert.",
                        [](NodeConfig& c) -> auto& { return c.api.tls_key; }));
     t.push_back(boolean("api.allow_anonymous", true, true,
-                        "Whether the API answers without credentials (GET /api/v1/health always does). A production config should set false.",
+                        "Whether a request without credentials acts as an admin (the console's files, POST /api/v1/auth/login and the health probes never need any). A production config should set false.",
                         [](NodeConfig& c) -> auto& { return c.auth.api_allow_anonymous; }));
     t.push_back(string_array("api.tokens", true,
-                             "Bearer tokens accepted by the API (Authorization: Bearer <token>); HTTP basic auth is checked against the MQTT users.",
+                             "Bearer tokens accepted by the API (Authorization: Bearer <token>), each `<role>:<token>` with role viewer, operator or admin (`\"operator:9f2c...\"`), or a bare token, which is an admin's. HTTP basic auth and console logins are checked against the MQTT users ([[users]] role).",
                              [](NodeConfig& c) -> auto& { return c.auth.api_tokens; }));
     t.push_back(string("api.token_file", "", true,
-                       "File of further API tokens, one per line ('#' comments); empty for none.",
+                       "File of further API tokens, one per line as in api.tokens ('#' comments); empty for none.",
                        [](NodeConfig& c) -> auto& { return c.auth.api_token_file; }));
+    t.push_back(integer("api.session_ttl_s", 28800, 60, 31536000, false,
+                        "Seconds a console session (POST /api/v1/auth/login) lasts from its login.",
+                        [](NodeConfig& c) -> auto& { return c.api.session_ttl; }));
+    t.push_back(integer("api.session_idle_s", 0, 0, 31536000, false,
+                        "Seconds without a request after which a console session ends; 0: only api.session_ttl_s ends it.",
+                        [](NodeConfig& c) -> auto& { return c.api.session_idle; }));
+    t.push_back(integer("api.max_sessions", 1000, 1, 1000000, false,
+                        "Console sessions held at once; a login beyond it ends the oldest.",
+                        [](NodeConfig& c) -> auto& { return c.api.max_sessions; }));
+    t.push_back(integer("api.audit_max_rows", 100000, 10, 100000000, false,
+                        "Entries the audit log (data_dir/audit.db, GET /api/v1/audit) keeps; the oldest go first.",
+                        [](NodeConfig& c) -> auto& { return c.api.audit_max_rows; }));
+    t.push_back(integer("api.audit_max_bytes", 67108864, 65536, 17179869184, false,
+                        "Bytes of entries (their text and before/after) the audit log keeps; the oldest go first.",
+                        [](NodeConfig& c) -> auto& { return c.api.audit_max_bytes; }));
 
     t.push_back(boolean("history.enabled", true, false,
                         "Whether tag readings are kept in data_dir/history.db and served on /api/v1/history.",

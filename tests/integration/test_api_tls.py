@@ -43,6 +43,19 @@ class ApiTlsTest(h.IBTestCase):
         self.assertEqual(self.get(b, "/api/v1/rules")[0], 401)
         status, body = self.get(b, "/api/v1/rules", token="s3cret")
         self.assertEqual((status, json.loads(body)), (200, []))
+        # A console session over HTTPS: its cookie is never sent over plain HTTP.
+        ctx = ssl.create_default_context(cafile=self.certs.path("ca.crt"))
+        conn = http.client.HTTPSConnection(h.HOST, b.api_port, context=ctx, timeout=5)
+        try:
+            conn.request("POST", "/api/v1/auth/login", body=json.dumps({"token": "s3cret"}))
+            r = conn.getresponse()
+            r.read()
+            self.assertEqual(r.status, 200)
+            flags = [f.strip() for f in r.getheader("Set-Cookie", "").split(";")]
+        finally:
+            conn.close()
+        self.assertIn("Secure", flags)
+        self.assertIn("HttpOnly", flags)
 
     def test_a_client_that_does_not_trust_the_ca_is_refused(self):
         b = self.start_broker(extra_toml=self.api_toml())

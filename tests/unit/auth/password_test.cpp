@@ -197,16 +197,16 @@ TEST(Auth, HttpBearerAndBasic) {
     auto a = Auth::create(c);
     ASSERT_TRUE(a);
     Auth& auth = **a;
-    EXPECT_FALSE(auth.http_allowed(""));
-    EXPECT_TRUE(auth.http_allowed("Bearer tok-123"));
-    EXPECT_TRUE(auth.http_allowed("bearer tok-123"));
-    EXPECT_FALSE(auth.http_allowed("Bearer tok-12"));
+    EXPECT_FALSE(auth.http_identity("").has_value());
+    EXPECT_TRUE(auth.http_identity("Bearer tok-123").has_value());
+    EXPECT_TRUE(auth.http_identity("bearer tok-123").has_value());
+    EXPECT_FALSE(auth.http_identity("Bearer tok-12").has_value());
     const std::string good = "alice:wonderland", bad = "alice:x";
-    EXPECT_TRUE(auth.http_allowed("Basic " + base64_encode(reinterpret_cast<const unsigned char*>(good.data()),
-                                                           good.size())));
-    EXPECT_FALSE(auth.http_allowed("Basic " + base64_encode(reinterpret_cast<const unsigned char*>(bad.data()),
-                                                            bad.size())));
-    EXPECT_FALSE(auth.http_allowed("Basic !!!"));
+    EXPECT_TRUE(auth.http_identity("Basic " + base64_encode(reinterpret_cast<const unsigned char*>(good.data()),
+                                                            good.size())));
+    EXPECT_FALSE(auth.http_identity("Basic " + base64_encode(reinterpret_cast<const unsigned char*>(bad.data()),
+                                                             bad.size())));
+    EXPECT_FALSE(auth.http_identity("Basic !!!").has_value());
 }
 
 TEST(Auth, HttpFailuresShareTheLoginRateLimit) {
@@ -218,11 +218,50 @@ TEST(Auth, HttpFailuresShareTheLoginRateLimit) {
     Auth& auth = **a;
     const std::string good = "alice:wonderland";
     const std::string basic = "Basic " + base64_encode(reinterpret_cast<const unsigned char*>(good.data()), good.size());
-    for (int i = 0; i < 3; ++i) EXPECT_FALSE(auth.http_allowed("Bearer guess", "10.9.9.9"));
-    EXPECT_FALSE(auth.http_allowed(basic, "10.9.9.9"));  // limited now
-    EXPECT_TRUE(auth.http_allowed(basic, "10.9.9.8"));
-    EXPECT_TRUE(auth.http_allowed("Bearer tok", "10.9.9.9"));  // a valid token is not
+    for (int i = 0; i < 3; ++i) EXPECT_FALSE(auth.http_identity("Bearer guess", "10.9.9.9").has_value());
+    EXPECT_FALSE(auth.http_identity(basic, "10.9.9.9").has_value());  // limited now
+    EXPECT_TRUE(auth.http_identity(basic, "10.9.9.8").has_value());
+    EXPECT_TRUE(auth.http_identity("Bearer tok", "10.9.9.9").has_value());  // a valid token is not
     EXPECT_EQ(auth.login("default", true, "alice", "wonderland", "10.9.9.9"), LoginResult::RateLimited);
+    // A console login is limited by the same count, with a password or a token.
+    EXPECT_FALSE(auth.api_login("alice", "wonderland", "10.9.9.9"));
+    EXPECT_FALSE(auth.api_token_login("tok", "10.9.9.9"));
+    EXPECT_TRUE(auth.api_token_login("tok", "10.9.9.8"));
+}
+
+TEST(Auth, TokensAndUsersCarryTheirApiRole) {
+    AuthConfig c = config_with_users();
+    c.users[0].role = Role::Viewer;  // alice
+    c.api_tokens = {"plain-old", "operator:op-secret", "viewer:", "nosuchrole:x"};
+    EXPECT_FALSE(Auth::create(c));  // "viewer:" gives no secret
+    c.api_tokens.erase(c.api_tokens.begin() + 2);
+    auto a = Auth::create(c);
+    ASSERT_TRUE(a) << a.error();
+    Auth& auth = **a;
+    auto plain = auth.http_identity("Bearer plain-old");
+    ASSERT_TRUE(plain);
+    EXPECT_EQ(plain->role, Role::Admin);
+    EXPECT_EQ(plain->user.rfind("token:", 0), 0u);
+    EXPECT_EQ(plain->user.size(), 14u);  // a fingerprint, never the secret
+    EXPECT_FALSE(auth.http_identity("Bearer operator:op-secret"));
+    auto op = auth.http_identity("Bearer op-secret");
+    ASSERT_TRUE(op);
+    EXPECT_EQ(op->role, Role::Operator);
+    // An unknown role name is part of a whole (admin) secret, as before roles.
+    EXPECT_EQ(auth.http_identity("Bearer nosuchrole:x")->role, Role::Admin);
+    auto alice = auth.api_login("alice", "wonderland", "10.1.1.1");
+    ASSERT_TRUE(alice);
+    EXPECT_EQ(alice->user, "alice");
+    EXPECT_EQ(alice->role, Role::Viewer);
+    EXPECT_FALSE(auth.api_login("alice", "nope", "10.1.1.1"));
+
+    // After a reload a session's identity follows the rules in force.
+    c.users[0].role = Role::Operator;
+    c.api_tokens = {"plain-old"};
+    ASSERT_TRUE(auth.reload(c));
+    EXPECT_EQ(auth.api_recheck(*alice)->role, Role::Operator);
+    EXPECT_EQ(auth.api_recheck(*plain)->role, Role::Admin);
+    EXPECT_FALSE(auth.api_recheck(*op));
 }
 
 }  // namespace
