@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "drivers/opcua/security_policy.hpp"
 #include "drivers/opcua/service_message.hpp"
 #include "drivers/opcua/session_services.hpp"
 #include "drivers/opcua/uacp.hpp"
@@ -24,11 +25,6 @@ class io_context;
 }
 
 namespace ib::drivers::opcua {
-
-// The security policies a client offers (P7 and shared/opcua-notes.md). `Best`
-// is the default: the most secure endpoint the server offers (GetEndpoints)
-// that we support; `None` is used only when asked for by name.
-enum class SecurityPolicy : uint8_t { Best, None, Basic256Sha256, Aes128_Sha256_RsaOaep, Aes256_Sha256_RsaPss };
 
 // Who the session is activated as (P4 §7.36).
 struct UserIdentity {
