@@ -148,6 +148,7 @@ protected:
         c.port = peer_->port();
         c.endpoint_url = "opc.tcp://127.0.0.1:" + std::to_string(peer_->port()) + "/UA/Ironbridge";
         c.timeout = 10s;
+        c.security.policy = SecurityPolicy::None;  // asked for by name
         return c;
     }
 
