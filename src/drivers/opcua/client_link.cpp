@@ -191,6 +191,7 @@ public:
     bool session_active() const { return state_ == State::Active; }
     const TransportLimits& limits() const { return limits_; }
     uint64_t security_failures() const { return security_failures_; }
+    const EndpointDescription& endpoint() const { return endpoint_; }
 
 private:
     struct Pending {
@@ -747,6 +748,8 @@ void ClientLink::close() { impl_->close(); }
 bool ClientLink::session_active() const { return impl_->session_active(); }
 
 uint64_t ClientLink::security_failures() const { return impl_->security_failures(); }
+
+const EndpointDescription& ClientLink::endpoint() const { return impl_->endpoint(); }
 
 const TransportLimits& ClientLink::limits() const { return impl_->limits(); }
 

@@ -98,6 +98,8 @@ public:
     void close();
 
     bool session_active() const;
+    // The endpoint chosen from the server's (GetEndpoints), once connected.
+    const EndpointDescription& endpoint() const;
     // Chunks refused for a bad signature, padding or encryption (each closes the channel).
     uint64_t security_failures() const;
     // What the server agreed to in its Acknowledge (P6 §7.1.2.4).
