@@ -1,10 +1,11 @@
-// One OPC UA client connection on the Asio event loop: TCP, Hello/Acknowledge,
-// a secure channel with policy None, CreateSession and ActivateSession with the
-// anonymous token, then service requests (Read) matched to their responses by
+// One OPC UA client connection on the Asio event loop: GetEndpoints on a None
+// channel of its own and the choice of endpoint (secure by default), then TCP,
+// Hello/Acknowledge, a secure channel under the chosen policy and mode,
+// CreateSession and ActivateSession with the configured identity (anonymous,
+// user name, X.509), then service requests (Read) matched to their responses by
 // request id, each with a timeout. Nothing here blocks; every callback runs on
-// the loop the link was given. Not yet here: security policies other than None,
-// user name logins, token renewal, reconnecting, subscriptions (the codecs for
-// them exist; the link that drives them comes next).
+// the loop the link was given. Not yet here: token renewal, reconnecting,
+// subscriptions (the codecs for them exist; the link that drives them comes next).
 #pragma once
 
 #include <chrono>
