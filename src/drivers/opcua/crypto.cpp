@@ -144,7 +144,8 @@ void hmac_sha256(Bytes key, std::span<const Bytes> parts, std::span<std::byte, k
     // One MAC object per process: fetching it is the costly part.
     static EVP_MAC* const mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
     IB_ASSERT(mac != nullptr, "OpenSSL 3's default provider has HMAC");
-    Owned<EVP_MAC_CTX> ctx(EVP_MAC_CTX_new(mac));
+    // One context per thread, re-keyed per chunk: no allocation per message.
+    thread_local const Owned<EVP_MAC_CTX> ctx(EVP_MAC_CTX_new(mac));
     char digest[] = "SHA256";
     const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
                                  OSSL_PARAM_construct_end()};
@@ -161,7 +162,7 @@ CryptoResult aes_cbc(bool encrypt, Bytes key, Bytes iv, std::span<std::byte> dat
     if (iv.size() != kAesBlockSize) return crypto_fail("AES-CBC needs a 16-byte IV");
     const EVP_CIPHER* cipher = key.size() == 32 ? EVP_aes_256_cbc() : key.size() == 16 ? EVP_aes_128_cbc() : nullptr;
     if (cipher == nullptr) return crypto_fail("AES key of a size no policy uses");
-    Owned<EVP_CIPHER_CTX> ctx(EVP_CIPHER_CTX_new());
+    thread_local const Owned<EVP_CIPHER_CTX> ctx(EVP_CIPHER_CTX_new());
     int n = 0;
     int tail = 0;
     if (!ctx || EVP_CipherInit_ex(ctx.get(), cipher, nullptr, u8(key), u8(iv), encrypt ? 1 : 0) <= 0 ||
