@@ -5,6 +5,7 @@ and rejected again; an unknown thumbprint is a 404 that says so."""
 
 import hashlib
 import os
+import shutil
 import subprocess
 import tempfile
 import unittest
@@ -30,6 +31,7 @@ class OpcuaCertificatesTest(h.IBTestCase):
     def test_a_rejected_certificate_is_listed_trusted_and_rejected_again(self):
         b = self.start_broker()
         work = tempfile.mkdtemp(prefix="ibtest-cert-")
+        self.addCleanup(shutil.rmtree, work, True)
         der, thumbprint = server_certificate(work)
         rejected = os.path.join(b.data_dir, "pki", "rejected")
         os.makedirs(rejected)
