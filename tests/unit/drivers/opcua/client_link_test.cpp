@@ -9,7 +9,6 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -29,6 +28,7 @@
 #include "drivers/opcua/node_id.hpp"
 #include "drivers/opcua/pki.hpp"
 #include "drivers/opcua/status_code.hpp"
+#include "test_pki.hpp"
 
 namespace ib::drivers::opcua {
 namespace {
@@ -151,13 +151,7 @@ protected:
         CertificateRequest request;
         request.application_uri = defaults.application_uri;
         request.common_name = defaults.application_name;
-        // The suite's tests run in parallel processes: one makes the certificate.
-        fs::create_directories(client_pki());
-        const int lock = ::open((client_pki() / ".lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
-        ::flock(lock, LOCK_EX);
-        auto own = Pki(client_pki()).own_certificate(request);
-        ::flock(lock, LOCK_UN);
-        ::close(lock);
+        auto own = test::cached_own_certificate(client_pki(), request);
         if (!own) {
             why_ = own.error().message;
             return;
@@ -571,8 +565,9 @@ void OpcuaClientLink::expect_offers_listed_when_nothing_matches() {
 }
 
 // The trust list of server certificates: unknown → refused and saved, then
-// trusted by the user → connects; trust on first use.
-TEST_F(OpcuaClientLink, RefusesAnUnknownServerCertificateUntilTheUserTrustsIt) {
+// trusted by the user → connects; trust on first use; a certificate that does
+// not name the server's applicationUri (one test: a server start is slow).
+TEST_F(OpcuaClientLink, ChecksTheServerCertificateAgainstTheTrustList) {
     const fs::path pki = fresh_pki("untrusted");
     const ClientConfig c = secure_config(SecurityPolicy::Basic256Sha256, MessageSecurityMode::Sign, pki);
     {
@@ -598,22 +593,23 @@ TEST_F(OpcuaClientLink, RefusesAnUnknownServerCertificateUntilTheUserTrustsIt) {
     ASSERT_EQ(trusted.size(), 1u);
     EXPECT_TRUE(trusted[0].trusted);
     fs::remove_all(first_use);
-}
 
-TEST_F(OpcuaClientLink, RefusesAServerWhoseCertificateDoesNotNameItsApplicationUri) {
-    NodePeer impostor;
-    std::string why;
-    ASSERT_TRUE(impostor.start(why, "urn:ironbridge:impostor")) << why;
-    ClientConfig c = secure_config(SecurityPolicy::Basic256Sha256, MessageSecurityMode::SignAndEncrypt);
-    c.port = impostor.port();
-    c.endpoint_url = "opc.tcp://127.0.0.1:" + std::to_string(c.port) + "/UA/Ironbridge";
-    boost::asio::io_context io;
-    ClientLink link(io, c);
-    auto refused = connect(io, link);
-    impostor.stop();
-    ASSERT_FALSE(refused);
-    EXPECT_EQ(refused.error().status, status::BadCertificateUriInvalid) << refused.error().message;
-    EXPECT_NE(refused.error().message.find("urn:ironbridge:impostor"), std::string::npos) << refused.error().message;
+    // A server whose certificate names another applicationUri than its endpoints.
+    {
+        NodePeer impostor;
+        std::string why;
+        ASSERT_TRUE(impostor.start(why, "urn:ironbridge:impostor")) << why;
+        ClientConfig other = secure_config(SecurityPolicy::Basic256Sha256, MessageSecurityMode::SignAndEncrypt);
+        other.port = impostor.port();
+        other.endpoint_url = "opc.tcp://127.0.0.1:" + std::to_string(other.port) + "/UA/Ironbridge";
+        boost::asio::io_context io;
+        ClientLink link(io, other);
+        auto refused = connect(io, link);
+        impostor.stop();
+        ASSERT_FALSE(refused);
+        EXPECT_EQ(refused.error().status, status::BadCertificateUriInvalid) << refused.error().message;
+        EXPECT_NE(refused.error().message.find("urn:ironbridge:impostor"), std::string::npos) << refused.error().message;
+    }
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "drivers/opcua/secure_channel.hpp"
 #include "drivers/opcua/status_code.hpp"
 #include "test_bytes.hpp"
+#include "test_pki.hpp"
 
 namespace ib::drivers::opcua {
 namespace {
@@ -79,12 +80,16 @@ struct Ends {
     ChannelSecurity server;
 };
 
+KeyedCertificate identity(const std::string& name) {
+    const CertificateRequest request{"urn:test:" + name, name, "t", {"localhost"}, {"127.0.0.1"}};
+    return *test::cached_own_certificate(fs::path(IB_BINARY_DIR) / "tests" / ("opcua-unit-" + name), request);
+}
 const KeyedCertificate& client_identity() {
-    static const KeyedCertificate c = *make_certificate({"urn:test:client", "client", "t", {"localhost"}, {"127.0.0.1"}});
+    static const KeyedCertificate c = identity("client");
     return c;
 }
 const KeyedCertificate& server_identity() {
-    static const KeyedCertificate c = *make_certificate({"urn:test:server", "server", "t", {"localhost"}, {"127.0.0.1"}});
+    static const KeyedCertificate c = identity("server");
     return c;
 }
 
@@ -134,6 +139,13 @@ struct PolicyMode {
     SecurityPolicy policy;
     MessageSecurityMode mode;
 };
+
+std::string name_of(const PolicyMode& p) {
+    return std::string(policy_name(p.policy)) + (p.mode == MessageSecurityMode::Sign ? "_Sign" : "_SignAndEncrypt");
+}
+
+// For the test names ctest lists (the default prints the struct's bytes).
+void PrintTo(const PolicyMode& p, std::ostream* os) { *os << name_of(p); }
 
 class OpcuaSecuredChunks : public ::testing::TestWithParam<PolicyMode> {};
 
@@ -189,10 +201,7 @@ INSTANTIATE_TEST_SUITE_P(
                       PolicyMode{SecurityPolicy::Aes128_Sha256_RsaOaep, MessageSecurityMode::SignAndEncrypt},
                       PolicyMode{SecurityPolicy::Aes256_Sha256_RsaPss, MessageSecurityMode::Sign},
                       PolicyMode{SecurityPolicy::Aes256_Sha256_RsaPss, MessageSecurityMode::SignAndEncrypt}),
-    [](const auto& info) {
-        return std::string(policy_name(info.param.policy)) +
-               (info.param.mode == MessageSecurityMode::Sign ? "_Sign" : "_SignAndEncrypt");
-    });
+    [](const auto& info) { return name_of(info.param); });
 
 TEST(OpcuaSecurity, PadsSymmetricChunksToWholeBlocksAsTheSpecificationSays) {
     const Ends e = channel(SecurityPolicy::Basic256Sha256, MessageSecurityMode::SignAndEncrypt);
