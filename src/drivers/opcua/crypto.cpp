@@ -140,27 +140,53 @@ CryptoResult rsa_decrypt(const KeyPtr& private_key, RsaEncryption padding, Bytes
     return {};
 }
 
-void hmac_sha256(Bytes key, std::span<const Bytes> parts, std::span<std::byte, kSha256Size> out) {
-    // One MAC object per process: fetching it is the costly part.
+namespace {
+
+// A context keyed for HMAC-SHA256; fetching the algorithms is the costly part,
+// done once per process.
+EVP_MAC_CTX* new_hmac(Bytes key) {
     static EVP_MAC* const mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
     IB_ASSERT(mac != nullptr, "OpenSSL 3's default provider has HMAC");
-    // One context per thread, re-keyed per chunk: no allocation per message.
-    thread_local const Owned<EVP_MAC_CTX> ctx(EVP_MAC_CTX_new(mac));
+    EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(mac);
     char digest[] = "SHA256";
     const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
                                  OSSL_PARAM_construct_end()};
+    const bool ok = ctx != nullptr && EVP_MAC_init(ctx, u8(key), key.size(), params) > 0;
+    IB_ASSERT(ok, "HMAC-SHA256 accepts any key");
+    return ctx;
+}
+
+// Restarts `ctx` under the key it holds and macs the parts.
+void run_hmac(EVP_MAC_CTX* ctx, std::span<const Bytes> parts, std::span<std::byte, kSha256Size> out) {
     std::size_t size = 0;
-    const bool ok = ctx && EVP_MAC_init(ctx.get(), u8(key), key.size(), params) > 0 &&
+    const bool ok = EVP_MAC_init(ctx, nullptr, 0, nullptr) > 0 &&
                     std::all_of(parts.begin(), parts.end(),
-                                [&](Bytes p) { return EVP_MAC_update(ctx.get(), u8(p), p.size()) > 0; }) &&
-                    EVP_MAC_final(ctx.get(), u8(std::span<std::byte>(out)), &size, out.size()) > 0;
+                                [&](Bytes p) { return EVP_MAC_update(ctx, u8(p), p.size()) > 0; }) &&
+                    EVP_MAC_final(ctx, u8(std::span<std::byte>(out)), &size, out.size()) > 0;
     IB_ASSERT(ok && size == kSha256Size, "HMAC-SHA256 over memory cannot fail");
+}
+
+}  // namespace
+
+void hmac_sha256(Bytes key, std::span<const Bytes> parts, std::span<std::byte, kSha256Size> out) {
+    const Owned<EVP_MAC_CTX> ctx(new_hmac(key));
+    run_hmac(ctx.get(), parts, out);
+}
+
+HmacSha256::HmacSha256(Bytes key) : ctx_(new_hmac(key), [](EVP_MAC_CTX* c) { EVP_MAC_CTX_free(c); }) {}
+
+void HmacSha256::sign(std::span<const Bytes> parts, std::span<std::byte, kSha256Size> out) const {
+    IB_ASSERT(ctx_ != nullptr, "a channel's HMAC is keyed when its keys are derived");
+    run_hmac(ctx_.get(), parts, out);
 }
 
 CryptoResult aes_cbc(bool encrypt, Bytes key, Bytes iv, std::span<std::byte> data) {
     if (data.size() % kAesBlockSize != 0) return crypto_fail("encrypted part is not a whole number of AES blocks");
     if (iv.size() != kAesBlockSize) return crypto_fail("AES-CBC needs a 16-byte IV");
-    const EVP_CIPHER* cipher = key.size() == 32 ? EVP_aes_256_cbc() : key.size() == 16 ? EVP_aes_128_cbc() : nullptr;
+    // Fetched once: an implicit fetch per chunk costs more than the AES itself.
+    static EVP_CIPHER* const aes256 = EVP_CIPHER_fetch(nullptr, "AES-256-CBC", nullptr);
+    static EVP_CIPHER* const aes128 = EVP_CIPHER_fetch(nullptr, "AES-128-CBC", nullptr);
+    const EVP_CIPHER* cipher = key.size() == 32 ? aes256 : key.size() == 16 ? aes128 : nullptr;
     if (cipher == nullptr) return crypto_fail("AES key of a size no policy uses");
     thread_local const Owned<EVP_CIPHER_CTX> ctx(EVP_CIPHER_CTX_new());
     int n = 0;

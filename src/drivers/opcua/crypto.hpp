@@ -19,6 +19,7 @@
 #include "drivers/opcua/builtin_types.hpp"
 
 using EVP_PKEY = struct evp_pkey_st;
+using EVP_MAC_CTX = struct evp_mac_ctx_st;
 
 namespace ib::drivers::opcua {
 
@@ -52,6 +53,19 @@ CryptoResult rsa_encrypt(const KeyPtr& public_key, RsaEncryption padding, Bytes 
 CryptoResult rsa_decrypt(const KeyPtr& private_key, RsaEncryption padding, Bytes cipher, std::vector<std::byte>& out);
 
 void hmac_sha256(Bytes key, std::span<const Bytes> parts, std::span<std::byte, kSha256Size> out);
+
+// HMAC-SHA256 under one key, set up once: what signs and checks every chunk of
+// a channel without a lookup or an allocation per chunk. Copies share the state
+// (one loop uses a channel).
+class HmacSha256 {
+public:
+    HmacSha256() = default;
+    explicit HmacSha256(Bytes key);
+    void sign(std::span<const Bytes> parts, std::span<std::byte, kSha256Size> out) const;
+
+private:
+    std::shared_ptr<EVP_MAC_CTX> ctx_;
+};
 // In place; `data` is a whole number of AES blocks. The key is 16 or 32 bytes.
 CryptoResult aes_cbc(bool encrypt, Bytes key, Bytes iv, std::span<std::byte> data);
 

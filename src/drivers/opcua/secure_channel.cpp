@@ -106,7 +106,7 @@ Result<void> protect(std::vector<std::byte>& out, std::size_t start, std::size_t
         out.insert(out.end(), signature->begin(), signature->end());
     } else {
         std::array<std::byte, kSha256Size> mac{};
-        hmac_sha256(Bytes(p.sending.signing), signed_part, mac);
+        p.sending.mac.sign(signed_part, mac);
         out.insert(out.end(), mac.begin(), mac.end());
     }
     if (!s.encrypt) return {};
@@ -154,7 +154,7 @@ Result<Bytes> unprotect(const Frame& frame, std::size_t header_end, MessageType 
         }
     } else {
         std::array<std::byte, kSha256Size> mac{};
-        hmac_sha256(Bytes(p.receiving.signing), signed_parts, mac);
+        p.receiving.mac.sign(signed_parts, mac);
         if (!same_bytes(Bytes(mac), signature)) return security_fail(header_end, "chunk signature does not verify");
     }
     if (!s.encrypt) return content;

@@ -69,7 +69,8 @@ struct Chunk {
     MessageType type = MessageType::Message;  // Message, Open or Close
     char chunk = 'F';                         // 'F' final, 'C' intermediate, 'A' abort
     uint32_t secure_channel_id = 0;
-    SecurityHeader security;
+    // Symmetric by default: the asymmetric header's policy URI would allocate.
+    SecurityHeader security{SymmetricSecurityHeader{}};
     SequenceHeader sequence;
     Bytes body;  // a view into the frame
 };

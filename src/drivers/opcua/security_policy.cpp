@@ -61,6 +61,7 @@ SymmetricKeys derive_keys(const PolicyAlgorithms& policy, Bytes secret, Bytes se
     std::memcpy(keys.signing.data(), material.data(), kSigningKeySize);
     std::memcpy(keys.encrypting.data(), material.data() + kSigningKeySize, keys.encrypting_size);
     std::memcpy(keys.iv.data(), material.data() + kSigningKeySize + keys.encrypting_size, kAesBlockSize);
+    keys.mac = HmacSha256(Bytes(keys.signing));
     return keys;
 }
 

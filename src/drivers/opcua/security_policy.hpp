@@ -49,6 +49,7 @@ struct SymmetricKeys {
     std::array<std::byte, 32> encrypting{};
     std::size_t encrypting_size = 0;
     std::array<std::byte, kAesBlockSize> iv{};
+    HmacSha256 mac;  // keyed with `signing`
 
     Bytes encrypting_key() const { return Bytes(encrypting.data(), encrypting_size); }
 };
