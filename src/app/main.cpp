@@ -20,6 +20,7 @@
 #include "app/bridge_routes.hpp"
 #include "app/device_routes.hpp"
 #include "app/history_routes.hpp"
+#include "app/opcua_routes.hpp"
 #include "app/rule_routes.hpp"
 #include "app/passwd.hpp"
 #include "app/placement.hpp"
@@ -288,6 +289,7 @@ int run_node(const std::string& config_path) {
         ib::app::add_device_routes(*http, devices, devices_loop);
         ib::app::add_bridge_routes(*http, bridges, bridges_loop);
         ib::app::add_rule_routes(*http, rules, rules_loop);
+        ib::app::add_opcua_routes(*http, cfg->data_dir + "/pki");
         http->add_metrics([&rules](ib::MetricSink& sink) { rules.collect_metrics(sink); }, &rules_loop);
         http->add_metrics(
             [&bridges](ib::MetricSink& sink) {

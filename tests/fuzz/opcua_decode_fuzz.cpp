@@ -1,7 +1,9 @@
 // libFuzzer target for the OPC UA client's decoders. The input is read three ways:
 //  - as a byte stream from a server: framed by next_frame, HEL/ACK/ERR bodies
 //    decoded, MSG/OPN/CLO chunks decoded and reassembled (limits, abort chunks,
-//    sequence numbers), and every reassembled body decoded as a response;
+//    sequence numbers), and every reassembled body decoded as a response; each
+//    chunk also decoded as on a secured channel (Sign, SignAndEncrypt), so the
+//    checks before a signature verifies (sizes, blocks, the OPN header) see it;
 //  - as a service message body on its own (decode_response), and as each
 //    built-in type the responses nest (Variant, DataValue, ExtensionObject,
 //    DiagnosticInfo), so mutations reach them without the framing around;
@@ -71,6 +73,31 @@ void consume_body(Bytes body) {
     check_notifications(*r);
 }
 
+// Basic256Sha256 channels with fixed symmetric keys (no RSA keys: an OPN chunk
+// is refused before any would be used).
+const ChannelSecurity& secured(MessageSecurityMode mode) {
+    const auto make = [](MessageSecurityMode m) {
+        ChannelSecurity s;
+        s.policy = policy_algorithms(SecurityPolicy::Basic256Sha256);
+        s.mode = m;
+        const std::vector<std::byte> client(32, std::byte{1});
+        const std::vector<std::byte> server(32, std::byte{2});
+        s.derive(Bytes(client), Bytes(server));
+        return s;
+    };
+    static const ChannelSecurity sign = make(MessageSecurityMode::Sign);
+    static const ChannelSecurity encrypt = make(MessageSecurityMode::SignAndEncrypt);
+    return mode == MessageSecurityMode::Sign ? sign : encrypt;
+}
+
+void consume_secured(const Frame& f) {
+    static std::vector<std::byte> plain;
+    for (MessageSecurityMode mode : {MessageSecurityMode::Sign, MessageSecurityMode::SignAndEncrypt}) {
+        auto chunk = decode_chunk(f, &secured(mode), plain);
+        check_error(chunk, f.message.size());
+    }
+}
+
 void consume_stream(Bytes input) {
     MessageAssembler assembler({1 << 20, 64});
     Bytes rest = input;
@@ -93,6 +120,7 @@ void consume_stream(Bytes input) {
             }
             case MessageType::ReverseHello: break;
             default: {
+                consume_secured(f);
                 auto chunk = decode_chunk(f);
                 check_error(chunk, f.message.size());
                 if (!chunk) break;

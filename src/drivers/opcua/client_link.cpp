@@ -1,5 +1,5 @@
-// The OPC UA client connection (OPC 10000-6 §7.1 UACP, §6.7 UASC with policy
-// None; OPC 10000-4 §5.5 SecureChannel, §5.6 Session, §5.10 Read) on Asio.
+// The OPC UA client connection (OPC 10000-6 §7.1 UACP, §6.7 UASC; OPC 10000-4
+// §5.4.4 GetEndpoints, §5.5 SecureChannel, §5.6 Session, §5.10 Read) on Asio.
 #include "drivers/opcua/client_link.hpp"
 
 #include <utility>  // before Asio: Boost 1.74 coroutine headers need it
@@ -12,9 +12,10 @@
 #include <boost/asio/write.hpp>
 #include <cstring>
 #include <map>
-#include <random>
 
+#include "drivers/opcua/endpoint_selection.hpp"
 #include "drivers/opcua/message_assembler.hpp"
+#include "drivers/opcua/pki.hpp"
 #include "drivers/opcua/status_code.hpp"
 #include "drivers/opcua/uacp.hpp"
 
@@ -37,14 +38,39 @@ std::string decode_failure(const char* what, const Error& e) {
     return std::string(what) + " at byte " + std::to_string(e.offset) + ": " + e.message;
 }
 
+// An encoder for send() from a request value.
+template <typename Request>
+auto encoder(Request request) {
+    return [request = std::move(request)](std::vector<std::byte>& out, const RequestHeader& header) mutable {
+        request.request_header = header;
+        encode_message_body(out, request);
+    };
+}
+
 }  // namespace
 
 class ClientLink::Impl : public std::enable_shared_from_this<Impl> {
 public:
-    enum class State : uint8_t { Idle, Connecting, AwaitAck, OpeningChannel, CreatingSession, ActivatingSession, Active, Closed };
+    enum class State : uint8_t {
+        Idle,
+        Discovering,  // a second link asks for the endpoints
+        Connecting,
+        AwaitAck,
+        OpeningChannel,
+        GettingEndpoints,
+        CreatingSession,
+        ActivatingSession,
+        Active,
+        Closed
+    };
 
-    Impl(asio::io_context& io, ClientConfig config)
-        : config_(std::move(config)),
+    // A Discovery link opens a None channel, asks GetEndpoints and closes.
+    enum class Purpose : uint8_t { Session, Discovery };
+
+    Impl(asio::io_context& io, ClientConfig config, Purpose purpose = Purpose::Session)
+        : io_(io),
+          purpose_(purpose),
+          config_(std::move(config)),
           resolver_(io),
           socket_(io),
           connect_timer_(io),
@@ -62,12 +88,28 @@ public:
             return;
         }
         connect_done_ = std::move(done);
-        state_ = State::Connecting;
         connect_timer_.expires_after(config_.timeout);
         connect_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
             if (ec || self->state_ == State::Active || self->state_ == State::Closed) return;
             self->lost(status::BadTimeout, "no session within " + std::to_string(self->config_.timeout.count()) + " ms");
         });
+        // P4 §5.4.4: the endpoints first, on a channel of their own with policy
+        // None; the session then goes over the endpoint chosen from them.
+        state_ = State::Discovering;
+        ClientConfig plain = config_;
+        plain.security = ClientSecurity{};
+        discovery_ = std::make_shared<Impl>(io_, std::move(plain), Purpose::Discovery);
+        discovery_->connect_done_ = [self = shared_from_this()](ClientResult<void> r) {
+            if (!r) self->fail_connect(r.error().status, "GetEndpoints: " + r.error().message);
+        };
+        discovery_->endpoints_done_ = [self = shared_from_this()](std::vector<EndpointDescription> endpoints) {
+            self->endpoints_received(std::move(endpoints));
+        };
+        discovery_->state_ = State::Connecting;
+        discovery_->open_transport();
+    }
+
+    void open_transport() {
         resolver_.async_resolve(
             config_.host, std::to_string(config_.port),
             [self = shared_from_this()](const boost::system::error_code& ec, tcp::resolver::results_type results) {
@@ -83,7 +125,8 @@ public:
     }
 
     void send(Encoder encode, std::function<void(ClientResult<Response>)> done) {
-        if (state_ != State::CreatingSession && state_ != State::ActivatingSession && state_ != State::Active) {
+        if (state_ != State::GettingEndpoints && state_ != State::CreatingSession && state_ != State::ActivatingSession &&
+            state_ != State::Active) {
             asio::post(socket_.get_executor(), [done = std::move(done)] {
                 done(std::unexpected(error(status::BadServerNotConnected, "no secure channel to send on")));
             });
@@ -97,11 +140,13 @@ public:
         header.timeout_hint = static_cast<uint32_t>(config_.timeout.count());
         body_.clear();
         encode(body_, header);
-        auto sent = encode_message(tx_, MessageType::Message, channel_id_, SymmetricSecurityHeader{token_id_}, id,
-                                   Bytes(body_), send_limits(), sequence_number_);
+        auto sent = seal(MessageType::Message, id);
         if (!sent) {
-            asio::post(socket_.get_executor(), [done = std::move(done), why = std::string(sent.error().message)] {
-                done(std::unexpected(error(status::BadRequestTooLarge, why)));
+            const StatusCode why_status = sent.error().code == static_cast<uint8_t>(DecodeErrc::Security)
+                                              ? status::BadSecurityChecksFailed
+                                              : status::BadRequestTooLarge;
+            asio::post(socket_.get_executor(), [done = std::move(done), why_status, why = std::string(sent.error().message)] {
+                done(std::unexpected(error(why_status, why)));
             });
             return;
         }
@@ -121,8 +166,7 @@ public:
             request.request_header.request_handle = id;
             body_.clear();
             encode_message_body(body_, request);
-            (void)encode_message(tx_, MessageType::Message, channel_id_, SymmetricSecurityHeader{token_id_}, id,
-                                 Bytes(body_), send_limits(), sequence_number_);
+            (void)seal(MessageType::Message, id);
             expect(id, [self = shared_from_this()](ClientResult<Response>) { self->close_channel(); });
             flush();
             return;
@@ -133,6 +177,8 @@ public:
     void shutdown() {
         // The owner is gone: nothing may call back into it.
         connect_done_ = nullptr;
+        endpoints_done_ = nullptr;
+        stop_discovery();
         for (auto& [id, p] : pending_) p.timer->cancel();
         pending_.clear();
         state_ = State::Closed;
@@ -144,6 +190,8 @@ public:
 
     bool session_active() const { return state_ == State::Active; }
     const TransportLimits& limits() const { return limits_; }
+    uint64_t security_failures() const { return security_failures_; }
+    const EndpointDescription& endpoint() const { return endpoint_; }
 
 private:
     struct Pending {
@@ -231,11 +279,18 @@ private:
             case MessageType::Message:
             case MessageType::Open:
             case MessageType::Close: {
-                auto chunk = decode_chunk(frame);
+                auto chunk = decode_chunk(frame, channel_security_.get(), plain_);
+                if (!chunk && chunk.error().code == static_cast<uint8_t>(DecodeErrc::Security)) {
+                    // P6 §6.7.2.5: a chunk that fails its checks closes the channel.
+                    ++security_failures_;
+                    lost(status::BadSecurityChecksFailed, decode_failure("chunk refused", chunk.error()));
+                    return false;
+                }
                 if (!chunk) return protocol_error(decode_failure("bad chunk", chunk.error()));
-                if (chunk->type == MessageType::Open &&
+                if (chunk->type == MessageType::Open && channel_security_ == nullptr &&
                     std::get<AsymmetricSecurityHeader>(chunk->security).security_policy_uri != kSecurityPolicyNone) {
                     // We asked for None (P6 §6.7.2.3): anything else is not our channel.
+                    ++security_failures_;
                     lost(status::BadSecurityChecksFailed, "OpenSecureChannel answered under another security policy");
                     return false;
                 }
@@ -294,18 +349,103 @@ private:
         done(std::move(result));
     }
 
+    // Under the endpoint's policy (P6 §6.7.2): OPN in asymmetric chunks, the rest
+    // in symmetric ones; plain under None.
+    Result<std::size_t> seal(MessageType type, uint32_t request_id) {
+        if (type == MessageType::Open) {
+            const AsymmetricSecurityHeader header =
+                channel_security_ ? channel_security_->asymmetric_header() : AsymmetricSecurityHeader{};
+            return encode_message(tx_, type, 0, header, request_id, Bytes(body_), send_limits(), sequence_number_,
+                                  channel_security_.get());
+        }
+        return encode_message(tx_, type, channel_id_, SymmetricSecurityHeader{token_id_}, request_id, Bytes(body_),
+                              send_limits(), sequence_number_, channel_security_.get());
+    }
+
+    void stop_discovery() {
+        if (!discovery_) return;
+        discovery_->shutdown();
+        discovery_.reset();
+    }
+
+    // The session link: choose the endpoint, get its certificates ready, then
+    // open the channel the session goes over.
+    void endpoints_received(std::vector<EndpointDescription> endpoints) {
+        if (state_ != State::Discovering) return;
+        discovery_.reset();  // it closes its own channel
+        const EndpointWanted wanted{config_.security.policy, config_.security.mode, config_.security.identity.type};
+        auto chosen = select_endpoint(endpoints, wanted);
+        if (!chosen) return fail_connect(status::BadSecurityPolicyRejected, chosen.error());
+        endpoint_ = std::move(*chosen);
+        if (auto ready = prepare_security(); !ready) return fail_connect(ready.error().status, ready.error().message);
+        state_ = State::Connecting;
+        open_transport();
+    }
+
+    // The security policy a user token travels under (P4 §7.37): its own, or
+    // the channel's when it names none. Null: None.
+    std::expected<const PolicyAlgorithms*, ClientError> token_security(const UserTokenPolicy& token) const {
+        const std::string& uri = token.security_policy_uri.empty() ? endpoint_.security_policy_uri : token.security_policy_uri;
+        if (uri == kSecurityPolicyNone) return nullptr;
+        const PolicyAlgorithms* policy = policy_by_uri(uri);
+        if (policy == nullptr) {
+            return std::unexpected(error(status::BadSecurityPolicyRejected,
+                                         "the server's " + std::string(policy_name(uri)) +
+                                             " policy for the user token is not one we support"));
+        }
+        return policy;
+    }
+
+    // Our certificate (made at first use) and the server's (checked against the
+    // trust list), when the channel or the user token needs them.
+    ClientResult<void> prepare_security() {
+        const PolicyAlgorithms* channel = policy_by_uri(endpoint_.security_policy_uri);
+        const UserTokenPolicy* token = token_policy(endpoint_, config_.security.identity.type);
+        auto token_policy_algorithms = token_security(*token);
+        if (!token_policy_algorithms) return std::unexpected(token_policy_algorithms.error());
+        token_algorithms_ = *token_policy_algorithms;
+        if (channel == nullptr && token_algorithms_ == nullptr) return {};
+        if (config_.security.pki_dir.empty()) {
+            return std::unexpected(error(status::BadConfigurationError,
+                                         "endpoint " + describe(endpoint_) + " needs certificates: set the pki folder"));
+        }
+        const Pki pki(config_.security.pki_dir);
+        CertificateRequest request;
+        request.application_uri = config_.application_uri;
+        request.common_name = config_.application_name;
+        auto own = pki.own_certificate(request);
+        if (!own) return std::unexpected(error(own.error().status, own.error().message));
+        auto server_key = pki.check_server_certificate(Bytes(endpoint_.server_certificate), endpoint_.server.application_uri,
+                                                       config_.security.trust_on_first_use);
+        if (!server_key) return std::unexpected(error(server_key.error().status, server_key.error().message));
+        server_key_ = *server_key;
+        own_ = std::move(*own);
+        if (channel == nullptr) return {};
+        channel_security_ = std::make_unique<ChannelSecurity>();
+        channel_security_->policy = channel;
+        channel_security_->mode = endpoint_.security_mode;
+        channel_security_->own_key = own_.key;
+        channel_security_->own_certificate = own_.certificate;
+        channel_security_->peer_key = server_key_;
+        channel_security_->peer_certificate = endpoint_.server_certificate;
+        return {};
+    }
+
     void open_channel() {
-        // P4 §5.5.2 with policy None: no nonce, no certificates.
+        // P4 §5.5.2: under a policy, our nonce (its length the policy's) seeds the keys.
         OpenSecureChannelRequest request;
         request.request_header.timestamp = now();
         const uint32_t id = ++last_request_id_;
         request.request_header.request_handle = id;
-        request.security_mode = MessageSecurityMode::None;
+        request.security_mode = channel_security_ ? channel_security_->mode : MessageSecurityMode::None;
+        if (channel_security_) {
+            client_nonce_ = random_bytes(kSecureNonceSize);
+            request.client_nonce = client_nonce_;
+        }
         request.requested_lifetime = config_.requested_lifetime_ms;
         body_.clear();
         encode_message_body(body_, request);
-        auto sent = encode_message(tx_, MessageType::Open, 0, AsymmetricSecurityHeader{}, id, Bytes(body_),
-                                   send_limits(), sequence_number_);
+        auto sent = seal(MessageType::Open, id);
         if (!sent) return fail_connect(status::BadRequestTooLarge, sent.error().message);
         state_ = State::OpeningChannel;
         expect(id, [self = shared_from_this()](ClientResult<Response> r) {
@@ -314,9 +454,35 @@ private:
             if (opened == nullptr) return self->fail_connect(status::BadUnknownResponse, "OpenSecureChannel answered with another response");
             self->channel_id_ = opened->security_token.channel_id;
             self->token_id_ = opened->security_token.token_id;
+            if (self->channel_security_) {
+                if (opened->server_nonce.size() != kSecureNonceSize) {
+                    return self->fail_connect(status::BadSecurityChecksFailed,
+                                              "OpenSecureChannel: the server's nonce has " +
+                                                  std::to_string(opened->server_nonce.size()) + " bytes, not 32");
+                }
+                // P6 §6.7.5: both directions' keys from the two nonces.
+                self->channel_security_->derive(Bytes(self->client_nonce_), Bytes(opened->server_nonce));
+            }
+            if (self->purpose_ == Purpose::Discovery) return self->get_endpoints();
             self->create_session();
         });
         flush();
+    }
+
+    // The discovery link's one request; it hands the endpoints over and closes.
+    void get_endpoints() {
+        state_ = State::GettingEndpoints;
+        GetEndpointsRequest request;
+        request.endpoint_url = config_.endpoint_url;
+        send(encoder(std::move(request)), [self = shared_from_this()](ClientResult<Response> r) {
+            if (!r) return self->fail_connect(r.error().status, r.error().message);
+            auto* got = std::get_if<GetEndpointsResponse>(&*r);
+            if (got == nullptr) return self->fail_connect(status::BadUnknownResponse, "answered with another response");
+            self->connect_done_ = nullptr;
+            auto deliver = std::move(self->endpoints_done_);
+            self->close_channel();
+            if (deliver) deliver(std::move(got->endpoints));
+        });
     }
 
     void create_session() {
@@ -328,60 +494,124 @@ private:
         request.client_description.application_type = ApplicationType::Client;
         request.endpoint_url = config_.endpoint_url;
         request.session_name = config_.session_name;
-        // P4 §5.6.2: 32 bytes at least; unused under None but servers check it.
-        std::random_device random;
-        request.client_nonce.resize(32);
-        for (auto& b : request.client_nonce) b = static_cast<std::byte>(random());
+        // P4 §5.6.2: 32 bytes at least (servers check it even under None); the
+        // server signs it with our certificate to prove it holds its key.
+        session_nonce_ = random_bytes(kSecureNonceSize);
+        request.client_nonce = session_nonce_;
+        if (channel_security_) request.client_certificate = own_.certificate;
         request.requested_session_timeout = config_.session_timeout_ms;
         request.max_response_message_size = config_.max_message_size;
-        send(
-            [request](std::vector<std::byte>& out, const RequestHeader& header) mutable {
-                request.request_header = header;
-                encode_message_body(out, request);
-            },
-            [self = shared_from_this()](ClientResult<Response> r) {
-                if (!r) return self->fail_connect(r.error().status, "CreateSession: " + r.error().message);
-                const auto* created = std::get_if<CreateSessionResponse>(&*r);
-                if (created == nullptr) return self->fail_connect(status::BadUnknownResponse, "CreateSession answered with another response");
-                self->authentication_token_ = created->authentication_token;
-                self->activate_session(*created);
-            });
+        send(encoder(std::move(request)), [self = shared_from_this()](ClientResult<Response> r) {
+            if (!r) return self->fail_connect(r.error().status, "CreateSession: " + r.error().message);
+            const auto* created = std::get_if<CreateSessionResponse>(&*r);
+            if (created == nullptr) return self->fail_connect(status::BadUnknownResponse, "CreateSession answered with another response");
+            if (auto proven = self->check_server_signature(*created); !proven) {
+                return self->fail_connect(proven.error().status, "CreateSession: " + proven.error().message);
+            }
+            self->authentication_token_ = created->authentication_token;
+            self->server_nonce_ = created->server_nonce;
+            self->activate_session();
+        });
     }
 
-    // P4 §5.6.3 with the anonymous token (P4 §7.36.3): its policyId comes from the
-    // None endpoint's UserTokenPolicy, as servers check it.
-    void activate_session(const CreateSessionResponse& created) {
-        std::string policy_id;
-        bool found = false;
-        for (const EndpointDescription& e : created.server_endpoints) {
-            if (e.security_mode != MessageSecurityMode::None) continue;
-            for (const UserTokenPolicy& p : e.user_identity_tokens) {
-                if (p.token_type == UserTokenType::Anonymous && !found) {
-                    policy_id = p.policy_id;
-                    found = true;
+    // P4 §5.6.2: on a secured channel the server signs our certificate and
+    // nonce with the key of the certificate its endpoint announced.
+    ClientResult<void> check_server_signature(const CreateSessionResponse& created) const {
+        if (!channel_security_) return {};
+        if (!created.server_certificate.empty() && created.server_certificate != endpoint_.server_certificate) {
+            return std::unexpected(error(status::BadCertificateInvalid, "the server's certificate differs from its endpoint's"));
+        }
+        const PolicyAlgorithms& policy = *channel_security_->policy;
+        if (created.server_signature.algorithm != policy.asymmetric_signature_uri) {
+            return std::unexpected(error(status::BadApplicationSignatureInvalid,
+                                         "server signature algorithm " + created.server_signature.algorithm + ", expected " +
+                                             std::string(policy.asymmetric_signature_uri)));
+        }
+        const Bytes signed_parts[] = {Bytes(own_.certificate), Bytes(session_nonce_)};
+        if (!rsa_verify(server_key_, policy.asymmetric_signature, signed_parts, Bytes(created.server_signature.signature))) {
+            return std::unexpected(error(status::BadApplicationSignatureInvalid, "the server's signature does not verify"));
+        }
+        if (created.server_nonce.size() < kSecureNonceSize) {
+            return std::unexpected(error(status::BadSecurityChecksFailed, "the server's session nonce is shorter than 32 bytes"));
+        }
+        return {};
+    }
+
+    // Signs the server's certificate and its last nonce (P4 §5.6.3, §7.36.5).
+    ClientResult<SignatureData> sign_server_nonce(const KeyPtr& key, const PolicyAlgorithms& policy) const {
+        const Bytes parts[] = {Bytes(endpoint_.server_certificate), Bytes(server_nonce_)};
+        auto signature = rsa_sign(key, policy.asymmetric_signature, parts);
+        if (!signature) return std::unexpected(error(status::BadSecurityChecksFailed, signature.error().message));
+        return SignatureData{std::string(policy.asymmetric_signature_uri), std::move(*signature)};
+    }
+
+    // P4 §7.36: the token of the configured identity, with the policy id of the
+    // endpoint's UserTokenPolicy (servers check it).
+    ClientResult<void> identify(ActivateSessionRequest& request) const {
+        const UserIdentity& who = config_.security.identity;
+        const std::string& policy_id = token_policy(endpoint_, who.type)->policy_id;
+        switch (who.type) {
+            case UserTokenType::Anonymous:
+                request.user_identity_token = make_extension_object(AnonymousIdentityToken{policy_id});
+                return {};
+            case UserTokenType::UserName: {
+                UserNameIdentityToken token{policy_id, who.user_name, {}, {}};
+                if (token_algorithms_ == nullptr) {
+                    token.password.assign(reinterpret_cast<const std::byte*>(who.password.data()),
+                                          reinterpret_cast<const std::byte*>(who.password.data() + who.password.size()));
+                } else {
+                    // P4 §7.36.2.2 legacy secret: length, password, the server's
+                    // last nonce, encrypted with the server's key.
+                    std::vector<std::byte> secret;
+                    BinaryWriter w(secret);
+                    w.u32(static_cast<uint32_t>(who.password.size() + server_nonce_.size()));
+                    w.raw(std::string_view(who.password));
+                    w.raw(Bytes(server_nonce_));
+                    if (!rsa_encrypt(server_key_, token_algorithms_->asymmetric_encryption, Bytes(secret), token.password)) {
+                        return std::unexpected(error(status::BadSecurityChecksFailed, "cannot encrypt the password"));
+                    }
+                    token.encryption_algorithm = std::string(token_algorithms_->asymmetric_encryption_uri);
                 }
+                request.user_identity_token = make_extension_object(token);
+                return {};
             }
+            case UserTokenType::Certificate: {
+                auto user = load_keyed_certificate(who.certificate_file, who.private_key_file);
+                if (!user) return std::unexpected(error(user.error().status, "user certificate: " + user.error().message));
+                request.user_identity_token = make_extension_object(X509IdentityToken{policy_id, user->certificate});
+                const PolicyAlgorithms* policy = token_algorithms_ != nullptr ? token_algorithms_ : policy_algorithms(SecurityPolicy::Basic256Sha256);
+                auto signature = sign_server_nonce(user->key, *policy);
+                if (!signature) return std::unexpected(signature.error());
+                request.user_token_signature = std::move(*signature);
+                return {};
+            }
+            case UserTokenType::IssuedToken: break;
         }
-        if (!found) {
-            return fail_connect(status::BadIdentityTokenInvalid, "the server offers no anonymous login on a None endpoint");
-        }
+        return std::unexpected(error(status::BadIdentityTokenInvalid, "issued tokens are not supported"));
+    }
+
+    void activate_session() {
         state_ = State::ActivatingSession;
         ActivateSessionRequest request;
         request.locale_ids = {"en"};
-        request.user_identity_token = make_extension_object(AnonymousIdentityToken{policy_id});
-        send(
-            [request](std::vector<std::byte>& out, const RequestHeader& header) mutable {
-                request.request_header = header;
-                encode_message_body(out, request);
-            },
-            [self = shared_from_this()](ClientResult<Response> r) {
-                if (!r) return self->fail_connect(r.error().status, "ActivateSession: " + r.error().message);
-                const auto* activated = std::get_if<ActivateSessionResponse>(&*r);
-                if (activated == nullptr) return self->fail_connect(status::BadUnknownResponse, "ActivateSession answered with another response");
-                self->state_ = State::Active;
-                self->connect_timer_.cancel();
-                if (auto done = std::move(self->connect_done_)) done({});
-            });
+        if (channel_security_) {
+            auto signature = sign_server_nonce(own_.key, *channel_security_->policy);
+            if (!signature) return fail_connect(signature.error().status, "ActivateSession: " + signature.error().message);
+            request.client_signature = std::move(*signature);
+        }
+        if (auto identified = identify(request); !identified) {
+            return fail_connect(identified.error().status, "ActivateSession: " + identified.error().message);
+        }
+        send(encoder(std::move(request)), [self = shared_from_this()](ClientResult<Response> r) {
+            if (!r) return self->fail_connect(r.error().status, "ActivateSession: " + r.error().message);
+            const auto* activated = std::get_if<ActivateSessionResponse>(&*r);
+            if (activated == nullptr) return self->fail_connect(status::BadUnknownResponse, "ActivateSession answered with another response");
+            // P4 §5.6.3: the next activation (and password) uses this nonce.
+            self->server_nonce_ = activated->server_nonce;
+            self->state_ = State::Active;
+            self->connect_timer_.cancel();
+            if (auto done = std::move(self->connect_done_)) done({});
+        });
     }
 
     void close_channel() {
@@ -392,8 +622,7 @@ private:
         request.request_header.request_handle = ++last_request_id_;
         body_.clear();
         encode_message_body(body_, request);
-        (void)encode_message(tx_, MessageType::Close, channel_id_, SymmetricSecurityHeader{token_id_},
-                             request.request_header.request_handle, Bytes(body_), send_limits(), sequence_number_);
+        (void)seal(MessageType::Close, request.request_header.request_handle);
         closing_ = true;
         flush();
     }
@@ -429,6 +658,7 @@ private:
     // The link is gone: every pending request and a pending connect fail.
     void lost(StatusCode status, const std::string& why) {
         state_ = State::Closed;
+        stop_discovery();
         closing_ = false;
         boost::system::error_code ignored;
         connect_timer_.cancel();
@@ -443,6 +673,8 @@ private:
         connect_done_ = nullptr;
     }
 
+    asio::io_context& io_;
+    Purpose purpose_;
     ClientConfig config_;
     tcp::resolver resolver_;
     tcp::socket socket_;
@@ -465,6 +697,20 @@ private:
     std::vector<std::byte> tx_writing_;  // chunks being written
     bool writing_ = false;
     bool closing_ = false;
+    // Security (P4 §5.4.4-§5.6): the endpoint chosen, our certificate and the
+    // server's key, the channel's protection (null under None), the nonces.
+    std::shared_ptr<Impl> discovery_;
+    std::function<void(std::vector<EndpointDescription>)> endpoints_done_;
+    EndpointDescription endpoint_;
+    KeyedCertificate own_;
+    KeyPtr server_key_;
+    const PolicyAlgorithms* token_algorithms_ = nullptr;  // the user token's policy; null: None
+    std::unique_ptr<ChannelSecurity> channel_security_;
+    ByteString client_nonce_;   // OpenSecureChannel
+    ByteString session_nonce_;  // CreateSession
+    ByteString server_nonce_;   // the last from CreateSession/ActivateSession
+    std::vector<std::byte> plain_;  // decrypted chunks
+    uint64_t security_failures_ = 0;
 };
 
 ClientLink::ClientLink(asio::io_context& io, ClientConfig config) : impl_(std::make_shared<Impl>(io, std::move(config))) {}
@@ -500,6 +746,10 @@ void ClientLink::read(std::vector<ReadValueId> nodes, TimestampsToReturn timesta
 void ClientLink::close() { impl_->close(); }
 
 bool ClientLink::session_active() const { return impl_->session_active(); }
+
+uint64_t ClientLink::security_failures() const { return impl_->security_failures(); }
+
+const EndpointDescription& ClientLink::endpoint() const { return impl_->endpoint(); }
 
 const TransportLimits& ClientLink::limits() const { return impl_->limits(); }
 

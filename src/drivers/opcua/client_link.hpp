@@ -1,10 +1,11 @@
-// One OPC UA client connection on the Asio event loop: TCP, Hello/Acknowledge,
-// a secure channel with policy None, CreateSession and ActivateSession with the
-// anonymous token, then service requests (Read) matched to their responses by
+// One OPC UA client connection on the Asio event loop: GetEndpoints on a None
+// channel of its own and the choice of endpoint (secure by default), then TCP,
+// Hello/Acknowledge, a secure channel under the chosen policy and mode,
+// CreateSession and ActivateSession with the configured identity (anonymous,
+// user name, X.509), then service requests (Read) matched to their responses by
 // request id, each with a timeout. Nothing here blocks; every callback runs on
-// the loop the link was given. Not yet here: security policies other than None,
-// user name logins, token renewal, reconnecting, subscriptions (the codecs for
-// them exist; the link that drives them comes next).
+// the loop the link was given. Not yet here: token renewal, reconnecting,
+// subscriptions (the codecs for them exist; the link that drives them comes next).
 #pragma once
 
 #include <chrono>
@@ -15,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "drivers/opcua/security_policy.hpp"
 #include "drivers/opcua/service_message.hpp"
 #include "drivers/opcua/session_services.hpp"
 #include "drivers/opcua/uacp.hpp"
@@ -24,11 +26,6 @@ class io_context;
 }
 
 namespace ib::drivers::opcua {
-
-// The security policies a client offers (P7 and shared/opcua-notes.md). `Best`
-// is the default: the most secure endpoint the server offers (GetEndpoints)
-// that we support; `None` is used only when asked for by name.
-enum class SecurityPolicy : uint8_t { Best, None, Basic256Sha256, Aes128_Sha256_RsaOaep, Aes256_Sha256_RsaPss };
 
 // Who the session is activated as (P4 §7.36).
 struct UserIdentity {
@@ -102,6 +99,10 @@ public:
     void close();
 
     bool session_active() const;
+    // The endpoint chosen from the server's (GetEndpoints), once connected.
+    const EndpointDescription& endpoint() const;
+    // Chunks refused for a bad signature, padding or encryption (each closes the channel).
+    uint64_t security_failures() const;
     // What the server agreed to in its Acknowledge (P6 §7.1.2.4).
     const TransportLimits& limits() const;
 

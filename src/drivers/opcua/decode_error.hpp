@@ -16,6 +16,7 @@ enum class DecodeErrc : uint8_t {
     TooDeep,         // nesting (Variant, DataValue, DiagnosticInfo) beyond kMaxNesting
     TooLarge,        // beyond a negotiated or configured limit (message size, chunk count)
     Unexpected,      // well formed, but not what this exchange expects (wrong type id, request id)
+    Security,        // a signature, padding or encryption that does not check out (BadSecurityChecksFailed)
 };
 
 inline std::unexpected<Error> fail(DecodeErrc code, std::size_t offset, const char* message) {

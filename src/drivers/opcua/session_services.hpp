@@ -1,6 +1,6 @@
 // SecureChannel, Discovery and Session service sets (OPC 10000-4 §5.4-§5.6):
 // OpenSecureChannel, CloseSecureChannel, GetEndpoints, CreateSession,
-// ActivateSession (anonymous and user name tokens), CloseSession. Field order
+// ActivateSession (anonymous, user name and X.509 tokens), CloseSession. Field order
 // from OPC 10000-6 Annex C; encoding ids from Annex A (NodeIds.csv).
 #pragma once
 
@@ -224,7 +224,7 @@ struct AnonymousIdentityToken {
 
 // P4 §7.36.4: `password` is plain only when the token policy's (or else the
 // channel's) security policy is None; otherwise it is the encrypted secret and
-// `encryption_algorithm` names the algorithm (the crypto comes later).
+// `encryption_algorithm` names the algorithm (P4 §7.36.2.2 legacy secret).
 struct UserNameIdentityToken {
     static constexpr uint32_t kEncodingId = 324;
     std::string policy_id;
@@ -235,6 +235,18 @@ struct UserNameIdentityToken {
     template <typename S, typename F>
     static void visit(S& s, F&& f) { f(s.policy_id), f(s.user_name), f(s.password), f(s.encryption_algorithm); }
     bool operator==(const UserNameIdentityToken&) const = default;
+};
+
+// P4 §7.36.5: the user's certificate; the request's userTokenSignature proves
+// the key (the server's certificate and last nonce, signed with it).
+struct X509IdentityToken {
+    static constexpr uint32_t kEncodingId = 327;
+    std::string policy_id;
+    ByteString certificate_data;
+
+    template <typename S, typename F>
+    static void visit(S& s, F&& f) { f(s.policy_id), f(s.certificate_data); }
+    bool operator==(const X509IdentityToken&) const = default;
 };
 
 // P4 §5.6.3

@@ -1,9 +1,14 @@
 // A node-opcua server for the OPC UA driver's tests: started by the test on
-// 127.0.0.1 with `node server.js <port> <pki dir>`, prints "READY <port>" once it
-// listens, and stops on SIGTERM. Policy None and anonymous login only for now;
-// the variables cover the built-in types the driver reads, a Siemens-style
-// string NodeId, a node that changes every 100 ms, one that cannot be read and
-// a writable setpoint.
+// 127.0.0.1 with `node server.js <port> <pki dir> [applicationUri]`, prints
+// "READY <port>" once it listens, and stops on SIGTERM. Endpoints: None, and
+// Basic256Sha256, Aes128_Sha256_RsaOaep and Aes256_Sha256_RsaPss in Sign and
+// SignAndEncrypt; anonymous, user name (operator / s3cret) and X.509 logins.
+// Client certificates are trusted only when the test put them in
+// <pki>/trusted/certs before the start (unknown ones land in <pki>/rejected). An
+// applicationUri other than the one in the server's certificate makes a server
+// whose certificate does not match its endpoints. The variables cover the
+// built-in types the driver reads, a Siemens-style string NodeId, a node that
+// changes every 100 ms, one that cannot be read and a writable setpoint.
 "use strict";
 const {
     OPCUAServer, OPCUACertificateManager, Variant, DataType, StatusCodes,
@@ -12,19 +17,29 @@ const {
 
 const port = parseInt(process.argv[2] || "4840", 10);
 const pki = process.argv[3] || "./pki";
+const applicationUri = process.argv[4];
 
 async function main() {
     const server = new OPCUAServer({
         port,
         hostname: "127.0.0.1",
         resourcePath: "/UA/Ironbridge",
-        securityModes: [MessageSecurityMode.None],
-        securityPolicies: [SecurityPolicy.None],
+        securityModes: [MessageSecurityMode.None, MessageSecurityMode.Sign, MessageSecurityMode.SignAndEncrypt],
+        securityPolicies: [
+            SecurityPolicy.None, SecurityPolicy.Basic256Sha256, SecurityPolicy.Aes128_Sha256_RsaOaep,
+            SecurityPolicy.Aes256_Sha256_RsaPss,
+        ],
         allowAnonymous: true,
+        userManager: { isValidUser: (userName, password) => userName === "operator" && password === "s3cret" },
         serverCertificateManager: new OPCUACertificateManager({
             rootFolder: pki,
+            automaticallyAcceptUnknownCertificate: false,
+        }),
+        userCertificateManager: new OPCUACertificateManager({
+            rootFolder: `${pki}/users`,
             automaticallyAcceptUnknownCertificate: true,
         }),
+        ...(applicationUri ? { serverInfo: { applicationUri } } : {}),
         buildInfo: { productName: "ironbridge-test-peer" },
     });
     await server.initialize();

@@ -1,6 +1,8 @@
 // The client link against a real OPC UA server: node-opcua from the npm registry
 // (tests/peers/opcua/server.js, installed by scripts/install-deps.sh), started
-// once for these tests on 127.0.0.1. Policy None, anonymous session, Read.
+// once for these tests on 127.0.0.1: policy None, anonymous session, Read and
+// the service codecs; then the security policies and modes, user logins, and the
+// server certificate's trust list.
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
@@ -17,13 +19,16 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <thread>
 
 #include "drivers/opcua/client_link.hpp"
 #include "drivers/opcua/node_id.hpp"
+#include "drivers/opcua/pki.hpp"
 #include "drivers/opcua/status_code.hpp"
+#include "test_pki.hpp"
 
 namespace ib::drivers::opcua {
 namespace {
@@ -32,6 +37,17 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 fs::path peer_dir() { return fs::path(IB_SOURCE_DIR) / "tests" / "peers" / "opcua"; }
+// Kept in the build tree between runs, wherever the test runs from: the server
+// makes its certificate (an RSA key, slowly) on first start only, and trusts
+// ours from there on.
+fs::path peer_pki() { return fs::path(IB_BINARY_DIR) / "tests" / "opcua-peer-pki"; }
+fs::path client_pki() { return fs::path(IB_BINARY_DIR) / "tests" / "opcua-client-pki"; }
+
+ReadValueId value_of(std::string_view node) {
+    ReadValueId r;
+    r.node_id = parse_node_id(node).value();
+    return r;
+}
 
 // A port nobody listens on right now (bound, read and released).
 uint16_t free_port() {
@@ -50,15 +66,14 @@ uint16_t free_port() {
 // pid with SIGTERM (then SIGKILL) at the end.
 class NodePeer {
 public:
-    bool start(std::string& why) {
+    // `application_uri`: one the server's certificate does not name.
+    bool start(std::string& why, const std::string& application_uri = "") {
         if (!fs::exists(peer_dir() / "node_modules" / "node-opcua")) {
             why = "tests/peers/opcua/node_modules is missing: run scripts/install-deps.sh";
             return false;
         }
         port_ = free_port();
-        // Kept in the build tree between runs, wherever the test runs from: the
-        // server makes its certificate (an RSA key) on first start only.
-        pki_ = fs::path(IB_BINARY_DIR) / "tests" / "opcua-peer-pki";
+        pki_ = peer_pki();
         int out[2];
         if (::pipe(out) != 0) {
             why = "pipe failed";
@@ -72,7 +87,9 @@ public:
             const std::string script = (peer_dir() / "server.js").string();
             const std::string port = std::to_string(port_);
             const std::string pki = pki_.string();
-            ::execlp("node", "node", script.c_str(), port.c_str(), pki.c_str(), static_cast<char*>(nullptr));
+            ::execlp("node", "node", script.c_str(), port.c_str(), pki.c_str(),
+                     application_uri.empty() ? static_cast<char*>(nullptr) : application_uri.c_str(),
+                     static_cast<char*>(nullptr));
             ::_exit(127);
         }
         ::close(out[1]);
@@ -129,11 +146,42 @@ private:
 class OpcuaClientLink : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
+        // Our certificate, trusted by the server before it starts.
+        ClientConfig defaults;
+        CertificateRequest request;
+        request.application_uri = defaults.application_uri;
+        request.common_name = defaults.application_name;
+        auto own = test::cached_own_certificate(client_pki(), request);
+        if (!own) {
+            why_ = own.error().message;
+            return;
+        }
+        fs::create_directories(peer_pki() / "trusted" / "certs");
+        put_atomically(peer_pki() / "trusted" / "certs" / ("ironbridge-" + to_hex(sha1(Bytes(own->certificate))) + ".der"),
+                       own->certificate);
         peer_ = new NodePeer;
         if (!peer_->start(why_)) {
             delete peer_;
             peer_ = nullptr;
+            return;
         }
+        // And the server's, trusted by us (the tests of the trust list use pki
+        // folders of their own).
+        fs::create_directories(client_pki() / "trusted");
+        std::ifstream in(peer_pki() / "own" / "certs" / "certificate.pem", std::ios::binary);
+        const std::string pem(std::istreambuf_iterator<char>(in), {});
+        put_atomically(client_pki() / "trusted" / "server.pem",
+                       ByteString(reinterpret_cast<const std::byte*>(pem.data()),
+                                  reinterpret_cast<const std::byte*>(pem.data() + pem.size())));
+    }
+
+    // ctest runs the tests of this suite in parallel processes: a reader of the
+    // folder sees the whole file or none.
+    static void put_atomically(const fs::path& path, const ByteString& data) {
+        const fs::path temporary = path.string() + "." + std::to_string(::getpid()) + ".tmp";
+        std::ofstream(temporary, std::ios::binary)
+            .write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+        fs::rename(temporary, path);
     }
     static void TearDownTestSuite() {
         if (peer_ != nullptr) peer_->stop();
@@ -142,14 +190,58 @@ protected:
     }
     void SetUp() override { ASSERT_NE(peer_, nullptr) << why_; }
 
-    ClientConfig config() const {
+    ClientConfig config(uint16_t port = 0) const {
         ClientConfig c;
         c.host = "127.0.0.1";
-        c.port = peer_->port();
-        c.endpoint_url = "opc.tcp://127.0.0.1:" + std::to_string(peer_->port()) + "/UA/Ironbridge";
+        c.port = port != 0 ? port : peer_->port();
+        c.endpoint_url = "opc.tcp://127.0.0.1:" + std::to_string(c.port) + "/UA/Ironbridge";
         c.timeout = 10s;
+        c.security.policy = SecurityPolicy::None;  // asked for by name
         return c;
     }
+
+    ClientConfig secure_config(SecurityPolicy policy, MessageSecurityMode mode, fs::path pki = client_pki()) const {
+        ClientConfig c = config();
+        c.security.policy = policy;
+        c.security.mode = mode;
+        c.security.pki_dir = pki.string();
+        return c;
+    }
+
+    // A pki folder with our certificate and nothing trusted yet.
+    static fs::path fresh_pki(const std::string& name) {
+        const fs::path dir = fs::path(IB_BINARY_DIR) / "tests" / ("opcua-pki-" + name);
+        fs::remove_all(dir);
+        fs::create_directories(dir);
+        fs::copy(client_pki() / "own", dir / "own", fs::copy_options::recursive);
+        return dir;
+    }
+
+    ClientResult<void> connect(boost::asio::io_context& io, ClientLink& link) {
+        std::optional<ClientResult<void>> connected;
+        link.connect([&](ClientResult<void> r) { connected = std::move(r); });
+        run_until(io, connected);
+        if (!connected) return std::unexpected(ClientError{status::BadTimeout, "no answer to connect"});
+        return *connected;
+    }
+
+    // Connects, reads Line1.Temp and closes.
+    void connect_and_read(const ClientConfig& c) {
+        boost::asio::io_context io;
+        ClientLink link(io, c);
+        auto connected = connect(io, link);
+        ASSERT_TRUE(connected) << describe(connected.error().status) << ": " << connected.error().message;
+        std::optional<ClientResult<std::vector<DataValue>>> read;
+        link.read({value_of("ns=1;s=Line1.Temp")}, TimestampsToReturn::Neither, [&](auto r) { read = std::move(r); });
+        run_until(io, read);
+        ASSERT_TRUE(read && *read) << (read ? read->error().message : "no answer");
+        EXPECT_EQ(std::get<11>((**read)[0].value.values), std::vector<double>{21.5});
+        link.close();
+    }
+
+    void expect_best_endpoint_by_default();
+    void expect_user_logins();
+    void expect_offers_listed_when_nothing_matches();
 
     // Runs the loop until `done` is set or 20 s have passed.
     template <typename T>
@@ -167,12 +259,6 @@ protected:
 
 NodePeer* OpcuaClientLink::peer_ = nullptr;
 std::string OpcuaClientLink::why_;
-
-ReadValueId value_of(std::string_view node) {
-    ReadValueId r;
-    r.node_id = parse_node_id(node).value();
-    return r;
-}
 
 TEST_F(OpcuaClientLink, OpensASessionAndReadsEveryTypeFromNodeOpcua) {
     boost::asio::io_context io;
@@ -407,6 +493,123 @@ TEST_F(OpcuaClientLink, BrowsesWritesAndSubscribesAgainstNodeOpcua) {
     auto removed = call(remove);
     ASSERT_TRUE(removed);
     EXPECT_EQ(std::get<DeleteSubscriptionsResponse>(*removed).results, std::vector<StatusCode>{status::Good});
+}
+
+// One test (one server start, which is slow) for the secured connections: every
+// policy and mode, the default choice, the user identities, and the error when
+// nothing the server offers fits.
+TEST_F(OpcuaClientLink, ConnectsUnderEveryPolicyModeAndIdentity) {
+    for (SecurityPolicy policy :
+         {SecurityPolicy::Basic256Sha256, SecurityPolicy::Aes128_Sha256_RsaOaep, SecurityPolicy::Aes256_Sha256_RsaPss}) {
+        for (MessageSecurityMode mode : {MessageSecurityMode::Sign, MessageSecurityMode::SignAndEncrypt}) {
+            SCOPED_TRACE(std::string(policy_name(policy)) + (mode == MessageSecurityMode::Sign ? " Sign" : " SignAndEncrypt"));
+            connect_and_read(secure_config(policy, mode));
+        }
+    }
+    expect_best_endpoint_by_default();
+    expect_user_logins();
+    expect_offers_listed_when_nothing_matches();
+}
+
+void OpcuaClientLink::expect_best_endpoint_by_default() {
+    boost::asio::io_context io;
+    ClientConfig c = config();
+    c.security = ClientSecurity{};  // Best, any mode
+    c.security.pki_dir = client_pki().string();
+    ClientLink link(io, c);
+    auto connected = connect(io, link);
+    ASSERT_TRUE(connected) << connected.error().message;
+    EXPECT_EQ(policy_name(link.endpoint().security_policy_uri), "Aes256_Sha256_RsaPss");
+    EXPECT_EQ(link.endpoint().security_mode, MessageSecurityMode::SignAndEncrypt);
+    EXPECT_EQ(link.security_failures(), 0u);
+    link.close();
+}
+
+void OpcuaClientLink::expect_user_logins() {
+    ClientConfig c = secure_config(SecurityPolicy::Basic256Sha256, MessageSecurityMode::SignAndEncrypt);
+    c.security.identity.type = UserTokenType::UserName;
+    c.security.identity.user_name = "operator";
+    c.security.identity.password = "s3cret";
+    connect_and_read(c);
+    // On the None endpoint the token policy asks for the password encrypted.
+    ClientConfig plain = c;
+    plain.security.policy = SecurityPolicy::None;
+    plain.security.mode = MessageSecurityMode::None;
+    connect_and_read(plain);
+
+    c.security.identity.password = "wrong";
+    boost::asio::io_context io;
+    ClientLink link(io, c);
+    auto refused = connect(io, link);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().status, status::BadUserAccessDenied) << refused.error().message;
+
+    // An X.509 user: our own certificate and key serve the test.
+    ClientConfig x509 = secure_config(SecurityPolicy::Aes256_Sha256_RsaPss, MessageSecurityMode::Sign);
+    x509.security.identity.type = UserTokenType::Certificate;
+    x509.security.identity.certificate_file = (client_pki() / "own" / "certificate.der").string();
+    x509.security.identity.private_key_file = (client_pki() / "own" / "private" / "key.pem").string();
+    connect_and_read(x509);
+}
+
+void OpcuaClientLink::expect_offers_listed_when_nothing_matches() {
+    boost::asio::io_context io;
+    ClientConfig c = config();
+    c.security.policy = SecurityPolicy::Basic256Sha256;
+    c.security.identity.type = UserTokenType::IssuedToken;
+    ClientLink link(io, c);
+    auto refused = connect(io, link);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().status, status::BadSecurityPolicyRejected);
+    EXPECT_NE(refused.error().message.find("Aes256_Sha256_RsaPss/SignAndEncrypt"), std::string::npos) << refused.error().message;
+}
+
+// The trust list of server certificates: unknown → refused and saved, then
+// trusted by the user → connects; trust on first use; a certificate that does
+// not name the server's applicationUri (one test: a server start is slow).
+TEST_F(OpcuaClientLink, ChecksTheServerCertificateAgainstTheTrustList) {
+    const fs::path pki = fresh_pki("untrusted");
+    const ClientConfig c = secure_config(SecurityPolicy::Basic256Sha256, MessageSecurityMode::Sign, pki);
+    {
+        boost::asio::io_context io;
+        ClientLink link(io, c);
+        auto refused = connect(io, link);
+        ASSERT_FALSE(refused);
+        EXPECT_EQ(refused.error().status, status::BadCertificateUntrusted) << refused.error().message;
+        EXPECT_NE(refused.error().message.find("rejected"), std::string::npos) << refused.error().message;
+    }
+    const std::vector<CertificateInfo> listed = Pki(pki).list();
+    ASSERT_EQ(listed.size(), 1u);
+    EXPECT_FALSE(listed[0].trusted);
+    ASSERT_TRUE(Pki(pki).trust(listed[0].thumbprint));
+    connect_and_read(c);
+    fs::remove_all(pki);
+
+    const fs::path first_use = fresh_pki("first-use");
+    ClientConfig commissioning = secure_config(SecurityPolicy::Aes256_Sha256_RsaPss, MessageSecurityMode::SignAndEncrypt, first_use);
+    commissioning.security.trust_on_first_use = true;
+    connect_and_read(commissioning);
+    const std::vector<CertificateInfo> trusted = Pki(first_use).list();
+    ASSERT_EQ(trusted.size(), 1u);
+    EXPECT_TRUE(trusted[0].trusted);
+    fs::remove_all(first_use);
+
+    // A server whose certificate names another applicationUri than its endpoints.
+    {
+        NodePeer impostor;
+        std::string why;
+        ASSERT_TRUE(impostor.start(why, "urn:ironbridge:impostor")) << why;
+        ClientConfig other = secure_config(SecurityPolicy::Basic256Sha256, MessageSecurityMode::SignAndEncrypt);
+        other.port = impostor.port();
+        other.endpoint_url = "opc.tcp://127.0.0.1:" + std::to_string(other.port) + "/UA/Ironbridge";
+        boost::asio::io_context io;
+        ClientLink link(io, other);
+        auto refused = connect(io, link);
+        impostor.stop();
+        ASSERT_FALSE(refused);
+        EXPECT_EQ(refused.error().status, status::BadCertificateUriInvalid) << refused.error().message;
+        EXPECT_NE(refused.error().message.find("urn:ironbridge:impostor"), std::string::npos) << refused.error().message;
+    }
 }
 
 }  // namespace
