@@ -9,6 +9,8 @@
 #include <deque>
 #include <variant>
 
+#include "net/loop_check.hpp"
+
 namespace ib::bridge {
 
 namespace asio = boost::asio;
@@ -116,6 +118,7 @@ OutboxWriter::~OutboxWriter() {
 }
 
 void OutboxWriter::submit(std::function<void()> job) {
+    IB_ASSERT_ON_LOOP(loop_);
     ++jobs_;
     thread_->submit(std::move(job));
 }
@@ -227,6 +230,7 @@ void OutboxWriter::hand_back(Done&& done) {
 }
 
 void OutboxWriter::handle(Done& done) {
+    IB_ASSERT_ON_LOOP(loop_);
     facts_ = done.facts;
     --jobs_;
     std::visit(
@@ -244,6 +248,7 @@ void OutboxWriter::handle(Done& done) {
 }
 
 void OutboxWriter::finish() {
+    IB_ASSERT_ON_LOOP(loop_);
     thread_->drain();
     mailbox_->deliver();
 }
