@@ -396,10 +396,13 @@ struct Bridge::Impl {
         if (wrote) link->flush();
     }
 
-    // Asks the writer for the next page of the file while what is in memory
-    // runs low, so the sender seldom waits for it.
+    // Asks the writer for the next page of the file while less than a page is
+    // left in memory, so the sender seldom waits for it (a load may wait behind
+    // a commit on the writer).
     void request_page() {
-        if (load_in_flight || ready.size() >= kLoadPage / 2 || loaded_upto + 1 >= queue->facts().next_seq) return;
+        if (!running || load_in_flight || ready.size() >= kLoadPage || loaded_upto + 1 >= queue->facts().next_seq) {
+            return;
+        }
         load_in_flight = true;
         queue->load(loaded_upto, kLoadPage);
     }
