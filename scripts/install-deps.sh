@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   mosquitto mosquitto-clients python3 python3-paho-mqtt
   procps curl jq openssl
+  e2fsprogs
   nodejs
 )
 # npm runs the node-opcua server the OPC UA tests talk to. Debian ships it as its

@@ -14,12 +14,12 @@
 
 #include "core/clock.hpp"
 #include "bridge/mqtt_link.hpp"
+#include "bridge/outbox_writer.hpp"
 #include "bridge/topic_template.hpp"
 #include "core/log.hpp"
 #include "mqtt/broker/topic_match.hpp"
 #include "mqtt/codec/codec.hpp"
 #include "net/loop_check.hpp"
-#include "store/outbox.hpp"
 
 namespace ib::bridge {
 
@@ -28,7 +28,6 @@ namespace codec = mqtt::codec;
 using mqtt::broker::Message;
 using mqtt::broker::SubscriberId;
 using store::OutboxEntry;
-using store::OutboxRecord;
 
 std::string_view drop_reason_name(DropReason r) {
     switch (r) {
@@ -51,8 +50,8 @@ constexpr std::size_t kMaxReadyBytes = 16u << 20;
 constexpr std::size_t kLoadPage = 1024;
 // Output not yet taken by the kernel beyond which the sender waits.
 constexpr std::size_t kMaxPendingOutput = 512u << 10;
-// Taken messages held in memory while the file refuses writes (disk full):
-// beyond this new ones are dropped, counted.
+// Taken messages held in memory while the file refuses or delays writes (a
+// full or stalled disk): beyond this new ones are dropped, counted.
 constexpr std::size_t kMaxStagedBytes = 64u << 20;
 constexpr auto kTick = std::chrono::seconds(1);
 constexpr auto kDeleteDelay = std::chrono::milliseconds(50);
@@ -72,29 +71,31 @@ struct Bridge::Impl {
     asio::steady_timer tick;
     asio::steady_timer delete_timer;
     bool delete_timer_armed = false;
-    std::unique_ptr<store::Outbox> outbox;
+    // The disk queue, on its writer thread; the loop's view of it is below.
+    std::unique_ptr<OutboxWriter> queue;
     std::unique_ptr<MqttLink> link;
     std::vector<SubscriberId> local_subs;
     std::vector<TopicTemplate> forward_topics;
     std::vector<TopicTemplate> subscription_topics;
     bool running = false;
 
-    // Taken, not yet committed: topic and payload bytes back to back in `arena`.
-    struct Staged {
-        uint32_t off = 0, topic_len = 0, payload_len = 0;
-        uint8_t qos = 0;
-        bool retain = false;
-        int64_t ts_ms = 0;
-    };
-    std::string arena;
-    std::vector<Staged> staged;
-    std::vector<OutboxRecord> records;  // reused for each commit
-    std::vector<uint64_t> acked;        // to delete at the next commit
+    // Taken, not yet submitted; `spare` is a committed batch's memory, reused.
+    StagedBatch staged, spare;
+    std::vector<uint64_t> acked;  // to delete at the next commit
     bool commit_posted = false;
+    // One commit at a time is with the writer: what is taken meanwhile waits in
+    // `staged` and goes in the next, so a slower disk makes bigger transactions,
+    // and a failed commit's messages go back ahead of them, keeping the order.
+    bool commit_in_flight = false;
+    bool commit_wanted = false;  // asked for while one was in flight
+    uint64_t committing_messages = 0, committing_bytes = 0;
+    std::optional<int64_t> committing_oldest_ts;
+    bool load_in_flight = false;
+    bool age_drop_in_flight = false;
     // Tickets of the messages taken since the last commit (Router::subscribe_durable).
     std::vector<mqtt::broker::DurableTicket> tickets;
-    // Whether messages wait in memory under push-back: read by the durable gate
-    // from the broker's loops, so an atomic copy of `!staged.empty()`.
+    // Whether messages wait in memory for room under push-back: read by the
+    // durable gate from the broker's loops, so an atomic.
     std::atomic<bool> holding{false};
 
     // Committed and not yet sent, in sequence order.
@@ -102,9 +103,6 @@ struct Bridge::Impl {
     std::size_t ready_bytes = 0;
     // Every entry up to this seq is in memory (ready), sent, or gone.
     uint64_t loaded_upto = 0;
-    // The highest seq sent; caps never drop what is at or below it.
-    uint64_t sent_upto = 0;
-    std::vector<OutboxEntry> page;
 
     struct Inflight {
         OutboxEntry entry;
@@ -128,10 +126,13 @@ struct Bridge::Impl {
     // ------------------------------------------------------------ taking
     void drop(DropReason why, uint64_t n = 1) { counters.dropped[static_cast<int>(why)] += n; }
 
-    std::size_t staged_bytes() const { return arena.size(); }
+    bool push_back() const { return config.queue_full == QueueFullPolicy::PushBack; }
+
+    // In the file, or on the way there.
+    uint64_t queued_bytes() const { return queue->facts().bytes + committing_bytes; }
 
     bool backlog_empty() const {
-        return staged.empty() && ready.empty() && loaded_upto + 1 >= outbox->next_seq();
+        return staged.empty() && !commit_in_flight && ready.empty() && loaded_upto + 1 >= queue->facts().next_seq;
     }
 
     std::size_t publish_size(std::string_view topic, std::size_t payload, uint8_t qos) const {
@@ -170,33 +171,27 @@ struct Bridge::Impl {
         }
         const std::size_t size = topic_buf.size() + payload.size();
         if (config.queue_full == QueueFullPolicy::DropNew &&
-            outbox->bytes() + staged_bytes() + size > config.max_queue_bytes) {
+            queued_bytes() + staged.bytes() + size > config.max_queue_bytes) {
             drop(DropReason::QueueFull);
             return;
         }
-        if (config.queue_full == QueueFullPolicy::PushBack && size > config.max_queue_bytes) {
+        if (push_back() && size > config.max_queue_bytes) {
             drop(DropReason::TooLarge);  // it would never fit: holding it would stall everything
             return;
         }
-        if (staged_bytes() + size > kMaxStagedBytes) {
+        if (staged.bytes() + committing_bytes + size > kMaxStagedBytes) {
             // Held back beyond what memory should keep: only QoS 0 publishers (whose
             // messages carry no acknowledgement to withhold) can get here under push-back.
-            drop(config.queue_full == QueueFullPolicy::PushBack ? DropReason::QueueFull : DropReason::StoreError);
+            drop(push_back() ? DropReason::QueueFull : DropReason::StoreError);
             return;
         }
-        Staged s;
-        s.off = static_cast<uint32_t>(arena.size());
-        s.topic_len = static_cast<uint32_t>(topic_buf.size());
-        s.payload_len = static_cast<uint32_t>(payload.size());
-        s.qos = qos;
-        s.retain = m.retain();
-        s.ts_ms = unix_ms();
-        arena += topic_buf;
-        arena += as_string_view(payload);
-        staged.push_back(s);
+        staged.add(topic_buf, payload, qos, m.retain(), unix_ms());
         tickets.push_back(std::move(ticket));
         counters.taken += 1;
-        holding.store(config.queue_full == QueueFullPolicy::PushBack, std::memory_order_relaxed);
+        // No room for it: the gate closes before its ticket can complete (commit()).
+        if (push_back() && queued_bytes() + staged.bytes() > config.max_queue_bytes) {
+            holding.store(true, std::memory_order_relaxed);
+        }
         schedule_commit();
     }
 
@@ -227,11 +222,11 @@ struct Bridge::Impl {
 
     // Under push-back, how many of the staged messages the queue has room for.
     std::size_t admissible() const {
-        if (config.queue_full != QueueFullPolicy::PushBack) return staged.size();
-        uint64_t bytes = outbox->bytes();
+        if (!push_back()) return staged.size();
+        uint64_t bytes = queued_bytes();
         std::size_t n = 0;
-        for (const Staged& s : staged) {
-            const uint64_t size = s.topic_len + s.payload_len;
+        for (const StagedBatch::Item& i : staged.items) {
+            const uint64_t size = i.topic_len + i.payload_len;
             if (bytes + size > config.max_queue_bytes) break;
             bytes += size;
             ++n;
@@ -239,39 +234,54 @@ struct Bridge::Impl {
         return n;
     }
 
+    // Hands what was taken (as much as the queue has room for under push-back)
+    // and what was acknowledged to the writer as one transaction. The tickets go
+    // with it: they complete once it has returned. Messages left in memory
+    // (push-back) keep `holding` set, which keeps the durable gate closed, so
+    // their publishers' acknowledgements stay withheld though the ticket completes.
     void commit() {
-        // Whatever this commit does with them, the messages taken so far have
-        // had their turn: in the file, or (push-back, a failed write) waiting in
-        // memory while `holding` keeps the durable gate closed.
-        struct CompleteTickets {
-            Impl& b;
-            ~CompleteTickets() {
-                b.holding.store(b.running && b.config.queue_full == QueueFullPolicy::PushBack && !b.staged.empty(),
-                                std::memory_order_relaxed);
-                b.tickets.clear();
-            }
-        } complete{*this};
-        if (staged.empty() && acked.empty()) return;
-        const std::size_t take_n = admissible();
-        records.clear();
-        for (std::size_t i = 0; i < take_n; ++i) {
-            const Staged& s = staged[i];
-            OutboxRecord r;
-            r.topic = std::string_view(arena).substr(s.off, s.topic_len);
-            r.payload = as_bytes(std::string_view(arena).substr(s.off + s.topic_len, s.payload_len));
-            r.qos = s.qos;
-            r.retain = s.retain;
-            r.ts_ms = s.ts_ms;
-            records.push_back(r);
+        if (commit_in_flight) {
+            commit_wanted = true;
+            return;
         }
-        auto first = outbox->commit(records, acked);
-        if (!first) {
-            // Kept in memory and retried at the next tick: a full disk may clear.
+        commit_wanted = false;
+        const std::size_t take_n = admissible();
+        holding.store(running && push_back() && take_n < staged.size(), std::memory_order_relaxed);
+        if (take_n == 0 && acked.empty()) {
+            tickets.clear();
+            return;
+        }
+        StagedBatch batch;
+        if (take_n == staged.size()) {
+            batch = std::move(staged);
+            staged = std::move(spare);
+            staged.clear();
+            spare = {};
+        } else {
+            staged.move_front_to(take_n, batch);
+        }
+        commit_in_flight = true;
+        committing_messages = batch.size();
+        committing_bytes = batch.bytes();
+        committing_oldest_ts = batch.empty() ? std::nullopt : std::optional<int64_t>(batch.items.front().ts_ms);
+        queue->commit(std::move(batch), std::exchange(acked, {}), std::exchange(tickets, {}));
+    }
+
+    // On the loop, once the writer has run a commit (the tickets are completing).
+    void on_committed(CommitResult& r) {
+        commit_in_flight = false;
+        committing_messages = committing_bytes = 0;
+        committing_oldest_ts.reset();
+        if (!r.first) {
+            // Back ahead of what was taken since, and retried at the next tick (or
+            // the next message): a full disk may clear.
+            staged.prepend(std::move(r.batch));
+            acked.insert(acked.begin(), r.acked.begin(), r.acked.end());
             counters.store_errors += 1;
-            if (first.error() != last_store_error) {
+            if (r.first.error() != last_store_error) {
                 log::error("bridge '{}': {}; {} messages wait in memory and are retried every second", config.name,
-                           first.error(), staged.size());
-                last_store_error = first.error();
+                           r.first.error(), staged.size());
+                last_store_error = r.first.error();
             }
             return;
         }
@@ -279,40 +289,37 @@ struct Bridge::Impl {
             log::info("bridge '{}': the queue file accepts writes again", config.name);
             last_store_error.clear();
         }
-        acked.clear();
-        uint64_t seq = *first;
-        for (std::size_t i = 0; i < take_n; ++i) {
-            const Staged& s = staged[i];
-            if (loaded_upto + 1 == seq && ready_bytes < kMaxReadyBytes) {
+        uint64_t seq = *r.first;
+        for (const StagedBatch::Item& i : r.batch.items) {
+            // Straight into memory for sending when nothing before it waits in the
+            // file; a page being loaded brings it along otherwise.
+            if (!load_in_flight && loaded_upto + 1 == seq && ready_bytes < kMaxReadyBytes) {
                 OutboxEntry e;
                 e.seq = seq;
-                e.ts_ms = s.ts_ms;
-                e.qos = s.qos;
-                e.retain = s.retain;
-                e.topic_len = s.topic_len;
-                e.data.assign(arena, s.off, s.topic_len + s.payload_len);
+                e.ts_ms = i.ts_ms;
+                e.qos = i.qos;
+                e.retain = i.retain;
+                e.topic_len = i.topic_len;
+                e.data.assign(r.batch.arena, i.off, i.topic_len + i.payload_len);
                 ready_bytes += e.size();
                 ready.push_back(std::move(e));
                 loaded_upto = seq;
             }
             ++seq;
         }
-        if (take_n == staged.size()) {
-            staged.clear();
-            arena.clear();
-            if (arena.capacity() > (1u << 20)) arena.shrink_to_fit();
-        } else {
-            // Push-back: the rest waits in memory, in order, for the room acks make.
-            const uint32_t cut = take_n < staged.size() ? staged[take_n].off : 0;
-            arena.erase(0, cut);
-            staged.erase(staged.begin(), staged.begin() + static_cast<std::ptrdiff_t>(take_n));
-            for (Staged& s : staged) s.off -= cut;
-        }
-        enforce_byte_cap();
+        spare = std::move(r.batch);
+        spare.clear();
+        if (!r.cap_error.empty()) store_error(r.cap_error);
+        drop(DropReason::QueueFull, r.capped.messages);
+        forget_dropped(r.capped_upto);
         pump();
-        // This commit's deletes made room that the held messages can use now,
-        // rather than at the next tick.
-        if (take_n > 0 && !staged.empty() && admissible() > 0) schedule_commit();
+        // Taken meanwhile, or room made by this commit's deletes for held messages.
+        if (commit_wanted || !staged.empty()) commit();
+    }
+
+    void store_error(const std::string& what) {
+        counters.store_errors += 1;
+        log::error("bridge '{}': {}", config.name, what);
     }
 
     // Removes from memory what a cap removed from the file.
@@ -323,31 +330,20 @@ struct Bridge::Impl {
         }
     }
 
-    void enforce_byte_cap() {
-        if (config.queue_full != QueueFullPolicy::DropOldest || outbox->bytes() <= config.max_queue_bytes) return;
-        uint64_t last = 0;
-        auto d = outbox->drop_oldest(sent_upto, outbox->bytes() - config.max_queue_bytes, last);
-        if (!d) {
-            counters.store_errors += 1;
-            log::error("bridge '{}': {}", config.name, d.error());
-            return;
-        }
-        drop(DropReason::QueueFull, d->messages);
-        forget_dropped(last);
+    // The byte cap (drop-oldest) runs with each commit on the writer; the age
+    // cap once a tick.
+    void enforce_age_cap() {
+        if (config.max_queue_age.count() == 0 || age_drop_in_flight) return;
+        const int64_t cutoff = unix_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(config.max_queue_age).count();
+        age_drop_in_flight = true;
+        queue->drop_older_than(cutoff);
     }
 
-    void enforce_age_cap() {
-        if (config.max_queue_age.count() == 0) return;
-        const int64_t cutoff = unix_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(config.max_queue_age).count();
-        uint64_t last = 0;
-        auto d = outbox->drop_older_than(sent_upto, cutoff, last);
-        if (!d) {
-            counters.store_errors += 1;
-            log::error("bridge '{}': {}", config.name, d.error());
-            return;
-        }
-        drop(DropReason::TooOld, d->messages);
-        forget_dropped(last);
+    void on_aged(DropResult& r) {
+        age_drop_in_flight = false;
+        if (!r.dropped) return store_error(r.dropped.error());
+        drop(DropReason::TooOld, r.dropped->messages);
+        forget_dropped(r.upto);
     }
 
     // ------------------------------------------------------------ sending
@@ -374,44 +370,52 @@ struct Bridge::Impl {
     void pump() {
         if (!link || !link->connected()) return;
         bool wrote = false;
-        while (inflight.size() < window && link->pending_output() < kMaxPendingOutput) {
-            if (ready.empty() && !refill()) break;
-            OutboxEntry e = std::move(ready.front());
-            ready.pop_front();
-            ready_bytes -= e.size();
-            sent_upto = e.seq;
-            counters.sent += 1;
-            wrote = true;
-            if (e.qos == 0) {
-                send_publish(e.topic(), e.payload(), 0, e.retain, 0, false);
-                acked.push_back(e.seq);
-                counters.acked += 1;
-                schedule_delete();
-                continue;
+        {
+            auto sending = queue->sending();
+            while (inflight.size() < window && link->pending_output() < kMaxPendingOutput && !ready.empty()) {
+                OutboxEntry e = std::move(ready.front());
+                ready.pop_front();
+                ready_bytes -= e.size();
+                if (sending.dropped(e.seq)) continue;  // a cap is taking it out of the file
+                sending.sent(e.seq);
+                counters.sent += 1;
+                wrote = true;
+                if (e.qos == 0) {
+                    send_publish(e.topic(), e.payload(), 0, e.retain, 0, false);
+                    acked.push_back(e.seq);
+                    counters.acked += 1;
+                    schedule_delete();
+                    continue;
+                }
+                const uint16_t pid = alloc_pid();
+                send_publish(e.topic(), e.payload(), e.qos, e.retain, pid, false);
+                inflight.emplace(pid, Inflight{std::move(e), false});
             }
-            const uint16_t pid = alloc_pid();
-            send_publish(e.topic(), e.payload(), e.qos, e.retain, pid, false);
-            inflight.emplace(pid, Inflight{std::move(e), false});
         }
+        request_page();
         if (wrote) link->flush();
     }
 
-    // Loads the next page from the file; false when nothing is left to send.
-    bool refill() {
-        if (loaded_upto + 1 >= outbox->next_seq()) return false;
-        page.clear();
-        if (auto r = outbox->load(loaded_upto, kLoadPage, page); !r) {
-            counters.store_errors += 1;
-            log::error("bridge '{}': {}", config.name, r.error());
-            return false;
+    // Asks the writer for the next page of the file while less than a page is
+    // left in memory, so the sender seldom waits for it (a load may wait behind
+    // a commit on the writer).
+    void request_page() {
+        if (!running || load_in_flight || ready.size() >= kLoadPage || loaded_upto + 1 >= queue->facts().next_seq) {
+            return;
         }
-        loaded_upto = page.size() < kLoadPage ? outbox->next_seq() - 1 : page.back().seq;
-        for (auto& e : page) {
+        load_in_flight = true;
+        queue->load(loaded_upto, kLoadPage);
+    }
+
+    void on_loaded(LoadResult& r) {
+        load_in_flight = false;
+        if (!r.status) return store_error(r.status.error());
+        for (auto& e : r.page) {
             ready_bytes += e.size();
             ready.push_back(std::move(e));
         }
-        page.clear();
-        return !ready.empty();
+        loaded_upto = std::max(loaded_upto, r.loaded_upto);
+        pump();
     }
 
     void finish(uint16_t pid, uint8_t reason) {
@@ -569,6 +573,7 @@ Bridge::~Bridge() { stop(); }
 const BridgeConfig& Bridge::config() const { return impl_->config; }
 
 std::expected<void, std::string> Bridge::start() {
+    IB_ASSERT_ON_LOOP(impl_->io);
     Impl& b = *impl_;
     for (const auto& f : b.config.forwards) {
         auto t = TopicTemplate::parse(f.remote);
@@ -580,16 +585,22 @@ std::expected<void, std::string> Bridge::start() {
         if (!t) return std::unexpected("bridge '" + b.config.name + "': subscription local '" + s.local + "': " + t.error());
         b.subscription_topics.push_back(std::move(*t));
     }
-    auto box = store::Outbox::open(b.data_dir + "/bridge-" + b.config.name + ".db");
-    if (!box) return std::unexpected("bridge '" + b.config.name + "': cannot open its queue: " + box.error());
-    b.outbox = std::move(*box);
-    if (!b.outbox->recovered_from().empty()) {
+    OutboxWriter::Events queue_events;
+    queue_events.committed = [&b](CommitResult& r) { b.on_committed(r); };
+    queue_events.loaded = [&b](LoadResult& r) { b.on_loaded(r); };
+    queue_events.aged = [&b](DropResult& r) { b.on_aged(r); };
+    const uint64_t cap = b.config.queue_full == QueueFullPolicy::DropOldest ? b.config.max_queue_bytes : 0;
+    auto queue = OutboxWriter::open(b.data_dir + "/bridge-" + b.config.name + ".db", "ib-bridge-" + b.config.name, b.io,
+                                    cap, std::move(queue_events));
+    if (!queue) return std::unexpected("bridge '" + b.config.name + "': cannot open its queue: " + queue.error());
+    b.queue = std::move(*queue);
+    if (!b.queue->recovered_from().empty()) {
         log::error("bridge '{}': the queue file was unreadable and has been moved aside to {}; starting with an empty queue",
-                   b.config.name, b.outbox->recovered_from());
+                   b.config.name, b.queue->recovered_from());
     }
-    if (b.outbox->messages() > 0) {
+    if (b.queue->facts().messages > 0) {
         log::info("bridge '{}': {} messages ({} bytes) waiting in the queue from an earlier run", b.config.name,
-                  b.outbox->messages(), b.outbox->bytes());
+                  b.queue->facts().messages, b.queue->facts().bytes);
     }
     b.counters.name = b.config.name;
     b.counters.enabled = b.config.enabled;
@@ -629,28 +640,37 @@ void Bridge::stop() {
     b.local_subs.clear();
     b.tick.cancel();
     b.delete_timer.cancel();
+    // What was taken is in the file when stop() returns (once, at shutdown): the
+    // writer is drained, and a commit that had to wait for the one in flight
+    // goes in after it. A failing disk submits nothing more, so this ends.
     b.commit();
+    for (int round = 0; round < 4 && b.queue->jobs() > 0; ++round) b.queue->finish();
     if (b.link) b.link->stop();
 }
 
 bool Bridge::holding_back() const {
-    return impl_->holding.load(std::memory_order_relaxed);
+    const Impl& b = *impl_;
+    // A failed commit's messages wait in memory too, from before the loop hears of it.
+    return b.holding.load(std::memory_order_relaxed) || (b.push_back() && b.queue && b.queue->failing());
 }
 
 BridgeStatus Bridge::status() const {
     IB_ASSERT_ON_LOOP(impl_->io);
     const Impl& b = *impl_;
     BridgeStatus s = b.counters;
-    s.held_messages = b.config.queue_full == QueueFullPolicy::PushBack ? b.staged.size() : 0;
+    s.held_messages = b.push_back() ? b.staged.size() : 0;
     s.pushing_back = holding_back();
     s.connected = b.link && b.link->connected();
     s.server = b.link ? b.link->server() : "";
-    if (b.outbox) {
-        s.backlog_messages = b.outbox->messages() + b.staged.size();
-        s.backlog_bytes = b.outbox->bytes() + b.staged_bytes();
-        s.queue_file_bytes = b.outbox->file_bytes();
-        std::optional<int64_t> oldest = b.outbox->oldest_ts();
-        if (!oldest && !b.staged.empty()) oldest = b.staged.front().ts_ms;
+    if (b.queue) {
+        // The loop's mirror: the file as of the writer's last result, the commit
+        // on its way there, and what waits for the next one.
+        const QueueFacts& f = b.queue->facts();
+        s.backlog_messages = f.messages + b.committing_messages + b.staged.size();
+        s.backlog_bytes = f.bytes + b.committing_bytes + b.staged.bytes();
+        s.queue_file_bytes = f.file_bytes;
+        std::optional<int64_t> oldest = f.oldest_ts ? f.oldest_ts : b.committing_oldest_ts;
+        if (!oldest && !b.staged.empty()) oldest = b.staged.items.front().ts_ms;
         if (oldest) s.oldest_age_s = std::max<double>(0, static_cast<double>(unix_ms() - *oldest) / 1000.0);
     }
     s.inflight = b.inflight.size();

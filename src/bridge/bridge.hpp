@@ -1,8 +1,10 @@
 // A bridge to one upstream MQTT broker: local messages matching its forwards are
 // taken into a disk queue (store/outbox) and sent upstream oldest first, leaving
 // the queue only when acknowledged; remote messages matching its subscriptions
-// (commands) are published on the local bus. Runs on one event loop (loop 0, with
-// the router's in-process subscribers), so it needs no locks. Asio stays in the .cpp.
+// (commands) are published on the local bus. Runs on the bridges' service loop,
+// where the router delivers its forwards; the queue file is written and read on
+// a writer thread (outbox_writer.hpp), so that loop never waits for the disk.
+// Asio stays in the .cpp.
 #pragma once
 
 #include <cstdint>

@@ -236,7 +236,7 @@ std::expected<void, std::string> Outbox::load(uint64_t after, std::size_t limit,
 }
 
 std::expected<Dropped, std::string> Outbox::drop_range(uint64_t after, uint64_t upto, uint64_t& last_seq) {
-    if (upto == after) return Dropped{};
+    if (upto <= after) return Dropped{};
     sqlite3_bind_int64(drop_upto_.get(), 1, static_cast<sqlite3_int64>(after));
     sqlite3_bind_int64(drop_upto_.get(), 2, static_cast<sqlite3_int64>(upto));
     auto d = delete_counted(drop_upto_, last_seq);
@@ -246,8 +246,8 @@ std::expected<Dropped, std::string> Outbox::drop_range(uint64_t after, uint64_t 
     return d;
 }
 
-std::expected<Dropped, std::string> Outbox::drop_oldest(uint64_t after, uint64_t bytes, uint64_t& last_seq) {
-    // Find the boundary a page of rows at a time, then delete up to it at once.
+uint64_t Outbox::oldest_upto_bytes(uint64_t after, uint64_t bytes) {
+    // Find the boundary a page of rows at a time.
     uint64_t freed = 0;
     uint64_t upto = after;
     bool more = true;
@@ -262,10 +262,10 @@ std::expected<Dropped, std::string> Outbox::drop_oldest(uint64_t after, uint64_t
         }
         head_.reset();
     }
-    return drop_range(after, upto, last_seq);
+    return upto;
 }
 
-std::expected<Dropped, std::string> Outbox::drop_older_than(uint64_t after, int64_t cutoff_ms, uint64_t& last_seq) {
+uint64_t Outbox::oldest_upto_age(uint64_t after, int64_t cutoff_ms) {
     // Sequence order is taking order, so the old entries are a prefix: stop at
     // the first one young enough.
     uint64_t upto = after;
@@ -283,7 +283,15 @@ std::expected<Dropped, std::string> Outbox::drop_older_than(uint64_t after, int6
         }
         head_.reset();
     }
-    return drop_range(after, upto, last_seq);
+    return upto;
+}
+
+std::expected<Dropped, std::string> Outbox::drop_oldest(uint64_t after, uint64_t bytes, uint64_t& last_seq) {
+    return drop_range(after, oldest_upto_bytes(after, bytes), last_seq);
+}
+
+std::expected<Dropped, std::string> Outbox::drop_older_than(uint64_t after, int64_t cutoff_ms, uint64_t& last_seq) {
+    return drop_range(after, oldest_upto_age(after, cutoff_ms), last_seq);
 }
 
 std::optional<int64_t> Outbox::oldest_ts() {

@@ -3,7 +3,8 @@
 // transaction that appends it commits, and leaves only when the bridge says it was
 // acknowledged, or when a cap (bytes, age) drops it, counted. Appends and deletes
 // are batched into one transaction per call; every statement is prepared once.
-// Single-threaded: the bridge's event loop is the only caller.
+// Single-threaded: after open(), one thread calls it, the bridge's writer thread
+// (bridge/outbox_writer.hpp), so no event loop waits for the disk.
 #pragma once
 
 #include <cstddef>
@@ -77,6 +78,13 @@ public:
     std::expected<Dropped, std::string> drop_oldest(uint64_t after, uint64_t bytes, uint64_t& last_seq);
     // The same for the entries after `after` taken before `cutoff_ms`.
     std::expected<Dropped, std::string> drop_older_than(uint64_t after, int64_t cutoff_ms, uint64_t& last_seq);
+    // The two halves of those, for a caller that must agree with a sender on the
+    // range between finding it and deleting it: the highest seq after `after`
+    // up to which the oldest entries free `bytes`, or are older than `cutoff_ms`
+    // (`after` itself when none is), and the deletion of (after, upto], counted.
+    uint64_t oldest_upto_bytes(uint64_t after, uint64_t bytes);
+    uint64_t oldest_upto_age(uint64_t after, int64_t cutoff_ms);
+    std::expected<Dropped, std::string> drop_range(uint64_t after, uint64_t upto, uint64_t& last_seq);
 
     // The oldest entry's ts_ms, or nullopt when empty.
     std::optional<int64_t> oldest_ts();
@@ -97,8 +105,6 @@ private:
     std::expected<Dropped, std::string> delete_counted(Statement& del, uint64_t& last_seq);
     // Deletes the entries numbered lo..hi (those left of them), counted.
     std::expected<Dropped, std::string> delete_run(uint64_t lo, uint64_t hi);
-    // Deletes the entries after `after` up to `upto`, counted.
-    std::expected<Dropped, std::string> drop_range(uint64_t after, uint64_t upto, uint64_t& last_seq);
     void give_back_space();
     // Checkpoints the WAL from a thread of its own, on a connection of its own:
     // a checkpoint fsyncs, and on the bridge's event loop that stalled every

@@ -1,12 +1,16 @@
 """The bridge when things go wrong below MQTT: an upstream that answers with
 garbage, one that accepts and then says nothing, a disk that fills up under the
-queue, and a cable pulled out (a veth pair into a network namespace the test
-makes itself, where it runs as root). In each case the node stays up, says why
+queue, a disk that stalls (an ext4 image frozen with fsfreeze), and a cable
+pulled out (a veth pair into a network namespace the test makes itself, where
+it runs as root). In each case the node stays up, says why
 in its status, keeps what it took, and delivers it once the fault is gone."""
 
 import os
+import shutil
+import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import unittest
@@ -59,6 +63,63 @@ class BadUpstream:
         for c in self.conns:
             c.close()
         self.sock.close()
+
+
+class FreezableDisk:
+    """A small ext4 image mounted (loop device) on a directory; freeze() makes
+    every write to it wait, as a stalled disk would, until thaw(). A sleeper
+    started with each freeze thaws it anyway after a minute, should the test
+    die before its cleanup: a frozen disk must never outlive the test."""
+
+    SAFETY_S = 60
+
+    def __init__(self, mount_point):
+        self.mount_point = mount_point
+        self.dir = tempfile.mkdtemp(prefix="ibdisk-")
+        self.image = os.path.join(self.dir, "disk.img")
+        self.mounted = False
+        self.sleeper = None
+
+    def run(self, *args):
+        r = subprocess.run(list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                           timeout=30)
+        if r.returncode != 0:
+            raise OSError("%s: %s" % (" ".join(args), r.stderr.decode().strip()))
+
+    def mount(self):
+        if os.geteuid() != 0:
+            raise OSError("not root")
+        with open(self.image, "wb") as f:
+            f.truncate(64 << 20)
+        self.run("mkfs.ext4", "-q", "-F", self.image)
+        self.run("mount", "-o", "loop,noatime", self.image, self.mount_point)
+        self.mounted = True
+
+    def freeze(self):
+        self.sleeper = subprocess.Popen(["sh", "-c", "sleep %d; fsfreeze -u '%s'" % (self.SAFETY_S, self.mount_point)],
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL, start_new_session=True)
+        self.run("fsfreeze", "-f", self.mount_point)
+
+    def thaw(self):
+        if self.sleeper is None:
+            return
+        subprocess.run(["fsfreeze", "-u", self.mount_point], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       timeout=30)
+        try:
+            os.killpg(self.sleeper.pid, signal.SIGTERM)  # its own group: the shell and its sleep
+        except ProcessLookupError:
+            pass
+        self.sleeper.wait(10)
+        self.sleeper = None
+
+    def remove(self):
+        self.thaw()
+        if self.mounted:
+            subprocess.run(["umount", self.mount_point], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           timeout=30)
+            self.mounted = False
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @h.ironbridge_only("the bridge is an Ironbridge feature")
@@ -125,6 +186,51 @@ class BridgeFaultsTest(BridgeCase):
         self.assertEqual(in_order(coll.numbers())[0], list(range(2010)))
         s = self.wait_status(node, lambda s: s["backlog"]["messages"] == 0, what="empty backlog")
         self.assertEqual(sum(s["dropped"].values()), 0, s)
+
+    def test_a_stalled_disk_holds_only_the_bridged_acks_and_then_everything_goes_in_order(self):
+        up, coll = self.offline_upstream_with_collector()
+        node = h.Broker(extra_toml=bridge_toml(up.port))
+        self._ib_brokers.append(node)
+        disk = FreezableDisk(node.data_dir)
+        try:
+            disk.mount()
+        except OSError as e:
+            disk.remove()
+            node.close()
+            raise unittest.SkipTest("cannot mount an ext4 image here: %s" % e)
+        # Last in, first out: thawed, then the node stops, then the unmount.
+        self.addCleanup(disk.remove)
+        self.addCleanup(node.close)
+        self.addCleanup(disk.thaw)
+        node.start()
+        pub = self.publisher(node)
+        pub.publish_range("plant/stall", 0, 10)
+        self.wait_status(node, lambda s: s["backlog"]["messages"] == 10, what="10 queued")
+        disk.freeze()
+        # A bridged publisher: its PUBACKs wait until the disk has its messages.
+        bridged = [pub.c.publish("plant/stall", "%d:" % i, qos=1) for i in range(10, 60)]
+        # Meanwhile the same process serves everyone else: another client's QoS 1
+        # publishes on a topic no bridge forwards are acknowledged...
+        other = self.publisher(node, client_id="other")
+        other.publish_range("local/line1", 0, 20)
+        # ...and the bridge's status and /metrics answer, counting what waits.
+        s = self.wait_status(node, lambda s: s["taken"] == 60, what="60 taken while the disk is stalled")
+        self.assertEqual(s["backlog"]["messages"], 60, s)
+        code, _, body = node.http_get("/metrics")
+        self.assertEqual(code, 200)
+        self.assertIn('ib_bridge_backlog_messages{bridge="cloud"} 60', body.decode())
+        self.assertEqual([i.mid for i in bridged if i.is_published()], [],
+                         "acknowledged before the queue file had the message")
+        disk.thaw()
+        for info in bridged:
+            info.wait_for_publish(20)
+        self.assertTrue(all(i.is_published() for i in bridged), "a bridged publish was never acknowledged")
+        up.start()
+        self.wait_count(coll, 60)
+        self.assertEqual(in_order(coll.numbers())[0], list(range(60)))
+        s = self.wait_status(node, lambda s: s["backlog"]["messages"] == 0, what="empty backlog")
+        self.assertEqual(sum(s["dropped"].values()), 0, s)
+        self.assertEqual(s["store_errors"], 0, s)
 
 
 class Namespace:
