@@ -12,12 +12,15 @@
 #include <string>
 #include <thread>
 
+#include "api/event_streams.hpp"
 #include "api/http_server.hpp"
+#include "api/static_files.hpp"
 #include "bridge/bridge.hpp"
 #include "bridge/bridge_settings.hpp"
 #include "app/bridge_routes.hpp"
 #include "app/device_routes.hpp"
 #include "app/history_routes.hpp"
+#include "app/mqtt_routes.hpp"
 #include "app/rule_routes.hpp"
 #include "app/passwd.hpp"
 #include "app/placement.hpp"
@@ -244,6 +247,7 @@ int run_node(const std::string& config_path) {
     if (auto r = rules.start(std::move(modules.rules), stored_rules(**store)); !r) return fail_start(r.error());
 
     std::unique_ptr<ib::api::HttpServer> http;
+    std::unique_ptr<ib::api::EventStreams> events;
     if (cfg->api.enabled) {
         http = std::make_unique<ib::api::HttpServer>(api_loop, cfg->api);
         http->set_version(kVersion);
@@ -280,6 +284,11 @@ int run_node(const std::string& config_path) {
             http->add_metrics([&history](ib::MetricSink& sink) { history->collect_metrics(sink); }, &history_loop);
             ib::app::add_history_routes(*http, *history, history_loop);
         }
+        // The web console: its files, and the live events its pages follow.
+        ib::api::add_static_routes(*http);
+        ib::app::add_mqtt_routes(*http, broker.router());
+        events = std::make_unique<ib::api::EventStreams>(api_loop, broker.router(), *http);
+        http->add_metrics([&events](ib::MetricSink& sink) { events->collect_metrics(sink); });
         auto port = http->start();
         if (!port) return fail_start(port.error());
         ib::log::info("api: listening on {}:{}", cfg->api.bind_address, *port);
@@ -303,6 +312,7 @@ int run_node(const std::string& config_path) {
     signals.async_wait([&](const boost::system::error_code& ec, int signo) {
         if (ec) return;
         ib::log::info("ironbridge: signal {} received, shutting down", signo);
+        if (events) events->stop();
         if (http) http->stop();
         hangup.cancel();
         // In this order, each on its own loop; then the broker closes its clients.
@@ -319,6 +329,7 @@ int run_node(const std::string& config_path) {
                   config_path.empty() ? "<embedded default>" : config_path);
     ib::log::info("loops: {}", placement.describe());
     loops.run();
+    events.reset();
     http.reset();
     ib::log::info("ironbridge: stopped");
     return 0;

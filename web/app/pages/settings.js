@@ -1,0 +1,31 @@
+// Settings: who is logged in, reloading users/ACL/tokens, and the audit log of
+// changes (/api/v1/audit): listed when it answers 200, hidden on 403 or 404.
+import { html, useEffect, useState } from "htm/preact";
+import { api, can, get, session } from "../api.js";
+
+export function Settings() {
+  const [audit, setAudit] = useState(null);
+  const [notice, setNotice] = useState("");
+  useEffect(() => {
+    (async () => {
+      const r = await get("/api/v1/audit?limit=100");
+      setAudit(r.status === 200 ? r.data.entries ?? [] : null);
+    })();
+  }, []);
+  const reload = async () => {
+    const r = await api("POST", "/api/v1/reload");
+    setNotice(r.ok ? "reloaded: " + (r.data.reloaded ?? []).join(", ") : r.data?.error ?? `failed (${r.status})`);
+  };
+  return html`<div data-page="settings">
+    <h1>Settings</h1>
+    <div class="panel">
+      <p>Logged in as <b>${session.anonymous ? "anonymous" : session.user}</b>, role <b>${session.role}</b>.</p>
+      ${can("admin") && html`<div class="row-actions"><button name="reload" onClick=${reload}>Reload users, ACL and API tokens</button><span>${notice}</span></div>`}
+    </div>
+    ${audit && html`<h2>Audit log</h2>
+      <table data-audit><thead><tr><th>time</th><th>user</th><th>role</th><th>from</th><th>request</th><th>status</th></tr></thead><tbody>
+        ${audit.map((e) => html`<tr><td>${e.time}</td><td>${e.user}</td><td>${e.role}</td><td>${e.remote}</td>
+          <td class="mono">${e.method} ${e.path}</td><td>${e.status}</td></tr>`)}
+      </tbody></table>`}
+  </div>`;
+}
