@@ -1,0 +1,108 @@
+"""The web console's HTTP side against the real binary: the embedded files
+(gzip, ETag, caching), the server-sent event stream (a device's readings and
+the stats event, a malformed filter refused) and the test publish."""
+
+import gzip
+import json
+import socket
+import time
+import unittest
+import urllib.request
+
+from ibharness import HOST, IBTestCase, ironbridge_only
+
+SIM_DEVICE = """
+[[devices]]
+name = "demo"
+driver = "sim"
+[[devices.groups]]
+name = "fast"
+interval_ms = 200
+tags = [ { name = "count", address = "counter", type = "uint32" } ]
+"""
+
+
+def read_events(port, path, want, timeout=5.0):
+    """Reads a server-sent event stream until `want` events arrived or `timeout`;
+    returns them as (event, data) pairs."""
+    s = socket.create_connection((HOST, port), timeout=timeout)
+    s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n" % path).encode())
+    buf, events, deadline = b"", [], time.monotonic() + timeout
+    try:
+        while len(events) < want and time.monotonic() < deadline:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+            while b"\n\n" in buf:
+                block, buf = buf.split(b"\n\n", 1)
+                lines = block.decode().split("\n")
+                name = [l[7:] for l in lines if l.startswith("event: ")]
+                data = [l[6:] for l in lines if l.startswith("data: ")]
+                if name and data:
+                    events.append((name[0], json.loads(data[0])))
+    finally:
+        s.close()
+    return events
+
+
+@ironbridge_only()
+class ConsoleHttpTest(IBTestCase):
+    def test_index_is_served_gzip_or_plain_and_revalidated(self):
+        b = self.start_broker(extra_toml=SIM_DEVICE)
+        url = "http://%s:%d/" % (HOST, b.api_port)
+        req = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            self.assertEqual(r.headers["Content-Encoding"], "gzip")
+            self.assertEqual(r.headers["Cache-Control"], "no-cache")
+            etag = r.headers["ETag"]
+            html = gzip.decompress(r.read()).decode()
+        self.assertIn("Ironbridge", html)
+        status, headers, body = b.http_get("/")
+        self.assertEqual(status, 200)
+        self.assertNotIn("Content-Encoding", headers)
+        self.assertEqual(body.decode(), html)
+        req = urllib.request.Request(url, headers={"If-None-Match": etag})
+        with self.assertRaises(urllib.error.HTTPError) as cm:
+            urllib.request.urlopen(req, timeout=5)
+        self.assertEqual(cm.exception.code, 304)
+
+    def test_events_carry_readings_and_stats(self):
+        b = self.start_broker(extra_toml=SIM_DEVICE)
+        events = read_events(b.api_port, "/api/v1/events?filter=ib%2Fdata%2F%23", want=6)
+        messages = [d for e, d in events if e == "message"]
+        stats = [d for e, d in events if e == "stats"]
+        self.assertTrue(messages, events)
+        self.assertEqual(messages[0]["topic"], "ib/data/demo/fast")
+        self.assertIn("count", json.loads(messages[0]["payload"])["values"])
+        self.assertTrue(stats, events)
+        names = {m[0] for m in stats[0]["metrics"]}
+        self.assertIn("ib_device_connected", names)
+        self.assertEqual(stats[0]["dropped"], 0)
+
+    def test_malformed_filter_is_refused(self):
+        b = self.start_broker()
+        status, _, body = b.http_get("/api/v1/events?filter=a%2F%2B%2Bb")
+        self.assertEqual(status, 400)
+        self.assertIn("malformed", json.loads(body)["error"])
+
+    def test_test_publish_reaches_a_stream(self):
+        b = self.start_broker()
+        url = "http://%s:%d/api/v1/mqtt/publish" % (HOST, b.api_port)
+        body = json.dumps({"topic": "console/t", "payload": "hi", "retain": True}).encode()
+        with urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST"), timeout=5) as r:
+            self.assertEqual(r.status, 200)
+        events = read_events(b.api_port, "/api/v1/events?filter=console%2F%23", want=2)
+        messages = [d for e, d in events if e == "message"]
+        self.assertTrue(messages, events)
+        self.assertEqual(messages[0]["topic"], "console/t")
+        self.assertEqual(messages[0]["payload"], "hi")
+        self.assertTrue(messages[0]["retain"])
+        bad = json.dumps({"topic": "console/#"}).encode()
+        with self.assertRaises(urllib.error.HTTPError) as cm:
+            urllib.request.urlopen(urllib.request.Request(url, data=bad, method="POST"), timeout=5)
+        self.assertEqual(cm.exception.code, 400)
+
+
+if __name__ == "__main__":
+    unittest.main()
