@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "api/http_server.hpp"
 #include "core/json_writer.hpp"
@@ -56,6 +57,10 @@ struct EventStreams::Impl : std::enable_shared_from_this<EventStreams::Impl> {
         std::shared_ptr<ResponseStream> out;
         std::optional<mqtt::broker::SubscriberId> subscription;
         uint64_t dropped = 0;
+        // Events before the stream is open: the retained messages, which the
+        // router delivers while subscribe() runs when called on their loop.
+        std::vector<std::string> early;
+        size_t early_bytes = 0;
     };
 
     HttpResponse open(const HttpRequest& req);
@@ -109,14 +114,20 @@ HttpResponse EventStreams::Impl::open(const HttpRequest& req) {
         it->second.out = std::move(out);
         // A first comment, so the browser's EventSource reports the stream open at once.
         self->send(it->second, ": ironbridge events\n\n");
+        for (auto& event : it->second.early) self->send(it->second, std::move(event));
+        it->second.early = {};
         if (!self->ticking) self->tick();
     };
     return r;
 }
 
 bool EventStreams::Impl::send(Client& c, std::string event) {
-    if (!c.out) return false;
-    if (c.out->send(std::move(event), kMaxQueuedBytes)) {
+    if (!c.out && c.early_bytes + event.size() <= kMaxQueuedBytes) {
+        c.early_bytes += event.size();
+        c.early.push_back(std::move(event));
+        return true;
+    }
+    if (c.out && c.out->send(std::move(event), kMaxQueuedBytes)) {
         ++sent_total;
         return true;
     }
@@ -127,7 +138,7 @@ bool EventStreams::Impl::send(Client& c, std::string event) {
 
 void EventStreams::Impl::deliver(uint64_t id, const mqtt::broker::Message& m) {
     auto it = clients.find(id);
-    if (it == clients.end() || !it->second.out) return;
+    if (it == clients.end()) return;
     std::string event = "event: message\ndata: ";
     JsonWriter w(event);
     const auto payload = m.payload();
