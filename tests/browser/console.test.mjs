@@ -3,66 +3,14 @@
 // device and a bridge to a real mosquitto, all started here on 127.0.0.1 and
 // stopped by PID. Each step asserts on what the page shows and saves a
 // screenshot to $IB_SCREENSHOTS (build/screenshots). Exit 77: skipped.
-import { spawn } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
-import os from "node:os";
 import path from "node:path";
+import { cleanUp, freePort, launchBrowser, start, startIronbridge, stop, tmp, waitForPort } from "./harness.mjs";
 
-const SKIP = 77;
-const chromiumPath = process.env.IB_CHROMIUM || "/usr/bin/chromium";
-const bin = process.env.IRONBRIDGE_BIN;
 const shots = process.env.IB_SCREENSHOTS || path.resolve("screenshots");
-if (!bin) { console.log("skip: IRONBRIDGE_BIN is not set"); process.exit(SKIP); }
-if (!fs.existsSync(chromiumPath)) { console.log(`skip: no chromium at ${chromiumPath} (scripts/install-deps.sh)`); process.exit(SKIP); }
-let chromium;
-try { ({ chromium } = await import("playwright-core")); } catch {
-  console.log("skip: playwright-core is not installed (npm ci in tests/browser)"); process.exit(SKIP);
-}
 fs.mkdirSync(shots, { recursive: true });
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "ibconsole-"));
-const children = [];
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => resolve(port)); });
-    s.on("error", reject);
-  });
-}
-
-async function waitForPort(port, ms = 10000) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const ok = await new Promise((r) => {
-      const c = net.connect(port, "127.0.0.1", () => { c.destroy(); r(true); });
-      c.on("error", () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing listens on 127.0.0.1:${port} after ${ms} ms`);
-}
-
-function start(name, cmd, args) {
-  const log = fs.openSync(path.join(tmp, name + ".log"), "a");
-  const child = spawn(cmd, args, { cwd: tmp, stdio: ["ignore", log, log] });
-  children.push(child);
-  return child;
-}
-
-// By PID, SIGTERM then SIGKILL after 5 s.
-async function stop(child) {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const gone = new Promise((r) => child.once("exit", r));
-  child.kill("SIGTERM");
-  const t = setTimeout(() => child.kill("SIGKILL"), 5000);
-  await gone;
-  clearTimeout(t);
-}
-
-const mqttPort = await freePort(), apiPort = await freePort(), upstreamPort = await freePort();
+const upstreamPort = await freePort();
 const mosquittoConf = path.join(tmp, "mosquitto.conf");
 fs.writeFileSync(mosquittoConf, `listener ${upstreamPort} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
 const startMosquitto = async () => {
@@ -71,18 +19,7 @@ const startMosquitto = async () => {
   return m;
 };
 
-fs.writeFileSync(path.join(tmp, "ironbridge.toml"), `
-data_dir = "${tmp}/data"
-[log]
-level = "info"
-[[broker.listeners]]
-name = "default"
-bind = "127.0.0.1"
-port = ${mqttPort}
-[api]
-enabled = true
-bind = "127.0.0.1"
-port = ${apiPort}
+const config = `
 [[devices]]
 name = "demo"
 driver = "sim"
@@ -104,10 +41,9 @@ keep_alive_s = 2
 local = "ib/data/#"
 remote = "edge/\${topic}"
 qos = 1
-`);
+`;
 
-const base = `http://127.0.0.1:${apiPort}`;
-let failures = 0, browser, page;
+let failures = 0, browser, page, base;
 const consoleErrors = [];
 
 async function step(name, f) {
@@ -122,14 +58,12 @@ async function step(name, f) {
   if (page) await page.screenshot({ path: path.join(shots, name.replace(/\W+/g, "-") + ".png"), fullPage: true }).catch(() => {});
 }
 
-const text = (sel) => page.locator(sel).first().innerText();
 
 let mosquitto, ironbridge;
 try {
   mosquitto = await startMosquitto();
-  ironbridge = start("ironbridge", bin, ["run", "-c", path.join(tmp, "ironbridge.toml")]);
-  await waitForPort(apiPort);
-  browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: ["--no-sandbox", "--disable-gpu"] });
+  ({ child: ironbridge, base } = await startIronbridge(config));
+  browser = await launchBrowser();
   page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
   page.setDefaultTimeout(10000);
   // A failed request is logged by the browser as a console error; those the
@@ -234,12 +168,7 @@ try {
   await browser?.close().catch(() => {});
   await stop(ironbridge);
   await stop(mosquitto);
-  if (failures) {
-    for (const f of fs.readdirSync(tmp).filter((f) => f.endsWith(".log"))) {
-      console.log(`----- ${f}\n` + fs.readFileSync(path.join(tmp, f), "utf8").split("\n").slice(-40).join("\n"));
-    }
-  }
-  fs.rmSync(tmp, { recursive: true, force: true });
+  cleanUp(failures > 0);
 }
 console.log(failures ? `${failures} failed; screenshots in ${shots}` : `all passed; screenshots in ${shots}`);
 process.exit(failures ? 1 : 0);
