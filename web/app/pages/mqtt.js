@@ -40,7 +40,7 @@ export function Mqtt() {
           <div class="form">
             <label>topic</label><input name="pub-topic" value=${pub.topic} onInput=${(e) => setPub({ ...pub, topic: e.target.value })} /><div></div>
             <label>payload</label><input name="pub-payload" value=${pub.payload} onInput=${(e) => setPub({ ...pub, payload: e.target.value })} /><div></div>
-            <label>QoS</label><select value=${pub.qos} onChange=${(e) => setPub({ ...pub, qos: e.target.value })}><option>0</option><option>1</option><option>2</option></select><div></div>
+            <label>QoS</label><select name="pub-qos" onChange=${(e) => setPub({ ...pub, qos: e.target.value })}>${["0", "1", "2"].map((q) => html`<option value=${q} selected=${q === pub.qos}>${q}</option>`)}</select><div></div>
             <label>retain</label><input type="checkbox" checked=${pub.retain} onChange=${(e) => setPub({ ...pub, retain: e.target.checked })} /><div></div>
           </div>
           <div class="row-actions"><button class="primary" name="publish" onClick=${publish}>Publish</button><span data-publish-result>${pubResult}</span></div>
