@@ -18,6 +18,7 @@
 #include "bridge/bridge.hpp"
 #include "bridge/bridge_settings.hpp"
 #include "app/bridge_routes.hpp"
+#include "app/console_routes.hpp"
 #include "app/device_routes.hpp"
 #include "app/history_routes.hpp"
 #include "app/mqtt_routes.hpp"
@@ -141,6 +142,8 @@ int run_node(const std::string& config_path) {
         return 2;
     }
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+    // The console's Logs page reads the last lines from memory.
+    ib::log::keep_recent_lines(1000);
     ib::log::set_level(cfg->log.level);
 
     std::error_code fs_ec;
@@ -287,6 +290,7 @@ int run_node(const std::string& config_path) {
         // The web console: its files, and the live events its pages follow.
         ib::api::add_static_routes(*http);
         ib::app::add_mqtt_routes(*http, broker.router());
+        ib::app::add_console_routes(*http, *cfg);
         events = std::make_unique<ib::api::EventStreams>(api_loop, broker.router(), *http);
         http->add_metrics([&events](ib::MetricSink& sink) { events->collect_metrics(sink); });
         auto port = http->start();

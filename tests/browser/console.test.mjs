@@ -85,7 +85,7 @@ try {
     await page.waitForFunction(() => document.querySelector('[data-card="health"] .value')?.textContent === "ok");
   });
 
-  for (const id of ["devices", "rules", "bridges", "trends", "mqtt", "settings"]) {
+  for (const id of ["devices", "rules", "bridges", "trends", "mqtt", "logs", "settings"]) {
     await step(`page ${id} loads`, async () => {
       await page.goto(`${base}/#/${id}`);
       await page.locator(`[data-page="${id}"]`).waitFor();

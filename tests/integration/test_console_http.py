@@ -103,6 +103,29 @@ class ConsoleHttpTest(IBTestCase):
             urllib.request.urlopen(urllib.request.Request(url, data=bad, method="POST"), timeout=5)
         self.assertEqual(cm.exception.code, 400)
 
+    def test_recent_logs_filter_by_level_and_module(self):
+        b = self.start_broker(extra_toml=SIM_DEVICE)
+        status, _, body = b.http_get("/api/v1/logs?module=device")
+        self.assertEqual(status, 200)
+        lines = json.loads(body)["lines"]
+        self.assertTrue(any(l["text"] == "device demo: connected" for l in lines), lines)
+        self.assertTrue(all(l["module"] == "device" for l in lines), lines)
+        status, _, body = b.http_get("/api/v1/logs?level=error")
+        self.assertEqual(json.loads(body)["lines"], [])
+        status, _, body = b.http_get("/api/v1/logs?level=loud")
+        self.assertEqual(status, 400)
+
+    def test_config_in_force_masks_tokens(self):
+        # The first lines land in the harness's [api] table.
+        b = self.start_broker(extra_toml='tokens = ["s3cret-token"]\n')
+        status, _, body = b.http_get("/api/v1/config")
+        self.assertEqual(status, 200)
+        self.assertNotIn(b"s3cret-token", body)
+        settings = {s["key"]: s for s in json.loads(body)["settings"]}
+        self.assertEqual(settings["bus.prefix"]["value"], "ib")
+        self.assertEqual(settings["api.tokens"]["value"], "(1 hidden)")
+        self.assertEqual(json.loads(body)["listeners"][0]["port"], b.port)
+
 
 if __name__ == "__main__":
     unittest.main()

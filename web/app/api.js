@@ -3,6 +3,13 @@
 // No page builds a fetch or an EventSource by hand.
 
 export const session = { user: null, role: "admin", anonymous: true, csrf: null };
+// The bus's topic prefix (bus.prefix), read from the settings in force at start.
+export const bus = { prefix: "ib" };
+export async function loadBus() {
+  const r = await get("/api/v1/config");
+  const p = r.ok && r.data.settings.find((s) => s.key === "bus.prefix");
+  if (p) bus.prefix = p.value;
+}
 
 let unauthorized = () => {};
 export function onUnauthorized(f) { unauthorized = f; }

@@ -1,13 +1,14 @@
 // The console's shell: who is logged in (or the login page), the navigation,
 // and the page the URL's hash names (#/devices), so "/" is the only HTML path.
 import { html, render, useEffect, useState } from "htm/preact";
-import { login, logout, onUnauthorized, session, startHistory, whoami } from "./api.js";
+import { loadBus, login, logout, onUnauthorized, session, startHistory, whoami } from "./api.js";
 import { Overview } from "./pages/overview.js";
 import { Devices } from "./pages/devices.js";
 import { Rules } from "./pages/rules.js";
 import { Bridges } from "./pages/bridges.js";
 import { Trends } from "./pages/trends.js";
 import { Mqtt } from "./pages/mqtt.js";
+import { Logs } from "./pages/logs.js";
 import { Settings } from "./pages/settings.js";
 
 const pages = [
@@ -17,6 +18,7 @@ const pages = [
   ["bridges", "Bridges", Bridges],
   ["trends", "Trends", Trends],
   ["mqtt", "MQTT", Mqtt],
+  ["logs", "Logs", Logs],
   ["settings", "Settings", Settings],
 ];
 
@@ -49,7 +51,11 @@ function App() {
   const [auth, setAuth] = useState("checking");
   const [page, setPage] = useState(pageOfHash());
   useEffect(() => {
-    const check = async () => setAuth(await whoami());
+    const check = async () => {
+      const state = await whoami();
+      if (state === "ok") await loadBus();
+      setAuth(state);
+    };
     onUnauthorized(() => setAuth("login"));
     check();
     const onHash = () => setPage(pageOfHash());
@@ -59,7 +65,7 @@ function App() {
   useEffect(() => { if (auth === "ok") startHistory(); }, [auth]);
 
   if (auth === "checking") return html`<p class="boot">Connecting…</p>`;
-  if (auth === "login") return html`<${Login} done=${() => setAuth("ok")} />`;
+  if (auth === "login") return html`<${Login} done=${async () => { await loadBus(); setAuth("ok"); }} />`;
   if (auth === "error") return html`<p class="boot bad">The node did not answer /api/v1/auth/me; reload to retry.</p>`;
   const [, , Page] = pages.find(([id]) => id === page) ?? pages[0];
   return html`<div class="shell">

@@ -1,10 +1,10 @@
 // Devices: the device → group → tag tree with live values from the event
-// stream (ib/data/#), drawn at most once a frame and only for the rows in view,
+// stream (<bus.prefix>/data/#), drawn at most once a frame and only for the rows in view,
 // so 10,000 tags changing every second stay smooth. Link states come from the
 // device list, polled every 3 s. Forms create and edit devices, groups and
 // tags and show the API's message beside the field it names; a tag can be written.
 import { html, useEffect, useRef, useState } from "htm/preact";
-import { api, can, enc, events, fmt, get } from "../api.js";
+import { api, bus, can, enc, events, fmt, get } from "../api.js";
 import { Field, VirtualList, fieldOfError, usePoll } from "../widgets.js";
 
 const drivers = ["sim", "modbus-tcp", "modbus-rtu-over-tcp", "modbus-rtu"];
@@ -40,7 +40,7 @@ export function Devices() {
 
   useEffect(() => {
     let pending = false;
-    return events("ib/data/#", {
+    return events(`${bus.prefix}/data/#`, {
       message: (m) => {
         const p = m.json;
         if (!p || !p.device) return;

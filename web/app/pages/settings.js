@@ -1,4 +1,5 @@
-// Settings: who is logged in, reloading users/ACL/tokens, and the audit log of
+// Settings: who is logged in, the settings in force (GET /api/v1/config,
+// secrets masked by the node), reloading users/ACL/tokens, and the audit log of
 // changes (/api/v1/audit): listed when it answers 200, hidden on 403 or 404.
 import { html, useEffect, useState } from "htm/preact";
 import { api, can, get, session } from "../api.js";
@@ -6,8 +7,11 @@ import { api, can, get, session } from "../api.js";
 export function Settings() {
   const [audit, setAudit] = useState(null);
   const [notice, setNotice] = useState("");
+  const [config, setConfig] = useState(null);
   useEffect(() => {
     (async () => {
+      const c = await get("/api/v1/config");
+      if (c.ok) setConfig(c.data);
       const r = await get("/api/v1/audit?limit=100");
       setAudit(r.status === 200 ? r.data.entries ?? [] : null);
     })();
@@ -27,5 +31,15 @@ export function Settings() {
         ${audit.map((e) => html`<tr><td>${e.time}</td><td>${e.user}</td><td>${e.role}</td><td>${e.remote}</td>
           <td class="mono">${e.method} ${e.path}</td><td>${e.status}</td></tr>`)}
       </tbody></table>`}
+    ${config && html`<h2>Settings in force</h2>
+      <table data-config><thead><tr><th>key</th><th>value</th><th>default</th><th></th></tr></thead><tbody>
+        ${config.settings.map((s) => {
+          const v = JSON.stringify(s.value), d = JSON.stringify(s.default);
+          return html`<tr><td class="mono">${s.key}</td><td class="mono ${v !== d ? "warn" : ""}">${v}</td>
+            <td class="mono muted">${d}</td><td class="muted">${s.reloadable ? "reloadable" : ""}</td></tr>`;
+        })}
+      </tbody></table>
+      <h2>Listeners</h2>
+      <table><tbody>${config.listeners.map((l) => html`<tr><td class="mono">${JSON.stringify(l)}</td></tr>`)}</tbody></table>`}
   </div>`;
 }

@@ -3,7 +3,7 @@
 // extended live by the tag's readings from the event stream.
 import { html, useEffect, useRef, useState } from "htm/preact";
 import uPlot from "uplot";
-import { enc, events, get } from "../api.js";
+import { bus, enc, events, get } from "../api.js";
 
 const ranges = { "15 min": [15 * 60e3, "raw"], "1 h": [3600e3, "raw"], "1 d": [86400e3, "1m"], "1 w": [7 * 86400e3, "1h"] };
 
@@ -59,7 +59,7 @@ export function Trends() {
       }, data, box.current);
       // Live extension: new readings of the picked tags are appended.
       const devicesShown = [...new Set(picked.map((k) => k.split("/")[0]))];
-      const filter = devicesShown.length === 1 ? `ib/data/${devicesShown[0]}/+` : "ib/data/#";
+      const filter = devicesShown.length === 1 ? `${bus.prefix}/data/${devicesShown[0]}/+` : `${bus.prefix}/data/#`;
       stop = events(filter, {
         message: (m) => {
           const v = m.json?.values;
