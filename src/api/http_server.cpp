@@ -205,7 +205,12 @@ private:
         if (server_->authorizer && request.path != "/api/v1/health" && !is_console_path(request.path) &&
             !server_->authorizer(request)) {
             HttpResponse denied = json_error(401, "credentials required: Authorization: Bearer <token>, or Basic");
-            denied.headers.emplace_back("WWW-Authenticate", "Basic realm=\"ironbridge\", Bearer realm=\"ironbridge\"");
+            // A browser answers a Basic challenge by asking its user for a
+            // password, even for a script's fetch; the console (which says
+            // X-Requested-With) shows its own login page instead.
+            const bool from_script = !request.header("X-Requested-With").empty();
+            denied.headers.emplace_back("WWW-Authenticate", from_script ? "Bearer realm=\"ironbridge\""
+                                                                         : "Basic realm=\"ironbridge\", Bearer realm=\"ironbridge\"");
             return write(std::move(denied), !req.keep_alive());
         }
         HttpResponse response = server_->router.dispatch(request);

@@ -68,8 +68,9 @@ try {
   page.setDefaultTimeout(10000);
   // A failed request is logged by the browser as a console error; those the
   // console expects are not errors: /api/v1/auth/me and /api/v1/audit answer
-  // 404 on a node without access control, and the form step posts a bad device.
-  const expected = [/\/api\/v1\/auth\/me$/, /\/api\/v1\/audit\?/, /\/api\/v1\/devices$/];
+  // 404 on a node without access control, and the form steps post a bad device and a bad tag.
+  // The closed node answers 401 to auth/me, which is how the console knows to ask.
+  const expected = [/\/api\/v1\/auth\/me$/, /\/api\/v1\/audit\?/, /\/api\/v1\/devices$/, /\/groups\/fast\/tags$/];
   page.on("console", (m) => {
     if (m.type() !== "error") return;
     const from = m.location()?.url ?? "";
@@ -115,6 +116,18 @@ try {
     }, first);
   });
 
+  await step("a tag added to a group shows the API's message beside its field, then reads", async () => {
+    await page.goto(base + "/#/devices");
+    await page.locator('[data-group="line2/fast"] button[name="add-tag"]').click();
+    await page.fill('[data-part-form] input[name="name"]', "torque");
+    await page.fill('[data-part-form] input[name="address"]', "bogus");
+    await page.click('button[name="save-part"]');
+    await page.locator('[data-part-form] [data-error-for="address"]').filter({ hasText: "bogus" }).waitFor();
+    await page.fill('[data-part-form] input[name="address"]', "counter");
+    await page.click('button[name="save-part"]');
+    await page.waitForFunction(() => /\d/.test(document.querySelector('[data-tag="line2/fast/torque"] [data-value]')?.textContent ?? ""));
+  });
+
   await step("a write from the page lands on the device", async () => {
     await page.goto(base + "/#/devices");
     await page.locator('[data-tag="demo/fast/setpoint"] button[name="write"]').click();
@@ -156,6 +169,16 @@ try {
     mosquitto = await startMosquitto();
     await link.filter({ hasText: "linked" }).waitFor();
     await page.waitForFunction((q) => +document.querySelector('[data-bridge="cloud"] [data-backlog]').dataset.backlog < q, queued);
+  });
+
+  await step("a node without anonymous access shows the login page", async () => {
+    const closed = await startIronbridge('allow_anonymous = false\ntokens = ["console-test"]\n');
+    try {
+      await page.goto(closed.base + "/");
+      await page.locator('form.login input[name="token"]').waitFor();
+    } finally {
+      await stop(closed.child);
+    }
   });
 
   await step("no console errors on any page", async () => {

@@ -64,10 +64,14 @@ export async function stop(child) {
   clearTimeout(t);
 }
 
-// Ironbridge with `extra` TOML appended to a config of its own ports.
+let instances = 0;
+// Ironbridge with `extra` TOML appended to a config of its own ports and data
+// folder; its first lines land in [api].
 export async function startIronbridge(extra) {
   const mqttPort = await freePort(), apiPort = await freePort();
-  fs.writeFileSync(path.join(tmp, "ironbridge.toml"), `data_dir = "${tmp}/data"
+  const name = instances++ ? `ironbridge-${instances}` : "ironbridge";
+  const config = path.join(tmp, name + ".toml");
+  fs.writeFileSync(config, `data_dir = "${tmp}/${name}-data"
 [log]
 level = "info"
 [[broker.listeners]]
@@ -79,7 +83,7 @@ enabled = true
 bind = "127.0.0.1"
 port = ${apiPort}
 ${extra}`);
-  const child = start("ironbridge", bin, ["run", "-c", path.join(tmp, "ironbridge.toml")]);
+  const child = start(name, bin, ["run", "-c", config]);
   await waitForPort(apiPort);
   return { child, base: `http://127.0.0.1:${apiPort}` };
 }

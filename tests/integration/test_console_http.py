@@ -126,6 +126,19 @@ class ConsoleHttpTest(IBTestCase):
         self.assertEqual(settings["api.tokens"]["value"], "(1 hidden)")
         self.assertEqual(json.loads(body)["listeners"][0]["port"], b.port)
 
+    def test_closed_node_serves_the_console_and_challenges_scripts_without_basic(self):
+        b = self.start_broker(extra_toml='allow_anonymous = false\ntokens = ["t0k"]\n')
+        status, _, body = b.http_get("/")
+        self.assertEqual(status, 200)
+        self.assertEqual(b.http_get("/api/v1/devices")[0], 401)
+        req = urllib.request.Request("http://%s:%d/api/v1/auth/me" % (HOST, b.api_port),
+                                     headers={"X-Requested-With": "ironbridge-console"})
+        with self.assertRaises(urllib.error.HTTPError) as cm:
+            urllib.request.urlopen(req, timeout=5)
+        self.assertEqual(cm.exception.code, 401)
+        # A Basic challenge would make the browser ask for a password itself.
+        self.assertEqual(cm.exception.headers["WWW-Authenticate"], 'Bearer realm="ironbridge"')
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -17,7 +17,9 @@ export function onUnauthorized(f) { unauthorized = f; }
 // Resolves to {ok, status, data}; never throws for an HTTP error, so a page can
 // show the API's own message next to the field it names.
 export async function api(method, path, body) {
-  const headers = { Accept: "application/json" };
+  // X-Requested-With: a 401 then carries no Basic challenge, which would make
+  // the browser ask for a password itself instead of showing the login page.
+  const headers = { Accept: "application/json", "X-Requested-With": "ironbridge-console" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET" && method !== "HEAD" && session.csrf) headers["X-CSRF-Token"] = session.csrf;
   let res;

@@ -4,7 +4,7 @@
 // device list, polled every 3 s. Forms create and edit devices, groups and
 // tags and show the API's message beside the field it names; a tag can be written.
 import { html, useEffect, useRef, useState } from "htm/preact";
-import { api, bus, can, enc, events, fmt, get } from "../api.js";
+import { api, bus, can, enc, events, fmt, get, metricsOf } from "../api.js";
 import { Field, VirtualList, fieldOfError, usePoll } from "../widgets.js";
 
 const drivers = ["sim", "modbus-tcp", "modbus-rtu-over-tcp", "modbus-rtu"];
@@ -23,6 +23,9 @@ export function Devices() {
   const [version, setVersion] = useState(0);
   const [form, setForm] = useState(null);
   const [writing, setWriting] = useState(null); // {device, tag, value, result}
+  const [sub, setSub] = useState(null); // a group or tag form: {kind, device, group, doc, errors, error}
+  const [rtt, setRtt] = useState({}); // device -> mean round trip (ms) over the last stats interval
+  const lastRtt = useRef(new Map());
   const signature = useRef("");
 
   usePoll(async () => {
@@ -41,6 +44,16 @@ export function Devices() {
   useEffect(() => {
     let pending = false;
     return events(`${bus.prefix}/data/#`, {
+      stats: (st) => {
+        const m = metricsOf(st), next = {};
+        const counts = new Map(m.all("ib_device_round_trip_seconds_count").map((x) => [x.labels.device, x.value]));
+        for (const x of m.all("ib_device_round_trip_seconds_sum")) {
+          const d = x.labels.device, count = counts.get(d) ?? 0, prev = lastRtt.current.get(d);
+          if (prev && count > prev.count) next[d] = ((x.value - prev.sum) / (count - prev.count)) * 1000;
+          lastRtt.current.set(d, { sum: x.value, count });
+        }
+        setRtt(next);
+      },
       message: (m) => {
         const p = m.json;
         if (!p || !p.device) return;
@@ -87,15 +100,20 @@ export function Devices() {
       return html`<div class="vrow device" style=${style} key=${"d" + r.d.name} data-device=${r.d.name}>
         <span><a href="#/devices" onClick=${() => toggle(r.d.name)}>${open.has(r.d.name) ? "▾" : "▸"} ${r.d.name}</a> <span class="muted">${r.d.driver}</span></span>
         <span><span class="pill ${ok ? "ok" : "bad"}" data-state>${r.d.state}</span></span>
-        <span class="muted">${r.d.tags} tags</span>
+        <span class="muted">${r.d.tags} tags${rtt[r.d.name] !== undefined ? ` · ${fmt(rtt[r.d.name], 1)} ms` : ""}</span>
         <span class="bad">${r.d.error ?? ""}</span>
         <span>${can("admin") && r.d.source === "api" && html`<button onClick=${() => editDevice(r.d.name)}>edit</button>
+          <button onClick=${() => setSub({ kind: "group", device: r.d.name, doc: { name: "", interval_ms: 1000, tags: [] }, errors: {} })}>+ group</button>
           <button class="danger" onClick=${() => removeDevice(r.d.name)}>delete</button>`}</span>
       </div>`;
     }
     if (r.kind === "group") {
-      return html`<div class="vrow group" style=${style} key=${"g" + r.d.name + "/" + r.g.name}>
-        <span class="indent1">${r.g.name}</span><span class="muted">every ${r.g.interval_ms} ms</span><span></span><span></span><span></span></div>`;
+      return html`<div class="vrow group" style=${style} key=${"g" + r.d.name + "/" + r.g.name} data-group=${r.d.name + "/" + r.g.name}>
+        <span class="indent1">${r.g.name}</span><span class="muted">every ${r.g.interval_ms} ms</span><span></span><span></span>
+        <span>${can("admin") && r.d.source === "api" && html`
+          <button name="add-tag" onClick=${() => setSub({ kind: "tag", device: r.d.name, group: r.g.name, doc: { name: "", address: "", type: "float32", unit: "", access: "r" }, errors: {} })}>+ tag</button>
+          <button onClick=${() => setSub({ kind: "group", device: r.d.name, group: r.g.name, doc: { ...r.g }, errors: {} })}>edit</button>
+          <button class="danger" onClick=${() => removePart(`${enc(r.d.name)}/groups/${enc(r.g.name)}`, `group ${r.g.name}`)}>delete</button>`}</span></div>`;
     }
     const key = `${r.d.name}/${r.g.name}/${r.t.name}`;
     const v = live.get(key);
@@ -105,7 +123,8 @@ export function Devices() {
       <span class="mono" data-value>${v?.error ? "" : v ? fmt(v.value, 3) : "…"}</span>
       <span class="muted">${r.t.unit ?? ""}</span>
       <span class=${v?.error ? "bad" : "muted"}>${v?.error ?? (v ? new Date(v.ts).toLocaleTimeString() : "")}</span>
-      <span>${writable && can("operator") && html`<button name="write" onClick=${() => setWriting({ device: r.d.name, tag: r.t.name, value: "", result: "" })}>write</button>`}</span>
+      <span>${writable && can("operator") && html`<button name="write" onClick=${() => setWriting({ device: r.d.name, tag: r.t.name, value: "", result: "" })}>write</button>`}
+        ${can("admin") && r.d.source === "api" && html` <button class="danger" onClick=${() => removePart(`${enc(r.d.name)}/groups/${enc(r.g.name)}/tags/${enc(r.t.name)}`, `tag ${r.t.name}`)}>delete</button>`}</span>
     </div>`;
   };
 
@@ -116,6 +135,11 @@ export function Devices() {
   const removeDevice = async (name) => {
     if (!confirm(`Delete device ${name}?`)) return;
     await api("DELETE", "/api/v1/devices/" + enc(name));
+    signature.current = "";
+  };
+  const removePart = async (path, what) => {
+    if (!confirm(`Delete ${what}?`)) return;
+    await api("DELETE", "/api/v1/devices/" + path);
     signature.current = "";
   };
   const doWrite = async () => {
@@ -140,6 +164,7 @@ export function Devices() {
       <button onClick=${() => setWriting(null)}>Close</button>
       <span data-write-result class=${writing.result === "written" ? "ok" : "bad"}>${writing.result}</span>
     </div>`}
+    ${sub && html`<${PartForm} sub=${sub} setSub=${setSub} done=${() => { setSub(null); signature.current = ""; }} />`}
     ${form && html`<${DeviceForm} form=${form} setForm=${setForm} done=${() => { setForm(null); signature.current = ""; }} />`}
     <${VirtualList} count=${rows.length} renderRow=${renderRow} version=${version} />
   </div>`;
@@ -199,5 +224,48 @@ function DeviceForm({ form, setForm, done }) {
       <button type="button" onClick=${() => setForm(null)}>Cancel</button>
     </div>
     <div class="form-error">${form.error}</div>
+  </form>`;
+}
+
+// A group (name, interval; its tags kept) or one tag, added to or replacing
+// its place in a device; the API's message goes beside the field it names.
+function PartForm({ sub, setSub, done }) {
+  const doc = sub.doc;
+  const set = (k, v) => setSub({ ...sub, doc: { ...doc, [k]: v } });
+  const base = "/api/v1/devices/" + enc(sub.device);
+  const submit = async (e) => {
+    e.preventDefault();
+    let r;
+    if (sub.kind === "group") {
+      const body = { ...doc, interval_ms: +doc.interval_ms };
+      r = sub.group ? await api("PUT", `${base}/groups/${enc(sub.group)}`, body) : await api("POST", `${base}/groups`, body);
+    } else {
+      const body = Object.fromEntries(Object.entries(doc).filter(([, v]) => v !== ""));
+      r = await api("POST", `${base}/groups/${enc(sub.group)}/tags`, body);
+    }
+    if (r.ok) return done();
+    // Tags come back one result each; a group or device error is one message.
+    const message = r.data?.results?.find((x) => !x.ok)?.error ?? r.data?.error ?? `failed (${r.status})`;
+    const field = fieldOfError(message, formFields);
+    setSub({ ...sub, errors: field ? { [field]: message } : {}, error: field ? "" : message });
+  };
+  const err = (k) => sub.errors[k];
+  const title = sub.kind === "group" ? (sub.group ? `Edit group ${sub.group}` : `New group of ${sub.device}`) : `New tag in ${sub.device} / ${sub.group}`;
+  return html`<form class="panel" onSubmit=${submit} data-part-form=${sub.kind}>
+    <h2>${title}</h2>
+    <div class="form">
+      <${Field} label="name" name="name" value=${doc.name} error=${err("name") || err("group") || err("tag")} onInput=${(v) => set("name", v)} />
+      ${sub.kind === "group" ? html`
+        <${Field} label="interval (ms)" name="interval_ms" value=${doc.interval_ms} error=${err("interval_ms")} onInput=${(v) => set("interval_ms", v)} />` : html`
+        <${Field} label="address" name="address" value=${doc.address} error=${err("address")} onInput=${(v) => set("address", v)} />
+        <${Field} label="type" name="type" value=${doc.type} options=${types} error=${err("type")} onInput=${(v) => set("type", v)} />
+        <${Field} label="unit" name="unit" value=${doc.unit} error=${err("unit")} onInput=${(v) => set("unit", v)} />
+        <${Field} label="access" name="access" value=${doc.access} options=${["r", "rw"]} error=${err("access")} onInput=${(v) => set("access", v)} />`}
+    </div>
+    <div class="row-actions">
+      <button class="primary" type="submit" name="save-part">Save</button>
+      <button type="button" onClick=${() => setSub(null)}>Cancel</button>
+    </div>
+    <div class="form-error">${sub.error}</div>
   </form>`;
 }
