@@ -157,7 +157,7 @@ public:
         if (stream_closed_ || queued_bytes_ + piece.size() > max_queued) return false;
         queued_bytes_ += piece.size();
         pending_.push_back(std::move(piece));
-        if (pending_.size() == 1) write_pending();
+        if (!writing_) write_pending();
         return true;
     }
     bool closed() const override { return stream_closed_; }
@@ -262,17 +262,22 @@ private:
         r.stream(this->shared_from_this());
     }
 
+    // The front piece is the one being written: it stays in place (deque
+    // keeps its address while others are added) until its write completes.
     void write_pending() {
+        writing_ = true;
         // A client that reads nothing for this long is gone.
         beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(HttpServer::kReadTimeoutSeconds));
         asio::async_write(stream_, asio::buffer(pending_.front()),
                           [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                              self->writing_ = false;
+                              self->queued_bytes_ -= self->pending_.front().size();
+                              self->pending_.pop_front();
                               if (ec) {
                                   self->shutdown();
                                   return self->end_stream();
                               }
-                              self->queued_bytes_ -= self->pending_.front().size();
-                              self->pending_.pop_front();
+                              if (self->stream_closed_) return self->pending_.clear();
                               if (!self->pending_.empty()) self->write_pending();
                           });
     }
@@ -280,8 +285,12 @@ private:
     void end_stream() {
         if (stream_closed_) return;
         stream_closed_ = true;
-        pending_.clear();
-        queued_bytes_ = 0;
+        // What waits behind a write in flight goes; the piece being written
+        // stays until its completion handler runs.
+        while (pending_.size() > (writing_ ? 1 : 0)) {
+            queued_bytes_ -= pending_.back().size();
+            pending_.pop_back();
+        }
         if (auto f = std::move(on_stream_close_)) f();
     }
 
@@ -305,6 +314,7 @@ private:
     // An open response's pieces not yet written (the front one is being written).
     std::deque<std::string> pending_;
     size_t queued_bytes_ = 0;
+    bool writing_ = false;
     bool stream_closed_ = false;
     std::function<void()> on_stream_close_;
 };

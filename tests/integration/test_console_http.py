@@ -9,7 +9,7 @@ import time
 import unittest
 import urllib.request
 
-from ibharness import HOST, IBTestCase, ironbridge_only
+from ibharness import HOST, IBTestCase, ironbridge_only, wait_until
 
 SIM_DEVICE = """
 [[devices]]
@@ -138,6 +138,32 @@ class ConsoleHttpTest(IBTestCase):
         self.assertEqual(cm.exception.code, 401)
         # A Basic challenge would make the browser ask for a password itself.
         self.assertEqual(cm.exception.headers["WWW-Authenticate"], 'Bearer realm="ironbridge"')
+
+    def test_a_stream_that_is_not_read_loses_events_and_holds_nothing_up(self):
+        b = self.start_broker()
+        s = socket.socket()
+        # A small receive window, so the node's queue for this client fills soon.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect((HOST, b.api_port))
+        self.addCleanup(s.close)
+        s.sendall(b"GET /api/v1/events?filter=big%2F%23 HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertTrue(wait_until(lambda: metric(b, "ib_api_event_streams") == 1, timeout=5))
+        c = self.paho(b)
+        c.connect()
+        payload = b"x" * 65536
+        for _ in range(200):  # 12.5 MiB: more than the socket buffers and the 512 KiB queue
+            c.publish("big/t", payload, qos=1)
+        self.assertTrue(wait_until(lambda: metric(b, "ib_api_events_dropped_total") > 0, timeout=10))
+        # The API's loop still answers at once.
+        self.assertEqual(b.http_get("/api/v1/health", timeout=2)[0], 200)
+
+
+def metric(broker, name):
+    _, _, body = broker.http_get("/metrics")
+    for line in body.decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
 
 
 if __name__ == "__main__":
