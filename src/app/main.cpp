@@ -289,7 +289,7 @@ int run_node(const std::string& config_path) {
         }
         // The web console: its files, and the live events its pages follow.
         ib::api::add_static_routes(*http);
-        ib::app::add_mqtt_routes(*http, broker.router());
+        ib::app::add_mqtt_routes(*http, broker, api_loop);
         ib::app::add_console_routes(*http, *cfg);
         events = std::make_unique<ib::api::EventStreams>(api_loop, broker.router(), *http);
         http->add_metrics([&events](ib::MetricSink& sink) { events->collect_metrics(sink); });

@@ -2,9 +2,11 @@
 
 #include <simdjson.h>
 
+#include <functional>
 #include <string>
 
 #include "api/http_server.hpp"
+#include "mqtt/broker/broker.hpp"
 #include "mqtt/broker/router.hpp"
 
 namespace ib::app {
@@ -44,10 +46,23 @@ HttpResponse publish(mqtt::broker::Router& router, std::string_view body) {
     return api::json_reply(200, R"({"published":true})");
 }
 
+// Beyond this many sessions per shard the list is cut (the total says how many there are).
+constexpr size_t kMaxClientsListed = 1000;
+
 }  // namespace
 
-void add_mqtt_routes(api::HttpServer& server, mqtt::broker::Router& router) {
-    server.route("POST", "/api/v1/mqtt/publish", [&router](const HttpRequest& req) { return publish(router, req.body); });
+void add_mqtt_routes(api::HttpServer& server, mqtt::broker::Broker& broker, boost::asio::io_context& api_loop) {
+    server.route("POST", "/api/v1/mqtt/publish",
+                 [&broker](const HttpRequest& req) { return publish(broker.router(), req.body); });
+    // Each shard lists its sessions on its own loop; the answer is written from the API's.
+    server.route("GET", "/api/v1/mqtt/clients", [&broker, &api_loop](const HttpRequest&) {
+        HttpResponse r;
+        r.deferred = [&broker, &api_loop](std::function<void(HttpResponse)> reply) {
+            broker.list_clients(kMaxClientsListed, api_loop,
+                                [reply](std::string json) { reply(api::json_reply(200, std::move(json))); });
+        };
+        return r;
+    });
 }
 
 }  // namespace ib::app

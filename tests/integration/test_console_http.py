@@ -157,6 +157,21 @@ class ConsoleHttpTest(IBTestCase):
         # The API's loop still answers at once.
         self.assertEqual(b.http_get("/api/v1/health", timeout=2)[0], 200)
 
+    def test_clients_list_shows_a_session_and_its_subscriptions(self):
+        b = self.start_broker()
+        c = self.paho(b, client_id="console-watcher")
+        c.connect()
+        c.subscribe("plant/#", qos=1)
+        status, _, body = b.http_get("/api/v1/mqtt/clients")
+        self.assertEqual(status, 200)
+        listed = json.loads(body)
+        self.assertEqual(listed["total"], 1)
+        client = listed["clients"][0]
+        self.assertEqual(client["client_id"], "console-watcher")
+        self.assertTrue(client["connected"])
+        self.assertEqual(client["protocol"], "5.0")
+        self.assertEqual(client["subscriptions"], [{"filter": "plant/#", "qos": 1}])
+
 
 def metric(broker, name):
     _, _, body = broker.http_get("/metrics")
