@@ -148,6 +148,11 @@ try {
     await page.fill('textarea[name="messages"]', '[{"topic": "ib/data/demo/fast", "payload": {"values": {"temperature": 21.5}}}]');
     await page.click('button[name="test"]');
     await page.locator("[data-test-result] pre").filter({ hasText: "21.5" }).waitFor();
+    // Then against the last live messages of its FROM topic.
+    await page.click('button[name="live"]');
+    await page.waitForFunction(() => document.querySelector('textarea[name="messages"]').value.includes('"device": "demo"'));
+    await page.click('button[name="test"]');
+    await page.locator("[data-test-result]").filter({ hasText: /^[1-9]\d* output rows/ }).waitFor();
     await page.click('button[name="save"]');
     await page.locator('[data-rule="hot"]').filter({ hasText: "running" }).waitFor();
     await page.goto(base + "/#/mqtt");

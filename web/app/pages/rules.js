@@ -1,8 +1,9 @@
 // Rules: the list with counters, status and last error (polled every 3 s),
-// and an SQL editor that test-runs a rule (/api/v1/rules/test) before it is
-// created or saved; start, stop and delete.
+// and an SQL editor that test-runs a rule (/api/v1/rules/test) against sample
+// messages or the last live messages of its FROM topic, before it is created
+// or saved; start, stop and delete.
 import { html, useState } from "htm/preact";
-import { ago, api, can, enc, fmt, get } from "../api.js";
+import { ago, api, can, enc, events, fmt, get } from "../api.js";
 import { usePoll } from "../widgets.js";
 
 const sample = JSON.stringify([{ topic: "ib/data/demo/fast", payload: { device: "demo", values: { temperature: 21.5 } } }], null, 1);
@@ -34,6 +35,23 @@ export function Rules() {
     const r = edit.existing ? await api("PUT", "/api/v1/rules/" + enc(edit.id), b) : await api("POST", "/api/v1/rules", b);
     if (r.ok) { setNotice(`rule ${edit.id} saved`); setEdit(null); setResult(null); refresh(); }
     else setResult(r);
+  };
+  // The last messages of the rule's FROM filter, listened to for a few seconds.
+  const [listening, setListening] = useState(false);
+  const useLive = () => {
+    const from = /FROM\s+"((?:[^"\\]|\\.)*)"/i.exec(edit.sql);
+    if (!from) return setResult({ ok: false, data: { error: 'the SQL has no FROM "<filter>" to listen to' } });
+    const got = [];
+    setListening(true);
+    const stop = events(from[1], {
+      message: (m) => { got.push({ topic: m.topic, payload: m.json ?? m.payload }); if (got.length > 10) got.shift(); },
+    });
+    setTimeout(() => {
+      stop();
+      setListening(false);
+      if (got.length) setMessages(JSON.stringify(got, null, 1));
+      else setResult({ ok: false, data: { error: `no message on ${from[1]} in 3 s` } });
+    }, 3000);
   };
   const refresh = async () => { const r = await get("/api/v1/rules"); if (r.ok) setRules(r.data); };
   const act = async (id, what) => {
@@ -81,6 +99,7 @@ export function Rules() {
       <h2>Sample messages for a test run</h2>
       <textarea name="messages" rows="4" value=${messages} onInput=${(e) => setMessages(e.target.value)}></textarea>
       <div class="row-actions">
+        <button name="live" disabled=${listening} onClick=${useLive}>${listening ? "Listening…" : "Use live messages"}</button>
         <button name="test" onClick=${test}>Test run</button>
         ${can("admin") && html`<button class="primary" name="save" onClick=${save}>${edit.existing ? "Save" : "Create"}</button>`}
         <button onClick=${() => { setEdit(null); setResult(null); }}>Cancel</button>

@@ -40,6 +40,8 @@ export function Settings() {
         })}
       </tbody></table>
       <h2>Listeners</h2>
-      <table><tbody>${config.listeners.map((l) => html`<tr><td class="mono">${JSON.stringify(l)}</td></tr>`)}</tbody></table>`}
+      ${config.listeners.map((l) => html`<table style="margin-bottom:8px"><tbody>
+        ${Object.entries(l).map(([k, v]) => html`<tr><td class="mono">${k}</td><td class="mono">${JSON.stringify(v)}</td></tr>`)}
+      </tbody></table>`)}`}
   </div>`;
 }
