@@ -128,6 +128,18 @@ try {
     await page.waitForFunction(() => /\d/.test(document.querySelector('[data-tag="line2/fast/torque"] [data-value]')?.textContent ?? ""));
   });
 
+  await step("tags imported from CSV get a result per row", async () => {
+    await page.goto(base + "/#/devices");
+    await page.locator('[data-device="line2"] button[name="csv"]').click();
+    await page.fill('textarea[name="csv-text"]', "group,name,address,type\nfast,flow,counter,uint32\nfast,level,nonsense,float32\n");
+    await page.click('button[name="csv-import"]');
+    const results = page.locator("[data-csv-results] tr");
+    await results.nth(1).waitFor();
+    if (!/flow\s+added/.test(await results.nth(0).innerText())) throw new Error("row 1: " + (await results.nth(0).innerText()));
+    if (!/nonsense/.test(await results.nth(1).innerText())) throw new Error("row 2: " + (await results.nth(1).innerText()));
+    await page.locator('[data-tag="line2/fast/flow"]').waitFor();
+  });
+
   await step("a write from the page lands on the device", async () => {
     await page.goto(base + "/#/devices");
     await page.locator('[data-tag="demo/fast/setpoint"] button[name="write"]').click();

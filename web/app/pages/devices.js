@@ -2,10 +2,12 @@
 // stream (<bus.prefix>/data/#), drawn at most once a frame and only for the rows in view,
 // so 10,000 tags changing every second stay smooth. Link states come from the
 // device list, polled every 3 s. Forms create and edit devices, groups and
-// tags and show the API's message beside the field it names; a tag can be written.
+// tags and show the API's message beside the field it names; a tag can be
+// written; a device's tags go out and come in as CSV, with a result per row.
 import { html, useEffect, useRef, useState } from "htm/preact";
 import { api, bus, can, enc, events, fmt, get, metricsOf } from "../api.js";
 import { Field, VirtualList, fieldOfError, usePoll } from "../widgets.js";
+import { fromCsv, toCsv } from "../csv.js";
 
 const drivers = ["sim", "modbus-tcp", "modbus-rtu-over-tcp", "modbus-rtu"];
 const types = ["float32", "float64", "int16", "uint16", "int32", "uint32", "int64", "uint64", "bool", "string"];
@@ -26,6 +28,7 @@ export function Devices() {
   const [sub, setSub] = useState(null); // a group or tag form: {kind, device, group, doc, errors, error}
   const [rtt, setRtt] = useState({}); // device -> mean round trip (ms) over the last stats interval
   const lastRtt = useRef(new Map());
+  const [csv, setCsv] = useState(null); // {device, text, results}
   const signature = useRef("");
 
   usePoll(async () => {
@@ -104,6 +107,7 @@ export function Devices() {
         <span class="bad">${r.d.error ?? ""}</span>
         <span>${can("admin") && r.d.source === "api" && html`<button onClick=${() => editDevice(r.d.name)}>edit</button>
           <button onClick=${() => setSub({ kind: "group", device: r.d.name, doc: { name: "", interval_ms: 1000, tags: [] }, errors: {} })}>+ group</button>
+          <button name="csv" onClick=${() => setCsv({ device: r.d.name, text: "", results: null })}>CSV</button>
           <button class="danger" onClick=${() => removeDevice(r.d.name)}>delete</button>`}</span>
       </div>`;
     }
@@ -164,6 +168,7 @@ export function Devices() {
       <button onClick=${() => setWriting(null)}>Close</button>
       <span data-write-result class=${writing.result === "written" ? "ok" : "bad"}>${writing.result}</span>
     </div>`}
+    ${csv && html`<${CsvPanel} csv=${csv} setCsv=${setCsv} config=${configs.get(csv.device)} changed=${() => { signature.current = ""; }} />`}
     ${sub && html`<${PartForm} sub=${sub} setSub=${setSub} done=${() => { setSub(null); signature.current = ""; }} />`}
     ${form && html`<${DeviceForm} form=${form} setForm=${setForm} done=${() => { setForm(null); signature.current = ""; }} />`}
     <${VirtualList} count=${rows.length} renderRow=${renderRow} version=${version} />
@@ -268,4 +273,51 @@ function PartForm({ sub, setSub, done }) {
     </div>
     <div class="form-error">${sub.error}</div>
   </form>`;
+}
+
+// Export: every tag of the device, one row each with its group. Import: rows
+// added to the groups they name (each group's rows in one request), and the
+// API's answer shown against each row.
+function CsvPanel({ csv, setCsv, config, changed }) {
+  const exported = toCsv((config?.groups ?? []).flatMap((g) => (g.tags ?? []).map((t) => ({ group: g.name, ...t }))));
+  const download = `data:text/csv;charset=utf-8,${encodeURIComponent(exported)}`;
+  const load = async (file) => setCsv({ ...csv, text: await file.text(), results: null });
+  const importRows = async () => {
+    const rows = fromCsv(csv.text);
+    const results = rows.map(() => null);
+    const byGroup = new Map();
+    rows.forEach((row, i) => {
+      if (!byGroup.has(row.group)) byGroup.set(row.group, []);
+      byGroup.get(row.group).push(i);
+    });
+    for (const [group, indexes] of byGroup) {
+      const tags = indexes.map((i) => {
+        const { group: _, ...tag } = rows[i];
+        for (const k of ["scale", "offset"]) if (tag[k] !== undefined && tag[k] !== "") tag[k] = +tag[k];
+        return Object.fromEntries(Object.entries(tag).filter(([, v]) => v !== ""));
+      });
+      const r = await api("POST", `/api/v1/devices/${enc(csv.device)}/groups/${enc(group)}/tags`, tags);
+      indexes.forEach((row, k) => {
+        const one = r.data?.results?.[k];
+        results[row] = one ? (one.ok ? "added" : one.error) : r.data?.error ?? `failed (${r.status})`;
+      });
+    }
+    setCsv({ ...csv, results: rows.map((row, i) => ({ row, result: results[i] })) });
+    changed();
+  };
+  return html`<div class="panel" data-csv>
+    <h2>Tags of ${csv.device} as CSV</h2>
+    <div class="row-actions">
+      <a href=${download} download=${`${csv.device}-tags.csv`}><button type="button">Export ${config ? "" : "(loading)"}</button></a>
+      <input type="file" accept=".csv,text/csv" onChange=${(e) => e.target.files[0] && load(e.target.files[0])} />
+    </div>
+    <textarea name="csv-text" rows="5" placeholder=${"group,name,address,type,unit,access\nfast,t1,counter,uint32,,r"}
+      value=${csv.text} onInput=${(e) => setCsv({ ...csv, text: e.target.value, results: null })}></textarea>
+    <div class="row-actions">
+      <button class="primary" name="csv-import" onClick=${importRows} disabled=${!csv.text.trim()}>Import</button>
+      <button onClick=${() => setCsv(null)}>Close</button>
+    </div>
+    ${csv.results && html`<table data-csv-results><tbody>${csv.results.map(({ row, result }) => html`<tr>
+      <td class="mono">${row.group} / ${row.name}</td><td class=${result === "added" ? "ok" : "bad"}>${result}</td></tr>`)}</tbody></table>`}
+  </div>`;
 }
