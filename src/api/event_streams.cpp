@@ -29,7 +29,7 @@ constexpr std::string_view kStatsMetrics[] = {
     "ib_mqtt_messages_received_total", "ib_mqtt_messages_sent_total", "ib_mqtt_connections",
     "ib_mqtt_messages_dropped_total",  "ib_device_connected",         "ib_device_errors_total",
     "ib_device_tag_errors_total",      "ib_device_tags",              "ib_device_round_trip_seconds_sum",
-    "ib_device_round_trip_seconds_count",              "ib_bridge_connected",
+    "ib_device_round_trip_seconds_count", "ib_device_polls_total",              "ib_bridge_connected",
     "ib_bridge_backlog_messages",      "ib_bridge_oldest_backlog_age_seconds",
     "ib_bridge_messages_sent_total",   "ib_bridge_messages_dropped_total", "ib_rule_running",
     "ib_rule_errors_total",            "ib_rule_messages_in_total",   "ib_rule_rows_out_total",

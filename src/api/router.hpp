@@ -64,7 +64,8 @@ struct HttpResponse {
     std::function<void(std::function<void(HttpResponse)> reply)> deferred;
     // A response with no length that stays open: the server writes the status
     // line and headers, then hands this the stream for the body; the connection
-    // is not reused. On the server's loop.
+    // is not reused. On the server's loop, and only from a handler that runs
+    // there (a route without `run_on`).
     std::function<void(std::shared_ptr<ResponseStream>)> stream;
 };
 

@@ -132,10 +132,12 @@ export function startHistory() {
         time: s.time, m,
         received: m.sum("ib_mqtt_messages_received_total"),
         sent: m.sum("ib_mqtt_messages_sent_total"),
+        polls: m.sum("ib_device_polls_total"),
       };
       const dt = prev ? (s.time - prev.time) / 1000 : 0;
       point.inRate = prev && dt > 0 ? Math.max(0, (point.received - prev.received) / dt) : 0;
       point.outRate = prev && dt > 0 ? Math.max(0, (point.sent - prev.sent) / dt) : 0;
+      point.pollRate = prev && dt > 0 ? Math.max(0, (point.polls - prev.polls) / dt) : 0;
       history.points.push(point);
       if (history.points.length > kKeepPoints) history.points.shift();
       for (const f of history.listeners) f();

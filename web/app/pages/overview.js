@@ -44,6 +44,7 @@ export function Overview() {
       <${Card} id="uptime" label="Version · uptime" value=${health ? `${health.version} · ${fmt(Math.round(health.uptime_seconds / 60))} min` : "…"} />
       <${Card} id="in" label="MQTT messages in / s" value=${fmt(last?.inRate ?? 0, 0)} trend=${series((p) => p.inRate)} />
       <${Card} id="out" label="MQTT messages out / s" value=${fmt(last?.outRate ?? 0, 0)} trend=${series((p) => p.outRate)} />
+      <${Card} id="readings" label="Device readings / s" value=${fmt(last?.pollRate ?? 0, 1)} trend=${series((p) => p.pollRate)} />
       <${Card} id="connections" label="MQTT connections" value=${fmt(m ? m.sum("ib_mqtt_connections") : 0)}
         trend=${series((p) => p.m.sum("ib_mqtt_connections"))} />
       <${Card} id="devices" label="Devices up / total" value=${`${up} / ${devicesTotal}`} cls=${up < devicesTotal ? "warn" : "ok"} />
