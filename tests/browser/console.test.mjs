@@ -188,6 +188,11 @@ try {
     await page.waitForFunction((q) => +document.querySelector('[data-bridge="cloud"] [data-backlog]').dataset.backlog < q, queued);
   });
 
+  await step("the overview counts readings per second", async () => {
+    await page.goto(base + "/");
+    await page.waitForFunction(() => parseFloat(document.querySelector('[data-card="readings"] .value')?.textContent) > 0);
+  });
+
   await step("a node without anonymous access shows the login page", async () => {
     const closed = await startIronbridge('allow_anonymous = false\ntokens = ["console-test"]\n');
     try {
