@@ -13,7 +13,7 @@ packages=(
   mosquitto mosquitto-clients python3 python3-paho-mqtt
   procps curl jq openssl
   e2fsprogs
-  nodejs
+  nodejs chromium
 )
 # npm runs the node-opcua server the OPC UA tests talk to. Debian ships it as its
 # own package; a nodejs that already brings npm (NodeSource's, which conflicts
@@ -42,3 +42,14 @@ if [[ ! -d $peer/node_modules/node-opcua ]]; then
   echo "install-deps: npm ci in tests/peers/opcua"
   (cd "$peer" && npm ci --no-audit --no-fund --loglevel=error)
 fi
+
+# The web console's front-end packages (embedded in the binary at build time) and
+# the browser tests' playwright-core (which drives Debian's chromium above; it
+# downloads no browser), exactly as their committed lockfiles pin them.
+root="$(cd "$(dirname "$0")/.." && pwd)"
+for dir in web tests/browser; do
+  if [[ ! -d $root/$dir/node_modules ]] || [[ $root/$dir/package-lock.json -nt $root/$dir/node_modules ]]; then
+    echo "install-deps: npm ci in $dir"
+    (cd "$root/$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+  fi
+done

@@ -5,6 +5,7 @@
 #include <array>
 #include <memory>
 
+#include "api/static_files.hpp"
 #include "core/clock.hpp"
 #include "core/json_writer.hpp"
 
@@ -80,7 +81,7 @@ Access Access::default_for(std::string_view method) {
 }
 
 bool is_public_path(std::string_view path) {
-    return path == "/" || starts_with(path, "/ui/") || path == "/api/v1/auth/login" || path == "/api/v1/health" ||
+    return is_console_path(path) || path == "/api/v1/auth/login" || path == "/api/v1/health" ||
            path == "/healthz" || starts_with(path, "/healthz/");
 }
 

@@ -34,12 +34,12 @@ std::string_view cookie_value(std::string_view header, std::string_view name) {
     return {};
 }
 
-// A browser's script (fetch, XHR) says so in Sec-Fetch-Mode; it must not get a
-// Basic challenge, which would make the browser pop up its own login dialog
-// over the console's.
+// A browser's script (fetch, XHR) says so in Sec-Fetch-Mode, and the console's
+// fetches also send X-Requested-With; it must not get a Basic challenge, which
+// would make the browser pop up its own login dialog over the console's.
 bool from_browser_script(const HttpRequest& req) {
     const std::string_view mode = req.header("Sec-Fetch-Mode");
-    return !mode.empty() && mode != "navigate";
+    return (!mode.empty() && mode != "navigate") || !req.header("X-Requested-With").empty();
 }
 
 HttpResponse refuse(const HttpRequest& req) {

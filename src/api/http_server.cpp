@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <deque>
 #include <map>
 #include <optional>
 #include <unordered_set>
@@ -86,6 +87,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     void close_all();
     HttpResponse health() const;
     HttpResponse metrics();
+    void gather_metrics(std::function<void(MetricSink)> done);
     void count_response(unsigned status) { ++responses[status]; }
 
     asio::io_context& io;
@@ -122,7 +124,9 @@ public:
 // One connection over plain TCP or TLS: read a request, answer it, repeat while
 // keep-alive holds. Owned by its pending handlers through shared_from_this.
 template <typename Stream>
-class HttpSessionOn : public HttpSession, public std::enable_shared_from_this<HttpSessionOn<Stream>> {
+class HttpSessionOn : public HttpSession,
+                      public ResponseStream,
+                      public std::enable_shared_from_this<HttpSessionOn<Stream>> {
 public:
     template <typename... StreamArgs>
     HttpSessionOn(std::shared_ptr<HttpServer::Impl> server, StreamArgs&&... args)
@@ -149,7 +153,20 @@ public:
     void close() override {
         beast::error_code ec;
         socket().close(ec);
+        end_stream();
     }
+
+    // ResponseStream: the body of an open response, written in order, one
+    // write at a time.
+    bool send(std::string piece, size_t max_queued) override {
+        if (stream_closed_ || queued_bytes_ + piece.size() > max_queued) return false;
+        queued_bytes_ += piece.size();
+        pending_.push_back(std::move(piece));
+        if (!writing_) write_pending();
+        return true;
+    }
+    bool closed() const override { return stream_closed_; }
+    void on_close(std::function<void()> f) override { on_stream_close_ = std::move(f); }
 
 private:
     tcp::socket& socket() { return beast::get_lowest_layer(stream_).socket(); }
@@ -198,6 +215,7 @@ private:
         }
         request.caller = &caller;
         HttpResponse response = server_->router.dispatch(request);
+        if (response.stream) return start_stream(std::move(response));
         if (response.deferred) {
             auto defer = std::move(response.deferred);
             defer([self = this->shared_from_this(), close_after = !req.keep_alive()](HttpResponse later) {
@@ -232,6 +250,51 @@ private:
                           });
     }
 
+    // The status line and headers with no length (the body ends when the
+    // connection does), then the handler's pieces as they come.
+    void start_stream(HttpResponse r) {
+        server_->count_response(r.status);
+        std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " +
+                           std::string(sv(http::obsolete_reason(http::int_to_status(r.status)))) +
+                           "\r\nServer: ironbridge\r\nContent-Type: " + r.content_type + "\r\nConnection: close\r\n";
+        for (const auto& [name, value] : r.headers) head += name + ": " + value + "\r\n";
+        head += "\r\n";
+        send(std::move(head), SIZE_MAX);
+        r.stream(this->shared_from_this());
+    }
+
+    // The front piece is the one being written: it stays in place (deque
+    // keeps its address while others are added) until its write completes.
+    void write_pending() {
+        writing_ = true;
+        // A client that reads nothing for this long is gone.
+        beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(HttpServer::kReadTimeoutSeconds));
+        asio::async_write(stream_, asio::buffer(pending_.front()),
+                          [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                              self->writing_ = false;
+                              self->queued_bytes_ -= self->pending_.front().size();
+                              self->pending_.pop_front();
+                              if (ec) {
+                                  self->shutdown();
+                                  return self->end_stream();
+                              }
+                              if (self->stream_closed_) return self->pending_.clear();
+                              if (!self->pending_.empty()) self->write_pending();
+                          });
+    }
+
+    void end_stream() {
+        if (stream_closed_) return;
+        stream_closed_ = true;
+        // What waits behind a write in flight goes; the piece being written
+        // stays until its completion handler runs.
+        while (pending_.size() > (writing_ ? 1 : 0)) {
+            queued_bytes_ -= pending_.back().size();
+            pending_.pop_back();
+        }
+        if (auto f = std::move(on_stream_close_)) f();
+    }
+
     void shutdown() {
         beast::error_code ec;
         socket().shutdown(tcp::socket::shutdown_send, ec);
@@ -249,6 +312,12 @@ private:
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
     std::optional<http::response<http::string_body>> response_;
+    // An open response's pieces not yet written (the front one is being written).
+    std::deque<std::string> pending_;
+    size_t queued_bytes_ = 0;
+    bool writing_ = false;
+    bool stream_closed_ = false;
+    std::function<void()> on_stream_close_;
 };
 
 void HttpServer::Impl::accept() {
@@ -300,7 +369,7 @@ HttpResponse HttpServer::Impl::health() const {
     return r;
 }
 
-HttpResponse HttpServer::Impl::metrics() {
+void HttpServer::Impl::gather_metrics(std::function<void(MetricSink)> done) {
     MetricSink sink;
     collect_process_metrics(sink);
     sink.push_back({"ib_api_connections", "Open HTTP API connections.", MetricType::Gauge, "",
@@ -316,42 +385,49 @@ HttpResponse HttpServer::Impl::metrics() {
                         static_cast<double>(n)});
     }
     // Each module's collector runs on its module's loop, where its state lives;
-    // the parts come back here and are printed in the order they were added.
+    // the parts come back here and are joined in the order they were added.
     struct Gather {
         MetricSink head;
         std::vector<MetricSink> parts;
         std::size_t remaining = 0;
-        std::function<void(HttpResponse)> reply;
+        std::function<void(MetricSink)> done;
         void finish() {
             for (auto& p : parts) head.insert(head.end(), std::make_move_iterator(p.begin()), std::make_move_iterator(p.end()));
-            HttpResponse r;
-            r.content_type = std::string(kPrometheusContentType);
-            r.body = format_prometheus(head);
-            reply(std::move(r));
+            done(std::move(head));
         }
     };
     auto g = std::make_shared<Gather>();
     g->head = std::move(sink);
     g->parts.resize(collectors.size());
-    HttpResponse r;
-    r.deferred = [self = shared_from_this(), g](std::function<void(HttpResponse)> reply) {
-        g->reply = std::move(reply);
-        g->remaining = self->collectors.size() + 1;
-        for (std::size_t i = 0; i < self->collectors.size(); ++i) {
-            const Collector& c = self->collectors[i];
-            if (c.loop == nullptr || c.loop == &self->io) {
-                c.collect(g->parts[i]);
-                --g->remaining;
-                continue;
-            }
-            asio::post(*c.loop, [self, g, i] {
-                self->collectors[i].collect(g->parts[i]);
-                asio::post(self->io, [g] {
-                    if (--g->remaining == 0) g->finish();
-                });
-            });
+    g->done = std::move(done);
+    g->remaining = collectors.size() + 1;
+    auto self = shared_from_this();
+    for (std::size_t i = 0; i < collectors.size(); ++i) {
+        const Collector& c = collectors[i];
+        if (c.loop == nullptr || c.loop == &io) {
+            c.collect(g->parts[i]);
+            --g->remaining;
+            continue;
         }
-        if (--g->remaining == 0) g->finish();
+        asio::post(*c.loop, [self, g, i] {
+            self->collectors[i].collect(g->parts[i]);
+            asio::post(self->io, [g] {
+                if (--g->remaining == 0) g->finish();
+            });
+        });
+    }
+    if (--g->remaining == 0) g->finish();
+}
+
+HttpResponse HttpServer::Impl::metrics() {
+    HttpResponse r;
+    r.deferred = [self = shared_from_this()](std::function<void(HttpResponse)> reply) {
+        self->gather_metrics([reply = std::move(reply)](MetricSink samples) {
+            HttpResponse out;
+            out.content_type = std::string(kPrometheusContentType);
+            out.body = format_prometheus(samples);
+            reply(std::move(out));
+        });
     };
     return r;
 }
@@ -443,6 +519,8 @@ void HttpServer::route(std::string method, std::string path, Handler handler, as
 void HttpServer::add_metrics(MetricCollector collector, asio::io_context* run_on) {
     impl_->collectors.push_back(Impl::Collector{std::move(collector), run_on});
 }
+
+void HttpServer::gather_metrics(std::function<void(MetricSink)> done) { impl_->gather_metrics(std::move(done)); }
 
 void HttpServer::set_version(std::string version) { impl_->version = std::move(version); }
 

@@ -62,6 +62,9 @@ public:
                std::optional<Access> access = std::nullopt);
     // Called on every GET /metrics scrape, on `run_on` (default: the server's loop).
     void add_metrics(MetricCollector collector, boost::asio::io_context* run_on = nullptr);
+    // Every collector's samples, as a /metrics scrape gathers them; `done` runs
+    // on the server's loop once all modules have answered. Call it there.
+    void gather_metrics(std::function<void(MetricSink)> done);
     // Reported by GET /api/v1/health.
     void set_version(std::string version);
     // Asked before every request: who it acts as (HttpRequest::caller), or the

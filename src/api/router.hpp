@@ -6,6 +6,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -38,6 +40,22 @@ struct HttpRequest {
     std::string_view param(std::string_view name) const;
 };
 
+// The body of a response that stays open (server-sent events), written piece by
+// piece. Used on the server's loop only.
+class ResponseStream {
+public:
+    virtual ~ResponseStream() = default;
+    // Queues a piece of the body. False, and the piece dropped, when the client
+    // is gone or more than `max_queued` bytes already wait for it: a slow
+    // reader loses pieces, it never makes the loop wait or memory grow.
+    virtual bool send(std::string piece, size_t max_queued) = 0;
+    virtual bool closed() const = 0;
+    // Ends the response and the connection.
+    virtual void close() = 0;
+    // Called once when the connection ends, whoever ended it.
+    virtual void on_close(std::function<void()> f) = 0;
+};
+
 struct HttpResponse {
     unsigned status = 200;
     std::string content_type = "application/json";
@@ -53,6 +71,11 @@ struct HttpResponse {
     // instead of a body: the server calls it with a function that sends the real
     // response, which must be called exactly once, on the server's event loop.
     std::function<void(std::function<void(HttpResponse)> reply)> deferred;
+    // A response with no length that stays open: the server writes the status
+    // line and headers, then hands this the stream for the body; the connection
+    // is not reused. On the server's loop, and only from a handler that runs
+    // there (a route without `run_on`).
+    std::function<void(std::shared_ptr<ResponseStream>)> stream;
 };
 
 using Handler = std::function<HttpResponse(const HttpRequest&)>;
@@ -93,6 +116,12 @@ private:
                       std::vector<std::pair<std::string_view, std::string>>& params, uint64_t& rank);
     std::vector<Route> routes_;
 };
+
+// application/x-www-form-urlencoded (a query string's names and values): '+' is
+// a space, %XX a byte; a malformed escape is kept as it is.
+std::string form_decode(std::string_view s);
+// The decoded value of the first query parameter named `name`, if present.
+std::optional<std::string> query_param(std::string_view query, std::string_view name);
 
 // {"error":"<message>"} with the given status.
 HttpResponse json_error(unsigned status, std::string_view message);

@@ -13,13 +13,17 @@
 #include <thread>
 
 #include "api/access_control.hpp"
+#include "api/event_streams.hpp"
 #include "api/http_server.hpp"
+#include "api/static_files.hpp"
 #include "bridge/bridge.hpp"
 #include "bridge/bridge_settings.hpp"
 #include "app/audit_routes.hpp"
 #include "app/bridge_routes.hpp"
+#include "app/console_routes.hpp"
 #include "app/device_routes.hpp"
 #include "app/history_routes.hpp"
+#include "app/mqtt_routes.hpp"
 #include "app/opcua_routes.hpp"
 #include "app/rule_routes.hpp"
 #include "app/passwd.hpp"
@@ -142,6 +146,8 @@ int run_node(const std::string& config_path) {
         return 2;
     }
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+    // The console's Logs page reads the last lines from memory.
+    ib::log::keep_recent_lines(1000);
     ib::log::set_level(cfg->log.level);
 
     std::error_code fs_ec;
@@ -251,6 +257,7 @@ int run_node(const std::string& config_path) {
     std::unique_ptr<ib::store::AuditLog> audit;
     std::unique_ptr<ib::api::AccessControl> access;
     std::unique_ptr<ib::api::HttpServer> http;
+    std::unique_ptr<ib::api::EventStreams> events;
     if (cfg->api.enabled) {
         auto opened = ib::store::AuditLog::open(cfg->data_dir + "/audit.db",
                                                 {cfg->api.audit_max_rows, cfg->api.audit_max_bytes});
@@ -300,6 +307,12 @@ int run_node(const std::string& config_path) {
             http->add_metrics([&history](ib::MetricSink& sink) { history->collect_metrics(sink); }, &history_loop);
             ib::app::add_history_routes(*http, *history, history_loop);
         }
+        // The web console: its files, and the live events its pages follow.
+        ib::api::add_static_routes(*http);
+        ib::app::add_mqtt_routes(*http, broker, api_loop);
+        ib::app::add_console_routes(*http, *cfg);
+        events = std::make_unique<ib::api::EventStreams>(api_loop, broker.router(), *http);
+        http->add_metrics([&events](ib::MetricSink& sink) { events->collect_metrics(sink); });
         auto port = http->start();
         if (!port) return fail_start(port.error());
         ib::log::info("api: listening on {}:{}", cfg->api.bind_address, *port);
@@ -323,6 +336,7 @@ int run_node(const std::string& config_path) {
     signals.async_wait([&](const boost::system::error_code& ec, int signo) {
         if (ec) return;
         ib::log::info("ironbridge: signal {} received, shutting down", signo);
+        if (events) events->stop();
         if (http) http->stop();
         hangup.cancel();
         // In this order, each on its own loop; then the broker closes its clients.
@@ -339,6 +353,7 @@ int run_node(const std::string& config_path) {
                   config_path.empty() ? "<embedded default>" : config_path);
     ib::log::info("loops: {}", placement.describe());
     loops.run();
+    events.reset();
     http.reset();
     ib::log::info("ironbridge: stopped");
     return 0;

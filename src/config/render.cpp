@@ -7,6 +7,7 @@
 
 #include "config/auth_loader.hpp"
 #include "config/settings.hpp"
+#include "core/json_writer.hpp"
 
 namespace ib::config {
 namespace {
@@ -117,6 +118,63 @@ std::string render_example_toml() {
                    to_toml_literal(s.default_value) + "\n";
         }
     }
+    return out;
+}
+
+namespace {
+
+// Settings whose values are credentials: the console shows that they are set, not what they are.
+bool is_secret(const Setting& s) { return s.key == "api.tokens"; }
+
+void write_value(JsonWriter& w, const Setting& s, const SettingValue& v) {
+    if (is_secret(s)) {
+        const auto* list = std::get_if<std::vector<std::string>>(&v);
+        w.string("(" + std::to_string(list ? list->size() : 1) + " hidden)");
+        return;
+    }
+    std::visit(
+        [&](const auto& x) {
+            using T = std::decay_t<decltype(x)>;
+            if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+                w.begin_array();
+                for (const auto& item : x) w.string(item);
+                w.end_array();
+            } else if constexpr (std::is_same_v<T, std::string>) {
+                w.string(x);
+            } else if constexpr (std::is_same_v<T, bool>) {
+                w.boolean(x);
+            } else {
+                w.number(x);
+            }
+        },
+        v);
+}
+
+}  // namespace
+
+std::string settings_in_force_json(const NodeConfig& config) {
+    std::string out;
+    JsonWriter w(out);
+    w.begin_object().key("settings").begin_array();
+    for (const Setting& s : settings()) {
+        if (s.scope != SettingScope::Node || s.get_node == nullptr) continue;
+        w.begin_object().field("key", s.key).key("value");
+        write_value(w, s, s.get_node(config));
+        w.key("default");
+        write_value(w, s, s.default_value);
+        w.field("reloadable", s.reloadable).end_object();
+    }
+    w.end_array().key("listeners").begin_array();
+    for (const auto& listener : config.broker.listeners) {
+        w.begin_object();
+        for (const Setting& s : settings()) {
+            if (s.scope != SettingScope::Listener || s.get_listener == nullptr) continue;
+            w.key(s.name());
+            write_value(w, s, s.get_listener(listener));
+        }
+        w.end_object();
+    }
+    w.end_array().end_object();
     return out;
 }
 

@@ -6,6 +6,7 @@
 #include <span>
 #include <string>
 
+#include "config/node_config.hpp"
 #include "config/table_list.hpp"
 
 namespace ib::config {
@@ -14,5 +15,9 @@ namespace ib::config {
 std::string render_reference_markdown(std::span<const TableList> lists = {});
 // Every setting with its default, so loading it gives NodeConfig{}.
 std::string render_example_toml();
+// The node's settings in force, for the console's Settings page:
+// {"settings":[{"key","value","default","reloadable"}],"listeners":[{"name":...,"port":...}]}.
+// Secrets (API tokens) are never written: their value is "(N hidden)".
+std::string settings_in_force_json(const NodeConfig& config);
 
 }  // namespace ib::config

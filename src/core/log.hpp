@@ -8,6 +8,8 @@
 #include <atomic>
 #include <chrono>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace ib::log {
 
@@ -19,6 +21,24 @@ using spdlog::warn;
 
 // Sets the level from its name; false when the name is unknown.
 bool set_level(const std::string& level);
+
+// One line kept for the console's Logs page.
+struct RecentLine {
+    int64_t unix_ms = 0;
+    spdlog::level::level_enum level = spdlog::level::info;
+    std::string text;  // the message, without time or level
+};
+
+// Keeps the last `capacity` lines logged (at the logger's level or above) in
+// memory, from now on, for recent_lines(). Call once at start-up, before
+// other threads log.
+void keep_recent_lines(size_t capacity);
+// The kept lines at `min_level` or above whose module (the message's first
+// word: "bridge", "device", "api") is `module` when it is not empty; the
+// newest `limit`, oldest first. Thread-safe.
+std::vector<RecentLine> recent_lines(spdlog::level::level_enum min_level, std::string_view module, size_t limit);
+// "bridge" for "bridge 'cloud': connected", "api" for "api: listening".
+std::string_view module_of(std::string_view text);
 
 namespace detail {
 bool allow_once_per_second(std::atomic<int64_t>& last_ms);

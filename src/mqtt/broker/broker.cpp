@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "core/clock.hpp"
+#include "core/json_writer.hpp"
 #include "core/log.hpp"
 #include "mqtt/broker/broker_core.hpp"
 #include "mqtt/broker/topic_match.hpp"
@@ -1055,5 +1056,79 @@ void Broker::set_auth(auth::Auth* auth) { core_->auth = auth; }
 void Broker::set_persistence(SessionPersistence* store) { core_->persistence = store; }
 
 void Broker::collect_metrics(MetricSink& sink) const { core_->collect_metrics(sink); }
+
+namespace {
+std::string_view protocol_name(codec::Version v) {
+    switch (v) {
+        case codec::Version::V31: return "3.1";
+        case codec::Version::V311: return "3.1.1";
+        case codec::Version::V5: return "5.0";
+    }
+    return "?";
+}
+
+// One session as JSON, read on its shard's loop.
+void write_client(JsonWriter& w, const Session& s) {
+    const Connection* c = s.connection();
+    w.begin_object().field("client_id", s.client_id()).field("connected", c != nullptr);
+    if (c != nullptr) w.field("peer", c->peer()).field("protocol", protocol_name(c->version()));
+    w.field("queued", s.queued_count())
+        .field("queued_bytes", s.queued_bytes())
+        .field("inflight", s.inflight_count())
+        .key("subscriptions")
+        .begin_array();
+    for (const auto& [filter, options] : s.subscriptions()) {
+        w.begin_object().field("filter", filter).field("qos", options.qos).end_object();
+    }
+    w.end_array().end_object();
+}
+}  // namespace
+
+void Broker::list_clients(std::size_t limit, asio::io_context& reply_on, std::function<void(std::string)> done) {
+    // Each shard writes its part on its own loop; the last one to finish joins
+    // them (in shard order) and hands the answer to `reply_on`.
+    struct Gather {
+        std::vector<std::string> parts;
+        std::vector<std::size_t> counts;
+        std::atomic<std::size_t> remaining;
+        std::size_t limit;
+        asio::io_context* reply_on;
+        std::function<void(std::string)> done;
+    };
+    const std::size_t n = core_->loop_count();
+    auto g = std::make_shared<Gather>();
+    g->parts.resize(n);
+    g->counts.resize(n);
+    g->remaining = n;
+    g->limit = limit;
+    g->reply_on = &reply_on;
+    g->done = std::move(done);
+    for (std::size_t i = 0; i < n; ++i) {
+        Shard& shard = core_->shard(i);
+        asio::post(shard.ctx, [g, i, &shard] {
+            std::size_t listed = 0;
+            JsonWriter w(g->parts[i]);
+            w.begin_array();
+            shard.sessions.for_each([&](const Session& s) {
+                if (listed++ < g->limit) write_client(w, s);
+            });
+            w.end_array();
+            g->counts[i] = shard.sessions.size();
+            if (g->remaining.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+            std::string out;
+            JsonWriter all(out);
+            std::size_t total = 0;
+            for (auto c : g->counts) total += c;
+            all.begin_object().field("total", total).key("clients").begin_array();
+            for (const auto& part : g->parts) {
+                // Each part is an array; its items join the one list.
+                std::string_view items = std::string_view(part).substr(1, part.size() - 2);
+                if (!items.empty()) all.raw(items);
+            }
+            all.end_array().end_object();
+            asio::post(*g->reply_on, [g, out = std::move(out)]() mutable { g->done(std::move(out)); });
+        });
+    }
+}
 
 }  // namespace ib::mqtt::broker

@@ -53,6 +53,12 @@ public:
     // before start(), which loads them. The store outlives the broker.
     void set_persistence(SessionPersistence* store);
     void collect_metrics(MetricSink& sink) const;
+    // The sessions of network clients as JSON, for the console's MQTT page:
+    // {"total":N,"clients":[{"client_id","connected","peer","protocol",
+    // "queued","queued_bytes","inflight","subscriptions":[{"filter","qos"}]}]},
+    // at most `limit` clients listed per shard. Each shard lists its own on its loop;
+    // `done` runs on `reply_on` once all have. Safe to call from any thread.
+    void list_clients(std::size_t limit, boost::asio::io_context& reply_on, std::function<void(std::string)> done);
 
 private:
     std::unique_ptr<BrokerCore> core_;

@@ -308,6 +308,10 @@ public:
     // Removes the session and destroys it.
     void erase(Session* s);
     std::size_t size() const { return by_id_.size(); }
+    template <typename F>
+    void for_each(F&& visit) const {
+        for (const Session& s : by_id_) visit(s);
+    }
 
 private:
     struct IdHash {
