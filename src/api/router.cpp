@@ -56,6 +56,35 @@ std::string_view HttpRequest::header(std::string_view name) const {
     return {};
 }
 
+std::string form_decode(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '+') {
+            out += ' ';
+        } else if (s[i] == '%' && i + 2 < s.size() && hex_digit(s[i + 1]) >= 0 && hex_digit(s[i + 2]) >= 0) {
+            out += static_cast<char>(hex_digit(s[i + 1]) * 16 + hex_digit(s[i + 2]));
+            i += 2;
+        } else {
+            out += s[i];
+        }
+    }
+    return out;
+}
+
+std::optional<std::string> HttpRequest::query_param(std::string_view name) const {
+    std::string_view rest = query;
+    while (!rest.empty()) {
+        const size_t amp = rest.find('&');
+        std::string_view item = rest.substr(0, amp);
+        rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
+        const size_t eq = item.find('=');
+        if (form_decode(item.substr(0, eq)) != name) continue;
+        return eq == std::string_view::npos ? std::string{} : form_decode(item.substr(eq + 1));
+    }
+    return std::nullopt;
+}
+
 std::string_view HttpRequest::param(std::string_view name) const {
     for (const auto& [k, v] : params) {
         if (k == name) return v;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -31,7 +32,13 @@ struct HttpRequest {
     std::string_view header(std::string_view name) const;
     // The path parameter of this name; "" if the route has none.
     std::string_view param(std::string_view name) const;
+    // The first query parameter of this name, form-decoded; nullopt if absent.
+    std::optional<std::string> query_param(std::string_view name) const;
 };
+
+// application/x-www-form-urlencoded (a query string's names and values): '+' is
+// a space, %XX a byte. A malformed escape is kept as it is.
+std::string form_decode(std::string_view s);
 
 struct HttpResponse {
     unsigned status = 200;

@@ -25,31 +25,6 @@ using store::HistoryStep;
 constexpr size_t kMaxPoints = 100000;
 constexpr int64_t kDefaultSpanMs = 3'600'000;
 
-int hex_digit(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-// application/x-www-form-urlencoded: '+' is a space, %XX a byte. A malformed
-// escape is kept as it is; the name or value it spoils is then simply unknown.
-std::string decode(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '+') {
-            out += ' ';
-        } else if (s[i] == '%' && i + 2 < s.size() && hex_digit(s[i + 1]) >= 0 && hex_digit(s[i + 2]) >= 0) {
-            out += static_cast<char>(hex_digit(s[i + 1]) * 16 + hex_digit(s[i + 2]));
-            i += 2;
-        } else {
-            out += s[i];
-        }
-    }
-    return out;
-}
-
 struct Params {
     std::optional<std::string> device, tag, from, to, step, agg;
 };
@@ -62,8 +37,8 @@ std::string parse_query(std::string_view query, Params& p) {
         query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
         if (item.empty()) continue;
         const size_t eq = item.find('=');
-        const std::string name = decode(item.substr(0, eq));
-        std::string value = eq == std::string_view::npos ? std::string{} : decode(item.substr(eq + 1));
+        const std::string name = api::form_decode(item.substr(0, eq));
+        std::string value = eq == std::string_view::npos ? std::string{} : api::form_decode(item.substr(eq + 1));
         std::optional<std::string>* slot = name == "device" ? &p.device
                                            : name == "tag"  ? &p.tag
                                            : name == "from" ? &p.from

@@ -64,12 +64,16 @@ public:
     // Unscales, checks and writes; `done` runs on the device's loop.
     void write(WriteRequest request, std::function<void(WriteResults)> done);
 
+    // The children of a node of the device (OPC UA); `done` runs on the device's loop.
+    void browse(std::string node, std::function<void(BrowseOutcome)> done);
+
     void collect_metrics(MetricSink& sink) const;
 
 private:
     struct Group;
 
     void on_link_state(LinkState state, std::string_view error) override;
+    void on_readings(uint32_t group, std::span<TagReading> readings) override;
     void schedule(Group& group);
     void poll(Group& group);
     void on_read(Group& group);
