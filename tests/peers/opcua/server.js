@@ -101,7 +101,7 @@ async function main() {
     memory("UInt16", "UInt16", 60000);
     memory("Int32", "Int32", -2000000000);
     memory("UInt32", "UInt32", 4000000000);
-    memory("Int64", "Int64", [-1, -2]);    // [high, low]: -4294967298
+    memory("Int64", "Int64", [0xFFFFFFFE, 0xFFFFFFFE]);  // [high, low] words: -4294967298
     memory("UInt64", "UInt64", [0xF1E2D3C4, 0xB5A69788]);
     memory("Float", "Float", 1.5);
     memory("Double", "Double", 123456.78901234567);
