@@ -1,5 +1,5 @@
 // A node-opcua server for the OPC UA driver's tests: started by the test on
-// 127.0.0.1 with `node server.js <port> <pki dir>`, prints "READY <port>" once it
+// 127.0.0.1 with `node server.js <port> <pki dir> [bench variables]`, prints "READY <port>" once it
 // listens, and stops on SIGTERM. Policy None and anonymous login only for now;
 // the variables cover the built-in types the driver reads, a Siemens-style
 // string NodeId, a node that changes every 100 ms, one that cannot be read and
@@ -128,6 +128,20 @@ async function main() {
             }),
         },
     });
+
+    // For bench/opcua.sh: `node server.js <port> <pki> <n>` adds n variables
+    // B.0..B.<n-1> (UInt32) that all change every 100 ms.
+    const benchCount = parseInt(process.argv[4] || "0", 10);
+    if (benchCount > 0) {
+        const bench = ns.addFolder(addressSpace.rootFolder.objects, { browseName: "Bench" });
+        for (let i = 0; i < benchCount; i += 1) {
+            ns.addVariable({
+                componentOf: bench, nodeId: `s=B.${i}`, browseName: `B${i}`, dataType: "UInt32",
+                minimumSamplingInterval: 100,
+                value: { get: () => new Variant({ dataType: DataType.UInt32, value: tick + i }) },
+            });
+        }
+    }
 
     await server.start();
     process.stdout.write(`READY ${server.endpoints[0].port}\n`);
