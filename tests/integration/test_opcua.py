@@ -233,26 +233,50 @@ class SharedServerTest(OpcUaCase):
         self.assertIn("BadNodeIdUnknown", body["error"])
 
 
-class ServerRestartTest(OpcUaCase):
+class ServerFailureTest(OpcUaCase):
+    """One server that first stops answering, then is killed and restarted."""
 
-    def test_device_goes_down_with_the_server_and_comes_back_by_itself(self):
+    def test_a_silent_then_killed_server_stalls_nothing_else_and_comes_back_by_itself(self):
         server = OpcUaServer()
         server.start()
         self.addCleanup(server.stop)
-        b, r, status = self.node_with(ua_device(server, [
+        device = ua_device(server, [
             {"name": "sub", "interval_ms": 100, "tags": [ua_tag("tick", "s=Line1.Tick")]},
             {"name": "poll", "mode": "poll", "interval_ms": 200, "tags": [ua_tag("temp", "s=Line1.Temp")]},
-        ]))
+        ])
+        device["timeout_ms"] = 1000
+        b, r, status = self.node_with(device)
+        sim = Readings(self, b, "oven")
+        code, body = http_json(b, "POST", "/api/v1/devices", {
+            "name": "oven", "driver": "sim",
+            "groups": [{"name": "g", "interval_ms": 100, "tags": [{"name": "n", "address": "counter"}]}]})
+        self.assertEqual(code, 201, body)
         status.next(lambda d: d.get("state") == "connected", 15, "connected")
         r.next(lambda d: d["group"] == "sub" and "tick" in d.get("values", {}), what="a tick")
+
+        # SIGSTOP: the server's socket stays open and the kernel still accepts
+        # connections, but nothing answers (a hung PLC).
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        try:
+            sim.drain()
+            down = status.next(lambda d: d.get("state") == "reconnecting", 30, "reconnecting")
+            self.assertTrue(down.get("error"), down)
+            # The other device went on meanwhile.
+            self.assertGreater(len(sim.drain()), 5)
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+        status.next(lambda d: d.get("state") == "connected", 30, "connected after SIGCONT")
+        r.next(lambda d: d["group"] == "sub" and "tick" in d.get("values", {}), 20, "a tick after SIGCONT")
+
+        # Killed mid-stream, then restarted on the same port.
         server.kill9()
         down = status.next(lambda d: d.get("state") == "reconnecting", 15, "reconnecting")
         self.assertTrue(down.get("error"), down)
-        # The subscribed tag says at once that it stopped; polled tags fail too.
+        # The subscribed tag says at once that it stopped.
         r.next(lambda d: d["group"] == "sub" and d.get("errors", {}).get("tick", {}).get("code") == 1001,
                what="tick disconnected")
         server.start()
-        status.next(lambda d: d.get("state") == "connected", 20, "connected again")
+        status.next(lambda d: d.get("state") == "connected", 20, "connected after the restart")
         r.next(lambda d: d["group"] == "sub" and "tick" in d.get("values", {}), 20, "a tick after the restart")
         r.next(lambda d: d["group"] == "poll" and d.get("values", {}).get("temp") == 21.5, 20,
                "a polled value after the restart")
