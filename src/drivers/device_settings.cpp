@@ -160,8 +160,9 @@ const std::vector<Field<DeviceConfig>>& device_fields() {
          "the server offers (None only when named).",
          0, 0,
          [](DeviceConfig& d, const toml::node& n) -> std::string {
-             std::string s = str(n);
-             if (s != "None" && s != "Basic256Sha256" && s != "Aes128_Sha256_RsaOaep" && s != "Aes256_Sha256_RsaPss") {
+             std::string s = str(n);  // "" (as device_to_json writes the default): the most secure
+             if (!s.empty() && s != "None" && s != "Basic256Sha256" && s != "Aes128_Sha256_RsaOaep" &&
+                 s != "Aes256_Sha256_RsaPss") {
                  return ib::quoted(s) + " is not one of None, Basic256Sha256, Aes128_Sha256_RsaOaep, Aes256_Sha256_RsaPss";
              }
              d.opcua.security_policy = s;
@@ -172,7 +173,7 @@ const std::vector<Field<DeviceConfig>>& device_fields() {
          "OPC UA: `None`, `Sign` or `SignAndEncrypt`; absent: the most secure the policy offers.", 0, 0,
          [](DeviceConfig& d, const toml::node& n) -> std::string {
              std::string s = str(n);
-             if (s != "None" && s != "Sign" && s != "SignAndEncrypt") {
+             if (!s.empty() && s != "None" && s != "Sign" && s != "SignAndEncrypt") {
                  return ib::quoted(s) + " is not one of None, Sign, SignAndEncrypt";
              }
              d.opcua.security_mode = s;

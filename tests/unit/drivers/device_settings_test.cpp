@@ -202,6 +202,16 @@ mode = "poll"
     EXPECT_EQ(device_to_json(*again), device_to_json(d));
 }
 
+TEST(DeviceSettings, AnOpcUaDeviceWithDefaultSecurityReadsBackFromItsJson) {
+    auto d = device_from_json(R"({"name":"ua","driver":"opcua","endpoint":"opc.tcp://h:4840"})", check_address);
+    ASSERT_TRUE(d) << d.error();
+    // The defaults are written as "" (the most secure), and "" reads back as the default.
+    auto again = device_from_json(device_to_json(*d), check_address);
+    ASSERT_TRUE(again) << again.error();
+    EXPECT_EQ(again->opcua.security_policy, "");
+    EXPECT_EQ(again->opcua.security_mode, "");
+}
+
 TEST(DeviceSettings, RefusesOpcUaSettingsWithTheKeyAndLine) {
     auto c = load_devices("[[devices]]\nname = \"ua\"\ndriver = \"opcua\"\nendpoint = \"tcp://x\"\n", "t.toml");
     ASSERT_FALSE(c);
