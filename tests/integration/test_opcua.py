@@ -233,6 +233,25 @@ class SharedServerTest(OpcUaCase):
         self.assertIn("BadNodeIdUnknown", body["error"])
 
 
+    def test_d_a_deleted_device_closes_its_session(self):
+        # A second device watches the server's own count of sessions (i=2277,
+        # ServerDiagnosticsSummary.CurrentSessionCount).
+        watch = {"name": "watch", "driver": "opcua", "endpoint": self.server.endpoint(), "security_policy": "None",
+                 "groups": [{"name": "g", "mode": "poll", "interval_ms": 100,
+                             "tags": [{"name": "sessions", "address": "i=2277"}]}]}
+        b, r, status = self.node_with(watch)
+        ua = ua_device(self.server, [{"name": "g", "interval_ms": 500, "tags": [ua_tag("tick", "s=Line1.Tick")]}])
+        ua_status = Watch(self, b, "ib/status/ua")
+        code, body = http_json(b, "POST", "/api/v1/devices", ua)
+        self.assertEqual(code, 201, body)
+        ua_status.next(lambda d: d.get("state") == "connected", 15, "ua connected")
+        with_ua = r.next(lambda d: "sessions" in d.get("values", {}))["values"]["sessions"]
+        code, body = http_json(b, "DELETE", "/api/v1/devices/ua")
+        self.assertEqual(code, 200, body)
+        # Well before the session's 60 s timeout would end it.
+        r.next(lambda d: d.get("values", {}).get("sessions", with_ua) < with_ua, 10, "one session fewer")
+
+
 class ServerFailureTest(OpcUaCase):
     """One server that first stops answering, then is killed and restarted."""
 

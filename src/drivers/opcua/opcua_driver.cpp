@@ -201,7 +201,8 @@ public:
     void stop() override {
         stopped_ = true;
         reconnect_timer_.cancel();
-        drop_link("the device was stopped");
+        if (connected_) close_session();
+        else drop_link("the device was stopped");
         events_.on_link_state(LinkState::Stopped, "");
     }
 
@@ -428,6 +429,21 @@ private:
             old->abort(why);
             asio::post(io_, [old] {});
         }
+    }
+
+    // A stopped (edited, deleted) device closes its session rather than leave
+    // it to time out: a PLC serves few sessions (an S7-1500 some tens), and a
+    // device edited a few times a minute would use them up. The link outlives
+    // the driver until the server has answered, for at most the timeout;
+    // pending requests fail when it closes.
+    void close_session() {
+        connected_ = false;
+        auto old = std::move(link_);
+        drop_link("the device was stopped");
+        old->close();
+        auto linger = std::make_shared<asio::steady_timer>(io_);
+        linger->expires_after(config_.timeout);
+        linger->async_wait([linger, old](const boost::system::error_code&) { old->abort("the device was stopped"); });
     }
 
     void schedule_reconnect() {
