@@ -1,5 +1,6 @@
-// One running device: polls each group on its interval through the driver,
-// applies scale and offset, drops unchanged on-change tags, publishes readings on
+// One running device: polls each group on its interval through the driver (or
+// takes the readings a subscribing driver pushes), applies scale and offset,
+// drops unchanged on-change tags, publishes readings on
 // <prefix>/data/{device}/{group} and the link state on <prefix>/status/{device} (retained),
 // keeps the latest values for the REST API, and carries out writes. The same for
 // every driver. Runs on one event loop; nothing here is thread-safe.
