@@ -1,7 +1,8 @@
 // The interface every southbound driver implements: read a group's tags (or push
 // them as the device reports changes), write tags, and report the connection
-// state. A driver runs on the event loop it is given and never blocks it; the device layer (device.hpp) owns scheduling,
-// scaling, change detection and publishing, the same for every protocol.
+// state. A driver runs on the event loop it is given and never blocks it; the
+// device layer (device.hpp) owns scheduling, scaling, change detection and
+// publishing, the same for every protocol.
 #pragma once
 
 #include <cstdint>
