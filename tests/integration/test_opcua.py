@@ -252,6 +252,24 @@ class SharedServerTest(OpcUaCase):
         r.next(lambda d: d.get("values", {}).get("sessions", with_ua) < with_ua, 10, "one session fewer")
 
 
+    def test_e_a_namespace_given_by_uri_is_resolved(self):
+        # The server's NamespaceArray (i=2255) read as a tag: an array of strings.
+        b, r, _ = self.node_with(ua_device(self.server, [
+            {"name": "g", "mode": "poll", "interval_ms": 200, "tags": [{"name": "ns", "address": "i=2255"}]}]))
+        namespaces = r.next(lambda d: "ns" in d.get("values", {}))["values"]["ns"]
+        self.assertEqual(namespaces[0], "http://opcfoundation.org/UA/")
+        own = namespaces[1].replace("%", "%25").replace(";", "%3B")
+        uri = Readings(self, b, "byuri")
+        code, body = http_json(b, "POST", "/api/v1/devices", ua_device(self.server, [
+            {"name": "g", "interval_ms": 200, "tags": [{"name": "temp", "address": "nsu=%s;s=Line1.Temp" % own},
+                                                       {"name": "nope", "address": "nsu=urn:nobody;s=Line1.Temp"}]}],
+            name="byuri"))
+        self.assertEqual(code, 201, body)
+        values, errors, _ = self.gather(uri, "g", ["temp"], ["nope"])
+        self.assertEqual(values["temp"], 21.5)
+        self.assertIn("BadNodeIdUnknown", errors["nope"]["error"])
+
+
 class ServerFailureTest(OpcUaCase):
     """One server that first stops answering, then is killed and restarted."""
 
