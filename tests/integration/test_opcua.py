@@ -55,8 +55,11 @@ class OpcUaServer:
     """`node server.js <port> <pki>`, waited for until it prints READY; stopped
     (or killed) by its PID; restarted on the same port."""
 
-    def __init__(self, port=0):
+    def __init__(self, port=0, limit=0):
         self.port = port or h.free_port()
+        # With a limit, the server takes at most that many nodes per Read and
+        # monitored items per call (OperationLimits): the driver must batch.
+        self.env = dict(os.environ, OPCUA_PEER_LIMIT=str(limit)) if limit else None
         self.proc = None
         self.log = tempfile.NamedTemporaryFile(prefix="opcua-peer-", suffix=".log", delete=False)
 
@@ -65,7 +68,7 @@ class OpcUaServer:
             raise RuntimeError("tests/peers/opcua/node_modules is missing: run scripts/install-deps.sh")
         out = open(self.log.name, "ab")
         self.proc = subprocess.Popen(["node", os.path.join(PEER_DIR, "server.js"), str(self.port), peer_pki()],
-                                     stdout=subprocess.PIPE, stderr=out, stdin=subprocess.DEVNULL)
+                                     stdout=subprocess.PIPE, stderr=out, stdin=subprocess.DEVNULL, env=self.env)
         out.close()
         reader = h.LineReader(self.proc.stdout)
         reader.wait_for(lambda s: s.startswith("READY"), timeout=60)
@@ -131,11 +134,13 @@ class OpcUaCase(ModbusCase):
 
 class SharedServerTest(OpcUaCase):
     """One node-opcua server for these tests; they run in name order, and the
-    write test puts back every value it changed."""
+    write test puts back every value it changed. The server reads at most 5
+    nodes per Read and creates 5 monitored items per call, so every group,
+    write and browse here goes in batches."""
 
     @classmethod
     def setUpClass(cls):
-        cls.server = OpcUaServer().start()
+        cls.server = OpcUaServer(limit=5).start()
 
     @classmethod
     def tearDownClass(cls):

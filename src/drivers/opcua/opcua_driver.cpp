@@ -261,14 +261,21 @@ public:
             types.push_back(read_id(*t.node, AttributeId::DataType));
             typed_tags.push_back(k);
         }
-        auto proceed = [this, items = std::move(items), results = std::move(results), done = std::move(done)](
-                           std::map<size_t, std::string> type_errors) mutable {
-            send_write(std::move(items), std::move(results), std::move(type_errors), std::move(done));
+        if (types.empty()) return send_write(std::move(items), std::move(results), {}, std::move(done));
+        struct Pending {
+            std::vector<WriteItem> items;
+            std::vector<std::optional<TagError>> results;
+            WriteDone done;
         };
-        if (types.empty()) return proceed({});
+        auto pending = std::make_shared<Pending>(Pending{std::move(items), std::move(results), std::move(done)});
         const uint64_t generation = generation_;
-        call_read(std::move(types), [this, generation, typed_tags = std::move(typed_tags), proceed = std::move(proceed)](
-                                        ClientResult<std::vector<DataValue>> r) mutable {
+        read_batched(std::move(types), [this, generation, typed_tags = std::move(typed_tags), pending,
+                                        alive = alive_](ClientResult<std::vector<DataValue>> r) mutable {
+            if (!*alive) {
+                // The device is being removed: its writer still gets an answer.
+                for (auto& e : pending->results) e = tag_error(TagErrc::Cancelled, "the device was stopped");
+                return pending->done(std::move(pending->results));
+            }
             std::map<size_t, std::string> type_errors;
             for (size_t i = 0; i < typed_tags.size(); ++i) {
                 if (!r) {
@@ -290,7 +297,8 @@ public:
                 if (generation == generation_) tags_[typed_tags[i]].write_type = *builtin;
                 else type_errors[typed_tags[i]] = disconnected_text();
             }
-            proceed(std::move(type_errors));
+            send_write(std::move(pending->items), std::move(pending->results), std::move(type_errors),
+                       std::move(pending->done));
         });
     }
 
@@ -316,7 +324,7 @@ public:
         ++stats_.requests;
         link_->call(std::move(request), [this, refs, done = std::move(done), alive = alive_](
                                             ClientResult<Response> r) mutable {
-            if (!*alive) return;
+            if (!*alive) return done(std::unexpected(tag_error(TagErrc::Cancelled, "the device was stopped")));
             browse_collect(std::move(r), refs, 0, std::move(done));
         });
     }
@@ -327,7 +335,9 @@ private:
         return "disconnected: " + (last_error_.empty() ? std::string("connecting") : last_error_);
     }
 
-    bool current(uint64_t generation) const { return *alive_ && generation == generation_ && link_ != nullptr; }
+    // Callbacks check their captured `alive` first: a closing link (close_session)
+    // may answer after the driver is gone.
+    bool current(uint64_t generation) const { return generation == generation_ && link_ != nullptr; }
 
     void connect() {
         if (stopped_) return;
@@ -352,8 +362,8 @@ private:
         std::vector<ReadValueId> nodes = {read_id(numeric_node(0, kNamespaceArray)),
                                           read_id(numeric_node(0, kMaxNodesPerRead)),
                                           read_id(numeric_node(0, kMaxMonitoredItemsPerCall))};
-        call_read(std::move(nodes), [this, generation](ClientResult<std::vector<DataValue>> r) {
-            if (!current(generation)) return;
+        call_read(std::move(nodes), [this, generation, alive = alive_](ClientResult<std::vector<DataValue>> r) {
+            if (!*alive || !current(generation)) return;
             if (!r) return link_lost("cannot read the server's NamespaceArray: " + r.error().message);
             namespaces_.clear();
             if (const auto* uris = std::get_if<std::vector<std::string>>(&(*r)[0].value.values)) namespaces_ = *uris;
@@ -577,8 +587,8 @@ private:
         // P4 §5.13.2.2: the lifetime count is at least three keep-alive counts.
         request.requested_lifetime_count = static_cast<uint32_t>(keep_alive * 6);
         ++stats_.requests;
-        link_->call(std::move(request), [this, generation, g](ClientResult<Response> r) {
-            if (!current(generation)) return;
+        link_->call(std::move(request), [this, generation, g, alive = alive_](ClientResult<Response> r) {
+            if (!*alive || !current(generation)) return;
             if (!r) return link_lost("CreateSubscription failed: " + r.error().message);
             const auto* created = std::get_if<CreateSubscriptionResponse>(&*r);
             if (created == nullptr) return link_lost("CreateSubscription answered with another response");
@@ -631,8 +641,9 @@ private:
         if (batch.empty()) return;
         const size_t next = k;
         ++stats_.requests;
-        link_->call(std::move(request), [this, generation, g, next, batch = std::move(batch)](ClientResult<Response> r) {
-            if (!current(generation)) return;
+        link_->call(std::move(request), [this, generation, g, next, batch = std::move(batch),
+                                         alive = alive_](ClientResult<Response> r) {
+            if (!*alive || !current(generation)) return;
             if (!r) return link_lost("CreateMonitoredItems failed: " + r.error().message);
             const auto* created = std::get_if<CreateMonitoredItemsResponse>(&*r);
             if (created == nullptr || created->results.size() != batch.size()) {
@@ -659,8 +670,8 @@ private:
         ++stats_.requests;
         link_->call(
             std::move(request),
-            [this, generation](ClientResult<Response> r) {
-                if (!current(generation)) return;
+            [this, generation, alive = alive_](ClientResult<Response> r) {
+                if (!*alive || !current(generation)) return;
                 --publishes_out_;
                 if (!r) {
                     // P4 §5.13.5.3: the server holds too many, or no subscription
@@ -739,7 +750,7 @@ private:
                 ++stats_.requests;
                 link_->call(std::move(next), [this, refs, round, done = std::move(done), alive = alive_](
                                                  ClientResult<Response> r2) mutable {
-                    if (!*alive) return;
+                    if (!*alive) return done(std::unexpected(tag_error(TagErrc::Cancelled, "the device was stopped")));
                     browse_collect(std::move(r2), refs, round + 1, std::move(done));
                 });
                 return;
@@ -762,7 +773,6 @@ private:
             nodes.push_back(read_id(ref.node_id.node, AttributeId::DataType));
             nodes.push_back(read_id(ref.node_id.node, AttributeId::AccessLevel));
             of.push_back(i);
-            if (nodes.size() + 2 > read_batch_) break;  // one Read: a browse lists, it does not collect
         }
         auto render = [refs, of, done = std::move(done)](const std::vector<DataValue>* details) {
             std::string out;
@@ -803,8 +813,43 @@ private:
             done(std::move(out));
         };
         if (nodes.empty() || !connected_) return render(nullptr);
-        call_read(std::move(nodes), [render = std::move(render)](ClientResult<std::vector<DataValue>> r) mutable {
+        read_batched(std::move(nodes), [render = std::move(render)](ClientResult<std::vector<DataValue>> r) mutable {
             render(r ? &*r : nullptr);
+        });
+    }
+
+    // A Read of any number of nodes, sent as Reads of at most MaxNodesPerRead
+    // one after the other; the results in order, or the first failure.
+    struct Batches {
+        std::vector<ReadValueId> nodes;
+        std::vector<DataValue> results;
+        std::function<void(ClientResult<std::vector<DataValue>>)> done;
+    };
+
+    void read_batched(std::vector<ReadValueId> nodes,
+                      std::function<void(ClientResult<std::vector<DataValue>>)> done) {
+        read_next_batch(std::make_shared<Batches>(Batches{std::move(nodes), {}, std::move(done)}));
+    }
+
+    void read_next_batch(const std::shared_ptr<Batches>& state) {
+        const size_t first = state->results.size();
+        const size_t total = state->nodes.size();
+        if (first == total) return state->done(std::move(state->results));
+        if (!link_) return state->done(std::unexpected(ClientError{status::BadServerNotConnected, disconnected_text()}));
+        const size_t count = std::min(read_batch_, total - first);
+        std::vector<ReadValueId> batch(state->nodes.begin() + static_cast<std::ptrdiff_t>(first),
+                                       state->nodes.begin() + static_cast<std::ptrdiff_t>(first + count));
+        call_read(std::move(batch), [this, state, alive = alive_](ClientResult<std::vector<DataValue>> r) {
+            if (!*alive) {
+                return state->done(std::unexpected(ClientError{status::BadConnectionClosed, "the device was stopped"}));
+            }
+            if (!r.has_value()) return state->done(std::move(r));
+            if (state->results.empty()) {
+                state->results = std::move(r.value());
+            } else {
+                for (size_t i = 0; i < r->size(); ++i) state->results.push_back(std::move((*r)[i]));
+            }
+            read_next_batch(state);
         });
     }
 

@@ -27,6 +27,16 @@ async function main() {
             automaticallyAcceptUnknownCertificate: true,
         }),
         buildInfo: { productName: "ironbridge-test-peer" },
+        // OPCUA_PEER_LIMIT=n: at most n nodes per Read and monitored items per
+        // CreateMonitoredItems, so a client must batch (OperationLimits).
+        ...(process.env.OPCUA_PEER_LIMIT ? {
+            serverCapabilities: {
+                operationLimits: {
+                    maxNodesPerRead: parseInt(process.env.OPCUA_PEER_LIMIT, 10),
+                    maxMonitoredItemsPerCall: parseInt(process.env.OPCUA_PEER_LIMIT, 10),
+                },
+            },
+        } : {}),
     });
     await server.initialize();
 
