@@ -381,9 +381,17 @@ private:
             backoff_ = config_.reconnect_min;
             events_.on_link_state(LinkState::Connected, "");
             for (uint32_t g = 0; g < groups_.size(); ++g) {
-                if (groups_[g].subscribe) subscribe(generation, g);
+                if (groups_[g].subscribe && readable_tags(g)) subscribe(generation, g);
             }
         });
+    }
+
+    bool readable_tags(uint32_t g) const {
+        const GroupState& group = groups_[g];
+        for (size_t k = group.first; k < group.first + group.count; ++k) {
+            if (tags_[k].readable) return true;
+        }
+        return false;
     }
 
     static size_t limit_of(const DataValue& dv) {
