@@ -56,6 +56,10 @@ std::string_view HttpRequest::header(std::string_view name) const {
     return {};
 }
 
+std::optional<std::string> HttpRequest::query_param(std::string_view name) const {
+    return api::query_param(query, name);
+}
+
 std::string_view HttpRequest::param(std::string_view name) const {
     for (const auto& [k, v] : params) {
         if (k == name) return v;

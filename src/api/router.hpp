@@ -38,6 +38,8 @@ struct HttpRequest {
     std::string_view header(std::string_view name) const;
     // The path parameter of this name; "" if the route has none.
     std::string_view param(std::string_view name) const;
+    // The first query parameter of this name, form-decoded; nullopt if absent.
+    std::optional<std::string> query_param(std::string_view name) const;
 };
 
 // The body of a response that stays open (server-sent events), written piece by

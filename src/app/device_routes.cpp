@@ -149,6 +149,27 @@ HttpResponse write(DeviceManager& devices, const HttpRequest& req, std::string_v
     return r;
 }
 
+// The children of a node (OPC UA), as the driver lists them: ?node=ns=0;i=85
+// (the Objects folder when absent). Runs on the device's loop; the answer
+// comes when the server has answered.
+HttpResponse browse(DeviceManager& devices, const HttpRequest& req, std::string_view name) {
+    if (!devices.find(name)) return no_device(name);
+    HttpResponse r;
+    r.deferred = [&devices, device_name = std::string(name), node = req.query_param("node").value_or("")](
+                     std::function<void(HttpResponse)> reply) {
+        devices.browse(device_name, node, [reply](drivers::BrowseOutcome result) {
+            if (result) return reply(json_reply(200, std::move(*result)));
+            const auto code = static_cast<drivers::TagErrc>(result.error().code);
+            const unsigned status = code == drivers::TagErrc::BadValue        ? 400
+                                    : code == drivers::TagErrc::Disconnected  ? 503
+                                    : code == drivers::TagErrc::DeviceStatus  ? 404
+                                                                              : 502;
+            reply(json_error(status, result.error().message));
+        });
+    };
+    return r;
+}
+
 HttpResponse add_group(DeviceManager& devices, const HttpRequest& req, std::string_view name) {
     const drivers::Device* device = devices.find(name);
     if (!device) return no_device(name);
@@ -268,6 +289,8 @@ void add_device_routes(api::HttpServer& server, DeviceManager& devices, boost::a
     route("POST", "/api/v1/devices/{name}/write",
           [](DeviceManager& d, const HttpRequest& r) { return write(d, r, r.param("name")); },
           api::Access::change(api::Role::Operator));
+    route("GET", "/api/v1/devices/{name}/browse",
+          [](DeviceManager& d, const HttpRequest& r) { return browse(d, r, r.param("name")); });
     route("POST", "/api/v1/devices/{name}/groups",
           [](DeviceManager& d, const HttpRequest& r) { return add_group(d, r, r.param("name")); });
     route("PUT", "/api/v1/devices/{name}/groups/{group}", [](DeviceManager& d, const HttpRequest& r) {

@@ -37,6 +37,7 @@
 #include "drivers/device_settings.hpp"
 #include "drivers/modbus/modbus_address.hpp"
 #include "drivers/modbus/modbus_driver.hpp"
+#include "drivers/opcua/opcua_driver.hpp"
 #include "drivers/sim/sim_driver.hpp"
 #include "drivers/sim/sim_signal.hpp"
 #include "mqtt/broker/broker.hpp"
@@ -58,15 +59,22 @@ int fail_start(const std::string& message) {
     return 1;
 }
 
-std::unique_ptr<ib::drivers::Driver> make_driver(boost::asio::io_context& io, const ib::drivers::DeviceConfig& config,
-                                                 ib::drivers::DriverEvents& events) {
-    if (config.driver == ib::drivers::DriverKind::Sim) return ib::drivers::sim::make_sim_driver(io, config, events);
-    return ib::drivers::modbus::make_modbus_driver(io, config, events);
+// Makes each device's driver; OPC UA keeps its certificates under data_dir/pki.
+ib::drivers::DriverFactory driver_factory(std::string data_dir) {
+    return [pki_dir = data_dir + "/pki"](boost::asio::io_context& io, const ib::drivers::DeviceConfig& config,
+                                         ib::drivers::DriverEvents& events) -> std::unique_ptr<ib::drivers::Driver> {
+        if (config.driver == ib::drivers::DriverKind::Sim) return ib::drivers::sim::make_sim_driver(io, config, events);
+        if (config.driver == ib::drivers::DriverKind::OpcUa) {
+            return ib::drivers::opcua::make_opcua_driver(io, config, events, pki_dir);
+        }
+        return ib::drivers::modbus::make_modbus_driver(io, config, events);
+    };
 }
 
-// A tag's address, checked by its device's driver (as make_driver picks it).
+// A tag's address, checked by its device's driver (as driver_factory picks it).
 std::string check_tag_address(const ib::drivers::DeviceConfig& device, const ib::drivers::TagConfig& tag) {
     if (device.driver == ib::drivers::DriverKind::Sim) return ib::drivers::sim::check_tag_address(device, tag);
+    if (device.driver == ib::drivers::DriverKind::OpcUa) return ib::drivers::opcua::check_tag_address(device, tag);
     return ib::drivers::modbus::check_tag_address(device, tag);
 }
 
@@ -211,7 +219,7 @@ int run_node(const std::string& config_path) {
     // The bus's topics under bus.prefix, for every module that publishes or reads them.
     const ib::BusTopics bus(cfg->bus.prefix);
     if (cfg->history.topic.empty()) cfg->history.topic = bus.data_filter();
-    ib::drivers::DeviceManager devices(devices_loop, make_driver, check_tag_address, broker.router(), bus,
+    ib::drivers::DeviceManager devices(devices_loop, driver_factory(cfg->data_dir), check_tag_address, broker.router(), bus,
                                        persistence);
     if (auto r = devices.start(std::move(modules.devices), stored_devices(**store)); !r) return fail_start(r.error());
 

@@ -130,7 +130,7 @@ void Device::start() {
     driver_->start();
     auto now = Clock::now();
     for (auto& g : groups_) {
-        if (!g->has_readable) continue;
+        if (!g->has_readable || driver_->pushes(g->index)) continue;
         g->next = now;
         schedule(*g);
     }
@@ -188,6 +188,7 @@ void Device::on_read(Group& group) {
     w.key("values").begin_object();
     size_t values = 0;
     size_t errors = 0;
+    size_t uncertain = 0;
     const auto& tags = group.config.tags;
     for (size_t i = 0; i < tags.size(); ++i) {
         if (!readable(tags[i].access)) continue;
@@ -196,15 +197,26 @@ void Device::on_read(Group& group) {
         group.latest[i].set(scaled(tags[i], std::move(r.value)));
         const Value& v = group.latest[i].value;
         auto& reported = group.reported[i];
-        if (tags[i].on_change && reported && !changed(*reported, v, tags[i].deadband)) continue;
+        if (tags[i].on_change && reported && !changed(*reported, v, tags[i].deadband) && r.quality.empty()) continue;
         reported = v;
         ++values;
         const DataType type = tags[i].scaled() ? DataType::Float64 : tags[i].type;
         w.key(tags[i].name).appended([&](std::string& o) { append_json(o, v, type); });
+        if (!r.quality.empty()) ++uncertain;
     }
     w.end_object();
+    if (uncertain != 0) {
+        // Values the device vouches for less keep their place in `values`; the
+        // word for how much less goes beside them.
+        w.key("quality").begin_object();
+        for (size_t i = 0; i < tags.size(); ++i) {
+            const TagReading& r = group.readings[i];
+            if (readable(tags[i].access) && r.ok && !r.quality.empty()) w.field(tags[i].name, r.quality);
+        }
+        w.end_object();
+    }
     for (size_t i = 0; i < tags.size(); ++i) {
-        if (!readable(tags[i].access) || group.readings[i].ok) continue;
+        if (!readable(tags[i].access) || !group.readings[i].has_news() || group.readings[i].ok) continue;
         const TagReading& r = group.readings[i];
         group.latest[i].fail(r.error.code, r.error.message);
         // A tag that comes back after an error is reported even if unchanged.
@@ -235,6 +247,26 @@ void Device::on_link_state(LinkState state, std::string_view error) {
     state_ = state;
     last_error_ = error;
     if (running_) publish_status();
+}
+
+void Device::on_readings(uint32_t index, std::span<TagReading> readings) {
+    if (!running_ || index >= groups_.size()) return;
+    Group& group = *groups_[index];
+    group.started = Clock::now();
+    for (size_t i = 0; i < readings.size() && i < group.readings.size(); ++i) {
+        std::swap(group.readings[i], readings[i]);
+    }
+    on_read(group);
+    for (TagReading& r : group.readings) r.clear();
+    for (TagReading& r : readings) r.clear();
+}
+
+void Device::browse(std::string node, std::function<void(BrowseOutcome)> done) {
+    if (!running_) {
+        return done(std::unexpected(TagError{static_cast<uint16_t>(TagErrc::Disconnected),
+                                             "device '" + config_.name + "' is stopped"}));
+    }
+    driver_->browse(std::move(node), std::move(done));
 }
 
 void Device::publish_status() {
@@ -379,6 +411,12 @@ void Device::collect_metrics(MetricSink& sink) const {
         s.round_trip_seconds_sum, labels);
     add("ib_device_round_trip_seconds_count", "Requests with a measured round trip.", MetricType::Counter,
         static_cast<double>(s.round_trips), labels);
+    if (config_.driver == DriverKind::OpcUa) {
+        add("ib_device_notifications_total", "Values received through subscriptions.", MetricType::Counter,
+            static_cast<double>(s.notifications), labels);
+        add("ib_device_republishes_total", "Notifications asked for again after a gap.", MetricType::Counter,
+            static_cast<double>(s.republishes), labels);
+    }
 }
 
 }  // namespace ib::drivers

@@ -1,5 +1,6 @@
-// One running device: polls each group on its interval through the driver,
-// applies scale and offset, drops unchanged on-change tags, publishes readings on
+// One running device: polls each group on its interval through the driver (or
+// takes the readings a subscribing driver pushes), applies scale and offset,
+// drops unchanged on-change tags, publishes readings on
 // <prefix>/data/{device}/{group} and the link state on <prefix>/status/{device} (retained),
 // keeps the latest values for the REST API, and carries out writes. The same for
 // every driver. Runs on one event loop; nothing here is thread-safe.
@@ -64,12 +65,16 @@ public:
     // Unscales, checks and writes; `done` runs on the device's loop.
     void write(WriteRequest request, std::function<void(WriteResults)> done);
 
+    // The children of a node of the device (OPC UA); `done` runs on the device's loop.
+    void browse(std::string node, std::function<void(BrowseOutcome)> done);
+
     void collect_metrics(MetricSink& sink) const;
 
 private:
     struct Group;
 
     void on_link_state(LinkState state, std::string_view error) override;
+    void on_readings(uint32_t group, std::span<TagReading> readings) override;
     void schedule(Group& group);
     void poll(Group& group);
     void on_read(Group& group);

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,9 +14,9 @@
 
 namespace ib::drivers {
 
-enum class DriverKind : uint8_t { ModbusTcp, ModbusRtuOverTcp, ModbusRtu, Sim };
+enum class DriverKind : uint8_t { ModbusTcp, ModbusRtuOverTcp, ModbusRtu, Sim, OpcUa };
 
-std::string_view driver_name(DriverKind kind);  // "modbus-tcp", "modbus-rtu-over-tcp", "modbus-rtu", "sim"
+std::string_view driver_name(DriverKind kind);  // "modbus-tcp", "modbus-rtu-over-tcp", "modbus-rtu", "sim", "opcua"
 
 enum class Access : uint8_t { Read, Write, ReadWrite };
 
@@ -26,7 +27,8 @@ inline bool writable(Access a) { return a != Access::Read; }
 
 struct TagConfig {
     std::string name;
-    // Driver-specific: "1!400001#BB" for Modbus, "sine:period=10" for sim.
+    // Driver-specific: "1!400001#BB" for Modbus, "sine:period=10" for sim, a
+    // NodeId such as "ns=2;s=Line1.Temp" for OPC UA.
     std::string address;
     DataType type = DataType::Uint16;
     Access access = Access::Read;
@@ -43,9 +45,20 @@ struct TagConfig {
     bool scaled() const { return scale != 1.0 || offset != 0.0; }
 };
 
+// How a group's values are collected. Auto is the driver's own choice:
+// Subscribe for OPC UA, Poll for every other driver (which can only poll).
+enum class GroupMode : uint8_t { Auto, Poll, Subscribe };
+
+std::string_view group_mode_name(GroupMode mode);  // "auto", "poll", "subscribe"
+
 struct GroupConfig {
     std::string name;
     std::chrono::milliseconds interval{1000};
+    GroupMode mode = GroupMode::Auto;
+    // OPC UA subscriptions: values the server queues per item between two
+    // publishes, and the absolute deadband of its DataChangeFilter (0: none).
+    uint32_t queue_size = 1;
+    double deadband = 0.0;
     std::vector<TagConfig> tags;
 };
 
@@ -56,6 +69,28 @@ struct SerialConfig {
     uint8_t data_bits = 8;
     uint8_t stop_bits = 1;
 };
+
+// An OPC UA server and how to log in to it (driver "opcua"). The strings are
+// checked by the loader (device_settings) and mapped to the client's enums by
+// the driver.
+struct OpcUaSettings {
+    std::string endpoint;         // opc.tcp://host:port/path
+    std::string security_policy;  // "" (the most secure offered), None, Basic256Sha256, ...
+    std::string security_mode;    // "" (the most secure for the policy), None, Sign, SignAndEncrypt
+    std::string username;
+    std::string password;
+    std::string user_certificate;  // PEM file: log in with an X.509 user certificate
+    std::string user_key;          // its PEM private key
+    bool trust_on_first_use = false;
+};
+
+// The host and port of "opc.tcp://host[:port][/path]" (port 4840 when absent);
+// nullopt when the text is not of that form.
+struct OpcEndpoint {
+    std::string host;
+    uint16_t port = 4840;
+};
+std::optional<OpcEndpoint> parse_opc_endpoint(std::string_view url);
 
 struct DeviceConfig {
     std::string name;
@@ -71,6 +106,7 @@ struct DeviceConfig {
     std::string byte_order = "BB";
     uint16_t max_gap = 16;
     bool enabled = true;
+    OpcUaSettings opcua;
     std::vector<GroupConfig> groups;
 };
 

@@ -190,7 +190,9 @@ void DeviceManager::write_json(std::string_view device_name, std::string_view js
     WriteResults refused;
     for (auto& item : decoded->items) {
         if (item.value) {
-            request.values.emplace_back(std::move(item.tag), std::move(*item.value));
+            // Every alternative a write can carry is one of Value's.
+            Value value = std::visit([](auto&& v) -> Value { return std::move(v); }, std::move(*item.value));
+            request.values.emplace_back(std::move(item.tag), std::move(value));
         } else {
             refused.emplace_back(std::move(item.tag),
                                  TagError{static_cast<uint16_t>(TagErrc::BadValue), std::move(item.value.error())});
@@ -201,6 +203,16 @@ void DeviceManager::write_json(std::string_view device_name, std::string_view js
         for (auto& r : refused) results.push_back(std::move(r));
         done(to_result(std::move(id), results));
     });
+}
+
+void DeviceManager::browse(std::string_view device_name, std::string node, std::function<void(BrowseOutcome)> done) {
+    IB_ASSERT_ON_LOOP(io_);
+    auto it = devices_.find(device_name);
+    if (it == devices_.end()) {
+        return done(std::unexpected(TagError{static_cast<uint16_t>(TagErrc::UnknownTag),
+                                             "no device named '" + std::string(device_name) + "'"}));
+    }
+    it->second.device->browse(std::move(node), std::move(done));
 }
 
 void DeviceManager::collect_metrics(MetricSink& sink) const {

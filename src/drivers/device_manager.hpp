@@ -65,6 +65,8 @@ public:
     // {"id":..,"values":{..}}, decoded by core/bus.hpp); `done` gets the result,
     // whose `error` is set when the request itself was refused (bad JSON, no such device).
     void write_json(std::string_view device, std::string_view json, std::function<void(WriteResult result)> done);
+    // The children of `node` on the device (OPC UA browse); `done` runs on the loop.
+    void browse(std::string_view device, std::string node, std::function<void(BrowseOutcome)> done);
 
     void collect_metrics(MetricSink& sink) const;
 

@@ -27,18 +27,18 @@ const std::vector<Field<DeviceConfig>>& device_fields() {
         {"name", Kind::String, "(required)", "Unique device name; a topic level in ib/data/{device}/{group}.", 0, 0,
          [](DeviceConfig& d, const toml::node& n) { return store_name(d.name, n); },
          [](const DeviceConfig& d) { return ib::quoted(d.name); }, true},
-        {"driver", Kind::String, "(required)", "One of `modbus-tcp`, `modbus-rtu-over-tcp`, `modbus-rtu`, `sim`.", 0,
-         0,
+        {"driver", Kind::String, "(required)", "One of `modbus-tcp`, `modbus-rtu-over-tcp`, `modbus-rtu`, `sim`, `opcua`.",
+         0, 0,
          [](DeviceConfig& d, const toml::node& n) -> std::string {
              std::string s = str(n);
              for (DriverKind k : {DriverKind::ModbusTcp, DriverKind::ModbusRtuOverTcp, DriverKind::ModbusRtu,
-                                  DriverKind::Sim}) {
+                                  DriverKind::Sim, DriverKind::OpcUa}) {
                  if (s == drivers::driver_name(k)) {
                      d.driver = k;
                      return {};
                  }
              }
-             return ib::quoted(s) + " is not one of modbus-tcp, modbus-rtu-over-tcp, modbus-rtu, sim";
+             return ib::quoted(s) + " is not one of modbus-tcp, modbus-rtu-over-tcp, modbus-rtu, sim, opcua";
          },
          [](const DeviceConfig& d) { return ib::quoted(drivers::driver_name(d.driver)); }, true},
         {"enabled", Kind::Boolean, "true", "A disabled device is kept but not polled.", 0, 0,
@@ -147,6 +147,74 @@ const std::vector<Field<DeviceConfig>>& device_fields() {
              return std::string();
          },
          [](const DeviceConfig& d) { return std::to_string(d.max_gap); }},
+        {"endpoint", Kind::String, "\"\"", "OPC UA: the server's endpoint URL, `opc.tcp://host:port/path` (port 4840 if absent).",
+         0, 0,
+         [](DeviceConfig& d, const toml::node& n) -> std::string {
+             d.opcua.endpoint = str(n);
+             if (d.opcua.endpoint.empty() || parse_opc_endpoint(d.opcua.endpoint)) return {};
+             return ib::quoted(d.opcua.endpoint) + " is not of the form opc.tcp://host:port/path";
+         },
+         [](const DeviceConfig& d) { return ib::quoted(d.opcua.endpoint); }},
+        {"security_policy", Kind::String, "\"\"",
+         "OPC UA: `None`, `Basic256Sha256`, `Aes128_Sha256_RsaOaep` or `Aes256_Sha256_RsaPss`; absent: the most secure "
+         "the server offers (None only when named).",
+         0, 0,
+         [](DeviceConfig& d, const toml::node& n) -> std::string {
+             std::string s = str(n);  // "" (as device_to_json writes the default): the most secure
+             if (!s.empty() && s != "None" && s != "Basic256Sha256" && s != "Aes128_Sha256_RsaOaep" &&
+                 s != "Aes256_Sha256_RsaPss") {
+                 return ib::quoted(s) + " is not one of None, Basic256Sha256, Aes128_Sha256_RsaOaep, Aes256_Sha256_RsaPss";
+             }
+             d.opcua.security_policy = s;
+             return {};
+         },
+         [](const DeviceConfig& d) { return ib::quoted(d.opcua.security_policy); }},
+        {"security_mode", Kind::String, "\"\"",
+         "OPC UA: `None`, `Sign` or `SignAndEncrypt`; absent: the most secure the policy offers.", 0, 0,
+         [](DeviceConfig& d, const toml::node& n) -> std::string {
+             std::string s = str(n);
+             if (!s.empty() && s != "None" && s != "Sign" && s != "SignAndEncrypt") {
+                 return ib::quoted(s) + " is not one of None, Sign, SignAndEncrypt";
+             }
+             d.opcua.security_mode = s;
+             return {};
+         },
+         [](const DeviceConfig& d) { return ib::quoted(d.opcua.security_mode); }},
+        {"username", Kind::String, "\"\"", "OPC UA: log in with this user name (and `password`); absent: anonymous.", 0,
+         0,
+         [](DeviceConfig& d, const toml::node& n) {
+             d.opcua.username = str(n);
+             return std::string();
+         },
+         [](const DeviceConfig& d) { return ib::quoted(d.opcua.username); }},
+        {"password", Kind::String, "\"\"", "OPC UA: the user's password, sent encrypted with the server's key.", 0, 0,
+         [](DeviceConfig& d, const toml::node& n) {
+             d.opcua.password = str(n);
+             return std::string();
+         },
+         [](const DeviceConfig& d) { return ib::quoted(d.opcua.password); }},
+        {"user_certificate", Kind::String, "\"\"",
+         "OPC UA: PEM file of an X.509 user certificate to log in with (with `user_key`).", 0, 0,
+         [](DeviceConfig& d, const toml::node& n) {
+             d.opcua.user_certificate = str(n);
+             return std::string();
+         },
+         [](const DeviceConfig& d) { return ib::quoted(d.opcua.user_certificate); }},
+        {"user_key", Kind::String, "\"\"", "OPC UA: PEM file of the user certificate's private key.", 0, 0,
+         [](DeviceConfig& d, const toml::node& n) {
+             d.opcua.user_key = str(n);
+             return std::string();
+         },
+         [](const DeviceConfig& d) { return ib::quoted(d.opcua.user_key); }},
+        {"trust_on_first_use", Kind::Boolean, "false",
+         "OPC UA, for commissioning: trust an unknown server certificate (saved under data_dir/pki/trusted) instead of "
+         "refusing it.",
+         0, 0,
+         [](DeviceConfig& d, const toml::node& n) {
+             d.opcua.trust_on_first_use = n.as_boolean()->get();
+             return std::string();
+         },
+         [](const DeviceConfig& d) { return std::string(d.opcua.trust_on_first_use ? "true" : "false"); }},
     };
     return f;
 }
@@ -162,6 +230,36 @@ const std::vector<Field<GroupConfig>>& group_fields() {
              return std::string();
          },
          [](const GroupConfig& g) { return std::to_string(g.interval.count()); }},
+        {"mode", Kind::String, "\"auto\"",
+         "`poll` (read every interval) or `subscribe` (OPC UA only: the server sends changes, sampled and published every "
+         "interval); `auto`: subscribe for OPC UA, poll otherwise.",
+         0, 0,
+         [](GroupConfig& g, const toml::node& n) -> std::string {
+             std::string s = str(n);
+             for (GroupMode m : {GroupMode::Auto, GroupMode::Poll, GroupMode::Subscribe}) {
+                 if (s == group_mode_name(m)) {
+                     g.mode = m;
+                     return {};
+                 }
+             }
+             return ib::quoted(s) + " is not one of auto, poll, subscribe";
+         },
+         [](const GroupConfig& g) { return ib::quoted(group_mode_name(g.mode)); }},
+        {"queue_size", Kind::Integer, "1", "OPC UA subscriptions: changes the server keeps per tag between two publishes.",
+         1, 10000,
+         [](GroupConfig& g, const toml::node& n) {
+             g.queue_size = static_cast<uint32_t>(integer(n));
+             return std::string();
+         },
+         [](const GroupConfig& g) { return std::to_string(g.queue_size); }},
+        {"deadband", Kind::Float, "0.0",
+         "OPC UA subscriptions: the server reports a number only when it moved by more than this (0: every change).", 0,
+         0,
+         [](GroupConfig& g, const toml::node& n) -> std::string {
+             g.deadband = number(n);
+             return g.deadband >= 0 && std::isfinite(g.deadband) ? "" : "must be 0 or more";
+         },
+         [](const GroupConfig& g) { return json_number(g.deadband); }},
     };
     return f;
 }
@@ -173,7 +271,7 @@ const std::vector<Field<TagConfig>>& tag_fields() {
          [](const TagConfig& t) { return ib::quoted(t.name); }, true},
         {"address", Kind::String, "(required)",
          "Modbus: `UNIT!AREA ADDRESS[.BIT|.LEN[H|L]][#ORDER]`, e.g. `1!400001#BB`; sim: a signal such as "
-         "`sine:period=60,amplitude=10`.",
+         "`sine:period=60,amplitude=10`; OPC UA: a NodeId, e.g. `ns=2;s=Line1.Temp`, `i=2258`, `nsu=urn:x;s=y`.",
          0, 0,
          [](TagConfig& t, const toml::node& n) -> std::string {
              t.address = str(n);
@@ -181,7 +279,9 @@ const std::vector<Field<TagConfig>>& tag_fields() {
          },
          [](const TagConfig& t) { return ib::quoted(t.address); }, true},
         {"type", Kind::String, "\"uint16\"",
-         "bool, int8, uint8, int16, uint16, int32, uint32, int64, uint64, float32, float64, string, bytes.", 0, 0,
+         "bool, int8, uint8, int16, uint16, int32, uint32, int64, uint64, float32, float64, string, bytes. OPC UA "
+         "values keep the node's own type; there `type` only matters for scaling and float32 output.",
+         0, 0,
          [](TagConfig& t, const toml::node& n) -> std::string {
              std::string s = str(n);
              auto type = drivers::parse_data_type(s);
@@ -262,6 +362,13 @@ std::optional<GroupConfig> parse_group(const toml::table& table, const DeviceCon
                                        const std::string& display, const ReportProblem& report, AddressCheck check) {
     GroupConfig group;
     bool ok = apply_fields(table, group_fields(), {"tags"}, group, display, line_of(table), report);
+    if (ok && group.mode == GroupMode::Subscribe && device.driver != DriverKind::OpcUa) {
+        const toml::node* n = table.get("mode");
+        report(n ? line_of(*n) : line_of(table),
+               join(display, "mode") + ": subscribe needs driver opcua; driver " +
+                   std::string(driver_name(device.driver)) + " can only poll");
+        ok = false;
+    }
     if (const toml::array* tags = child_array(table, "tags", display, report)) {
         for (size_t i = 0; i < tags->size(); ++i) {
             std::string path = join(display, "tags") + "[" + std::to_string(i) + "]";
@@ -288,6 +395,24 @@ std::optional<DeviceConfig> parse_device(const toml::table& table, const std::st
     if (!ok) return std::nullopt;  // tags are checked against the driver and base: those must be right first
     if (device.driver == DriverKind::ModbusRtu && device.serial.port.empty()) {
         report(line_of(table), join(display, "serial_port") + ": is required for driver modbus-rtu");
+        ok = false;
+    }
+    if (device.driver == DriverKind::OpcUa && device.opcua.endpoint.empty()) {
+        report(line_of(table), join(display, "endpoint") + ": is required for driver opcua");
+        ok = false;
+    }
+    if (device.driver == DriverKind::OpcUa && device.opcua.username.empty() != device.opcua.password.empty()) {
+        report(line_of(table), join(display, device.opcua.username.empty() ? "username" : "password") +
+                                   ": username and password go together");
+        ok = false;
+    }
+    if (device.opcua.user_certificate.empty() != device.opcua.user_key.empty()) {
+        report(line_of(table), join(display, device.opcua.user_certificate.empty() ? "user_certificate" : "user_key") +
+                                   ": user_certificate and user_key go together");
+        ok = false;
+    }
+    if (!device.opcua.username.empty() && !device.opcua.user_certificate.empty()) {
+        report(line_of(table), join(display, "user_certificate") + ": a device logs in with username or user_certificate, not both");
         ok = false;
     }
     if (device.reconnect_min > device.reconnect_max) {
@@ -405,7 +530,8 @@ std::string render_devices_markdown() {
            "A device's tag names are unique in the device; group names in the device.\n\n";
     out += render_markdown(device_fields());
     out += "\n## [[devices.groups]]\n\nA group's tags are read together, every `interval_ms`, and published as one\n"
-           "message on `ib/data/{device}/{group}`.\n\n";
+           "message on `ib/data/{device}/{group}`. An OPC UA group subscribes by default: the\n"
+           "server samples every `interval_ms` and the changes are published as they arrive.\n\n";
     out += render_markdown(group_fields());
     out += "\n## [[devices.groups.tags]]\n\n";
     out += render_markdown(tag_fields());

@@ -1,10 +1,12 @@
-// The interface every southbound driver implements: read a group's tags, write
-// tags, and report the connection state. A driver runs on the event loop it is
-// given and never blocks it; the device layer (device.hpp) owns scheduling,
-// scaling, change detection and publishing, the same for every protocol.
+// The interface every southbound driver implements: read a group's tags (or push
+// them as the device reports changes), write tags, and report the connection
+// state. A driver runs on the event loop it is given and never blocks it; the
+// device layer (device.hpp) owns scheduling, scaling, change detection and
+// publishing, the same for every protocol.
 #pragma once
 
 #include <cstdint>
+#include <expected>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -26,21 +28,33 @@ enum class LinkState : uint8_t { Connecting, Connected, Reconnecting, Stopped };
 
 std::string_view link_state_name(LinkState state);  // "connecting", "connected", ...
 
-// One tag's outcome of a read: a raw (unscaled) value or an error.
+// One tag's outcome of a read: a raw (unscaled) value or an error. A reading
+// pushed by a driver (DriverEvents::on_readings) may also carry no news for a
+// tag: neither set nor failed (ok false, error code 0), and is then left out.
 struct TagReading {
     bool ok = false;
     Value value;
     TagError error;
+    // Empty when the value is good; otherwise the device's word for a value it
+    // vouches for less (OPC UA: "UncertainLastUsableValue"), published beside it.
+    std::string quality;
 
     void set(Value v) {
         ok = true;
         value = std::move(v);
+        quality.clear();
     }
     void fail(uint16_t code, std::string message) {
         ok = false;
         error.code = code;
         error.message = std::move(message);
     }
+    void clear() {
+        ok = false;
+        error.code = 0;
+        quality.clear();
+    }
+    bool has_news() const { return ok || error.code != 0; }
 };
 
 struct WriteItem {
@@ -58,6 +72,8 @@ struct DriverStats {
     uint64_t reconnects = 0;
     uint64_t round_trips = 0;
     double round_trip_seconds_sum = 0;
+    uint64_t notifications = 0;  // values a subscribing driver was sent
+    uint64_t republishes = 0;    // notifications asked for again after a gap
 };
 
 class DriverEvents {
@@ -65,7 +81,14 @@ public:
     virtual ~DriverEvents() = default;
     // `error` says why when the state is Reconnecting; empty otherwise.
     virtual void on_link_state(LinkState state, std::string_view error) = 0;
+    // A group the driver pushes (Driver::pushes) has news: one entry per tag of
+    // the group, in config order; tags without news are clear(). Published like
+    // a poll's reading; the entries are cleared on return.
+    virtual void on_readings(uint32_t group, std::span<TagReading> readings) = 0;
 };
+
+// What Driver::browse finds: the children of a node as a JSON array, or why not.
+using BrowseOutcome = std::expected<std::string, TagError>;
 
 class Driver {
 public:
@@ -83,6 +106,14 @@ public:
     // Writes in order; one result per item (nullopt = written).
     virtual void write(std::vector<WriteItem> items, WriteDone done) = 0;
     virtual const DriverStats& stats() const = 0;
+    // True when the driver sends the group's readings itself, as the device
+    // changes (subscriptions): the device layer then does not poll it.
+    virtual bool pushes(uint32_t /*group*/) const { return false; }
+    // The children of `node` (a driver-specific address), for picking tags.
+    virtual void browse(std::string node, std::function<void(BrowseOutcome)> done) {
+        (void)node;
+        done(std::unexpected(TagError{static_cast<uint16_t>(TagErrc::BadValue), "this driver cannot browse"}));
+    }
 };
 
 // Makes the driver for `config.driver` (the app knows every driver; this module

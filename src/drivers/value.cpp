@@ -72,6 +72,8 @@ void append_json(std::string& out, const Value& value) {
         out.append(buf, r.ptr);
     } else if (const auto* s = std::get_if<std::string>(&value)) {
         out += quoted(*s);
+    } else if (const auto* a = std::get_if<JsonArray>(&value)) {
+        out += a->json;
     } else {
         const auto& bytes = std::get<std::vector<uint8_t>>(value);
         out += '[';

@@ -35,9 +35,17 @@ std::optional<DataType> parse_data_type(std::string_view name);
 // Every accepted name, comma separated, for error messages.
 std::string_view data_type_names();
 
+// An array read from a device (OPC UA arrays), kept as the JSON array it is
+// published as: the device layer only compares and publishes it, and writes of
+// arrays are not offered, so its elements need no typed form here.
+struct JsonArray {
+    std::string json;  // "[1,-2,3]"
+    bool operator==(const JsonArray&) const = default;
+};
+
 // Integers are carried as int64_t or uint64_t (uint64 only for Uint64 tags, so a
 // value above INT64_MAX survives); Float32/Float64 and any scaled tag as double.
-using Value = std::variant<bool, int64_t, uint64_t, double, std::string, std::vector<uint8_t>>;
+using Value = std::variant<bool, int64_t, uint64_t, double, std::string, std::vector<uint8_t>, JsonArray>;
 
 // Per-tag error codes. 1..11 are Modbus exception codes, passed through as the
 // device sent them; our own codes start at 1000 so the two never collide.
@@ -50,6 +58,7 @@ enum class TagErrc : uint16_t {
     BadValue = 1005,      // a write whose value does not fit the tag's type
     UnknownTag = 1006,    // a write naming no tag of the device
     Cancelled = 1007,     // the device was stopped or changed while waiting
+    DeviceStatus = 1008,  // the device's own status refused it; the message names it (OPC UA: "BadNodeIdUnknown")
 };
 
 struct TagError {

@@ -124,7 +124,8 @@ public:
             });
     }
 
-    void send(Encoder encode, std::function<void(ClientResult<Response>)> done) {
+    void send(Encoder encode, std::function<void(ClientResult<Response>)> done,
+              std::chrono::milliseconds timeout = std::chrono::milliseconds{0}) {
         if (state_ != State::GettingEndpoints && state_ != State::CreatingSession && state_ != State::ActivatingSession &&
             state_ != State::Active) {
             asio::post(socket_.get_executor(), [done = std::move(done)] {
@@ -137,7 +138,7 @@ public:
         header.authentication_token = authentication_token_;
         header.timestamp = now();
         header.request_handle = id;
-        header.timeout_hint = static_cast<uint32_t>(config_.timeout.count());
+        header.timeout_hint = static_cast<uint32_t>((timeout.count() > 0 ? timeout : config_.timeout).count());
         body_.clear();
         encode(body_, header);
         auto sent = seal(MessageType::Message, id);
@@ -150,8 +151,15 @@ public:
             });
             return;
         }
-        expect(id, std::move(done));
+        expect(id, std::move(done), timeout);
         flush();
+    }
+
+    void set_on_lost(std::function<void(const ClientError&)> lost) { on_lost_ = std::move(lost); }
+
+    void abort(const std::string& why) {
+        on_lost_ = nullptr;
+        lost(status::BadConnectionClosed, why);
     }
 
     void close() {
@@ -179,6 +187,7 @@ public:
         connect_done_ = nullptr;
         endpoints_done_ = nullptr;
         stop_discovery();
+        on_lost_ = nullptr;
         for (auto& [id, p] : pending_) p.timer->cancel();
         pending_.clear();
         state_ = State::Closed;
@@ -329,13 +338,15 @@ private:
         finish(request_id, std::move(*response));
     }
 
-    void expect(uint32_t id, std::function<void(ClientResult<Response>)> done) {
+    void expect(uint32_t id, std::function<void(ClientResult<Response>)> done,
+                std::chrono::milliseconds timeout = std::chrono::milliseconds{0}) {
         Pending p{std::move(done), std::make_unique<asio::steady_timer>(socket_.get_executor())};
-        p.timer->expires_after(config_.timeout);
-        p.timer->async_wait([self = shared_from_this(), id](const boost::system::error_code& ec) {
+        const auto wait = timeout.count() > 0 ? timeout : config_.timeout;
+        p.timer->expires_after(wait);
+        p.timer->async_wait([self = shared_from_this(), id, wait](const boost::system::error_code& ec) {
             if (ec) return;
             self->finish(id, std::unexpected(error(status::BadTimeout, "no response within " +
-                                                                           std::to_string(self->config_.timeout.count()) + " ms")));
+                                                                           std::to_string(wait.count()) + " ms")));
         });
         pending_.emplace(id, std::move(p));
     }
@@ -657,6 +668,7 @@ private:
 
     // The link is gone: every pending request and a pending connect fail.
     void lost(StatusCode status, const std::string& why) {
+        const bool was_active = state_ == State::Active;
         state_ = State::Closed;
         stop_discovery();
         closing_ = false;
@@ -671,6 +683,7 @@ private:
         }
         if (auto done = std::move(connect_done_)) done(std::unexpected(error(status, why)));
         connect_done_ = nullptr;
+        if (auto hook = std::move(on_lost_); hook && was_active) hook(error(status, why));
     }
 
     asio::io_context& io_;
@@ -689,6 +702,7 @@ private:
     uint32_t last_request_id_ = 0;
     NodeId authentication_token_;
     std::function<void(ClientResult<void>)> connect_done_;
+    std::function<void(const ClientError&)> on_lost_;
     std::map<uint32_t, Pending> pending_;
     std::vector<std::byte> rx_;
     std::size_t rx_size_ = 0;
@@ -719,9 +733,14 @@ ClientLink::~ClientLink() { impl_->shutdown(); }
 
 void ClientLink::connect(std::function<void(ClientResult<void>)> done) { impl_->connect(std::move(done)); }
 
-void ClientLink::send(Encoder encode, std::function<void(ClientResult<Response>)> done) {
-    impl_->send(std::move(encode), std::move(done));
+void ClientLink::send(Encoder encode, std::function<void(ClientResult<Response>)> done,
+                      std::chrono::milliseconds timeout) {
+    impl_->send(std::move(encode), std::move(done), timeout);
 }
+
+void ClientLink::on_lost(std::function<void(const ClientError&)> lost) { impl_->set_on_lost(std::move(lost)); }
+
+void ClientLink::abort(const std::string& why) { impl_->abort(why); }
 
 void ClientLink::read(std::vector<ReadValueId> nodes, TimestampsToReturn timestamps,
                       std::function<void(ClientResult<std::vector<DataValue>>)> done) {

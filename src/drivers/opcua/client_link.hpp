@@ -91,8 +91,20 @@ public:
               std::function<void(ClientResult<std::vector<DataValue>>)> done);
 
     // Any service request; the response (never a ServiceFault: that is an error).
+    // `timeout` replaces the config's for this request (a Publish waits for the
+    // server's keep-alive, longer than any other request); zero: the config's.
     template <Structure Request>
-    void call(Request request, std::function<void(ClientResult<Response>)> done);
+    void call(Request request, std::function<void(ClientResult<Response>)> done,
+              std::chrono::milliseconds timeout = std::chrono::milliseconds{0});
+
+    // Runs once when an active session's link is lost (socket closed, a server
+    // ERR, an undecodable message), after the pending requests failed; not on
+    // close() or a failed connect, which report themselves.
+    void on_lost(std::function<void(const ClientError&)> lost);
+
+    // Drops the link at once: the socket closes, pending requests and a pending
+    // connect fail with `why` (BadConnectionClosed), on_lost does not run.
+    void abort(const std::string& why);
 
     // Closes the session (CloseSession), the channel (CLO) and the socket;
     // pending requests fail with BadConnectionClosed.
@@ -109,18 +121,19 @@ public:
 private:
     class Impl;
     using Encoder = std::function<void(std::vector<std::byte>&, const RequestHeader&)>;
-    void send(Encoder encode, std::function<void(ClientResult<Response>)> done);
+    void send(Encoder encode, std::function<void(ClientResult<Response>)> done, std::chrono::milliseconds timeout);
     std::shared_ptr<Impl> impl_;
 };
 
 template <Structure Request>
-void ClientLink::call(Request request, std::function<void(ClientResult<Response>)> done) {
+void ClientLink::call(Request request, std::function<void(ClientResult<Response>)> done,
+                      std::chrono::milliseconds timeout) {
     send(
         [request = std::move(request)](std::vector<std::byte>& out, const RequestHeader& header) mutable {
             request.request_header = header;
             encode_message_body(out, request);
         },
-        std::move(done));
+        std::move(done), timeout);
 }
 
 }  // namespace ib::drivers::opcua

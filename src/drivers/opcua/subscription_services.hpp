@@ -64,6 +64,22 @@ struct MonitoringParameters {
     bool operator==(const MonitoringParameters&) const = default;
 };
 
+// P4 §7.17.2: which changes a monitored item reports. Goes in
+// MonitoringParameters::filter as an ExtensionObject.
+enum class DataChangeTrigger : int32_t { Status = 0, StatusValue = 1, StatusValueTimestamp = 2 };
+enum class DeadbandType : uint32_t { None = 0, Absolute = 1, Percent = 2 };
+
+struct DataChangeFilter {
+    static constexpr uint32_t kEncodingId = 724;
+    DataChangeTrigger trigger = DataChangeTrigger::StatusValue;
+    uint32_t deadband_type = static_cast<uint32_t>(DeadbandType::None);
+    double deadband_value = 0;
+
+    template <typename S, typename F>
+    static void visit(S& s, F&& f) { f(s.trigger), f(s.deadband_type), f(s.deadband_value); }
+    bool operator==(const DataChangeFilter&) const = default;
+};
+
 // P4 §5.12.2.2
 struct MonitoredItemCreateRequest {
     ReadValueId item_to_monitor;

@@ -8,10 +8,13 @@
 // applicationUri other than the one in the server's certificate makes a server
 // whose certificate does not match its endpoints. The variables cover the
 // built-in types the driver reads, a Siemens-style string NodeId, a node that
-// changes every 100 ms, one that cannot be read and a writable setpoint.
+// changes every 100 ms, one that cannot be read and a writable setpoint (Line1),
+// and one writable variable per type, arrays, a read-only and an Uncertain
+// variable (Types). OPCUA_PEER_BENCH=n adds n variables changing every 100 ms
+// (bench/opcua.sh).
 "use strict";
 const {
-    OPCUAServer, OPCUACertificateManager, Variant, DataType, StatusCodes,
+    OPCUAServer, OPCUACertificateManager, Variant, DataValue, DataType, StatusCodes,
     MessageSecurityMode, SecurityPolicy, AccessLevelFlag, VariantArrayType,
 } = require("node-opcua");
 
@@ -41,6 +44,16 @@ async function main() {
         }),
         ...(applicationUri ? { serverInfo: { applicationUri } } : {}),
         buildInfo: { productName: "ironbridge-test-peer" },
+        // OPCUA_PEER_LIMIT=n: at most n nodes per Read and monitored items per
+        // CreateMonitoredItems, so a client must batch (OperationLimits).
+        ...(process.env.OPCUA_PEER_LIMIT ? {
+            serverCapabilities: {
+                operationLimits: {
+                    maxNodesPerRead: parseInt(process.env.OPCUA_PEER_LIMIT, 10),
+                    maxMonitoredItemsPerCall: parseInt(process.env.OPCUA_PEER_LIMIT, 10),
+                },
+            },
+        } : {}),
     });
     await server.initialize();
 
@@ -87,6 +100,75 @@ async function main() {
             },
         },
     });
+
+    // One writable variable per built-in type the driver maps, each keeping what
+    // was last written (the driver's tests read back what they wrote), plus
+    // arrays, a read-only variable and one whose value is Uncertain.
+    const types = ns.addFolder(addressSpace.rootFolder.objects, { browseName: "Types" });
+    const memory = (name, dataType, initial, arrayType = VariantArrayType.Scalar) => {
+        let value = initial;
+        ns.addVariable({
+            componentOf: types, nodeId: `s=T.${name}`, browseName: name, dataType, minimumSamplingInterval: 100,
+            valueRank: arrayType === VariantArrayType.Array ? 1 : -1,
+            accessLevel: AccessLevelFlag.CurrentRead | AccessLevelFlag.CurrentWrite,
+            userAccessLevel: AccessLevelFlag.CurrentRead | AccessLevelFlag.CurrentWrite,
+            value: {
+                get: () => new Variant({ dataType: DataType[dataType], arrayType, value }),
+                set: (variant) => {
+                    value = variant.value;
+                    return StatusCodes.Good;
+                },
+            },
+        });
+    };
+    memory("Boolean", "Boolean", true);
+    memory("SByte", "SByte", -100);
+    memory("Byte", "Byte", 200);
+    memory("Int16", "Int16", -30000);
+    memory("UInt16", "UInt16", 60000);
+    memory("Int32", "Int32", -2000000000);
+    memory("UInt32", "UInt32", 4000000000);
+    memory("Int64", "Int64", [0xFFFFFFFE, 0xFFFFFFFE]);  // [high, low] words: -4294967298
+    memory("UInt64", "UInt64", [0xF1E2D3C4, 0xB5A69788]);
+    memory("Float", "Float", 1.5);
+    memory("Double", "Double", 123456.78901234567);
+    memory("String", "String", "hello");
+    memory("DateTime", "DateTime", new Date(Date.UTC(2024, 0, 2, 3, 4, 5, 678)));
+    memory("ByteString", "ByteString", Buffer.from([1, 2, 254]));
+    memory("Guid", "Guid", "72962b91-fa75-4ae6-8d28-b404dc7daf63");
+    memory("DoubleArray", "Double", new Float64Array([1.5, -2.25, 3]), VariantArrayType.Array);
+    memory("StringArray", "String", ["a", "b"], VariantArrayType.Array);
+    ns.addVariable({
+        componentOf: types, nodeId: "s=T.ReadOnly", browseName: "ReadOnly", dataType: "Double",
+        minimumSamplingInterval: 100,
+        accessLevel: AccessLevelFlag.CurrentRead, userAccessLevel: AccessLevelFlag.CurrentRead,
+        value: { get: () => new Variant({ dataType: DataType.Double, value: 7.25 }) },
+    });
+    ns.addVariable({
+        componentOf: types, nodeId: "s=T.Uncertain", browseName: "Uncertain", dataType: "Double",
+        minimumSamplingInterval: 100,
+        value: {
+            timestamped_get: () => new DataValue({
+                value: new Variant({ dataType: DataType.Double, value: 3.5 }),
+                statusCode: StatusCodes.UncertainLastUsableValue,
+                sourceTimestamp: new Date(),
+            }),
+        },
+    });
+
+    // For bench/opcua.sh: OPCUA_PEER_BENCH=n adds n variables
+    // B.0..B.<n-1> (UInt32) that all change every 100 ms.
+    const benchCount = parseInt(process.env.OPCUA_PEER_BENCH || "0", 10);
+    if (benchCount > 0) {
+        const bench = ns.addFolder(addressSpace.rootFolder.objects, { browseName: "Bench" });
+        for (let i = 0; i < benchCount; i += 1) {
+            ns.addVariable({
+                componentOf: bench, nodeId: `s=B.${i}`, browseName: `B${i}`, dataType: "UInt32",
+                minimumSamplingInterval: 100,
+                value: { get: () => new Variant({ dataType: DataType.UInt32, value: tick + i }) },
+            });
+        }
+    }
 
     await server.start();
     process.stdout.write(`READY ${server.endpoints[0].port}\n`);

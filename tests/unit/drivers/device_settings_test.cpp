@@ -160,3 +160,91 @@ TEST(DeviceJson, ReportsEveryProblemWithItsPath) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(DeviceSettings, ReadsAnOpcUaDeviceWithItsSecurityAndGroupModes) {
+    auto c = load_devices(R"(
+[[devices]]
+name = "ua"
+driver = "opcua"
+endpoint = "opc.tcp://plc.local:4841/UA/Server"
+security_policy = "Basic256Sha256"
+security_mode = "SignAndEncrypt"
+username = "op"
+password = "secret"
+
+[[devices.groups]]
+name = "fast"
+interval_ms = 100
+queue_size = 5
+deadband = 0.5
+
+[[devices.groups]]
+name = "slow"
+mode = "poll"
+)",
+                          "t.toml");
+    ASSERT_TRUE(c) << c.error();
+    const DeviceConfig& d = c->devices.at(0);
+    EXPECT_EQ(d.driver, DriverKind::OpcUa);
+    EXPECT_EQ(d.opcua.endpoint, "opc.tcp://plc.local:4841/UA/Server");
+    EXPECT_EQ(d.opcua.security_policy, "Basic256Sha256");
+    EXPECT_EQ(d.opcua.security_mode, "SignAndEncrypt");
+    EXPECT_EQ(d.opcua.username, "op");
+    EXPECT_EQ(d.groups.at(0).mode, GroupMode::Auto);
+    EXPECT_EQ(d.groups.at(0).queue_size, 5u);
+    EXPECT_EQ(d.groups.at(0).deadband, 0.5);
+    EXPECT_EQ(d.groups.at(1).mode, GroupMode::Poll);
+    // What the API writes back reads back the same.
+    auto again = device_from_json(device_to_json(d), check_address);
+    ASSERT_TRUE(again) << again.error();
+    EXPECT_EQ(device_to_json(*again), device_to_json(d));
+}
+
+TEST(DeviceSettings, AnOpcUaDeviceWithDefaultSecurityReadsBackFromItsJson) {
+    auto d = device_from_json(R"({"name":"ua","driver":"opcua","endpoint":"opc.tcp://h:4840"})", check_address);
+    ASSERT_TRUE(d) << d.error();
+    // The defaults are written as "" (the most secure), and "" reads back as the default.
+    auto again = device_from_json(device_to_json(*d), check_address);
+    ASSERT_TRUE(again) << again.error();
+    EXPECT_EQ(again->opcua.security_policy, "");
+    EXPECT_EQ(again->opcua.security_mode, "");
+}
+
+TEST(DeviceSettings, RefusesOpcUaSettingsWithTheKeyAndLine) {
+    auto c = load_devices("[[devices]]\nname = \"ua\"\ndriver = \"opcua\"\nendpoint = \"tcp://x\"\n", "t.toml");
+    ASSERT_FALSE(c);
+    EXPECT_NE(c.error().find("t.toml:4: devices[0].endpoint: \"tcp://x\" is not of the form opc.tcp://host:port/path"),
+              std::string::npos)
+        << c.error();
+    c = load_devices("[[devices]]\nname = \"ua\"\ndriver = \"opcua\"\n", "t.toml");
+    ASSERT_FALSE(c);
+    EXPECT_NE(c.error().find("devices[0].endpoint: is required for driver opcua"), std::string::npos) << c.error();
+    c = load_devices("[[devices]]\nname = \"m\"\ndriver = \"sim\"\n[[devices.groups]]\nname = \"g\"\nmode = \"subscribe\"\n",
+                     "t.toml");
+    ASSERT_FALSE(c);
+    EXPECT_NE(c.error().find("t.toml:6: devices[0].groups[0].mode: subscribe needs driver opcua"), std::string::npos)
+        << c.error();
+}
+
+TEST(OpcEndpoint, SplitsHostAndPortAndRefusesOtherForms) {
+    auto e = parse_opc_endpoint("opc.tcp://10.0.0.5:4841/UA/Server");
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->host, "10.0.0.5");
+    EXPECT_EQ(e->port, 4841);
+    e = parse_opc_endpoint("opc.tcp://plc");
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->host, "plc");
+    EXPECT_EQ(e->port, 4840);
+    e = parse_opc_endpoint("opc.tcp://[::1]:48010");
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->host, "::1");
+    EXPECT_EQ(e->port, 48010);
+    for (const char* bad : {"http://plc:4840", "opc.tcp://", "opc.tcp://:4840", "opc.tcp://plc:0", "opc.tcp://plc:65536",
+                            "opc.tcp://plc:48a0/x", "opc.tcp://[::1"}) {
+        EXPECT_FALSE(parse_opc_endpoint(bad)) << bad;
+    }
+}
+
+}  // namespace

@@ -1,0 +1,355 @@
+"""OPC UA collection, end to end: Ironbridge subscribes to and polls a real OPC
+UA server (node-opcua, tests/peers/opcua/server.js, installed by
+scripts/install-deps.sh) and the test checks what a user sees on Ironbridge's
+MQTT port and REST API: readings on ib/data/{device}/{group}, the state on
+ib/status/{device}, write results on ib/write/{device}/result, and the browse
+listing. Policy None and anonymous login. Every wait is bounded; no assertion
+is on timing.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+import ibharness as h
+from modbus_peers import ModbusCase, Readings, Watch, http_json
+
+PEER_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "peers", "opcua")
+NS = "ns=1;"  # the server's own namespace
+
+# (tag name, NodeId, value the server holds at start, value written by the write test)
+TYPES = [
+    ("boolean", "s=T.Boolean", True, False),
+    ("sbyte", "s=T.SByte", -100, 99),
+    ("byte", "s=T.Byte", 200, 7),
+    ("int16", "s=T.Int16", -30000, 12345),
+    ("uint16", "s=T.UInt16", 60000, 1),
+    ("int32", "s=T.Int32", -2000000000, 2000000000),
+    ("uint32", "s=T.UInt32", 4000000000, 3),
+    ("int64", "s=T.Int64", -4294967298, -1234567890123456789),
+    ("uint64", "s=T.UInt64", 0xF1E2D3C4B5A69788, 0xF000000000000001),
+    ("float", "s=T.Float", 1.5, -2.25),
+    ("double", "s=T.Double", 123456.78901234567, -0.125),
+    ("string", "s=T.String", "hello", "written"),
+    ("datetime", "s=T.DateTime", 1704164645678, 1735689600123),
+    ("bytestring", "s=T.ByteString", [1, 2, 254], [9, 8]),
+    ("guid", "s=T.Guid", "72962b91-fa75-4ae6-8d28-b404dc7daf63", "00000000-0000-0000-0000-0000000000ff"),
+]
+ARRAYS = [
+    ("double_array", "s=T.DoubleArray", [1.5, -2.25, 3]),
+    ("string_array", "s=T.StringArray", ["a", "b"]),
+]
+
+
+def peer_pki():
+    # Next to the binary's build tree, shared with the unit tests: the server
+    # makes its certificate (an RSA key) on first start only.
+    return os.path.join(os.path.dirname(os.path.abspath(h.ironbridge_bin())), "tests", "opcua-peer-pki")
+
+
+class OpcUaServer:
+    """`node server.js <port> <pki>`, waited for until it prints READY; stopped
+    (or killed) by its PID; restarted on the same port."""
+
+    def __init__(self, port=0, limit=0):
+        self.port = port or h.free_port()
+        # With a limit, the server takes at most that many nodes per Read and
+        # monitored items per call (OperationLimits): the driver must batch.
+        self.env = dict(os.environ, OPCUA_PEER_LIMIT=str(limit)) if limit else None
+        self.proc = None
+        self.log = tempfile.NamedTemporaryFile(prefix="opcua-peer-", suffix=".log", delete=False)
+
+    def start(self):
+        if not os.path.isdir(os.path.join(PEER_DIR, "node_modules", "node-opcua")):
+            raise RuntimeError("tests/peers/opcua/node_modules is missing: run scripts/install-deps.sh")
+        out = open(self.log.name, "ab")
+        self.proc = subprocess.Popen(["node", os.path.join(PEER_DIR, "server.js"), str(self.port), peer_pki()],
+                                     stdout=subprocess.PIPE, stderr=out, stdin=subprocess.DEVNULL, env=self.env)
+        out.close()
+        reader = h.LineReader(self.proc.stdout)
+        reader.wait_for(lambda s: s.startswith("READY"), timeout=60)
+        return self
+
+    def kill9(self):
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(5)
+        self.proc.stdout.close()
+        self.proc = None
+
+    def stop(self):
+        p, self.proc = self.proc, None
+        if p is not None:
+            h.stop_process(p, 5)
+            p.stdout.close()
+
+    def endpoint(self):
+        return "opc.tcp://127.0.0.1:%d/UA/Ironbridge" % self.port
+
+    def log_text(self):
+        with open(self.log.name, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+
+def ua_device(server, groups, name="ua"):
+    return {"name": name, "driver": "opcua", "endpoint": server.endpoint(), "security_policy": "None",
+            "timeout_ms": 2000, "reconnect_min_ms": 200, "reconnect_max_ms": 1000, "groups": groups}
+
+
+def ua_tag(name, node, **keys):
+    return dict({"name": name, "address": NS + node}, **keys)
+
+
+class OpcUaCase(ModbusCase):
+    """Ironbridge with no device at start; the test subscribes to the readings
+    first, then creates the device through the API, so it sees the first
+    notification of every subscribed tag."""
+
+    def node_with(self, device):
+        b = self.start_broker()
+        r = Readings(self, b, device["name"])
+        status = Watch(self, b, "ib/status/%s" % device["name"])
+        code, body = http_json(b, "POST", "/api/v1/devices", device)
+        self.assertEqual(code, 201, body)
+        return b, r, status
+
+    def gather(self, readings, group, want_values, want_errors=(), timeout=20.0):
+        """Values and errors of `group`'s readings, merged, until every tag of
+        `want_values` has a value and every tag of `want_errors` an error."""
+        values, errors, quality = {}, {}, {}
+        deadline = time.monotonic() + timeout
+        while not (set(want_values) <= set(values) and set(want_errors) <= set(errors)):
+            left = deadline - time.monotonic()
+            self.assertGreater(left, 0, "missing values %s, errors %s; got %r %r" % (
+                sorted(set(want_values) - set(values)), sorted(set(want_errors) - set(errors)), values, errors))
+            d = readings.next(lambda d: d.get("group") == group, left, "a reading of %s" % group)
+            values.update(d.get("values") or {})
+            errors.update(d.get("errors") or {})
+            quality.update(d.get("quality") or {})
+        return values, errors, quality
+
+
+class SharedServerTest(OpcUaCase):
+    """One node-opcua server for these tests; they run in name order, and the
+    write test puts back every value it changed. The server reads at most 5
+    nodes per Read and creates 5 monitored items per call, so every group,
+    write and browse here goes in batches."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = OpcUaServer(limit=5).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def test_a_every_type_arrives_subscribed_and_polled(self):
+        tags = [ua_tag(n, node) for n, node, _, _ in TYPES] + [ua_tag(n, node) for n, node, _ in ARRAYS]
+        tags += [ua_tag("tick", "s=Line1.Tick"), ua_tag("missing", "s=No.Such.Node"),
+                 ua_tag("uncertain", "s=T.Uncertain"), ua_tag("siemens", 's="DB_Line"."Speed"')]
+        polled = [dict(t, name="p_" + t["name"]) for t in tags]
+        b, r, _ = self.node_with(ua_device(self.server, [
+            {"name": "sub", "interval_ms": 100, "tags": tags},
+            {"name": "poll", "mode": "poll", "interval_ms": 200, "tags": polled},
+        ]))
+        expected = {n: v for n, _, v, _ in TYPES}
+        expected.update({n: v for n, _, v in ARRAYS})
+        expected.update({"uncertain": 3.5, "siemens": 1.5})
+        for group, prefix in (("sub", ""), ("poll", "p_")):
+            want = {prefix + n: v for n, v in expected.items()}
+            values, errors, quality = self.gather(r, group, list(want) + [prefix + "tick"], [prefix + "missing"])
+            for n, v in want.items():
+                with self.subTest(group=group, tag=n):
+                    self.assertEqual(values[n], v)
+            with self.subTest(group=group, tag="missing"):
+                self.assertEqual(errors[prefix + "missing"]["code"], 1008)
+                self.assertIn("BadNodeIdUnknown", errors[prefix + "missing"]["error"])
+            with self.subTest(group=group, tag="uncertain"):
+                self.assertEqual(quality.get(prefix + "uncertain"), "UncertainLastUsableValue")
+        # The node that changes every 100 ms keeps arriving through the subscription.
+        first = r.next(lambda d: d["group"] == "sub" and "tick" in d.get("values", {}))["values"]["tick"]
+        r.next(lambda d: d["group"] == "sub" and d.get("values", {}).get("tick", first) != first,
+               what="a changed tick")
+
+    def test_b_writes_are_read_back_and_refusals_are_per_tag(self):
+        tags = [ua_tag(n, node, access="rw") for n, node, _, _ in TYPES]
+        tags += [ua_tag("readonly", "s=T.ReadOnly", access="rw")]
+        b, r, _ = self.node_with(ua_device(self.server, [{"name": "sub", "interval_ms": 100, "tags": tags}]))
+        self.gather(r, "sub", [n for n, _, _, _ in TYPES])
+        results = Watch(self, b, "ib/write/ua/result")
+        pub = self.paho(b, h.unique("writer"), protocol=h.V311)
+
+        def write_mqtt(request_id, values):
+            pub.publish("ib/write/ua", json.dumps({"id": request_id, "values": values}), qos=1)
+            return results.next(lambda d: d.get("id") == request_id, 10, "the result of %s" % request_id)
+
+        half = len(TYPES) // 2
+        res = write_mqtt("w1", {n: w for n, _, _, w in TYPES[:half]})
+        self.assertTrue(res["ok"], res)
+        # The other half through the REST API.
+        code, res = http_json(b, "POST", "/api/v1/devices/ua/write",
+                              {"id": "w2", "values": {n: w for n, _, _, w in TYPES[half:]}})
+        self.assertEqual(code, 200, res)
+        self.assertTrue(res["ok"], res)
+        try:
+            values, _, _ = self.gather(r, "sub", [n for n, _, _, _ in TYPES])
+            want = {n: w for n, _, _, w in TYPES}
+            deadline = time.monotonic() + 10
+            while any(values.get(n) != w for n, w in want.items()) and time.monotonic() < deadline:
+                d = r.next(lambda d: d.get("group") == "sub", max(0.1, deadline - time.monotonic()))
+                values.update(d.get("values") or {})
+            for n, w in want.items():
+                with self.subTest(tag=n):
+                    self.assertEqual(values.get(n), w)
+
+            res = write_mqtt("w3", {"readonly": 1.0, "double": "not a number", "byte": 300})
+            self.assertFalse(res["ok"], res)
+            per_tag = res["results"]
+            self.assertIn("BadNotWritable", per_tag["readonly"]["error"], res)
+            self.assertIn("BadTypeMismatch", per_tag["double"]["error"], res)
+            self.assertIn("BadTypeMismatch", per_tag["byte"]["error"], res)
+        finally:
+            res = write_mqtt("restore", {n: v for n, _, v, _ in TYPES})
+            self.assertTrue(res["ok"], res)
+
+    def test_c_browse_lists_the_objects_folder_and_a_folder_s_variables(self):
+        b, _, status = self.node_with(ua_device(self.server, [
+            {"name": "g", "interval_ms": 500, "tags": [ua_tag("tick", "s=Line1.Tick")]}]))
+        status.next(lambda d: d.get("state") == "connected", 15, "connected")
+        code, children = http_json(b, "GET", "/api/v1/devices/ua/browse?node=ns%3D0%3Bi%3D85")
+        self.assertEqual(code, 200, children)
+        by_name = {c["browse_name"]: c for c in children}
+        for name in ("Server", "1:Line1", "1:Types"):
+            self.assertIn(name, by_name, children)
+        self.assertEqual(by_name["Server"]["node_id"], "i=2253")
+        self.assertEqual(by_name["1:Types"]["node_class"], "Object")
+        code, variables = http_json(b, "GET", "/api/v1/devices/ua/browse?node=" + by_name["1:Types"]["node_id"])
+        self.assertEqual(code, 200, variables)
+        by_id = {v["node_id"]: v for v in variables}
+        self.assertEqual(by_id["ns=1;s=T.Double"]["data_type"], "Double", variables)
+        self.assertEqual(by_id["ns=1;s=T.Double"]["access_level"], "rw")
+        self.assertEqual(by_id["ns=1;s=T.ReadOnly"]["access_level"], "read")
+        self.assertEqual(by_id["ns=1;s=T.Double"]["display_name"], "Double")
+        code, body = http_json(b, "GET", "/api/v1/devices/ua/browse?node=ns%3D1%3Bs%3DNo.Such.Node")
+        self.assertEqual(code, 404, body)
+        self.assertIn("BadNodeIdUnknown", body["error"])
+
+
+    def test_d_a_deleted_device_closes_its_session(self):
+        # A second device watches the server's own count of sessions (i=2277,
+        # ServerDiagnosticsSummary.CurrentSessionCount).
+        watch = {"name": "watch", "driver": "opcua", "endpoint": self.server.endpoint(), "security_policy": "None",
+                 "groups": [{"name": "g", "mode": "poll", "interval_ms": 100,
+                             "tags": [{"name": "sessions", "address": "i=2277"}]}]}
+        b, r, status = self.node_with(watch)
+        ua = ua_device(self.server, [{"name": "g", "interval_ms": 500, "tags": [ua_tag("tick", "s=Line1.Tick")]}])
+        ua_status = Watch(self, b, "ib/status/ua")
+        code, body = http_json(b, "POST", "/api/v1/devices", ua)
+        self.assertEqual(code, 201, body)
+        ua_status.next(lambda d: d.get("state") == "connected", 15, "ua connected")
+        with_ua = r.next(lambda d: "sessions" in d.get("values", {}))["values"]["sessions"]
+        code, body = http_json(b, "DELETE", "/api/v1/devices/ua")
+        self.assertEqual(code, 200, body)
+        # Well before the session's 60 s timeout would end it.
+        r.next(lambda d: d.get("values", {}).get("sessions", with_ua) < with_ua, 10, "one session fewer")
+
+
+    def test_e_a_namespace_given_by_uri_is_resolved(self):
+        # The server's NamespaceArray (i=2255) read as a tag: an array of strings.
+        b, r, _ = self.node_with(ua_device(self.server, [
+            {"name": "g", "mode": "poll", "interval_ms": 200, "tags": [{"name": "ns", "address": "i=2255"}]}]))
+        namespaces = r.next(lambda d: "ns" in d.get("values", {}))["values"]["ns"]
+        self.assertEqual(namespaces[0], "http://opcfoundation.org/UA/")
+        own = namespaces[1].replace("%", "%25").replace(";", "%3B")
+        uri = Readings(self, b, "byuri")
+        code, body = http_json(b, "POST", "/api/v1/devices", ua_device(self.server, [
+            {"name": "g", "interval_ms": 200, "tags": [{"name": "temp", "address": "nsu=%s;s=Line1.Temp" % own},
+                                                       {"name": "nope", "address": "nsu=urn:nobody;s=Line1.Temp"}]}],
+            name="byuri"))
+        self.assertEqual(code, 201, body)
+        values, errors, _ = self.gather(uri, "g", ["temp"], ["nope"])
+        self.assertEqual(values["temp"], 21.5)
+        self.assertIn("BadNodeIdUnknown", errors["nope"]["error"])
+
+
+class ServerFailureTest(OpcUaCase):
+    """One server that first stops answering, then is killed and restarted."""
+
+    def test_a_silent_then_killed_server_stalls_nothing_else_and_comes_back_by_itself(self):
+        server = OpcUaServer()
+        server.start()
+        self.addCleanup(server.stop)
+        device = ua_device(server, [
+            {"name": "sub", "interval_ms": 100, "tags": [ua_tag("tick", "s=Line1.Tick")]},
+            {"name": "poll", "mode": "poll", "interval_ms": 200, "tags": [ua_tag("temp", "s=Line1.Temp")]},
+        ])
+        device["timeout_ms"] = 1000
+        b, r, status = self.node_with(device)
+        sim = Readings(self, b, "oven")
+        code, body = http_json(b, "POST", "/api/v1/devices", {
+            "name": "oven", "driver": "sim",
+            "groups": [{"name": "g", "interval_ms": 100, "tags": [{"name": "n", "address": "counter"}]}]})
+        self.assertEqual(code, 201, body)
+        status.next(lambda d: d.get("state") == "connected", 15, "connected")
+        r.next(lambda d: d["group"] == "sub" and "tick" in d.get("values", {}), what="a tick")
+
+        # SIGSTOP: the server's socket stays open and the kernel still accepts
+        # connections, but nothing answers (a hung PLC).
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        try:
+            sim.drain()
+            down = status.next(lambda d: d.get("state") == "reconnecting", 30, "reconnecting")
+            self.assertTrue(down.get("error"), down)
+            # The other device went on meanwhile.
+            self.assertGreater(len(sim.drain()), 5)
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+        status.next(lambda d: d.get("state") == "connected", 30, "connected after SIGCONT")
+        r.next(lambda d: d["group"] == "sub" and "tick" in d.get("values", {}), 20, "a tick after SIGCONT")
+
+        # Killed mid-stream, then restarted on the same port.
+        server.kill9()
+        down = status.next(lambda d: d.get("state") == "reconnecting", 15, "reconnecting")
+        self.assertTrue(down.get("error"), down)
+        # The subscribed tag says at once that it stopped.
+        r.next(lambda d: d["group"] == "sub" and d.get("errors", {}).get("tick", {}).get("code") == 1001,
+               what="tick disconnected")
+        server.start()
+        status.next(lambda d: d.get("state") == "connected", 20, "connected after the restart")
+        r.next(lambda d: d["group"] == "sub" and "tick" in d.get("values", {}), 20, "a tick after the restart")
+        r.next(lambda d: d["group"] == "poll" and d.get("values", {}).get("temp") == 21.5, 20,
+               "a polled value after the restart")
+
+
+class SettingsTest(OpcUaCase):
+
+    def test_bad_settings_are_refused_with_the_key(self):
+        b = self.start_broker()
+        cases = [
+            ({"endpoint": "http://x"}, "endpoint: \"http://x\" is not of the form opc.tcp://host:port/path"),
+            ({"endpoint": "opc.tcp://h:4840", "security_policy": "Basic128"}, "security_policy: \"Basic128\" is not one of"),
+            ({"endpoint": "opc.tcp://h:4840", "security_mode": "Encrypt"}, "security_mode: \"Encrypt\" is not one of"),
+            ({"endpoint": "opc.tcp://h:4840", "username": "u"}, "username and password go together"),
+            ({}, "endpoint: is required for driver opcua"),
+        ]
+        for keys, message in cases:
+            with self.subTest(keys=keys):
+                code, body = http_json(b, "POST", "/api/v1/devices", dict({"name": "x", "driver": "opcua"}, **keys))
+                self.assertEqual(code, 400, body)
+                self.assertIn(message, body["error"])
+        code, body = http_json(b, "POST", "/api/v1/devices", {
+            "name": "x", "driver": "opcua", "endpoint": "opc.tcp://h:4840",
+            "groups": [{"name": "g", "tags": [{"name": "t", "address": "ns=1;x=bad"}]}]})
+        self.assertEqual(code, 400, body)
+        self.assertIn("address: not a NodeId", body["error"])
+        code, body = http_json(b, "POST", "/api/v1/devices", {
+            "name": "m", "driver": "modbus-tcp", "groups": [{"name": "g", "mode": "subscribe", "tags": []}]})
+        self.assertEqual(code, 400, body)
+        self.assertIn("mode: subscribe needs driver opcua", body["error"])
+
+
+if __name__ == "__main__":
+    unittest.main()
