@@ -13,6 +13,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <optional>
@@ -95,6 +96,10 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     };
     std::vector<Collector> collectors;
     std::function<bool(const HttpRequest&)> authorizer;
+    std::vector<std::string> open_paths{"/api/v1/health"};
+    bool is_open(std::string_view path) const {
+        return std::find(open_paths.begin(), open_paths.end(), path) != open_paths.end();
+    }
     std::string version = "unknown";
     std::chrono::steady_clock::time_point started;
     uint16_t port = 0;
@@ -184,7 +189,7 @@ private:
         request.headers.reserve(16);
         for (const auto& field : req) request.headers.emplace_back(sv(field.name_string()), sv(field.value()));
 
-        if (server_->authorizer && request.path != "/api/v1/health" && !server_->authorizer(request)) {
+        if (server_->authorizer && !server_->is_open(request.path) && !server_->authorizer(request)) {
             HttpResponse denied = json_error(401, "credentials required: Authorization: Bearer <token>, or Basic");
             denied.headers.emplace_back("WWW-Authenticate", "Basic realm=\"ironbridge\", Bearer realm=\"ironbridge\"");
             return write(std::move(denied), !req.keep_alive());
@@ -439,6 +444,8 @@ void HttpServer::set_version(std::string version) { impl_->version = std::move(v
 void HttpServer::set_authorizer(std::function<bool(const HttpRequest&)> allowed) {
     impl_->authorizer = std::move(allowed);
 }
+
+void HttpServer::add_open_path(std::string path) { impl_->open_paths.push_back(std::move(path)); }
 
 uint16_t HttpServer::port() const { return impl_->port; }
 

@@ -57,9 +57,13 @@ public:
     void add_metrics(MetricCollector collector, boost::asio::io_context* run_on = nullptr);
     // Reported by GET /api/v1/health.
     void set_version(std::string version);
-    // Asked before every request but GET /api/v1/health (kept open for probes);
-    // a false answer gets 401 with a WWW-Authenticate challenge. None: all open.
+    // Asked before every request but those to the open paths (GET
+    // /api/v1/health and the ones added below, kept open for probes); a false
+    // answer gets 401 with a WWW-Authenticate challenge. None: all open.
     void set_authorizer(std::function<bool(const HttpRequest&)> allowed);
+    // A path answered without asking the authorizer: a kubelet's or a load
+    // balancer's probe carries no credentials. Its route must reveal nothing.
+    void add_open_path(std::string path);
     // 0 until start() succeeds.
     uint16_t port() const;
 

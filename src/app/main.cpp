@@ -6,6 +6,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <array>
+#include <atomic>
+#include <cstdlib>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -21,6 +23,8 @@
 #include "app/rule_routes.hpp"
 #include "app/passwd.hpp"
 #include "app/placement.hpp"
+#include "app/probe_routes.hpp"
+#include "app/service_notify.hpp"
 #include "auth/auth.hpp"
 #include "auth/password_hash.hpp"
 #include "config/loader.hpp"
@@ -137,7 +141,7 @@ int run_node(const std::string& config_path) {
         std::fprintf(stderr, "%s\nironbridge: configuration refused, nothing started\n", cfg.error().c_str());
         return 2;
     }
-    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+    ib::log::set_format(cfg->log.format);
     ib::log::set_level(cfg->log.level);
 
     std::error_code fs_ec;
@@ -179,6 +183,9 @@ int run_node(const std::string& config_path) {
     auto& bridges_loop = loop_of(ib::app::Role::Bridges);
     auto& history_loop = loop_of(ib::app::Role::History);
     auto& api_loop = loop_of(ib::app::Role::Api);
+    std::vector<boost::asio::io_context*> every_loop;
+    for (std::size_t i = 0; i < loops.size(); ++i) every_loop.push_back(&loops.loop(i));
+    std::atomic<ib::app::Readiness> readiness{ib::app::Readiness::Starting};
     // Before the broker, which uses it until it is destroyed; the broker loads
     // it in start() and reports a file moved aside.
     std::unique_ptr<ib::store::SessionStore> session_store;
@@ -280,6 +287,7 @@ int run_node(const std::string& config_path) {
             http->add_metrics([&history](ib::MetricSink& sink) { history->collect_metrics(sink); }, &history_loop);
             ib::app::add_history_routes(*http, *history, history_loop);
         }
+        ib::app::add_probe_routes(*http, {every_loop, &api_loop, &readiness, &bridges, &bridges_loop});
         auto port = http->start();
         if (!port) return fail_start(port.error());
         ib::log::info("api: listening on {}:{}", cfg->api.bind_address, *port);
@@ -299,10 +307,29 @@ int run_node(const std::string& config_path) {
     };
     wait_hangup();
 
+    auto service = ib::app::ServiceNotifier::from_environment();
+    ib::app::Watchdog watchdog(service, api_loop, every_loop);
+
+    // The first SIGTERM drains: readiness goes down, the listeners close, each
+    // module stops on its loop (bridges commit their queues) and the process
+    // exits 0. A second one exits at once: a message is acknowledged only once
+    // it is on disk (durability tickets), so nothing acknowledged is lost.
     boost::asio::signal_set signals(api_loop, SIGINT, SIGTERM);
+    std::function<void()> wait_second_signal = [&] {
+        signals.async_wait([](const boost::system::error_code& ec, int signo) {
+            if (ec) return;
+            ib::log::warn("ironbridge: signal {} received again, exiting at once", signo);
+            spdlog::default_logger()->flush();
+            std::_Exit(0);
+        });
+    };
     signals.async_wait([&](const boost::system::error_code& ec, int signo) {
         if (ec) return;
         ib::log::info("ironbridge: signal {} received, shutting down", signo);
+        readiness.store(ib::app::Readiness::Draining, std::memory_order_release);
+        service.notify("STOPPING=1");
+        watchdog.stop();
+        wait_second_signal();
         if (http) http->stop();
         hangup.cancel();
         // In this order, each on its own loop; then the broker closes its clients.
@@ -318,6 +345,8 @@ int run_node(const std::string& config_path) {
     ib::log::info("ironbridge {} started in {:.1f} ms ({} event loops, config {})", kVersion, ms, loops.size(),
                   config_path.empty() ? "<embedded default>" : config_path);
     ib::log::info("loops: {}", placement.describe());
+    readiness.store(ib::app::Readiness::Ready, std::memory_order_release);
+    service.notify("READY=1\nSTATUS=serving");
     loops.run();
     http.reset();
     ib::log::info("ironbridge: stopped");

@@ -1,11 +1,119 @@
 #include "core/log.hpp"
 
+#include <spdlog/pattern_formatter.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+
+#include "core/json_writer.hpp"
+
 namespace ib::log {
+namespace {
+
+constexpr const char* kTextPattern = "%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v";
+
+// systemd.journal-fields(7) PRIORITY: the syslog levels, 7 (debug) to 2 (crit).
+char syslog_priority(spdlog::level::level_enum level) {
+    switch (level) {
+        case spdlog::level::trace:
+        case spdlog::level::debug: return '7';
+        case spdlog::level::info: return '6';
+        case spdlog::level::warn: return '4';
+        case spdlog::level::err: return '3';
+        default: return '2';
+    }
+}
+
+// systemd.exec(7): JOURNAL_STREAM is "device:inode" of the stream connected to
+// the journal; stdout (where spdlog's default logger writes) must be that one,
+// not a file or a pipe the service redirected it to.
+bool stdout_is_journal() {
+    const char* stream = std::getenv("JOURNAL_STREAM");
+    if (stream == nullptr) return false;
+    unsigned long long dev = 0, ino = 0;
+    if (std::sscanf(stream, "%llu:%llu", &dev, &ino) != 2) return false;
+    struct stat st {};
+    if (fstat(STDOUT_FILENO, &st) != 0) return false;
+    return st.st_dev == dev && st.st_ino == ino;
+}
+
+// Our lines name their module first ("bridge cloud: connected", "api: listening
+// on ..."): the words before the first ": ", when they are short and plain.
+std::string_view module_of(std::string_view message) {
+    auto colon = message.find(": ");
+    if (colon == std::string_view::npos || colon == 0 || colon > 32) return {};
+    for (char c : message.substr(0, colon)) {
+        bool plain = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.' ||
+                     c == ' ' || (c >= 'A' && c <= 'Z');
+        if (!plain) return {};
+    }
+    return message.substr(0, colon);
+}
+
+class LineFormatter final : public spdlog::formatter {
+public:
+    LineFormatter(bool json, bool journal) : json_(json), journal_(journal), text_(kTextPattern) {}
+
+    void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+        if (journal_) {
+            const char prefix[] = {'<', syslog_priority(msg.level), '>'};
+            dest.append(prefix, prefix + sizeof prefix);
+        }
+        if (!json_) return text_.format(msg, dest);
+        line_.clear();
+        const std::string_view message(msg.payload.data(), msg.payload.size());
+        const std::string_view module = module_of(message);
+        const auto level = spdlog::level::to_string_view(msg.level);
+        JsonWriter w(line_);
+        w.begin_object();
+        w.field("time", std::string_view(timestamp(msg.time)));
+        w.field("level", std::string_view(level.data(), level.size()));
+        w.field("module", module);
+        w.field("message", module.empty() ? message : message.substr(module.size() + 2));
+        w.key("fields").begin_object().field("thread", static_cast<uint64_t>(msg.thread_id)).end_object();
+        w.end_object();
+        line_.push_back('\n');
+        dest.append(line_.data(), line_.data() + line_.size());
+    }
+
+    std::unique_ptr<spdlog::formatter> clone() const override {
+        return std::make_unique<LineFormatter>(json_, journal_);
+    }
+
+private:
+    // RFC 3339 in UTC with milliseconds: "2026-12-05T14:55:01.123Z".
+    const char* timestamp(spdlog::log_clock::time_point t) {
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+        const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+        std::tm tm{};
+        gmtime_r(&secs, &tm);
+        std::snprintf(time_, sizeof time_, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+        return time_;
+    }
+
+    bool json_;
+    bool journal_;
+    spdlog::pattern_formatter text_;
+    std::string line_;  // reused: a sink formats one line at a time, under its lock
+    char time_[32] = {};
+};
+
+}  // namespace
 
 bool set_level(const std::string& level) {
     auto l = spdlog::level::from_str(level);
     if (l == spdlog::level::off && level != "off") return false;
     spdlog::set_level(l);
+    return true;
+}
+
+bool set_format(const std::string& format) {
+    if (format != "text" && format != "json") return false;
+    spdlog::set_formatter(std::make_unique<LineFormatter>(format == "json", stdout_is_journal()));
     return true;
 }
 

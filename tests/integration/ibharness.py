@@ -154,8 +154,10 @@ class Broker:
     START_TIMEOUT_S = 10.0
     STOP_TIMEOUT_S = 5.0
 
-    def __init__(self, broker=None, listener=None, extra_toml="", log_level="info"):
+    def __init__(self, broker=None, listener=None, extra_toml="", log_level="info", log_format=None, env=None):
         self.broker_cfg = dict(broker or {})
+        self.log_format = log_format
+        self.env = dict(env or {})
         self.listener_cfg = dict(listener or {})
         self.extra_toml = extra_toml
         self.log_level = log_level
@@ -200,7 +202,10 @@ class Broker:
             return path
         path = os.path.join(self.tmpdir, "ironbridge.toml")
         out = ["data_dir = %s" % _toml_value(self.data_dir), "", "[log]",
-               "level = %s" % _toml_value(self.log_level), ""]
+               "level = %s" % _toml_value(self.log_level)]
+        if self.log_format:
+            out.append("format = %s" % _toml_value(self.log_format))
+        out.append("")
         if self.broker_cfg:
             out.append("[broker]")
             for k, v in self.broker_cfg.items():
@@ -232,7 +237,8 @@ class Broker:
         logf.flush()
         try:
             self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, cwd=self.tmpdir)
+                                         stdin=subprocess.DEVNULL, cwd=self.tmpdir,
+                                         env=dict(os.environ, **self.env) if self.env else None)
         finally:
             logf.close()
         deadline = time.monotonic() + self.START_TIMEOUT_S
