@@ -7,7 +7,6 @@
 #include <boost/asio/signal_set.hpp>
 #include <array>
 #include <atomic>
-#include <cstdlib>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -315,21 +314,16 @@ int run_node(const std::string& config_path) {
     // exits 0. A second one exits at once: a message is acknowledged only once
     // it is on disk (durability tickets), so nothing acknowledged is lost.
     boost::asio::signal_set signals(api_loop, SIGINT, SIGTERM);
-    std::function<void()> wait_second_signal = [&] {
-        signals.async_wait([](const boost::system::error_code& ec, int signo) {
-            if (ec) return;
-            ib::log::warn("ironbridge: signal {} received again, exiting at once", signo);
-            spdlog::default_logger()->flush();
-            std::_Exit(0);
-        });
-    };
     signals.async_wait([&](const boost::system::error_code& ec, int signo) {
         if (ec) return;
         ib::log::info("ironbridge: signal {} received, shutting down", signo);
         readiness.store(ib::app::Readiness::Draining, std::memory_order_release);
         service.notify("STOPPING=1");
         watchdog.stop();
-        wait_second_signal();
+        // A plain handler from here to the exit, also once the loops have
+        // stopped (Asio's would be gone and the default action kill us).
+        signals.clear();
+        ib::app::exit_on_next_signal({SIGINT, SIGTERM});
         if (http) http->stop();
         hangup.cancel();
         // In this order, each on its own loop; then the broker closes its clients.

@@ -4,6 +4,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <csignal>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -33,7 +34,21 @@ std::optional<uint64_t> env_number(const char* name) {
     return n;
 }
 
+// Only async-signal-safe calls (signal-safety(7)): write and _exit.
+extern "C" void exit_at_once(int) {
+    static constexpr char kMessage[] = "ironbridge: signal received again, exiting at once\n";
+    [[maybe_unused]] auto n = ::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+    ::_exit(0);
+}
+
 }  // namespace
+
+void exit_on_next_signal(std::initializer_list<int> signals) {
+    struct sigaction action {};
+    action.sa_handler = exit_at_once;
+    sigemptyset(&action.sa_mask);
+    for (int s : signals) ::sigaction(s, &action, nullptr);
+}
 
 ServiceNotifier ServiceNotifier::from_environment() {
     ServiceNotifier n;

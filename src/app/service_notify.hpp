@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <initializer_list>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -16,6 +17,10 @@ class io_context;
 }
 
 namespace ib::app {
+
+// From now on, SIGINT or SIGTERM (`signals`) ends the process at once with
+// status 0, saying so on stderr: the shutdown already under way is cut short.
+void exit_on_next_signal(std::initializer_list<int> signals);
 
 class ServiceNotifier {
 public:

@@ -5,10 +5,7 @@ open while the rest of the API asks for a token; SIGTERM draining to exit 0."""
 
 import json
 import os
-import shutil
 import signal
-import socket
-import tempfile
 import time
 import unittest
 
@@ -31,43 +28,6 @@ local = "plant/#"
 """
 
 
-class NotifySocket:
-    """The service manager's end: a bound Unix datagram socket, named by a path
-    or (abstract=True) in the abstract namespace, "@name" as NOTIFY_SOCKET says."""
-
-    def __init__(self, abstract=False):
-        self.dir = tempfile.mkdtemp(prefix="ibnotify-")
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        if abstract:
-            name = "ibtest-notify-%d-%d" % (os.getpid(), time.monotonic_ns())
-            self.sock.bind("\0" + name)
-            self.env_value = "@" + name
-        else:
-            path = os.path.join(self.dir, "notify")
-            self.sock.bind(path)
-            self.env_value = path
-        self.received = []
-
-    def wait_for(self, assignment, timeout=10.0):
-        """Reads datagrams until one holds `assignment` (a line such as READY=1)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            if any(assignment in d.split("\n") for d in self.received):
-                return True
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError("no %s within %.0f s; received %r" % (assignment, timeout, self.received))
-            self.sock.settimeout(left)
-            try:
-                self.received.append(self.sock.recv(4096).decode())
-            except socket.timeout:
-                pass
-
-    def close(self):
-        self.sock.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 def get_json(broker, path):
     status, _, body = broker.http_get(path)
     return status, json.loads(body)
@@ -76,7 +36,7 @@ def get_json(broker, path):
 @h.ironbridge_only("systemd notification, probes and JSON logs are Ironbridge's")
 class ServiceTest(IBTestCase):
     def start_service(self, abstract=False, **kw):
-        notify = NotifySocket(abstract)
+        notify = h.NotifySocket(abstract)
         self.addCleanup(notify.close)
         env = {"NOTIFY_SOCKET": notify.env_value, "WATCHDOG_USEC": "400000"}
         broker = self.start_broker(env=env, extra_toml=EXTRA % (TOKEN, h.free_port()), **kw)
