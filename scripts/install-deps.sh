@@ -13,6 +13,7 @@ packages=(
   mosquitto mosquitto-clients python3 python3-paho-mqtt
   procps curl jq openssl
   nodejs
+  dpkg-dev lintian binutils ca-certificates python3-yaml python3-jsonschema
 )
 # npm runs the node-opcua server the OPC UA tests talk to. Debian ships it as its
 # own package; a nodejs that already brings npm (NodeSource's, which conflicts
