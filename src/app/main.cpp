@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "api/http_server.hpp"
+#include "api/prometheus.hpp"
 #include "bridge/bridge.hpp"
 #include "bridge/bridge_settings.hpp"
 #include "app/bridge_routes.hpp"
@@ -255,6 +256,7 @@ int run_node(const std::string& config_path) {
         http->set_version(kVersion);
         http->add_metrics([&broker](ib::MetricSink& sink) { broker.collect_metrics(sink); });
         http->add_metrics([&auth](ib::MetricSink& sink) { (*auth)->collect_metrics(sink); });
+        http->add_metrics([&cfg](ib::MetricSink& sink) { ib::api::collect_disk_metrics(cfg->data_dir, sink); });
         http->set_authorizer([&auth](const ib::api::HttpRequest& r) {
             return (*auth)->http_allowed(r.header("Authorization"), r.peer_address);
         });
