@@ -3,7 +3,7 @@
 # debhelper): the binary given (stripped in the staging copy if it is not),
 # the production config as a conffile, the systemd unit, the maintainer scripts.
 # Usage: build-deb.sh BINARY OUTDIR   (prints the .deb's path)
-# IB_DEB_COMPRESSION=gzip builds faster (tests); xz otherwise.
+# IB_DEB_COMPRESSION=gzip builds faster (tests: level 1); xz -9 otherwise.
 set -euo pipefail
 bin=${1:?usage: build-deb.sh BINARY OUTDIR}
 out=${2:?usage: build-deb.sh BINARY OUTDIR}
@@ -68,5 +68,7 @@ chmod 0644 "$root/DEBIAN/control"
 
 deb="$out/ironbridge_${version}_amd64.deb"
 compression=${IB_DEB_COMPRESSION:-xz}
-dpkg-deb --root-owner-group -Z"$compression" --build "$root" "$deb" >/dev/null
+level=9
+[[ $compression == gzip ]] && level=1  # the tests' choice: speed over size
+dpkg-deb --root-owner-group -Z"$compression" -z"$level" --build "$root" "$deb" >/dev/null
 echo "$deb"
