@@ -328,12 +328,18 @@ int run_node(const std::string& config_path) {
         ib::app::exit_on_next_signal({SIGINT, SIGTERM});
         if (http) http->stop();
         hangup.cancel();
-        // In this order, each on its own loop; then the broker closes its clients.
-        ib::app::run_in_turn({{&rules_loop, [&] { rules.stop(); }},
-                              {&devices_loop, [&] { devices.stop(); }},
-                              {&bridges_loop, [&] { for (auto& b : bridges) b->stop(); }},
-                              {&history_loop, [&] { if (history) history->stop(); }}},
-                             [&] { broker.stop([&loops] { loops.stop(); }); });
+        // The broker first: its listeners close and its clients are disconnected,
+        // so no client's message arrives once the bridges have stopped taking
+        // them (a QoS 1/2 message whose acknowledgement was still held is sent
+        // again by its client). Then, in this order, each on its own loop, the
+        // modules; the bridges commit what they took.
+        broker.stop([&] {
+            ib::app::run_in_turn({{&rules_loop, [&] { rules.stop(); }},
+                                  {&devices_loop, [&] { devices.stop(); }},
+                                  {&bridges_loop, [&] { for (auto& b : bridges) b->stop(); }},
+                                  {&history_loop, [&] { if (history) history->stop(); }}},
+                                 [&loops] { loops.stop(); });
+        });
     });
 
     const auto ms =
