@@ -98,6 +98,8 @@ class ImageLayoutTest(unittest.TestCase):
 
     @unittest.skipUnless(os.geteuid() == 0, "chroot needs root")
     def test_binary_runs_from_the_layer_alone(self):
+        if any(n.startswith("lib/x86_64-linux-gnu/libasan") for n in self.members):
+            self.skipTest("an ASan build reads /proc, which a bare chroot lacks")
         root = tempfile.mkdtemp(prefix="ib-image-root-")
         os.chmod(root, 0o755)  # a container's /; mkdtemp makes it 0700
         self.addCleanup(shutil.rmtree, root, True)
