@@ -13,6 +13,7 @@ version=$("$bin" version | awk '{print $2}')
 [[ -n "$version" ]] || { echo "build-deb: cannot read the version of $bin" >&2; exit 1; }
 
 mkdir -p "$out"
+out=$(cd "$out" && pwd)  # dpkg-shlibdeps runs from another directory
 root=$(mktemp -d "$out/deb-root.XXXXXX")
 trap 'rm -rf "$root"' EXIT
 chmod 0755 "$root"

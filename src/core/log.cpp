@@ -90,8 +90,10 @@ private:
         const std::time_t secs = static_cast<std::time_t>(ms / 1000);
         std::tm tm{};
         gmtime_r(&secs, &tm);
-        std::snprintf(time_, sizeof time_, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+        const auto end = fmt::format_to_n(time_, sizeof time_ - 1, "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+                                          tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                                          tm.tm_sec, ms % 1000);
+        *end.out = '\0';
         return time_;
     }
 
