@@ -13,7 +13,7 @@ CMAKE_FLAGS = -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: deps build run test unit-test check-modules asan-test fuzz bench clean
+.PHONY: deps build run test unit-test check-modules asan-test fuzz bench dist deb image clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -56,5 +56,25 @@ bench: deps
 	IRONBRIDGE_BIN=$(CURDIR)/build-release/ironbridge bash bench/compare.sh
 	IRONBRIDGE_BIN=$(CURDIR)/build-release/ironbridge bash bench/bridge.sh
 
+# Release artifacts (packaging/README.md); none of them is part of `make test`,
+# whose tests build the package and the image from $(BUILD)/ironbridge instead.
+# build-dist/dist/ironbridge: optimised, stripped, static where Debian allows;
+# build-dist/dist/ironbridge.debug: its symbols, linked by .gnu_debuglink.
+DIST_BUILD ?= build-dist
+dist: deps
+	@cmake -S . -B $(DIST_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -g -DNDEBUG" \
+	  -DIB_DIST=ON -DIB_TESTS=OFF > /dev/null
+	@cmake --build $(DIST_BUILD) -j $(JOBS) --target ironbridge
+	@bash packaging/split-debug.sh $(DIST_BUILD)/ironbridge $(DIST_BUILD)/dist
+
+# build-dist/dist/ironbridge_<version>_amd64.deb from the dist binary.
+deb: dist
+	@bash packaging/build-deb.sh $(DIST_BUILD)/dist/ironbridge $(DIST_BUILD)/dist
+
+# build-dist/dist/image: an OCI image layout from the dist binary, written
+# without a daemon (and image.tar, for `skopeo copy oci-archive:` or `ctr import`).
+image: dist
+	@/usr/bin/python3 packaging/build-image.py $(DIST_BUILD)/dist/ironbridge $(DIST_BUILD)/dist/image
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) build-release
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(DIST_BUILD) build-release

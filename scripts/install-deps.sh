@@ -14,6 +14,7 @@ packages=(
   procps curl jq openssl
   e2fsprogs
   nodejs chromium
+  dpkg-dev lintian binutils ca-certificates python3-yaml python3-jsonschema
 )
 # npm runs the node-opcua server the OPC UA tests talk to. Debian ships it as its
 # own package; a nodejs that already brings npm (NodeSource's, which conflicts

@@ -1,6 +1,7 @@
 #include "api/prometheus.hpp"
 
 #include <sys/resource.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <charconv>
@@ -103,6 +104,17 @@ std::string prometheus_label(std::string_view name, std::string_view value) {
     }
     out += '"';
     return out;
+}
+
+void collect_disk_metrics(const std::string& data_dir, MetricSink& sink) {
+    struct statvfs fs {};
+    if (statvfs(data_dir.c_str(), &fs) != 0) return;
+    const double block = static_cast<double>(fs.f_frsize);
+    // f_bavail: what an unprivileged process (the service user) may still write.
+    sink.push_back({"ib_data_dir_available_bytes", "Bytes the node may still write on the file system of data_dir.",
+                    MetricType::Gauge, "", static_cast<double>(fs.f_bavail) * block});
+    sink.push_back({"ib_data_dir_size_bytes", "Size of the file system of data_dir, in bytes.", MetricType::Gauge,
+                    "", static_cast<double>(fs.f_blocks) * block});
 }
 
 void collect_process_metrics(MetricSink& sink) {

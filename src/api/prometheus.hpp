@@ -1,6 +1,6 @@
 // Prometheus text exposition (format 0.0.4) of the samples modules report, and
 // the process metrics the API adds itself. Pure formatting: no I/O except the
-// /proc reads in collect_process_metrics.
+// /proc and statvfs reads in collect_process_metrics and collect_disk_metrics.
 #pragma once
 
 #include <string>
@@ -23,5 +23,10 @@ std::string prometheus_label(std::string_view name, std::string_view value);
 // ib_process_resident_memory_bytes, ib_process_start_time_seconds and
 // ib_process_cpu_seconds_total; a sample is left out if its source is unreadable.
 void collect_process_metrics(MetricSink& sink);
+
+// ib_data_dir_available_bytes and ib_data_dir_size_bytes: the file system that
+// holds `data_dir` (statvfs(3)), so an alert sees the disk fill before SQLite
+// fails; left out when it cannot be read.
+void collect_disk_metrics(const std::string& data_dir, MetricSink& sink);
 
 }  // namespace ib::api

@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -15,6 +16,7 @@
 #include "api/access_control.hpp"
 #include "api/event_streams.hpp"
 #include "api/http_server.hpp"
+#include "api/prometheus.hpp"
 #include "api/static_files.hpp"
 #include "bridge/bridge.hpp"
 #include "bridge/bridge_settings.hpp"
@@ -28,6 +30,8 @@
 #include "app/rule_routes.hpp"
 #include "app/passwd.hpp"
 #include "app/placement.hpp"
+#include "app/probe_routes.hpp"
+#include "app/service_notify.hpp"
 #include "auth/auth.hpp"
 #include "auth/password_hash.hpp"
 #include "config/loader.hpp"
@@ -153,7 +157,7 @@ int run_node(const std::string& config_path) {
         std::fprintf(stderr, "%s\nironbridge: configuration refused, nothing started\n", cfg.error().c_str());
         return 2;
     }
-    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+    ib::log::set_format(cfg->log.format);
     // The console's Logs page reads the last lines from memory.
     ib::log::keep_recent_lines(1000);
     ib::log::set_level(cfg->log.level);
@@ -197,6 +201,9 @@ int run_node(const std::string& config_path) {
     auto& bridges_loop = loop_of(ib::app::Role::Bridges);
     auto& history_loop = loop_of(ib::app::Role::History);
     auto& api_loop = loop_of(ib::app::Role::Api);
+    std::vector<boost::asio::io_context*> every_loop;
+    for (std::size_t i = 0; i < loops.size(); ++i) every_loop.push_back(&loops.loop(i));
+    std::atomic<ib::app::Readiness> readiness{ib::app::Readiness::Starting};
     // Before the broker, which uses it until it is destroyed; the broker loads
     // it in start() and reports a file moved aside.
     std::unique_ptr<ib::store::SessionStore> session_store;
@@ -286,6 +293,7 @@ int run_node(const std::string& config_path) {
         http->set_authenticator([&access](const ib::api::HttpRequest& r) { return access->authenticate(r); });
         access->add_routes(*http);
         ib::app::add_audit_routes(*http, *audit, api_loop);
+        http->add_metrics([&cfg](ib::MetricSink& sink) { ib::api::collect_disk_metrics(cfg->data_dir, sink); });
         http->route("POST", "/api/v1/reload", [&reload](const ib::api::HttpRequest&) {
             if (auto r = reload(); !r) {
                 ib::log::error("reload refused, the rules in force are kept:\n{}", r.error());
@@ -321,6 +329,7 @@ int run_node(const std::string& config_path) {
         ib::app::add_console_routes(*http, *cfg);
         events = std::make_unique<ib::api::EventStreams>(api_loop, broker.router(), *http);
         http->add_metrics([&events](ib::MetricSink& sink) { events->collect_metrics(sink); });
+        ib::app::add_probe_routes(*http, {every_loop, &api_loop, &readiness, &bridges, &bridges_loop});
         auto port = http->start();
         if (!port) return fail_start(port.error());
         ib::log::info("api: listening on {}:{}", cfg->api.bind_address, *port);
@@ -340,19 +349,39 @@ int run_node(const std::string& config_path) {
     };
     wait_hangup();
 
+    auto service = ib::app::ServiceNotifier::from_environment();
+    ib::app::Watchdog watchdog(service, api_loop, every_loop);
+
+    // The first SIGTERM drains: readiness goes down, the listeners close, each
+    // module stops on its loop (bridges commit their queues) and the process
+    // exits 0. A second one exits at once: a message is acknowledged only once
+    // it is on disk (durability tickets), so nothing acknowledged is lost.
     boost::asio::signal_set signals(api_loop, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int signo) {
         if (ec) return;
         ib::log::info("ironbridge: signal {} received, shutting down", signo);
         if (events) events->stop();
+        readiness.store(ib::app::Readiness::Draining, std::memory_order_release);
+        service.notify("STOPPING=1");
+        watchdog.stop();
+        // A plain handler from here to the exit, also once the loops have
+        // stopped (Asio's would be gone and the default action kill us).
+        signals.clear();
+        ib::app::exit_on_next_signal({SIGINT, SIGTERM});
         if (http) http->stop();
         hangup.cancel();
-        // In this order, each on its own loop; then the broker closes its clients.
-        ib::app::run_in_turn({{&rules_loop, [&] { rules.stop(); }},
-                              {&devices_loop, [&] { devices.stop(); }},
-                              {&bridges_loop, [&] { for (auto& b : bridges) b->stop(); }},
-                              {&history_loop, [&] { if (history) history->stop(); }}},
-                             [&] { broker.stop([&loops] { loops.stop(); }); });
+        // The broker first: its listeners close and its clients are disconnected,
+        // so no client's message arrives once the bridges have stopped taking
+        // them (a QoS 1/2 message whose acknowledgement was still held is sent
+        // again by its client). Then, in this order, each on its own loop, the
+        // modules; the bridges commit what they took.
+        broker.stop([&] {
+            ib::app::run_in_turn({{&rules_loop, [&] { rules.stop(); }},
+                                  {&devices_loop, [&] { devices.stop(); }},
+                                  {&bridges_loop, [&] { for (auto& b : bridges) b->stop(); }},
+                                  {&history_loop, [&] { if (history) history->stop(); }}},
+                                 [&loops] { loops.stop(); });
+        });
     });
 
     const auto ms =
@@ -360,6 +389,8 @@ int run_node(const std::string& config_path) {
     ib::log::info("ironbridge {} started in {:.1f} ms ({} event loops, config {})", kVersion, ms, loops.size(),
                   config_path.empty() ? "<embedded default>" : config_path);
     ib::log::info("loops: {}", placement.describe());
+    readiness.store(ib::app::Readiness::Ready, std::memory_order_release);
+    service.notify("READY=1\nSTATUS=serving");
     loops.run();
     events.reset();
     http.reset();

@@ -18,6 +18,8 @@ namespace ib::config {
 struct LogConfig {
     // One of trace, debug, info, warn, error (checked by the loader).
     std::string level = "info";
+    // "text" or "json" (checked by the loader).
+    std::string format = "text";
 };
 
 struct NodeConfig {

@@ -168,6 +168,10 @@ std::vector<Setting> build_table() {
     t.push_back(string("log.level", "info", true, "Least severe log level written.",
                        [](NodeConfig& c) -> auto& { return c.log.level; },
                        {"trace", "debug", "info", "warn", "error"}));
+    t.push_back(string("log.format", "text", false,
+                       "How each log line is written: `text` (time, level, message) or `json` (one object per line "
+                       "with time, level, module, message and fields, for Loki or Fluent Bit).",
+                       [](NodeConfig& c) -> auto& { return c.log.format; }, {"text", "json"}));
     t.push_back(string("bus.prefix", "ib", false,
                        "First topic levels of every bus topic: readings on `<prefix>/data/{device}/{group}`, "
                        "device status on `<prefix>/status/{device}`, writes on `<prefix>/write/{device}`.",

@@ -1,6 +1,7 @@
 // Logging: spdlog behind a few names, so a line below the level costs a branch
 // and no formatting. `limited_warn` keeps a flood of identical events (a full
-// queue, a misbehaving client) to one line per second per call site.
+// queue, a misbehaving client) to one line per second per call site. Lines are
+// text or JSON (log.format), with a syslog priority prefix when the journal reads them.
 #pragma once
 
 #include <spdlog/spdlog.h>
@@ -22,6 +23,13 @@ using spdlog::warn;
 // Sets the level from its name; false when the name is unknown.
 bool set_level(const std::string& level);
 
+// How each line is written: "text" (time, level, message) or "json" (one object
+// per line: time, level, module, message, fields, for Loki or Fluent Bit). When
+// stdout is the journal's stream (JOURNAL_STREAM names it, as systemd sets it),
+// each line starts with its syslog priority, "<6>", so the journal keeps the
+// level. False when the format is unknown.
+bool set_format(const std::string& format);
+
 // One line kept for the console's Logs page.
 struct RecentLine {
     int64_t unix_ms = 0;
@@ -37,7 +45,8 @@ void keep_recent_lines(size_t capacity);
 // word: "bridge", "device", "api") is `module` when it is not empty; the
 // newest `limit`, oldest first. Thread-safe.
 std::vector<RecentLine> recent_lines(spdlog::level::level_enum min_level, std::string_view module, size_t limit);
-// "bridge" for "bridge 'cloud': connected", "api" for "api: listening".
+// "bridge" for "bridge 'cloud': connected", "api" for "api: listening"; "" when the
+// line does not start with a short plain lowercase word (the module's name).
 std::string_view module_of(std::string_view text);
 
 namespace detail {

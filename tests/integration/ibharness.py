@@ -117,6 +117,43 @@ def stop_process(p, timeout=5.0):
     return p.returncode
 
 
+class NotifySocket:
+    """The service manager's end: a bound Unix datagram socket, named by a path
+    or (abstract=True) in the abstract namespace, "@name" as NOTIFY_SOCKET says."""
+
+    def __init__(self, abstract=False):
+        self.dir = tempfile.mkdtemp(prefix="ibnotify-")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        if abstract:
+            name = "ibtest-notify-%d-%d" % (os.getpid(), time.monotonic_ns())
+            self.sock.bind("\0" + name)
+            self.env_value = "@" + name
+        else:
+            path = os.path.join(self.dir, "notify")
+            self.sock.bind(path)
+            self.env_value = path
+        self.received = []
+
+    def wait_for(self, assignment, timeout=10.0):
+        """Reads datagrams until one holds `assignment` (a line such as READY=1)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if any(assignment in d.split("\n") for d in self.received):
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("no %s within %.0f s; received %r" % (assignment, timeout, self.received))
+            self.sock.settimeout(left)
+            try:
+                self.received.append(self.sock.recv(4096).decode())
+            except socket.timeout:
+                pass
+
+    def close(self):
+        self.sock.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 # --------------------------------------------------------------------------- broker
 
 def _toml_value(v):
@@ -154,8 +191,10 @@ class Broker:
     START_TIMEOUT_S = 10.0
     STOP_TIMEOUT_S = 5.0
 
-    def __init__(self, broker=None, listener=None, extra_toml="", log_level="info"):
+    def __init__(self, broker=None, listener=None, extra_toml="", log_level="info", log_format=None, env=None):
         self.broker_cfg = dict(broker or {})
+        self.log_format = log_format
+        self.env = dict(env or {})
         self.listener_cfg = dict(listener or {})
         self.extra_toml = extra_toml
         self.log_level = log_level
@@ -200,7 +239,10 @@ class Broker:
             return path
         path = os.path.join(self.tmpdir, "ironbridge.toml")
         out = ["data_dir = %s" % _toml_value(self.data_dir), "", "[log]",
-               "level = %s" % _toml_value(self.log_level), ""]
+               "level = %s" % _toml_value(self.log_level)]
+        if self.log_format:
+            out.append("format = %s" % _toml_value(self.log_format))
+        out.append("")
         if self.broker_cfg:
             out.append("[broker]")
             for k, v in self.broker_cfg.items():
@@ -232,7 +274,8 @@ class Broker:
         logf.flush()
         try:
             self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, cwd=self.tmpdir)
+                                         stdin=subprocess.DEVNULL, cwd=self.tmpdir,
+                                         env=dict(os.environ, **self.env) if self.env else None)
         finally:
             logf.close()
         deadline = time.monotonic() + self.START_TIMEOUT_S

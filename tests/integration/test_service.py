@@ -1,0 +1,117 @@
+"""Ironbridge-only: behaving as a service. systemd's notify protocol (READY=1,
+WATCHDOG=1, STOPPING=1) on a Unix datagram socket this test binds, as systemd
+would; JSON log lines; the kubelet's probes /healthz/live and /healthz/ready,
+open while the rest of the API asks for a token; SIGTERM draining to exit 0."""
+
+import json
+import os
+import signal
+import time
+import unittest
+
+import ibharness as h
+from ibharness import IBTestCase
+
+TOKEN = "service-test-token"
+
+# The first line lands in the harness's [api] table. The bridge's upstream is a
+# port nothing listens on, so its link stays down.
+EXTRA = """allow_anonymous = false
+tokens = ["%s"]
+
+[[bridges]]
+name = "cloud"
+servers = ["127.0.0.1:%d"]
+
+[[bridges.forwards]]
+local = "plant/#"
+"""
+
+
+def get_json(broker, path):
+    status, _, body = broker.http_get(path)
+    return status, json.loads(body)
+
+
+@h.ironbridge_only("systemd notification, probes and JSON logs are Ironbridge's")
+class ServiceTest(IBTestCase):
+    def start_service(self, abstract=False, **kw):
+        notify = h.NotifySocket(abstract)
+        self.addCleanup(notify.close)
+        env = {"NOTIFY_SOCKET": notify.env_value, "WATCHDOG_USEC": "400000"}
+        broker = self.start_broker(env=env, extra_toml=EXTRA % (TOKEN, h.free_port()), **kw)
+        return broker, notify
+
+    def stop_by_sigterm(self, broker):
+        p, broker.proc = broker.proc, None
+        os.kill(p.pid, signal.SIGTERM)
+        return p
+
+    def test_notifies_ready_watchdog_and_stopping_then_exits_0(self):
+        broker, notify = self.start_service()
+        notify.wait_for("READY=1")
+        notify.wait_for("WATCHDOG=1")
+        # Only after READY=1 the node answers as ready.
+        self.assertEqual(get_json(broker, "/healthz/ready"), (200, {"status": "ready"}))
+        p = self.stop_by_sigterm(broker)
+        notify.wait_for("STOPPING=1")
+        self.assertEqual(p.wait(10), 0, broker.log_text())
+
+    def test_abstract_notify_socket(self):
+        broker, notify = self.start_service(abstract=True)
+        notify.wait_for("READY=1")
+        p = self.stop_by_sigterm(broker)
+        notify.wait_for("STOPPING=1")
+        self.assertEqual(p.wait(10), 0, broker.log_text())
+
+    def test_probes_answer_without_credentials_the_rest_asks_for_them(self):
+        broker, notify = self.start_service()
+        notify.wait_for("READY=1")
+        self.assertEqual(get_json(broker, "/healthz/live"), (200, {"status": "live"}))
+        self.assertEqual(get_json(broker, "/healthz/ready"), (200, {"status": "ready"}))
+        # The bridge's upstream is down: a probe that asks for it says so.
+        self.assertEqual(get_json(broker, "/healthz/ready?bridge=cloud"),
+                         (503, {"status": "bridge down", "bridge": "cloud"}))
+        self.assertEqual(get_json(broker, "/healthz/ready?bridge=nope")[0], 404)
+        self.assertEqual(get_json(broker, "/healthz/ready?device=x")[0], 400)
+        self.assertEqual(broker.http_get("/api/v1/bridges")[0], 401)
+
+    def test_json_log_lines_parse(self):
+        broker, notify = self.start_service(log_format="json")
+        notify.wait_for("READY=1")
+        p = self.stop_by_sigterm(broker)
+        self.assertEqual(p.wait(10), 0)
+        lines = [l for l in broker.log_text().splitlines() if l and not l.startswith("==== start")]
+        self.assertTrue(lines)
+        records = [json.loads(l) for l in lines]
+        for r in records:
+            self.assertEqual(set(r), {"time", "level", "module", "message", "fields"}, r)
+            self.assertIn(r["level"], ("trace", "debug", "info", "warning", "error", "critical"))
+        self.assertTrue(any(r["module"] == "api" and r["message"].startswith("listening on") for r in records),
+                        records)
+
+    def test_journal_lines_carry_their_priority(self):
+        # systemd names the journal's stream by device and inode; the harness's
+        # log file stands in for it.
+        broker = h.Broker(extra_toml=EXTRA % (TOKEN, h.free_port()))
+        self._ib_brokers.append(broker)
+        self.addCleanup(broker.close)
+        open(broker.log_path, "ab").close()
+        st = os.stat(broker.log_path)
+        broker.env["JOURNAL_STREAM"] = "%d:%d" % (st.st_dev, st.st_ino)
+        broker.start()
+        self.assertEqual(broker.stop(), 0)
+        lines = [l for l in broker.log_text().splitlines() if l and not l.startswith("==== start")]
+        self.assertTrue(any(l.startswith("<6>") and "api: listening on" in l for l in lines), lines)
+        self.assertTrue(all(l[:3] in ("<7>", "<6>", "<4>", "<3>", "<2>") for l in lines), lines)
+
+    def test_second_sigterm_exits_at_once_with_0(self):
+        broker, notify = self.start_service()
+        notify.wait_for("READY=1")
+        p = self.stop_by_sigterm(broker)
+        os.kill(p.pid, signal.SIGTERM)
+        self.assertEqual(p.wait(10), 0, broker.log_text())
+
+
+if __name__ == "__main__":
+    unittest.main()
