@@ -66,7 +66,7 @@ HttpResponse edit(DeviceManager& devices, std::string_view name, Edit&& change) 
         for (auto& p : problems) text += (text.empty() ? "" : "\n") + p;
         return json_error(400, text);
     }
-    std::string body = drivers::device_to_json(copy);
+    std::string body = drivers::device_to_json(copy, drivers::Secrets::Masked);
     return from(devices.replace(std::move(copy)), 200, std::move(body));
 }
 
@@ -91,7 +91,7 @@ HttpResponse list(const DeviceManager& devices) {
 HttpResponse create(DeviceManager& devices, const HttpRequest& req) {
     auto config = drivers::device_from_json(req.body, devices.address_check());
     if (!config) return json_error(400, config.error());
-    std::string body = drivers::device_to_json(*config);
+    std::string body = drivers::device_to_json(*config, drivers::Secrets::Masked);
     return from(devices.create(std::move(*config)), 201, std::move(body));
 }
 
@@ -102,7 +102,7 @@ HttpResponse get(const DeviceManager& devices, std::string_view name) {
     JsonWriter w(out);
     w.begin_object().key("status");
     write_summary(w, devices, *device);
-    w.raw_field("config", drivers::device_to_json(device->config())).end_object();
+    w.raw_field("config", drivers::device_to_json(device->config(), drivers::Secrets::Masked)).end_object();
     return json_reply(200, std::move(out));
 }
 
@@ -112,9 +112,10 @@ HttpResponse replace(DeviceManager& devices, const HttpRequest& req, std::string
     if (config->name != name) {
         return json_error(400, "the body names device '" + config->name + "', the path '" + std::string(name) + "'");
     }
-    std::string body = drivers::device_to_json(*config);
     const drivers::Device* old = devices.find(name);
-    std::string before = old != nullptr ? drivers::device_to_json(old->config()) : std::string();
+    if (old != nullptr) drivers::keep_masked_secrets(*config, old->config());
+    std::string body = drivers::device_to_json(*config, drivers::Secrets::Masked);
+    std::string before = old != nullptr ? drivers::device_to_json(old->config(), drivers::Secrets::Masked) : std::string();
     HttpResponse r = from(devices.replace(std::move(*config)), 200, body);
     if (r.status == 200) {
         r.audit_before = std::move(before);
@@ -127,7 +128,7 @@ HttpResponse remove(DeviceManager& devices, std::string_view name) {
     std::string body;
     JsonWriter(body).begin_object().field("deleted", name).end_object();
     const drivers::Device* old = devices.find(name);
-    std::string before = old != nullptr ? drivers::device_to_json(old->config()) : std::string();
+    std::string before = old != nullptr ? drivers::device_to_json(old->config(), drivers::Secrets::Masked) : std::string();
     HttpResponse r = from(devices.remove(name), 200, std::move(body));
     if (r.status == 200) r.audit_before = std::move(before);
     return r;

@@ -43,7 +43,13 @@ struct Field {
     // The current value as JSON, for device_to_json.
     std::string (*json)(const T&) = nullptr;
     bool required = false;
+    // A credential: the API shows kSecretMask in its place, never the value.
+    bool secret = false;
 };
+
+// What an API answer shows for a secret that is set; sent back unchanged (an
+// edit form's round trip), it means "keep the value in force".
+inline constexpr std::string_view kSecretMask = "********";
 
 inline std::string_view kind_name(Kind k) {
     switch (k) {

@@ -163,7 +163,9 @@ std::expected<void, DeviceError> DeviceManager::remove(std::string_view name) {
     it->second.device->stop();
     devices_.erase(it);
     // The retained status would otherwise describe a device that no longer exists.
-    auto r = router_.publish(bus_.status(name), {}, {.qos = 0, .retain = true});
+    mqtt::broker::PublishOptions retained;
+    retained.retain = true;
+    auto r = router_.publish(bus_.status(name), {}, retained);
     (void)r;
     log::info("devices: '{}' deleted through the API", name);
     return {};

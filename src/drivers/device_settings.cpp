@@ -192,7 +192,7 @@ const std::vector<Field<DeviceConfig>>& device_fields() {
              d.opcua.password = str(n);
              return std::string();
          },
-         [](const DeviceConfig& d) { return ib::quoted(d.opcua.password); }},
+         [](const DeviceConfig& d) { return ib::quoted(d.opcua.password); }, false, true},
         {"user_certificate", Kind::String, "\"\"",
          "OPC UA: PEM file of an X.509 user certificate to log in with (with `user_key`).", 0, 0,
          [](DeviceConfig& d, const toml::node& n) {
@@ -514,12 +514,20 @@ std::string group_to_json(const GroupConfig& group) {
     return out + "]}";
 }
 
-std::string device_to_json(const DeviceConfig& device) {
+std::string device_to_json(const DeviceConfig& device, Secrets secrets) {
     std::string out = "{";
-    for (const auto& f : device_fields()) out += ib::quoted(f.name) + ":" + f.json(device) + ",";
+    for (const auto& f : device_fields()) {
+        std::string value = f.json(device);
+        if (f.secret && secrets == Secrets::Masked && value != "\"\"") value = ib::quoted(config::fields::kSecretMask);
+        out += ib::quoted(f.name) + ":" + value + ",";
+    }
     out += "\"groups\":[";
     for (size_t i = 0; i < device.groups.size(); ++i) out += (i ? "," : "") + group_to_json(device.groups[i]);
     return out + "]}";
+}
+
+void keep_masked_secrets(DeviceConfig& edited, const DeviceConfig& in_force) {
+    if (edited.opcua.password == config::fields::kSecretMask) edited.opcua.password = in_force.opcua.password;
 }
 
 std::string render_devices_markdown() {

@@ -50,7 +50,14 @@ std::expected<TagConfig, std::string> tag_from_json(std::string_view json, const
                                                     AddressCheck check);
 
 // The device as JSON in the shape device_from_json reads (every key, defaults too).
-std::string device_to_json(const DeviceConfig& device);
+// Secrets::Masked for API answers and the audit log: a credential that is set
+// (an OPC UA password) shows as config::fields::kSecretMask. The device store
+// keeps them (Secrets::Included).
+enum class Secrets : uint8_t { Included, Masked };
+std::string device_to_json(const DeviceConfig& device, Secrets secrets = Secrets::Included);
+// A device sent back as the API showed it: a secret still masked keeps the
+// value in force.
+void keep_masked_secrets(DeviceConfig& edited, const DeviceConfig& in_force);
 std::string group_to_json(const GroupConfig& group);
 std::string tag_to_json(const TagConfig& tag);
 

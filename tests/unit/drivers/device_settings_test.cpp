@@ -202,6 +202,30 @@ mode = "poll"
     EXPECT_EQ(device_to_json(*again), device_to_json(d));
 }
 
+TEST(DeviceSettings, TheApiShowsAPasswordMaskedAndAnEditSentBackKeepsIt) {
+    auto d = device_from_json(
+        R"({"name":"ua","driver":"opcua","endpoint":"opc.tcp://h:4840","username":"op","password":"s3cret"})",
+        check_address);
+    ASSERT_TRUE(d) << d.error();
+    const std::string shown = device_to_json(*d, Secrets::Masked);
+    EXPECT_EQ(shown.find("s3cret"), std::string::npos) << shown;
+    EXPECT_NE(shown.find(R"("password":"********")"), std::string::npos) << shown;
+    // The device store keeps the password itself.
+    EXPECT_NE(device_to_json(*d).find("s3cret"), std::string::npos);
+    // An edit form sends back what it was shown: the password in force stays.
+    auto edited = device_from_json(shown, check_address);
+    ASSERT_TRUE(edited) << edited.error();
+    keep_masked_secrets(*edited, *d);
+    EXPECT_EQ(edited->opcua.password, "s3cret");
+    // A new password sent replaces it; no password stays no password.
+    edited->opcua.password = "n3w";
+    keep_masked_secrets(*edited, *d);
+    EXPECT_EQ(edited->opcua.password, "n3w");
+    auto none = device_from_json(R"({"name":"ua","driver":"opcua","endpoint":"opc.tcp://h:4840"})", check_address);
+    ASSERT_TRUE(none) << none.error();
+    EXPECT_NE(device_to_json(*none, Secrets::Masked).find(R"("password":"")"), std::string::npos);
+}
+
 TEST(DeviceSettings, AnOpcUaDeviceWithDefaultSecurityReadsBackFromItsJson) {
     auto d = device_from_json(R"({"name":"ua","driver":"opcua","endpoint":"opc.tcp://h:4840"})", check_address);
     ASSERT_TRUE(d) << d.error();

@@ -280,7 +280,9 @@ TEST(History, OverMaxBytesTheOldestRawPointsGoFirstAndAreCounted) {
     const int64_t points_per_series = 4 * 3600;
     for (int64_t i = 0; i < points_per_series; ++i) {
         for (int s = 0; s < 8; ++s) h->add("plc1", "t" + std::to_string(s), kT0 + i * 1000, static_cast<double>(i));
-        if (i % 600 == 0) ASSERT_TRUE(h->commit(kT0 + i * 1000).has_value());
+        if (i % 600 == 0) {
+            ASSERT_TRUE(h->commit(kT0 + i * 1000).has_value());
+        }
     }
     ASSERT_TRUE(h->commit(kT0 + points_per_series * 1000).has_value());
     EXPECT_LE(h->db_bytes(), config.max_bytes);
