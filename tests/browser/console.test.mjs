@@ -70,7 +70,9 @@ try {
   // console expects are not errors: /api/v1/auth/me and /api/v1/audit answer
   // 404 on a node without access control, and the form steps post a bad device and a bad tag.
   // The closed node answers 401 to auth/me, which is how the console knows to ask.
-  const expected = [/\/api\/v1\/auth\/me$/, /\/api\/v1\/audit\?/, /\/api\/v1\/devices$/, /\/groups\/fast\/tags$/];
+  // The login step's wrong token answers 401 on purpose.
+  const expected = [/\/api\/v1\/auth\/me$/, /\/api\/v1\/audit\?/, /\/api\/v1\/devices$/, /\/groups\/fast\/tags$/,
+                    /\/api\/v1\/auth\/login$/];
   page.on("console", (m) => {
     if (m.type() !== "error") return;
     const from = m.location()?.url ?? "";
@@ -193,12 +195,29 @@ try {
     await page.waitForFunction(() => parseFloat(document.querySelector('[data-card="readings"] .value')?.textContent) > 0);
   });
 
-  await step("a node without anonymous access shows the login page", async () => {
-    const closed = await startIronbridge('allow_anonymous = false\ntokens = ["console-test"]\n');
+  await step("a node without anonymous access asks who you are, keeps the session, and logs out", async () => {
+    const closed = await startIronbridge('allow_anonymous = false\ntokens = ["console-test", "viewer:console-view"]\n');
     try {
       await page.goto(closed.base + "/");
-      await page.locator('form.login input[name="token"]').waitFor();
+      const token = page.locator('form.login input[name="token"]');
+      await token.fill("not-a-token");
+      await page.locator("form.login button").click();
+      await page.locator("form.login .form-error", { hasText: "invalid credentials" }).waitFor();
+      await token.fill("console-view");
+      await page.locator("form.login button").click();
+      await page.locator("nav .who", { hasText: "viewer" }).waitFor();
+      // The session lives in a cookie scripts cannot read, sent to this site only.
+      const cookie = (await page.context().cookies(closed.base)).find((c) => c.name === "ib_session");
+      if (!cookie || !cookie.httpOnly || cookie.sameSite !== "Strict") throw new Error("session cookie: " + JSON.stringify(cookie));
+      await page.reload();
+      await page.locator("nav .who", { hasText: "viewer" }).waitFor();
+      await page.locator("nav .who a", { hasText: "log out" }).click();
+      await token.waitFor();
+      await token.fill("console-test");
+      await page.locator("form.login button").click();
+      await page.locator("nav .who", { hasText: "admin" }).waitFor();
     } finally {
+      await page.context().clearCookies();
       await stop(closed.child);
     }
   });
