@@ -204,7 +204,7 @@ try {
     await page.locator('[data-topic="alerts/hot"]').waitFor();
   });
 
-  await step("the bridge goes down with its upstream, queues, and drains when it returns", async () => {
+  await step("the bridge goes down with its upstream, queues, drains when it returns, and lists the disconnect", async () => {
     await page.goto(base + "/#/bridges");
     const link = page.locator('[data-bridge="cloud"] [data-link]');
     await link.filter({ hasText: "linked" }).waitFor();
@@ -213,10 +213,13 @@ try {
     const backlog = () => page.locator('[data-bridge="cloud"] [data-backlog]').getAttribute("data-backlog").then(Number);
     await page.waitForFunction(() => +document.querySelector('[data-bridge="cloud"] [data-backlog]').dataset.backlog > 3);
     const queued = await backlog();
+    const disconnect = page.locator('[data-bridge="cloud"] [data-disconnect]').first();
+    await disconnect.filter({ hasText: "still down" }).waitFor();
     await page.screenshot({ path: path.join(shots, "bridge-down.png"), fullPage: true });
     mosquitto = await startMosquitto();
     await link.filter({ hasText: "linked" }).waitFor();
     await page.waitForFunction((q) => +document.querySelector('[data-bridge="cloud"] [data-backlog]').dataset.backlog < q, queued);
+    await disconnect.filter({ hasNotText: "still down" }).waitFor();
   });
 
   await step("the overview counts readings per second", async () => {
