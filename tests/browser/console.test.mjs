@@ -243,11 +243,19 @@ try {
       if (!cookie || !cookie.httpOnly || cookie.sameSite !== "Strict") throw new Error("session cookie: " + JSON.stringify(cookie));
       await page.reload();
       await page.locator("nav .who", { hasText: "viewer" }).waitFor();
+      // A viewer's Settings page does not list users and tokens; an admin's does.
+      await page.goto(closed.base + "/#/settings");
+      await page.locator('[data-page="settings"]').waitFor();
+      if (await page.locator("[data-principals]").count()) throw new Error("a viewer sees the users and tokens");
       await page.locator("nav .who a", { hasText: "log out" }).click();
       await token.waitFor();
       await token.fill("console-test");
       await page.locator("form.login button").click();
       await page.locator("nav .who", { hasText: "admin" }).waitFor();
+      await page.goto(closed.base + "/#/settings");
+      const principals = page.locator("[data-principals]");
+      await principals.locator("tr", { hasText: /token:[0-9a-f]{8}/ }).filter({ hasText: "viewer" }).waitFor();
+      if (/console-(test|view)/.test(await principals.innerText())) throw new Error("a token's secret is shown");
     } finally {
       await page.context().clearCookies();
       await stop(closed.child);
