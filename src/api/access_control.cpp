@@ -198,6 +198,26 @@ HttpResponse AccessControl::me(const HttpRequest& req) const {
     return r;
 }
 
+// Users and tokens for an admin's eyes: a token is shown by its fingerprint,
+// the label the audit log gives it, never by its secret.
+HttpResponse AccessControl::principals() const {
+    std::string out;
+    JsonWriter w(out);
+    w.begin_object().key("users").begin_array();
+    const auto all = auth_.api_principals();
+    for (const auto& p : all) {
+        if (!p.token) w.begin_object().field("name", p.name).field("role", auth::role_name(p.role)).end_object();
+    }
+    w.end_array().key("tokens").begin_array();
+    for (const auto& p : all) {
+        if (p.token) w.begin_object().field("fingerprint", p.name).field("role", auth::role_name(p.role)).end_object();
+    }
+    w.end_array().end_object();
+    HttpResponse r = json_reply(200, std::move(out));
+    r.headers.emplace_back("Cache-Control", "no-store");
+    return r;
+}
+
 void AccessControl::add_routes(HttpServer& server) {
     server.route("POST", "/api/v1/auth/login", [this](const HttpRequest& r) { return login(r); }, nullptr,
                  Access::anyone());
@@ -205,6 +225,8 @@ void AccessControl::add_routes(HttpServer& server) {
     server.route("POST", "/api/v1/auth/logout", [this](const HttpRequest& r) { return logout(r); }, nullptr,
                  Access::read());
     server.route("GET", "/api/v1/auth/me", [this](const HttpRequest& r) { return me(r); }, nullptr, Access::read());
+    server.route("GET", "/api/v1/auth/principals", [this](const HttpRequest&) { return principals(); }, nullptr,
+                 Access::read(Role::Admin));
 }
 
 void AccessControl::collect_metrics(MetricSink& sink) const {

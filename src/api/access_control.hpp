@@ -52,7 +52,8 @@ public:
     // CSRF token). Public paths (is_public_path) are never refused.
     std::expected<Caller, HttpResponse> authenticate(const HttpRequest& req);
 
-    // POST /api/v1/auth/login, POST /api/v1/auth/logout, GET /api/v1/auth/me.
+    // POST /api/v1/auth/login, POST /api/v1/auth/logout, GET /api/v1/auth/me,
+    // GET /api/v1/auth/principals (admin: the users and tokens, with their roles).
     void add_routes(HttpServer& server);
     void collect_metrics(MetricSink& sink) const;
 
@@ -63,6 +64,7 @@ private:
     HttpResponse open_session(const std::optional<auth::ApiIdentity>& who, std::string_view old_session_id);
     HttpResponse logout(const HttpRequest& req);
     HttpResponse me(const HttpRequest& req) const;
+    HttpResponse principals() const;
     SessionTable::Session* session_of(const HttpRequest& req);
     std::string cookie(std::string_view value, std::chrono::seconds max_age) const;
 

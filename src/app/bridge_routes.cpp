@@ -4,6 +4,7 @@
 
 #include "api/http_server.hpp"
 #include "bridge/bridge.hpp"
+#include "core/clock.hpp"
 #include "core/json_writer.hpp"
 #include "core/quote.hpp"
 
@@ -24,6 +25,15 @@ std::string status_json(const bridge::BridgeStatus& s, const bridge::BridgeConfi
     w.end_array().field("last_error", s.last_error);
     w.key("last_disconnect").begin_object().field("reason", s.last_disconnect).field("at_ms", s.last_disconnect_ms);
     w.end_object();
+    // Newest first, as a person reads a history; down_ms so far while still down.
+    w.key("disconnects").begin_array();
+    const int64_t now = unix_ms();
+    for (auto d = s.disconnects.rbegin(); d != s.disconnects.rend(); ++d) {
+        w.begin_object().field("at_ms", d->at_ms).field("reason", d->reason);
+        w.field("down_ms", (d->up_again_ms ? d->up_again_ms : now) - d->at_ms).field("ongoing", d->up_again_ms == 0);
+        w.end_object();
+    }
+    w.end_array();
     w.key("backlog").begin_object().field("messages", s.backlog_messages).field("bytes", s.backlog_bytes);
     w.key("oldest_age_s").fixed(s.oldest_age_s, 3).field("file_bytes", s.queue_file_bytes).end_object();
     w.field("inflight", s.inflight)

@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -227,8 +228,15 @@ HttpResponse add_tags(DeviceManager& devices, const HttpRequest& req, std::strin
     std::string results;
     JsonWriter rw(results);
     size_t refused = 0;
+    // A name taken (by the device or earlier in this request) refuses that tag
+    // alone, not the whole request.
+    std::set<std::string> names;
+    for (const auto& g : device->config().groups) {
+        for (const auto& t : g.tags) names.insert(t.name);
+    }
     for (const std::string& item : items) {
         auto tag = drivers::tag_from_json(item, device->config(), devices.address_check());
+        if (tag && !names.insert(tag->name).second) tag = std::unexpected(drivers::tag_name_taken(tag->name));
         if (tag) {
             rw.begin_object().field("name", tag->name).field("ok", true).end_object();
             accepted.push_back(std::move(*tag));

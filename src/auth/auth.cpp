@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -89,6 +90,12 @@ struct Auth::State {
     };
     std::vector<Token> tokens;
     std::unordered_map<std::string, Role> roles;  // by user name
+
+    // Users of auth.password_file have no role key: admin, as before roles.
+    Role role_of(const std::string& user) const {
+        auto r = roles.find(user);
+        return r == roles.end() ? Role::Admin : r->second;
+    }
 
     bool anonymous_allowed(std::string_view listener) const {
         for (const auto& [name, allowed] : config.listener_anonymous) {
@@ -334,9 +341,7 @@ std::optional<ApiIdentity> Auth::check_token(const State& s, std::string_view to
 
 std::optional<ApiIdentity> Auth::check_user(const State& s, std::string_view user, std::string_view password) {
     if (!verify(s, user, password)) return std::nullopt;
-    auto role = s.roles.find(std::string(user));
-    // Users of auth.password_file have no role key: admin, as before roles.
-    return ApiIdentity{std::string(user), role == s.roles.end() ? Role::Admin : role->second};
+    return ApiIdentity{std::string(user), s.role_of(std::string(user))};
 }
 
 std::optional<ApiIdentity> Auth::http_identity(std::string_view authorization, std::string_view address) {
@@ -403,8 +408,16 @@ std::optional<ApiIdentity> Auth::api_recheck(const ApiIdentity& who) const {
         if (t.label == who.user) return ApiIdentity{t.label, t.role};
     }
     if (!s->users.contains(who.user)) return std::nullopt;
-    auto role = s->roles.find(who.user);
-    return ApiIdentity{who.user, role == s->roles.end() ? Role::Admin : role->second};
+    return ApiIdentity{who.user, s->role_of(who.user)};
+}
+
+std::vector<ApiPrincipal> Auth::api_principals() const {
+    auto s = state();
+    std::vector<ApiPrincipal> out;
+    for (const auto& [name, user] : s->users) out.push_back({name, s->role_of(name), false});
+    std::sort(out.begin(), out.end(), [](const ApiPrincipal& a, const ApiPrincipal& b) { return a.name < b.name; });
+    for (const auto& t : s->tokens) out.push_back({t.label, t.role, true});
+    return out;
 }
 
 void Auth::collect_metrics(MetricSink& sink) const {

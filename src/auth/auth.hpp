@@ -16,6 +16,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "auth/acl.hpp"
 #include "auth/auth_config.hpp"
@@ -37,6 +38,14 @@ struct ApiIdentity {
     // token's SHA-256: names the token in the audit log without revealing it.
     std::string user;
     Role role = Role::Admin;
+};
+
+// Who may use the HTTP API, as an admin's listing shows them: a user by name,
+// a token by its label (ApiIdentity::user), never by its secret.
+struct ApiPrincipal {
+    std::string name;
+    Role role = Role::Admin;
+    bool token = false;
 };
 
 // A configured API token: "operator:<secret>" gives the role named before the
@@ -82,6 +91,8 @@ public:
     // The identity as the rules in force give it, for a session opened before a
     // reload: the user's role may have changed, the user or token may be gone.
     std::optional<ApiIdentity> api_recheck(const ApiIdentity& who) const;
+    // The users (by name) and then the tokens (in configured order), as the rules in force give them.
+    std::vector<ApiPrincipal> api_principals() const;
     // A request refused for having no credentials at all (anonymous access off).
     void count_http_refused() { http_denied_.add(); }
 

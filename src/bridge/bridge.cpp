@@ -440,6 +440,9 @@ struct Bridge::Impl {
         window = std::min<uint32_t>(config.inflight, ack.properties.receive_maximum.value_or(65535));
         max_packet = ack.properties.maximum_packet_size.value_or(0);
         counters.connects += 1;
+        if (!counters.disconnects.empty() && counters.disconnects.back().up_again_ms == 0) {
+            counters.disconnects.back().up_again_ms = unix_ms();
+        }
         if (!config.subscriptions.empty()) {
             codec::Subscribe s;
             subscribe_pid = alloc_pid();
@@ -613,6 +616,9 @@ std::expected<void, std::string> Bridge::start() {
         if (was_connected) {
             b.counters.last_disconnect = why;
             b.counters.last_disconnect_ms = unix_ms();
+            auto& history = b.counters.disconnects;
+            if (history.size() == kDisconnectHistory) history.pop_front();
+            history.push_back({b.counters.last_disconnect_ms, why, 0});
         }
     };
     events.writable = [&b] { b.pump(); };

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <expected>
 #include <memory>
 #include <string>
@@ -26,6 +27,15 @@ namespace ib::bridge {
 enum class DropReason : uint8_t { QueueFull, TooOld, OfflineQos0, TooLarge, NoTopic, Rejected, StoreError, Count };
 std::string_view drop_reason_name(DropReason r);
 
+// An established link that went down: when, why, and when it came back
+// (0 while still down).
+struct Disconnect {
+    int64_t at_ms = 0;
+    std::string reason;
+    int64_t up_again_ms = 0;
+};
+inline constexpr std::size_t kDisconnectHistory = 20;
+
 struct BridgeStatus {
     std::string name;
     bool enabled = true;
@@ -36,6 +46,7 @@ struct BridgeStatus {
     // kept apart from last_error, which the next failed attempt overwrites.
     std::string last_disconnect;
     int64_t last_disconnect_ms = 0;
+    std::deque<Disconnect> disconnects;  // the last kDisconnectHistory, oldest first
     uint64_t backlog_messages = 0;  // in the disk queue, sent or not, not yet acknowledged
     uint64_t backlog_bytes = 0;     // their topic and payload bytes
     double oldest_age_s = 0;        // of the oldest one; 0 when empty

@@ -441,6 +441,10 @@ std::optional<DeviceConfig> parse_device(const toml::table& table, const std::st
     return device;
 }
 
+std::string tag_name_taken(std::string_view name) {
+    return "name: \"" + std::string(name) + "\" is already the name of another tag of this device";
+}
+
 std::vector<std::string> check_device(const DeviceConfig& device) {
     std::vector<std::string> out;
     std::set<std::string_view> groups;
@@ -453,8 +457,8 @@ std::vector<std::string> check_device(const DeviceConfig& device) {
         }
         for (size_t t = 0; t < group.tags.size(); ++t) {
             if (!tags.insert(group.tags[t].name).second) {
-                out.push_back("groups[" + std::to_string(g) + "].tags[" + std::to_string(t) + "].name: \"" +
-                              group.tags[t].name + "\" is already the name of another tag of this device");
+                out.push_back("groups[" + std::to_string(g) + "].tags[" + std::to_string(t) + "]." +
+                              tag_name_taken(group.tags[t].name));
             }
         }
     }

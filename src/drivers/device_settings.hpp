@@ -41,6 +41,8 @@ std::optional<TagConfig> parse_tag(const toml::table& table, const DeviceConfig&
 // Cross-object rules over a whole device: unique group names, unique tag names in
 // the device (a write names a tag by name alone). Used after edits through the API.
 std::vector<std::string> check_device(const DeviceConfig& device);
+// What check_device says of a tag named like one before it.
+std::string tag_name_taken(std::string_view name);
 
 // The same checks from a JSON text (a REST body): problems joined by "\n".
 std::expected<DeviceConfig, std::string> device_from_json(std::string_view json, AddressCheck check);

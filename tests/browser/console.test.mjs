@@ -1,10 +1,11 @@
 // The web console in a real browser: Debian's chromium, driven headless by
 // playwright-core (no browser download), against a real Ironbridge with a sim
-// device and a bridge to a real mosquitto, all started here on 127.0.0.1 and
+// device, a bridge to a real mosquitto and an OPC UA server (node-opcua), all started here on 127.0.0.1 and
 // stopped by PID. Each step asserts on what the page shows and saves a
 // screenshot to $IB_SCREENSHOTS (build/screenshots). Exit 77: skipped.
 import fs from "node:fs";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { cleanUp, freePort, launchBrowser, start, startIronbridge, stop, tmp, waitForPort } from "./harness.mjs";
 
 const shots = process.env.IB_SCREENSHOTS || path.resolve("screenshots");
@@ -18,6 +19,13 @@ const startMosquitto = async () => {
   await waitForPort(upstreamPort);
   return m;
 };
+
+// The OPC UA peer starts with the rest and is waited for in its own step; its
+// key pair is made once and kept beside the binary, shared with the other tests.
+const opcuaServer = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../peers/opcua/server.js");
+const opcuaInstalled = fs.existsSync(path.join(path.dirname(opcuaServer), "node_modules", "node-opcua"));
+const opcuaPort = await freePort();
+const opcuaPki = path.join(path.dirname(process.env.IRONBRIDGE_BIN), "tests", "opcua-peer-pki");
 
 const config = `
 [[devices]]
@@ -59,8 +67,9 @@ async function step(name, f) {
 }
 
 
-let mosquitto, ironbridge;
+let mosquitto, ironbridge, opcua;
 try {
+  if (opcuaInstalled) opcua = start("opcua-peer", process.execPath, [opcuaServer, String(opcuaPort), opcuaPki]);
   mosquitto = await startMosquitto();
   ({ child: ironbridge, base } = await startIronbridge(config));
   browser = await launchBrowser();
@@ -142,6 +151,26 @@ try {
     await page.locator('[data-tag="line2/fast/flow"]').waitFor();
   });
 
+  await step("an OPC UA server's variable, browsed and added as a tag, shows its live value", async () => {
+    if (!opcua) return console.log("skip: tests/peers/opcua/node_modules is missing (scripts/install-deps.sh)");
+    await waitForPort(opcuaPort, 60000);
+    const device = { name: "plc", driver: "opcua", endpoint: `opc.tcp://127.0.0.1:${opcuaPort}/UA/Ironbridge`,
+                     security_policy: "None", groups: [{ name: "line", interval_ms: 200, tags: [] }] };
+    const created = await fetch(`${base}/api/v1/devices`, { method: "POST", body: JSON.stringify(device) });
+    if (created.status !== 201) throw new Error("creating the device: " + (await created.text()));
+    await page.goto(base + "/#/devices");
+    await page.locator('[data-device="plc"] [data-state]').filter({ hasText: "connected" }).waitFor();
+    await page.locator('[data-device="plc"] button[name="browse"]').click();
+    const panel = page.locator('[data-browse="plc"]');
+    await panel.locator(".browse-row", { hasText: "1:Line1" }).locator("a").click();
+    const tick = panel.locator('[data-node="ns=1;s=Line1.Tick"]');
+    await tick.filter({ hasText: "UInt32" }).waitFor();
+    await tick.locator('input[name="pick"]').check();
+    await panel.locator('button[name="browse-add"]').click();
+    await panel.locator("[data-browse-results] tr", { hasText: "Tick" }).filter({ hasText: "added" }).waitFor();
+    await page.waitForFunction(() => /\d/.test(document.querySelector('[data-tag="plc/line/Tick"] [data-value]')?.textContent ?? ""));
+  });
+
   await step("a write from the page lands on the device", async () => {
     await page.goto(base + "/#/devices");
     await page.locator('[data-tag="demo/fast/setpoint"] button[name="write"]').click();
@@ -175,7 +204,7 @@ try {
     await page.locator('[data-topic="alerts/hot"]').waitFor();
   });
 
-  await step("the bridge goes down with its upstream, queues, and drains when it returns", async () => {
+  await step("the bridge goes down with its upstream, queues, drains when it returns, and lists the disconnect", async () => {
     await page.goto(base + "/#/bridges");
     const link = page.locator('[data-bridge="cloud"] [data-link]');
     await link.filter({ hasText: "linked" }).waitFor();
@@ -184,10 +213,13 @@ try {
     const backlog = () => page.locator('[data-bridge="cloud"] [data-backlog]').getAttribute("data-backlog").then(Number);
     await page.waitForFunction(() => +document.querySelector('[data-bridge="cloud"] [data-backlog]').dataset.backlog > 3);
     const queued = await backlog();
+    const disconnect = page.locator('[data-bridge="cloud"] [data-disconnect]').first();
+    await disconnect.filter({ hasText: "still down" }).waitFor();
     await page.screenshot({ path: path.join(shots, "bridge-down.png"), fullPage: true });
     mosquitto = await startMosquitto();
     await link.filter({ hasText: "linked" }).waitFor();
     await page.waitForFunction((q) => +document.querySelector('[data-bridge="cloud"] [data-backlog]').dataset.backlog < q, queued);
+    await disconnect.filter({ hasNotText: "still down" }).waitFor();
   });
 
   await step("the overview counts readings per second", async () => {
@@ -211,11 +243,19 @@ try {
       if (!cookie || !cookie.httpOnly || cookie.sameSite !== "Strict") throw new Error("session cookie: " + JSON.stringify(cookie));
       await page.reload();
       await page.locator("nav .who", { hasText: "viewer" }).waitFor();
+      // A viewer's Settings page does not list users and tokens; an admin's does.
+      await page.goto(closed.base + "/#/settings");
+      await page.locator('[data-page="settings"]').waitFor();
+      if (await page.locator("[data-principals]").count()) throw new Error("a viewer sees the users and tokens");
       await page.locator("nav .who a", { hasText: "log out" }).click();
       await token.waitFor();
       await token.fill("console-test");
       await page.locator("form.login button").click();
       await page.locator("nav .who", { hasText: "admin" }).waitFor();
+      await page.goto(closed.base + "/#/settings");
+      const principals = page.locator("[data-principals]");
+      await principals.locator("tr", { hasText: /token:[0-9a-f]{8}/ }).filter({ hasText: "viewer" }).waitFor();
+      if (/console-(test|view)/.test(await principals.innerText())) throw new Error("a token's secret is shown");
     } finally {
       await page.context().clearCookies();
       await stop(closed.child);
@@ -232,6 +272,7 @@ try {
   await browser?.close().catch(() => {});
   await stop(ironbridge);
   await stop(mosquitto);
+  await stop(opcua);
   cleanUp(failures > 0);
 }
 console.log(failures ? `${failures} failed; screenshots in ${shots}` : `all passed; screenshots in ${shots}`);

@@ -132,6 +132,24 @@ role = "viewer"
         # The other session is untouched.
         self.assertEqual(tok.request("GET", "/api/v1/auth/me")[1]["role"], "operator")
 
+    def test_an_admin_lists_users_and_tokens_without_their_secrets(self):
+        status, body = self.as_admin("GET", "/api/v1/auth/principals")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["users"], [{"name": "ann", "role": "operator"}, {"name": "vic", "role": "viewer"}])
+        self.assertEqual([t["role"] for t in body["tokens"]], ["admin", "operator"], body)
+        for t in body["tokens"]:
+            self.assertRegex(t["fingerprint"], r"^token:[0-9a-f]{8}$")
+        # The fingerprint is the name the token logs in and is audited under.
+        status, me = Client(self.b.api_port).login(token=OPERATOR_TOKEN)
+        self.assertEqual(me["user"], body["tokens"][1]["fingerprint"])
+        text = json.dumps(body)
+        for secret in (OLD_ADMIN_TOKEN, OPERATOR_TOKEN, "annpw", "vicpw"):
+            self.assertNotIn(secret, text)
+        ann = Client(self.b.api_port)
+        ann.login(username="ann", password="annpw")
+        status, body = ann.request("GET", "/api/v1/auth/principals")
+        self.assertEqual((status, body["required_role"]), (403, "admin"), body)
+
     def test_roles_csrf_and_the_audit_log(self):
         # The old-style token string is an admin's: it creates the device and the rule.
         self.assertEqual(self.as_admin("POST", "/api/v1/devices", SIM)[0], 201)

@@ -55,7 +55,10 @@ class BridgeTest(BridgeCase):
             pub.publish_range("plant/a", n, n + 500, pace_every=50, pace_s=0.01)
             n += 500
             up.stop()
-            self.wait_status(node, lambda s: not s["connected"], what="link down")
+            s = self.wait_status(node, lambda s: not s["connected"], what="link down")
+            # The history shows the outage as it happens, newest first.
+            self.assertTrue(s["disconnects"][0]["ongoing"], s["disconnects"])
+            self.assertTrue(s["disconnects"][0]["reason"], s["disconnects"])
             pub.publish_range("plant/a", n, n + 1000)
             n += 1000
             time.sleep(outage_s)
@@ -76,6 +79,15 @@ class BridgeTest(BridgeCase):
         self.assertLessEqual(coll.fresh_duplicates(), s["resent"], "duplicates the bridge did not count")
         print("outages: %d messages, %d duplicates upstream, %d resent by the bridge" % (n, dups, s["resent"]))
         self.assertEqual(sum(s["dropped"].values()), 0, s)
+        # Each outage in the history, over, with its reason and how long the link was down.
+        history = s["disconnects"]
+        self.assertEqual(len(history), 3, history)
+        self.assertEqual(sorted(history, key=lambda d: -d["at_ms"]), history, "newest first")
+        for d in history:
+            self.assertFalse(d["ongoing"], d)
+            self.assertTrue(d["reason"], d)
+            self.assertGreater(d["down_ms"], 0, d)
+        self.assertEqual(s["last_disconnect"]["reason"], history[0]["reason"])
 
     def test_unreachable_upstream_at_start_then_the_backlog_drains_by_itself(self):
         up, coll = self.offline_upstream_with_collector()
@@ -86,6 +98,7 @@ class BridgeTest(BridgeCase):
         self.assertFalse(s["connected"])
         self.assertIn("127.0.0.1:%d" % up.port, s["last_error"])
         self.assertEqual(s["last_disconnect"], {"reason": "", "at_ms": 0}, "a link never up cannot have gone down")
+        self.assertEqual(s["disconnects"], [])
         self.assertGreater(s["backlog"]["oldest_age_s"], 0)
         up.start()
         # No new traffic: the backlog must drain on its own.

@@ -66,11 +66,22 @@ class DevicesApiTest(ModbusCase):
         self.assertEqual(status, 200, body)
         Readings(self, b, "oven", "slow").next(lambda d: set(d.get("values", {})) == {"count"})
 
-        # A tag name is unique in its device, across groups.
+        # A tag name is unique in its device, across groups: a name taken by the
+        # device or earlier in the same request refuses that tag alone.
         status, body = http_json(b, "POST", "/api/v1/devices/oven/groups/slow/tags",
                                  {"name": "temp", "address": "counter"})
         self.assertEqual(status, 400, body)
-        self.assertIn("already the name of another tag", body["error"])
+        self.assertIn("already the name of another tag", body["results"][0]["error"])
+        status, body = http_json(b, "POST", "/api/v1/devices/oven/groups/slow/tags", [
+            {"name": "temp", "address": "counter"},
+            {"name": "level", "address": "counter", "type": "uint32"},
+            {"name": "level", "address": "ramp:period=5", "type": "float32"},
+        ])
+        self.assertEqual(status, 207, body)
+        self.assertEqual([r["ok"] for r in body["results"]], [False, True, False], body)
+        self.assertEqual(body["results"][1], {"name": "level", "ok": True})
+        self.assertIn('"level" is already the name of another tag', body["results"][2]["error"])
+        Readings(self, b, "oven", "slow").next(lambda d: set(d.get("values", {})) == {"count", "level"})
 
     def test_write_through_mqtt_and_rest(self):
         b = self.node()

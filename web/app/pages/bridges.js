@@ -1,4 +1,5 @@
-// Bridges: each upstream link, its backlog and rates, drops by cause. The
+// Bridges: each upstream link, its backlog and rates, drops by cause, and the
+// history of its disconnects (the last 20, newest first). The
 // status is polled every 2 s (GET /api/v1/bridges); rates are the differences.
 import { html, useRef, useState } from "htm/preact";
 import { ago, fmt, get } from "../api.js";
@@ -38,9 +39,22 @@ export function Bridges() {
         <tr><th>sent · acked · resent</th><td>${fmt(b.sent)} · ${fmt(b.acked)} · ${fmt(b.resent)}</td>
             <th>inflight · held</th><td>${fmt(b.inflight)} · ${fmt(b.held)}${b.pushing_back ? " · pushing back" : ""}</td></tr>
         <tr><th>received (down)</th><td>${fmt(b.received)}</td><th>connects</th><td>${fmt(b.connects)}</td></tr>
-        <tr><th>last disconnect</th><td colspan="3">${b.last_disconnect.reason || "–"} ${b.last_disconnect.at_ms ? `(${ago(b.last_disconnect.at_ms)})` : ""}</td></tr>
         <tr><th>dropped</th><td colspan="3">${Object.entries(b.dropped).map(([k, v]) => html`<span class="pill ${v ? "bad" : ""}">${k}: ${fmt(v)}</span> `)}</td></tr>
       </tbody></table>
+      <h3>Disconnects</h3>
+      ${b.disconnects.length === 0 ? html`<p class="muted">The link has not gone down since the start.</p>`
+        : html`<table data-disconnects><thead><tr><th>when</th><th>reason</th><th>down for</th></tr></thead><tbody>
+        ${b.disconnects.map((d) => html`<tr data-disconnect>
+          <td title=${new Date(d.at_ms).toLocaleString()}>${ago(d.at_ms)}</td><td>${d.reason}</td>
+          <td class=${d.ongoing ? "bad" : ""}>${duration(d.down_ms)}${d.ongoing ? " (still down)" : ""}</td></tr>`)}
+      </tbody></table>`}
     </div>`)}
   </div>`;
+}
+
+function duration(ms) {
+  const s = ms / 1000;
+  if (s < 60) return fmt(s, 1) + " s";
+  if (s < 3600) return fmt(s / 60, 1) + " min";
+  return fmt(s / 3600, 1) + " h";
 }

@@ -3,11 +3,13 @@
 // so 10,000 tags changing every second stay smooth. Link states come from the
 // device list, polled every 3 s. Forms create and edit devices, groups and
 // tags and show the API's message beside the field it names; a tag can be
-// written; a device's tags go out and come in as CSV, with a result per row.
+// written; a device's tags go out and come in as CSV, with a result per row;
+// an OPC UA device's address space is browsed and its variables added as tags.
 import { html, useEffect, useRef, useState } from "htm/preact";
 import { api, bus, can, enc, events, fmt, get, metricsOf } from "../api.js";
 import { Field, VirtualList, fieldOfError, usePoll } from "../widgets.js";
 import { fromCsv, toCsv } from "../csv.js";
+import { BrowsePanel } from "../opcua.js";
 
 const drivers = ["sim", "modbus-tcp", "modbus-rtu-over-tcp", "modbus-rtu"];
 const types = ["float32", "float64", "int16", "uint16", "int32", "uint32", "int64", "uint64", "bool", "string"];
@@ -29,6 +31,7 @@ export function Devices() {
   const [rtt, setRtt] = useState({}); // device -> mean round trip (ms) over the last stats interval
   const lastRtt = useRef(new Map());
   const [csv, setCsv] = useState(null); // {device, text, results}
+  const [browsing, setBrowsing] = useState(null); // an OPC UA device's name
   const signature = useRef("");
 
   usePoll(async () => {
@@ -108,6 +111,7 @@ export function Devices() {
         <span>${can("admin") && r.d.source === "api" && html`<button onClick=${() => editDevice(r.d.name)}>edit</button>
           <button onClick=${() => setSub({ kind: "group", device: r.d.name, doc: { name: "", interval_ms: 1000, tags: [] }, errors: {} })}>+ group</button>
           <button name="csv" onClick=${() => setCsv({ device: r.d.name, text: "", results: null })}>CSV</button>
+          ${r.d.driver === "opcua" && html`<button name="browse" onClick=${() => setBrowsing(r.d.name)}>browse</button>`}
           <button class="danger" onClick=${() => removeDevice(r.d.name)}>delete</button>`}</span>
       </div>`;
     }
@@ -169,6 +173,8 @@ export function Devices() {
       <span data-write-result class=${writing.result === "written" ? "ok" : "bad"}>${writing.result}</span>
     </div>`}
     ${csv && html`<${CsvPanel} csv=${csv} setCsv=${setCsv} config=${configs.get(csv.device)} changed=${() => { signature.current = ""; }} />`}
+    ${browsing && html`<${BrowsePanel} key=${browsing} device=${browsing} groups=${(configs.get(browsing)?.groups ?? []).map((g) => g.name)}
+      close=${() => setBrowsing(null)} changed=${() => { signature.current = ""; }} />`}
     ${sub && html`<${PartForm} sub=${sub} setSub=${setSub} done=${() => { setSub(null); signature.current = ""; }} />`}
     ${form && html`<${DeviceForm} form=${form} setForm=${setForm} done=${() => { setForm(null); signature.current = ""; }} />`}
     <${VirtualList} count=${rows.length} renderRow=${renderRow} version=${version} />

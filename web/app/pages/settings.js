@@ -1,6 +1,8 @@
 // Settings: who is logged in, the settings in force (GET /api/v1/config,
 // secrets masked by the node), reloading users/ACL/tokens, and the audit log of
-// changes (/api/v1/audit): listed when it answers 200, hidden on 403 or 404.
+// changes (/api/v1/audit): listed when it answers 200, hidden on 403 or 404;
+// for a logged-in admin, the users and API tokens with their roles
+// (/api/v1/auth/principals: a token by its fingerprint, never its secret).
 import { html, useEffect, useState } from "htm/preact";
 import { api, can, get, session } from "../api.js";
 
@@ -8,12 +10,18 @@ export function Settings() {
   const [audit, setAudit] = useState(null);
   const [notice, setNotice] = useState("");
   const [config, setConfig] = useState(null);
+  const [principals, setPrincipals] = useState(null);
   useEffect(() => {
     (async () => {
       const c = await get("/api/v1/config");
       if (c.ok) setConfig(c.data);
       const r = await get("/api/v1/audit?limit=100");
       setAudit(r.status === 200 ? r.data.entries ?? [] : null);
+      // Only a node with access control has users and tokens to list.
+      if (can("admin") && !session.anonymous) {
+        const p = await get("/api/v1/auth/principals");
+        if (p.ok) setPrincipals(p.data);
+      }
     })();
   }, []);
   const reload = async () => {
@@ -26,6 +34,12 @@ export function Settings() {
       <p>Logged in as <b>${session.anonymous ? "anonymous" : session.user}</b>, role <b>${session.role}</b>.</p>
       ${can("admin") && html`<div class="row-actions"><button name="reload" onClick=${reload}>Reload users, ACL and API tokens</button><span>${notice}</span></div>`}
     </div>
+    ${principals && html`<h2>Users and API tokens</h2>
+      <table data-principals><thead><tr><th>user or token</th><th>role</th></tr></thead><tbody>
+        ${principals.users.map((u) => html`<tr><td>${u.name}</td><td>${u.role}</td></tr>`)}
+        ${principals.tokens.map((t) => html`<tr><td class="mono" title="the token's fingerprint, as the audit log names it">${t.fingerprint}</td><td>${t.role}</td></tr>`)}
+        ${!principals.users.length && !principals.tokens.length && html`<tr><td colspan="2" class="muted">none configured</td></tr>`}
+      </tbody></table>`}
     ${audit && html`<h2>Audit log</h2>
       <table data-audit><thead><tr><th>time</th><th>user</th><th>role</th><th>from</th><th>request</th><th>status</th></tr></thead><tbody>
         ${audit.map((e) => html`<tr><td>${e.time}</td><td>${e.user}</td><td>${e.role}</td><td>${e.remote}</td>
