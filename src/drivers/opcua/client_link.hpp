@@ -4,8 +4,8 @@
 // CreateSession and ActivateSession with the configured identity (anonymous,
 // user name, X.509), then service requests (Read) matched to their responses by
 // request id, each with a timeout. Nothing here blocks; every callback runs on
-// the loop the link was given. Not yet here: token renewal, reconnecting,
-// subscriptions (the codecs for them exist; the link that drives them comes next).
+// the loop the link was given. The channel's token is renewed at 75 % of its
+// lifetime. Reconnecting and subscriptions are the driver's (opcua_driver.cpp).
 #pragma once
 
 #include <chrono>
@@ -115,6 +115,9 @@ public:
     const EndpointDescription& endpoint() const;
     // Chunks refused for a bad signature, padding or encryption (each closes the channel).
     uint64_t security_failures() const;
+    // Secure channel tokens renewed (OpenSecureChannel Renew at 75 % of each
+    // token's lifetime, P4 §5.5.2.1).
+    uint64_t renewals() const;
     // What the server agreed to in its Acknowledge (P6 §7.1.2.4).
     const TransportLimits& limits() const;
 

@@ -564,6 +564,46 @@ void OpcuaClientLink::expect_offers_listed_when_nothing_matches() {
     EXPECT_NE(refused.error().message.find("Aes256_Sha256_RsaPss/SignAndEncrypt"), std::string::npos) << refused.error().message;
 }
 
+// A token of 2.5 s (node-opcua's shortest; it refuses a token after 125 % of
+// its life) is renewed at 75 %: reads keep succeeding across two renewals,
+// under None and under a policy whose keys change with each token (both links
+// in one loop, so the test waits for the renewals once).
+TEST_F(OpcuaClientLink, RenewsTheChannelTokenAndKeepsReading) {
+    boost::asio::io_context io;
+    ClientConfig plain = config();
+    ClientConfig secured = secure_config(SecurityPolicy::Basic256Sha256, MessageSecurityMode::SignAndEncrypt);
+    plain.requested_lifetime_ms = secured.requested_lifetime_ms = 2500;
+    ClientLink none_link(io, plain);
+    ClientLink secured_link(io, secured);
+    for (ClientLink* link : {&none_link, &secured_link}) {
+        auto connected = connect(io, *link);
+        ASSERT_TRUE(connected) << describe(connected.error().status) << ": " << connected.error().message;
+    }
+    // Until both have renewed twice, then a few reads under the newest keys.
+    int reads_after = 0;
+    const auto deadline = std::chrono::steady_clock::now() + 12s;
+    while (reads_after < 3 && std::chrono::steady_clock::now() < deadline) {
+        for (ClientLink* link : {&none_link, &secured_link}) {
+            std::optional<ClientResult<std::vector<DataValue>>> read;
+            link->read({value_of("ns=1;s=Line1.Temp")}, TimestampsToReturn::Neither, [&](auto r) { read = std::move(r); });
+            run_until(io, read);
+            ASSERT_TRUE(read && *read) << (read ? read->error().message : "no answer") << " after "
+                                       << link->renewals() << " renewals";
+            EXPECT_EQ(std::get<11>((**read)[0].value.values), std::vector<double>{21.5});
+        }
+        if (none_link.renewals() >= 2 && secured_link.renewals() >= 2) ++reads_after;
+        io.run_for(200ms);
+        io.restart();
+    }
+    EXPECT_GE(none_link.renewals(), 2u);
+    EXPECT_GE(secured_link.renewals(), 2u);
+    EXPECT_TRUE(none_link.session_active());
+    EXPECT_TRUE(secured_link.session_active());
+    EXPECT_EQ(secured_link.security_failures(), 0u);
+    none_link.close();
+    secured_link.close();
+}
+
 // The trust list of server certificates: unknown → refused and saved, then
 // trusted by the user → connects; trust on first use; a certificate that does
 // not name the server's applicationUri (one test: a server start is slow).
