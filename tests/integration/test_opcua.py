@@ -9,9 +9,12 @@ is on timing.
 
 import json
 import os
+import select
 import signal
+import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -92,6 +95,69 @@ class OpcUaServer:
     def log_text(self):
         with open(self.log.name, "rb") as f:
             return f.read().decode("utf-8", "replace")
+
+
+class TcpRelay:
+    """A TCP relay on 127.0.0.1 between Ironbridge and the server: cut() closes
+    the connections going through it (the network failing, the server still
+    up); new connections go through again at once. One thread, stopped by stop()."""
+
+    def __init__(self, target_port):
+        self.target = target_port
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(8)
+        self.port = self.listener.getsockname()[1]
+        self.pairs = {}  # socket -> its other end
+        self.lock = threading.Lock()
+        self.cut_requested = False
+        self.running = True
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while self.running:
+            with self.lock:
+                if self.cut_requested:
+                    for sock in self.pairs:
+                        sock.close()
+                    self.pairs.clear()
+                    self.cut_requested = False
+                watched = [self.listener] + list(self.pairs)
+            ready, _, _ = select.select(watched, [], [], 0.05)
+            for sock in ready:
+                if sock is self.listener:
+                    client, _ = self.listener.accept()
+                    server = socket.create_connection(("127.0.0.1", self.target), timeout=5)
+                    with self.lock:
+                        self.pairs[client], self.pairs[server] = server, client
+                    continue
+                other = self.pairs.get(sock)
+                if other is None:
+                    continue
+                try:
+                    data = sock.recv(65536)
+                    if data:
+                        other.sendall(data)
+                except OSError:
+                    data = b""
+                if not data:
+                    with self.lock:
+                        for s in (sock, other):
+                            s.close()
+                            self.pairs.pop(s, None)
+
+    def cut(self):
+        with self.lock:
+            self.cut_requested = True
+        h.wait_until(lambda: not self.cut_requested, 5)
+
+    def stop(self):
+        self.running = False
+        self.thread.join(5)
+        for sock in list(self.pairs) + [self.listener]:
+            sock.close()
 
 
 def ua_device(server, groups, name="ua"):
@@ -322,6 +388,49 @@ class ServerFailureTest(OpcUaCase):
         r.next(lambda d: d["group"] == "sub" and "tick" in d.get("values", {}), 20, "a tick after the restart")
         r.next(lambda d: d["group"] == "poll" and d.get("values", {}).get("temp") == 21.5, 20,
                "a polled value after the restart")
+
+
+class SessionResumeTest(OpcUaCase):
+    """The connection breaks while the server stays up: the device takes its
+    session over on a new connection (no new session), and with it the
+    subscription, and values flow again."""
+
+    def test_a_cut_connection_comes_back_with_the_same_session(self):
+        server = OpcUaServer()
+        server.start()
+        self.addCleanup(server.stop)
+        relay = TcpRelay(server.port)
+        self.addCleanup(relay.stop)
+        # A second device, straight to the server, watches its count of
+        # sessions (i=2277, ServerDiagnosticsSummary.CurrentSessionCount).
+        watch = {"name": "watch", "driver": "opcua", "endpoint": server.endpoint(), "security_policy": "None",
+                 "groups": [{"name": "g", "mode": "poll", "interval_ms": 100,
+                             "tags": [{"name": "sessions", "address": "i=2277"}]}]}
+        b, sessions, _ = self.node_with(watch)
+        device = ua_device(server, [{"name": "sub", "interval_ms": 100, "tags": [ua_tag("tick", "s=Line1.Tick"),
+                                                                                 ua_tag("temp", "s=Line1.Temp")]}])
+        device["endpoint"] = "opc.tcp://127.0.0.1:%d/UA/Ironbridge" % relay.port
+        r = Readings(self, b, "ua")
+        status = Watch(self, b, "ib/status/ua")
+        code, body = http_json(b, "POST", "/api/v1/devices", device)
+        self.assertEqual(code, 201, body)
+        status.next(lambda d: d.get("state") == "connected", 15, "connected")
+        r.next(lambda d: "tick" in d.get("values", {}), what="a tick")
+        sessions.drain()
+        before = sessions.next(lambda d: "sessions" in d.get("values", {}))["values"]["sessions"]
+
+        for n in range(2):
+            relay.cut()
+            status.next(lambda d: d.get("state") == "reconnecting", 15, "reconnecting after cut %d" % n)
+            status.next(lambda d: d.get("state") == "connected", 15, "connected after cut %d" % n)
+            r.drain()
+            # The tag that did not change is shown again, and changes flow.
+            r.next(lambda d: d.get("values", {}).get("temp") == 21.5, 10, "temp after cut %d" % n)
+            r.next(lambda d: "tick" in d.get("values", {}), 10, "a tick after cut %d" % n)
+        # A new session would count one more: the old one lives until its timeout.
+        sessions.drain()
+        after = sessions.next(lambda d: "sessions" in d.get("values", {}))["values"]["sessions"]
+        self.assertEqual(after, before)
 
 
 class SettingsTest(OpcUaCase):

@@ -81,7 +81,8 @@ public:
         rx_.resize(std::max(config_.receive_buffer_size, kMinBufferSize));
     }
 
-    void connect(std::function<void(ClientResult<void>)> done) {
+    void connect(std::function<void(ClientResult<void>)> done, std::optional<SessionHandle> resume) {
+        resume_ = std::move(resume);
         if (state_ != State::Idle) {
             asio::post(socket_.get_executor(), [done = std::move(done)] {
                 done(std::unexpected(error(status::BadInternalError, "connect called twice on one link")));
@@ -204,6 +205,8 @@ public:
     uint64_t security_failures() const { return security_failures_; }
     const EndpointDescription& endpoint() const { return endpoint_; }
     uint64_t renewals() const { return renewals_; }
+    SessionHandle session() const { return SessionHandle{authentication_token_, server_nonce_}; }
+    bool resumed() const { return resumed_; }
 
 private:
     struct Pending {
@@ -487,6 +490,7 @@ private:
             }
             if (renewal) return;
             if (self->purpose_ == Purpose::Discovery) return self->get_endpoints();
+            if (self->resume_) return self->reactivate_session();
             self->create_session();
         });
         flush();
@@ -676,7 +680,16 @@ private:
         return std::unexpected(error(status::BadIdentityTokenInvalid, "issued tokens are not supported"));
     }
 
-    void activate_session() {
+    // P4 §5.6.3.1: the session of a lost channel, activated on this one with
+    // the same token and the identity again. A server that no longer knows it
+    // (BadSessionIdInvalid, BadSessionClosed, ...) gets a new session instead.
+    void reactivate_session() {
+        authentication_token_ = resume_->authentication_token;
+        server_nonce_ = resume_->server_nonce;
+        activate_session(true);
+    }
+
+    void activate_session(bool resuming = false) {
         state_ = State::ActivatingSession;
         ActivateSessionRequest request;
         request.locale_ids = {"en"};
@@ -688,12 +701,17 @@ private:
         if (auto identified = identify(request); !identified) {
             return fail_connect(identified.error().status, "ActivateSession: " + identified.error().message);
         }
-        send(encoder(std::move(request)), [self = shared_from_this()](ClientResult<Response> r) {
+        send(encoder(std::move(request)), [self = shared_from_this(), resuming](ClientResult<Response> r) {
+            if (!r && resuming && self->state_ == State::ActivatingSession) {
+                self->authentication_token_ = NodeId{};
+                return self->create_session();
+            }
             if (!r) return self->fail_connect(r.error().status, "ActivateSession: " + r.error().message);
             const auto* activated = std::get_if<ActivateSessionResponse>(&*r);
             if (activated == nullptr) return self->fail_connect(status::BadUnknownResponse, "ActivateSession answered with another response");
             // P4 §5.6.3: the next activation (and password) uses this nonce.
             self->server_nonce_ = activated->server_nonce;
+            self->resumed_ = resuming;
             self->state_ = State::Active;
             self->connect_timer_.cancel();
             if (auto done = std::move(self->connect_done_)) done({});
@@ -779,6 +797,8 @@ private:
     uint32_t previous_token_id_ = 0;  // until the server has switched to the renewed one
     std::chrono::steady_clock::time_point previous_token_valid_until_;
     uint64_t renewals_ = 0;
+    std::optional<SessionHandle> resume_;  // the session to take over, if any
+    bool resumed_ = false;
     uint32_t sequence_number_ = 0;
     uint32_t last_request_id_ = 0;
     NodeId authentication_token_;
@@ -812,7 +832,9 @@ ClientLink::ClientLink(asio::io_context& io, ClientConfig config) : impl_(std::m
 
 ClientLink::~ClientLink() { impl_->shutdown(); }
 
-void ClientLink::connect(std::function<void(ClientResult<void>)> done) { impl_->connect(std::move(done)); }
+void ClientLink::connect(std::function<void(ClientResult<void>)> done, std::optional<SessionHandle> resume) {
+    impl_->connect(std::move(done), std::move(resume));
+}
 
 void ClientLink::send(Encoder encode, std::function<void(ClientResult<Response>)> done,
                       std::chrono::milliseconds timeout) {
@@ -854,5 +876,9 @@ const EndpointDescription& ClientLink::endpoint() const { return impl_->endpoint
 const TransportLimits& ClientLink::limits() const { return impl_->limits(); }
 
 uint64_t ClientLink::renewals() const { return impl_->renewals(); }
+
+SessionHandle ClientLink::session() const { return impl_->session(); }
+
+bool ClientLink::resumed() const { return impl_->resumed(); }
 
 }  // namespace ib::drivers::opcua

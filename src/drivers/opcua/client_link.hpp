@@ -13,6 +13,7 @@
 #include <expected>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,13 @@ struct ClientError {
     std::string message;
 };
 
+// What a new link needs to take over an existing session (P4 §5.6.3.1): its
+// authentication token and the server's last nonce, which the activation signs.
+struct SessionHandle {
+    NodeId authentication_token;
+    ByteString server_nonce;
+};
+
 template <typename T>
 using ClientResult = std::expected<T, ClientError>;
 
@@ -83,7 +91,10 @@ public:
     ClientLink& operator=(const ClientLink&) = delete;
 
     // Connects and activates a session; `done` runs once, with the outcome.
-    void connect(std::function<void(ClientResult<void>)> done);
+    // With `resume`, the session of an earlier link is activated on the new
+    // channel (its subscriptions live on); when the server no longer knows it,
+    // a new session is made on the same channel. resumed() tells which.
+    void connect(std::function<void(ClientResult<void>)> done, std::optional<SessionHandle> resume = std::nullopt);
 
     // Reads the nodes (P4 §5.10.2); one DataValue per node, in order. The
     // caller batches by the server's MaxNodesPerRead.
@@ -111,6 +122,10 @@ public:
     void close();
 
     bool session_active() const;
+    // The session connect() made or took over, for a later link to resume.
+    SessionHandle session() const;
+    // Whether connect() took over the session it was given.
+    bool resumed() const;
     // The endpoint chosen from the server's (GetEndpoints), once connected.
     const EndpointDescription& endpoint() const;
     // Chunks refused for a bad signature, padding or encryption (each closes the channel).

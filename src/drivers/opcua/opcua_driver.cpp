@@ -7,7 +7,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <map>
+#include <optional>
+#include <set>
 #include <random>
 
 #include "core/json_writer.hpp"
@@ -146,6 +149,11 @@ struct GroupState {
     size_t first = 0;  // its first tag in tags_
     size_t count = 0;
     uint32_t subscription_id = 0;
+    uint32_t last_sequence = 0;  // of the last notification message taken in
+    // While missed messages are asked for again (Republish), newer ones wait
+    // here, so every tag's changes still go out in order.
+    bool recovering = false;
+    std::deque<NotificationMessage> held;
     std::vector<TagReading> pending;  // news to push (subscribe groups)
     bool has_news = false;
 };
@@ -200,6 +208,7 @@ public:
 
     void stop() override {
         stopped_ = true;
+        resume_.reset();
         reconnect_timer_.cancel();
         if (connected_) close_session();
         else drop_link("the device was stopped");
@@ -348,11 +357,54 @@ private:
             if (!*alive || generation != generation_) return;
             link_lost(e.message);
         });
-        link_->connect([this, generation, alive = alive_](ClientResult<void> r) {
-            if (!*alive || generation != generation_) return;
-            if (!r) return connect_failed(r.error().message);
-            after_session(generation);
+        link_->connect(
+            [this, generation, alive = alive_](ClientResult<void> r) {
+                if (!*alive || generation != generation_) return;
+                if (!r) return connect_failed(r.error().message);
+                resume_.reset();
+                if (link_->resumed()) return after_resume(generation);
+                forget_subscriptions();
+                after_session(generation);
+            },
+            resume_);
+    }
+
+    // The session lived on (re-activated on a new channel), and with it the
+    // subscriptions and the server's queue of their notifications: publishing
+    // starts again, a gap is asked for again (on_publish), and the subscribed
+    // tags, marked disconnected when the link went, are read once so they
+    // show their values again without waiting for a change.
+    void after_resume(uint64_t generation) {
+        connected_ = true;
+        last_error_.clear();
+        backoff_ = config_.reconnect_min;
+        events_.on_link_state(LinkState::Connected, "");
+        std::vector<ReadValueId> nodes;
+        std::vector<size_t> which;
+        for (const GroupState& group : groups_) {
+            if (!group.subscribe || group.subscription_id == 0) continue;
+            for (size_t k = group.first; k < group.first + group.count; ++k) {
+                if (!tags_[k].readable || !tags_[k].node) continue;
+                nodes.push_back(read_id(*tags_[k].node));
+                which.push_back(k);
+            }
+        }
+        read_batched(std::move(nodes), [this, generation, which = std::move(which),
+                                        alive = alive_](ClientResult<std::vector<DataValue>> r) {
+            if (!*alive || !current(generation)) return;
+            if (!r) return link_lost("cannot read the subscribed tags again: " + r.error().message);
+            std::set<uint32_t> touched;
+            for (size_t i = 0; i < which.size(); ++i) {
+                const TagPlan& t = tags_[which[i]];
+                fill(groups_[t.group].pending[t.index], (*r)[i]);
+                groups_[t.group].has_news = true;
+                touched.insert(t.group);
+            }
+            for (uint32_t g : touched) push(g);
         });
+        if (!subscription_groups_.empty()) {
+            while (publishes_out_ < kPublishesOutstanding) publish(generation);
+        }
     }
 
     // P4 §6.7-style start: the server's namespace table (for nsu= addresses,
@@ -412,6 +464,8 @@ private:
     void link_lost(std::string why) {
         if (!link_) return;
         const bool was_connected = connected_;
+        // The next link first tries to take over this session (P4 §5.6.3.1).
+        if (was_connected) resume_ = link_->session();
         ++stats_.reconnects;
         last_error_ = why;
         drop_link(why);
@@ -440,12 +494,28 @@ private:
         connected_ = false;
         ++generation_;
         publishes_out_ = 0;
-        subscription_groups_.clear();
-        acks_.clear();
-        for (GroupState& g : groups_) g.subscription_id = 0;
+        // A session that may be taken over keeps its subscriptions; messages
+        // held during a Republish stay unacknowledged at the server and are
+        // asked for again after the gap the next Publish shows.
+        if (!resume_) forget_subscriptions();
+        for (GroupState& g : groups_) {
+            g.recovering = false;
+            g.held.clear();
+        }
         if (auto old = std::move(link_)) {
             old->abort(why);
             asio::post(io_, [old] {});
+        }
+    }
+
+    void forget_subscriptions() {
+        subscription_groups_.clear();
+        acks_.clear();
+        for (GroupState& g : groups_) {
+            g.subscription_id = 0;
+            g.last_sequence = 0;
+            g.recovering = false;
+            g.held.clear();
         }
     }
 
@@ -684,25 +754,101 @@ private:
                 if (!r) {
                     // P4 §5.13.5.3: the server holds too many, or no subscription
                     // is left: send no more; anything else means the link.
-                    if (r.error().status == status::BadNoSubscription) return;
+                    if (r.error().status == status::BadNoSubscription) {
+                        // A taken-over session whose subscriptions the server
+                        // has dropped meanwhile: make them anew.
+                        if (!subscription_groups_.empty()) resubscribe(generation);
+                        return;
+                    }
                     if (r.error().status.value >> 16 == 0x80780000u >> 16) return;  // BadTooManyPublishRequests
                     return link_lost(r.error().status == status::BadTimeout
                                          ? "the server stopped answering Publish (no keep-alive): " + r.error().message
                                          : "Publish failed: " + r.error().message);
                 }
-                if (const auto* p = std::get_if<PublishResponse>(&*r)) on_publish(*p);
+                if (const auto* p = std::get_if<PublishResponse>(&*r)) on_publish(generation, *p);
                 else ++stats_.bad_replies;
                 while (current(generation) && publishes_out_ < kPublishesOutstanding) publish(generation);
             },
             publish_timeout_);
     }
 
-    void on_publish(const PublishResponse& p) {
+    void resubscribe(uint64_t generation) {
+        forget_subscriptions();
+        for (uint32_t g = 0; g < groups_.size(); ++g) {
+            if (groups_[g].subscribe && readable_tags(g)) subscribe(generation, g);
+        }
+    }
+
+    // P4 §5.13.1.1: messages are numbered one by one per subscription; a
+    // keep-alive carries the number the next message will have. A number
+    // beyond the next expected one means messages were lost with the old
+    // channel: those the server still holds (availableSequenceNumbers) are
+    // asked for again, in order, before this one is taken in.
+    void on_publish(uint64_t generation, const PublishResponse& p) {
         auto it = subscription_groups_.find(p.subscription_id);
         if (it == subscription_groups_.end()) return;  // a subscription of an earlier session
         const uint32_t g = it->second;
+        GroupState& group = groups_[g];
         const NotificationMessage& m = p.notification_message;
-        if (!m.notification_data.empty()) acks_.push_back({p.subscription_id, m.sequence_number});
+        if (group.recovering) {
+            if (!m.notification_data.empty()) group.held.push_back(m);
+            return;
+        }
+        std::vector<uint32_t> missed;
+        if (group.last_sequence != 0) {
+            for (uint32_t s : p.available_sequence_numbers) {
+                if (s > group.last_sequence && s < m.sequence_number) missed.push_back(s);
+            }
+            std::sort(missed.begin(), missed.end());
+        }
+        if (missed.empty()) return take_in(g, p.subscription_id, m);
+        group.recovering = true;
+        if (!m.notification_data.empty()) group.held.push_back(m);
+        republish(generation, g, p.subscription_id, std::move(missed), 0);
+    }
+
+    void republish(uint64_t generation, uint32_t g, uint32_t subscription, std::vector<uint32_t> missed, size_t next) {
+        GroupState& group = groups_[g];
+        if (next == missed.size()) {
+            group.recovering = false;
+            auto held = std::move(group.held);
+            group.held.clear();
+            for (const NotificationMessage& m : held) {
+                if (!current(generation)) return;
+                take_in(g, subscription, m);
+            }
+            return;
+        }
+        RepublishRequest request;
+        request.subscription_id = subscription;
+        request.retransmit_sequence_number = missed[next];
+        ++stats_.requests;
+        link_->call(std::move(request), [this, generation, g, subscription, missed = std::move(missed), next,
+                                         alive = alive_](ClientResult<Response> r) mutable {
+            if (!*alive || !current(generation)) return;
+            if (r) {
+                if (const auto* again = std::get_if<RepublishResponse>(&*r)) {
+                    ++stats_.republishes;
+                    take_in(g, subscription, again->notification_message);
+                    if (!current(generation)) return;  // it ended the subscription
+                } else {
+                    ++stats_.bad_replies;
+                }
+            } else if (link_is_gone(r.error().status)) {
+                return link_lost("Republish failed: " + r.error().message);
+            }
+            // BadMessageNotAvailable: the server no longer has it; go on with the rest.
+            republish(generation, g, subscription, std::move(missed), next + 1);
+        });
+    }
+
+    // One notification message of group g's subscription: acknowledged with
+    // the next Publish, its changes published in order.
+    void take_in(uint32_t g, uint32_t subscription, const NotificationMessage& m) {
+        GroupState& group = groups_[g];
+        if (m.notification_data.empty()) return;
+        group.last_sequence = std::max(group.last_sequence, m.sequence_number);
+        acks_.push_back({subscription, m.sequence_number});
         for (const ExtensionObject& data : m.notification_data) {
             if (data.type_id == NodeId{0, StatusChangeNotification::kEncodingId}) {
                 auto change = decode_extension_object_body<StatusChangeNotification>(data);
@@ -714,7 +860,6 @@ private:
                 ++stats_.bad_replies;  // events, or a notification we cannot read: not ours to publish
                 continue;
             }
-            GroupState& group = groups_[g];
             for (const MonitoredItemNotification& n : changes->monitored_items) {
                 if (n.client_handle < group.first || n.client_handle >= group.first + group.count) continue;
                 ++stats_.notifications;
@@ -876,6 +1021,7 @@ private:
     size_t monitor_batch_ = kDefaultBatch;
     std::map<uint32_t, uint32_t> subscription_groups_;  // subscription id → group
     std::vector<SubscriptionAcknowledgement> acks_;
+    std::optional<SessionHandle> resume_;  // the session of the lost link, to take over
     int publishes_out_ = 0;
     milliseconds publish_timeout_{0};
 
