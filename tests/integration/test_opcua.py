@@ -390,15 +390,21 @@ class ServerFailureTest(OpcUaCase):
                "a polled value after the restart")
 
 
-class SessionResumeTest(OpcUaCase):
-    """The connection breaks while the server stays up: the device takes its
-    session over on a new connection (no new session), and with it the
-    subscription, and values flow again."""
+class LinkResilienceTest(OpcUaCase):
+    """One server: the connection to it breaks while it stays up (the device
+    takes its session over on a new connection, no new session, and with it the
+    subscription); then it announces a shutdown (the device leaves at once)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = OpcUaServer().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
 
     def test_a_cut_connection_comes_back_with_the_same_session(self):
-        server = OpcUaServer()
-        server.start()
-        self.addCleanup(server.stop)
+        server = self.server
         relay = TcpRelay(server.port)
         self.addCleanup(relay.stop)
         # A second device, straight to the server, watches its count of
@@ -431,6 +437,20 @@ class SessionResumeTest(OpcUaCase):
         sessions.drain()
         after = sessions.next(lambda d: "sessions" in d.get("values", {}))["values"]["sessions"]
         self.assertEqual(after, before)
+
+    def test_b_a_server_that_announces_its_shutdown_is_left_before_it_goes(self):
+        server = self.server
+        b, r, status = self.node_with(ua_device(server, [
+            {"name": "poll", "mode": "poll", "interval_ms": 200, "tags": [ua_tag("temp", "s=Line1.Temp")]}]))
+        status.next(lambda d: d.get("state") == "connected", 15, "connected")
+        # SIGUSR2: the server says Shutdown (ServerStatus.State) and goes on serving.
+        os.kill(server.proc.pid, signal.SIGUSR2)
+        down = status.next(lambda d: d.get("state") == "reconnecting", 15, "reconnecting on the announced shutdown")
+        self.assertIn("shutting down", down.get("error", ""))
+        os.kill(server.proc.pid, signal.SIGUSR2)  # Running again
+        status.next(lambda d: d.get("state") == "connected", 15, "connected once it runs again")
+        r.drain()
+        r.next(lambda d: d.get("values", {}).get("temp") == 21.5, 10, "a value once it runs again")
 
 
 class SettingsTest(OpcUaCase):

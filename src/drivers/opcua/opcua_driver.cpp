@@ -29,6 +29,12 @@ using std::chrono::milliseconds;
 
 // Namespace 0 nodes every server has (OPC 10000-6 Annex A, NodeIds.csv).
 constexpr uint32_t kNamespaceArray = 2255;
+constexpr uint32_t kServerStatusState = 2259;  // Server_ServerStatus_State
+// P5 §12.6 ServerState: the states in which a server's session has no future.
+constexpr int32_t kServerStateFailed = 1;
+constexpr int32_t kServerStateShutdown = 4;
+// How often the server's state is read (one small Read).
+constexpr milliseconds kStatusWatchPeriod{2000};
 constexpr uint32_t kMaxNodesPerRead = 11705;
 constexpr uint32_t kMaxMonitoredItemsPerCall = 11714;
 constexpr uint32_t kObjectsFolder = 85;
@@ -173,6 +179,7 @@ public:
           events_(events),
           client_config_(client_config(config, pki_dir)),
           reconnect_timer_(io),
+          watch_timer_(io),
           rng_(std::random_device{}()) {
         for (uint32_t g = 0; g < config.groups.size(); ++g) {
             const GroupConfig& group = config.groups[g];
@@ -379,6 +386,7 @@ private:
         last_error_.clear();
         backoff_ = config_.reconnect_min;
         events_.on_link_state(LinkState::Connected, "");
+        watch_server(generation);
         std::vector<ReadValueId> nodes;
         std::vector<size_t> which;
         for (const GroupState& group : groups_) {
@@ -432,9 +440,37 @@ private:
             last_error_.clear();
             backoff_ = config_.reconnect_min;
             events_.on_link_state(LinkState::Connected, "");
+            watch_server(generation);
             for (uint32_t g = 0; g < groups_.size(); ++g) {
                 if (groups_[g].subscribe && readable_tags(g)) subscribe(generation, g);
             }
+        });
+    }
+
+    // The ServerStatus watch: a server that announces it is shutting down (or
+    // has failed) is left at once, before it drops the connection, and the
+    // reconnect back-off starts then; a Read that fails on the link ends it too.
+    void watch_server(uint64_t generation) {
+        watch_timer_.expires_after(kStatusWatchPeriod);
+        watch_timer_.async_wait([this, generation, alive = alive_](const boost::system::error_code& ec) {
+            if (ec || !*alive || !current(generation)) return;
+            call_read({read_id(numeric_node(0, kServerStatusState))},
+                      [this, generation, alive = alive_](ClientResult<std::vector<DataValue>> r) {
+                          if (!*alive || !current(generation)) return;
+                          if (!r) {
+                              check_link(generation, r.error());
+                              if (current(generation)) watch_server(generation);
+                              return;
+                          }
+                          const auto* state = std::get_if<std::vector<int32_t>>(&(*r)[0].value.values);
+                          if (state != nullptr && state->size() == 1 &&
+                              (state->front() == kServerStateShutdown || state->front() == kServerStateFailed)) {
+                              return link_lost(state->front() == kServerStateShutdown
+                                                   ? "the server says it is shutting down (ServerStatus.State Shutdown)"
+                                                   : "the server says it has failed (ServerStatus.State Failed)");
+                          }
+                          watch_server(generation);
+                      });
         });
     }
 
@@ -494,6 +530,7 @@ private:
         connected_ = false;
         ++generation_;
         publishes_out_ = 0;
+        watch_timer_.cancel();
         // A session that may be taken over keeps its subscriptions; messages
         // held during a Republish stay unacknowledged at the server and are
         // asked for again after the gap the next Publish shows.
@@ -1011,6 +1048,7 @@ private:
     DriverEvents& events_;
     const ClientConfig client_config_;
     asio::steady_timer reconnect_timer_;
+    asio::steady_timer watch_timer_;  // the next read of the server's state
     std::mt19937 rng_;
 
     std::vector<TagPlan> tags_;
