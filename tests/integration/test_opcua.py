@@ -340,6 +340,21 @@ class SharedServerTest(OpcUaCase):
         self.assertEqual(values["temp"], 21.5)
         self.assertIn("BadNodeIdUnknown", errors["nope"]["error"])
 
+    def test_f_tags_by_browse_path_are_followed_from_the_objects_folder(self):
+        # Six paths: two batches of TranslateBrowsePathsToNodeIds (the server's limit is 5).
+        tags = [{"name": "temp", "address": "/1:Line1/1:Temp"}, {"name": "tick", "address": "/1:Line1.1:Tick"},
+                {"name": "state", "address": "/1:Line1/1:State"}, {"name": "running", "address": "/1:Line1/1:Running"},
+                {"name": "big", "address": "/1:Line1/1:Big"}, {"name": "nope", "address": "/1:Line1/1:Nope"}]
+        b, r, _ = self.node_with(ua_device(self.server, [
+            {"name": "sub", "interval_ms": 200, "tags": tags[:2]},
+            {"name": "poll", "mode": "poll", "interval_ms": 200, "tags": tags[2:]}]))
+        values, _, _ = self.gather(r, "sub", ["temp", "tick"])
+        self.assertEqual(values["temp"], 21.5)
+        values, errors, _ = self.gather(r, "poll", ["state", "running", "big"], ["nope"])
+        self.assertEqual(values["state"], "running")
+        self.assertIs(values["running"], True)
+        self.assertIn("BadNoMatch", errors["nope"]["error"])
+
 
 class ServerFailureTest(OpcUaCase):
     """One server that first stops answering, then is killed and restarted."""
@@ -474,6 +489,11 @@ class SettingsTest(OpcUaCase):
             "groups": [{"name": "g", "tags": [{"name": "t", "address": "ns=1;x=bad"}]}]})
         self.assertEqual(code, 400, body)
         self.assertIn("address: not a NodeId", body["error"])
+        code, body = http_json(b, "POST", "/api/v1/devices", {
+            "name": "x", "driver": "opcua", "endpoint": "opc.tcp://h:4840",
+            "groups": [{"name": "g", "tags": [{"name": "t", "address": "/1:Line1//1:Temp"}]}]})
+        self.assertEqual(code, 400, body)
+        self.assertIn("address: not a browse path", body["error"])
         code, body = http_json(b, "POST", "/api/v1/devices", {
             "name": "m", "driver": "modbus-tcp", "groups": [{"name": "g", "mode": "subscribe", "tags": []}]})
         self.assertEqual(code, 400, body)

@@ -15,6 +15,7 @@
 
 #include "core/json_writer.hpp"
 #include "core/log.hpp"
+#include "drivers/opcua/browse_path.hpp"
 #include "drivers/opcua/client_link.hpp"
 #include "drivers/opcua/node_id.hpp"
 #include "drivers/opcua/status_code.hpp"
@@ -145,6 +146,7 @@ struct TagPlan {
     uint32_t index = 0;  // in its group
     bool readable = false;
     ExpandedNodeId address;
+    std::optional<RelativePath> path;  // a browse path from the Objects folder, instead of `address`
     std::optional<NodeId> node;  // resolved at each connect
     std::string unresolved;      // why `node` is empty
     std::optional<BuiltinType> write_type;  // the node's DataType, read at the first write
@@ -194,8 +196,12 @@ public:
                 plan.index = t;
                 plan.readable = readable(group.tags[t].access);
                 // The loader checked every address; one that fails here would be a bug there.
-                auto a = parse_expanded_node_id(group.tags[t].address);
-                if (a) plan.address = std::move(*a);
+                const std::string& address = group.tags[t].address;
+                if (is_browse_path(address)) {
+                    if (auto p = parse_browse_path(address)) plan.path = std::move(*p);
+                } else if (auto a = parse_expanded_node_id(address)) {
+                    plan.address = std::move(*a);
+                }
                 tags_.push_back(std::move(plan));
             }
             groups_.push_back(std::move(state));
@@ -382,11 +388,7 @@ private:
     // tags, marked disconnected when the link went, are read once so they
     // show their values again without waiting for a change.
     void after_resume(uint64_t generation) {
-        connected_ = true;
-        last_error_.clear();
-        backoff_ = config_.reconnect_min;
-        events_.on_link_state(LinkState::Connected, "");
-        watch_server(generation);
+        now_connected(generation);
         std::vector<ReadValueId> nodes;
         std::vector<size_t> which;
         for (const GroupState& group : groups_) {
@@ -432,19 +434,84 @@ private:
             for (TagPlan& t : tags_) {
                 t.node.reset();
                 t.write_type.reset();
+                if (t.path) continue;
                 auto node = resolve(t.address, namespaces_);
                 if (node) t.node = std::move(*node);
                 else t.unresolved = "BadNodeIdUnknown: " + std::string(node.error().message);
             }
-            connected_ = true;
-            last_error_.clear();
-            backoff_ = config_.reconnect_min;
-            events_.on_link_state(LinkState::Connected, "");
-            watch_server(generation);
-            for (uint32_t g = 0; g < groups_.size(); ++g) {
-                if (groups_[g].subscribe && readable_tags(g)) subscribe(generation, g);
-            }
+            follow_paths(generation, 0);
         });
+    }
+
+    // Tags by browse path: TranslateBrowsePathsToNodeIds from the Objects
+    // folder (P4 §5.8.4), in batches of MaxNodesPerRead, after every connect
+    // (a server may renumber its nodes at a restart). A path that leads
+    // nowhere fails its tag alone with the server's status (BadNoMatch).
+    void follow_paths(uint64_t generation, size_t from) {
+        TranslateBrowsePathsToNodeIdsRequest request;
+        std::vector<size_t> batch;
+        size_t k = from;
+        for (; k < tags_.size() && batch.size() < read_batch_; ++k) {
+            if (!tags_[k].path) continue;
+            request.browse_paths.push_back(BrowsePath{numeric_node(0, kObjectsFolder), *tags_[k].path});
+            batch.push_back(k);
+        }
+        if (batch.empty()) return session_ready(generation);
+        const size_t count = batch.size();
+        call_for_batch<TranslateBrowsePathsToNodeIdsResponse>(
+            generation, std::move(request), "TranslateBrowsePathsToNodeIds", count,
+            [this, generation, next = k, batch = std::move(batch)](const auto& translated) {
+                for (size_t i = 0; i < batch.size(); ++i) {
+                    TagPlan& t = tags_[batch[i]];
+                    const BrowsePathResult& result = translated.results[i];
+                    const BrowsePathTarget* whole = nullptr;
+                    for (const BrowsePathTarget& target : result.targets) {
+                        // P4 §7.4: UInt32 max when the whole path was followed on this server.
+                        if (target.remaining_path_index == UINT32_MAX && target.target_id.server_index == 0) {
+                            whole = &target;
+                            break;
+                        }
+                    }
+                    if (is_good(result.status_code) && whole != nullptr) t.node = whole->target_id.node;
+                    else t.unresolved = describe(is_bad(result.status_code) ? result.status_code : status::BadNoMatch);
+                }
+                follow_paths(generation, next);
+            });
+    }
+
+    // A request of a connect-time batch, answered by `Reply` with one result
+    // per item; a failure or any other answer drops the link.
+    template <typename Reply, typename Request>
+    void call_for_batch(uint64_t generation, Request request, const char* what, size_t count,
+                        std::function<void(const Reply&)> then) {
+        ++stats_.requests;
+        link_->call(std::move(request), [this, generation, what, count, then = std::move(then),
+                                         alive = alive_](ClientResult<Response> r) {
+            if (!*alive || !current(generation)) return;
+            if (!r) return link_lost(std::string(what) + " failed: " + r.error().message);
+            const auto* reply = std::get_if<Reply>(&*r);
+            if (reply == nullptr || reply->results.size() != count) {
+                return link_lost(std::string(what) + " answered with another response");
+            }
+            then(*reply);
+        });
+    }
+
+    // A session with every tag resolved: the status says so, the ServerStatus
+    // watch starts, and the subscribe groups get their subscriptions.
+    void session_ready(uint64_t generation) {
+        now_connected(generation);
+        for (uint32_t g = 0; g < groups_.size(); ++g) {
+            if (groups_[g].subscribe && readable_tags(g)) subscribe(generation, g);
+        }
+    }
+
+    void now_connected(uint64_t generation) {
+        connected_ = true;
+        last_error_.clear();
+        backoff_ = config_.reconnect_min;
+        events_.on_link_state(LinkState::Connected, "");
+        watch_server(generation);
     }
 
     // The ServerStatus watch: a server that announces it is shutting down (or
@@ -755,26 +822,21 @@ private:
         push(g);
         if (batch.empty()) return;
         const size_t next = k;
-        ++stats_.requests;
-        link_->call(std::move(request), [this, generation, g, next, batch = std::move(batch),
-                                         alive = alive_](ClientResult<Response> r) {
-            if (!*alive || !current(generation)) return;
-            if (!r) return link_lost("CreateMonitoredItems failed: " + r.error().message);
-            const auto* created = std::get_if<CreateMonitoredItemsResponse>(&*r);
-            if (created == nullptr || created->results.size() != batch.size()) {
-                return link_lost("CreateMonitoredItems answered with another response");
-            }
-            GroupState& group = groups_[g];
-            for (size_t i = 0; i < batch.size(); ++i) {
-                if (is_bad(created->results[i].status_code)) {
-                    group.pending[tags_[batch[i]].index].fail(static_cast<uint16_t>(TagErrc::DeviceStatus),
-                                                              describe(created->results[i].status_code));
-                    group.has_news = true;
+        const size_t count = batch.size();
+        call_for_batch<CreateMonitoredItemsResponse>(
+            generation, std::move(request), "CreateMonitoredItems", count,
+            [this, generation, g, next, batch = std::move(batch)](const CreateMonitoredItemsResponse& created) {
+                GroupState& group = groups_[g];
+                for (size_t i = 0; i < batch.size(); ++i) {
+                    if (is_bad(created.results[i].status_code)) {
+                        group.pending[tags_[batch[i]].index].fail(static_cast<uint16_t>(TagErrc::DeviceStatus),
+                                                                  describe(created.results[i].status_code));
+                        group.has_news = true;
+                    }
                 }
-            }
-            push(g);
-            if (next < group.first + group.count) monitor(generation, g, next);
-        });
+                push(g);
+                if (next < group.first + group.count) monitor(generation, g, next);
+            });
     }
 
     void publish(uint64_t generation) {
@@ -1081,6 +1143,14 @@ std::unique_ptr<Driver> make_opcua_driver(asio::io_context& io, const DeviceConf
 }
 
 std::string check_tag_address(const DeviceConfig&, const TagConfig& tag) {
+    if (is_browse_path(tag.address)) {
+        auto path = parse_browse_path(tag.address);
+        if (!path) {
+            return "not a browse path (/2:Line1/2:Temp) at character " + std::to_string(path.error().offset) + ": " +
+                   std::string(path.error().message);
+        }
+        return {};
+    }
     auto id = parse_expanded_node_id(tag.address);
     if (!id) return "not a NodeId (ns=2;s=Line1.Temp, i=2258, nsu=urn:...;s=...): " + std::string(id.error().message);
     if (id->server_index != 0) return "svr= (a node on another server) is not supported";
