@@ -271,7 +271,9 @@ const std::vector<Field<TagConfig>>& tag_fields() {
          [](const TagConfig& t) { return ib::quoted(t.name); }, true},
         {"address", Kind::String, "(required)",
          "Modbus: `UNIT!AREA ADDRESS[.BIT|.LEN[H|L]][#ORDER]`, e.g. `1!400001#BB`; sim: a signal such as "
-         "`sine:period=60,amplitude=10`; OPC UA: a NodeId, e.g. `ns=2;s=Line1.Temp`, `i=2258`, `nsu=urn:x;s=y`.",
+         "`sine:period=60,amplitude=10`; OPC UA: a NodeId, e.g. `ns=2;s=Line1.Temp`, `i=2258`, `nsu=urn:x;s=y`, "
+         "or a browse path from the Objects folder, e.g. `/2:Line1/2:Temp` (`/` hierarchical, `.` component or "
+         "property, `ns:` before a name, `&` escapes the next character), followed again after every connect.",
          0, 0,
          [](TagConfig& t, const toml::node& n) -> std::string {
              t.address = str(n);

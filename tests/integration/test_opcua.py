@@ -9,9 +9,12 @@ is on timing.
 
 import json
 import os
+import select
 import signal
+import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -92,6 +95,69 @@ class OpcUaServer:
     def log_text(self):
         with open(self.log.name, "rb") as f:
             return f.read().decode("utf-8", "replace")
+
+
+class TcpRelay:
+    """A TCP relay on 127.0.0.1 between Ironbridge and the server: cut() closes
+    the connections going through it (the network failing, the server still
+    up); new connections go through again at once. One thread, stopped by stop()."""
+
+    def __init__(self, target_port):
+        self.target = target_port
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(8)
+        self.port = self.listener.getsockname()[1]
+        self.pairs = {}  # socket -> its other end
+        self.lock = threading.Lock()
+        self.cut_requested = False
+        self.running = True
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while self.running:
+            with self.lock:
+                if self.cut_requested:
+                    for sock in self.pairs:
+                        sock.close()
+                    self.pairs.clear()
+                    self.cut_requested = False
+                watched = [self.listener] + list(self.pairs)
+            ready, _, _ = select.select(watched, [], [], 0.05)
+            for sock in ready:
+                if sock is self.listener:
+                    client, _ = self.listener.accept()
+                    server = socket.create_connection(("127.0.0.1", self.target), timeout=5)
+                    with self.lock:
+                        self.pairs[client], self.pairs[server] = server, client
+                    continue
+                other = self.pairs.get(sock)
+                if other is None:
+                    continue
+                try:
+                    data = sock.recv(65536)
+                    if data:
+                        other.sendall(data)
+                except OSError:
+                    data = b""
+                if not data:
+                    with self.lock:
+                        for s in (sock, other):
+                            s.close()
+                            self.pairs.pop(s, None)
+
+    def cut(self):
+        with self.lock:
+            self.cut_requested = True
+        h.wait_until(lambda: not self.cut_requested, 5)
+
+    def stop(self):
+        self.running = False
+        self.thread.join(5)
+        for sock in list(self.pairs) + [self.listener]:
+            sock.close()
 
 
 def ua_device(server, groups, name="ua"):
@@ -274,6 +340,21 @@ class SharedServerTest(OpcUaCase):
         self.assertEqual(values["temp"], 21.5)
         self.assertIn("BadNodeIdUnknown", errors["nope"]["error"])
 
+    def test_f_tags_by_browse_path_are_followed_from_the_objects_folder(self):
+        # Six paths: two batches of TranslateBrowsePathsToNodeIds (the server's limit is 5).
+        tags = [{"name": "temp", "address": "/1:Line1/1:Temp"}, {"name": "tick", "address": "/1:Line1.1:Tick"},
+                {"name": "state", "address": "/1:Line1/1:State"}, {"name": "running", "address": "/1:Line1/1:Running"},
+                {"name": "big", "address": "/1:Line1/1:Big"}, {"name": "nope", "address": "/1:Line1/1:Nope"}]
+        b, r, _ = self.node_with(ua_device(self.server, [
+            {"name": "sub", "interval_ms": 200, "tags": tags[:2]},
+            {"name": "poll", "mode": "poll", "interval_ms": 200, "tags": tags[2:]}]))
+        values, _, _ = self.gather(r, "sub", ["temp", "tick"])
+        self.assertEqual(values["temp"], 21.5)
+        values, errors, _ = self.gather(r, "poll", ["state", "running", "big"], ["nope"])
+        self.assertEqual(values["state"], "running")
+        self.assertIs(values["running"], True)
+        self.assertIn("BadNoMatch", errors["nope"]["error"])
+
 
 class ServerFailureTest(OpcUaCase):
     """One server that first stops answering, then is killed and restarted."""
@@ -324,6 +405,69 @@ class ServerFailureTest(OpcUaCase):
                "a polled value after the restart")
 
 
+class LinkResilienceTest(OpcUaCase):
+    """One server: the connection to it breaks while it stays up (the device
+    takes its session over on a new connection, no new session, and with it the
+    subscription); then it announces a shutdown (the device leaves at once)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = OpcUaServer().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def test_a_cut_connection_comes_back_with_the_same_session(self):
+        server = self.server
+        relay = TcpRelay(server.port)
+        self.addCleanup(relay.stop)
+        # A second device, straight to the server, watches its count of
+        # sessions (i=2277, ServerDiagnosticsSummary.CurrentSessionCount).
+        watch = {"name": "watch", "driver": "opcua", "endpoint": server.endpoint(), "security_policy": "None",
+                 "groups": [{"name": "g", "mode": "poll", "interval_ms": 100,
+                             "tags": [{"name": "sessions", "address": "i=2277"}]}]}
+        b, sessions, _ = self.node_with(watch)
+        device = ua_device(server, [{"name": "sub", "interval_ms": 100, "tags": [ua_tag("tick", "s=Line1.Tick"),
+                                                                                 ua_tag("temp", "s=Line1.Temp")]}])
+        device["endpoint"] = "opc.tcp://127.0.0.1:%d/UA/Ironbridge" % relay.port
+        r = Readings(self, b, "ua")
+        status = Watch(self, b, "ib/status/ua")
+        code, body = http_json(b, "POST", "/api/v1/devices", device)
+        self.assertEqual(code, 201, body)
+        status.next(lambda d: d.get("state") == "connected", 15, "connected")
+        r.next(lambda d: "tick" in d.get("values", {}), what="a tick")
+        sessions.drain()
+        before = sessions.next(lambda d: "sessions" in d.get("values", {}))["values"]["sessions"]
+
+        for n in range(2):
+            relay.cut()
+            status.next(lambda d: d.get("state") == "reconnecting", 15, "reconnecting after cut %d" % n)
+            status.next(lambda d: d.get("state") == "connected", 15, "connected after cut %d" % n)
+            r.drain()
+            # The tag that did not change is shown again, and changes flow.
+            r.next(lambda d: d.get("values", {}).get("temp") == 21.5, 10, "temp after cut %d" % n)
+            r.next(lambda d: "tick" in d.get("values", {}), 10, "a tick after cut %d" % n)
+        # A new session would count one more: the old one lives until its timeout.
+        sessions.drain()
+        after = sessions.next(lambda d: "sessions" in d.get("values", {}))["values"]["sessions"]
+        self.assertEqual(after, before)
+
+    def test_b_a_server_that_announces_its_shutdown_is_left_before_it_goes(self):
+        server = self.server
+        b, r, status = self.node_with(ua_device(server, [
+            {"name": "poll", "mode": "poll", "interval_ms": 200, "tags": [ua_tag("temp", "s=Line1.Temp")]}]))
+        status.next(lambda d: d.get("state") == "connected", 15, "connected")
+        # SIGUSR2: the server says Shutdown (ServerStatus.State) and goes on serving.
+        os.kill(server.proc.pid, signal.SIGUSR2)
+        down = status.next(lambda d: d.get("state") == "reconnecting", 15, "reconnecting on the announced shutdown")
+        self.assertIn("shutting down", down.get("error", ""))
+        os.kill(server.proc.pid, signal.SIGUSR2)  # Running again
+        status.next(lambda d: d.get("state") == "connected", 15, "connected once it runs again")
+        r.drain()
+        r.next(lambda d: d.get("values", {}).get("temp") == 21.5, 10, "a value once it runs again")
+
+
 class SettingsTest(OpcUaCase):
 
     def test_bad_settings_are_refused_with_the_key(self):
@@ -345,6 +489,11 @@ class SettingsTest(OpcUaCase):
             "groups": [{"name": "g", "tags": [{"name": "t", "address": "ns=1;x=bad"}]}]})
         self.assertEqual(code, 400, body)
         self.assertIn("address: not a NodeId", body["error"])
+        code, body = http_json(b, "POST", "/api/v1/devices", {
+            "name": "x", "driver": "opcua", "endpoint": "opc.tcp://h:4840",
+            "groups": [{"name": "g", "tags": [{"name": "t", "address": "/1:Line1//1:Temp"}]}]})
+        self.assertEqual(code, 400, body)
+        self.assertIn("address: not a browse path", body["error"])
         code, body = http_json(b, "POST", "/api/v1/devices", {
             "name": "m", "driver": "modbus-tcp", "groups": [{"name": "g", "mode": "subscribe", "tags": []}]})
         self.assertEqual(code, 400, body)

@@ -74,13 +74,15 @@ public:
           resolver_(io),
           socket_(io),
           connect_timer_(io),
+          renew_timer_(io),
           assembler_({config_.max_message_size, config_.max_chunk_count}) {
         // A chunk never exceeds the ReceiveBufferSize we announce, so a buffer of
         // that size always holds the frame being read.
         rx_.resize(std::max(config_.receive_buffer_size, kMinBufferSize));
     }
 
-    void connect(std::function<void(ClientResult<void>)> done) {
+    void connect(std::function<void(ClientResult<void>)> done, std::optional<SessionHandle> resume) {
+        resume_ = std::move(resume);
         if (state_ != State::Idle) {
             asio::post(socket_.get_executor(), [done = std::move(done)] {
                 done(std::unexpected(error(status::BadInternalError, "connect called twice on one link")));
@@ -193,6 +195,7 @@ public:
         state_ = State::Closed;
         boost::system::error_code ignored;
         connect_timer_.cancel();
+        renew_timer_.cancel();
         resolver_.cancel();
         socket_.close(ignored);
     }
@@ -201,6 +204,9 @@ public:
     const TransportLimits& limits() const { return limits_; }
     uint64_t security_failures() const { return security_failures_; }
     const EndpointDescription& endpoint() const { return endpoint_; }
+    uint64_t renewals() const { return renewals_; }
+    SessionHandle session() const { return SessionHandle{authentication_token_, server_nonce_}; }
+    bool resumed() const { return resumed_; }
 
 private:
     struct Pending {
@@ -288,7 +294,16 @@ private:
             case MessageType::Message:
             case MessageType::Open:
             case MessageType::Close: {
-                auto chunk = decode_chunk(frame, channel_security_.get(), plain_);
+                const ChannelSecurity* keys = channel_security_.get();
+                if (frame.header.type != MessageType::Open) {
+                    auto by_token = keys_for(frame);
+                    if (!by_token) {
+                        lost(by_token.error().status, by_token.error().message);
+                        return false;
+                    }
+                    keys = *by_token;
+                }
+                auto chunk = decode_chunk(frame, keys, plain_);
                 if (!chunk && chunk.error().code == static_cast<uint8_t>(DecodeErrc::Security)) {
                     // P6 §6.7.2.5: a chunk that fails its checks closes the channel.
                     ++security_failures_;
@@ -366,7 +381,8 @@ private:
         if (type == MessageType::Open) {
             const AsymmetricSecurityHeader header =
                 channel_security_ ? channel_security_->asymmetric_header() : AsymmetricSecurityHeader{};
-            return encode_message(tx_, type, 0, header, request_id, Bytes(body_), send_limits(), sequence_number_,
+            // The channel id is 0 for Issue; a Renew names the channel (P6 §6.7.4).
+            return encode_message(tx_, type, channel_id_, header, request_id, Bytes(body_), send_limits(), sequence_number_,
                                   channel_security_.get());
         }
         return encode_message(tx_, type, channel_id_, SymmetricSecurityHeader{token_id_}, request_id, Bytes(body_),
@@ -442,42 +458,105 @@ private:
         return {};
     }
 
-    void open_channel() {
-        // P4 §5.5.2: under a policy, our nonce (its length the policy's) seeds the keys.
+    // P4 §5.5.2: Issue opens the channel, Renew replaces its token before it
+    // expires (P4 §5.5.2.1). Under a policy a fresh nonce of ours (its length
+    // the policy's) seeds the token's keys.
+    void open_channel(SecurityTokenRequestType type = SecurityTokenRequestType::Issue) {
+        const bool renewal = type == SecurityTokenRequestType::Renew;
         OpenSecureChannelRequest request;
         request.request_header.timestamp = now();
         const uint32_t id = ++last_request_id_;
         request.request_header.request_handle = id;
+        request.request_type = type;
         request.security_mode = channel_security_ ? channel_security_->mode : MessageSecurityMode::None;
+        ByteString client_nonce;
         if (channel_security_) {
-            client_nonce_ = random_bytes(kSecureNonceSize);
-            request.client_nonce = client_nonce_;
+            client_nonce = random_bytes(kSecureNonceSize);
+            request.client_nonce = client_nonce;
         }
         request.requested_lifetime = config_.requested_lifetime_ms;
         body_.clear();
         encode_message_body(body_, request);
         auto sent = seal(MessageType::Open, id);
         if (!sent) return fail_connect(status::BadRequestTooLarge, sent.error().message);
-        state_ = State::OpeningChannel;
-        expect(id, [self = shared_from_this()](ClientResult<Response> r) {
-            if (!r) return self->fail_connect(r.error().status, "OpenSecureChannel: " + r.error().message);
+        if (!renewal) state_ = State::OpeningChannel;
+        expect(id, [self = shared_from_this(), renewal, client_nonce = std::move(client_nonce)](ClientResult<Response> r) {
+            const std::string what = renewal ? "OpenSecureChannel (Renew): " : "OpenSecureChannel: ";
+            if (!r) return self->fail_connect(r.error().status, what + r.error().message);
             const auto* opened = std::get_if<OpenSecureChannelResponse>(&*r);
-            if (opened == nullptr) return self->fail_connect(status::BadUnknownResponse, "OpenSecureChannel answered with another response");
-            self->channel_id_ = opened->security_token.channel_id;
-            self->token_id_ = opened->security_token.token_id;
-            if (self->channel_security_) {
-                if (opened->server_nonce.size() != kSecureNonceSize) {
-                    return self->fail_connect(status::BadSecurityChecksFailed,
-                                              "OpenSecureChannel: the server's nonce has " +
-                                                  std::to_string(opened->server_nonce.size()) + " bytes, not 32");
-                }
-                // P6 §6.7.5: both directions' keys from the two nonces.
-                self->channel_security_->derive(Bytes(self->client_nonce_), Bytes(opened->server_nonce));
+            if (opened == nullptr) return self->fail_connect(status::BadUnknownResponse, what + "answered with another response");
+            if (auto taken = self->take_token(*opened, client_nonce, renewal); !taken) {
+                return self->fail_connect(taken.error().status, what + taken.error().message);
             }
+            if (renewal) return;
             if (self->purpose_ == Purpose::Discovery) return self->get_endpoints();
+            if (self->resume_) return self->reactivate_session();
             self->create_session();
         });
         flush();
+    }
+
+    // The server's token (P4 §5.5.2.2) and, under a policy, its keys from the
+    // two nonces (P6 §6.7.5). After a Renew we send under the new token at once;
+    // the old token's keys still open what the server secured with it (it
+    // answers a request under the token the request came with) until the old
+    // token is past the 125 % of its lifetime servers also allow (P6 §6.7.6).
+    ClientResult<void> take_token(const OpenSecureChannelResponse& opened, const ByteString& client_nonce, bool renewal) {
+        const ChannelSecurityToken& token = opened.security_token;
+        if (renewal && token.channel_id != channel_id_) {
+            return std::unexpected(error(status::BadSecureChannelIdInvalid, "the renewed token is for another channel"));
+        }
+        if (channel_security_) {
+            if (opened.server_nonce.size() != kSecureNonceSize) {
+                return std::unexpected(error(status::BadSecurityChecksFailed,
+                                             "the server's nonce has " + std::to_string(opened.server_nonce.size()) +
+                                                 " bytes, not 32"));
+            }
+            auto keys = std::make_unique<ChannelSecurity>(*channel_security_);
+            keys->derive(Bytes(client_nonce), Bytes(opened.server_nonce));
+            previous_security_ = renewal ? std::move(channel_security_) : nullptr;
+            channel_security_ = std::move(keys);
+        }
+        const auto received = std::chrono::steady_clock::now();
+        if (renewal) {
+            previous_token_id_ = token_id_;
+            previous_token_valid_until_ = token_valid_until_;
+            ++renewals_;
+        }
+        channel_id_ = token.channel_id;
+        token_id_ = token.token_id;
+        const std::chrono::milliseconds lifetime{token.revised_lifetime};
+        token_valid_until_ = received + lifetime * 5 / 4;
+        if (purpose_ == Purpose::Session && lifetime.count() > 0) schedule_renewal(lifetime * 3 / 4);
+        return {};
+    }
+
+    void schedule_renewal(std::chrono::milliseconds after) {
+        renew_timer_.expires_after(after);
+        renew_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+            if (ec) return;
+            const State s = self->state_;
+            if (s == State::CreatingSession || s == State::ActivatingSession || s == State::Active) {
+                self->open_channel(SecurityTokenRequestType::Renew);
+            }
+        });
+    }
+
+    // The keys that open a MSG or CLO chunk, by the token id in its clear
+    // header: the current token's, or the previous one's while it lives.
+    std::expected<const ChannelSecurity*, ClientError> keys_for(const Frame& frame) {
+        if (frame.message.size() < kSecureMessageHeaderSize + 4) return channel_security_.get();  // decode_chunk says why
+        BinaryReader r{frame.message.subspan(kSecureMessageHeaderSize), kSecureMessageHeaderSize};
+        const uint32_t token = r.u32().value_or(0);
+        if (token == token_id_) {
+            return channel_security_.get();
+        }
+        if (token == previous_token_id_ && previous_token_id_ != 0 &&
+            std::chrono::steady_clock::now() < previous_token_valid_until_) {
+            return previous_security_.get();
+        }
+        return std::unexpected(error(status::BadSecureChannelTokenUnknown,
+                                     "chunk under token " + std::to_string(token) + ", ours is " + std::to_string(token_id_)));
     }
 
     // The discovery link's one request; it hands the endpoints over and closes.
@@ -601,7 +680,16 @@ private:
         return std::unexpected(error(status::BadIdentityTokenInvalid, "issued tokens are not supported"));
     }
 
-    void activate_session() {
+    // P4 §5.6.3.1: the session of a lost channel, activated on this one with
+    // the same token and the identity again. A server that no longer knows it
+    // (BadSessionIdInvalid, BadSessionClosed, ...) gets a new session instead.
+    void reactivate_session() {
+        authentication_token_ = resume_->authentication_token;
+        server_nonce_ = resume_->server_nonce;
+        activate_session(true);
+    }
+
+    void activate_session(bool resuming = false) {
         state_ = State::ActivatingSession;
         ActivateSessionRequest request;
         request.locale_ids = {"en"};
@@ -613,12 +701,17 @@ private:
         if (auto identified = identify(request); !identified) {
             return fail_connect(identified.error().status, "ActivateSession: " + identified.error().message);
         }
-        send(encoder(std::move(request)), [self = shared_from_this()](ClientResult<Response> r) {
+        send(encoder(std::move(request)), [self = shared_from_this(), resuming](ClientResult<Response> r) {
+            if (!r && resuming && self->state_ == State::ActivatingSession) {
+                self->authentication_token_ = NodeId{};
+                return self->create_session();
+            }
             if (!r) return self->fail_connect(r.error().status, "ActivateSession: " + r.error().message);
             const auto* activated = std::get_if<ActivateSessionResponse>(&*r);
             if (activated == nullptr) return self->fail_connect(status::BadUnknownResponse, "ActivateSession answered with another response");
             // P4 §5.6.3: the next activation (and password) uses this nonce.
             self->server_nonce_ = activated->server_nonce;
+            self->resumed_ = resuming;
             self->state_ = State::Active;
             self->connect_timer_.cancel();
             if (auto done = std::move(self->connect_done_)) done({});
@@ -674,6 +767,7 @@ private:
         closing_ = false;
         boost::system::error_code ignored;
         connect_timer_.cancel();
+        renew_timer_.cancel();
         socket_.close(ignored);
         auto pending = std::move(pending_);
         pending_.clear();
@@ -692,12 +786,19 @@ private:
     tcp::resolver resolver_;
     tcp::socket socket_;
     asio::steady_timer connect_timer_;
+    asio::steady_timer renew_timer_;  // at 75 % of the token's lifetime
     MessageAssembler assembler_;
     State state_ = State::Idle;
     Hello hello_;
     TransportLimits limits_{kMinBufferSize, 0, 0, 0, 0, 0};
     uint32_t channel_id_ = 0;
     uint32_t token_id_ = 0;
+    std::chrono::steady_clock::time_point token_valid_until_;
+    uint32_t previous_token_id_ = 0;  // until the server has switched to the renewed one
+    std::chrono::steady_clock::time_point previous_token_valid_until_;
+    uint64_t renewals_ = 0;
+    std::optional<SessionHandle> resume_;  // the session to take over, if any
+    bool resumed_ = false;
     uint32_t sequence_number_ = 0;
     uint32_t last_request_id_ = 0;
     NodeId authentication_token_;
@@ -720,7 +821,7 @@ private:
     KeyPtr server_key_;
     const PolicyAlgorithms* token_algorithms_ = nullptr;  // the user token's policy; null: None
     std::unique_ptr<ChannelSecurity> channel_security_;
-    ByteString client_nonce_;   // OpenSecureChannel
+    std::unique_ptr<ChannelSecurity> previous_security_;  // the previous token's keys
     ByteString session_nonce_;  // CreateSession
     ByteString server_nonce_;   // the last from CreateSession/ActivateSession
     std::vector<std::byte> plain_;  // decrypted chunks
@@ -731,7 +832,9 @@ ClientLink::ClientLink(asio::io_context& io, ClientConfig config) : impl_(std::m
 
 ClientLink::~ClientLink() { impl_->shutdown(); }
 
-void ClientLink::connect(std::function<void(ClientResult<void>)> done) { impl_->connect(std::move(done)); }
+void ClientLink::connect(std::function<void(ClientResult<void>)> done, std::optional<SessionHandle> resume) {
+    impl_->connect(std::move(done), std::move(resume));
+}
 
 void ClientLink::send(Encoder encode, std::function<void(ClientResult<Response>)> done,
                       std::chrono::milliseconds timeout) {
@@ -771,5 +874,11 @@ uint64_t ClientLink::security_failures() const { return impl_->security_failures
 const EndpointDescription& ClientLink::endpoint() const { return impl_->endpoint(); }
 
 const TransportLimits& ClientLink::limits() const { return impl_->limits(); }
+
+uint64_t ClientLink::renewals() const { return impl_->renewals(); }
+
+SessionHandle ClientLink::session() const { return impl_->session(); }
+
+bool ClientLink::resumed() const { return impl_->resumed(); }
 
 }  // namespace ib::drivers::opcua

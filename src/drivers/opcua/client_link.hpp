@@ -4,8 +4,8 @@
 // CreateSession and ActivateSession with the configured identity (anonymous,
 // user name, X.509), then service requests (Read) matched to their responses by
 // request id, each with a timeout. Nothing here blocks; every callback runs on
-// the loop the link was given. Not yet here: token renewal, reconnecting,
-// subscriptions (the codecs for them exist; the link that drives them comes next).
+// the loop the link was given. The channel's token is renewed at 75 % of its
+// lifetime. Reconnecting and subscriptions are the driver's (opcua_driver.cpp).
 #pragma once
 
 #include <chrono>
@@ -13,6 +13,7 @@
 #include <expected>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,13 @@ struct ClientError {
     std::string message;
 };
 
+// What a new link needs to take over an existing session (P4 §5.6.3.1): its
+// authentication token and the server's last nonce, which the activation signs.
+struct SessionHandle {
+    NodeId authentication_token;
+    ByteString server_nonce;
+};
+
 template <typename T>
 using ClientResult = std::expected<T, ClientError>;
 
@@ -83,7 +91,10 @@ public:
     ClientLink& operator=(const ClientLink&) = delete;
 
     // Connects and activates a session; `done` runs once, with the outcome.
-    void connect(std::function<void(ClientResult<void>)> done);
+    // With `resume`, the session of an earlier link is activated on the new
+    // channel (its subscriptions live on); when the server no longer knows it,
+    // a new session is made on the same channel. resumed() tells which.
+    void connect(std::function<void(ClientResult<void>)> done, std::optional<SessionHandle> resume = std::nullopt);
 
     // Reads the nodes (P4 §5.10.2); one DataValue per node, in order. The
     // caller batches by the server's MaxNodesPerRead.
@@ -111,10 +122,17 @@ public:
     void close();
 
     bool session_active() const;
+    // The session connect() made or took over, for a later link to resume.
+    SessionHandle session() const;
+    // Whether connect() took over the session it was given.
+    bool resumed() const;
     // The endpoint chosen from the server's (GetEndpoints), once connected.
     const EndpointDescription& endpoint() const;
     // Chunks refused for a bad signature, padding or encryption (each closes the channel).
     uint64_t security_failures() const;
+    // Secure channel tokens renewed (OpenSecureChannel Renew at 75 % of each
+    // token's lifetime, P4 §5.5.2.1).
+    uint64_t renewals() const;
     // What the server agreed to in its Acknowledge (P6 §7.1.2.4).
     const TransportLimits& limits() const;
 

@@ -7,11 +7,15 @@
 #include <boost/asio/steady_timer.hpp>
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <map>
+#include <optional>
+#include <set>
 #include <random>
 
 #include "core/json_writer.hpp"
 #include "core/log.hpp"
+#include "drivers/opcua/browse_path.hpp"
 #include "drivers/opcua/client_link.hpp"
 #include "drivers/opcua/node_id.hpp"
 #include "drivers/opcua/status_code.hpp"
@@ -26,6 +30,12 @@ using std::chrono::milliseconds;
 
 // Namespace 0 nodes every server has (OPC 10000-6 Annex A, NodeIds.csv).
 constexpr uint32_t kNamespaceArray = 2255;
+constexpr uint32_t kServerStatusState = 2259;  // Server_ServerStatus_State
+// P5 §12.6 ServerState: the states in which a server's session has no future.
+constexpr int32_t kServerStateFailed = 1;
+constexpr int32_t kServerStateShutdown = 4;
+// How often the server's state is read (one small Read).
+constexpr milliseconds kStatusWatchPeriod{2000};
 constexpr uint32_t kMaxNodesPerRead = 11705;
 constexpr uint32_t kMaxMonitoredItemsPerCall = 11714;
 constexpr uint32_t kObjectsFolder = 85;
@@ -136,6 +146,7 @@ struct TagPlan {
     uint32_t index = 0;  // in its group
     bool readable = false;
     ExpandedNodeId address;
+    std::optional<RelativePath> path;  // a browse path from the Objects folder, instead of `address`
     std::optional<NodeId> node;  // resolved at each connect
     std::string unresolved;      // why `node` is empty
     std::optional<BuiltinType> write_type;  // the node's DataType, read at the first write
@@ -146,6 +157,11 @@ struct GroupState {
     size_t first = 0;  // its first tag in tags_
     size_t count = 0;
     uint32_t subscription_id = 0;
+    uint32_t last_sequence = 0;  // of the last notification message taken in
+    // While missed messages are asked for again (Republish), newer ones wait
+    // here, so every tag's changes still go out in order.
+    bool recovering = false;
+    std::deque<NotificationMessage> held;
     std::vector<TagReading> pending;  // news to push (subscribe groups)
     bool has_news = false;
 };
@@ -165,6 +181,7 @@ public:
           events_(events),
           client_config_(client_config(config, pki_dir)),
           reconnect_timer_(io),
+          watch_timer_(io),
           rng_(std::random_device{}()) {
         for (uint32_t g = 0; g < config.groups.size(); ++g) {
             const GroupConfig& group = config.groups[g];
@@ -179,8 +196,12 @@ public:
                 plan.index = t;
                 plan.readable = readable(group.tags[t].access);
                 // The loader checked every address; one that fails here would be a bug there.
-                auto a = parse_expanded_node_id(group.tags[t].address);
-                if (a) plan.address = std::move(*a);
+                const std::string& address = group.tags[t].address;
+                if (is_browse_path(address)) {
+                    if (auto p = parse_browse_path(address)) plan.path = std::move(*p);
+                } else if (auto a = parse_expanded_node_id(address)) {
+                    plan.address = std::move(*a);
+                }
                 tags_.push_back(std::move(plan));
             }
             groups_.push_back(std::move(state));
@@ -200,6 +221,7 @@ public:
 
     void stop() override {
         stopped_ = true;
+        resume_.reset();
         reconnect_timer_.cancel();
         if (connected_) close_session();
         else drop_link("the device was stopped");
@@ -348,11 +370,51 @@ private:
             if (!*alive || generation != generation_) return;
             link_lost(e.message);
         });
-        link_->connect([this, generation, alive = alive_](ClientResult<void> r) {
-            if (!*alive || generation != generation_) return;
-            if (!r) return connect_failed(r.error().message);
-            after_session(generation);
+        link_->connect(
+            [this, generation, alive = alive_](ClientResult<void> r) {
+                if (!*alive || generation != generation_) return;
+                if (!r) return connect_failed(r.error().message);
+                resume_.reset();
+                if (link_->resumed()) return after_resume(generation);
+                forget_subscriptions();
+                after_session(generation);
+            },
+            resume_);
+    }
+
+    // The session lived on (re-activated on a new channel), and with it the
+    // subscriptions and the server's queue of their notifications: publishing
+    // starts again, a gap is asked for again (on_publish), and the subscribed
+    // tags, marked disconnected when the link went, are read once so they
+    // show their values again without waiting for a change.
+    void after_resume(uint64_t generation) {
+        now_connected(generation);
+        std::vector<ReadValueId> nodes;
+        std::vector<size_t> which;
+        for (const GroupState& group : groups_) {
+            if (!group.subscribe || group.subscription_id == 0) continue;
+            for (size_t k = group.first; k < group.first + group.count; ++k) {
+                if (!tags_[k].readable || !tags_[k].node) continue;
+                nodes.push_back(read_id(*tags_[k].node));
+                which.push_back(k);
+            }
+        }
+        read_batched(std::move(nodes), [this, generation, which = std::move(which),
+                                        alive = alive_](ClientResult<std::vector<DataValue>> r) {
+            if (!*alive || !current(generation)) return;
+            if (!r) return link_lost("cannot read the subscribed tags again: " + r.error().message);
+            std::set<uint32_t> touched;
+            for (size_t i = 0; i < which.size(); ++i) {
+                const TagPlan& t = tags_[which[i]];
+                fill(groups_[t.group].pending[t.index], (*r)[i]);
+                groups_[t.group].has_news = true;
+                touched.insert(t.group);
+            }
+            for (uint32_t g : touched) push(g);
         });
+        if (!subscription_groups_.empty()) {
+            while (publishes_out_ < kPublishesOutstanding) publish(generation);
+        }
     }
 
     // P4 §6.7-style start: the server's namespace table (for nsu= addresses,
@@ -372,17 +434,110 @@ private:
             for (TagPlan& t : tags_) {
                 t.node.reset();
                 t.write_type.reset();
+                if (t.path) continue;
                 auto node = resolve(t.address, namespaces_);
                 if (node) t.node = std::move(*node);
                 else t.unresolved = "BadNodeIdUnknown: " + std::string(node.error().message);
             }
-            connected_ = true;
-            last_error_.clear();
-            backoff_ = config_.reconnect_min;
-            events_.on_link_state(LinkState::Connected, "");
-            for (uint32_t g = 0; g < groups_.size(); ++g) {
-                if (groups_[g].subscribe && readable_tags(g)) subscribe(generation, g);
+            follow_paths(generation, 0);
+        });
+    }
+
+    // Tags by browse path: TranslateBrowsePathsToNodeIds from the Objects
+    // folder (P4 §5.8.4), in batches of MaxNodesPerRead, after every connect
+    // (a server may renumber its nodes at a restart). A path that leads
+    // nowhere fails its tag alone with the server's status (BadNoMatch).
+    void follow_paths(uint64_t generation, size_t from) {
+        TranslateBrowsePathsToNodeIdsRequest request;
+        std::vector<size_t> batch;
+        size_t k = from;
+        for (; k < tags_.size() && batch.size() < read_batch_; ++k) {
+            if (!tags_[k].path) continue;
+            request.browse_paths.push_back(BrowsePath{numeric_node(0, kObjectsFolder), *tags_[k].path});
+            batch.push_back(k);
+        }
+        if (batch.empty()) return session_ready(generation);
+        const size_t count = batch.size();
+        call_for_batch<TranslateBrowsePathsToNodeIdsResponse>(
+            generation, std::move(request), "TranslateBrowsePathsToNodeIds", count,
+            [this, generation, next = k, batch = std::move(batch)](const auto& translated) {
+                for (size_t i = 0; i < batch.size(); ++i) {
+                    TagPlan& t = tags_[batch[i]];
+                    const BrowsePathResult& result = translated.results[i];
+                    const BrowsePathTarget* whole = nullptr;
+                    for (const BrowsePathTarget& target : result.targets) {
+                        // P4 §7.4: UInt32 max when the whole path was followed on this server.
+                        if (target.remaining_path_index == UINT32_MAX && target.target_id.server_index == 0) {
+                            whole = &target;
+                            break;
+                        }
+                    }
+                    if (is_good(result.status_code) && whole != nullptr) t.node = whole->target_id.node;
+                    else t.unresolved = describe(is_bad(result.status_code) ? result.status_code : status::BadNoMatch);
+                }
+                follow_paths(generation, next);
+            });
+    }
+
+    // A request of a connect-time batch, answered by `Reply` with one result
+    // per item; a failure or any other answer drops the link.
+    template <typename Reply, typename Request>
+    void call_for_batch(uint64_t generation, Request request, const char* what, size_t count,
+                        std::function<void(const Reply&)> then) {
+        ++stats_.requests;
+        link_->call(std::move(request), [this, generation, what, count, then = std::move(then),
+                                         alive = alive_](ClientResult<Response> r) {
+            if (!*alive || !current(generation)) return;
+            if (!r) return link_lost(std::string(what) + " failed: " + r.error().message);
+            const auto* reply = std::get_if<Reply>(&*r);
+            if (reply == nullptr || reply->results.size() != count) {
+                return link_lost(std::string(what) + " answered with another response");
             }
+            then(*reply);
+        });
+    }
+
+    // A session with every tag resolved: the status says so, the ServerStatus
+    // watch starts, and the subscribe groups get their subscriptions.
+    void session_ready(uint64_t generation) {
+        now_connected(generation);
+        for (uint32_t g = 0; g < groups_.size(); ++g) {
+            if (groups_[g].subscribe && readable_tags(g)) subscribe(generation, g);
+        }
+    }
+
+    void now_connected(uint64_t generation) {
+        connected_ = true;
+        last_error_.clear();
+        backoff_ = config_.reconnect_min;
+        events_.on_link_state(LinkState::Connected, "");
+        watch_server(generation);
+    }
+
+    // The ServerStatus watch: a server that announces it is shutting down (or
+    // has failed) is left at once, before it drops the connection, and the
+    // reconnect back-off starts then; a Read that fails on the link ends it too.
+    void watch_server(uint64_t generation) {
+        watch_timer_.expires_after(kStatusWatchPeriod);
+        watch_timer_.async_wait([this, generation, alive = alive_](const boost::system::error_code& ec) {
+            if (ec || !*alive || !current(generation)) return;
+            call_read({read_id(numeric_node(0, kServerStatusState))},
+                      [this, generation, alive = alive_](ClientResult<std::vector<DataValue>> r) {
+                          if (!*alive || !current(generation)) return;
+                          if (!r) {
+                              check_link(generation, r.error());
+                              if (current(generation)) watch_server(generation);
+                              return;
+                          }
+                          const auto* state = std::get_if<std::vector<int32_t>>(&(*r)[0].value.values);
+                          if (state != nullptr && state->size() == 1 &&
+                              (state->front() == kServerStateShutdown || state->front() == kServerStateFailed)) {
+                              return link_lost(state->front() == kServerStateShutdown
+                                                   ? "the server says it is shutting down (ServerStatus.State Shutdown)"
+                                                   : "the server says it has failed (ServerStatus.State Failed)");
+                          }
+                          watch_server(generation);
+                      });
         });
     }
 
@@ -412,6 +567,8 @@ private:
     void link_lost(std::string why) {
         if (!link_) return;
         const bool was_connected = connected_;
+        // The next link first tries to take over this session (P4 §5.6.3.1).
+        if (was_connected) resume_ = link_->session();
         ++stats_.reconnects;
         last_error_ = why;
         drop_link(why);
@@ -440,12 +597,29 @@ private:
         connected_ = false;
         ++generation_;
         publishes_out_ = 0;
-        subscription_groups_.clear();
-        acks_.clear();
-        for (GroupState& g : groups_) g.subscription_id = 0;
+        watch_timer_.cancel();
+        // A session that may be taken over keeps its subscriptions; messages
+        // held during a Republish stay unacknowledged at the server and are
+        // asked for again after the gap the next Publish shows.
+        if (!resume_) forget_subscriptions();
+        for (GroupState& g : groups_) {
+            g.recovering = false;
+            g.held.clear();
+        }
         if (auto old = std::move(link_)) {
             old->abort(why);
             asio::post(io_, [old] {});
+        }
+    }
+
+    void forget_subscriptions() {
+        subscription_groups_.clear();
+        acks_.clear();
+        for (GroupState& g : groups_) {
+            g.subscription_id = 0;
+            g.last_sequence = 0;
+            g.recovering = false;
+            g.held.clear();
         }
     }
 
@@ -648,26 +822,21 @@ private:
         push(g);
         if (batch.empty()) return;
         const size_t next = k;
-        ++stats_.requests;
-        link_->call(std::move(request), [this, generation, g, next, batch = std::move(batch),
-                                         alive = alive_](ClientResult<Response> r) {
-            if (!*alive || !current(generation)) return;
-            if (!r) return link_lost("CreateMonitoredItems failed: " + r.error().message);
-            const auto* created = std::get_if<CreateMonitoredItemsResponse>(&*r);
-            if (created == nullptr || created->results.size() != batch.size()) {
-                return link_lost("CreateMonitoredItems answered with another response");
-            }
-            GroupState& group = groups_[g];
-            for (size_t i = 0; i < batch.size(); ++i) {
-                if (is_bad(created->results[i].status_code)) {
-                    group.pending[tags_[batch[i]].index].fail(static_cast<uint16_t>(TagErrc::DeviceStatus),
-                                                              describe(created->results[i].status_code));
-                    group.has_news = true;
+        const size_t count = batch.size();
+        call_for_batch<CreateMonitoredItemsResponse>(
+            generation, std::move(request), "CreateMonitoredItems", count,
+            [this, generation, g, next, batch = std::move(batch)](const CreateMonitoredItemsResponse& created) {
+                GroupState& group = groups_[g];
+                for (size_t i = 0; i < batch.size(); ++i) {
+                    if (is_bad(created.results[i].status_code)) {
+                        group.pending[tags_[batch[i]].index].fail(static_cast<uint16_t>(TagErrc::DeviceStatus),
+                                                                  describe(created.results[i].status_code));
+                        group.has_news = true;
+                    }
                 }
-            }
-            push(g);
-            if (next < group.first + group.count) monitor(generation, g, next);
-        });
+                push(g);
+                if (next < group.first + group.count) monitor(generation, g, next);
+            });
     }
 
     void publish(uint64_t generation) {
@@ -684,25 +853,101 @@ private:
                 if (!r) {
                     // P4 §5.13.5.3: the server holds too many, or no subscription
                     // is left: send no more; anything else means the link.
-                    if (r.error().status == status::BadNoSubscription) return;
+                    if (r.error().status == status::BadNoSubscription) {
+                        // A taken-over session whose subscriptions the server
+                        // has dropped meanwhile: make them anew.
+                        if (!subscription_groups_.empty()) resubscribe(generation);
+                        return;
+                    }
                     if (r.error().status.value >> 16 == 0x80780000u >> 16) return;  // BadTooManyPublishRequests
                     return link_lost(r.error().status == status::BadTimeout
                                          ? "the server stopped answering Publish (no keep-alive): " + r.error().message
                                          : "Publish failed: " + r.error().message);
                 }
-                if (const auto* p = std::get_if<PublishResponse>(&*r)) on_publish(*p);
+                if (const auto* p = std::get_if<PublishResponse>(&*r)) on_publish(generation, *p);
                 else ++stats_.bad_replies;
                 while (current(generation) && publishes_out_ < kPublishesOutstanding) publish(generation);
             },
             publish_timeout_);
     }
 
-    void on_publish(const PublishResponse& p) {
+    void resubscribe(uint64_t generation) {
+        forget_subscriptions();
+        for (uint32_t g = 0; g < groups_.size(); ++g) {
+            if (groups_[g].subscribe && readable_tags(g)) subscribe(generation, g);
+        }
+    }
+
+    // P4 §5.13.1.1: messages are numbered one by one per subscription; a
+    // keep-alive carries the number the next message will have. A number
+    // beyond the next expected one means messages were lost with the old
+    // channel: those the server still holds (availableSequenceNumbers) are
+    // asked for again, in order, before this one is taken in.
+    void on_publish(uint64_t generation, const PublishResponse& p) {
         auto it = subscription_groups_.find(p.subscription_id);
         if (it == subscription_groups_.end()) return;  // a subscription of an earlier session
         const uint32_t g = it->second;
+        GroupState& group = groups_[g];
         const NotificationMessage& m = p.notification_message;
-        if (!m.notification_data.empty()) acks_.push_back({p.subscription_id, m.sequence_number});
+        if (group.recovering) {
+            if (!m.notification_data.empty()) group.held.push_back(m);
+            return;
+        }
+        std::vector<uint32_t> missed;
+        if (group.last_sequence != 0) {
+            for (uint32_t s : p.available_sequence_numbers) {
+                if (s > group.last_sequence && s < m.sequence_number) missed.push_back(s);
+            }
+            std::sort(missed.begin(), missed.end());
+        }
+        if (missed.empty()) return take_in(g, p.subscription_id, m);
+        group.recovering = true;
+        if (!m.notification_data.empty()) group.held.push_back(m);
+        republish(generation, g, p.subscription_id, std::move(missed), 0);
+    }
+
+    void republish(uint64_t generation, uint32_t g, uint32_t subscription, std::vector<uint32_t> missed, size_t next) {
+        GroupState& group = groups_[g];
+        if (next == missed.size()) {
+            group.recovering = false;
+            auto held = std::move(group.held);
+            group.held.clear();
+            for (const NotificationMessage& m : held) {
+                if (!current(generation)) return;
+                take_in(g, subscription, m);
+            }
+            return;
+        }
+        RepublishRequest request;
+        request.subscription_id = subscription;
+        request.retransmit_sequence_number = missed[next];
+        ++stats_.requests;
+        link_->call(std::move(request), [this, generation, g, subscription, missed = std::move(missed), next,
+                                         alive = alive_](ClientResult<Response> r) mutable {
+            if (!*alive || !current(generation)) return;
+            if (r) {
+                if (const auto* again = std::get_if<RepublishResponse>(&*r)) {
+                    ++stats_.republishes;
+                    take_in(g, subscription, again->notification_message);
+                    if (!current(generation)) return;  // it ended the subscription
+                } else {
+                    ++stats_.bad_replies;
+                }
+            } else if (link_is_gone(r.error().status)) {
+                return link_lost("Republish failed: " + r.error().message);
+            }
+            // BadMessageNotAvailable: the server no longer has it; go on with the rest.
+            republish(generation, g, subscription, std::move(missed), next + 1);
+        });
+    }
+
+    // One notification message of group g's subscription: acknowledged with
+    // the next Publish, its changes published in order.
+    void take_in(uint32_t g, uint32_t subscription, const NotificationMessage& m) {
+        GroupState& group = groups_[g];
+        if (m.notification_data.empty()) return;
+        group.last_sequence = std::max(group.last_sequence, m.sequence_number);
+        acks_.push_back({subscription, m.sequence_number});
         for (const ExtensionObject& data : m.notification_data) {
             if (data.type_id == NodeId{0, StatusChangeNotification::kEncodingId}) {
                 auto change = decode_extension_object_body<StatusChangeNotification>(data);
@@ -714,7 +959,6 @@ private:
                 ++stats_.bad_replies;  // events, or a notification we cannot read: not ours to publish
                 continue;
             }
-            GroupState& group = groups_[g];
             for (const MonitoredItemNotification& n : changes->monitored_items) {
                 if (n.client_handle < group.first || n.client_handle >= group.first + group.count) continue;
                 ++stats_.notifications;
@@ -866,6 +1110,7 @@ private:
     DriverEvents& events_;
     const ClientConfig client_config_;
     asio::steady_timer reconnect_timer_;
+    asio::steady_timer watch_timer_;  // the next read of the server's state
     std::mt19937 rng_;
 
     std::vector<TagPlan> tags_;
@@ -876,6 +1121,7 @@ private:
     size_t monitor_batch_ = kDefaultBatch;
     std::map<uint32_t, uint32_t> subscription_groups_;  // subscription id → group
     std::vector<SubscriptionAcknowledgement> acks_;
+    std::optional<SessionHandle> resume_;  // the session of the lost link, to take over
     int publishes_out_ = 0;
     milliseconds publish_timeout_{0};
 
@@ -897,6 +1143,14 @@ std::unique_ptr<Driver> make_opcua_driver(asio::io_context& io, const DeviceConf
 }
 
 std::string check_tag_address(const DeviceConfig&, const TagConfig& tag) {
+    if (is_browse_path(tag.address)) {
+        auto path = parse_browse_path(tag.address);
+        if (!path) {
+            return "not a browse path (/2:Line1/2:Temp) at character " + std::to_string(path.error().offset) + ": " +
+                   std::string(path.error().message);
+        }
+        return {};
+    }
     auto id = parse_expanded_node_id(tag.address);
     if (!id) return "not a NodeId (ns=2;s=Line1.Temp, i=2258, nsu=urn:...;s=...): " + std::string(id.error().message);
     if (id->server_index != 0) return "svr= (a node on another server) is not supported";

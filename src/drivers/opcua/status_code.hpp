@@ -46,6 +46,7 @@ inline constexpr StatusCode BadSecurityModeRejected{0x80540000};
 inline constexpr StatusCode BadSecurityPolicyRejected{0x80550000};
 inline constexpr StatusCode BadApplicationSignatureInvalid{0x80580000};
 inline constexpr StatusCode BadTypeMismatch{0x80740000};
+inline constexpr StatusCode BadNoMatch{0x806F0000};
 inline constexpr StatusCode BadNoSubscription{0x80790000};
 inline constexpr StatusCode BadTcpMessageTypeInvalid{0x807E0000};
 inline constexpr StatusCode BadTcpMessageTooLarge{0x80800000};

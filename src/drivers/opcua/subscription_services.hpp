@@ -204,6 +204,29 @@ struct PublishResponse {
     bool operator==(const PublishResponse&) const = default;
 };
 
+// P4 §5.13.6: one notification message again, still in the server's
+// retransmission queue (not yet acknowledged).
+struct RepublishRequest {
+    static constexpr uint32_t kEncodingId = 832;
+    RequestHeader request_header;
+    uint32_t subscription_id = 0;
+    uint32_t retransmit_sequence_number = 0;
+
+    template <typename S, typename F>
+    static void visit(S& s, F&& f) { f(s.request_header), f(s.subscription_id), f(s.retransmit_sequence_number); }
+    bool operator==(const RepublishRequest&) const = default;
+};
+
+struct RepublishResponse {
+    static constexpr uint32_t kEncodingId = 835;
+    ResponseHeader response_header;
+    NotificationMessage notification_message;
+
+    template <typename S, typename F>
+    static void visit(S& s, F&& f) { f(s.response_header), f(s.notification_message); }
+    bool operator==(const RepublishResponse&) const = default;
+};
+
 // P4 §7.20.2
 struct MonitoredItemNotification {
     uint32_t client_handle = 0;

@@ -1,6 +1,7 @@
 // A node-opcua server for the OPC UA driver's tests: started by the test on
 // 127.0.0.1 with `node server.js <port> <pki dir> [applicationUri]`, prints
-// "READY <port>" once it listens, and stops on SIGTERM. Endpoints: None, and
+// "READY <port>" once it listens, stops on SIGTERM, and announces a shutdown
+// (or takes it back) on SIGUSR2. Endpoints: None, and
 // Basic256Sha256, Aes128_Sha256_RsaOaep and Aes256_Sha256_RsaPss in Sign and
 // SignAndEncrypt; anonymous, user name (operator / s3cret) and X.509 logins.
 // Client certificates are trusted only when the test put them in
@@ -15,7 +16,7 @@
 "use strict";
 const {
     OPCUAServer, OPCUACertificateManager, Variant, DataValue, DataType, StatusCodes,
-    MessageSecurityMode, SecurityPolicy, AccessLevelFlag, VariantArrayType,
+    MessageSecurityMode, SecurityPolicy, AccessLevelFlag, VariantArrayType, ServerState,
 } = require("node-opcua");
 
 const port = parseInt(process.argv[2] || "4840", 10);
@@ -177,6 +178,12 @@ async function main() {
         process.exit(0);
     };
     process.on("SIGTERM", stop);
+    // SIGUSR2 announces a shutdown (ServerStatus.State = Shutdown) while the
+    // server goes on serving, and the next SIGUSR2 takes it back (Running).
+    process.on("SIGUSR2", () => {
+        const shutting = server.engine.getServerState() === ServerState.Shutdown;
+        server.engine.setServerState(shutting ? ServerState.Running : ServerState.Shutdown);
+    });
     process.on("SIGINT", stop);
 }
 

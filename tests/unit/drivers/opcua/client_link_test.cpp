@@ -564,6 +564,121 @@ void OpcuaClientLink::expect_offers_listed_when_nothing_matches() {
     EXPECT_NE(refused.error().message.find("Aes256_Sha256_RsaPss/SignAndEncrypt"), std::string::npos) << refused.error().message;
 }
 
+// A second link takes the first one's session over (P4 §5.6.3.1) on a secured
+// channel: the subscription lives on, and a notification message not yet
+// acknowledged comes again with Republish. A session the server does not know
+// gets a new one on the same channel instead.
+TEST_F(OpcuaClientLink, TakesASessionOverOnANewLinkAndRepublishesWhatWasNotAcknowledged) {
+    boost::asio::io_context io;
+    const ClientConfig c = secure_config(SecurityPolicy::Basic256Sha256, MessageSecurityMode::SignAndEncrypt);
+    auto first = std::make_unique<ClientLink>(io, c);
+    auto connected = connect(io, *first);
+    ASSERT_TRUE(connected) << connected.error().message;
+    EXPECT_FALSE(first->resumed());
+    auto call = [&](ClientLink& link, auto request) {
+        std::optional<ClientResult<Response>> r;
+        link.call(std::move(request), [&](ClientResult<Response> x) { r = std::move(x); });
+        run_until(io, r);
+        EXPECT_TRUE(r) << "no answer";
+        if (r && !*r) ADD_FAILURE() << describe(r->error().status) << ": " << r->error().message;
+        return r ? *r : ClientResult<Response>(std::unexpected(ClientError{status::BadTimeout, "no answer"}));
+    };
+    CreateSubscriptionRequest sub;
+    sub.requested_publishing_interval = 100;
+    auto created = call(*first, sub);
+    ASSERT_TRUE(created);
+    const uint32_t subscription = std::get<CreateSubscriptionResponse>(*created).subscription_id;
+    CreateMonitoredItemsRequest items;
+    items.subscription_id = subscription;
+    MonitoredItemCreateRequest item;
+    item.item_to_monitor = value_of("ns=1;s=Line1.Tick");
+    item.requested_parameters.client_handle = 5;
+    item.requested_parameters.sampling_interval = 100;
+    items.items_to_create = {item};
+    ASSERT_TRUE(call(*first, items));
+    uint32_t unacknowledged = 0;
+    for (int i = 0; i < 20 && unacknowledged == 0; ++i) {
+        auto published = call(*first, PublishRequest{});
+        ASSERT_TRUE(published);
+        const auto& p = std::get<PublishResponse>(*published);
+        if (!p.notification_message.notification_data.empty()) unacknowledged = p.notification_message.sequence_number;
+    }
+    ASSERT_NE(unacknowledged, 0u);
+
+    const SessionHandle handle = first->session();
+    first->abort("the network failed");
+    ClientLink second(io, c);
+    std::optional<ClientResult<void>> taken;
+    second.connect([&](ClientResult<void> r) { taken = std::move(r); }, handle);
+    run_until(io, taken);
+    ASSERT_TRUE(taken && *taken) << (taken ? taken->error().message : "no answer");
+    EXPECT_TRUE(second.resumed());
+    RepublishRequest again;
+    again.subscription_id = subscription;
+    again.retransmit_sequence_number = unacknowledged;
+    auto republished = call(second, again);
+    ASSERT_TRUE(republished);
+    const auto& message = std::get<RepublishResponse>(*republished).notification_message;
+    EXPECT_EQ(message.sequence_number, unacknowledged);
+    EXPECT_FALSE(message.notification_data.empty());
+    auto published = call(second, PublishRequest{});
+    ASSERT_TRUE(published);
+    EXPECT_EQ(std::get<PublishResponse>(*published).subscription_id, subscription);
+
+    ClientLink third(io, c);
+    std::optional<ClientResult<void>> fresh;
+    third.connect([&](ClientResult<void> r) { fresh = std::move(r); }, SessionHandle{NodeId{0, 424242u}, {}});
+    run_until(io, fresh);
+    ASSERT_TRUE(fresh && *fresh) << (fresh ? fresh->error().message : "no answer");
+    EXPECT_FALSE(third.resumed());
+    std::optional<ClientResult<std::vector<DataValue>>> read;
+    third.read({value_of("ns=1;s=Line1.Temp")}, TimestampsToReturn::Neither, [&](auto r) { read = std::move(r); });
+    run_until(io, read);
+    EXPECT_TRUE(read && *read);
+    second.close();
+    third.close();
+}
+
+// A token of 2.5 s (node-opcua's shortest; it refuses a token after 125 % of
+// its life) is renewed at 75 %: reads keep succeeding across two renewals,
+// under None and under a policy whose keys change with each token (both links
+// in one loop, so the test waits for the renewals once).
+TEST_F(OpcuaClientLink, RenewsTheChannelTokenAndKeepsReading) {
+    boost::asio::io_context io;
+    ClientConfig plain = config();
+    ClientConfig secured = secure_config(SecurityPolicy::Basic256Sha256, MessageSecurityMode::SignAndEncrypt);
+    plain.requested_lifetime_ms = secured.requested_lifetime_ms = 2500;
+    ClientLink none_link(io, plain);
+    ClientLink secured_link(io, secured);
+    for (ClientLink* link : {&none_link, &secured_link}) {
+        auto connected = connect(io, *link);
+        ASSERT_TRUE(connected) << describe(connected.error().status) << ": " << connected.error().message;
+    }
+    // Until both have renewed twice, then a few reads under the newest keys.
+    int reads_after = 0;
+    const auto deadline = std::chrono::steady_clock::now() + 12s;
+    while (reads_after < 3 && std::chrono::steady_clock::now() < deadline) {
+        for (ClientLink* link : {&none_link, &secured_link}) {
+            std::optional<ClientResult<std::vector<DataValue>>> read;
+            link->read({value_of("ns=1;s=Line1.Temp")}, TimestampsToReturn::Neither, [&](auto r) { read = std::move(r); });
+            run_until(io, read);
+            ASSERT_TRUE(read && *read) << (read ? read->error().message : "no answer") << " after "
+                                       << link->renewals() << " renewals";
+            EXPECT_EQ(std::get<11>((**read)[0].value.values), std::vector<double>{21.5});
+        }
+        if (none_link.renewals() >= 2 && secured_link.renewals() >= 2) ++reads_after;
+        io.run_for(200ms);
+        io.restart();
+    }
+    EXPECT_GE(none_link.renewals(), 2u);
+    EXPECT_GE(secured_link.renewals(), 2u);
+    EXPECT_TRUE(none_link.session_active());
+    EXPECT_TRUE(secured_link.session_active());
+    EXPECT_EQ(secured_link.security_failures(), 0u);
+    none_link.close();
+    secured_link.close();
+}
+
 // The trust list of server certificates: unknown → refused and saved, then
 // trusted by the user → connects; trust on first use; a certificate that does
 // not name the server's applicationUri (one test: a server start is slow).
