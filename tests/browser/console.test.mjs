@@ -1,6 +1,6 @@
 // The web console in a real browser: Debian's chromium, driven headless by
 // playwright-core (no browser download), against a real Ironbridge with a sim
-// device, a bridge to a real mosquitto and an OPC UA server (node-opcua), all started here on 127.0.0.1 and
+// device, a Modbus server (libmodbus), a bridge to a real mosquitto and an OPC UA server (node-opcua), all started here on 127.0.0.1 and
 // stopped by PID. Each step asserts on what the page shows and saves a
 // screenshot to $IB_SCREENSHOTS (build/screenshots). Exit 77: skipped.
 import fs from "node:fs";
@@ -26,6 +26,10 @@ const opcuaServer = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "
 const opcuaInstalled = fs.existsSync(path.join(path.dirname(opcuaServer), "node_modules", "node-opcua"));
 const opcuaPort = await freePort();
 const opcuaPki = path.join(path.dirname(process.env.IRONBRIDGE_BIN), "tests", "opcua-peer-pki");
+// A real PLC's stand-in: the libmodbus server the Modbus tests use (ib_modbus_peer),
+// holding register 10 preloaded.
+const modbusPeer = path.join(path.dirname(process.env.IRONBRIDGE_BIN), "tests", "ib_modbus_peer");
+const modbusPort = await freePort();
 
 const config = `
 [[devices]]
@@ -67,9 +71,10 @@ async function step(name, f) {
 }
 
 
-let mosquitto, ironbridge, opcua;
+let mosquitto, ironbridge, opcua, modbus;
 try {
   if (opcuaInstalled) opcua = start("opcua-peer", process.execPath, [opcuaServer, String(opcuaPort), opcuaPki]);
+  modbus = start("modbus-peer", modbusPeer, ["--port", String(modbusPort), "--set", "10=1234"]);
   mosquitto = await startMosquitto();
   ({ child: ironbridge, base } = await startIronbridge(config));
   browser = await launchBrowser();
@@ -182,6 +187,26 @@ try {
     if (values.groups.fast.values.setpoint !== 42.5) throw new Error("the device holds " + JSON.stringify(values.groups.fast.values));
   });
 
+  await step("a Modbus device's register shows live, and a write from the page lands on the PLC", async () => {
+    await waitForPort(modbusPort);
+    const device = { name: "press", driver: "modbus-tcp", host: "127.0.0.1", port: modbusPort,
+                     groups: [{ name: "regs", interval_ms: 300,
+                                tags: [{ name: "pressure", address: "1!400011", type: "uint16", access: "rw" }] }] };
+    const created = await fetch(`${base}/api/v1/devices`, { method: "POST", body: JSON.stringify(device) });
+    if (created.status !== 201) throw new Error("creating the device: " + (await created.text()));
+    await page.goto(base + "/#/devices");
+    // Integers are shown with the browser's digit grouping ("1,234").
+    const shows = (v) => page.waitForFunction((v) =>
+      document.querySelector('[data-tag="press/regs/pressure"] [data-value]')?.textContent.replace(/\D/g, "") === v, v);
+    await shows("1234");
+    await page.locator('[data-tag="press/regs/pressure"] button[name="write"]').click();
+    await page.fill('input[name="write-value"]', "4321");
+    await page.click('button[name="write-send"]');
+    await page.locator("[data-write-result]").filter({ hasText: "written" }).waitFor();
+    // The next poll reads the register back from the server: the write is on the PLC.
+    await shows("4321");
+  });
+
   await step("a rule tested and created in the editor produces output", async () => {
     await page.goto(base + "/#/rules");
     await page.click('button[name="new-rule"]');
@@ -273,6 +298,7 @@ try {
   await stop(ironbridge);
   await stop(mosquitto);
   await stop(opcua);
+  await stop(modbus);
   cleanUp(failures > 0);
 }
 console.log(failures ? `${failures} failed; screenshots in ${shots}` : `all passed; screenshots in ${shots}`);
