@@ -15,13 +15,13 @@
 #include <deque>
 #include <optional>
 #include <map>
-#include <random>
 
 #include "core/log.hpp"
 #include "drivers/modbus/modbus_address.hpp"
 #include "drivers/modbus/modbus_codec.hpp"
 #include "drivers/modbus/read_planner.hpp"
 #include "drivers/modbus/register_codec.hpp"
+#include "drivers/reconnect_backoff.hpp"
 
 namespace ib::drivers::modbus {
 namespace {
@@ -91,7 +91,7 @@ public:
           request_timer_(io),
           reconnect_timer_(io),
           gap_timer_(io),
-          rng_(std::random_device{}()) {
+          backoff_(config.reconnect_min, config.reconnect_max) {
         AddressOptions options;
         options.base = config.address_base;
         options.default_order = parse_byte_order(config.byte_order).value_or(ByteOrder{});
@@ -127,7 +127,7 @@ public:
 
     void start() override {
         stopped_ = false;
-        backoff_ = config_.reconnect_min;
+        backoff_.reset();
         connect();
     }
 
@@ -531,7 +531,7 @@ private:
     void connected() {
         connected_ = true;
         line_silent_ = false;
-        backoff_ = config_.reconnect_min;
+        backoff_.reset();
         units_.clear();
         last_error_.clear();
         events_.on_link_state(LinkState::Connected, "");
@@ -570,11 +570,7 @@ private:
 
     void schedule_reconnect() {
         if (stopped_) return;
-        // Jitter of ±20 %: many gateways rebooting together must not reconnect in step.
-        std::uniform_real_distribution<double> jitter(0.8, 1.2);
-        auto wait = milliseconds(static_cast<int64_t>(static_cast<double>(backoff_.count()) * jitter(rng_)));
-        backoff_ = std::min(backoff_ * 2, config_.reconnect_max);
-        reconnect_timer_.expires_after(wait);
+        reconnect_timer_.expires_after(backoff_.next());
         reconnect_timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
             if (ec || !*alive || stopped_) return;
             connect();
@@ -648,7 +644,6 @@ private:
     asio::steady_timer request_timer_;
     asio::steady_timer reconnect_timer_;
     asio::steady_timer gap_timer_;
-    std::mt19937 rng_;
     std::chrono::microseconds frame_gap_{0};
 
     std::vector<GroupPlan> plans_;
@@ -672,7 +667,7 @@ private:
     bool stopped_ = true;
     // Bumped whenever the link closes, so callbacks of an old link do nothing.
     uint64_t generation_ = 0;
-    milliseconds backoff_{0};
+    ReconnectBackoff backoff_;
     std::string last_error_;
     DriverStats stats_;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

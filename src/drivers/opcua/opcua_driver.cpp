@@ -11,7 +11,6 @@
 #include <map>
 #include <optional>
 #include <set>
-#include <random>
 
 #include "core/json_writer.hpp"
 #include "core/log.hpp"
@@ -20,6 +19,7 @@
 #include "drivers/opcua/node_id.hpp"
 #include "drivers/opcua/status_code.hpp"
 #include "drivers/opcua/variant_value.hpp"
+#include "drivers/reconnect_backoff.hpp"
 
 namespace ib::drivers::opcua {
 namespace {
@@ -182,7 +182,7 @@ public:
           client_config_(client_config(config, pki_dir)),
           reconnect_timer_(io),
           watch_timer_(io),
-          rng_(std::random_device{}()) {
+          backoff_(config.reconnect_min, config.reconnect_max) {
         for (uint32_t g = 0; g < config.groups.size(); ++g) {
             const GroupConfig& group = config.groups[g];
             GroupState state;
@@ -215,7 +215,7 @@ public:
 
     void start() override {
         stopped_ = false;
-        backoff_ = config_.reconnect_min;
+        backoff_.reset();
         connect();
     }
 
@@ -509,7 +509,7 @@ private:
     void now_connected(uint64_t generation) {
         connected_ = true;
         last_error_.clear();
-        backoff_ = config_.reconnect_min;
+        backoff_.reset();
         events_.on_link_state(LinkState::Connected, "");
         watch_server(generation);
     }
@@ -640,11 +640,7 @@ private:
 
     void schedule_reconnect() {
         if (stopped_) return;
-        // Jitter of ±20 %: gateways restarting together must not reconnect in step.
-        std::uniform_real_distribution<double> jitter(0.8, 1.2);
-        auto wait = milliseconds(static_cast<int64_t>(static_cast<double>(backoff_.count()) * jitter(rng_)));
-        backoff_ = std::min(backoff_ * 2, config_.reconnect_max);
-        reconnect_timer_.expires_after(wait);
+        reconnect_timer_.expires_after(backoff_.next());
         reconnect_timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
             if (ec || !*alive || stopped_) return;
             connect();
@@ -1111,7 +1107,6 @@ private:
     const ClientConfig client_config_;
     asio::steady_timer reconnect_timer_;
     asio::steady_timer watch_timer_;  // the next read of the server's state
-    std::mt19937 rng_;
 
     std::vector<TagPlan> tags_;
     std::vector<GroupState> groups_;
@@ -1129,7 +1124,7 @@ private:
     bool stopped_ = true;
     // Bumped whenever the link is dropped, so callbacks of an old link do nothing.
     uint64_t generation_ = 0;
-    milliseconds backoff_{0};
+    ReconnectBackoff backoff_;
     std::string last_error_;
     DriverStats stats_;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
