@@ -44,22 +44,28 @@ Result<std::optional<Frame>> next_frame(Bytes buffer, uint32_t max_size) {
     return std::optional<Frame>{Frame{h, buffer.first(h.size)}};
 }
 
+namespace {
+
+// Hello and Acknowledge open with the same five UInt32 (P6 §7.1.2.3, §7.1.2.4).
+template <typename Message>
+Result<void> decode_buffer_sizes(BinaryReader& r, Message& m) {
+    for (uint32_t* field : {&m.protocol_version, &m.receive_buffer_size, &m.send_buffer_size, &m.max_message_size,
+                            &m.max_chunk_count}) {
+        IB_OPCUA_TRY(value, r.u32());
+        *field = *value;
+    }
+    return {};
+}
+
+}  // namespace
+
 Result<Hello> decode_hello(Bytes body, std::size_t base) {
     BinaryReader r{body, base};
     Hello h;
-    IB_OPCUA_TRY(version, r.u32());
-    IB_OPCUA_TRY(receive, r.u32());
-    IB_OPCUA_TRY(send, r.u32());
-    IB_OPCUA_TRY(max_message, r.u32());
-    IB_OPCUA_TRY(max_chunks, r.u32());
+    IB_OPCUA_TRY(sizes, decode_buffer_sizes(r, h));
     const std::size_t url_at = r.offset();
     IB_OPCUA_TRY(url, decode_string(r));
     if (url->size() > kMaxEndpointUrlSize) return fail(DecodeErrc::BadLength, url_at, "EndpointUrl of 4096 bytes or more");
-    h.protocol_version = *version;
-    h.receive_buffer_size = *receive;
-    h.send_buffer_size = *send;
-    h.max_message_size = *max_message;
-    h.max_chunk_count = *max_chunks;
     h.endpoint_url = std::move(*url);
     return h;
 }
@@ -67,16 +73,7 @@ Result<Hello> decode_hello(Bytes body, std::size_t base) {
 Result<Acknowledge> decode_acknowledge(Bytes body, std::size_t base) {
     BinaryReader r{body, base};
     Acknowledge a;
-    IB_OPCUA_TRY(version, r.u32());
-    IB_OPCUA_TRY(receive, r.u32());
-    IB_OPCUA_TRY(send, r.u32());
-    IB_OPCUA_TRY(max_message, r.u32());
-    IB_OPCUA_TRY(max_chunks, r.u32());
-    a.protocol_version = *version;
-    a.receive_buffer_size = *receive;
-    a.send_buffer_size = *send;
-    a.max_message_size = *max_message;
-    a.max_chunk_count = *max_chunks;
+    IB_OPCUA_TRY(sizes, decode_buffer_sizes(r, a));
     return a;
 }
 
