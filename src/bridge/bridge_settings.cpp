@@ -23,16 +23,6 @@ std::string check_template(const std::string& t) {
     return parsed ? std::string() : ib::quoted(t) + ": " + parsed.error();
 }
 
-// A certificate or key that cannot be read is a config error now, not a failed
-// handshake at every reconnect later.
-std::string store_readable_file(std::string& field, const toml::node& n) {
-    field = str(n);
-    if (field.empty()) return {};
-    std::ifstream f(field);
-    if (!f) return "cannot read " + ib::quoted(field) + ": " + std::strerror(errno);
-    return {};
-}
-
 // "host:port", "host" (port 1883) or "[v6]:port".
 std::string parse_server(std::string_view s, bridge::ServerAddress& out) {
     std::string_view host = s;

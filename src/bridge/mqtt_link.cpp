@@ -15,6 +15,7 @@
 
 #include "core/log.hpp"
 #include "mqtt/codec/codec.hpp"
+#include "net/tls_client.hpp"
 
 namespace ib::bridge {
 
@@ -146,18 +147,9 @@ struct MqttLink::Impl : std::enable_shared_from_this<MqttLink::Impl> {
         const auto& host = config.servers[server_index % config.servers.size()].host;
         auto& tls_context = conn->context;
         tls_context = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
-        tls_context->set_options(asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
-                                 asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
-        boost::system::error_code ec;
         const auto& t = config.tls;
-        if (t.ca_file.empty()) tls_context->set_default_verify_paths(ec);
-        else tls_context->load_verify_file(t.ca_file, ec);
-        if (ec) return close("TLS: cannot read the CA file '" + t.ca_file + "': " + ec.message());
-        if (!t.cert_file.empty()) {
-            tls_context->use_certificate_chain_file(t.cert_file, ec);
-            if (ec) return close("TLS: cannot read the client certificate '" + t.cert_file + "': " + ec.message());
-            tls_context->use_private_key_file(t.key_file, asio::ssl::context::pem, ec);
-            if (ec) return close("TLS: cannot read the client key '" + t.key_file + "': " + ec.message());
+        if (auto ok = net::configure_tls_client(*tls_context, {t.ca_file, t.cert_file, t.key_file}); !ok) {
+            return close("TLS: " + ok.error());
         }
         auto& tls = conn->tls;
         tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(conn->socket, *tls_context);

@@ -7,7 +7,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <functional>
 #include <initializer_list>
 #include <string>
@@ -112,6 +115,15 @@ inline std::string store_name(std::string& field, const toml::node& n) {
     return {};
 }
 
+// A certificate, key or other file that cannot be read is a config error now,
+// not a failure at every connection later. Empty is allowed (not set).
+inline std::string store_readable_file(std::string& field, const toml::node& n) {
+    field = str(n);
+    if (field.empty()) return {};
+    std::ifstream f(field);
+    if (!f) return "cannot read " + ib::quoted(field) + ": " + std::strerror(errno);
+    return {};
+}
 
 inline std::string join(const std::string& display, std::string_view key) {
     return display.empty() ? std::string(key) : display + "." + std::string(key);
