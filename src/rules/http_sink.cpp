@@ -5,10 +5,16 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <charconv>
-#include <deque>
+#include <optional>
+#include <vector>
+
+#include "net/tls_client.hpp"
+#include "rules/keyed_queue.hpp"
 
 namespace ib::rules {
 
@@ -18,11 +24,16 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 std::expected<HttpTarget, std::string> parse_http_url(std::string_view url) {
-    constexpr std::string_view scheme = "http://";
-    if (url.starts_with("https://")) return std::unexpected("https is not supported yet; use an http:// endpoint");
-    if (!url.starts_with(scheme)) return std::unexpected("the url must start with http://");
-    url.remove_prefix(scheme.size());
     HttpTarget t;
+    if (url.starts_with("https://")) {
+        t.tls = true;
+        t.port = 443;
+        url.remove_prefix(8);
+    } else if (url.starts_with("http://")) {
+        url.remove_prefix(7);
+    } else {
+        return std::unexpected("the url must start with http:// or https://");
+    }
     std::size_t slash = url.find('/');
     std::string_view authority = url.substr(0, slash);
     if (slash != std::string_view::npos) t.path = std::string(url.substr(slash));
@@ -55,126 +66,211 @@ std::expected<HttpTarget, std::string> parse_http_url(std::string_view url) {
     return t;
 }
 
-struct HttpSink::Impl : std::enable_shared_from_this<Impl> {
-    asio::io_context& io;
-    HttpTarget target;
-    Outcome outcome;
-    tcp::resolver resolver;
-    beast::tcp_stream stream;
+namespace {
+
+// One kept-alive connection and the row it is sending.
+struct Connection {
+    std::optional<beast::tcp_stream> plain;
+    std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
     asio::steady_timer backoff;
-    std::deque<std::string> queue;
-    bool busy = false;
     bool connected = false;
-    bool closed = false;
+    bool busy = false;
+    std::string key;   // the row's, finished in the queue when it is done
+    std::string body;
     uint32_t attempt = 0;
     beast::flat_buffer buffer;
     http::request<http::string_body> request;
     http::response<http::string_body> response;
 
-    Impl(asio::io_context& i, HttpTarget t, Outcome o)
-        : io(i), target(std::move(t)), outcome(std::move(o)), resolver(i), stream(i), backoff(i) {}
+    explicit Connection(asio::io_context& io) : backoff(io) {}
 
-    void kick() {
-        if (busy || closed || queue.empty()) return;
-        busy = true;
-        if (connected) return write();
-        auto self = shared_from_this();
-        stream.expires_after(target.timeout);
-        resolver.async_resolve(target.host, std::to_string(target.port),
-                               [self](beast::error_code ec, tcp::resolver::results_type results) {
-                                   if (self->closed) return;
-                                   if (ec) return self->failed("cannot resolve " + self->target.host + ": " + ec.message());
-                                   self->stream.async_connect(results, [self](beast::error_code ec2, const tcp::endpoint&) {
-                                       if (self->closed) return;
-                                       if (ec2) return self->failed("cannot connect to " + self->where() + ": " + ec2.message());
-                                       self->connected = true;
-                                       self->write();
-                                   });
-                               });
+    beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+
+    template <class F>
+    void with_stream(F&& f) {
+        if (tls) {
+            f(*tls);
+        } else {
+            f(*plain);
+        }
+    }
+
+    void disconnect() {
+        if (!plain && !tls) return;
+        beast::error_code ignored;
+        lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+        lowest().close();
+        connected = false;
+    }
+};
+
+}  // namespace
+
+struct HttpSink::Impl : std::enable_shared_from_this<Impl> {
+    asio::io_context& io;
+    HttpTarget target;
+    Outcome outcome;
+    std::optional<asio::ssl::context> tls_context;
+    tcp::resolver resolver;
+    KeyedQueue<std::string> queue;
+    std::vector<std::unique_ptr<Connection>> connections;
+    bool closed = false;
+
+    Impl(asio::io_context& i, HttpTarget t, Outcome o)
+        : io(i), target(std::move(t)), outcome(std::move(o)), resolver(i), queue(target.max_queue) {
+        for (uint32_t n = 0; n < std::max(1u, target.concurrency); ++n) connections.push_back(std::make_unique<Connection>(i));
     }
 
     std::string where() const { return target.host + ":" + std::to_string(target.port); }
 
-    void write() {
-        request = {};
-        request.method_string(target.method);
-        request.target(target.path);
-        request.version(11);
-        request.set(http::field::host, target.host);
-        request.set(http::field::content_type, "application/json");
-        request.set(http::field::user_agent, "ironbridge");
-        request.keep_alive(true);
-        request.body() = queue.front();
-        request.prepare_payload();
-        response = {};
-        buffer.clear();
+    // Every idle connection takes the next row whose key has none in flight.
+    void kick() {
+        for (auto& c : connections) {
+            if (closed) return;
+            if (c->busy) continue;
+            auto next = queue.take();
+            if (!next) return;
+            c->busy = true;
+            c->key = std::move(next->first);
+            c->body = std::move(next->second);
+            c->attempt = 0;
+            attempt(*c);
+        }
+    }
+
+    // One try of the connection's row, within one timeout from here to the answer.
+    void attempt(Connection& c) {
+        if (c.connected) {
+            c.lowest().expires_after(target.timeout);
+            return write(c);
+        }
+        if (tls_context) {
+            c.plain.reset();
+            c.tls.emplace(io, *tls_context);
+            net::expect_server_name(c.tls->native_handle(), target.host);
+        } else {
+            c.tls.reset();
+            c.plain.emplace(io);
+        }
+        c.lowest().expires_after(target.timeout);
         auto self = shared_from_this();
-        stream.expires_after(target.timeout);
-        http::async_write(stream, request, [self](beast::error_code ec, std::size_t) {
-            if (self->closed) return;
-            if (ec) return self->failed("sending to " + self->where() + ": " + ec.message());
-            http::async_read(self->stream, self->buffer, self->response, [self](beast::error_code ec2, std::size_t) {
+        Connection* conn = &c;
+        resolver.async_resolve(target.host, std::to_string(target.port),
+                               [self, conn](beast::error_code ec, tcp::resolver::results_type results) {
+                                   if (self->closed) return;
+                                   if (ec) return self->failed(*conn, "cannot resolve " + self->target.host + ": " + ec.message());
+                                   conn->lowest().async_connect(results, [self, conn](beast::error_code ec2, const tcp::endpoint&) {
+                                       if (self->closed) return;
+                                       if (ec2) return self->failed(*conn, "cannot connect to " + self->where() + ": " + ec2.message());
+                                       if (!conn->tls) return self->connected(*conn);
+                                       conn->tls->async_handshake(asio::ssl::stream_base::client, [self, conn](beast::error_code ec3) {
+                                           if (self->closed) return;
+                                           if (ec3) {
+                                               return self->failed(*conn, "TLS handshake with " + self->where() + ": " +
+                                                                              net::tls_failure(conn->tls->native_handle(), ec3.message()));
+                                           }
+                                           self->connected(*conn);
+                                       });
+                                   });
+                               });
+    }
+
+    void connected(Connection& c) {
+        c.connected = true;
+        write(c);
+    }
+
+    void write(Connection& c) {
+        c.request = {};
+        c.request.method_string(target.method);
+        c.request.target(target.path);
+        c.request.version(11);
+        c.request.set(http::field::host, target.host);
+        c.request.set(http::field::content_type, "application/json");
+        c.request.set(http::field::user_agent, "ironbridge");
+        for (const auto& [name, value] : target.headers) c.request.set(name, value);
+        c.request.keep_alive(true);
+        c.request.body() = c.body;
+        c.request.prepare_payload();
+        c.response = {};
+        c.buffer.clear();
+        auto self = shared_from_this();
+        Connection* conn = &c;
+        c.with_stream([&](auto& stream) {
+            http::async_write(stream, conn->request, [self, conn, &stream](beast::error_code ec, std::size_t) {
                 if (self->closed) return;
-                if (ec2) return self->failed("reading the answer of " + self->where() + ": " + ec2.message());
-                const unsigned status = self->response.result_int();
-                if (!self->response.keep_alive()) self->disconnect();
-                if (status < 200 || status >= 300) {
-                    return self->failed(self->where() + " answered " + std::to_string(status));
-                }
-                self->done(true, {});
+                if (ec) return self->failed(*conn, "sending to " + self->where() + ": " + ec.message());
+                http::async_read(stream, conn->buffer, conn->response, [self, conn](beast::error_code ec2, std::size_t) {
+                    if (self->closed) return;
+                    if (ec2) return self->failed(*conn, "reading the answer of " + self->where() + ": " + ec2.message());
+                    self->answered(*conn);
+                });
             });
         });
     }
 
-    void disconnect() {
-        beast::error_code ignored;
-        stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-        stream.close();
-        connected = false;
+    void answered(Connection& c) {
+        const unsigned status = c.response.result_int();
+        if (!c.response.keep_alive()) c.disconnect();
+        if (status < 200 || status >= 300) return failed(c, where() + " answered " + std::to_string(status));
+        done(c, true, {});
     }
 
-    void done(bool ok, const std::string& error) {
-        queue.pop_front();
-        attempt = 0;
-        busy = false;
-        if (outcome) outcome(ok, error);
+    void done(Connection& c, bool ok, const std::string& error) {
+        c.busy = false;
+        queue.finish(c.key);
+        // The body is moved out first: the callback may send again, reusing the connection.
+        std::string body = ok ? std::move(c.response.body()) : std::string();
+        if (outcome) outcome(ok, error, body);
         kick();
     }
 
     // Retries with back-off (200 ms doubling), then gives the row up.
-    void failed(const std::string& why) {
-        disconnect();
-        if (attempt >= target.retries) return done(false, why + " (after " + std::to_string(attempt + 1) + " attempts)");
-        const auto delay = std::chrono::milliseconds(200) * (1u << std::min(attempt, 6u));
-        ++attempt;
+    void failed(Connection& c, const std::string& why) {
+        c.disconnect();
+        if (c.attempt >= target.retries) return done(c, false, why + " (after " + std::to_string(c.attempt + 1) + " attempts)");
+        const auto delay = std::chrono::milliseconds(200) * (1u << std::min(c.attempt, 6u));
+        ++c.attempt;
         auto self = shared_from_this();
-        backoff.expires_after(delay);
-        backoff.async_wait([self](beast::error_code ec) {
+        Connection* conn = &c;
+        c.backoff.expires_after(delay);
+        c.backoff.async_wait([self, conn](beast::error_code ec) {
             if (ec || self->closed) return;
-            self->busy = false;
-            self->kick();
+            self->attempt(*conn);
         });
     }
 };
 
-HttpSink::HttpSink(asio::io_context& io, HttpTarget target, Outcome outcome)
-    : impl_(std::make_shared<Impl>(io, std::move(target), std::move(outcome))) {}
+std::expected<std::unique_ptr<HttpSink>, std::string> HttpSink::create(asio::io_context& io, HttpTarget target,
+                                                                       Outcome outcome) {
+    auto impl = std::make_shared<Impl>(io, std::move(target), std::move(outcome));
+    if (impl->target.tls) {
+        impl->tls_context.emplace(asio::ssl::context::tls_client);
+        auto ok = net::configure_tls_client(*impl->tls_context,
+                                            {impl->target.ca_file, impl->target.cert_file, impl->target.key_file});
+        if (!ok) return std::unexpected(ok.error());
+    }
+    return std::unique_ptr<HttpSink>(new HttpSink(std::move(impl)));
+}
+
+HttpSink::HttpSink(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 HttpSink::~HttpSink() {
     impl_->closed = true;
     impl_->outcome = nullptr;
     impl_->resolver.cancel();
-    impl_->backoff.cancel();
-    impl_->disconnect();
+    for (auto& c : impl_->connections) {
+        c->backoff.cancel();
+        c->disconnect();
+    }
 }
 
-void HttpSink::send(std::string body) {
+void HttpSink::send(const std::string& key, std::string body) {
     Impl& s = *impl_;
-    if (s.queue.size() >= s.target.max_queue) {
-        if (s.outcome) s.outcome(false, "the queue of " + std::to_string(s.target.max_queue) + " rows is full; row dropped");
+    if (!s.queue.push(key, std::move(body))) {
+        if (s.outcome) s.outcome(false, "the queue of " + std::to_string(s.target.max_queue) + " rows is full; row dropped", {});
         return;
     }
-    s.queue.push_back(std::move(body));
     s.kick();
 }
 

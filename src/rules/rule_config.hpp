@@ -6,9 +6,11 @@
 #include <string>
 #include <vector>
 
+#include "rules/call_config.hpp"
+
 namespace ib::rules {
 
-enum class ActionKind : uint8_t { Publish, Write, Log, Http, Sqlite };
+enum class ActionKind : uint8_t { Publish, Write, Log, Http, Sqlite, Grpc };
 
 struct ActionConfig {
     ActionKind kind = ActionKind::Log;
@@ -30,6 +32,8 @@ struct ActionConfig {
     uint32_t timeout_ms = 5000;
     uint32_t retries = 3;
     uint32_t max_queue = 1000;
+    // Http over https://, keys, the answer; Grpc (rules/call_config.hpp).
+    CallConfig call;
     // Sqlite: rows appended to `table` in data_dir/rules.db (id, ts, rule, row as
     // JSON), the oldest deleted beyond max_rows.
     std::string table;

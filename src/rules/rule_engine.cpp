@@ -14,7 +14,9 @@
 #include "core/log.hpp"
 #include "core/quote.hpp"
 #include "net/loop_check.hpp"
+#include "rules/grpc_sink.hpp"
 #include "rules/http_sink.hpp"
+#include "rules/json_row.hpp"
 #include "rules/output_template.hpp"
 #include "rules/shared_document.hpp"
 #include "store/row_tables.hpp"
@@ -34,6 +36,7 @@ std::string_view action_name(ActionKind k) {
         case ActionKind::Log: return "log";
         case ActionKind::Http: return "http";
         case ActionKind::Sqlite: return "sqlite";
+        case ActionKind::Grpc: return "grpc";
     }
     return "?";
 }
@@ -45,9 +48,18 @@ struct Action {
     ActionStatus status;
     HttpTarget http_target;
     std::unique_ptr<HttpSink> http;  // made when the rule runs, not when it is only checked
+    // Http and grpc: rows of one key in order; the answer parsed into a row.
+    OutputTemplate key;
+    std::unique_ptr<JsonRow> answer;
+    std::unique_ptr<Action> reply;  // http: publishes the answer to response_topic
+    std::unique_ptr<GrpcSink> grpc;
 };
 
-std::expected<Action, std::string> make_action(const ActionConfig& c, const Rule& rule) {
+bool calls_out(ActionKind k) { return k == ActionKind::Http || k == ActionKind::Grpc; }
+
+// `after_call`: the action follows a grpc action, so its templates name the
+// answer's fields, which are not known before it comes.
+std::expected<Action, std::string> make_action(const ActionConfig& c, const Rule& rule, bool after_call) {
     Action a;
     a.config = c;
     a.status.kind = std::string(action_name(c.kind));
@@ -58,9 +70,15 @@ std::expected<Action, std::string> make_action(const ActionConfig& c, const Rule
     if (!payload) return std::unexpected(std::string(action_name(c.kind)) + " action: payload: " + payload.error());
     a.topic = std::move(*topic);
     a.payload = std::move(*payload);
-    if (!rule.select_star()) {
+    if (calls_out(c.kind)) {
+        auto key = OutputTemplate::parse(c.call.key);
+        if (!key) return std::unexpected(std::string(action_name(c.kind)) + " action: key: " + key.error());
+        a.key = std::move(*key);
+        a.answer = std::make_unique<JsonRow>();
+    }
+    if (!rule.select_star() && !after_call) {
         auto cols = rule.columns();
-        for (const auto* t : {&a.topic, &a.payload}) {
+        for (const auto* t : {&a.topic, &a.payload, &a.key}) {
             for (const std::string& name : t->columns()) {
                 if (std::find(cols.begin(), cols.end(), name) == cols.end()) {
                     return std::unexpected(std::string(action_name(c.kind)) + " action: ${" + name +
@@ -76,7 +94,25 @@ std::expected<Action, std::string> make_action(const ActionConfig& c, const Rule
         target->timeout = std::chrono::milliseconds(c.timeout_ms);
         target->retries = c.retries;
         target->max_queue = c.max_queue;
+        target->concurrency = c.call.concurrency;
+        target->ca_file = c.call.ca_file;
+        target->cert_file = c.call.cert_file;
+        target->key_file = c.call.key_file;
+        for (const std::string& h : c.call.headers) {
+            const auto colon = h.find(':');
+            const auto value = h.find_first_not_of(' ', colon + 1);
+            target->headers.emplace_back(h.substr(0, colon), value == std::string::npos ? "" : h.substr(value));
+        }
         a.http_target = std::move(*target);
+        if (!c.call.response_topic.empty()) {
+            ActionConfig publish;
+            publish.kind = ActionKind::Publish;
+            publish.topic = c.call.response_topic;
+            publish.payload = c.call.response_template;
+            auto reply = make_action(publish, rule, true);
+            if (!reply) return std::unexpected("http action: response_topic: " + reply.error());
+            a.reply = std::make_unique<Action>(std::move(*reply));
+        }
     }
     if (c.kind == ActionKind::Sqlite && !store::valid_table_name(c.table)) {
         return std::unexpected("sqlite action: " + ib::quoted(c.table) +
@@ -104,10 +140,12 @@ std::expected<std::unique_ptr<Rule>, std::string> compile_rule(const RuleConfig&
     options.late_tolerance_ms = config.late_tolerance_ms;
     auto rule = Rule::compile(config.sql, options);
     if (!rule) return std::unexpected("rule " + ib::quoted(config.id) + ": " + rule.error());
+    bool after_call = false;
     for (const auto& a : config.actions) {
-        if (auto made = make_action(a, **rule); !made) {
+        if (auto made = make_action(a, **rule, after_call); !made) {
             return std::unexpected("rule " + ib::quoted(config.id) + ": " + made.error());
         }
+        after_call = after_call || a.kind == ActionKind::Grpc;
     }
     return rule;
 }
@@ -145,7 +183,7 @@ struct RuleEngine::Impl {
     bool row_tables_failed = false;  // the writer's
     int64_t armed_for = std::numeric_limits<int64_t>::max();
     bool stopped = false;
-    std::string topic_buf, payload_buf, missing, write_buf;
+    std::string topic_buf, payload_buf, missing, write_buf, key_buf;
     // Last, so it is destroyed first: it runs what is queued, using the stores above.
     std::unique_ptr<store::WriterThread> writer;
 
@@ -243,22 +281,18 @@ struct RuleEngine::Impl {
         if (!rule) return std::unexpected(rule.error());
         auto r = std::make_unique<Running>();
         r->rule = std::move(*rule);
-        for (const auto& a : config.actions) r->actions.push_back(*make_action(a, *r->rule));
+        bool after_call = false;
+        for (const auto& a : config.actions) {
+            r->actions.push_back(*make_action(a, *r->rule, after_call));
+            after_call = after_call || a.kind == ActionKind::Grpc;
+        }
         r->config = std::move(config);
         r->from_file = from_file;
         Running* raw = r.get();
-        for (Action& a : r->actions) {
-            if (a.config.kind == ActionKind::Http) {
-                Action* action = &a;  // the vector is complete: its elements stay put
-                a.http = std::make_unique<HttpSink>(io, a.http_target, [raw, action](bool ok, const std::string& error) {
-                    if (ok) {
-                        ++action->status.done;
-                        return;
-                    }
-                    ++action->status.errors;
-                    action->status.last_error = error;
-                    raw->rule->count_action_error("http action: " + error, unix_ms());
-                });
+        for (std::size_t i = 0; i < r->actions.size(); ++i) {
+            Action& a = r->actions[i];
+            if (auto made = make_call(*raw, i); !made) {
+                return std::unexpected("rule " + ib::quoted(r->config.id) + ": " + a.status.kind + " action: " + made.error());
             }
             if (a.config.kind == ActionKind::Sqlite && !open_row_tables()) {
                 return std::unexpected("rule " + ib::quoted(r->config.id) + ": sqlite action: no data directory to keep rules.db in");
@@ -295,17 +329,62 @@ struct RuleEngine::Impl {
         if (r.rule->windowed()) arm();
     }
 
-    void act(Running& r, const OutputRow& row) {
-        for (Action& a : r.actions) {
+    void act(Running& r, const OutputRow& row) { act_from(r, 0, row); }
+
+    // The actions from `first` on; those after a grpc action run on its answer, later.
+    void act_from(Running& r, std::size_t first, const OutputRow& row) {
+        for (std::size_t i = first; i < r.actions.size(); ++i) {
+            Action& a = r.actions[i];
             std::string error = run_action(r, a, row);
-            if (error.empty()) {
-                if (a.config.kind != ActionKind::Http) ++a.status.done;
-                continue;
+            if (!error.empty()) {
+                count_error(r, a, error);
+            } else if (!calls_out(a.config.kind)) {
+                ++a.status.done;
             }
-            ++a.status.errors;
-            a.status.last_error = error;
-            r.rule->count_action_error(a.status.kind + " action: " + error, unix_ms());
+            if (a.config.kind == ActionKind::Grpc) return;
         }
+    }
+
+    void count_error(Running& r, Action& a, const std::string& error) {
+        ++a.status.errors;
+        a.status.last_error = error;
+        r.rule->count_action_error(a.status.kind + " action: " + error, unix_ms());
+    }
+
+    // The sink of the rule's action `index` when it calls a service; its outcomes
+    // are counted on the action and the rule, and its answer continues.
+    std::expected<void, std::string> make_call(Running& r, std::size_t index) {
+        Action& a = r.actions[index];  // the vector is complete: its elements stay put
+        Running* rule = &r;
+        auto outcome = [this, rule, index](bool ok, const std::string& error, std::string_view answer) {
+            Action& action = rule->actions[index];
+            if (!ok) return count_error(*rule, action, error);
+            ++action.status.done;
+            if (action.reply || action.config.kind == ActionKind::Grpc) on_answer(*rule, action, index + 1, answer);
+        };
+        if (a.config.kind == ActionKind::Http) {
+            auto sink = HttpSink::create(io, a.http_target, std::move(outcome));
+            if (!sink) return std::unexpected(sink.error());
+            a.http = std::move(*sink);
+        } else if (a.config.kind == ActionKind::Grpc) {
+            const CallConfig& c = a.config.call;
+            services::GrpcMethodTarget target{c.address, c.tls, c.ca_file, c.cert_file, c.key_file, c.proto, c.service, c.method};
+            GrpcSink::Limits limits{std::chrono::milliseconds(a.config.timeout_ms), c.concurrency, a.config.max_queue};
+            auto sink = GrpcSink::create(io, target, limits, std::move(outcome));
+            if (!sink) return std::unexpected(sink.error());
+            a.grpc = std::move(*sink);
+        }
+        return {};
+    }
+
+    // A call's answer goes on: published to the http action's response_topic, or
+    // as the row of the actions after a grpc action.
+    void on_answer(Running& r, Action& a, std::size_t next, std::string_view json) {
+        if (stopped) return;
+        if (std::string why = a.answer->parse(json); !why.empty()) return count_error(r, a, why);
+        const OutputRow row = a.answer->row();
+        if (!a.reply) return act_from(r, next, row);
+        if (std::string error = run_action(r, *a.reply, row); !error.empty()) count_error(r, a, "response_topic: " + error);
     }
 
     bool open_row_tables() {
@@ -345,13 +424,16 @@ struct RuleEngine::Impl {
     // "" or why the action failed for this row; an http action counts its outcome later.
     std::string run_action(Running& r, Action& a, const OutputRow& row) {
         switch (a.config.kind) {
-            case ActionKind::Http: {
+            case ActionKind::Http:
+            case ActionKind::Grpc: {
                 std::string body(row.json);
                 if (!a.payload.empty()) {
                     if (!a.payload.render(row, payload_buf, missing)) return "the row has no column '" + missing + "' for the body";
                     body = payload_buf;
                 }
-                a.http->send(std::move(body));
+                if (!a.key.render(row, key_buf, missing)) return "the row has no column '" + missing + "' for the key";
+                if (a.http) a.http->send(key_buf, std::move(body));
+                if (a.grpc) a.grpc->send(key_buf, std::move(body));
                 return {};
             }
             case ActionKind::Sqlite:

@@ -3,6 +3,7 @@
 #include "config/json_tree.hpp"
 #include "core/quote.hpp"
 #include "mqtt/codec/codec.hpp"
+#include "rules/call_settings.hpp"
 #include "rules/rule_engine.hpp"
 
 namespace ib::rules {
@@ -94,7 +95,7 @@ const std::vector<Field<ActionConfig>>& write_fields() {
 
 const std::vector<Field<ActionConfig>>& http_fields() {
     static const std::vector<Field<ActionConfig>> f = {
-        {"url", Kind::String, "(required)", "Endpoint, `http://host[:port]/path`; rows go one at a time, in order, over a kept-alive connection.", 0, 0,
+        {"url", Kind::String, "(required)", "Endpoint, `http[s]://host[:port]/path`; rows go in order per key over kept-alive connections; https verifies the server.", 0, 0,
          [](ActionConfig& a, const toml::node& n) {
              a.url = str(n);
              return std::string();
@@ -130,6 +131,16 @@ const std::vector<Field<ActionConfig>>& http_fields() {
     return f;
 }
 
+// The plain HTTP keys and those of a call (rules/call_settings).
+const std::vector<Field<ActionConfig>>& http_action_fields() {
+    static const std::vector<Field<ActionConfig>> f = [] {
+        auto v = http_fields();
+        v.insert(v.end(), http_call_fields().begin(), http_call_fields().end());
+        return v;
+    }();
+    return f;
+}
+
 const std::vector<Field<ActionConfig>>& sqlite_fields() {
     static const std::vector<Field<ActionConfig>> f = {
         {"table", Kind::String, "(required)",
@@ -162,15 +173,16 @@ constexpr ActionType kActionTypes[] = {
     {"publish", ActionKind::Publish, publish_fields},
     {"write", ActionKind::Write, write_fields},
     {"log", ActionKind::Log, log_fields},
-    {"http", ActionKind::Http, http_fields},
+    {"http", ActionKind::Http, http_action_fields},
     {"sqlite", ActionKind::Sqlite, sqlite_fields},
+    {"grpc", ActionKind::Grpc, grpc_fields},
 };
 
 std::nullopt_t unknown_action(std::string_view name, uint32_t line, const std::string& path, const ReportProblem& report);
 
 std::optional<ActionConfig> parse_action(const toml::table& t, const std::string& path, const ReportProblem& report) {
     if (t.size() != 1) {
-        report(line_of(t), path + ": an action is one of publish, write, log, http, sqlite, e.g. {publish = {topic = \"alarms/${device}\"}}");
+        report(line_of(t), path + ": an action is one of publish, write, log, http, sqlite, grpc, e.g. {publish = {topic = \"alarms/${device}\"}}");
         return std::nullopt;
     }
     for (auto&& [k, v] : t) {
@@ -182,6 +194,10 @@ std::optional<ActionConfig> parse_action(const toml::table& t, const std::string
             ActionConfig a;
             a.kind = type.kind;
             if (!apply_fields(*body, type.fields(), {}, a, join(path, name), line_of(*body), report)) return std::nullopt;
+            if (std::string why = check_call(a); !why.empty()) {
+                report(line_of(*body), join(path, name) + ": " + why);
+                return std::nullopt;
+            }
             return a;
         }
         return unknown_action(name, line_of(v), path, report);
@@ -194,7 +210,7 @@ std::nullopt_t unknown_action(std::string_view name, uint32_t line, const std::s
     for (const ActionType& type : kActionTypes) names.push_back(type.name);
     std::string_view best = suggest(name, names);
     report(line, path + ": unknown action '" + std::string(name) + "'" +
-                           (best.empty() ? std::string(" (one of publish, write, log, http, sqlite)") : " (did you mean '" + std::string(best) + "'?)"));
+                           (best.empty() ? std::string(" (one of publish, write, log, http, sqlite, grpc)") : " (did you mean '" + std::string(best) + "'?)"));
     return std::nullopt;
 }
 
@@ -264,7 +280,14 @@ std::string rule_to_json(const RuleConfig& r) {
                 out += "{\"http\":{\"url\":" + ib::quoted(a.url) + ",\"method\":" + ib::quoted(a.method);
                 if (!a.payload.empty()) out += ",\"payload\":" + ib::quoted(a.payload);
                 out += ",\"timeout_ms\":" + std::to_string(a.timeout_ms) + ",\"retries\":" + std::to_string(a.retries) +
-                       ",\"max_queue\":" + std::to_string(a.max_queue) + "}}";
+                       ",\"max_queue\":" + std::to_string(a.max_queue);
+                append_call_json(out, a);
+                out += "}}";
+                break;
+            case ActionKind::Grpc:
+                out += "{\"grpc\":{\"method\":" + ib::quoted(a.call.method);
+                append_call_json(out, a);
+                out += "}}";
                 break;
             case ActionKind::Sqlite:
                 out += "{\"sqlite\":{\"table\":" + ib::quoted(a.table) + ",\"max_rows\":" + std::to_string(a.max_rows) + "}}";
@@ -288,9 +311,11 @@ std::string render_rules_markdown() {
     out += "\n### write\n\n";
     out += render_markdown(write_fields());
     out += "\n### log\n\nLogs each row at info level. No keys.\n\n### http\n\n";
-    out += render_markdown(http_fields());
+    out += render_markdown(http_action_fields());
     out += "\n### sqlite\n\n";
     out += render_markdown(sqlite_fields());
+    out += "\n### grpc\n\nCalls a unary gRPC method with each row (docs/rules.md); the answer is the row of the actions after it.\n\n";
+    out += render_markdown(grpc_fields());
     return out;
 }
 
