@@ -54,3 +54,28 @@ for dir in web tests/browser; do
     (cd "$root/$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
   fi
 done
+
+# The rules' grpc action (issue 16): gRPC++ and protobuf with its .proto parser
+# (libprotoc-dev has compiler/importer.h), and protoc for looking at a user's
+# .proto by hand. CMake leaves the action out when they are missing.
+grpc_packages=(libgrpc++-dev libprotobuf-dev libprotoc-dev protobuf-compiler)
+grpc_missing=()
+for p in "${grpc_packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    grpc_missing+=("$p")
+  fi
+done
+if ((${#grpc_missing[@]} > 0)); then
+  echo "install-deps: installing ${grpc_missing[*]}"
+  sudo=""
+  if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${grpc_missing[@]}" ||
+    { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${grpc_missing[@]}"; }
+fi
+
+# The @grpc/grpc-js server the grpc action's tests call, exactly as its lockfile pins it.
+grpc_peer="$root/tests/peers/grpc"
+if [[ ! -d $grpc_peer/node_modules/@grpc/grpc-js ]] || [[ $grpc_peer/package-lock.json -nt $grpc_peer/node_modules ]]; then
+  echo "install-deps: npm ci in tests/peers/grpc"
+  (cd "$grpc_peer" && npm ci --no-audit --no-fund --loglevel=error)
+fi
