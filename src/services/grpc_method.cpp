@@ -19,6 +19,7 @@
 #include <mutex>
 #include <set>
 #include <sstream>
+#include <vector>
 
 namespace ib::services {
 
@@ -94,7 +95,7 @@ struct GrpcMethod::Impl : std::enable_shared_from_this<Impl> {
     // answers are still wanted.
     std::mutex mutex;
     std::condition_variable idle;
-    std::set<grpc::ClientContext*> in_flight;
+    std::set<std::shared_ptr<Call>> in_flight;
     bool closed = false;
 
     explicit Impl(boost::asio::io_context& i) : io(i) {}
@@ -124,7 +125,7 @@ struct GrpcMethod::Impl : std::enable_shared_from_this<Impl> {
             error = std::string(code_name(status.error_code())) + ": " + status.error_message();
         }
         std::lock_guard lock(mutex);
-        in_flight.erase(&call->context);
+        in_flight.erase(call);
         if (!closed) {
             boost::asio::post(io, [self = shared_from_this(), done = std::move(done), ok, error = std::move(error),
                                    json = std::move(json)] {
@@ -190,7 +191,12 @@ GrpcMethod::GrpcMethod(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 GrpcMethod::~GrpcMethod() {
     std::unique_lock lock(impl_->mutex);
     impl_->closed = true;
-    for (grpc::ClientContext* c : impl_->in_flight) c->TryCancel();
+    // Cancelled without the lock: gRPC may run a call's completion on this very
+    // thread, inside TryCancel, and the completion takes the lock.
+    std::vector<std::shared_ptr<Call>> calls(impl_->in_flight.begin(), impl_->in_flight.end());
+    lock.unlock();
+    for (const auto& c : calls) c->context.TryCancel();
+    lock.lock();
     // Cancelled calls end at once; the bound only keeps a wedged library from
     // holding the loop.
     impl_->idle.wait_for(lock, std::chrono::seconds(1), [this] { return impl_->in_flight.empty(); });
@@ -213,7 +219,7 @@ std::expected<void, std::string> GrpcMethod::call(std::string_view request_json,
     call->context.set_deadline(std::chrono::system_clock::now() + deadline);
     {
         std::lock_guard lock(m.mutex);
-        m.in_flight.insert(&call->context);
+        m.in_flight.insert(call);
     }
     m.stub->UnaryCall(&call->context, m.path, grpc::StubOptions(), &call->request, &call->response,
                       [self = impl_, call, done = std::move(done)](grpc::Status status) mutable {

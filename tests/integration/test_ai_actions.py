@@ -294,6 +294,19 @@ publish = { topic = "copy/${ref}" }
         self.assertEqual(r["actions"][0]["last_error"], "INTERNAL: model not loaded")
         self.assertEqual(r["errors"]["action"], 3, r)
         sub.expect_no_message(0.2)
+        # A rule removed while its call is in flight lets go of it; the others go on.
+        status, body = http_json(b, "POST", "/api/v1/rules", {
+            "id": "patient", "sql": "SELECT * FROM \"img/+\"",
+            "actions": [{"grpc": {"address": "127.0.0.1:%d" % peer.port, "proto": PROTO,
+                                  "service": "vision.Inspector", "method": "Score", "timeout_ms": 60000}}]})
+        self.assertEqual(status, 201, body)
+        pub.publish("img/cam1", image("img-9", "cam1", 0.5, delay_ms=3000), qos=1)
+        self.wait_for(lambda: [r["method"] for r in peer.requests() if r["ref"] == "img-9"].count("Score") == 2,
+                      "the call in flight")
+        status, body = http_json(b, "DELETE", "/api/v1/rules/patient")
+        self.assertEqual(status, 204, body)
+        pub.publish("img/cam2", image("img-10", "cam2", 0.5), qos=1)
+        self.assertEqual(self.received(sub, 2), [("copy/img-9", {"ref": "img-9"}), ("copy/img-10", {"ref": "img-10"})])
 
     def test_a_proto_without_the_method_is_refused_with_the_rule(self):
         b = self.start_broker()
