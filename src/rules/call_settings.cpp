@@ -44,6 +44,8 @@ const std::vector<Field<ActionConfig>>& http_call_fields() {
                              std::string line = h.as_string()->get();
                              const auto colon = line.find(':');
                              if (colon == std::string::npos || colon == 0) return ib::quoted(line) + " is not `Name: value`";
+                             // A line break would end the header and start another one the rule's author did not write.
+                             if (line.find_first_of("\r\n") != std::string::npos) return "a header has no line breaks";
                              a.call.headers.push_back(std::move(line));
                          }
                          return {};
