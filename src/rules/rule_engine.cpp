@@ -127,6 +127,19 @@ std::expected<Action, std::string> make_action(const ActionConfig& c, const Rule
     return a;
 }
 
+// The rule's actions in order; those after a grpc action name its answer's fields.
+std::expected<std::vector<Action>, std::string> make_actions(const RuleConfig& config, const Rule& rule) {
+    std::vector<Action> out;
+    bool after_call = false;
+    for (const auto& a : config.actions) {
+        auto made = make_action(a, rule, after_call);
+        if (!made) return std::unexpected("rule " + ib::quoted(config.id) + ": " + made.error());
+        out.push_back(std::move(*made));
+        after_call = after_call || a.kind == ActionKind::Grpc;
+    }
+    return out;
+}
+
 // What a checkpoint belongs to: state saved under other SQL or options is not restored.
 std::string fingerprint(const RuleConfig& c) {
     return c.sql + "\n" + c.event_time + "\n" + std::to_string(c.late_tolerance_ms);
@@ -140,13 +153,7 @@ std::expected<std::unique_ptr<Rule>, std::string> compile_rule(const RuleConfig&
     options.late_tolerance_ms = config.late_tolerance_ms;
     auto rule = Rule::compile(config.sql, options);
     if (!rule) return std::unexpected("rule " + ib::quoted(config.id) + ": " + rule.error());
-    bool after_call = false;
-    for (const auto& a : config.actions) {
-        if (auto made = make_action(a, **rule, after_call); !made) {
-            return std::unexpected("rule " + ib::quoted(config.id) + ": " + made.error());
-        }
-        after_call = after_call || a.kind == ActionKind::Grpc;
-    }
+    if (auto actions = make_actions(config, **rule); !actions) return std::unexpected(actions.error());
     return rule;
 }
 
@@ -281,11 +288,7 @@ struct RuleEngine::Impl {
         if (!rule) return std::unexpected(rule.error());
         auto r = std::make_unique<Running>();
         r->rule = std::move(*rule);
-        bool after_call = false;
-        for (const auto& a : config.actions) {
-            r->actions.push_back(*make_action(a, *r->rule, after_call));
-            after_call = after_call || a.kind == ActionKind::Grpc;
-        }
+        r->actions = std::move(*make_actions(config, *r->rule));
         r->config = std::move(config);
         r->from_file = from_file;
         Running* raw = r.get();
