@@ -16,6 +16,8 @@
 #include "net/loop_check.hpp"
 #include "rules/http_sink.hpp"
 #include "rules/output_template.hpp"
+#include "rules/postgres_settings.hpp"
+#include "rules/postgres_sink.hpp"
 #include "rules/shared_document.hpp"
 #include "store/row_tables.hpp"
 #include "store/rule_state_store.hpp"
@@ -34,6 +36,7 @@ std::string_view action_name(ActionKind k) {
         case ActionKind::Log: return "log";
         case ActionKind::Http: return "http";
         case ActionKind::Sqlite: return "sqlite";
+        case ActionKind::Postgres: return "postgres";
     }
     return "?";
 }
@@ -45,6 +48,7 @@ struct Action {
     ActionStatus status;
     HttpTarget http_target;
     std::unique_ptr<HttpSink> http;  // made when the rule runs, not when it is only checked
+    std::unique_ptr<PostgresSink> postgres;  // made once the rule's earlier version has let its queue go
 };
 
 std::expected<Action, std::string> make_action(const ActionConfig& c, const Rule& rule) {
@@ -81,6 +85,9 @@ std::expected<Action, std::string> make_action(const ActionConfig& c, const Rule
     if (c.kind == ActionKind::Sqlite && !store::valid_table_name(c.table)) {
         return std::unexpected("sqlite action: " + ib::quoted(c.table) +
                                " is not a table name: a letter or '_', then letters, digits or '_' (at most 64)");
+    }
+    if (c.kind == ActionKind::Postgres) {
+        if (std::string why = check_postgres_action(c.postgres, rule); !why.empty()) return std::unexpected("postgres action: " + why);
     }
     if (c.kind == ActionKind::Write && !c.tag.empty() && rule.columns().size() != 1) {
         auto cols = rule.columns();
@@ -263,6 +270,9 @@ struct RuleEngine::Impl {
             if (a.config.kind == ActionKind::Sqlite && !open_row_tables()) {
                 return std::unexpected("rule " + ib::quoted(r->config.id) + ": sqlite action: no data directory to keep rules.db in");
             }
+            if (a.config.kind == ActionKind::Postgres && data_dir.empty()) {
+                return std::unexpected("rule " + ib::quoted(r->config.id) + ": postgres action: no data directory to keep its queue in");
+            }
         }
         r->rule->on_emit([this, raw](const OutputRow& row) { act(*raw, row); });
         return r;
@@ -299,7 +309,7 @@ struct RuleEngine::Impl {
         for (Action& a : r.actions) {
             std::string error = run_action(r, a, row);
             if (error.empty()) {
-                if (a.config.kind != ActionKind::Http) ++a.status.done;
+                if (a.config.kind != ActionKind::Http && a.config.kind != ActionKind::Postgres) ++a.status.done;
                 continue;
             }
             ++a.status.errors;
@@ -342,9 +352,41 @@ struct RuleEngine::Impl {
         });
     }
 
-    // "" or why the action failed for this row; an http action counts its outcome later.
+    // The queue file is the rule's and the action's: a rule replaced finds its
+    // rows again, once the earlier version has closed it (so call this after).
+    void open_postgres(Running& r) {
+        for (size_t i = 0; i < r.actions.size(); ++i) {
+            Action& a = r.actions[i];
+            if (a.config.kind != ActionKind::Postgres || a.postgres) continue;
+            Running* raw = &r;
+            Action* action = &a;
+            auto sink = PostgresSink::open(
+                io, a.config.postgres, data_dir + "/rules-postgres-" + r.config.id + "-" + std::to_string(i + 1) + ".db",
+                r.config.id, [raw, action](uint64_t written, const std::string& error) {
+                    if (error.empty()) {
+                        action->status.done += written;
+                        return;
+                    }
+                    ++action->status.errors;
+                    action->status.last_error = error;
+                    raw->rule->count_action_error("postgres action: " + error, unix_ms());
+                });
+            if (!sink) {
+                log::error("rule '{}': postgres action: cannot open its queue: {}", r.config.id, sink.error());
+                a.status.last_error = "cannot open its queue: " + sink.error();
+                continue;
+            }
+            a.postgres = std::move(*sink);
+        }
+    }
+
+    // "" or why the action failed for this row; http and postgres actions count their outcome later.
     std::string run_action(Running& r, Action& a, const OutputRow& row) {
         switch (a.config.kind) {
+            case ActionKind::Postgres:
+                if (!a.postgres) return a.status.last_error;
+                a.postgres->write(row.json);
+                return {};
             case ActionKind::Http: {
                 std::string body(row.json);
                 if (!a.payload.empty()) {
@@ -469,6 +511,7 @@ std::expected<void, std::string> RuleEngine::start(std::vector<RuleConfig> file_
     }
     for (auto& r : e.rules) {
         e.restore(*r);
+        e.open_postgres(*r);
         if (auto s = e.subscribe(*r); !s) return std::unexpected(s.error());
     }
     if (!e.rules.empty()) log::info("rules: {} rules loaded", e.rules.size());
@@ -486,6 +529,11 @@ void RuleEngine::stop() {
     e.checkpoint_timer.cancel();
     e.row_timer.cancel();
     for (auto& r : e.rules) e.unsubscribe(*r);
+    for (auto& r : e.rules) {
+        for (Action& a : r->actions) {
+            if (a.postgres) a.postgres->finish();
+        }
+    }
     e.checkpoint();
     e.commit_rows();
     // The last checkpoint is on disk when stop() returns (once, at shutdown).
@@ -504,6 +552,7 @@ std::expected<void, RuleError> RuleEngine::add(RuleConfig config) {
     if (auto s = e.subscribe(**r); !s) return std::unexpected(RuleError{RuleErrc::Invalid, s.error()});
     e.ensure_state(**r);
     e.forget_state(config.id);  // a checkpoint of an earlier rule of that id
+    e.open_postgres(**r);
     e.rules.push_back(std::move(*r));
     return {};
 }
@@ -525,6 +574,7 @@ std::expected<void, RuleError> RuleEngine::replace(RuleConfig config) {
     for (auto& slot : e.rules) {
         if (slot.get() == old) {
             slot = std::move(*r);
+            e.open_postgres(*slot);
             if (auto s = e.subscribe(*slot); !s) return std::unexpected(RuleError{RuleErrc::Invalid, s.error()});
             break;
         }
@@ -589,6 +639,27 @@ const RuleConfig* RuleEngine::find(std::string_view id) const {
     return nullptr;
 }
 
+namespace {
+
+void collect_postgres_metrics(MetricSink& sink, const std::string& label, const PostgresFigures& f) {
+    const auto C = MetricType::Counter;
+    const auto G = MetricType::Gauge;
+    sink.push_back({"ib_rule_postgres_rows_written_total", "Rows a postgres action committed in PostgreSQL", C, label,
+                    static_cast<double>(f.written)});
+    sink.push_back({"ib_rule_postgres_rows_refused_total", "Rows PostgreSQL refused (a value its column does not take)", C,
+                    label, static_cast<double>(f.refused)});
+    sink.push_back({"ib_rule_postgres_rows_dropped_total", "Rows a postgres action's full queue dropped or refused", C, label,
+                    static_cast<double>(f.dropped)});
+    sink.push_back({"ib_rule_postgres_queued_rows", "Rows in a postgres action's disk queue, not yet written", G, label,
+                    static_cast<double>(f.queued_rows)});
+    sink.push_back({"ib_rule_postgres_queued_bytes", "Bytes of rows in a postgres action's disk queue", G, label,
+                    static_cast<double>(f.queued_bytes)});
+    sink.push_back({"ib_rule_postgres_connected", "1 while a postgres action's last attempt found the server and the table ready",
+                    G, label, f.connected ? 1.0 : 0.0});
+}
+
+}  // namespace
+
 void RuleEngine::collect_metrics(MetricSink& sink) const {
     IB_ASSERT_ON_LOOP(impl_->io);
     const auto C = MetricType::Counter;
@@ -612,6 +683,9 @@ void RuleEngine::collect_metrics(MetricSink& sink) const {
         }
         sink.push_back({"ib_rule_latency_avg_microseconds", "Mean processing time per message", G, label, s.latency_avg_us});
         sink.push_back({"ib_rule_latency_max_microseconds", "Longest processing time of one message", G, label, s.latency_max_us});
+        for (const Action& a : r->actions) {
+            if (a.postgres) collect_postgres_metrics(sink, label + ",table=" + ib::quoted(a.config.postgres.table), a.postgres->figures());
+        }
     }
 }
 
