@@ -6,6 +6,8 @@
 // libpq stays in the .cpp.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -16,6 +18,8 @@
 
 #include "rules/postgres_config.hpp"
 #include "rules/postgres_rows.hpp"
+
+struct pg_result;  // libpq's PGresult
 
 namespace ib::rules {
 
@@ -42,7 +46,8 @@ struct CopyOutcome {
 
 class PostgresSession {
 public:
-    explicit PostgresSession(PostgresTarget target);
+    // `closing` ends any wait for the server (the action is going away).
+    PostgresSession(PostgresTarget target, const std::atomic<bool>& closing);
     ~PostgresSession();
     PostgresSession(const PostgresSession&) = delete;
     PostgresSession& operator=(const PostgresSession&) = delete;
@@ -57,7 +62,11 @@ public:
     bool hypertable() const { return hypertable_; }
 
 private:
+    using Clock = std::chrono::steady_clock;
     std::optional<PgFailure> connect();
+    std::optional<PgFailure> wait_socket(bool for_write, Clock::time_point deadline);
+    pg_result* run(const char* sql, std::span<const char* const> params, std::optional<PgFailure>& failure);
+    pg_result* result(Clock::time_point deadline, std::optional<PgFailure>& failure);
     std::optional<PgFailure> ready_table();
     // One COPY of `data` (whole lines), in its own transaction.
     std::optional<PgFailure> copy(std::string_view data);
@@ -65,6 +74,7 @@ private:
 
     PostgresTarget target_;
     std::string copy_sql_;
+    const std::atomic<bool>& closing_;
     struct Conn;
     std::unique_ptr<Conn> conn_;
     std::unique_ptr<CopyEncoder> encoder_;

@@ -232,7 +232,7 @@ std::expected<std::unique_ptr<PostgresSink>, std::string> PostgresSink::open(asi
         log::error("rule '{}': postgres action: the queue file was damaged and moved to {}; a new one started", name,
                    raw->queue->recovered_from());
     }
-    raw->session = std::make_unique<PostgresSession>(raw->target);
+    raw->session = std::make_unique<PostgresSession>(raw->target, raw->closing);
     raw->pg_thread = std::make_unique<store::WriterThread>(thread_name("ib-pg-", name));
     // Rows a previous run queued go first.
     raw->pump();
