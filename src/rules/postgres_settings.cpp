@@ -1,5 +1,7 @@
 #include "rules/postgres_settings.hpp"
 
+#include <libpq-fe.h>
+
 #include <algorithm>
 
 #include "core/quote.hpp"
@@ -52,8 +54,20 @@ const std::vector<Field<ActionConfig>>& postgres_fields() {
          "password in a passfile (`passfile=/etc/ironbridge/pgpass`), as the rule is shown by the API.",
          0, 0,
          [](ActionConfig& a, const toml::node& n) -> std::string {
-             a.postgres.dsn = str(n);
-             return a.postgres.dsn.empty() ? "must not be empty" : "";
+             std::string dsn = str(n);
+             if (dsn.empty()) return "must not be empty";
+             // Its syntax is checked now, as libpq will read it, not at the first connection.
+             char* error = nullptr;
+             PQconninfoOption* options = PQconninfoParse(dsn.c_str(), &error);
+             if (options == nullptr) {
+                 std::string why = error ? error : "out of memory";
+                 PQfreemem(error);
+                 while (!why.empty() && why.back() == '\n') why.pop_back();
+                 return why;
+             }
+             PQconninfoFree(options);
+             a.postgres.dsn = std::move(dsn);
+             return {};
          },
          nullptr, true},
         {"table", Kind::String, "(required)", "Table the rows go to, `name` or `schema.name`.", 0, 0,

@@ -100,6 +100,9 @@ TEST(PostgresSettings, ChecksTheKeysAsAUserWritesThem) {
     EXPECT_NE(rule_error(R"({"dsn":"host=db","table":"a.b.c","columns":["ts"]})").find("is not a table name"),
               std::string::npos);
     EXPECT_NE(rule_error(R"({"dsn":"host=db","table":"t"})").find("columns"), std::string::npos);
+    EXPECT_NE(rule_error(R"({"dsn":"host=db port","table":"t","columns":["ts"]})").find("missing \"=\" after \"port\""),
+              std::string::npos)
+        << rule_error(R"({"dsn":"host=db port","table":"t","columns":["ts"]})");
 }
 
 TEST(PostgresSettings, ARuleKeptAsJsonReadsBackTheSame) {
