@@ -79,8 +79,8 @@ struct PostgresSink::Impl {
         commit_retry.cancel();
     }
 
-    void report(uint64_t written, const std::string& error) {
-        if (outcome) outcome(written, error);
+    void report(uint64_t written, const std::string& error, uint64_t failures = 1) {
+        if (outcome) outcome(written, error, error.empty() ? 0 : failures);
     }
 
     void write(std::string_view row) {
@@ -119,7 +119,7 @@ struct PostgresSink::Impl {
         if (r.capped.messages > 0) {
             counted.dropped += r.capped.messages;
             report(0, "the queue was over max_queue_bytes: " + std::to_string(r.capped.messages) +
-                          " oldest rows dropped unsent");
+                          " oldest rows dropped unsent", r.capped.messages);
         }
         commit();
         pump();
@@ -178,7 +178,7 @@ struct PostgresSink::Impl {
         if (r.written > 0) report(r.written, {});
         if (r.refused > 0) {
             report(0, "PostgreSQL refused " + std::to_string(r.refused) + (r.refused == 1 ? " row: " : " rows: ") +
-                          r.last_refusal);
+                          r.last_refusal, r.refused);
         }
         commit();
         if (r.failure) return failed(r.failure->message);

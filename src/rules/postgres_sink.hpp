@@ -37,8 +37,9 @@ struct PostgresFigures {
 class PostgresSink {
 public:
     // `written` rows were committed; else `error` says what failed (the server
-    // away, a wrong password, a missing table, a refused value, the queue full).
-    using Outcome = std::function<void(uint64_t written, const std::string& error)>;
+    // away, a wrong password, a missing table, a refused value, the queue full)
+    // and `failures` how many it counts for: the rows refused or dropped, or 1.
+    using Outcome = std::function<void(uint64_t written, const std::string& error, uint64_t failures)>;
 
     // Opens (or finds again, after a restart) the queue at `queue_path`, whose
     // rows are sent before any new one. `name` names the two threads

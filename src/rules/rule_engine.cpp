@@ -362,12 +362,12 @@ struct RuleEngine::Impl {
             Action* action = &a;
             auto sink = PostgresSink::open(
                 io, a.config.postgres, data_dir + "/rules-postgres-" + r.config.id + "-" + std::to_string(i + 1) + ".db",
-                r.config.id, [raw, action](uint64_t written, const std::string& error) {
+                r.config.id, [raw, action](uint64_t written, const std::string& error, uint64_t failures) {
                     if (error.empty()) {
                         action->status.done += written;
                         return;
                     }
-                    ++action->status.errors;
+                    action->status.errors += failures;
                     action->status.last_error = error;
                     raw->rule->count_action_error("postgres action: " + error, unix_ms());
                 });
