@@ -7,6 +7,8 @@
 #include <chrono>
 #include <vector>
 
+#include "core/log.hpp"
+
 namespace ib::rules {
 namespace {
 
@@ -168,7 +170,6 @@ std::optional<PgFailure> PostgresSession::ready_table() {
         return {std::move(res), std::nullopt};
     };
     const std::string table = quote_table(target_.table);
-    hypertable_ = false;
     if (target_.create) {
         if (std::string_view schema = table_schema(target_.table); !schema.empty()) {
             auto [r, f] = query("CREATE SCHEMA IF NOT EXISTS " + quote_identifier(schema), {}, PGRES_COMMAND_OK, "");
@@ -188,7 +189,7 @@ std::optional<PgFailure> PostgresSession::ready_table() {
             auto [h, hf] = query("SELECT create_hypertable($1::regclass, $2::name, if_not_exists => TRUE, migrate_data => TRUE)",
                                  params, PGRES_TUPLES_OK, "create_hypertable: ");
             if (hf) return hf;
-            hypertable_ = true;
+            log::info("postgres: {} is a TimescaleDB hypertable on {}", target_.table, time_column);
         }
     }
     // The columns' types as the table has them, whoever made it.

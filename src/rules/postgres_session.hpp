@@ -58,8 +58,6 @@ public:
     CopyOutcome write(std::span<const std::string_view> rows);
     // Whether the last write found the server and the table ready.
     bool connected() const { return conn_ != nullptr; }
-    // Whether the table was made a hypertable at the last connection.
-    bool hypertable() const { return hypertable_; }
 
 private:
     using Clock = std::chrono::steady_clock;
@@ -78,7 +76,6 @@ private:
     struct Conn;
     std::unique_ptr<Conn> conn_;
     std::unique_ptr<CopyEncoder> encoder_;
-    bool hypertable_ = false;
     std::string lines_;  // reused batch after batch
     std::vector<size_t> line_ends_;
 };
