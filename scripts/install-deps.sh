@@ -21,6 +21,21 @@ packages=(
 # with Debian's npm) is left as it is rather than replaced.
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 
+# Issue 16: RE2 for the rules' regexp_matches (linear time); libpq for the
+# postgres action; PostgreSQL 15's server binaries (initdb, pg_ctl in
+# /usr/lib/postgresql/15/bin) for the tests, which start their own server. No
+# system cluster is wanted: Debian's postgresql-common would create and start
+# one on 5432 as it installs, unless told not to first.
+packages+=(libre2-dev libpq-dev postgresql-15)
+if ! dpkg-query -W -f='${Status}' postgresql-15 2>/dev/null | grep -q "install ok installed"; then
+  conf=/etc/postgresql-common/createcluster.d/ironbridge.conf
+  if [[ ! -f $conf ]]; then
+    s=""; [[ $(id -u) -ne 0 ]] && s="sudo"
+    $s mkdir -p "$(dirname "$conf")"
+    echo "create_main_cluster = false" | $s tee "$conf" >/dev/null
+  fi
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -14,7 +14,7 @@
 
 #include "core/clock.hpp"
 #include "bridge/mqtt_link.hpp"
-#include "bridge/outbox_writer.hpp"
+#include "store/outbox_writer.hpp"
 #include "bridge/topic_template.hpp"
 #include "core/log.hpp"
 #include "mqtt/broker/topic_match.hpp"
@@ -27,7 +27,13 @@ namespace asio = boost::asio;
 namespace codec = mqtt::codec;
 using mqtt::broker::Message;
 using mqtt::broker::SubscriberId;
+using store::CommitResult;
+using store::DropResult;
+using store::LoadResult;
 using store::OutboxEntry;
+using store::OutboxWriter;
+using store::QueueFacts;
+using store::StagedBatch;
 
 std::string_view drop_reason_name(DropReason r) {
     switch (r) {

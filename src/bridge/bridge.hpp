@@ -3,7 +3,7 @@
 // the queue only when acknowledged; remote messages matching its subscriptions
 // (commands) are published on the local bus. Runs on the bridges' service loop,
 // where the router delivers its forwards; the queue file is written and read on
-// a writer thread (outbox_writer.hpp), so that loop never waits for the disk.
+// a writer thread (store/outbox_writer.hpp), so that loop never waits for the disk.
 // Asio stays in the .cpp.
 #pragma once
 

@@ -6,11 +6,14 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <vector>
 
 #include "rules/value.hpp"
+
+namespace re2 {
+class RE2;
+}
 
 namespace ib::rules {
 
@@ -49,7 +52,7 @@ struct Expr {
     int agg_slot = -1;    // an aggregate: its index in the rule's accumulators
     int state_slot = -1;  // changed/lag/delta/rate: its index in the group's history
     uint8_t history_kind = 0;  // changed/lag/delta/rate: which (functions.hpp HistoryKind)
-    std::shared_ptr<const std::regex> regex;  // LIKE / regexp_matches with a constant pattern
+    std::shared_ptr<const re2::RE2> regex;  // regexp_matches: its constant pattern, compiled once
 };
 using ExprPtr = std::unique_ptr<Expr>;
 

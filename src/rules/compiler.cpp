@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
+
+#include <re2/re2.h>
 
 #include "core/suggest.hpp"
 
@@ -30,6 +33,10 @@ std::string arity_text(const ScalarFunction& f) {
     }
     return std::to_string(f.min_args) + " to " + std::to_string(f.max_args) + " arguments";
 }
+
+// What one compiled pattern may use (its program and its DFA caches); beyond it
+// RE2 refuses the pattern, or falls back to its slower NFA, still linear.
+constexpr int64_t kPatternMemory = 1 << 20;
 
 constexpr std::string_view kCastTypes[] = {"bigint", "int", "integer", "float", "double", "string", "boolean", "bool"};
 
@@ -138,30 +145,25 @@ private:
             }
         }
         if (e.name == "regexp_matches") {
-            std::string_view pattern = e.args[1]->literal.view().s;
-            // std::regex compiles repetitions into copies of their states, and
-            // matches recursively: bound what a rule can make it build.
-            if (pattern.size() > 256) return fail(e.args[1]->pos, "regexp_matches(): the pattern is longer than 256 bytes");
-            for (std::size_t i = 0; i < pattern.size(); ++i) {
-                if (pattern[i] != '{') continue;
-                // Both bounds of {n} and {n,m}.
-                std::size_t n = 0;
-                for (std::size_t j = i + 1; j < pattern.size() && pattern[j] != '}'; ++j) {
-                    if (std::isdigit(static_cast<unsigned char>(pattern[j]))) {
-                        n = std::min<std::size_t>(n * 10 + static_cast<std::size_t>(pattern[j] - '0'), 100000);
-                    } else {
-                        n = 0;
-                        if (pattern[j] != ',') break;
-                    }
-                    if (n > 100) return fail(e.args[1]->pos, "regexp_matches(): repetition counts above 100 are not allowed");
-                }
-            }
-            try {
-                e.regex = std::make_shared<const std::regex>(std::string(pattern), std::regex::ECMAScript | std::regex::optimize);
-            } catch (const std::regex_error& err) {
-                return fail(e.args[1]->pos, "regexp_matches(): invalid pattern: " + std::string(err.what()));
-            }
+            if (auto r = compile_pattern(e); !r) return r;
         }
+        return {};
+    }
+
+    // RE2 matches in time linear in the text and never recurses per character,
+    // so neither the pattern nor the text needs a limit of ours: RE2 refuses
+    // what it cannot run in kPatternMemory (a repetition over 1000, nesting
+    // that blows the program up) with its own message.
+    std::expected<void, SqlError> compile_pattern(Expr& e) {
+        std::string_view pattern = e.args[1]->literal.view().s;
+        re2::RE2::Options options;
+        options.set_log_errors(false);  // the error goes to the rule, not stderr
+        options.set_max_mem(kPatternMemory);
+        auto compiled = std::make_shared<const re2::RE2>(re2::StringPiece(pattern.data(), pattern.size()), options);
+        if (!compiled->ok()) {
+            return fail(e.args[1]->pos, "regexp_matches(): invalid pattern: " + compiled->error());
+        }
+        e.regex = std::move(compiled);
         return {};
     }
 

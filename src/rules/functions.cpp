@@ -8,14 +8,13 @@
 #include <ctime>
 #include <cstdio>
 #include <cstring>
-#include <regex>
+
+#include <re2/re2.h>
 
 namespace ib::rules {
 namespace {
 
 using Args = std::span<const Value>;
-
-constexpr size_t kMaxRegexText = 1024;
 
 std::unexpected<EvalError> bad_arg(const Expr& call, size_t i, const Value& got, std::string_view wanted) {
     return std::unexpected(EvalError{ErrorKind::Type, call.name + "(): argument " + std::to_string(i + 1) + " is " +
@@ -226,13 +225,9 @@ EvalResult f_split(Args a, EvalContext& ctx, const Expr& call) {
 EvalResult f_regexp_matches(Args a, EvalContext&, const Expr& call) {
     IB_STRING_ARG(0);
     if (!call.regex) return std::unexpected(EvalError{ErrorKind::Function, "regexp_matches(): no compiled pattern"});
-    // std::regex matches by recursion, one level per character for patterns such
-    // as (a|b)*: a long text would exhaust the stack.
-    if (a[0].s.size() > kMaxRegexText) {
-        return std::unexpected(EvalError{ErrorKind::Function, "regexp_matches(): the text is longer than " +
-                                                                  std::to_string(kMaxRegexText) + " bytes"});
-    }
-    return Value::boolean(std::regex_search(a[0].s.begin(), a[0].s.end(), *call.regex));
+    // A search anywhere in the text, as ECMAScript's regex_search was: anchor
+    // with ^ and $ for a whole-text match. RE2 is linear in the text's length.
+    return Value::boolean(re2::RE2::PartialMatch(re2::StringPiece(a[0].s.data(), a[0].s.size()), *call.regex));
 }
 // format("{} is {}", a, b): each {} takes the next argument, as concat() writes it.
 EvalResult f_format(Args a, EvalContext& ctx, const Expr& call) {

@@ -7,10 +7,11 @@
 #include <vector>
 
 #include "rules/call_config.hpp"
+#include "rules/postgres_config.hpp"
 
 namespace ib::rules {
 
-enum class ActionKind : uint8_t { Publish, Write, Log, Http, Sqlite, Grpc };
+enum class ActionKind : uint8_t { Publish, Write, Log, Http, Sqlite, Grpc, Postgres };
 
 struct ActionConfig {
     ActionKind kind = ActionKind::Log;
@@ -38,6 +39,8 @@ struct ActionConfig {
     // JSON), the oldest deleted beyond max_rows.
     std::string table;
     uint64_t max_rows = 1'000'000;
+    // Postgres: rows written in batches to a PostgreSQL table through a disk queue.
+    PostgresTarget postgres;
 };
 
 struct RuleConfig {

@@ -18,6 +18,8 @@
 #include "rules/http_sink.hpp"
 #include "rules/json_row.hpp"
 #include "rules/output_template.hpp"
+#include "rules/postgres_settings.hpp"
+#include "rules/postgres_sink.hpp"
 #include "rules/shared_document.hpp"
 #include "store/row_tables.hpp"
 #include "store/rule_state_store.hpp"
@@ -37,6 +39,7 @@ std::string_view action_name(ActionKind k) {
         case ActionKind::Http: return "http";
         case ActionKind::Sqlite: return "sqlite";
         case ActionKind::Grpc: return "grpc";
+        case ActionKind::Postgres: return "postgres";
     }
     return "?";
 }
@@ -53,9 +56,13 @@ struct Action {
     std::unique_ptr<JsonRow> answer;
     std::unique_ptr<Action> reply;  // http: publishes the answer to response_topic
     std::unique_ptr<GrpcSink> grpc;
+    std::unique_ptr<PostgresSink> postgres;  // made once the rule's earlier version has let its queue go
 };
 
 bool calls_out(ActionKind k) { return k == ActionKind::Http || k == ActionKind::Grpc; }
+
+// Their sinks report rows done when the far side has them, not when queued.
+bool counts_later(ActionKind k) { return calls_out(k) || k == ActionKind::Postgres; }
 
 // `after_call`: the action follows a grpc action, so its templates name the
 // answer's fields, which are not known before it comes.
@@ -117,6 +124,9 @@ std::expected<Action, std::string> make_action(const ActionConfig& c, const Rule
     if (c.kind == ActionKind::Sqlite && !store::valid_table_name(c.table)) {
         return std::unexpected("sqlite action: " + ib::quoted(c.table) +
                                " is not a table name: a letter or '_', then letters, digits or '_' (at most 64)");
+    }
+    if (c.kind == ActionKind::Postgres) {
+        if (std::string why = check_postgres_action(c.postgres, rule, after_call); !why.empty()) return std::unexpected("postgres action: " + why);
     }
     if (c.kind == ActionKind::Write && !c.tag.empty() && rule.columns().size() != 1) {
         auto cols = rule.columns();
@@ -300,6 +310,9 @@ struct RuleEngine::Impl {
             if (a.config.kind == ActionKind::Sqlite && !open_row_tables()) {
                 return std::unexpected("rule " + ib::quoted(r->config.id) + ": sqlite action: no data directory to keep rules.db in");
             }
+            if (a.config.kind == ActionKind::Postgres && data_dir.empty()) {
+                return std::unexpected("rule " + ib::quoted(r->config.id) + ": postgres action: no data directory to keep its queue in");
+            }
         }
         r->rule->on_emit([this, raw](const OutputRow& row) { act(*raw, row); });
         return r;
@@ -341,7 +354,7 @@ struct RuleEngine::Impl {
             std::string error = run_action(r, a, row);
             if (!error.empty()) {
                 count_error(r, a, error);
-            } else if (!calls_out(a.config.kind)) {
+            } else if (!counts_later(a.config.kind)) {
                 ++a.status.done;
             }
             if (a.config.kind == ActionKind::Grpc) return;
@@ -424,9 +437,41 @@ struct RuleEngine::Impl {
         });
     }
 
-    // "" or why the action failed for this row; an http action counts its outcome later.
+    // The queue file is the rule's and the action's: a rule replaced finds its
+    // rows again, once the earlier version has closed it (so call this after).
+    void open_postgres(Running& r) {
+        for (size_t i = 0; i < r.actions.size(); ++i) {
+            Action& a = r.actions[i];
+            if (a.config.kind != ActionKind::Postgres || a.postgres) continue;
+            Running* raw = &r;
+            Action* action = &a;
+            auto sink = PostgresSink::open(
+                io, a.config.postgres, data_dir + "/rules-postgres-" + r.config.id + "-" + std::to_string(i + 1) + ".db",
+                r.config.id, [raw, action](uint64_t written, const std::string& error, uint64_t failures) {
+                    if (error.empty()) {
+                        action->status.done += written;
+                        return;
+                    }
+                    action->status.errors += failures;
+                    action->status.last_error = error;
+                    raw->rule->count_action_error("postgres action: " + error, unix_ms());
+                });
+            if (!sink) {
+                log::error("rule '{}': postgres action: cannot open its queue: {}", r.config.id, sink.error());
+                a.status.last_error = "cannot open its queue: " + sink.error();
+                continue;
+            }
+            a.postgres = std::move(*sink);
+        }
+    }
+
+    // "" or why the action failed for this row; http and postgres actions count their outcome later.
     std::string run_action(Running& r, Action& a, const OutputRow& row) {
         switch (a.config.kind) {
+            case ActionKind::Postgres:
+                if (!a.postgres) return a.status.last_error;
+                a.postgres->write(row.json);
+                return {};
             case ActionKind::Http:
             case ActionKind::Grpc: {
                 std::string body(row.json);
@@ -554,6 +599,7 @@ std::expected<void, std::string> RuleEngine::start(std::vector<RuleConfig> file_
     }
     for (auto& r : e.rules) {
         e.restore(*r);
+        e.open_postgres(*r);
         if (auto s = e.subscribe(*r); !s) return std::unexpected(s.error());
     }
     if (!e.rules.empty()) log::info("rules: {} rules loaded", e.rules.size());
@@ -571,6 +617,11 @@ void RuleEngine::stop() {
     e.checkpoint_timer.cancel();
     e.row_timer.cancel();
     for (auto& r : e.rules) e.unsubscribe(*r);
+    for (auto& r : e.rules) {
+        for (Action& a : r->actions) {
+            if (a.postgres) a.postgres->finish();
+        }
+    }
     e.checkpoint();
     e.commit_rows();
     // The last checkpoint is on disk when stop() returns (once, at shutdown).
@@ -589,6 +640,7 @@ std::expected<void, RuleError> RuleEngine::add(RuleConfig config) {
     if (auto s = e.subscribe(**r); !s) return std::unexpected(RuleError{RuleErrc::Invalid, s.error()});
     e.ensure_state(**r);
     e.forget_state(config.id);  // a checkpoint of an earlier rule of that id
+    e.open_postgres(**r);
     e.rules.push_back(std::move(*r));
     return {};
 }
@@ -610,6 +662,7 @@ std::expected<void, RuleError> RuleEngine::replace(RuleConfig config) {
     for (auto& slot : e.rules) {
         if (slot.get() == old) {
             slot = std::move(*r);
+            e.open_postgres(*slot);
             if (auto s = e.subscribe(*slot); !s) return std::unexpected(RuleError{RuleErrc::Invalid, s.error()});
             break;
         }
@@ -674,6 +727,27 @@ const RuleConfig* RuleEngine::find(std::string_view id) const {
     return nullptr;
 }
 
+namespace {
+
+void collect_postgres_metrics(MetricSink& sink, const std::string& label, const PostgresFigures& f) {
+    const auto C = MetricType::Counter;
+    const auto G = MetricType::Gauge;
+    sink.push_back({"ib_rule_postgres_rows_written_total", "Rows a postgres action committed in PostgreSQL", C, label,
+                    static_cast<double>(f.written)});
+    sink.push_back({"ib_rule_postgres_rows_refused_total", "Rows PostgreSQL refused (a value its column does not take)", C,
+                    label, static_cast<double>(f.refused)});
+    sink.push_back({"ib_rule_postgres_rows_dropped_total", "Rows a postgres action's full queue dropped or refused", C, label,
+                    static_cast<double>(f.dropped)});
+    sink.push_back({"ib_rule_postgres_queued_rows", "Rows in a postgres action's disk queue, not yet written", G, label,
+                    static_cast<double>(f.queued_rows)});
+    sink.push_back({"ib_rule_postgres_queued_bytes", "Bytes of rows in a postgres action's disk queue", G, label,
+                    static_cast<double>(f.queued_bytes)});
+    sink.push_back({"ib_rule_postgres_connected", "1 while a postgres action's last attempt found the server and the table ready",
+                    G, label, f.connected ? 1.0 : 0.0});
+}
+
+}  // namespace
+
 void RuleEngine::collect_metrics(MetricSink& sink) const {
     IB_ASSERT_ON_LOOP(impl_->io);
     const auto C = MetricType::Counter;
@@ -697,6 +771,9 @@ void RuleEngine::collect_metrics(MetricSink& sink) const {
         }
         sink.push_back({"ib_rule_latency_avg_microseconds", "Mean processing time per message", G, label, s.latency_avg_us});
         sink.push_back({"ib_rule_latency_max_microseconds", "Longest processing time of one message", G, label, s.latency_max_us});
+        for (const Action& a : r->actions) {
+            if (a.postgres) collect_postgres_metrics(sink, label + ",table=" + ib::quoted(a.config.postgres.table), a.postgres->figures());
+        }
     }
 }
 

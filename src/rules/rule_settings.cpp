@@ -4,6 +4,7 @@
 #include "core/quote.hpp"
 #include "mqtt/codec/codec.hpp"
 #include "rules/call_settings.hpp"
+#include "rules/postgres_settings.hpp"
 #include "rules/rule_engine.hpp"
 
 namespace ib::rules {
@@ -176,13 +177,21 @@ constexpr ActionType kActionTypes[] = {
     {"http", ActionKind::Http, http_action_fields},
     {"sqlite", ActionKind::Sqlite, sqlite_fields},
     {"grpc", ActionKind::Grpc, grpc_fields},
+    {"postgres", ActionKind::Postgres, postgres_fields},
 };
+
+// "publish, write, ...": every action's name, from the table.
+std::string action_names() {
+    std::string out;
+    for (const ActionType& type : kActionTypes) out += (out.empty() ? "" : ", ") + std::string(type.name);
+    return out;
+}
 
 std::nullopt_t unknown_action(std::string_view name, uint32_t line, const std::string& path, const ReportProblem& report);
 
 std::optional<ActionConfig> parse_action(const toml::table& t, const std::string& path, const ReportProblem& report) {
     if (t.size() != 1) {
-        report(line_of(t), path + ": an action is one of publish, write, log, http, sqlite, grpc, e.g. {publish = {topic = \"alarms/${device}\"}}");
+        report(line_of(t), path + ": an action is one of " + action_names() + ", e.g. {publish = {topic = \"alarms/${device}\"}}");
         return std::nullopt;
     }
     for (auto&& [k, v] : t) {
@@ -210,7 +219,7 @@ std::nullopt_t unknown_action(std::string_view name, uint32_t line, const std::s
     for (const ActionType& type : kActionTypes) names.push_back(type.name);
     std::string_view best = suggest(name, names);
     report(line, path + ": unknown action '" + std::string(name) + "'" +
-                           (best.empty() ? std::string(" (one of publish, write, log, http, sqlite, grpc)") : " (did you mean '" + std::string(best) + "'?)"));
+                           (best.empty() ? " (one of " + action_names() + ")" : " (did you mean '" + std::string(best) + "'?)"));
     return std::nullopt;
 }
 
@@ -292,6 +301,7 @@ std::string rule_to_json(const RuleConfig& r) {
             case ActionKind::Sqlite:
                 out += "{\"sqlite\":{\"table\":" + ib::quoted(a.table) + ",\"max_rows\":" + std::to_string(a.max_rows) + "}}";
                 break;
+            case ActionKind::Postgres: out += postgres_action_json(a); break;
         }
     }
     return out + "]}";
@@ -316,6 +326,9 @@ std::string render_rules_markdown() {
     out += render_markdown(sqlite_fields());
     out += "\n### grpc\n\nCalls a unary gRPC method with each row (docs/rules.md); the answer is the row of the actions after it.\n\n";
     out += render_markdown(grpc_fields());
+    out += "\n### postgres\n\n"
+           "Rows written to a PostgreSQL table through a disk queue (docs/rules.md, \"The postgres action\").\n\n";
+    out += render_markdown(postgres_fields());
     return out;
 }
 

@@ -1,6 +1,6 @@
-// The bridge's queue on its writer thread: results come back on the loop with
-// the file's figures, a ticket completes only once the commit holding its
-// message has returned, a page loaded sees the commits submitted before it, the
+// A disk queue on its writer thread (a bridge's, a postgres action's): results
+// come back on the loop with the file's figures, a ticket completes only once
+// the commit holding its message has returned, a page loaded sees the commits submitted before it, the
 // byte cap spares what the sender sent and the sender skips what it drops, and a
 // batch taken apart and put back together keeps its order.
 #include <utility>  // before Asio: Boost 1.74 coroutine headers need it
@@ -15,16 +15,16 @@
 #include <thread>
 #include <unistd.h>
 
-#include "bridge/outbox_writer.hpp"
+#include "store/outbox_writer.hpp"
 
 namespace {
 
 using ib::as_bytes;
-using ib::bridge::CommitResult;
-using ib::bridge::DropResult;
-using ib::bridge::LoadResult;
-using ib::bridge::OutboxWriter;
-using ib::bridge::StagedBatch;
+using ib::store::CommitResult;
+using ib::store::DropResult;
+using ib::store::LoadResult;
+using ib::store::OutboxWriter;
+using ib::store::StagedBatch;
 using ib::mqtt::broker::DurableTicket;
 using ib::mqtt::broker::TicketState;
 

@@ -1,7 +1,8 @@
-// A bridge's disk queue (store/outbox) on a thread of its own: appends,
-// acknowledged deletes, the caps' drops and the loading of pages to send all run
-// there, one job at a time in the order the bridge's loop submitted them, and
-// what came of each is handed back on that loop with the file's figures after it
+// A disk queue (store/outbox) on a thread of its own, for a consumer that may be
+// away: a bridge's upstream broker, a rule's PostgreSQL. Appends, acknowledged
+// deletes, the caps' drops and the loading of pages to send all run there, one
+// job at a time in the order the owner's loop submitted them, and what came of
+// each is handed back on that loop with the file's figures after it
 // (QueueFacts). So the loop keeps its mirror of the queue from those results and
 // never touches SQLite nor waits for the disk. Asio stays in the .cpp.
 #pragma once
@@ -27,7 +28,7 @@ namespace boost::asio {
 class io_context;
 }
 
-namespace ib::bridge {
+namespace ib::store {
 
 // Messages taken and not yet committed: topic and payload back to back in
 // `arena`, so a batch costs two allocations however many messages it holds.
@@ -75,19 +76,19 @@ struct CommitResult {
     std::vector<uint64_t> acked;  // emptied when written
     // What the byte cap (drop-oldest) dropped after the commit, up to which seq,
     // or why it could not.
-    store::Dropped capped;
+    Dropped capped;
     uint64_t capped_upto = 0;
     std::string cap_error;
 };
 
 struct LoadResult {
     std::expected<void, std::string> status;
-    std::vector<store::OutboxEntry> page;  // oldest first
+    std::vector<OutboxEntry> page;  // oldest first
     uint64_t loaded_upto = 0;  // every entry up to this seq is in `page`, or was before `after`
 };
 
 struct DropResult {
-    std::expected<store::Dropped, std::string> dropped;
+    std::expected<Dropped, std::string> dropped;
     uint64_t upto = 0;  // the highest seq dropped
 };
 
@@ -157,7 +158,7 @@ private:
     void run_commit(StagedBatch& batch, std::vector<uint64_t>& acked);
     // Drops (after the last sent, upto] once the sender agreed; `upto` found
     // by `find` from the last sent.
-    std::expected<store::Dropped, std::string> drop_unsent(const std::function<uint64_t(uint64_t after)>& find,
+    std::expected<Dropped, std::string> drop_unsent(const std::function<uint64_t(uint64_t after)>& find,
                                                           uint64_t& last_seq);
     QueueFacts facts_now(bool deleted);
     void hand_back(Done&& done);
@@ -166,13 +167,13 @@ private:
     boost::asio::io_context& loop_;
     const uint64_t cap_bytes_;
     Events events_;
-    std::unique_ptr<store::Outbox> box_;
+    std::unique_ptr<Outbox> box_;
     std::string recovered_from_;
     QueueFacts facts_;
     std::size_t jobs_ = 0;
     // The writer thread's own: the records handed to Outbox::commit, and the
     // oldest timestamp, read again only after a delete or while empty.
-    std::vector<store::OutboxRecord> records_;
+    std::vector<OutboxRecord> records_;
     std::optional<int64_t> oldest_ts_;
     std::atomic<bool> failing_{false};
     std::mutex fence_mutex_;
@@ -180,7 +181,7 @@ private:
     uint64_t dropping_upto_ = 0;  // the highest seq a cap took (or is taking) away
     std::shared_ptr<Mailbox> mailbox_;
     // Last: destroyed first, it runs the jobs still queued, which use the above.
-    std::unique_ptr<store::WriterThread> thread_;
+    std::unique_ptr<WriterThread> thread_;
 };
 
-}  // namespace ib::bridge
+}  // namespace ib::store

@@ -1,6 +1,6 @@
 #include <utility>  // before Asio: Boost 1.74 coroutine headers need it
 
-#include "bridge/outbox_writer.hpp"
+#include "store/outbox_writer.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -11,7 +11,7 @@
 
 #include "net/loop_check.hpp"
 
-namespace ib::bridge {
+namespace ib::store {
 
 namespace asio = boost::asio;
 
@@ -101,13 +101,13 @@ std::expected<std::unique_ptr<OutboxWriter>, std::string> OutboxWriter::open(con
                                                                             std::string thread_name,
                                                                             asio::io_context& loop,
                                                                             uint64_t cap_bytes, Events events) {
-    auto box = store::Outbox::open(path);
+    auto box = Outbox::open(path);
     if (!box) return std::unexpected(box.error());
     auto w = std::unique_ptr<OutboxWriter>(new OutboxWriter(loop, cap_bytes, std::move(events)));
     w->box_ = std::move(*box);
     w->recovered_from_ = w->box_->recovered_from();
     w->facts_ = w->facts_now(true);
-    w->thread_ = std::make_unique<store::WriterThread>(std::move(thread_name));
+    w->thread_ = std::make_unique<WriterThread>(std::move(thread_name));
     return w;
 }
 
@@ -135,7 +135,7 @@ void OutboxWriter::commit(StagedBatch batch, std::vector<uint64_t> acked,
 void OutboxWriter::run_commit(StagedBatch& batch, std::vector<uint64_t>& acked) {
     records_.clear();
     for (const StagedBatch::Item& i : batch.items) {
-        store::OutboxRecord r;
+        OutboxRecord r;
         r.topic = batch.topic(i);
         r.payload = batch.payload(i);
         r.qos = i.qos;
@@ -189,7 +189,7 @@ void OutboxWriter::drop_older_than(int64_t cutoff_ms) {
     });
 }
 
-std::expected<store::Dropped, std::string> OutboxWriter::drop_unsent(const std::function<uint64_t(uint64_t)>& find,
+std::expected<Dropped, std::string> OutboxWriter::drop_unsent(const std::function<uint64_t(uint64_t)>& find,
                                                                     uint64_t& last_seq) {
     uint64_t after = 0;
     {
@@ -202,7 +202,7 @@ std::expected<store::Dropped, std::string> OutboxWriter::drop_unsent(const std::
     {
         std::lock_guard lock(fence_mutex_);
         after = std::max(after, sent_upto_);
-        if (upto <= after) return store::Dropped{};
+        if (upto <= after) return Dropped{};
         dropping_upto_ = std::max(dropping_upto_, upto);
     }
     // Should this fail, the entries stay in the file (sent after a restart) but
@@ -253,4 +253,4 @@ void OutboxWriter::finish() {
     mailbox_->deliver();
 }
 
-}  // namespace ib::bridge
+}  // namespace ib::store

@@ -1,0 +1,1 @@
+SELECT regexp_matches(s, '(a*)*b') AS m, regexp_matches(s, '^(a|a)*c$') AS n FROM "t" WHERE regexp_matches(topic(), '(?i)PLC\d+')
