@@ -13,6 +13,7 @@
 #include <unordered_set>
 
 #include "core/clock.hpp"
+#include "bridge/file_forwarder.hpp"
 #include "bridge/mqtt_link.hpp"
 #include "bridge/outbox_writer.hpp"
 #include "bridge/topic_template.hpp"
@@ -68,6 +69,8 @@ struct Bridge::Impl {
     BridgeConfig config;
     mqtt::broker::Router& router;
     std::string data_dir;
+    // Files received over MQTT, sent upstream on a link of their own (forward_files).
+    std::unique_ptr<FileForwarder> files;
     asio::steady_timer tick;
     asio::steady_timer delete_timer;
     bool delete_timer_armed = false;
@@ -634,6 +637,10 @@ std::expected<void, std::string> Bridge::start() {
     b.running = true;
     b.link->start();
     b.on_tick();
+    if (b.config.forward_files) {
+        b.files = std::make_unique<FileForwarder>(b.io, b.config, b.data_dir + "/files");
+        b.files->start();
+    }
     return {};
 }
 
@@ -652,6 +659,7 @@ void Bridge::stop() {
     b.commit();
     for (int round = 0; round < 4 && b.queue->jobs() > 0; ++round) b.queue->finish();
     if (b.link) b.link->stop();
+    if (b.files) b.files->stop();
 }
 
 bool Bridge::holding_back() const {
@@ -693,6 +701,7 @@ void Bridge::collect_metrics(MetricSink& sink) const {
     const auto G = MetricType::Gauge;
     const auto C = MetricType::Counter;
     add("ib_bridge_connected", "1 while the bridge's link to its upstream broker is up", G, s.connected ? 1 : 0, label);
+    if (impl_->files) impl_->files->collect_metrics(sink, label);
     add("ib_bridge_pushing_back", "1 while a full queue withholds local publishers' acknowledgements (push-back)", G,
         s.pushing_back ? 1 : 0, label);
     add("ib_bridge_held_messages", "Messages held in memory until the queue has room (push-back)", G,

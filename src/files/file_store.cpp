@@ -268,7 +268,7 @@ std::vector<ForwardEntry> FileStore::forward_queue(std::string_view bridge) cons
     std::error_code ec;
     for (const auto& f : fs::directory_iterator(root_ + "/.forward/" + encode_name(bridge), ec)) {
         const std::string path = f.path().string();
-        if (path.ends_with(".tmp")) continue;
+        if (path.ends_with(".tmp") || path.ends_with(".failed")) continue;
         auto text = read_text(path);
         if (!text) continue;
         simdjson::dom::parser parser;

@@ -18,6 +18,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 import ibharness as h
+from bridge_peers import bridge_toml
 
 KIB = 1024
 MIB = 1024 * 1024
@@ -339,6 +340,74 @@ topics = ["ft-reply/#"]
         # The file is never held whole: the peak grows by far less than its size.
         self.assertLess(peak - before, 8 * 1024, "RSS grew from %d KiB to a peak of %d KiB" % (before, peak))
         self.assertEqual(sha(stored(node, "big", "big")), sha(data))
+
+
+UPSTREAM_CLIENT = "ironbridge-cloud-files"
+
+
+@h.ironbridge_only("file transfer is an Ironbridge (and EMQX) feature")
+class FileForwardTest(h.IBTestCase):
+    """A second Ironbridge is the cloud: the edge's bridge forwards its files."""
+
+    def nodes(self, segment=65536, keep=False):
+        up = self.start_broker(extra_toml=file_toml())
+        edge = self.start_broker(extra_toml=file_toml() + bridge_toml(
+            up.port, forwards=[], bridge_extra="forward_files = true\nfile_segment_bytes = %d\n"
+            "keep_forwarded_files = %s" % (segment, "true" if keep else "false")))
+        return up, edge
+
+    def wait_upstream(self, up, want, timeout=60):
+        """Waits until the upstream stored every file of `want` (edge client,
+        file id -> bytes) and checks each one's bytes."""
+        ids = {"%s~%s" % k for k in want}
+        ok = h.wait_until(lambda: ids <= {f["file_id"] for f in file_list(up, "?limit=1000")["files"]},
+                          timeout=timeout, interval=0.1)
+        self.assertTrue(ok, "upstream has %r" % file_list(up)["files"])
+        for (client, file_id), data in want.items():
+            self.assertEqual(sha(stored(up, UPSTREAM_CLIENT, "%s~%s" % (client, file_id))), sha(data))
+
+    def forwarded_bytes(self, edge):
+        return metric(edge, "ib_bridge_file_bytes_forwarded_total", 'bridge="cloud"') or 0
+
+    def test_finished_files_go_upstream_and_leave_the_edge(self):
+        up, edge = self.nodes()
+        s = self.sender(edge, "cam1")
+        want = {("cam1", "empty"): b"", ("cam1", "one"): b"1", ("cam1", "big"): os.urandom(2 * MIB + 7)}
+        for (_, file_id), data in want.items():
+            s.expect_ok(s.send_file(file_id, data, size=128 * KIB))
+        self.wait_upstream(up, want)
+        self.assertTrue(h.wait_until(lambda: file_list(edge)["total"] == 0, timeout=10),
+                        "forwarded files stay on the edge")
+        byid = {f["file_id"]: f for f in file_list(up)["files"]}
+        self.assertEqual(byid["cam1~big"]["name"], "big.bin")
+        self.assertEqual(metric(edge, "ib_bridge_files_forwarded_total", 'bridge="cloud"'), 3)
+
+    def test_every_acknowledged_file_arrives_through_an_upstream_restart_and_a_kill9(self):
+        up, edge = self.nodes(segment=16 * KIB, keep=True)
+        s = self.sender(edge, "rec")
+        want = {}
+        for i in range(3):
+            data = os.urandom(6 * MIB)
+            s.expect_ok(s.send_file("r%d" % i, data, size=256 * KIB))
+            want[("rec", "r%d" % i)] = data
+        # The upstream stops mid-forward and comes back.
+        self.assertTrue(h.wait_until(lambda: self.forwarded_bytes(edge) > 0, timeout=20, interval=0.01))
+        up.stop()
+        time.sleep(0.5)
+        up.start()
+        # The edge is killed mid-forward and started again.
+        before = self.forwarded_bytes(edge)
+        self.assertTrue(h.wait_until(lambda: self.forwarded_bytes(edge) > before, timeout=20, interval=0.01))
+        edge.kill9()
+        edge.start()
+        self.wait_upstream(up, want)
+        # keep_forwarded_files: the edge still has them.
+        self.assertEqual(file_list(edge)["total"], 3)
+
+    def sender(self, node, client_id, **kw):
+        s = FileSender(node.port, client_id, **kw)
+        self.addCleanup(s.close)
+        return s
 
 
 if __name__ == "__main__":
