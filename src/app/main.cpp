@@ -259,6 +259,7 @@ int run_node(const std::string& config_path) {
         bridges.push_back(std::make_unique<ib::bridge::Bridge>(bridges_loop, std::move(b), broker.router(), cfg->data_dir));
         if (auto r = bridges.back()->start(); !r) return fail_start(r.error());
     }
+    if (files) files->set_on_queued([&bridges] { for (auto& b : bridges) b->files_queued(); });
     // A push-back bridge with a full queue keeps publishers' acknowledgements back.
     if (push_back) {
         broker.router().set_durable_gate([&bridges] {

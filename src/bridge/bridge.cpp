@@ -691,6 +691,12 @@ BridgeStatus Bridge::status() const {
     return s;
 }
 
+void Bridge::files_queued() {
+    asio::post(impl_->io, [b = impl_.get()] {
+        if (b->files) b->files->kick();
+    });
+}
+
 void Bridge::collect_metrics(MetricSink& sink) const {
     IB_ASSERT_ON_LOOP(impl_->io);
     const BridgeStatus s = status();

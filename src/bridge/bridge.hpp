@@ -87,6 +87,9 @@ public:
     // a full queue or a failed write): the durable gate stays closed meanwhile.
     bool holding_back() const;
     BridgeStatus status() const;
+    // A received file was queued for this bridge (forward_files): its
+    // forwarder looks at its queue at once. Thread-safe.
+    void files_queued();
     void collect_metrics(MetricSink& sink) const;
 
 private:

@@ -351,6 +351,14 @@ void FileForwarder::stop() {
     if (f.link) f.link->stop();
 }
 
+void FileForwarder::kick() {
+    IB_ASSERT_ON_LOOP(impl_->io);
+    Impl& f = *impl_;
+    if (!f.running || f.phase != Phase::Idle) return;
+    f.poll.cancel();
+    f.load_next();
+}
+
 FileForwardStatus FileForwarder::status() const { return impl_->counters; }
 
 void FileForwarder::collect_metrics(MetricSink& sink, const std::string& labels) const {

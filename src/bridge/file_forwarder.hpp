@@ -42,6 +42,8 @@ public:
 
     void start();
     void stop();
+    // A file was queued: look now rather than at the next idle poll.
+    void kick();
     FileForwardStatus status() const;
     void collect_metrics(MetricSink& sink, const std::string& labels) const;
 

@@ -128,6 +128,7 @@ struct FileTransferService::Impl {
     store::WriterThread thread{"ib-files"};
     std::unique_ptr<asio::steady_timer> tick;
     bool stopping = false;
+    std::function<void()> on_queued;
 
     // On the service's thread only.
     std::map<std::pair<std::string, std::string>, std::unique_ptr<Transfer>> transfers;
@@ -290,6 +291,7 @@ struct FileTransferService::Impl {
                 return fail(Outcome::IoError, "fin: stored, but not queued for bridge '" + bridge + "': " + r.error());
             }
         }
+        if (on_queued && !config.forward_bridges.empty()) on_queued();
         log::info("files: stored '{}' from '{}' as {} ({} bytes, sha256 {})", m.name, client, m.file_id, m.size, m.checksum);
         return {};
     }
@@ -477,6 +479,8 @@ void FileTransferService::remove(std::string client, std::string id, std::functi
         done(std::move(m));
     });
 }
+
+void FileTransferService::set_on_queued(std::function<void()> fn) { impl_->on_queued = std::move(fn); }
 
 const FileStore& FileTransferService::store() const { return impl_->store; }
 

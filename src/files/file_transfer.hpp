@@ -44,6 +44,10 @@ public:
                          std::shared_ptr<mqtt::broker::AckOutcome> outcome,
                          mqtt::broker::DurableTicket ticket) override;
 
+    // Called on the service's thread each time a finished file was queued for
+    // the forwarding bridges. Set before the loops run.
+    void set_on_queued(std::function<void()> fn);
+
     // For the REST API; `done` runs on the service's thread.
     // {"total":N,"files":[manifest...]}, oldest first, from `offset`.
     void list(std::size_t offset, std::size_t limit, std::function<void(std::string json)> done);
