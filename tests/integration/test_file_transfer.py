@@ -208,6 +208,16 @@ class FileTransferTest(h.IBTestCase):
                          [f["file_id"] for f in listing["files"][1:3]])
         spy.expect_no_message(0.3)
         self.assertEqual(metric(node, "ib_files_stored_total"), 5)
+        # DELETE removes a file, and the audit log says which.
+        req = urllib.request.Request("http://%s:%d/api/v1/files/cam1/one" % (h.HOST, node.api_port), method="DELETE")
+        with urllib.request.urlopen(req, timeout=5) as r:
+            self.assertEqual(r.status, 200)
+        self.assertIsNone(stored(node, "cam1", "one"))
+        self.assertEqual(file_list(node)["total"], 4)
+        _, _, audit = node.http_get("/api/v1/audit")
+        entry = json.loads(audit)["entries"][0]
+        self.assertEqual((entry["method"], entry["path"]), ("DELETE", "/api/v1/files/cam1/one"))
+        self.assertEqual(entry["before"]["checksum"], sha(b"x"))
         # Nothing retained either.
         late = self.paho(node, "late")
         late.subscribe("$file/#", qos=1)
