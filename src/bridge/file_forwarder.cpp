@@ -30,9 +30,11 @@ namespace codec = ib::mqtt::codec;
 namespace ib::bridge {
 namespace {
 
-// Segments sent and not yet acknowledged: enough to keep the link busy while
-// the next one is read, few enough that a reconnect resends little.
-constexpr std::size_t kWindow = 4;
+// Bytes sent and not yet acknowledged (at least four segments): enough to keep
+// the link busy while the next segment is read, little enough that a
+// reconnect resends little.
+constexpr uint64_t kWindowBytes = 1 << 20;
+constexpr std::size_t kMinWindow = 4;
 constexpr auto kIdlePoll = std::chrono::seconds(1);
 // A file the upstream refuses this many times in a row is set aside (.failed).
 constexpr int kMaxAttempts = 3;
@@ -73,6 +75,7 @@ struct FileForwarder::Impl : std::enable_shared_from_this<Impl> {
     uint64_t generation = 0;
     int attempts = 0;
     uint16_t next_pid = 1;
+    std::size_t window = kMinWindow;  // segments
     // Packet id -> the end offset of the segment it carries (0 for init and fin).
     std::map<uint16_t, uint64_t> inflight;
     FileForwardStatus counters;
@@ -84,6 +87,7 @@ struct FileForwarder::Impl : std::enable_shared_from_this<Impl> {
         config.clean_start = true;
         config.forwards.clear();
         config.subscriptions.clear();
+        window = std::max<std::size_t>(kMinWindow, kWindowBytes / config.file_segment_bytes);
     }
 
     uint16_t alloc_pid() {
@@ -189,7 +193,7 @@ struct FileForwarder::Impl : std::enable_shared_from_this<Impl> {
             if (inflight.empty()) send_fin();
             return;
         }
-        if (inflight.size() >= kWindow) return;
+        if (inflight.size() >= window) return;
         reading = true;
         const uint64_t offset = next_offset;
         const uint64_t len = std::min<uint64_t>(config.file_segment_bytes, manifest.size - offset);
