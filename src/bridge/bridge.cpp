@@ -676,6 +676,7 @@ BridgeStatus Bridge::status() const {
     s.pushing_back = holding_back();
     s.connected = b.link && b.link->connected();
     s.server = b.link ? b.link->server() : "";
+    if (b.files) s.files = b.files->status();
     if (b.queue) {
         // The loop's mirror: the file as of the writer's last result, the commit
         // on its way there, and what waits for the next one.
