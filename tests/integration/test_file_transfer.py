@@ -261,6 +261,15 @@ class FileTransferTest(h.IBTestCase):
         ack = raw.expect(h.PUBACK, timeout=10)
         self.assertEqual((ack.pid, ack.reason), (3, 0x80))
         self.assertEqual(ack.props.get("ReasonString"), "fin: bytes 5-9 of 10 are missing")
+        # At QoS 2 the PUBREC says the same, and ends the flow: the packet id is
+        # free again for the next command.
+        raw.publish("$file/r/fin/10", b"", qos=2, pid=9)
+        rec = raw.expect(h.PUBREC, timeout=10)
+        self.assertEqual((rec.pid, rec.reason), (9, 0x80))
+        raw.publish("$file/r/0", b"01234", qos=2, pid=9)
+        self.assertEqual(raw.expect(h.PUBREC).reason, 0)
+        raw.pubrel(9)
+        self.assertEqual(raw.expect(h.PUBCOMP).reason, 0)
         # Without a response topic the result goes to $file-response/{clientId}.
         raw.subscribe(4, [("$file-response/raw1", 1)])
         raw.publish("$file/r/5", b"56789", qos=1, pid=5)

@@ -358,6 +358,10 @@ void Connection::release_held_acks(uint64_t upto) {
         if (a.outcome && version_ == Version::V5) {
             ack.reason_code = a.outcome->reason;
             if (!a.outcome->reason_string.empty()) ack.properties.reason_string = a.outcome->reason_string;
+            // [MQTT-4.3.3] A PUBREC of 0x80 or more ends the QoS 2 flow: no PUBREL follows.
+            if (a.type == codec::PacketType::Pubrec && ack.reason_code >= 0x80 && session_) {
+                session_->remove_incoming_qos2(a.packet_id);
+            }
         }
         codec::encode(out_, ack, version_);
         if (a.type == codec::PacketType::Puback && version_ == Version::V5) --held_pubacks_;
