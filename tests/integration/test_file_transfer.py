@@ -321,6 +321,38 @@ class FileTransferTest(h.IBTestCase):
         again.expect_ok(again.fin("log", data))
         self.assertEqual(sha(stored(node, "mover", "log")), sha(data))
 
+    def test_an_unfinished_transfer_expires_after_its_segments_ttl(self):
+        node = self.start_broker(extra_toml=file_toml())
+        s = self.sender(node, "slow")
+        data = os.urandom(10 * KIB)
+        s.expect_ok(s.init("t", data, segments_ttl=1))
+        s.expect_ok(s.command("$file/t/0", data[:KIB]))
+        self.assertTrue(h.wait_until(lambda: metric(node, "ib_files_transfers_expired_total") == 1, timeout=10))
+        r = s.fin("t", data)
+        self.assertEqual(r["reason_code"], 0x80)
+        self.assertIn("with no init (or expired)", r["reason_description"])
+        self.assertEqual(metric(node, "ib_files_active_transfers"), 0)
+
+    def test_after_a_kill9_mid_transfer_stored_files_are_whole_and_the_transfer_starts_over(self):
+        node = self.start_broker(extra_toml=file_toml())
+        s = FileSender(node.port, "k9")
+        done = os.urandom(1 * MIB)
+        s.expect_ok(s.send_file("done", done))
+        half = os.urandom(1 * MIB)
+        s.expect_ok(s.init("half", half))
+        for r in s.segments("half", half, 128 * KIB, order=[0, 128 * KIB]):
+            s.expect_ok(r)
+        node.kill9()
+        s.c.loop_stop()
+        node.start()
+        self.assertEqual(sha(stored(node, "k9", "done")), sha(done))
+        again = self.sender(node, "k9")
+        # The partial file did not survive: fin says so, and the client starts over.
+        r = again.fin("half", half)
+        self.assertEqual(r["reason_code"], 0x80)
+        again.expect_ok(again.send_file("half", half, size=128 * KIB))
+        self.assertEqual(sha(stored(node, "k9", "half")), sha(half))
+
     def test_the_acl_applies_to_file_topics(self):
         acl = """
 [[users]]
