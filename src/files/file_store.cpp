@@ -170,7 +170,6 @@ FileStore::FileStore(std::string root) : root_(std::move(root)) {}
 
 std::expected<void, std::string> FileStore::open() {
     std::error_code ec;
-    fs::remove_all(root_ + "/.tmp", ec);
     for (const char* dir : {"", "/.tmp", "/.forward"}) {
         fs::create_directories(root_ + dir, ec);
         if (ec) return std::unexpected("cannot create " + root_ + dir + ": " + ec.message());
@@ -180,6 +179,21 @@ std::expected<void, std::string> FileStore::open() {
 
 std::string FileStore::part_path(std::string_view client, std::string_view id) const {
     return root_ + "/.tmp/" + encode_name(client) + "~" + encode_name(id) + ".part";
+}
+
+std::vector<FileStore::Partial> FileStore::partials() const {
+    std::vector<Partial> out;
+    std::error_code ec;
+    for (const auto& f : fs::directory_iterator(root_ + "/.tmp", ec)) {
+        const std::string name = f.path().filename().string();
+        if (!name.ends_with(".part")) continue;
+        const std::string stem = name.substr(0, name.size() - 5);
+        // encode_name never writes '~', so the first one splits client and id.
+        const auto tilde = stem.find('~');
+        if (tilde == std::string::npos) continue;
+        out.push_back({decode_name(stem.substr(0, tilde)), decode_name(stem.substr(tilde + 1)), f.path().string()});
+    }
+    return out;
 }
 
 std::string FileStore::data_path(std::string_view client, std::string_view id) const {

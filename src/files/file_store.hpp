@@ -2,7 +2,9 @@
 // `<client>/<file id>.data` with its manifest `<client>/<file id>.json` (client
 // and file id percent-encoded so any id is a safe name), both written to a
 // temporary name, fsynced and renamed, so a crash leaves a file whole or absent.
-// Unfinished transfers write `.tmp/<client>~<id>.part`; each forwarding bridge
+// Unfinished transfers write `.tmp/<client>~<id>.part`, with their init body
+// (`.meta`) and the ranges that arrived (`.ranges`), so they survive a restart;
+// each forwarding bridge
 // has its queue of finished files in `.forward/<bridge>/`. Blocking I/O: run
 // it on a writer thread, never on an event loop.
 #pragma once
@@ -43,12 +45,19 @@ class FileStore {
 public:
     explicit FileStore(std::string root);
 
-    // Creates the directories; partial files of an earlier run are deleted
-    // (their range maps were in memory).
+    // Creates the directories.
     std::expected<void, std::string> open();
     const std::string& root() const { return root_; }
 
     std::string part_path(std::string_view client, std::string_view id) const;
+    // The unfinished transfers of an earlier run: client, file id and the
+    // path of the partial file, for those whose .meta and .ranges exist.
+    struct Partial {
+        std::string client_id;
+        std::string file_id;
+        std::string part;
+    };
+    std::vector<Partial> partials() const;
     std::string data_path(std::string_view client, std::string_view id) const;
     std::string manifest_path(std::string_view client, std::string_view id) const;
 

@@ -13,6 +13,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <vector>
 
@@ -103,16 +105,40 @@ struct Job {
     DurableTicket ticket;
 };
 
-// An unfinished transfer: its partial file and what of it has arrived.
+// An unfinished transfer: its partial file and what of it has arrived. The
+// init body (`.meta`) and each range written (`.ranges`, 16 bytes each:
+// begin and end, little-endian, appended) sit beside the partial file, so a
+// restart finds the transfer again (not fsynced: after a power cut the file's
+// SHA-256 at fin catches what the page cache lost).
 struct Transfer {
     FileMeta meta;
     std::string part;
     int fd = -1;
+    int ranges_fd = -1;
     RangeSet got;
     SteadyClock::time_point last_command;
     std::chrono::seconds ttl{0};
     ~Transfer() {
         if (fd >= 0) ::close(fd);
+        if (ranges_fd >= 0) ::close(ranges_fd);
+    }
+    void record(uint64_t begin, uint64_t end) {
+        got.add(begin, end);
+        if (ranges_fd < 0) return;
+        uint8_t rec[16];
+        for (int i = 0; i < 8; ++i) {
+            rec[i] = static_cast<uint8_t>(begin >> (8 * i));
+            rec[8 + i] = static_cast<uint8_t>(end >> (8 * i));
+        }
+        if (::write(ranges_fd, rec, sizeof rec) != static_cast<ssize_t>(sizeof rec)) {
+            // The map in memory is still right; only a restart would lose this range.
+            ::close(std::exchange(ranges_fd, -1));
+        }
+    }
+    void remove_files() const {
+        ::unlink(part.c_str());
+        ::unlink((part + ".meta").c_str());
+        ::unlink((part + ".ranges").c_str());
     }
     Transfer() = default;
     Transfer(const Transfer&) = delete;
@@ -188,6 +214,7 @@ struct FileTransferService::Impl {
         t->part = store.part_path(client, cmd.file_id);
         t->fd = ::open(t->part.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (t->fd < 0) return fail(Outcome::IoError, "init: cannot create " + t->part + ": " + std::strerror(errno));
+        if (auto r = write_side_files(*t, payload); !r) return fail(Outcome::IoError, "init: " + r.error());
         t->ttl = meta->segments_ttl_s ? std::chrono::seconds(*meta->segments_ttl_s) : config.segments_ttl;
         t->meta = std::move(*meta);
         t->last_command = SteadyClock::now();
@@ -223,7 +250,7 @@ struct FileTransferService::Impl {
             if (n <= 0) return fail(Outcome::IoError, std::string("segment: cannot write: ") + std::strerror(errno));
             done += static_cast<std::size_t>(n);
         }
-        t->got.add(cmd.offset, end);
+        t->record(cmd.offset, end);
         received_bytes.add(payload.size());
         return {};
     }
@@ -278,7 +305,11 @@ struct FileTransferService::Impl {
             drop(transfers.find(std::pair{client, std::string(cmd.file_id)}));
             return fail(Outcome::IoError, "fin: " + r.error());
         }
-        transfers.erase(std::pair{client, std::string(cmd.file_id)});
+        {
+            auto it = transfers.find(std::pair{client, std::string(cmd.file_id)});
+            it->second->remove_files();  // the part itself was renamed: only the side files go
+            transfers.erase(it);
+        }
         active_gauge.store(transfers.size(), std::memory_order_relaxed);
         stored_bytes += m.size;
         stored_bytes_gauge.store(stored_bytes, std::memory_order_relaxed);
@@ -305,9 +336,59 @@ struct FileTransferService::Impl {
         return {};
     }
 
+    static std::expected<void, std::string> write_side_files(Transfer& t, Bytes init_body) {
+        const std::string meta = t.part + ".meta";
+        const int fd = ::open(meta.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0) return std::unexpected("cannot create " + meta + ": " + std::strerror(errno));
+        const bool ok = ::write(fd, init_body.data(), init_body.size()) == static_cast<ssize_t>(init_body.size());
+        ::close(fd);
+        if (!ok) return std::unexpected("cannot write " + meta);
+        const std::string ranges = t.part + ".ranges";
+        t.ranges_fd = ::open(ranges.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+        if (t.ranges_fd < 0) return std::unexpected("cannot create " + ranges + ": " + std::strerror(errno));
+        return {};
+    }
+
+    // The unfinished transfers of the last run, with what had arrived; their
+    // segments_ttl starts again now. One whose side files are unreadable goes.
+    void restore() {
+        for (const auto& p : store.partials()) {
+            auto t = std::make_unique<Transfer>();
+            t->part = p.part;
+            std::string body;
+            {
+                std::ifstream in(p.part + ".meta", std::ios::binary);
+                body.assign(std::istreambuf_iterator<char>(in), {});
+            }
+            auto meta = parse_init(as_bytes(body));
+            t->fd = ::open(p.part.c_str(), O_RDWR | O_CLOEXEC);
+            t->ranges_fd = ::open((p.part + ".ranges").c_str(), O_RDWR | O_APPEND | O_CLOEXEC);
+            if (!meta || t->fd < 0 || t->ranges_fd < 0) {
+                t->remove_files();
+                continue;
+            }
+            uint8_t rec[16];
+            while (::read(t->ranges_fd, rec, sizeof rec) == static_cast<ssize_t>(sizeof rec)) {
+                uint64_t begin = 0, end = 0;
+                for (int i = 7; i >= 0; --i) {
+                    begin = (begin << 8) | rec[i];
+                    end = (end << 8) | rec[8 + i];
+                }
+                t->got.add(begin, end);
+            }
+            t->ttl = meta->segments_ttl_s ? std::chrono::seconds(*meta->segments_ttl_s) : config.segments_ttl;
+            t->meta = std::move(*meta);
+            t->last_command = SteadyClock::now();
+            log::info("files: unfinished transfer '{}' of '{}' resumed from the last run ({} bytes received)",
+                      p.file_id, p.client_id, t->got.covered());
+            transfers.emplace(std::pair{p.client_id, p.file_id}, std::move(t));
+        }
+        active_gauge.store(transfers.size(), std::memory_order_relaxed);
+    }
+
     void drop(decltype(transfers)::iterator it) {
         if (it == transfers.end()) return;
-        ::unlink(it->second->part.c_str());
+        it->second->remove_files();
         transfers.erase(it);
         active_gauge.store(transfers.size(), std::memory_order_relaxed);
     }
@@ -418,7 +499,10 @@ std::expected<void, std::string> FileTransferService::start(asio::io_context& ti
     if (auto r = impl_->store.open(); !r) return r;
     impl_->tick = std::make_unique<asio::steady_timer>(tick_loop);
     Impl* i = impl_.get();
-    i->thread.submit([i] { i->sweep(); });
+    i->thread.submit([i] {
+        i->restore();
+        i->sweep();
+    });
     i->schedule_tick();
     return {};
 }

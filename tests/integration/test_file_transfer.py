@@ -333,7 +333,7 @@ class FileTransferTest(h.IBTestCase):
         self.assertIn("with no init (or expired)", r["reason_description"])
         self.assertEqual(metric(node, "ib_files_active_transfers"), 0)
 
-    def test_after_a_kill9_mid_transfer_stored_files_are_whole_and_the_transfer_starts_over(self):
+    def test_after_a_kill9_mid_transfer_stored_files_are_whole_and_the_transfer_resumes(self):
         node = self.start_broker(extra_toml=file_toml())
         s = FileSender(node.port, "k9")
         done = os.urandom(1 * MIB)
@@ -347,10 +347,15 @@ class FileTransferTest(h.IBTestCase):
         node.start()
         self.assertEqual(sha(stored(node, "k9", "done")), sha(done))
         again = self.sender(node, "k9")
-        # The partial file did not survive: fin says so, and the client starts over.
+        # The partial transfer survived: fin names what is still missing...
         r = again.fin("half", half)
         self.assertEqual(r["reason_code"], 0x80)
-        again.expect_ok(again.send_file("half", half, size=128 * KIB))
+        self.assertIn("bytes %d-%d of %d are missing" % (256 * KIB, MIB - 1, MIB), r["reason_description"])
+        # ...and the client sends only that.
+        again.expect_ok(again.init("half", half))
+        for r in again.segments("half", half, 128 * KIB, order=list(range(256 * KIB, MIB, 128 * KIB))):
+            again.expect_ok(r)
+        again.expect_ok(again.fin("half", half))
         self.assertEqual(sha(stored(node, "k9", "half")), sha(half))
 
     def test_the_acl_applies_to_file_topics(self):
