@@ -168,6 +168,14 @@ public:
     }
     bool closed() const override { return stream_closed_; }
     void on_close(std::function<void()> f) override { on_stream_close_ = std::move(f); }
+    void when_drained(std::function<void()> f) override {
+        if (stream_closed_) return;
+        if (pending_.empty()) {
+            asio::post(stream_.get_executor(), std::move(f));
+            return;
+        }
+        on_drained_ = std::move(f);
+    }
 
 private:
     tcp::socket& socket() { return beast::get_lowest_layer(stream_).socket(); }
@@ -280,7 +288,8 @@ private:
                                   return self->end_stream();
                               }
                               if (self->stream_closed_) return self->pending_.clear();
-                              if (!self->pending_.empty()) self->write_pending();
+                              if (!self->pending_.empty()) return self->write_pending();
+                              if (auto f = std::exchange(self->on_drained_, nullptr)) f();
                           });
     }
 
@@ -293,6 +302,7 @@ private:
             queued_bytes_ -= pending_.back().size();
             pending_.pop_back();
         }
+        on_drained_ = nullptr;  // it may hold this stream: no cycle outlives the connection
         if (auto f = std::move(on_stream_close_)) f();
     }
 
@@ -319,6 +329,7 @@ private:
     bool writing_ = false;
     bool stream_closed_ = false;
     std::function<void()> on_stream_close_;
+    std::function<void()> on_drained_;
 };
 
 void HttpServer::Impl::accept() {

@@ -56,6 +56,10 @@ public:
     virtual void close() = 0;
     // Called once when the connection ends, whoever ended it.
     virtual void on_close(std::function<void()> f) = 0;
+    // Called once, on the server's loop, when every piece queued so far has
+    // been written: a body read from disk sends its next pieces from here, so
+    // it is paced by the client instead of queued whole.
+    virtual void when_drained(std::function<void()> f) = 0;
 };
 
 struct HttpResponse {

@@ -50,8 +50,20 @@ std::string status_json(const bridge::BridgeStatus& s, const bridge::BridgeConfi
     w.field("connects", s.connects)
         .field("store_errors", s.store_errors)
         .field("pushing_back", s.pushing_back)
-        .field("held", s.held_messages)
-        .end_object();
+        .field("held", s.held_messages);
+    if (s.files) {
+        // forward_files: the files' own link and queue (docs/files.md).
+        w.key("files")
+            .begin_object()
+            .field("connected", s.files->connected)
+            .field("forwarded", s.files->forwarded)
+            .field("bytes", s.files->bytes)
+            .field("failures", s.files->failures)
+            .field("queued", s.files->queued)
+            .field("current", s.files->current)
+            .end_object();
+    }
+    w.end_object();
     return out;
 }
 

@@ -24,6 +24,7 @@
 #include "app/bridge_routes.hpp"
 #include "app/console_routes.hpp"
 #include "app/device_routes.hpp"
+#include "app/file_routes.hpp"
 #include "app/history_routes.hpp"
 #include "app/mqtt_routes.hpp"
 #include "app/opcua_routes.hpp"
@@ -44,6 +45,7 @@
 #include "drivers/opcua/opcua_driver.hpp"
 #include "drivers/sim/sim_driver.hpp"
 #include "drivers/sim/sim_signal.hpp"
+#include "files/file_transfer.hpp"
 #include "mqtt/broker/broker.hpp"
 #include "net/loop_pool.hpp"
 #include "rules/rule_engine.hpp"
@@ -212,8 +214,14 @@ int run_node(const std::string& config_path) {
         if (!s) return fail_start("cannot open the session store: " + s.error());
         session_store = std::move(*s);
     }
+    // MQTT file transfer: declared before the broker, which hands it `$file/`
+    // commands until it is destroyed.
+    std::unique_ptr<ib::files::FileTransferService> files;
     ib::mqtt::broker::Broker broker(cfg->broker, loops, kVersion, placement.shards);
     broker.set_auth(auth->get());
+    if (cfg->files.enabled) {
+        if (auto r = ib::app::start_file_transfer(*cfg, modules.bridges, broker, api_loop, files); !r) return fail_start(r.error());
+    }
     if (session_store) broker.set_persistence(session_store.get());
     if (auto r = broker.start(); !r) return fail_start(r.error());
 
@@ -251,6 +259,7 @@ int run_node(const std::string& config_path) {
         bridges.push_back(std::make_unique<ib::bridge::Bridge>(bridges_loop, std::move(b), broker.router(), cfg->data_dir));
         if (auto r = bridges.back()->start(); !r) return fail_start(r.error());
     }
+    if (files) files->set_on_queued([&bridges] { for (auto& b : bridges) b->files_queued(); });
     // A push-back bridge with a full queue keeps publishers' acknowledgements back.
     if (push_back) {
         broker.router().set_durable_gate([&bridges] {
@@ -313,6 +322,10 @@ int run_node(const std::string& config_path) {
         ib::app::add_bridge_routes(*http, bridges, bridges_loop);
         ib::app::add_rule_routes(*http, rules, rules_loop);
         ib::app::add_opcua_routes(*http, cfg->data_dir + "/pki");
+        if (files) {
+            ib::app::add_file_routes(*http, *files, api_loop);
+            http->add_metrics([&files](ib::MetricSink& sink) { files->collect_metrics(sink); });
+        }
         http->add_metrics([&rules](ib::MetricSink& sink) { rules.collect_metrics(sink); }, &rules_loop);
         http->add_metrics(
             [&bridges](ib::MetricSink& sink) {
@@ -379,7 +392,8 @@ int run_node(const std::string& config_path) {
             ib::app::run_in_turn({{&rules_loop, [&] { rules.stop(); }},
                                   {&devices_loop, [&] { devices.stop(); }},
                                   {&bridges_loop, [&] { for (auto& b : bridges) b->stop(); }},
-                                  {&history_loop, [&] { if (history) history->stop(); }}},
+                                  {&history_loop, [&] { if (history) history->stop(); }},
+                                  {&api_loop, [&] { if (files) files->stop(); }}},
                                  [&loops] { loops.stop(); });
         });
     });

@@ -13,6 +13,7 @@
 #include <unordered_set>
 
 #include "core/clock.hpp"
+#include "bridge/file_forwarder.hpp"
 #include "bridge/mqtt_link.hpp"
 #include "store/outbox_writer.hpp"
 #include "bridge/topic_template.hpp"
@@ -74,6 +75,8 @@ struct Bridge::Impl {
     BridgeConfig config;
     mqtt::broker::Router& router;
     std::string data_dir;
+    // Files received over MQTT, sent upstream on a link of their own (forward_files).
+    std::unique_ptr<FileForwarder> files;
     asio::steady_timer tick;
     asio::steady_timer delete_timer;
     bool delete_timer_armed = false;
@@ -640,6 +643,10 @@ std::expected<void, std::string> Bridge::start() {
     b.running = true;
     b.link->start();
     b.on_tick();
+    if (b.config.forward_files) {
+        b.files = std::make_unique<FileForwarder>(b.io, b.config, b.data_dir + "/files");
+        b.files->start();
+    }
     return {};
 }
 
@@ -658,6 +665,7 @@ void Bridge::stop() {
     b.commit();
     for (int round = 0; round < 4 && b.queue->jobs() > 0; ++round) b.queue->finish();
     if (b.link) b.link->stop();
+    if (b.files) b.files->stop();
 }
 
 bool Bridge::holding_back() const {
@@ -674,6 +682,7 @@ BridgeStatus Bridge::status() const {
     s.pushing_back = holding_back();
     s.connected = b.link && b.link->connected();
     s.server = b.link ? b.link->server() : "";
+    if (b.files) s.files = b.files->status();
     if (b.queue) {
         // The loop's mirror: the file as of the writer's last result, the commit
         // on its way there, and what waits for the next one.
@@ -689,6 +698,12 @@ BridgeStatus Bridge::status() const {
     return s;
 }
 
+void Bridge::files_queued() {
+    asio::post(impl_->io, [b = impl_.get()] {
+        if (b->files) b->files->kick();
+    });
+}
+
 void Bridge::collect_metrics(MetricSink& sink) const {
     IB_ASSERT_ON_LOOP(impl_->io);
     const BridgeStatus s = status();
@@ -699,6 +714,7 @@ void Bridge::collect_metrics(MetricSink& sink) const {
     const auto G = MetricType::Gauge;
     const auto C = MetricType::Counter;
     add("ib_bridge_connected", "1 while the bridge's link to its upstream broker is up", G, s.connected ? 1 : 0, label);
+    if (impl_->files) impl_->files->collect_metrics(sink, label);
     add("ib_bridge_pushing_back", "1 while a full queue withholds local publishers' acknowledgements (push-back)", G,
         s.pushing_back ? 1 : 0, label);
     add("ib_bridge_held_messages", "Messages held in memory until the queue has room (push-back)", G,

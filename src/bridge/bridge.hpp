@@ -11,9 +11,11 @@
 #include <deque>
 #include <expected>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "bridge/bridge_config.hpp"
+#include "bridge/file_forwarder.hpp"
 #include "core/metrics.hpp"
 #include "mqtt/broker/router.hpp"
 
@@ -64,6 +66,7 @@ struct BridgeStatus {
     // local publishers' acknowledgements are being withheld for them.
     uint64_t held_messages = 0;
     bool pushing_back = false;
+    std::optional<FileForwardStatus> files;  // with forward_files
 };
 
 class Bridge {
@@ -87,6 +90,9 @@ public:
     // a full queue or a failed write): the durable gate stays closed meanwhile.
     bool holding_back() const;
     BridgeStatus status() const;
+    // A received file was queued for this bridge (forward_files): its
+    // forwarder looks at its queue at once. Thread-safe.
+    void files_queued();
     void collect_metrics(MetricSink& sink) const;
 
 private:

@@ -79,6 +79,10 @@ struct BridgeConfig {
     bool queue_qos0 = true;
     std::vector<ForwardRule> forwards;
     std::vector<SubscriptionRule> subscriptions;
+    // Files received over MQTT go upstream too (bridge/file_forwarder.hpp).
+    bool forward_files = false;
+    bool keep_forwarded_files = false;
+    uint32_t file_segment_bytes = 256 * 1024;
 };
 
 }  // namespace ib::bridge

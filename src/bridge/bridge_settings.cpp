@@ -187,6 +187,24 @@ const std::vector<Field<BridgeConfig>>& bridge_fields() {
              b.queue_qos0 = n.as_boolean()->get();
              return std::string();
          }},
+        {"forward_files", Kind::Boolean, "false",
+         "Whether files received over MQTT (files.*, docs/files.md) are sent upstream with the same protocol, from "
+         "the disk, on a connection of their own (client id `<client_id>-files`).", 0, 0,
+         [](BridgeConfig& b, const toml::node& n) {
+             b.forward_files = n.as_boolean()->get();
+             return std::string();
+         }},
+        {"keep_forwarded_files", Kind::Boolean, "false",
+         "Whether a file stays in data_dir/files once the upstream's fin succeeded (else it is deleted).", 0, 0,
+         [](BridgeConfig& b, const toml::node& n) {
+             b.keep_forwarded_files = n.as_boolean()->get();
+             return std::string();
+         }},
+        {"file_segment_bytes", Kind::Integer, "262144", "Bytes per segment of a forwarded file.", 1024, 16777216,
+         [](BridgeConfig& b, const toml::node& n) {
+             b.file_segment_bytes = static_cast<uint32_t>(integer(n));
+             return std::string();
+         }},
     };
     return f;
 }

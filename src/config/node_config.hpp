@@ -10,6 +10,7 @@
 #include "api/api_config.hpp"
 #include "auth/auth_config.hpp"
 #include "core/bus.hpp"
+#include "files/files_config.hpp"
 #include "mqtt/broker/broker_config.hpp"
 #include "store/history_config.hpp"
 
@@ -36,6 +37,8 @@ struct NodeConfig {
     // listener_anonymous are copied in by the app from the broker's settings).
     auth::AuthConfig auth;
     store::HistoryConfig history;
+    // [files]: MQTT file transfer (forward_bridges is filled in by the app).
+    files::FilesConfig files;
     // [[devices]], [[bridges]] and [[rules]] are not here: their modules read
     // them (device_tables, bridge_tables, rule_tables) into what the app hands
     // the loader.

@@ -363,6 +363,24 @@ std::vector<Setting> build_table() {
     t.push_back(integer("history.commit_interval_ms", 200, 10, 60000, false,
                         "Milliseconds between the history's batched writes.",
                         [](NodeConfig& c) -> auto& { return c.history.commit_interval; }));
+
+    t.push_back(boolean("files.enabled", true, false,
+                        "Whether the broker takes MQTT file transfers (`$file/...`, EMQX's protocol, docs/files.md) "
+                        "into data_dir/files; off: `$file/` is a $-topic clients may not publish to.",
+                        [](NodeConfig& c) -> auto& { return c.files.enabled; }));
+    t.push_back(integer("files.max_total_bytes", 10737418240, 1048576, kI64Max, false,
+                        "Bytes all stored files may take together; a transfer that would exceed it fails at init or fin.",
+                        [](NodeConfig& c) -> auto& { return c.files.max_total_bytes; }));
+    t.push_back(integer("files.max_file_bytes", 4294967296, 1, kI64Max, false,
+                        "Largest file accepted, in bytes.",
+                        [](NodeConfig& c) -> auto& { return c.files.max_file_bytes; }));
+    t.push_back(integer("files.retention_h", 0, 0, 876000, false,
+                        "Hours a stored file is kept (one a bridge has yet to forward stays); 0: until deleted.",
+                        [](NodeConfig& c) -> auto& { return c.files.retention; }));
+    t.push_back(integer("files.segments_ttl_s", 3600, 1, 31536000, false,
+                        "Seconds an unfinished transfer waits for its next command before its segments are dropped "
+                        "(a client's init may set its own segments_ttl).",
+                        [](NodeConfig& c) -> auto& { return c.files.segments_ttl; }));
     return t;
 }
 

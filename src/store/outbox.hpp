@@ -4,7 +4,7 @@
 // acknowledged, or when a cap (bytes, age) drops it, counted. Appends and deletes
 // are batched into one transaction per call; every statement is prepared once.
 // Single-threaded: after open(), one thread calls it, the bridge's writer thread
-// (bridge/outbox_writer.hpp), so no event loop waits for the disk.
+// (store/outbox_writer.hpp), so no event loop waits for the disk.
 #pragma once
 
 #include <cstddef>

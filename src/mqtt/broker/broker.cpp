@@ -1054,6 +1054,7 @@ Router& Broker::router() { return *core_; }
 
 void Broker::set_auth(auth::Auth* auth) { core_->auth = auth; }
 void Broker::set_persistence(SessionPersistence* store) { core_->persistence = store; }
+void Broker::set_file_transfer(FileTransferHook* hook) { core_->file_transfer = hook; }
 
 void Broker::collect_metrics(MetricSink& sink) const { core_->collect_metrics(sink); }
 

@@ -25,6 +25,7 @@ namespace ib::mqtt::broker {
 
 class BrokerCore;
 class SessionPersistence;
+class FileTransferHook;
 
 class Broker {
 public:
@@ -52,6 +53,10 @@ public:
     // Sessions and retained messages kept in `store` (broker.persistence); set
     // before start(), which loads them. The store outlives the broker.
     void set_persistence(SessionPersistence* store);
+    // MQTT file transfer: `$file/` and `$file-async/` PUBLISHes go to `hook`
+    // instead of being routed (file_transfer_hook.hpp). Set before start();
+    // `hook` outlives the broker.
+    void set_file_transfer(FileTransferHook* hook);
     void collect_metrics(MetricSink& sink) const;
     // The sessions of network clients as JSON, for the console's MQTT page:
     // {"total":N,"clients":[{"client_id","connected","peer","protocol",

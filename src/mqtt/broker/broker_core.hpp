@@ -33,6 +33,7 @@
 #include "core/metrics.hpp"
 #include "core/ring_buffer.hpp"
 #include "mqtt/broker/broker_config.hpp"
+#include "mqtt/broker/file_transfer_hook.hpp"
 #include "mqtt/broker/message.hpp"
 #include "mqtt/broker/protocol_violation.hpp"
 #include "mqtt/broker/retained_store.hpp"
@@ -471,7 +472,11 @@ private:
     void handle_pingreq();
     void handle_disconnect(const codec::Disconnect& d);
     // PUBACK / PUBREC for a received PUBLISH, in order: held while earlier ones are.
-    void ack_publish(codec::PacketType type, uint16_t packet_id, uint8_t reason, bool hold);
+    void ack_publish(codec::PacketType type, uint16_t packet_id, uint8_t reason, bool hold,
+                     std::shared_ptr<const AckOutcome> outcome = nullptr);
+    // A PUBLISH to `$file/` or `$file-async/`, with a file-transfer hook set:
+    // handed to the hook instead of being routed (file_transfer_hook.hpp).
+    void handle_file_command(const codec::Publish& p);
 
     // ---- CONNECT (connect_policy.cpp)
     void handle_connect(codec::Connect& c);
@@ -528,6 +533,8 @@ private:
         codec::PacketType type;
         uint16_t packet_id;
         uint8_t reason;
+        // A file-transfer command's answer, known only once its ticket completes.
+        std::shared_ptr<const AckOutcome> outcome;
     };
     struct Cold {
         std::optional<WillMessage> will;
@@ -699,6 +706,7 @@ private:
     void advance_ack_batches();
     // The ticket of this turn's durable deliveries (created by the first one).
     DurableTicket turn_ticket();
+    friend class Connection;  // a file-transfer command holds its ack on the turn's ticket
 
     struct ShardTicket : TicketState {
         Shard* shard = nullptr;
@@ -808,6 +816,8 @@ public:
     std::unordered_map<SubscriberId, std::string> in_process_filters;
     // Authentication and ACL (Broker::set_auth); null: anonymous check only.
     auth::Auth* auth = nullptr;
+    // MQTT file transfer (Broker::set_file_transfer); null: `$file/` is a $-topic like any other.
+    FileTransferHook* file_transfer = nullptr;
     // For in-process subscribers, from any thread.
     void apply_everywhere(TreeChange change);
 

@@ -263,6 +263,10 @@ void Connection::handle_publish(codec::Publish& p) {
         if (p.qos == 2) ack(codec::PacketType::Pubrec, rc::kTopicNameInvalid);
         return;
     }
+    if (p.topic.front() == '$' && shard_.core.file_transfer && is_file_transfer_topic(p.topic)) {
+        handle_file_command(p);
+        return;
+    }
     if (p.topic.front() == '$') {
         // $-topics belong to the broker ($SYS); clients cannot publish there.
         if (p.qos == 1) ack(codec::PacketType::Puback, rc::kNotAuthorized);
@@ -291,13 +295,45 @@ void Connection::handle_publish(codec::Publish& p) {
     }
 }
 
-void Connection::ack_publish(codec::PacketType type, uint16_t packet_id, uint8_t reason, bool hold) {
+void Connection::handle_file_command(const codec::Publish& p) {
+    // Not routed and not retained: the command is the broker's to answer. The
+    // ACL applies as for any topic.
+    if (publish_denied(p)) return;
+    FileTransferHook& hook = *shard_.core.file_transfer;
+    FileCommandRequest r;
+    r.client_id = session_->client_id();
+    r.topic = p.topic;
+    r.payload = p.payload;
+    r.packet_id = p.packet_id;
+    if (version_ == Version::V5) {
+        r.response_topic = p.properties.response_topic;
+        r.correlation_data = p.properties.correlation_data;
+    }
+    if (p.qos == 0) {
+        hook.on_file_command(r, nullptr, DurableTicket{});
+        return;
+    }
+    auto outcome = std::make_shared<AckOutcome>();
+    // The turn's ticket: its acknowledgements go once the hook (and any durable
+    // subscriber this turn reached) completed, in PUBLISH order.
+    const bool hold = hook.on_file_command(r, outcome, shard_.turn_ticket());
+    const auto type = p.qos == 1 ? codec::PacketType::Puback : codec::PacketType::Pubrec;
+    if (p.qos == 2) session_->add_incoming_qos2(p.packet_id, /*store=*/false);
+    if (hold) {
+        ack_publish(type, p.packet_id, 0, true, std::move(outcome));
+    } else {
+        ack_publish(type, p.packet_id, 0, false);
+    }
+}
+
+void Connection::ack_publish(codec::PacketType type, uint16_t packet_id, uint8_t reason, bool hold,
+                             std::shared_ptr<const AckOutcome> outcome) {
     if (version_ != Version::V5) reason = 0;
     // [MQTT-4.6.0-2] PUBACKs go in the order of their PUBLISHes: once one is
     // held, the ones behind it wait too.
     if (hold || holding_acks_) {
         Cold& c = cold();
-        c.held_acks.push_back(HeldAck{type, packet_id, reason});
+        c.held_acks.push_back(HeldAck{type, packet_id, reason, std::move(outcome)});
         holding_acks_ = true;
         ++c.held_total;
         // Receive Maximum is announced to 5.0 clients only.
@@ -318,7 +354,16 @@ void Connection::release_held_acks(uint64_t upto) {
     bool any = false;
     while (c.released_total < upto && !c.held_acks.empty()) {
         const HeldAck& a = c.held_acks.front();
-        codec::encode(out_, codec::Ack{a.type, a.packet_id, a.reason, {}}, version_);
+        codec::Ack ack{a.type, a.packet_id, a.reason, {}};
+        if (a.outcome && version_ == Version::V5) {
+            ack.reason_code = a.outcome->reason;
+            if (!a.outcome->reason_string.empty()) ack.properties.reason_string = a.outcome->reason_string;
+            // [MQTT-4.3.3] A PUBREC of 0x80 or more ends the QoS 2 flow: no PUBREL follows.
+            if (a.type == codec::PacketType::Pubrec && ack.reason_code >= 0x80 && session_) {
+                session_->remove_incoming_qos2(a.packet_id);
+            }
+        }
+        codec::encode(out_, ack, version_);
         if (a.type == codec::PacketType::Puback && version_ == Version::V5) --held_pubacks_;
         c.held_acks.pop_front();
         holding_acks_ = !c.held_acks.empty();
