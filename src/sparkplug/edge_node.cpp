@@ -30,9 +30,11 @@ namespace broker = mqtt::broker;
 
 namespace {
 
-// The prefix of the ids of the write requests this node sends, so their
-// results are told apart from those of other writers on the bus.
-constexpr std::string_view kWriteIdPrefix = "\"sparkplug-";
+// The ids of the write requests this node sends ("sparkplug-<n>"), so their
+// results are told apart from those of other writers on the bus; a result
+// carries the id as JSON text, quoted.
+constexpr std::string_view kWriteId = "sparkplug-";
+constexpr std::string_view kWriteIdInResult = "\"sparkplug-";
 
 std::span<const std::byte> as_bytes(std::string_view s) { return std::as_bytes(std::span(s.data(), s.size())); }
 std::string_view as_text(std::span<const std::byte> b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
@@ -434,7 +436,7 @@ struct EdgeNode::Impl : std::enable_shared_from_this<EdgeNode::Impl> {
         }
         w.end_object();
         if (n == 0) return;
-        std::string id = std::string(kWriteIdPrefix) + std::to_string(++write_ids) + "\"";
+        std::string id = std::string(kWriteId) + std::to_string(++write_ids);
         std::string request;
         encode_write_request_values(request, id, values);
         log::info("sparkplug: DCMD {}: writing {}", device_id, values);
@@ -446,7 +448,7 @@ struct EdgeNode::Impl : std::enable_shared_from_this<EdgeNode::Impl> {
 
     void on_write_result(const broker::Message& m) {
         auto result = decode_write_result(as_text(m.payload()));
-        if (!result || !result->id.starts_with(kWriteIdPrefix)) return;  // another writer's
+        if (!result || !result->id.starts_with(kWriteIdInResult)) return;  // another writer's
         if (!result->error.empty()) {
             ++writes_failed;
             log::warn("sparkplug: write {} refused: {}", result->id, result->error);

@@ -1,8 +1,21 @@
 #include "sparkplug/json_value.hpp"
 
+#include <cmath>
+
 #include "core/json_writer.hpp"
 
 namespace ib::sparkplug {
+namespace {
+
+// An integer written as a number with an exponent or a fraction ("4e+09",
+// "12.0"), as JSON allows and some writers do; nullopt for a true fraction.
+std::optional<double> integral_double(simdjson::ondemand::value& json) {
+    double d;
+    if (json.get_double().get(d) || d != std::floor(d)) return std::nullopt;
+    return d;
+}
+
+}  // namespace
 
 std::optional<MetricValue> value_from_json(simdjson::ondemand::value json, DataType type) {
     switch (type) {
@@ -16,16 +29,18 @@ std::optional<MetricValue> value_from_json(simdjson::ondemand::value json, DataT
         case DataType::Int32:
         case DataType::Int64: {
             int64_t i;
-            if (json.get_int64().get(i)) return std::nullopt;
-            return i;
+            if (!json.get_int64().get(i)) return i;
+            if (auto d = integral_double(json); d && *d >= -0x1p63 && *d < 0x1p63) return static_cast<int64_t>(*d);
+            return std::nullopt;
         }
         case DataType::UInt8:
         case DataType::UInt16:
         case DataType::UInt32:
         case DataType::UInt64: {
             uint64_t u;
-            if (json.get_uint64().get(u)) return std::nullopt;
-            return u;
+            if (!json.get_uint64().get(u)) return u;
+            if (auto d = integral_double(json); d && *d >= 0 && *d < 0x1p64) return static_cast<uint64_t>(*d);
+            return std::nullopt;
         }
         case DataType::Float:
         case DataType::Double: {
