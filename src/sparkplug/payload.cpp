@@ -14,6 +14,8 @@ template <class... F>
 struct Overloaded : F... {
     using F::operator()...;
 };
+template <class... F>
+Overloaded(F...) -> Overloaded<F...>;  // clang 16 deduces no aggregate's arguments
 
 // A value in the field its datatype names (§6.4.16). A value whose C++ type
 // does not match the datatype is converted the way the datatype reads it.
