@@ -383,13 +383,14 @@ int run_node(const std::string& config_path) {
         // them (a QoS 1/2 message whose acknowledgement was still held is sent
         // again by its client). Then, in this order, each on its own loop, the
         // modules; the bridges commit what they took.
-        broker.stop([&] {
+        // The Sparkplug node's NDEATH still reaches the local broker's clients.
+        ib::app::stop_sparkplug_then(sparkplug->get(), bridges_loop, [&] { broker.stop([&] {
             ib::app::run_in_turn({{&rules_loop, [&] { rules.stop(); }},
                                   {&devices_loop, [&] { devices.stop(); }},
-                                  {&bridges_loop, [&] { ib::app::stop_sparkplug(sparkplug->get()); for (auto& b : bridges) b->stop(); }},
+                                  {&bridges_loop, [&] { for (auto& b : bridges) b->stop(); }},
                                   {&history_loop, [&] { if (history) history->stop(); }}},
                                  [&loops] { loops.stop(); });
-        });
+        }); });
     });
 
     const auto ms =

@@ -3,6 +3,7 @@
 #include "app/sparkplug_wiring.hpp"
 
 #include "api/http_server.hpp"
+#include "app/placement.hpp"
 #include "bridge/bridge.hpp"
 #include "core/bus.hpp"
 #include "core/log.hpp"
@@ -50,8 +51,12 @@ void add_sparkplug_metrics(api::HttpServer& http, sparkplug::EdgeNode* node, boo
     http.add_metrics([node](MetricSink& sink) { node->collect_metrics(sink); }, &loop);
 }
 
-void stop_sparkplug(sparkplug::EdgeNode* node) {
-    if (node != nullptr) node->stop();
+void stop_sparkplug_then(sparkplug::EdgeNode* node, boost::asio::io_context& loop, std::function<void()> then) {
+    if (node == nullptr) return then();
+    // The empty second step is a later turn of the loop: the NDEATH routed in
+    // the first leaves for the broker's shards at the end of that turn, before
+    // `then` stops them.
+    run_in_turn({{&loop, [node] { node->stop(); }}, {&loop, [] {}}}, std::move(then));
 }
 
 }  // namespace ib::app

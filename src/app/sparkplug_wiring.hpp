@@ -5,6 +5,7 @@
 #pragma once
 
 #include <expected>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,7 +43,9 @@ std::expected<std::unique_ptr<sparkplug::EdgeNode>, std::string> start_sparkplug
 // Its metrics on /metrics, collected on its loop; nothing when `node` is null.
 void add_sparkplug_metrics(api::HttpServer& http, sparkplug::EdgeNode* node, boost::asio::io_context& loop);
 
-// NDEATH and disconnect, on its loop; nothing when `node` is null.
-void stop_sparkplug(sparkplug::EdgeNode* node);
+// NDEATH and disconnect on `loop`, then `then` (on that loop); with a null
+// `node`, `then` at once. The first step of the shutdown: before the broker
+// stops, so the NDEATH reaches the local broker's clients.
+void stop_sparkplug_then(sparkplug::EdgeNode* node, boost::asio::io_context& loop, std::function<void()> then);
 
 }  // namespace ib::app

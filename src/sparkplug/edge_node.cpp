@@ -575,6 +575,7 @@ void EdgeNode::stop() {
     i.subscriptions.clear();
     if (i.link) i.link->stop();
     i.up = false;
+    i.born = false;
 }
 
 void EdgeNode::collect_metrics(MetricSink& sink) const {

@@ -245,5 +245,30 @@ class SparkplugEdgeNodeTest(unittest.TestCase):
         self.assertEqual(metrics_of(self.host.message("NBIRTH"))["bdSeq"]["value"], (first + 1) % 256)
 
 
+@unittest.skipIf(h.is_mosquitto(), "an Ironbridge feature")
+@unittest.skipUnless(node_available(), "node or tests/peers/sparkplug/node_modules missing (scripts/install-deps.sh)")
+class SparkplugOnTheLocalBrokerTest(unittest.TestCase):
+
+    def test_host_on_ironbridge_sees_births_data_and_the_ndeath_of_a_stop(self):
+        sim = device("sim1", [group("g", [tag("level", "memory:initial=3", "int32", access="rw")])], driver="sim")
+        b = h.Broker(extra_toml=devices_toml(sim) + '\n[sparkplug]\nenabled = true\ngroup_id = %s\n'
+                     'edge_node_id = %s\n' % (json.dumps(GROUP), json.dumps(EDGE)))
+        self.addCleanup(b.stop)
+        b.start()
+        host = Host("mqtt://127.0.0.1:%d" % b.port)
+        self.addCleanup(host.stop)
+        # The host may connect after the births: it asks for them, as hosts do.
+        host.send({"cmd": "spBv1.0/%s/NCMD/%s" % (GROUP, EDGE),
+                   "metrics": [{"name": "Node Control/Rebirth", "type": "Boolean", "value": True}]})
+        bdseq = metrics_of(host.message("NBIRTH"))["bdSeq"]["value"]
+        alias = metrics_of(host.message("DBIRTH", "sim1"))["level"]["alias"]
+        host.send({"cmd": "spBv1.0/%s/DCMD/%s/sim1" % (GROUP, EDGE),
+                   "metrics": [{"alias": alias, "type": "Int32", "value": 42}]})
+        host.message("DDATA", "sim1", lambda p: aliases_to_values(p).get(alias) == 42, "the written value by alias")
+        b.stop()
+        death = host.message("NDEATH", what="the NDEATH of a clean stop, before the broker closes")
+        self.assertEqual(metrics_of(death)["bdSeq"]["value"], bdseq)
+
+
 if __name__ == "__main__":
     unittest.main()
