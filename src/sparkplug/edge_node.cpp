@@ -330,10 +330,11 @@ struct EdgeNode::Impl : std::enable_shared_from_this<EdgeNode::Impl> {
             } else if (key == "values" && device != nullptr) {
                 simdjson::ondemand::object values;
                 if (field.value().get_object().get(values)) break;
+                std::size_t hint = 0;
                 for (auto v : values) {
                     std::string_view tag;
                     if (v.unescaped_key().get(tag)) break;
-                    MetricSpec* metric = device->find(tag);
+                    MetricSpec* metric = device->find(tag, hint);
                     if (metric == nullptr) continue;  // a tag not published
                     simdjson::ondemand::value json;
                     if (v.value().get(json)) break;

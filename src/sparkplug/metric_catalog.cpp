@@ -31,6 +31,13 @@ MetricSpec* DeviceSpec::find(std::string_view metric_name) {
     return it == metrics.end() ? nullptr : &*it;
 }
 
+MetricSpec* DeviceSpec::find(std::string_view metric_name, std::size_t& hint) {
+    if (hint < metrics.size() && metrics[hint].name == metric_name) return &metrics[hint++];
+    MetricSpec* m = find(metric_name);
+    if (m != nullptr) hint = static_cast<std::size_t>(m - metrics.data()) + 1;
+    return m;
+}
+
 std::expected<MetricCatalog, std::string> MetricCatalog::build(const SparkplugConfig& config,
                                                                const std::vector<drivers::DeviceConfig>& devices) {
     auto find = [&](std::string_view name) -> const drivers::DeviceConfig* {

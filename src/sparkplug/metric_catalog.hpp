@@ -41,6 +41,10 @@ struct DeviceSpec {
     std::vector<MetricSpec> metrics;
 
     MetricSpec* find(std::string_view metric_name);
+    // The same, trying `hint` first and leaving it on the next metric: a
+    // reading lists its tags in the device's order, so a reading's lookups
+    // are one comparison each.
+    MetricSpec* find(std::string_view metric_name, std::size_t& hint);
 };
 
 class MetricCatalog {

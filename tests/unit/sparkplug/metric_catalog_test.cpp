@@ -66,6 +66,19 @@ TEST(SparkplugCatalog, EveryTagOfEveryDeviceWithAliasesUniqueInTheNode) {
     EXPECT_FALSE(c->by_alias(99));
 }
 
+TEST(SparkplugCatalog, FindWithAHintFollowsTheDevicesOrder) {
+    auto c = MetricCatalog::build(config(), two_devices());
+    ASSERT_TRUE(c);
+    auto& plc = c->devices()[0];
+    std::size_t hint = 0;
+    EXPECT_EQ(plc.find("speed", hint), &plc.metrics[0]);
+    EXPECT_EQ(hint, 1u);
+    EXPECT_EQ(plc.find("temp", hint), &plc.metrics[2]) << "a tag not in order is still found";
+    EXPECT_EQ(hint, 3u);
+    EXPECT_EQ(plc.find("run", hint), &plc.metrics[1]);
+    EXPECT_EQ(plc.find("nope", hint), nullptr);
+}
+
 TEST(SparkplugCatalog, SelectsDevicesAndTags) {
     auto cfg = config();
     cfg.devices = {"plc1"};
