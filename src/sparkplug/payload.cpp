@@ -2,6 +2,9 @@
 
 #include "sparkplug/sparkplug_b.pb.h"
 
+#include <cmath>
+#include <cstdint>
+
 namespace ib::sparkplug {
 namespace {
 
@@ -17,6 +20,15 @@ struct Overloaded : F... {
 template <class... F>
 Overloaded(F...) -> Overloaded<F...>;  // clang 16 deduces no aggregate's arguments
 
+// A float as an integer: truncated, saturated at int64's range, NaN as 0 (a
+// cast of a value out of range is undefined behaviour).
+uint64_t saturated(double d) {
+    if (std::isnan(d)) return 0;
+    if (d <= -0x1p63) return static_cast<uint64_t>(INT64_MIN);
+    if (d >= 0x1p63) return static_cast<uint64_t>(INT64_MAX);
+    return static_cast<uint64_t>(static_cast<int64_t>(d));
+}
+
 // A value in the field its datatype names (§6.4.16). A value whose C++ type
 // does not match the datatype is converted the way the datatype reads it.
 void set_value(PbMetric& m, DataType type, const MetricValue& v) {
@@ -24,8 +36,7 @@ void set_value(PbMetric& m, DataType type, const MetricValue& v) {
         return std::visit(Overloaded{[](std::monostate) -> uint64_t { return 0; },
                                      [](bool b) -> uint64_t { return b ? 1 : 0; },
                                      [](int64_t i) { return static_cast<uint64_t>(i); }, [](uint64_t u) { return u; },
-                                     [](float f) { return static_cast<uint64_t>(static_cast<int64_t>(f)); },
-                                     [](double d) { return static_cast<uint64_t>(static_cast<int64_t>(d)); },
+                                     [](float f) { return saturated(f); }, [](double d) { return saturated(d); },
                                      [](const std::string&) -> uint64_t { return 0; },
                                      [](const std::vector<uint8_t>&) -> uint64_t { return 0; }},
                           v);
@@ -40,15 +51,14 @@ void set_value(PbMetric& m, DataType type, const MetricValue& v) {
                           v);
     };
     switch (type) {
-        case DataType::Int8:
-        case DataType::Int16:
+        // Cut to the datatype's width, signed values then sign-extended to 32
+        // bits (two's complement), so one value has one encoding.
+        case DataType::Int8: m.set_int_value(static_cast<uint32_t>(static_cast<int32_t>(static_cast<int8_t>(as_u64())))); return;
+        case DataType::Int16: m.set_int_value(static_cast<uint32_t>(static_cast<int32_t>(static_cast<int16_t>(as_u64())))); return;
         case DataType::Int32:
-        case DataType::UInt8:
-        case DataType::UInt16:
-        case DataType::UInt32:
-            // Signed values sign-extended to 32 bits, as two's complement.
-            m.set_int_value(static_cast<uint32_t>(as_u64()));
-            return;
+        case DataType::UInt32: m.set_int_value(static_cast<uint32_t>(as_u64())); return;
+        case DataType::UInt8: m.set_int_value(static_cast<uint32_t>(as_u64() & 0xFF)); return;
+        case DataType::UInt16: m.set_int_value(static_cast<uint32_t>(as_u64() & 0xFFFF)); return;
         case DataType::Int64:
         case DataType::UInt64:
         case DataType::DateTime: m.set_long_value(as_u64()); return;

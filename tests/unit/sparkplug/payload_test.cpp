@@ -98,6 +98,26 @@ TEST(SparkplugPayload, SignedNarrowIntegersInEitherForm) {
     EXPECT_EQ(b->metrics[0].value, MetricValue(int64_t{-5}));
 }
 
+// A value is cut to its datatype's width when encoded, so one value has one
+// encoding (found by sparkplug_decode_fuzz: an Int16 metric carrying a
+// long_value re-encoded differently each time), and a float out of an
+// integer's range saturates instead of being undefined behaviour.
+TEST(SparkplugPayload, ValuesAreCutToTheirDatatypesWidth) {
+    Payload p;
+    p.metrics.push_back(Metric{"a", std::nullopt, std::nullopt, DataType::Int8, int64_t{300}, {}});
+    p.metrics.push_back(Metric{"b", std::nullopt, std::nullopt, DataType::Int16, uint64_t{4000000000}, {}});
+    p.metrics.push_back(Metric{"c", std::nullopt, std::nullopt, DataType::UInt8, int64_t{-1}, {}});
+    p.metrics.push_back(Metric{"d", std::nullopt, std::nullopt, DataType::Int64, 1e300, {}});
+    auto first = encode(p);
+    auto decoded = decode_payload(first);
+    ASSERT_TRUE(decoded);
+    EXPECT_EQ(decoded->metrics[0].value, MetricValue(int64_t{44}));
+    EXPECT_EQ(decoded->metrics[1].value, MetricValue(int64_t{static_cast<int16_t>(4000000000u & 0xFFFF)}));
+    EXPECT_EQ(decoded->metrics[2].value, MetricValue(uint64_t{255}));
+    EXPECT_EQ(decoded->metrics[3].value, MetricValue(int64_t{INT64_MAX}));
+    EXPECT_EQ(encode(*decoded), first);
+}
+
 TEST(SparkplugPayload, GarbageIsAnErrorNotACrash) {
     const unsigned char bytes[] = {0x12, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F, 0x00};
     auto decoded = decode_payload(std::as_bytes(std::span(bytes)));
