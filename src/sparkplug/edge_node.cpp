@@ -73,7 +73,8 @@ struct EdgeNode::Impl : std::enable_shared_from_this<EdgeNode::Impl> {
         ndata_topic = topic(this->config.group_id, MessageType::NDATA, this->config.edge_node_id);
         for (auto& d : this->catalog.devices()) {
             device_topics.push_back({topic(this->config.group_id, MessageType::DBIRTH, this->config.edge_node_id, d.name),
-                                     topic(this->config.group_id, MessageType::DDATA, this->config.edge_node_id, d.name)});
+                                     topic(this->config.group_id, MessageType::DDATA, this->config.edge_node_id, d.name),
+                                     topic(this->config.group_id, MessageType::DDEATH, this->config.edge_node_id, d.name)});
         }
     }
 
@@ -89,7 +90,7 @@ struct EdgeNode::Impl : std::enable_shared_from_this<EdgeNode::Impl> {
 
     std::string ndeath_topic, nbirth_topic, ndata_topic;
     struct DeviceTopics {
-        std::string birth, data;
+        std::string birth, data, death;
     };
     std::vector<DeviceTopics> device_topics;  // by the catalog's device index
 
@@ -273,17 +274,47 @@ struct EdgeNode::Impl : std::enable_shared_from_this<EdgeNode::Impl> {
         scratch.metrics.push_back(Metric{std::string(kRebirthMetric), std::nullopt, now, DataType::Boolean, false, {}});
         encoder.encode(scratch, encoded);
         publish(nbirth_topic, encoded);
-        auto& devices = catalog.devices();
-        for (std::size_t i = 0; i < devices.size(); ++i) {
-            scratch.timestamp = now;
-            scratch.seq = next_seq();
-            scratch.metrics.clear();
-            add_device_metrics(devices[i], now);
-            encoder.encode(scratch, encoded);
-            publish(device_topics[i].birth, encoded);
-        }
         born = true;
         ++births;
+        auto& devices = catalog.devices();
+        for (std::size_t i = 0; i < devices.size(); ++i) {
+            if (devices[i].online) device_birth(i, now);
+        }
+    }
+
+    void device_birth(std::size_t i, uint64_t now) {
+        scratch.timestamp = now;
+        scratch.seq = next_seq();
+        scratch.metrics.clear();
+        add_device_metrics(catalog.devices()[i], now);
+        encoder.encode(scratch, encoded);
+        publish(device_topics[i].birth, encoded);
+    }
+
+    // <prefix>/status/<device>: a link lost is the device's DDEATH (timestamp
+    // and seq only), a link back its DBIRTH, with the values it has then.
+    void on_status(std::size_t i, const broker::Message& m) {
+        simdjson::dom::parser p;
+        simdjson::dom::element e;
+        std::string_view state;
+        std::string_view text = as_text(m.payload());
+        if (p.parse(text.data(), text.size()).get(e) || e["state"].get(state)) return;
+        DeviceSpec& d = catalog.devices()[i];
+        const bool lost = state == "reconnecting" || state == "stopped";
+        if (lost && d.online) {
+            d.online = false;
+            log::info("sparkplug: device {} lost its link: DDEATH", d.name);
+            if (!born) return;
+            scratch.timestamp = static_cast<uint64_t>(unix_ms());
+            scratch.seq = next_seq();
+            scratch.metrics.clear();
+            encoder.encode(scratch, encoded);
+            publish(device_topics[i].death, encoded);
+        } else if (state == "connected" && !d.online) {
+            d.online = true;
+            log::info("sparkplug: device {} is connected again: DBIRTH", d.name);
+            if (born) device_birth(i, static_cast<uint64_t>(unix_ms()));
+        }
     }
 
     uint64_t next_seq() {
@@ -345,7 +376,7 @@ struct EdgeNode::Impl : std::enable_shared_from_this<EdgeNode::Impl> {
                     }
                     if (metric->published && *value == metric->last) continue;
                     metric->last = std::move(*value);
-                    if (!born) continue;
+                    if (!born || !device->online) continue;
                     Metric out;
                     out.alias = metric->alias;
                     out.timestamp = ts;
@@ -355,7 +386,7 @@ struct EdgeNode::Impl : std::enable_shared_from_this<EdgeNode::Impl> {
                 }
             }
         }
-        if (!born || device == nullptr || scratch.metrics.empty()) return;
+        if (!born || device == nullptr || !device->online || scratch.metrics.empty()) return;
         scratch.timestamp = static_cast<uint64_t>(unix_ms());
         scratch.seq = next_seq();
         encoder.encode(scratch, encoded);
@@ -506,13 +537,20 @@ std::expected<void, std::string> EdgeNode::start() {
     Impl& i = *impl_;
     i.last_bdseq = read_bdseq(i.bdseq_file);
     std::weak_ptr<Impl> weak = impl_;
-    // Readings and write results of the published devices, delivered on the node's loop.
-    for (const auto& d : i.catalog.devices()) {
+    // Readings, link states and write results of the published devices,
+    // delivered on the node's loop.
+    for (std::size_t k = 0; k < i.catalog.devices().size(); ++k) {
+        const auto& d = i.catalog.devices()[k];
         auto data = i.router.subscribe(i.bus.data(d.name, "+"), i.loop, [weak](const broker::Message& m) {
             if (auto self = weak.lock()) self->on_reading(m);
         });
         if (!data) return std::unexpected("sparkplug: " + data.error());
         i.subscriptions.push_back(*data);
+        auto status = i.router.subscribe(i.bus.status(d.name), i.loop, [weak, k](const broker::Message& m) {
+            if (auto self = weak.lock()) self->on_status(k, m);
+        });
+        if (!status) return std::unexpected("sparkplug: " + status.error());
+        i.subscriptions.push_back(*status);
         auto results = i.router.subscribe(i.bus.write_result(d.name), i.loop, [weak](const broker::Message& m) {
             if (auto self = weak.lock()) self->on_write_result(m);
         });

@@ -2,7 +2,8 @@
 // devices and tags, read from the bus (<prefix>/data/...), as NBIRTH/DBIRTH and
 // then NDATA/DDATA of what changed, with aliases and a seq of 0..255; registers
 // NDEATH as the will with a bdSeq kept in data_dir across restarts; births again
-// on "Node Control/Rebirth"; turns DCMD into the bus's write requests, whose
+// on "Node Control/Rebirth"; DDEATH and DBIRTH as a device's link goes and
+// comes back; turns DCMD into the bus's write requests, whose
 // results it logs and counts. On the node's own broker, or on a connection of
 // its own to a bridge's upstream. Runs on the loop it is given; Asio stays in
 // the .cpp.

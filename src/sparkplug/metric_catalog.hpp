@@ -39,6 +39,9 @@ struct MetricSpec {
 struct DeviceSpec {
     std::string name;  // the Ironbridge device's name is its Sparkplug device id
     std::vector<MetricSpec> metrics;
+    // False once the device's link was lost (<prefix>/status/<device> says
+    // reconnecting or stopped): DDEATH, and no data until it is connected again.
+    bool online = true;
 
     MetricSpec* find(std::string_view metric_name);
     // The same, trying `hint` first and leaving it on the next metric: a

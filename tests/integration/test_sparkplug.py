@@ -129,10 +129,10 @@ class SparkplugEdgeNodeTest(unittest.TestCase):
         self.host = Host("mqtt://127.0.0.1:%d" % self.upstream.port)
         self.addCleanup(self.host.stop)
 
-    def start_node(self, extra="", broker=None):
+    def start_node(self, extra="", broker=None, plc_peer=None):
         spark, sim = sparkplug_toml(self.upstream, extra)
         plc = device("plc1", [group("g", [tag("speed", holding(10), "uint16", access="rw", unit="rpm")])],
-                     port=self.plc.port)
+                     port=(plc_peer or self.plc).port)
         b = broker or h.Broker(extra_toml=devices_toml(sim, plc) + "\n" + spark)
         if broker is None:
             self.addCleanup(b.stop)
@@ -230,6 +230,24 @@ class SparkplugEdgeNodeTest(unittest.TestCase):
         b.stop()
         death = self.host.message("NDEATH", what="the NDEATH of a clean stop")
         self.assertEqual(metrics_of(death)["bdSeq"]["value"], second)
+
+    def test_ddeath_when_a_device_link_is_lost_and_dbirth_when_back(self):
+        peer = LibmodbusServer(set={10: 9}).start()
+        self.addCleanup(peer.stop)
+        self.start_node(plc_peer=peer)
+        _, _, plc = self.births()
+        speed_alias = metrics_of(plc)["speed"]["alias"]
+        if metrics_of(plc)["speed"]["value"] != 9:
+            self.host.message("DDATA", "plc1", lambda p: aliases_to_values(p).get(speed_alias) == 9,
+                              "the PLC's first value")
+        peer.stop()
+        death = self.host.message("DDEATH", "plc1", what="the PLC's DDEATH once its link is lost")
+        self.assertIsInstance(death.get("seq"), int)
+        self.assertEqual(death.get("metrics", []), [])
+        peer.start()
+        birth = self.host.message("DBIRTH", "plc1", what="the PLC's DBIRTH once it is back")
+        self.assertEqual(metrics_of(birth)["speed"]["alias"], speed_alias)
+        self.assertEqual(metrics_of(birth)["speed"]["value"], 9)
 
     def test_waits_for_the_primary_host(self):
         b = self.start_node(extra='primary_host_id = "scada"')
