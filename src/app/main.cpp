@@ -383,7 +383,8 @@ int run_node(const std::string& config_path) {
         // them (a QoS 1/2 message whose acknowledgement was still held is sent
         // again by its client). Then, in this order, each on its own loop, the
         // modules; the bridges commit what they took.
-        // The Sparkplug node's NDEATH still reaches the local broker's clients.
+        // Before all that, the Sparkplug edge node stops, so its NDEATH still
+        // reaches the local broker's clients.
         ib::app::stop_sparkplug_then(sparkplug->get(), bridges_loop, [&] { broker.stop([&] {
             ib::app::run_in_turn({{&rules_loop, [&] { rules.stop(); }},
                                   {&devices_loop, [&] { devices.stop(); }},
