@@ -328,7 +328,7 @@ struct EdgeNode::Impl : std::enable_shared_from_this<EdgeNode::Impl> {
     // One reading of the bus: the metrics whose value changed go out as DDATA
     // (alias, datatype, value, the reading's time); before the births, the
     // values are only kept for them.
-    void on_reading(const broker::Message& m) {
+    void on_reading(std::size_t device_index, const broker::Message& m) {
         auto payload = m.payload();
         const std::size_t n = payload.size();
         if (padded.size() < n + simdjson::SIMDJSON_PADDING) padded.resize(n + simdjson::SIMDJSON_PADDING);
@@ -338,9 +338,11 @@ struct EdgeNode::Impl : std::enable_shared_from_this<EdgeNode::Impl> {
             ++readings_unusable;
             return;
         }
-        DeviceSpec* device = nullptr;
-        std::size_t device_index = 0;
-        uint64_t ts = 0;
+        // The device is the subscription's (<prefix>/data/<device>/+), whatever
+        // the payload's "device" says.
+        DeviceSpec* device = &catalog.devices()[device_index];
+        // The reading's time ("ts" comes before "values" on the bus); now, without one.
+        auto ts = static_cast<uint64_t>(unix_ms());
         scratch.metrics.clear();
         simdjson::ondemand::object root;
         if (doc.get_object().get(root)) {
@@ -350,15 +352,10 @@ struct EdgeNode::Impl : std::enable_shared_from_this<EdgeNode::Impl> {
         for (auto field : root) {
             std::string_view key;
             if (field.unescaped_key().get(key)) break;
-            if (key == "device") {
-                std::string_view name;
-                if (field.value().get_string().get(name)) break;
-                device = catalog.find_device(name);
-                if (device != nullptr) device_index = static_cast<std::size_t>(device - catalog.devices().data());
-            } else if (key == "ts") {
+            if (key == "ts") {
                 int64_t t = 0;
                 if (!field.value().get_int64().get(t) && t > 0) ts = static_cast<uint64_t>(t);
-            } else if (key == "values" && device != nullptr) {
+            } else if (key == "values") {
                 simdjson::ondemand::object values;
                 if (field.value().get_object().get(values)) break;
                 std::size_t hint = 0;
@@ -386,7 +383,7 @@ struct EdgeNode::Impl : std::enable_shared_from_this<EdgeNode::Impl> {
                 }
             }
         }
-        if (!born || device == nullptr || !device->online || scratch.metrics.empty()) return;
+        if (!born || !device->online || scratch.metrics.empty()) return;
         scratch.timestamp = static_cast<uint64_t>(unix_ms());
         scratch.seq = next_seq();
         encoder.encode(scratch, encoded);
@@ -541,8 +538,8 @@ std::expected<void, std::string> EdgeNode::start() {
     // delivered on the node's loop.
     for (std::size_t k = 0; k < i.catalog.devices().size(); ++k) {
         const auto& d = i.catalog.devices()[k];
-        auto data = i.router.subscribe(i.bus.data(d.name, "+"), i.loop, [weak](const broker::Message& m) {
-            if (auto self = weak.lock()) self->on_reading(m);
+        auto data = i.router.subscribe(i.bus.data(d.name, "+"), i.loop, [weak, k](const broker::Message& m) {
+            if (auto self = weak.lock()) self->on_reading(k, m);
         });
         if (!data) return std::unexpected("sparkplug: " + data.error());
         i.subscriptions.push_back(*data);
