@@ -47,7 +47,7 @@ asan-test: deps
 fuzz: deps
 	@cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIB_FUZZ=ON \
 	  -DCMAKE_CXX_COMPILER=clang++-16 > /dev/null
-	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target mqtt_decode_fuzz modbus_decode_fuzz sql_parse_fuzz ws_decode_fuzz opcua_decode_fuzz write_request_fuzz file_command_fuzz
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target mqtt_decode_fuzz modbus_decode_fuzz sql_parse_fuzz ws_decode_fuzz opcua_decode_fuzz write_request_fuzz file_command_fuzz sparkplug_decode_fuzz
 	@bash scripts/run-fuzzers.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 bench: deps

@@ -15,6 +15,8 @@ packages=(
   e2fsprogs
   nodejs chromium
   dpkg-dev lintian binutils ca-certificates python3-yaml python3-jsonschema
+  # Sparkplug B: protoc generates the payload codec for protobuf's lite runtime.
+  libprotobuf-dev protobuf-compiler
 )
 # npm runs the node-opcua server the OPC UA tests talk to. Debian ships it as its
 # own package; a nodejs that already brings npm (NodeSource's, which conflicts
@@ -93,4 +95,12 @@ grpc_peer="$root/tests/peers/grpc"
 if [[ ! -d $grpc_peer/node_modules/@grpc/grpc-js ]] || [[ $grpc_peer/package-lock.json -nt $grpc_peer/node_modules ]]; then
   echo "install-deps: npm ci in tests/peers/grpc"
   (cd "$grpc_peer" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# The Sparkplug B host application of test_sparkplug (Eclipse Tahu's
+# sparkplug-payload over MQTT.js), exactly as its committed lockfile pins it.
+spdir=$root/tests/peers/sparkplug
+if [[ ! -d $spdir/node_modules ]] || [[ $spdir/package-lock.json -nt $spdir/node_modules ]]; then
+  echo "install-deps: npm ci in tests/peers/sparkplug"
+  (cd "$spdir" && npm ci --no-audit --no-fund --loglevel=error)
 fi

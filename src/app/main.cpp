@@ -33,6 +33,7 @@
 #include "app/placement.hpp"
 #include "app/probe_routes.hpp"
 #include "app/service_notify.hpp"
+#include "app/sparkplug_wiring.hpp"
 #include "auth/auth.hpp"
 #include "auth/password_hash.hpp"
 #include "config/loader.hpp"
@@ -50,6 +51,7 @@
 #include "net/loop_pool.hpp"
 #include "rules/rule_engine.hpp"
 #include "rules/rule_settings.hpp"
+#include "sparkplug/sparkplug_settings.hpp"
 #include "store/audit_log.hpp"
 #include "store/history.hpp"
 #include "store/object_store.hpp"
@@ -91,10 +93,11 @@ struct ModuleTables {
     std::vector<ib::drivers::DeviceConfig> devices;
     std::vector<ib::bridge::BridgeConfig> bridges;
     std::vector<ib::rules::RuleConfig> rules;
+    ib::sparkplug::SparkplugConfig sparkplug;
 
-    std::array<ib::config::TableList, 3> lists() {
+    std::array<ib::config::TableList, 4> lists() {
         return {ib::drivers::device_tables(devices, check_tag_address), ib::bridge::bridge_tables(bridges),
-                ib::rules::rule_tables(rules)};
+                ib::rules::rule_tables(rules), ib::sparkplug::sparkplug_tables(sparkplug)};
     }
 };
 
@@ -270,6 +273,10 @@ int run_node(const std::string& config_path) {
         });
     }
 
+    auto sparkplug = ib::app::start_sparkplug(modules.sparkplug, bridges_loop, broker.router(), bus, devices, bridges,
+                                              cfg->data_dir);
+    if (!sparkplug) return fail_start(sparkplug.error());
+
     ib::rules::RuleEngine::Persistence rule_persistence{
         [&store](const ib::rules::RuleConfig& r) { return (*store)->put("rule", r.id, ib::rules::rule_to_json(r)); },
         [&store](std::string_view id) { return (*store)->remove("rule", id); },
@@ -332,6 +339,7 @@ int run_node(const std::string& config_path) {
                 for (const auto& b : bridges) b->collect_metrics(sink);
             },
             &bridges_loop);
+        ib::app::add_sparkplug_metrics(*http, sparkplug->get(), bridges_loop);
         if (history) {
             http->add_metrics([&history](ib::MetricSink& sink) { history->collect_metrics(sink); }, &history_loop);
             ib::app::add_history_routes(*http, *history, history_loop);
@@ -388,14 +396,16 @@ int run_node(const std::string& config_path) {
         // them (a QoS 1/2 message whose acknowledgement was still held is sent
         // again by its client). Then, in this order, each on its own loop, the
         // modules; the bridges commit what they took.
-        broker.stop([&] {
+        // Before all that, the Sparkplug edge node stops, so its NDEATH still
+        // reaches the local broker's clients.
+        ib::app::stop_sparkplug_then(sparkplug->get(), bridges_loop, [&] { broker.stop([&] {
             ib::app::run_in_turn({{&rules_loop, [&] { rules.stop(); }},
                                   {&devices_loop, [&] { devices.stop(); }},
                                   {&bridges_loop, [&] { for (auto& b : bridges) b->stop(); }},
                                   {&history_loop, [&] { if (history) history->stop(); }},
                                   {&api_loop, [&] { if (files) files->stop(); }}},
                                  [&loops] { loops.stop(); });
-        });
+        }); });
     });
 
     const auto ms =

@@ -191,6 +191,7 @@ struct MqttLink::Impl : std::enable_shared_from_this<MqttLink::Impl> {
             c.properties.session_expiry_interval = config.clean_start ? 0 : config.session_expiry_s;
             c.properties.receive_maximum = 65535;
         }
+        if (events.will) c.will = events.will();
         out.clear();
         codec::encode(out, c);
         last_rx = Clock::now();

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,10 @@ struct LinkEvents {
     // Every packet of one read has been handed over: the place to send more,
     // once for all the acknowledgements the read carried.
     std::function<void()> read_done;
+    // Asked before each CONNECT for the will it registers (none: nullopt). What
+    // the will views must stay valid until the next call: a Sparkplug edge
+    // node's NDEATH, whose bdSeq changes with every connection, lives there.
+    std::function<std::optional<mqtt::codec::Will>()> will;
 };
 
 class MqttLink {

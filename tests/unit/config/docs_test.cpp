@@ -14,6 +14,7 @@
 #include "config/settings.hpp"
 #include "drivers/device_settings.hpp"
 #include "rules/rule_settings.hpp"
+#include "sparkplug/sparkplug_settings.hpp"
 
 namespace ib::config {
 namespace {
@@ -49,9 +50,10 @@ std::string reference_markdown() {
     std::vector<drivers::DeviceConfig> devices;
     std::vector<bridge::BridgeConfig> bridges;
     std::vector<rules::RuleConfig> rules;
+    sparkplug::SparkplugConfig sparkplug;
     // Only their docs are read here, so no tag is ever checked.
     const TableList lists[] = {drivers::device_tables(devices, nullptr), bridge::bridge_tables(bridges),
-                               rules::rule_tables(rules)};
+                               rules::rule_tables(rules), sparkplug::sparkplug_tables(sparkplug)};
     return render_reference_markdown(lists);
 }
 
