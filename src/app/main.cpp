@@ -44,6 +44,7 @@
 #include "drivers/opcua/opcua_driver.hpp"
 #include "drivers/sim/sim_driver.hpp"
 #include "drivers/sim/sim_signal.hpp"
+#include "fleet/fleet_settings.hpp"
 #include "mqtt/broker/broker.hpp"
 #include "net/loop_pool.hpp"
 #include "rules/rule_engine.hpp"
@@ -89,10 +90,11 @@ struct ModuleTables {
     std::vector<ib::drivers::DeviceConfig> devices;
     std::vector<ib::bridge::BridgeConfig> bridges;
     std::vector<ib::rules::RuleConfig> rules;
+    ib::fleet::FleetConfig fleet;
 
-    std::array<ib::config::TableList, 3> lists() {
+    std::array<ib::config::TableList, 4> lists() {
         return {ib::drivers::device_tables(devices, check_tag_address), ib::bridge::bridge_tables(bridges),
-                ib::rules::rule_tables(rules)};
+                ib::rules::rule_tables(rules), ib::fleet::fleet_table(fleet)};
     }
 };
 
