@@ -195,6 +195,14 @@ struct MqttLink::Impl : std::enable_shared_from_this<MqttLink::Impl> {
         c.client_id = config.client_id;
         if (!config.username.empty()) c.username = config.username;
         if (!config.password.empty()) c.password = as_bytes(config.password);
+        if (!config.will_topic.empty()) {
+            codec::Will w;
+            w.topic = config.will_topic;
+            w.payload = as_bytes(config.will_payload);
+            w.qos = config.will_qos;
+            w.retain = config.will_retain;
+            c.will = w;
+        }
         if (version == codec::Version::V5) {
             c.properties.session_expiry_interval = config.clean_start ? 0 : config.session_expiry_s;
             c.properties.receive_maximum = 65535;
