@@ -24,6 +24,7 @@
 #include "app/bridge_routes.hpp"
 #include "app/console_routes.hpp"
 #include "app/device_routes.hpp"
+#include "app/fleet_wiring.hpp"
 #include "app/history_routes.hpp"
 #include "app/mqtt_routes.hpp"
 #include "app/opcua_routes.hpp"
@@ -175,21 +176,30 @@ int run_node(const std::string& config_path) {
                        (*store)->recovered_from());
     }
 
-    auto auth = ib::auth::Auth::create(auth_config_of(*cfg));
+    // The fleet's revision in force (fleet.db) goes over the file's objects.
+    auto fleet = ib::app::FleetWiring::open(modules.fleet, cfg->data_dir, check_tag_address);
+    if (!fleet) return fail_start(fleet.error());
+    auto stored_device_list = stored_devices(**store);
+    auto stored_rule_list = stored_rules(**store);
+    auto node_auth = auth_config_of(*cfg);
+    if (*fleet) (*fleet)->overlay(modules.devices, stored_device_list, modules.rules, stored_rule_list, modules.bridges, node_auth);
+    auto auth = ib::auth::Auth::create(node_auth);
     if (!auth) {
         std::fprintf(stderr, "%s\nironbridge: configuration refused, nothing started\n", auth.error().c_str());
         return 2;
     }
     // Users, ACL and API credentials; everything else needs a restart. A reload
     // that fails keeps the rules in force and says why.
-    auto reload = [&config_path, &auth]() -> std::expected<void, std::string> {
+    auto reload = [&config_path, &auth, &fleet]() -> std::expected<void, std::string> {
         ModuleTables fresh_modules;
         auto fresh = load(config_path, fresh_modules);
         if (!fresh) {
             (*auth)->count_refused_reload();
             return std::unexpected(fresh.error());
         }
-        return (*auth)->reload(auth_config_of(*fresh));
+        auto fresh_auth = auth_config_of(*fresh);
+        if (*fleet) (*fleet)->overlay_auth(fresh_auth);
+        return (*auth)->reload(fresh_auth);
     };
 
     // The placement table: which loop runs what. Each component below is handed
@@ -230,7 +240,7 @@ int run_node(const std::string& config_path) {
     if (cfg->history.topic.empty()) cfg->history.topic = bus.data_filter();
     ib::drivers::DeviceManager devices(devices_loop, driver_factory(cfg->data_dir), check_tag_address, broker.router(), bus,
                                        persistence);
-    if (auto r = devices.start(std::move(modules.devices), stored_devices(**store)); !r) return fail_start(r.error());
+    if (auto r = devices.start(std::move(modules.devices), std::move(stored_device_list)); !r) return fail_start(r.error());
 
     // The history answers queries on its loop too, so its store needs no lock;
     // history.db is created at the first reading.
@@ -268,7 +278,13 @@ int run_node(const std::string& config_path) {
         [&store](std::string_view id) { return (*store)->remove("rule", id); },
     };
     ib::rules::RuleEngine rules(rules_loop, broker.router(), bus, rule_persistence, cfg->data_dir);
-    if (auto r = rules.start(std::move(modules.rules), stored_rules(**store)); !r) return fail_start(r.error());
+    if (auto r = rules.start(std::move(modules.rules), std::move(stored_rule_list)); !r) return fail_start(r.error());
+    if (*fleet) {
+        (*fleet)->start_managed(devices, rules);
+        ib::fleet::FleetTargets targets{&devices_loop, &devices, &rules_loop, &rules, &bridges, &broker.router(),
+                                        cfg->data_dir, auth->get(), [node_auth] { return node_auth; }, check_tag_address};
+        if (auto r = (*fleet)->start_agent(bridges_loop, std::move(targets), kVersion, {}); !r) return fail_start(r.error());
+    }
 
     // Both outlive the server, whose routes and sessions use them.
     std::unique_ptr<ib::store::AuditLog> audit;
@@ -314,6 +330,7 @@ int run_node(const std::string& config_path) {
         ib::app::add_device_routes(*http, devices, devices_loop);
         ib::app::add_bridge_routes(*http, bridges, bridges_loop);
         ib::app::add_rule_routes(*http, rules, rules_loop);
+        if (*fleet) (*fleet)->add_routes(*http, bridges_loop);
         ib::app::add_opcua_routes(*http, cfg->data_dir + "/pki");
         http->add_metrics([&rules](ib::MetricSink& sink) { rules.collect_metrics(sink); }, &rules_loop);
         http->add_metrics(
@@ -380,7 +397,10 @@ int run_node(const std::string& config_path) {
         broker.stop([&] {
             ib::app::run_in_turn({{&rules_loop, [&] { rules.stop(); }},
                                   {&devices_loop, [&] { devices.stop(); }},
-                                  {&bridges_loop, [&] { for (auto& b : bridges) b->stop(); }},
+                                  {&bridges_loop, [&] {
+                                       if (*fleet) (*fleet)->stop();
+                                       for (auto& b : bridges) b->stop();
+                                   }},
                                   {&history_loop, [&] { if (history) history->stop(); }}},
                                  [&loops] { loops.stop(); });
         });
