@@ -397,10 +397,9 @@ int run_node(const std::string& config_path) {
         broker.stop([&] {
             ib::app::run_in_turn({{&rules_loop, [&] { rules.stop(); }},
                                   {&devices_loop, [&] { devices.stop(); }},
-                                  {&bridges_loop, [&] {
-                                       if (*fleet) (*fleet)->stop();
-                                       for (auto& b : bridges) b->stop();
-                                   }},
+                                  // The fleet's offline state goes out before its bridge says goodbye.
+                                  {&bridges_loop, [&] { if (*fleet) (*fleet)->stop(); }},
+                                  {&bridges_loop, [&] { for (auto& b : bridges) b->stop(); }},
                                   {&history_loop, [&] { if (history) history->stop(); }}},
                                  [&loops] { loops.stop(); });
         });

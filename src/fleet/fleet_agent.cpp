@@ -546,10 +546,12 @@ struct FleetAgent::Impl : std::enable_shared_from_this<FleetAgent::Impl> {
                 }
                 asio::post(self->io, [self, r = std::move(r), then = std::move(then)]() mutable {
                     for (const auto& b : *self->targets.bridges) r.bridges.push_back(b->config());
-                    std::lock_guard lock(self->auth_mutex);
-                    const auth::AuthConfig file = self->targets.file_auth();
-                    r.users = self->fleet_users ? *self->fleet_users : file.users;
-                    r.acl = self->fleet_acl ? *self->fleet_acl : file.acl;
+                    {
+                        std::lock_guard lock(self->auth_mutex);
+                        const auth::AuthConfig file = self->targets.file_auth();
+                        r.users = self->fleet_users ? *self->fleet_users : file.users;
+                        r.acl = self->fleet_acl ? *self->fleet_acl : file.acl;
+                    }
                     then(std::move(r));
                 });
             });

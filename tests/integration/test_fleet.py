@@ -44,6 +44,12 @@ sql = "SELECT values.temp AS temp FROM \\"ib/data/+/fast\\" WHERE values.temp > 
 [[rules.actions]]
 publish = { topic = "alarms/hot" }
 """
+ACL_DENY_SECRET = """
+[[acl]]
+permission = "deny"
+all = true
+topics = ["secret/#"]
+"""
 BAD_RULE = """
 [[rules]]
 id = "hot"
@@ -214,13 +220,24 @@ class FleetTest(BridgeCase):
         self.assertEqual(listing["in_force"], 1)
         self.assertEqual([(r["revision"], r["status"]) for r in listing["revisions"]], [(2, "failed"), (1, "applied")])
 
+        # An ACL alone: the devices and rules stay, local clients get the new rules.
+        ctl.push("e1", 3, ACL_DENY_SECRET, base=1)
+        self.assertEqual(ctl.wait_final(["e1"], 3)["e1"]["phase"], "done", ctl.statuses)
+        local = self.paho(nodes[0], "local-client")
+        local.connect()
+        self.assertGreaterEqual(local.subscribe("secret/#", qos=1)[0], 0x80)
+        self.assertLess(local.subscribe("open/#", qos=1)[0], 0x80)
+        code, rules = self.api(nodes[0], "/api/v1/rules")
+        self.assertEqual([r["id"] for r in rules], ["hot"])
+
         # A stale revision is refused; the diff and a rollback to the file through the API.
         ctl.push("e1", 1, DEVICE, base=None, retain=False)
         self.assertTrue(h.wait_until(lambda: (ctl.status.get("e1") or {}).get("code") == "stale", timeout=5))
-        code, d = self.api(nodes[0], "/api/v1/config/revisions/diff?from=0&to=1")
+        code, d = self.api(nodes[0], "/api/v1/config/revisions/diff?from=0&to=3")
         self.assertEqual(code, 200, d)
         self.assertEqual(d["diff"]["devices"]["added"], ["press"])
         self.assertEqual(d["diff"]["rules"]["added"], ["hot"])
+        self.assertEqual(d["diff"]["acl"], {"changed": True})
         code, body = self.api(nodes[0], "/api/v1/config/revisions/0/rollback", "POST")
         self.assertEqual(code, 202, body)
         self.assertTrue(h.wait_until(lambda: (ctl.online_state("e1") or {}).get("revision") == 0, timeout=10),
@@ -262,9 +279,13 @@ class FleetTest(BridgeCase):
         node.start()
         self.assertEqual(ctl.wait_final(["late"], 3)["late"]["phase"], "done", ctl.statuses)
         self.wait_online(ctl, ["late"], revision=3)
-        # It starts on its revision again, and the retained message is not applied twice.
-        node.restart()
+        # A clean stop says it is offline (with the time); it starts on its
+        # revision again, and the retained message is not applied twice.
+        node.stop()
+        self.assertTrue(h.wait_until(lambda: ctl.state.get("late", {}).get("online") is False, timeout=10), ctl.state)
+        self.assertIn("ts", ctl.state["late"])
         ctl.statuses.clear()
+        node.start()
         self.wait_online(ctl, ["late"], revision=3)
         code, devices = self.api(node, "/api/v1/devices")
         self.assertEqual([d["name"] for d in devices], ["press"])
@@ -279,6 +300,9 @@ class FleetTest(BridgeCase):
         self.assertTrue(h.wait_until(lambda: (ctl.status.get("k9") or {}).get("phase") == "probing", timeout=10),
                         ctl.statuses)
         node.kill9()
+        # The last will says it is offline.
+        self.assertTrue(h.wait_until(lambda: ctl.state.get("k9", {}).get("online") is False, timeout=10), ctl.state)
+        self.assertNotIn("ts", ctl.state["k9"])
         node.start()
         finals = ctl.wait_final(["k9"], 4)
         self.assertEqual(finals["k9"]["phase"], "rolled_back", ctl.statuses)
