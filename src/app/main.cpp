@@ -415,6 +415,7 @@ int run_node(const std::string& config_path) {
     loops.run();
     events.reset();
     http.reset();
+    fleet->reset();  // its timers and bridges belong to the loops, which go next
     ib::log::info("ironbridge: stopped");
     return 0;
 }

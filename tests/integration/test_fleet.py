@@ -220,9 +220,13 @@ class FleetTest(BridgeCase):
         self.assertEqual(listing["in_force"], 1)
         self.assertEqual([(r["revision"], r["status"]) for r in listing["revisions"]], [(2, "failed"), (1, "applied")])
 
+        # A revision made against another one than the edge runs is refused.
+        ctl.push("e1", 3, ACL_DENY_SECRET, base=0, retain=False)
+        self.assertEqual(ctl.wait_final(["e1"], 3)["e1"]["code"], "base_mismatch", ctl.statuses)
+
         # An ACL alone: the devices and rules stay, local clients get the new rules.
-        ctl.push("e1", 3, ACL_DENY_SECRET, base=1)
-        self.assertEqual(ctl.wait_final(["e1"], 3)["e1"]["phase"], "done", ctl.statuses)
+        ctl.push("e1", 4, ACL_DENY_SECRET, base=1)
+        self.assertEqual(ctl.wait_final(["e1"], 4)["e1"]["phase"], "done", ctl.statuses)
         local = self.paho(nodes[0], "local-client")
         local.connect()
         self.assertGreaterEqual(local.subscribe("secret/#", qos=1)[0], 0x80)
@@ -233,7 +237,7 @@ class FleetTest(BridgeCase):
         # A stale revision is refused; the diff and a rollback to the file through the API.
         ctl.push("e1", 1, DEVICE, base=None, retain=False)
         self.assertTrue(h.wait_until(lambda: (ctl.status.get("e1") or {}).get("code") == "stale", timeout=5))
-        code, d = self.api(nodes[0], "/api/v1/config/revisions/diff?from=0&to=3")
+        code, d = self.api(nodes[0], "/api/v1/config/revisions/diff?from=0&to=4")
         self.assertEqual(code, 200, d)
         self.assertEqual(d["diff"]["devices"]["added"], ["press"])
         self.assertEqual(d["diff"]["rules"]["added"], ["hot"])
