@@ -432,9 +432,11 @@ struct FleetAgent::Impl : std::enable_shared_from_this<FleetAgent::Impl> {
         if (!d) return fail(reply, std::nullopt, "invalid", d.error());
         desired_revision = std::max(desired_revision.value_or(0), d->revision);
         if (retained && d->revision == store.current()) return;  // the one it runs, seen again at a reconnect
-        // A retained revision this edge has already handled (refused, rolled
-        // back) comes again at every reconnect: its report stands.
-        if (retained && store.get(d->revision)) return;
+        // A revision this edge has already handled (refused, rolled back) comes
+        // again: retained at every reconnect, or as a QoS 1 message delivered
+        // again after a link that restarted before its PUBACK went out. The
+        // same text is not a new request; its report stands.
+        if (auto known = store.get(d->revision); known && (retained || known->sha256 == sha256_hex(d->config))) return;
         if (busy) return fail(reply, d->revision, "busy", "revision " + std::to_string(busy->revision) + " is being applied");
         if (d->revision <= store.highest_seen()) {
             return fail(reply, d->revision, "stale",
