@@ -50,7 +50,7 @@ std::expected<std::unique_ptr<FleetWiring>, std::string> FleetWiring::open(const
                                                                          const std::string& data_dir,
                                                                          drivers::AddressCheck check) {
     if (!config.active()) return nullptr;
-    auto start = fleet::open_fleet(config, data_dir, check);
+    auto start = fleet::open_fleet(data_dir, check);
     if (!start) return std::unexpected(start.error());
     return std::unique_ptr<FleetWiring>(new FleetWiring(config, std::move(*start)));
 }
@@ -188,14 +188,11 @@ void FleetWiring::add_routes(api::HttpServer& server, boost::asio::io_context& l
             if (!n) return api::json_error(400, "a revision is a number");
             // A refusal comes back at once; otherwise the apply and its probe go on
             // and the list of revisions shows how it ended.
-            std::optional<fleet::Progress> refused;
-            auto refused_ptr = std::make_shared<std::optional<fleet::Progress>>();
-            agent.rollback(*n, [refused_ptr](const fleet::Progress& p) { *refused_ptr = p; });
-            refused = *refused_ptr;
-            if (refused && refused->phase == fleet::Phase::Failed) {
-                return api::json_error(status_of(refused->code), refused->reason.empty() && !refused->errors.empty()
-                                                                     ? refused->errors.front()
-                                                                     : refused->reason);
+            auto refused = std::make_shared<std::optional<fleet::Progress>>();
+            agent.rollback(*n, [refused](const fleet::Progress& p) { *refused = p; });
+            if (*refused && (*refused)->phase == fleet::Phase::Failed) {
+                const fleet::Progress& p = **refused;
+                return api::json_error(status_of(p.code), p.errors.empty() ? p.reason : p.errors.front());
             }
             std::string out;
             JsonWriter w(out);

@@ -155,9 +155,7 @@ struct Watched {
 
 // ------------------------------------------------------------------ open
 
-std::expected<FleetStart, std::string> open_fleet(const FleetConfig& config, const std::string& data_dir,
-                                                  drivers::AddressCheck check) {
-    (void)config;
+std::expected<FleetStart, std::string> open_fleet(const std::string& data_dir, drivers::AddressCheck check) {
     auto store = store::RevisionStore::open(data_dir + "/fleet.db");
     if (!store) return std::unexpected("cannot open the fleet's revisions: " + store.error());
     if (!store->recovered_from().empty()) {

@@ -63,8 +63,7 @@ struct FleetStart {
 };
 // Opens data_dir/fleet.db; a revision left applying or probing is marked
 // rolled back (`interrupted`) and the previous applied one is used.
-std::expected<FleetStart, std::string> open_fleet(const FleetConfig& config, const std::string& data_dir,
-                                                  drivers::AddressCheck check);
+std::expected<FleetStart, std::string> open_fleet(const std::string& data_dir, drivers::AddressCheck check);
 
 // A revision list entry for the REST API.
 using RevisionList = std::vector<store::Revision>;

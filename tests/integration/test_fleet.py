@@ -242,8 +242,12 @@ class FleetTest(BridgeCase):
         self.assertEqual(d["diff"]["devices"]["added"], ["press"])
         self.assertEqual(d["diff"]["rules"]["added"], ["hot"])
         self.assertEqual(d["diff"]["acl"], {"changed": True})
+        code, body = self.api(nodes[0], "/api/v1/config/revisions/77/rollback", "POST")
+        self.assertEqual(code, 404, body)
         code, body = self.api(nodes[0], "/api/v1/config/revisions/0/rollback", "POST")
         self.assertEqual(code, 202, body)
+        code, audit = self.api(nodes[0], "/api/v1/audit?limit=5")
+        self.assertIn("/api/v1/config/revisions/0/rollback", [e["path"] for e in audit["entries"]])
         self.assertTrue(h.wait_until(lambda: (ctl.online_state("e1") or {}).get("revision") == 0, timeout=10),
                         ctl.state)
         code, devices = self.api(nodes[0], "/api/v1/devices")
