@@ -279,6 +279,36 @@ class FleetTest(BridgeCase):
         self.assertTrue(h.wait_until(lambda: all((ctl.online_state(n) or {}).get("last_apply", {}).get("result")
                                                  == "rolled_back" for n in names), timeout=10), ctl.state)
 
+        # A change to the fleet's bridge that keeps the link: restarted, probed, done.
+        ctl.push("e1", 6, cloud_bridge(up.port, "e1", "edge", "right").replace("keep_alive_s = 5", "keep_alive_s = 7"),
+                 base=0)
+        self.assertEqual(ctl.wait_final(["e1"], 6)["e1"]["phase"], "done", ctl.statuses)
+        self.wait_online(ctl, ["e1"], revision=6)
+
+    def test_a_device_that_does_not_connect_is_rolled_back(self):
+        up = self.upstream()
+        ctl = self.controller(up)
+        node = self.edge(up, "dead")
+        self.wait_online(ctl, ["dead"], revision=0)
+        dead_port = h.free_port()
+        ctl.push("dead", 1, DEVICE + """
+[[devices]]
+name = "plc"
+driver = "modbus-tcp"
+host = "127.0.0.1"
+port = %d
+[[devices.groups]]
+name = "slow"
+interval_ms = 500
+tags = [{ name = "r", address = "1!400001", type = "uint16" }]
+""" % dead_port, base=0)
+        final = ctl.wait_final(["dead"], 1)["dead"]
+        self.assertEqual(final["phase"], "rolled_back", ctl.statuses)
+        self.assertEqual(final["code"], "probe_failed")
+        self.assertIn("device 'plc'", final["reason"])
+        code, devices = self.api(node, "/api/v1/devices")
+        self.assertEqual(devices, [])
+
     def test_an_edge_down_during_the_push_converges_when_it_starts(self):
         up = self.upstream()
         ctl = self.controller(up)
