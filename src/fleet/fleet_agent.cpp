@@ -718,7 +718,8 @@ struct FleetAgent::Impl : std::enable_shared_from_this<FleetAgent::Impl> {
                     }
                 }
                 asio::post(self->io, [self, problem]() {
-                    if (!self->busy) return;
+                    // A lost link may have started the rollback meanwhile.
+                    if (!self->busy || !self->busy->probing) return;
                     if (!problem.empty()) return self->rollback_now("probe_failed", problem);
                     self->finish();
                 });
