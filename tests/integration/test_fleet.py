@@ -81,6 +81,7 @@ class Controller:
         self.statuses = []
         self.responses = []
         self.data = set()
+        self.archived = []
         self.client = mqtt.Client(client_id="controller", protocol=mqtt.MQTTv5)
         if username:
             self.client.username_pw_set(username, password)
@@ -91,13 +92,16 @@ class Controller:
         self.client.loop_start()
         assert self.connected.wait(5), "the controller could not connect"
         self.client.subscribe([("ib/fleet/v1/+/+/state", 1), ("ib/fleet/v1/+/+/status", 1), ("edges/#", 0),
-                               ("replies/#", 1)])
+                               ("replies/#", 1), ("archive/#", 1)])
 
     def _on_message(self, client, userdata, msg):
         body = msg.payload.decode()
         with self.lock:
             if msg.topic.startswith("edges/"):
                 self.data.add(msg.topic.split("/")[1])
+                return
+            if msg.topic.startswith("archive/"):
+                self.archived.append(json.loads(body)["values"]["temp"])
                 return
             if msg.topic.startswith("replies/"):
                 corr = getattr(msg.properties, "CorrelationData", None)
@@ -156,8 +160,8 @@ class FleetTest(BridgeCase):
         self.addCleanup(c.close)
         return c
 
-    def edge(self, up, name, probe_window=1, fleet_extra="", username="", password="", start=True):
-        toml = cloud_bridge(up.port, name, username, password) + (
+    def edge(self, up, name, probe_window=1, fleet_extra="", username="", password="", start=True, extra=""):
+        toml = extra + cloud_bridge(up.port, name, username, password) + (
             '\n[fleet]\nsite = "%s"\nedge = "%s"\nbridge = "cloud"\nprobe_window = %d\nstate_interval = 60\n%s'
             % (SITE, name, probe_window, fleet_extra))
         b = h.Broker(extra_toml=toml)
@@ -284,6 +288,33 @@ class FleetTest(BridgeCase):
                  base=0)
         self.assertEqual(ctl.wait_final(["e1"], 6)["e1"]["phase"], "done", ctl.statuses)
         self.wait_online(ctl, ["e1"], revision=6)
+
+    def test_a_changed_bridge_restarts_on_its_queue_and_loses_nothing(self):
+        up = self.upstream()
+        ctl = self.controller(up)
+        archive = """
+[[bridges]]
+name = "archive"
+servers = ["127.0.0.1:%d"]
+reconnect_min_ms = 50
+reconnect_max_ms = 200
+[[bridges.forwards]]
+local = "ib/data/#"
+remote = "archive/${topic}"
+qos = 1
+"""
+        node = self.edge(up, "q", extra=DEVICE + archive % h.free_port())
+        self.wait_online(ctl, ["q"], revision=0)
+        # Readings wait in the archive bridge's queue while its server is unreachable.
+        self.assertTrue(h.wait_until(lambda: self.api(node, "/api/v1/bridges/archive")[1]["backlog"]["messages"] >= 5,
+                                     timeout=10))
+        ctl.push("q", 1, cloud_bridge(up.port, "q") + archive % up.port, base=0)
+        self.assertEqual(ctl.wait_final(["q"], 1)["q"]["phase"], "done", ctl.statuses)
+        # Every reading since the start arrives, in order: nothing queued was lost.
+        self.assertTrue(h.wait_until(lambda: len(ctl.archived) >= 10, timeout=10), ctl.archived)
+        values = list(ctl.archived)
+        self.assertEqual(values[0], 0, values)
+        self.assertEqual(values, list(range(len(values))))
 
     def test_a_device_that_does_not_connect_is_rolled_back(self):
         up = self.upstream()
