@@ -171,8 +171,10 @@ class FleetTest(BridgeCase):
             b.start()
         return b
 
-    def api(self, node, path, method="GET"):
+    def api(self, node, path, method="GET", token=None):
         req = urllib.request.Request("http://%s:%d%s" % (h.HOST, node.api_port, path), method=method)
+        if token:
+            req.add_header("Authorization", "Bearer " + token)
         try:
             with urllib.request.urlopen(req, timeout=5) as r:
                 return r.status, json.loads(r.read() or b"null")
@@ -269,8 +271,10 @@ class FleetTest(BridgeCase):
         up = self.upstream(extra_conf="allow_anonymous false\npassword_file %s\n" % pwfile)
         ctl = self.controller(up, username="controller", password="ctl")
         names = ["e1", "e2"]
-        for n in names:
-            self.edge(up, n, probe_window=2, username="edge", password="right")
+        # e1's API asks for a token (these lines land in its [api] table).
+        tokens = 'allow_anonymous = false\ntokens = ["admin-t", "viewer:view-t"]\n'
+        e1 = self.edge(up, "e1", probe_window=2, username="edge", password="right", extra=tokens)
+        self.edge(up, "e2", probe_window=2, username="edge", password="right")
         self.wait_online(ctl, names, revision=0)
         for n in names:
             ctl.push(n, 5, cloud_bridge(up.port, n, "edge", "wrong"), base=0)
@@ -282,6 +286,16 @@ class FleetTest(BridgeCase):
         self.wait_online(ctl, names, revision=0)
         self.assertTrue(h.wait_until(lambda: all((ctl.online_state(n) or {}).get("last_apply", {}).get("result")
                                                  == "rolled_back" for n in names), timeout=10), ctl.state)
+
+        # A revision's passwords are for admins; a viewer sees them masked and may not roll back.
+        code, body = self.api(e1, "/api/v1/config/revisions/5", token="view-t")
+        self.assertEqual(code, 200, body)
+        self.assertIn("********", body["config"])
+        self.assertNotIn("wrong", body["config"])
+        code, body = self.api(e1, "/api/v1/config/revisions/5", token="admin-t")
+        self.assertIn('password = "wrong"', body["config"])
+        code, body = self.api(e1, "/api/v1/config/revisions/5/rollback", "POST", token="view-t")
+        self.assertEqual(code, 403, body)
 
         # A change to the fleet's bridge that keeps the link: restarted, probed, done.
         ctl.push("e1", 6, cloud_bridge(up.port, "e1", "edge", "right").replace("keep_alive_s = 5", "keep_alive_s = 7"),
