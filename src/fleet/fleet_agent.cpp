@@ -13,6 +13,7 @@
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "fleet/capture.hpp"
+#include "fleet/running_set.hpp"
 #include "fleet/signature.hpp"
 #include "net/loop_check.hpp"
 #include "rules/rule_settings.hpp"
@@ -20,121 +21,10 @@
 namespace ib::fleet {
 namespace asio = boost::asio;
 using drivers::DeviceConfig;
-using DeviceSource = drivers::DeviceManager::Source;
 using rules::RuleConfig;
 using rules::RuleSource;
 
 namespace {
-
-// What runs now, with who made each device and rule (an undo puts each back
-// with its source).
-struct Running {
-    std::vector<std::pair<DeviceConfig, DeviceSource>> devices;
-    std::vector<std::pair<RuleConfig, RuleSource>> rules;
-    std::vector<bridge::BridgeConfig> bridges;
-    std::vector<auth::UserConfig> users;
-    std::vector<auth::AclRuleConfig> acl;
-
-    ManagedConfig managed() const {
-        ManagedConfig m;
-        m.devices.emplace();
-        for (const auto& [d, s] : devices) m.devices->push_back(d);
-        m.rules.emplace();
-        for (const auto& [r, s] : rules) m.rules->push_back(r);
-        m.bridges = bridges;
-        m.users = users;
-        m.acl = acl;
-        return m;
-    }
-};
-
-// The kinds a change sets, each the whole kind; unset: left as it runs.
-struct Target {
-    std::optional<std::vector<std::pair<DeviceConfig, DeviceSource>>> devices;
-    std::optional<std::vector<std::pair<RuleConfig, RuleSource>>> rules;
-    std::optional<std::vector<bridge::BridgeConfig>> bridges;
-    std::optional<std::vector<auth::UserConfig>> users;
-    std::optional<std::vector<auth::AclRuleConfig>> acl;
-};
-
-Target target_of(const ManagedConfig& m) {
-    Target t;
-    if (m.devices) {
-        t.devices.emplace();
-        for (const auto& d : *m.devices) t.devices->emplace_back(d, DeviceSource::Fleet);
-    }
-    if (m.rules) {
-        t.rules.emplace();
-        for (const auto& r : *m.rules) t.rules->emplace_back(r, RuleSource::Fleet);
-    }
-    t.bridges = m.bridges;
-    t.users = m.users;
-    t.acl = m.acl;
-    return t;
-}
-
-// The undo of a change to `touched`'s kinds: each put back as it ran. An API
-// object comes back without being written to the data directory again (it
-// still is there), so the fleet marks it as its own until the next start.
-Target undo_of(const Running& before, const Target& touched) {
-    Target t;
-    if (touched.devices) {
-        t.devices.emplace();
-        for (const auto& [d, s] : before.devices) {
-            t.devices->emplace_back(d, s == DeviceSource::File ? DeviceSource::File : DeviceSource::Fleet);
-        }
-    }
-    if (touched.rules) {
-        t.rules.emplace();
-        for (const auto& [r, s] : before.rules) {
-            t.rules->emplace_back(r, s == RuleSource::File ? RuleSource::File : RuleSource::Fleet);
-        }
-    }
-    if (touched.bridges) t.bridges = before.bridges;
-    if (touched.users) t.users = before.users;
-    if (touched.acl) t.acl = before.acl;
-    return t;
-}
-
-// Makes the devices exactly `target`; the first refusal ends it (the caller undoes).
-std::string set_devices(drivers::DeviceManager& dm, const std::vector<std::pair<DeviceConfig, DeviceSource>>& target) {
-    std::vector<std::string> gone;
-    for (const drivers::Device* d : dm.devices()) {
-        const std::string& name = d->config().name;
-        if (std::none_of(target.begin(), target.end(), [&](const auto& t) { return t.first.name == name; })) {
-            gone.push_back(name);
-        }
-    }
-    for (const auto& name : gone) {
-        if (auto r = dm.remove(name, DeviceSource::Fleet); !r) return r.error().message;
-    }
-    for (const auto& [config, source] : target) {
-        const drivers::Device* d = dm.find(config.name);
-        if (d == nullptr) {
-            if (auto r = dm.create(config, source); !r) return r.error().message;
-        } else if (drivers::device_to_json(d->config()) != drivers::device_to_json(config)) {
-            if (auto r = dm.replace(config, source); !r) return r.error().message;
-        }
-    }
-    return {};
-}
-
-std::string set_rules(rules::RuleEngine& engine, const std::vector<std::pair<RuleConfig, RuleSource>>& target) {
-    for (const auto& s : engine.status()) {
-        if (std::none_of(target.begin(), target.end(), [&](const auto& t) { return t.first.id == s.id; })) {
-            if (auto r = engine.remove(s.id, RuleSource::Fleet); !r) return r.error().message;
-        }
-    }
-    for (const auto& [config, source] : target) {
-        const RuleConfig* now = engine.find(config.id);
-        if (now == nullptr) {
-            if (auto r = engine.add(config, source); !r) return r.error().message;
-        } else if (rules::rule_to_json(*now) != rules::rule_to_json(config)) {
-            if (auto r = engine.replace(config, source); !r) return r.error().message;
-        }
-    }
-    return {};
-}
 
 Progress progress(std::optional<int64_t> revision, Phase phase, std::string code = {}, std::string reason = {}) {
     Progress p;
@@ -568,7 +458,11 @@ struct FleetAgent::Impl : std::enable_shared_from_this<FleetAgent::Impl> {
             auto devices_done = [self, t, done = std::move(done)](std::string error) mutable {
                 if (!error.empty()) return done(std::move(error));
                 if (t.bridges) {
-                    if (auto e = self->set_bridges(*t.bridges); !e.empty()) return done(std::move(e));
+                    if (auto e = set_bridges(*self->targets.bridges, *t.bridges, self->io, *self->targets.router,
+                                              self->targets.data_dir, self->retired_bridges);
+                        !e.empty()) {
+                        return done(std::move(e));
+                    }
                 }
                 if (t.users || t.acl) {
                     if (auto e = self->set_auth(t.users, t.acl); !e.empty()) return done(std::move(e));
@@ -586,31 +480,6 @@ struct FleetAgent::Impl : std::enable_shared_from_this<FleetAgent::Impl> {
             std::string e = set_devices(*self->targets.devices, devices);
             asio::post(self->io, [e = std::move(e), next = std::move(next)]() mutable { next(std::move(e)); });
         });
-    }
-
-    std::string set_bridges(const std::vector<bridge::BridgeConfig>& target) {
-        auto& list = *targets.bridges;
-        for (auto it = list.begin(); it != list.end();) {
-            const std::string& name = (*it)->config().name;
-            if (std::none_of(target.begin(), target.end(), [&](const auto& b) { return b.name == name; })) {
-                (*it)->stop();
-                retired_bridges.push_back(std::move(*it));  // its handlers may still be queued
-                it = list.erase(it);
-            } else {
-                ++it;
-            }
-        }
-        for (const auto& config_of : target) {
-            auto it = std::find_if(list.begin(), list.end(), [&](const auto& b) { return b->config().name == config_of.name; });
-            if (it == list.end()) {
-                list.push_back(std::make_unique<bridge::Bridge>(io, config_of, *targets.router, targets.data_dir));
-                if (auto r = list.back()->start(); !r) return r.error();
-            } else if (!((*it)->config() == config_of)) {
-                log::info("fleet: bridge '{}' restarts with its new settings", config_of.name);
-                if (auto r = (*it)->restart(config_of); !r) return r.error();
-            }
-        }
-        return {};
     }
 
     std::string set_auth(const std::optional<std::vector<auth::UserConfig>>& users,
