@@ -36,13 +36,22 @@ unsigned http_status(drivers::DeviceErrc kind) {
 
 HttpResponse no_device(std::string_view name) { return json_error(404, "no device named '" + std::string(name) + "'"); }
 
+std::string_view source_name(DeviceManager::Source s) {
+    switch (s) {
+        case DeviceManager::Source::File: return "file";
+        case DeviceManager::Source::Api: return "api";
+        case DeviceManager::Source::Fleet: return "fleet";
+    }
+    return "api";
+}
+
 void write_summary(JsonWriter& w, const DeviceManager& devices, const drivers::Device& d) {
     size_t tags = 0;
     for (const auto& g : d.config().groups) tags += g.tags.size();
     w.begin_object()
         .field("name", d.config().name)
         .field("driver", drivers::driver_name(d.config().driver))
-        .field("source", devices.source(d.config().name) == DeviceManager::Source::File ? "file" : "api")
+        .field("source", source_name(devices.source(d.config().name)))
         .field("enabled", d.config().enabled)
         .field("state", drivers::link_state_name(d.state()));
     if (!d.last_error().empty()) w.field("error", d.last_error());

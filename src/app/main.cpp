@@ -4,12 +4,14 @@
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -25,6 +27,7 @@
 #include "app/console_routes.hpp"
 #include "app/device_routes.hpp"
 #include "app/file_routes.hpp"
+#include "app/fleet_wiring.hpp"
 #include "app/history_routes.hpp"
 #include "app/mqtt_routes.hpp"
 #include "app/opcua_routes.hpp"
@@ -47,6 +50,7 @@
 #include "drivers/sim/sim_driver.hpp"
 #include "drivers/sim/sim_signal.hpp"
 #include "files/file_transfer.hpp"
+#include "fleet/fleet_settings.hpp"
 #include "mqtt/broker/broker.hpp"
 #include "net/loop_pool.hpp"
 #include "rules/rule_engine.hpp"
@@ -94,10 +98,11 @@ struct ModuleTables {
     std::vector<ib::bridge::BridgeConfig> bridges;
     std::vector<ib::rules::RuleConfig> rules;
     ib::sparkplug::SparkplugConfig sparkplug;
+    ib::fleet::FleetConfig fleet;
 
-    std::array<ib::config::TableList, 4> lists() {
+    std::array<ib::config::TableList, 5> lists() {
         return {ib::drivers::device_tables(devices, check_tag_address), ib::bridge::bridge_tables(bridges),
-                ib::rules::rule_tables(rules), ib::sparkplug::sparkplug_tables(sparkplug)};
+                ib::rules::rule_tables(rules), ib::sparkplug::sparkplug_tables(sparkplug), ib::fleet::fleet_table(fleet)};
     }
 };
 
@@ -178,21 +183,30 @@ int run_node(const std::string& config_path) {
                        (*store)->recovered_from());
     }
 
-    auto auth = ib::auth::Auth::create(auth_config_of(*cfg));
+    // The fleet's revision in force (fleet.db) goes over the file's objects.
+    auto fleet = ib::app::FleetWiring::open(modules.fleet, cfg->data_dir, check_tag_address);
+    if (!fleet) return fail_start(fleet.error());
+    auto stored_device_list = stored_devices(**store);
+    auto stored_rule_list = stored_rules(**store);
+    auto node_auth = auth_config_of(*cfg);
+    if (*fleet) (*fleet)->overlay(modules.devices, stored_device_list, modules.rules, stored_rule_list, modules.bridges, node_auth);
+    auto auth = ib::auth::Auth::create(node_auth);
     if (!auth) {
         std::fprintf(stderr, "%s\nironbridge: configuration refused, nothing started\n", auth.error().c_str());
         return 2;
     }
     // Users, ACL and API credentials; everything else needs a restart. A reload
     // that fails keeps the rules in force and says why.
-    auto reload = [&config_path, &auth]() -> std::expected<void, std::string> {
+    auto reload = [&config_path, &auth, &fleet]() -> std::expected<void, std::string> {
         ModuleTables fresh_modules;
         auto fresh = load(config_path, fresh_modules);
         if (!fresh) {
             (*auth)->count_refused_reload();
             return std::unexpected(fresh.error());
         }
-        return (*auth)->reload(auth_config_of(*fresh));
+        auto fresh_auth = auth_config_of(*fresh);
+        if (*fleet) (*fleet)->overlay_auth(fresh_auth);
+        return (*auth)->reload(fresh_auth);
     };
 
     // The placement table: which loop runs what. Each component below is handed
@@ -239,7 +253,7 @@ int run_node(const std::string& config_path) {
     if (cfg->history.topic.empty()) cfg->history.topic = bus.data_filter();
     ib::drivers::DeviceManager devices(devices_loop, driver_factory(cfg->data_dir), check_tag_address, broker.router(), bus,
                                        persistence);
-    if (auto r = devices.start(std::move(modules.devices), stored_devices(**store)); !r) return fail_start(r.error());
+    if (auto r = devices.start(std::move(modules.devices), std::move(stored_device_list)); !r) return fail_start(r.error());
 
     // The history answers queries on its loop too, so its store needs no lock;
     // history.db is created at the first reading.
@@ -262,10 +276,21 @@ int run_node(const std::string& config_path) {
         bridges.push_back(std::make_unique<ib::bridge::Bridge>(bridges_loop, std::move(b), broker.router(), cfg->data_dir));
         if (auto r = bridges.back()->start(); !r) return fail_start(r.error());
     }
-    if (files) files->set_on_queued([&bridges] { for (auto& b : bridges) b->files_queued(); });
+    // The list is the bridges loop's; a fleet revision may change it there.
+    if (files) {
+        files->set_on_queued([&bridges, &bridges_loop] {
+            boost::asio::post(bridges_loop, [&bridges] {
+                for (auto& b : bridges) b->files_queued();
+            });
+        });
+    }
     // A push-back bridge with a full queue keeps publishers' acknowledgements back.
-    if (push_back) {
-        broker.router().set_durable_gate([&bridges] {
+    // The shards read the list under `bridges_mutex`, which the fleet holds while
+    // it changes the list (a revision may bring a push-back bridge).
+    std::mutex bridges_mutex;
+    if (push_back || modules.fleet.active()) {
+        broker.router().set_durable_gate([&bridges, &bridges_mutex] {
+            std::lock_guard lock(bridges_mutex);
             for (const auto& b : bridges) {
                 if (b->holding_back()) return false;
             }
@@ -282,7 +307,13 @@ int run_node(const std::string& config_path) {
         [&store](std::string_view id) { return (*store)->remove("rule", id); },
     };
     ib::rules::RuleEngine rules(rules_loop, broker.router(), bus, rule_persistence, cfg->data_dir);
-    if (auto r = rules.start(std::move(modules.rules), stored_rules(**store)); !r) return fail_start(r.error());
+    if (auto r = rules.start(std::move(modules.rules), std::move(stored_rule_list)); !r) return fail_start(r.error());
+    if (*fleet) {
+        (*fleet)->start_managed(devices, rules);
+        ib::fleet::FleetTargets targets{&devices_loop, &devices, &rules_loop, &rules, &bridges, &bridges_mutex, &broker.router(),
+                                        cfg->data_dir, auth->get(), [node_auth] { return node_auth; }, check_tag_address};
+        if (auto r = (*fleet)->start_agent(bridges_loop, std::move(targets), kVersion, {}); !r) return fail_start(r.error());
+    }
 
     // Both outlive the server, whose routes and sessions use them.
     std::unique_ptr<ib::store::AuditLog> audit;
@@ -328,6 +359,7 @@ int run_node(const std::string& config_path) {
         ib::app::add_device_routes(*http, devices, devices_loop);
         ib::app::add_bridge_routes(*http, bridges, bridges_loop);
         ib::app::add_rule_routes(*http, rules, rules_loop);
+        if (*fleet) (*fleet)->add_routes(*http, bridges_loop);
         ib::app::add_opcua_routes(*http, cfg->data_dir + "/pki");
         if (files) {
             ib::app::add_file_routes(*http, *files, api_loop);
@@ -396,16 +428,20 @@ int run_node(const std::string& config_path) {
         // them (a QoS 1/2 message whose acknowledgement was still held is sent
         // again by its client). Then, in this order, each on its own loop, the
         // modules; the bridges commit what they took.
-        // Before all that, the Sparkplug edge node stops, so its NDEATH still
-        // reaches the local broker's clients.
-        ib::app::stop_sparkplug_then(sparkplug->get(), bridges_loop, [&] { broker.stop([&] {
-            ib::app::run_in_turn({{&rules_loop, [&] { rules.stop(); }},
-                                  {&devices_loop, [&] { devices.stop(); }},
-                                  {&bridges_loop, [&] { for (auto& b : bridges) b->stop(); }},
-                                  {&history_loop, [&] { if (history) history->stop(); }},
-                                  {&api_loop, [&] { if (files) files->stop(); }}},
-                                 [&loops] { loops.stop(); });
-        }); });
+        // Before all that, the fleet's offline state and the Sparkplug edge
+        // node's NDEATH go out: their writes complete while the broker stops,
+        // so the bridge's link says goodbye after them (else the cloud would
+        // see the link's last will instead).
+        ib::app::run_in_turn({{&bridges_loop, [&] { if (*fleet) (*fleet)->stop(); }}}, [&] {
+            ib::app::stop_sparkplug_then(sparkplug->get(), bridges_loop, [&] { broker.stop([&] {
+                ib::app::run_in_turn({{&rules_loop, [&] { rules.stop(); }},
+                                      {&devices_loop, [&] { devices.stop(); }},
+                                      {&bridges_loop, [&] { for (auto& b : bridges) b->stop(); }},
+                                      {&history_loop, [&] { if (history) history->stop(); }},
+                                      {&api_loop, [&] { if (files) files->stop(); }}},
+                                     [&loops] { loops.stop(); });
+            }); });
+        });
     });
 
     const auto ms =
@@ -418,6 +454,7 @@ int run_node(const std::string& config_path) {
     loops.run();
     events.reset();
     http.reset();
+    fleet->reset();  // its timers and bridges belong to the loops, which go next
     ib::log::info("ironbridge: stopped");
     return 0;
 }

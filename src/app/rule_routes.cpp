@@ -38,7 +38,7 @@ std::string status_json(const rules::RuleStatus& s, const rules::RuleConfig* con
     w.begin_object()
         .field("id", s.id)
         .field("sql", s.sql)
-        .field("source", s.from_file ? "file" : "api")
+        .field("source", s.source == rules::RuleSource::Fleet ? "fleet" : s.from_file ? "file" : "api")
         .field("status", s.running ? "running" : "stopped");
     write_counters(w, s.counters);
     w.key("latency_us").begin_object().key("avg").fixed(s.latency_avg_us, 3).key("max").fixed(s.latency_max_us, 3);

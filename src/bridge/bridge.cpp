@@ -87,6 +87,9 @@ struct Bridge::Impl {
     std::vector<TopicTemplate> forward_topics;
     std::vector<TopicTemplate> subscription_topics;
     bool running = false;
+    ControlChannel control;
+    // Packet ids of control publishes not yet acknowledged.
+    std::unordered_set<uint16_t> control_pids;
 
     // Taken, not yet submitted; `spare` is a committed batch's memory, reused.
     StagedBatch staged, spare;
@@ -360,7 +363,7 @@ struct Bridge::Impl {
         for (;;) {
             uint16_t pid = next_pid++;
             if (next_pid == 0) next_pid = 1;
-            if (pid != 0 && pid != subscribe_pid && !inflight.contains(pid)) return pid;
+            if (pid != 0 && pid != subscribe_pid && !inflight.contains(pid) && !control_pids.contains(pid)) return pid;
         }
     }
 
@@ -429,7 +432,10 @@ struct Bridge::Impl {
 
     void finish(uint16_t pid, uint8_t reason) {
         auto it = inflight.find(pid);
-        if (it == inflight.end()) return;  // a late or duplicate ack
+        if (it == inflight.end()) {
+            control_pids.erase(pid);  // a control publish's, or a late or duplicate ack
+            return;
+        }
         if (reason >= 0x80) {
             // The upstream refused it (not authorized, say): retrying would block the
             // queue forever, so it leaves, counted and logged.
@@ -452,11 +458,13 @@ struct Bridge::Impl {
         if (!counters.disconnects.empty() && counters.disconnects.back().up_again_ms == 0) {
             counters.disconnects.back().up_again_ms = unix_ms();
         }
-        if (!config.subscriptions.empty()) {
+        control_pids.clear();  // a new connection: their acknowledgements will not come
+        if (!config.subscriptions.empty() || !control.filters.empty()) {
             codec::Subscribe s;
             subscribe_pid = alloc_pid();
             s.packet_id = subscribe_pid;
             for (const auto& r : config.subscriptions) s.topics.push_back(codec::SubscribeTopic{r.remote, r.qos});
+            for (const auto& f : control.filters) s.topics.push_back(codec::SubscribeTopic{f, 1});
             codec::encode(link->output(), s, link->version());
         }
         // [MQTT-4.4.0-1] Unacknowledged PUBLISH and PUBREL go again, oldest first,
@@ -477,6 +485,7 @@ struct Bridge::Impl {
         }
         link->flush();
         pump();
+        if (control.link) control.link(true, {});
     }
 
     void on_packet(const codec::Packet& p) {
@@ -519,9 +528,22 @@ struct Bridge::Impl {
         }
     }
 
+    bool is_control(std::string_view topic) const {
+        return std::any_of(control.filters.begin(), control.filters.end(),
+                           [topic](const std::string& f) { return mqtt::broker::topic_matches(f, topic); });
+    }
+
     void on_remote_publish(const codec::Publish& p) {
         const bool first_time = p.qos < 2 || incoming_qos2.insert(p.packet_id).second;
-        if (first_time) {
+        if (first_time && control.message && is_control(p.topic)) {
+            ControlMessage m;
+            m.topic = p.topic;
+            m.payload = std::string_view(reinterpret_cast<const char*>(p.payload.data()), p.payload.size());
+            m.retain = p.retain;
+            m.response_topic = p.properties.response_topic;
+            m.correlation_data = p.properties.correlation_data;
+            control.message(m);
+        } else if (first_time) {
             std::size_t rule = 0;
             while (rule < config.subscriptions.size() &&
                    !mqtt::broker::topic_matches(config.subscriptions[rule].remote, p.topic)) {
@@ -531,6 +553,9 @@ struct Bridge::Impl {
                 mqtt::broker::PublishOptions o;
                 o.qos = p.qos;
                 o.retain = p.retain;
+                // A command's request/response properties reach the local responder.
+                o.response_topic = p.properties.response_topic;
+                o.correlation_data = p.properties.correlation_data;
                 if (auto r = router.publish(topic_buf, p.payload, o); !r) {
                     log::warn("bridge '{}': message from '{}' not published locally: {}", config.name, p.topic, r.error());
                 } else {
@@ -629,6 +654,7 @@ std::expected<void, std::string> Bridge::start() {
             if (history.size() == kDisconnectHistory) history.pop_front();
             history.push_back({b.counters.last_disconnect_ms, why, 0});
         }
+        if (b.control.link) b.control.link(false, why);
     };
     events.writable = [&b] { b.pump(); };
     events.read_done = [&b] { b.pump(); };
@@ -666,6 +692,44 @@ void Bridge::stop() {
     for (int round = 0; round < 4 && b.queue->jobs() > 0; ++round) b.queue->finish();
     if (b.link) b.link->stop();
     if (b.files) b.files->stop();
+}
+
+std::expected<void, std::string> Bridge::restart(BridgeConfig config) {
+    IB_ASSERT_ON_LOOP(impl_->io);
+    stop();
+    auto fresh = std::make_unique<Impl>(impl_->io, std::move(config), impl_->router, impl_->data_dir);
+    fresh->control = std::move(impl_->control);
+    impl_->queue.reset();  // the file is the new one's now; its results find no owner
+    retired_.push_back(std::exchange(impl_, std::move(fresh)));
+    return start();
+}
+
+void Bridge::set_control(ControlChannel channel) { impl_->control = std::move(channel); }
+
+bool Bridge::connected() const {
+    IB_ASSERT_ON_LOOP(impl_->io);
+    return impl_->link && impl_->link->connected();
+}
+
+bool Bridge::publish_control(std::string_view topic, std::string_view payload, bool retain,
+                             std::optional<std::string_view> response_topic, std::optional<Bytes> correlation_data) {
+    IB_ASSERT_ON_LOOP(impl_->io);
+    Impl& b = *impl_;
+    if (!b.link || !b.link->connected()) return false;
+    codec::Publish p;
+    p.topic = topic;
+    p.payload = as_bytes(payload);
+    p.qos = 1;
+    p.retain = retain;
+    p.packet_id = b.alloc_pid();
+    if (b.link->version() == codec::Version::V5) {
+        p.properties.response_topic = response_topic;
+        p.properties.correlation_data = correlation_data;
+    }
+    b.control_pids.insert(p.packet_id);
+    codec::encode(b.link->output(), p, b.link->version());
+    b.link->flush();
+    return true;
 }
 
 bool Bridge::holding_back() const {

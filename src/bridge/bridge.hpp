@@ -10,12 +10,16 @@
 #include <cstdint>
 #include <deque>
 #include <expected>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "bridge/bridge_config.hpp"
 #include "bridge/file_forwarder.hpp"
+#include "core/bytes.hpp"
 #include "core/metrics.hpp"
 #include "mqtt/broker/router.hpp"
 
@@ -69,6 +73,26 @@ struct BridgeStatus {
     std::optional<FileForwardStatus> files;  // with forward_files
 };
 
+// A message from the upstream on one of the control channel's filters.
+struct ControlMessage {
+    std::string_view topic;
+    std::string_view payload;
+    bool retain = false;
+    // MQTT 5 request/response: where to answer, and what to answer with.
+    std::optional<std::string_view> response_topic;
+    std::optional<Bytes> correlation_data;
+};
+
+// An in-process party's own channel over the bridge's link (the fleet agent,
+// docs/fleet.md): its filters are subscribed upstream at every connect and their
+// messages go to `message` instead of the local bus; `link` hears of every
+// connect (true) and every loss of the link (false, with the reason).
+struct ControlChannel {
+    std::vector<std::string> filters;
+    std::function<void(const ControlMessage&)> message;
+    std::function<void(bool up, const std::string& why)> link;
+};
+
 class Bridge {
 public:
     // `data_dir` holds the queue file, bridge-<name>.db. Threading: every call
@@ -84,6 +108,18 @@ public:
     std::expected<void, std::string> start();
     // Commits what was taken, disconnects, unsubscribes.
     void stop();
+    // Stops and starts again with `config` on the same queue file (same name),
+    // keeping the control channel: nothing queued is lost.
+    std::expected<void, std::string> restart(BridgeConfig config);
+
+    // Before start(); kept across restart().
+    void set_control(ControlChannel channel);
+    // Publishes straight upstream at QoS 1, outside the queue (the control
+    // channel's facts are sent again after a reconnect); false while the link is down.
+    bool publish_control(std::string_view topic, std::string_view payload, bool retain,
+                         std::optional<std::string_view> response_topic = {},
+                         std::optional<Bytes> correlation_data = {});
+    bool connected() const;
 
     const BridgeConfig& config() const;
     // Whether this bridge holds messages it could not yet write (push-back policy,
@@ -98,6 +134,9 @@ public:
 private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
+    // Stopped by restart(): kept until the bridge goes, since handlers of their
+    // link may still be queued on the loop.
+    std::vector<std::unique_ptr<Impl>> retired_;
 };
 
 }  // namespace ib::bridge

@@ -14,6 +14,7 @@ namespace ib::bridge {
 struct ServerAddress {
     std::string host;
     uint16_t port = 1883;
+    bool operator==(const ServerAddress&) const = default;
 };
 
 // A local topic filter whose messages are sent upstream. `remote` is a topic
@@ -22,6 +23,7 @@ struct ForwardRule {
     std::string local;
     std::string remote = "${topic}";
     uint8_t qos = 1;
+    bool operator==(const ForwardRule&) const = default;
 };
 
 // A remote topic filter whose messages are published locally, e.g. commands:
@@ -30,6 +32,7 @@ struct SubscriptionRule {
     std::string remote;
     std::string local = "${topic}";
     uint8_t qos = 1;
+    bool operator==(const SubscriptionRule&) const = default;
 };
 
 struct TlsConfig {
@@ -42,6 +45,7 @@ struct TlsConfig {
     std::string key_file;
     // Whether the upstream's certificate and host name are checked. Off only for tests.
     bool verify = true;
+    bool operator==(const TlsConfig&) const = default;
 };
 
 // When the queue reaches max_queue_bytes: drop its oldest unsent messages, refuse
@@ -83,6 +87,16 @@ struct BridgeConfig {
     bool forward_files = false;
     bool keep_forwarded_files = false;
     uint32_t file_segment_bytes = 256 * 1024;
+
+    // The last will of the upstream connection: set by the fleet on its bridge
+    // (its "offline" state, docs/fleet.md), not a key of the file. Empty topic: none.
+    std::string will_topic;
+    std::string will_payload;
+    bool will_retain = false;
+    uint8_t will_qos = 0;
+
+    // Whether two configurations are the same bridge (a fleet revision restarts a changed one).
+    bool operator==(const BridgeConfig&) const = default;
 };
 
 }  // namespace ib::bridge

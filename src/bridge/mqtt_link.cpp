@@ -96,6 +96,7 @@ struct MqttLink::Impl : std::enable_shared_from_this<MqttLink::Impl> {
     std::vector<std::byte> out;      // being filled
     std::vector<std::byte> writing;  // being written
     bool write_busy = false;
+    bool stopping = false;  // stop() waits for the write in flight to send its DISCONNECT
     Clock::time_point last_rx{}, last_tx{};
 
     std::string server_text() const {
@@ -106,6 +107,7 @@ struct MqttLink::Impl : std::enable_shared_from_this<MqttLink::Impl> {
     void attempt() {
         if (state == LinkState::Stopped) return;
         state = LinkState::Connecting;
+        stopping = false;  // a stop still waiting for its write lets that connection go
         conn = std::make_shared<Conn>(io);
         const uint64_t gen = generation;
         const auto& s = config.servers[server_index % config.servers.size()];
@@ -187,6 +189,14 @@ struct MqttLink::Impl : std::enable_shared_from_this<MqttLink::Impl> {
         c.client_id = config.client_id;
         if (!config.username.empty()) c.username = config.username;
         if (!config.password.empty()) c.password = as_bytes(config.password);
+        if (!config.will_topic.empty()) {
+            codec::Will w;
+            w.topic = config.will_topic;
+            w.payload = as_bytes(config.will_payload);
+            w.qos = config.will_qos;
+            w.retain = config.will_retain;
+            c.will = w;
+        }
         if (version == codec::Version::V5) {
             c.properties.session_expiry_interval = config.clean_start ? 0 : config.session_expiry_s;
             c.properties.receive_maximum = 65535;
@@ -311,6 +321,10 @@ struct MqttLink::Impl : std::enable_shared_from_this<MqttLink::Impl> {
         auto self = shared_from_this();
         with_stream([&](auto& stream) {
         asio::async_write(stream, asio::buffer(writing), [self, gen, c = conn](const boost::system::error_code& ec, std::size_t) {
+            if (self->stopping && c == self->conn) {
+                self->write_busy = false;
+                return self->finish_stop(!ec);
+            }
             if (gen != self->generation) return;
             self->write_busy = false;
             if (ec) return self->close("write to " + self->server_text() + ": " + ec.message());
@@ -322,6 +336,17 @@ struct MqttLink::Impl : std::enable_shared_from_this<MqttLink::Impl> {
             if (self->state == LinkState::Connected && self->events.writable) self->events.writable();
         });
         });
+    }
+
+    // The end of stop(): what is left to send (the DISCONNECT) written at once, then the socket closed.
+    void finish_stop(bool send_rest) {
+        stopping = false;
+        boost::system::error_code ignored;
+        if (send_rest && conn && !out.empty()) {
+            with_stream([&](auto& stream) { asio::write(stream, asio::buffer(out), ignored); });
+        }
+        out.clear();
+        if (conn) conn->socket.close(ignored);
     }
 
     void close(const std::string& why) {
@@ -388,15 +413,17 @@ void MqttLink::start() { impl_->attempt(); }
 
 void MqttLink::stop() {
     Impl& i = *impl_;
-    if (i.state == LinkState::Connected && !i.write_busy && i.conn) {
-        codec::encode(i.out, codec::Disconnect{}, i.version);
-        boost::system::error_code ignored;
-        i.with_stream([&](auto& stream) { asio::write(stream, asio::buffer(i.out), ignored); });
-    }
+    const bool say_goodbye = i.state == LinkState::Connected && i.conn;
+    if (say_goodbye) codec::encode(i.out, codec::Disconnect{}, i.version);
     i.state = LinkState::Stopped;
-    ++i.generation;
-    boost::system::error_code ignored;
-    if (i.conn) i.conn->socket.close(ignored);
+    ++i.generation;  // nothing read from here on is acted upon
+    if (say_goodbye && i.write_busy) {
+        // What is being written (a last state, say) goes first; the DISCONNECT
+        // follows it when that write completes, so the upstream drops our will.
+        i.stopping = true;
+    } else {
+        i.finish_stop(say_goodbye);
+    }
     i.timer.cancel();
     i.keepalive.cancel();
     i.resolver.cancel();

@@ -116,49 +116,56 @@ DeviceManager::Source DeviceManager::source(std::string_view name) const {
     return it == devices_.end() ? Source::Api : it->second.source;
 }
 
-std::expected<void, DeviceError> DeviceManager::create(DeviceConfig config) {
+std::expected<void, DeviceError> DeviceManager::create(DeviceConfig config, Source by) {
     IB_ASSERT_ON_LOOP(io_);
     if (devices_.contains(config.name)) {
         return std::unexpected(DeviceError{DeviceErrc::Exists, "device '" + config.name + "' already exists"});
     }
-    if (auto r = persistence_.save(config); !r) {
-        return std::unexpected(DeviceError{DeviceErrc::Storage, "device '" + config.name + "' not kept: " + r.error()});
+    if (by == Source::Api) {
+        if (auto r = persistence_.save(config); !r) {
+            return std::unexpected(DeviceError{DeviceErrc::Storage, "device '" + config.name + "' not kept: " + r.error()});
+        }
     }
     std::string name = config.name;
-    Entry e{std::make_unique<Device>(io_, std::move(config), factory_, router_, bus_), Source::Api};
+    Entry e{std::make_unique<Device>(io_, std::move(config), factory_, router_, bus_), by};
     auto& device = *devices_.emplace(std::move(name), std::move(e)).first->second.device;
     if (device.config().enabled) device.start();
-    log::info("devices: '{}' created through the API", device.config().name);
+    log::info("devices: '{}' created{}", device.config().name, by == Source::Api ? " through the API" : "");
     return {};
 }
 
-std::expected<void, DeviceError> DeviceManager::replace(DeviceConfig config) {
+std::expected<void, DeviceError> DeviceManager::replace(DeviceConfig config, Source by) {
     IB_ASSERT_ON_LOOP(io_);
     auto it = devices_.find(config.name);
     if (it == devices_.end()) return std::unexpected(DeviceError{DeviceErrc::NotFound, "no device named '" + config.name + "'"});
-    if (it->second.source == Source::File) {
+    if (by == Source::Api && it->second.source == Source::File) {
         return std::unexpected(DeviceError{
             DeviceErrc::FromFile, "device '" + config.name + "' is defined in the config file; change it there and restart"});
     }
-    if (auto r = persistence_.save(config); !r) {
-        return std::unexpected(DeviceError{DeviceErrc::Storage, "device '" + config.name + "' not kept: " + r.error()});
+    if (by == Source::Api) {
+        if (auto r = persistence_.save(config); !r) {
+            return std::unexpected(DeviceError{DeviceErrc::Storage, "device '" + config.name + "' not kept: " + r.error()});
+        }
     }
+    it->second.source = by;
     it->second.device->stop();
     it->second.device = std::make_unique<Device>(io_, std::move(config), factory_, router_, bus_);
     if (it->second.device->config().enabled) it->second.device->start();
     return {};
 }
 
-std::expected<void, DeviceError> DeviceManager::remove(std::string_view name) {
+std::expected<void, DeviceError> DeviceManager::remove(std::string_view name, Source by) {
     IB_ASSERT_ON_LOOP(io_);
     auto it = devices_.find(name);
     if (it == devices_.end()) return std::unexpected(DeviceError{DeviceErrc::NotFound, "no device named '" + std::string(name) + "'"});
-    if (it->second.source == Source::File) {
+    if (by == Source::Api && it->second.source == Source::File) {
         return std::unexpected(DeviceError{
             DeviceErrc::FromFile, "device '" + std::string(name) + "' is defined in the config file; remove it there and restart"});
     }
-    if (auto r = persistence_.remove(name); !r) {
-        return std::unexpected(DeviceError{DeviceErrc::Storage, "device '" + std::string(name) + "' not removed: " + r.error()});
+    if (by == Source::Api) {
+        if (auto r = persistence_.remove(name); !r) {
+            return std::unexpected(DeviceError{DeviceErrc::Storage, "device '" + std::string(name) + "' not removed: " + r.error()});
+        }
     }
     it->second.device->stop();
     devices_.erase(it);
@@ -167,7 +174,7 @@ std::expected<void, DeviceError> DeviceManager::remove(std::string_view name) {
     retained.retain = true;
     auto r = router_.publish(bus_.status(name), {}, retained);
     (void)r;
-    log::info("devices: '{}' deleted through the API", name);
+    log::info("devices: '{}' deleted{}", name, by == Source::Api ? " through the API" : "");
     return {};
 }
 

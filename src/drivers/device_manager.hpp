@@ -40,7 +40,9 @@ public:
         std::function<std::expected<void, std::string>(const DeviceConfig&)> save;
         std::function<std::expected<void, std::string>(std::string_view name)> remove;
     };
-    enum class Source : uint8_t { File, Api };
+    // Who made a device: the file, the API (kept in the data directory), or a
+    // fleet revision (kept by the fleet in fleet.db, not here).
+    enum class Source : uint8_t { File, Api, Fleet };
 
     // `check` is the drivers' check of a tag's address, which a REST body's
     // devices, groups and tags pass (address_check) like the file's.
@@ -57,9 +59,12 @@ public:
     const Device* find(std::string_view name) const;
     Source source(std::string_view name) const;
 
-    std::expected<void, DeviceError> create(DeviceConfig config);
-    std::expected<void, DeviceError> replace(DeviceConfig config);
-    std::expected<void, DeviceError> remove(std::string_view name);
+    // `by` Api (the REST API) refuses to touch the file's devices and keeps the
+    // change in the data directory; the fleet (and its undo, which puts back
+    // each device with the source it had) changes any device and keeps nothing.
+    std::expected<void, DeviceError> create(DeviceConfig config, Source by = Source::Api);
+    std::expected<void, DeviceError> replace(DeviceConfig config, Source by = Source::Api);
+    std::expected<void, DeviceError> remove(std::string_view name, Source by = Source::Api);
 
     // A write request in the JSON of DESIGN.md ({"id":..,"tag":..,"value":..} or
     // {"id":..,"values":{..}}, decoded by core/bus.hpp); `done` gets the result,

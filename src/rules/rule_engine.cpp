@@ -171,6 +171,7 @@ struct RuleEngine::Impl {
     struct Running {
         RuleConfig config;
         bool from_file = false;
+        RuleSource source = RuleSource::Api;
         std::unique_ptr<Rule> rule;
         std::vector<Action> actions;
         mqtt::broker::SubscriberId sub = 0;
@@ -301,6 +302,7 @@ struct RuleEngine::Impl {
         r->actions = std::move(*make_actions(config, *r->rule));
         r->config = std::move(config);
         r->from_file = from_file;
+        r->source = from_file ? RuleSource::File : RuleSource::Api;
         Running* raw = r.get();
         for (std::size_t i = 0; i < r->actions.size(); ++i) {
             Action& a = r->actions[i];
@@ -556,6 +558,7 @@ struct RuleEngine::Impl {
         s.id = r.config.id;
         s.sql = r.config.sql;
         s.from_file = r.from_file;
+        s.source = r.source;
         s.running = r.subscribed;
         s.counters = r.rule->counters();
         s.latency_avg_us = r.latency_n ? r.latency_sum_us / static_cast<double>(r.latency_n) : 0;
@@ -628,13 +631,14 @@ void RuleEngine::stop() {
     if (e.writer) e.writer->drain();
 }
 
-std::expected<void, RuleError> RuleEngine::add(RuleConfig config) {
+std::expected<void, RuleError> RuleEngine::add(RuleConfig config, RuleSource by) {
     IB_ASSERT_ON_LOOP(impl_->io);
     Impl& e = *impl_;
     if (e.find(config.id) != nullptr) return std::unexpected(RuleError{RuleErrc::Exists, "a rule named '" + config.id + "' exists; use PUT to change it"});
-    auto r = e.make(config, false);
+    auto r = e.make(config, by == RuleSource::File);
     if (!r) return std::unexpected(RuleError{RuleErrc::Invalid, r.error()});
-    if (e.persistence.put) {
+    (*r)->source = by;
+    if (by == RuleSource::Api && e.persistence.put) {
         if (auto p = e.persistence.put(config); !p) return std::unexpected(RuleError{RuleErrc::Storage, "cannot store the rule: " + p.error()});
     }
     if (auto s = e.subscribe(**r); !s) return std::unexpected(RuleError{RuleErrc::Invalid, s.error()});
@@ -645,15 +649,16 @@ std::expected<void, RuleError> RuleEngine::add(RuleConfig config) {
     return {};
 }
 
-std::expected<void, RuleError> RuleEngine::replace(RuleConfig config) {
+std::expected<void, RuleError> RuleEngine::replace(RuleConfig config, RuleSource by) {
     IB_ASSERT_ON_LOOP(impl_->io);
     Impl& e = *impl_;
     Impl::Running* old = e.find(config.id);
     if (old == nullptr) return std::unexpected(RuleError{RuleErrc::NotFound, "no rule named '" + config.id + "'"});
-    if (old->from_file) return std::unexpected(RuleError{RuleErrc::FromFile, "rule '" + config.id + "' is defined in the config file; change it there"});
-    auto r = e.make(config, false);
+    if (by == RuleSource::Api && old->from_file) return std::unexpected(RuleError{RuleErrc::FromFile, "rule '" + config.id + "' is defined in the config file; change it there"});
+    auto r = e.make(config, by == RuleSource::File);
     if (!r) return std::unexpected(RuleError{RuleErrc::Invalid, r.error()});
-    if (e.persistence.put) {
+    (*r)->source = by;
+    if (by == RuleSource::Api && e.persistence.put) {
         if (auto p = e.persistence.put(config); !p) return std::unexpected(RuleError{RuleErrc::Storage, "cannot store the rule: " + p.error()});
     }
     e.unsubscribe(*old);
@@ -670,13 +675,13 @@ std::expected<void, RuleError> RuleEngine::replace(RuleConfig config) {
     return {};
 }
 
-std::expected<void, RuleError> RuleEngine::remove(std::string_view id) {
+std::expected<void, RuleError> RuleEngine::remove(std::string_view id, RuleSource by) {
     IB_ASSERT_ON_LOOP(impl_->io);
     Impl& e = *impl_;
     Impl::Running* r = e.find(id);
     if (r == nullptr) return std::unexpected(RuleError{RuleErrc::NotFound, "no rule named '" + std::string(id) + "'"});
-    if (r->from_file) return std::unexpected(RuleError{RuleErrc::FromFile, "rule '" + std::string(id) + "' is defined in the config file; remove it there"});
-    if (e.persistence.remove) {
+    if (by == RuleSource::Api && r->from_file) return std::unexpected(RuleError{RuleErrc::FromFile, "rule '" + std::string(id) + "' is defined in the config file; remove it there"});
+    if (by == RuleSource::Api && e.persistence.remove) {
         if (auto p = e.persistence.remove(id); !p) return std::unexpected(RuleError{RuleErrc::Storage, "cannot remove the stored rule: " + p.error()});
     }
     e.unsubscribe(*r);

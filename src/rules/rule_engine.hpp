@@ -34,10 +34,15 @@ struct ActionStatus {
     std::string last_error;
 };
 
+// Who made a rule: the file, the API (kept in the data directory), or a fleet
+// revision (kept by the fleet in fleet.db, not here).
+enum class RuleSource : uint8_t { File, Api, Fleet };
+
 struct RuleStatus {
     std::string id;
     std::string sql;
     bool from_file = false;
+    RuleSource source = RuleSource::Api;
     bool running = false;
     RuleCounters counters;
     double latency_avg_us = 0;  // time from a message's arrival to its rows handed to the actions
@@ -83,9 +88,12 @@ public:
     void stop();
 
     // Through the API; persisted. The file's rules cannot be replaced or deleted.
-    std::expected<void, RuleError> add(RuleConfig config);
-    std::expected<void, RuleError> replace(RuleConfig config);
-    std::expected<void, RuleError> remove(std::string_view id);
+    // `by` Api (the REST API) refuses to touch the file's rules and keeps the
+    // change in the data directory; the fleet (and its undo, which puts back each
+    // rule with the source it had) changes any rule and keeps nothing.
+    std::expected<void, RuleError> add(RuleConfig config, RuleSource by = RuleSource::Api);
+    std::expected<void, RuleError> replace(RuleConfig config, RuleSource by = RuleSource::Api);
+    std::expected<void, RuleError> remove(std::string_view id, RuleSource by = RuleSource::Api);
     // Start or stop a rule (not persisted for the file's rules).
     std::expected<void, RuleError> set_running(std::string_view id, bool running);
 

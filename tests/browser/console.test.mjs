@@ -3,6 +3,7 @@
 // device, a Modbus server (libmodbus), a bridge to a real mosquitto and an OPC UA server (node-opcua), all started here on 127.0.0.1 and
 // stopped by PID. Each step asserts on what the page shows and saves a
 // screenshot to $IB_SCREENSHOTS (build/screenshots). Exit 77: skipped.
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -53,6 +54,11 @@ keep_alive_s = 2
 local = "ib/data/#"
 remote = "edge/\${topic}"
 qos = 1
+[fleet]
+site = "console"
+edge = "browser"
+bridge = "cloud"
+probe_window = 1
 `;
 
 let failures = 0, browser, page, base;
@@ -86,7 +92,7 @@ try {
   // The closed node answers 401 to auth/me, which is how the console knows to ask.
   // The login step's wrong token answers 401 on purpose.
   const expected = [/\/api\/v1\/auth\/me$/, /\/api\/v1\/audit\?/, /\/api\/v1\/devices$/, /\/groups\/fast\/tags$/,
-                    /\/api\/v1\/auth\/login$/];
+                    /\/api\/v1\/auth\/login$/, /\/api\/v1\/config\/revisions$/];
   page.on("console", (m) => {
     if (m.type() !== "error") return;
     const from = m.location()?.url ?? "";
@@ -285,6 +291,15 @@ try {
       await page.context().clearCookies();
       await stop(closed.child);
     }
+  });
+
+  await step("settings lists the fleet revision pushed from the cloud", async () => {
+    const desired = JSON.stringify({ revision: 1, base: 0, config: "acl = []\n" });
+    execFileSync("mosquitto_pub", ["-h", "127.0.0.1", "-p", String(upstreamPort), "-q", "1", "-r",
+                                   "-t", "ib/fleet/v1/console/browser/desired", "-m", desired]);
+    await page.goto(base + "/#/settings");
+    await page.locator('[data-revisions] tr[data-revision="1"]', { hasText: "applied" }).waitFor();
+    await page.locator("[data-revisions-in-force]", { hasText: "revision 1" }).waitFor();
   });
 
   await step("no console errors on any page", async () => {

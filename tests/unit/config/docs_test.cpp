@@ -13,6 +13,7 @@
 #include "config/render.hpp"
 #include "config/settings.hpp"
 #include "drivers/device_settings.hpp"
+#include "fleet/fleet_settings.hpp"
 #include "rules/rule_settings.hpp"
 #include "sparkplug/sparkplug_settings.hpp"
 
@@ -51,9 +52,11 @@ std::string reference_markdown() {
     std::vector<bridge::BridgeConfig> bridges;
     std::vector<rules::RuleConfig> rules;
     sparkplug::SparkplugConfig sparkplug;
+    fleet::FleetConfig fleet;
     // Only their docs are read here, so no tag is ever checked.
     const TableList lists[] = {drivers::device_tables(devices, nullptr), bridge::bridge_tables(bridges),
-                               rules::rule_tables(rules), sparkplug::sparkplug_tables(sparkplug)};
+                               rules::rule_tables(rules), sparkplug::sparkplug_tables(sparkplug),
+                               fleet::fleet_table(fleet)};
     return render_reference_markdown(lists);
 }
 

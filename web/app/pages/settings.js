@@ -2,9 +2,11 @@
 // secrets masked by the node), reloading users/ACL/tokens, and the audit log of
 // changes (/api/v1/audit): listed when it answers 200, hidden on 403 or 404;
 // for a logged-in admin, the users and API tokens with their roles
-// (/api/v1/auth/principals: a token by its fingerprint, never its secret).
+// (/api/v1/auth/principals: a token by its fingerprint, never its secret);
+// the fleet's revisions (revisions.js) on a node with [fleet].
 import { html, useEffect, useState } from "htm/preact";
 import { api, can, get, session } from "../api.js";
+import { Revisions } from "../revisions.js";
 
 export function Settings() {
   const [audit, setAudit] = useState(null);
@@ -40,6 +42,7 @@ export function Settings() {
         ${principals.tokens.map((t) => html`<tr><td class="mono" title="the token's fingerprint, as the audit log names it">${t.fingerprint}</td><td>${t.role}</td></tr>`)}
         ${!principals.users.length && !principals.tokens.length && html`<tr><td colspan="2" class="muted">none configured</td></tr>`}
       </tbody></table>`}
+    <${Revisions} />
     ${audit && html`<h2>Audit log</h2>
       <table data-audit><thead><tr><th>time</th><th>user</th><th>role</th><th>from</th><th>request</th><th>status</th></tr></thead><tbody>
         ${audit.map((e) => html`<tr><td>${e.time}</td><td>${e.user}</td><td>${e.role}</td><td>${e.remote}</td>
