@@ -25,6 +25,8 @@
 #include "app/console_routes.hpp"
 #include "app/device_routes.hpp"
 #include "app/history_routes.hpp"
+#include "app/inspect_cli.hpp"
+#include "app/inspector.hpp"
 #include "app/mqtt_routes.hpp"
 #include "app/opcua_routes.hpp"
 #include "app/rule_routes.hpp"
@@ -271,6 +273,7 @@ int run_node(const std::string& config_path) {
     // Both outlive the server, whose routes and sessions use them.
     std::unique_ptr<ib::store::AuditLog> audit;
     std::unique_ptr<ib::api::AccessControl> access;
+    std::unique_ptr<ib::app::Inspector> inspector;
     std::unique_ptr<ib::api::HttpServer> http;
     std::unique_ptr<ib::api::EventStreams> events;
     if (cfg->api.enabled) {
@@ -330,6 +333,7 @@ int run_node(const std::string& config_path) {
         events = std::make_unique<ib::api::EventStreams>(api_loop, broker.router(), *http);
         http->add_metrics([&events](ib::MetricSink& sink) { events->collect_metrics(sink); });
         ib::app::add_probe_routes(*http, {every_loop, &api_loop, &readiness, &bridges, &bridges_loop});
+        inspector = ib::app::start_inspector(api_loop, *http, *cfg, bridges);
         auto port = http->start();
         if (!port) return fail_start(port.error());
         ib::log::info("api: listening on {}:{}", cfg->api.bind_address, *port);
@@ -368,6 +372,7 @@ int run_node(const std::string& config_path) {
         // stopped (Asio's would be gone and the default action kill us).
         signals.clear();
         ib::app::exit_on_next_signal({SIGINT, SIGTERM});
+        if (inspector) inspector->stop();
         if (http) http->stop();
         hangup.cancel();
         // The broker first: its listeners close and its clients are disconnected,
@@ -439,6 +444,8 @@ int main(int argc, char** argv) {
 
     ib::tools::BenchOptions bench_opts;
     ib::tools::register_bench_cli(app, bench_opts);
+    ib::app::InspectOptions inspect_opts;
+    ib::app::register_inspect_cli(app, inspect_opts);
 
     CLI11_PARSE(app, argc, argv);
 
@@ -457,5 +464,6 @@ int main(int argc, char** argv) {
     }
     if (passwd->parsed()) return ib::app::run_passwd(passwd_file, passwd_user, passwd_delete, passwd_iterations);
     if (app.got_subcommand("bench")) return ib::tools::run_bench(bench_opts);
+    if (app.got_subcommand("inspect")) return ib::app::run_inspect(inspect_opts);
     return 0;
 }
