@@ -46,6 +46,7 @@
 #include "drivers/opcua/opcua_driver.hpp"
 #include "drivers/sim/sim_driver.hpp"
 #include "drivers/sim/sim_signal.hpp"
+#include "fleet_ctl/fleet_cli.hpp"
 #include "mqtt/broker/broker.hpp"
 #include "net/loop_pool.hpp"
 #include "rules/rule_engine.hpp"
@@ -446,6 +447,8 @@ int main(int argc, char** argv) {
     ib::tools::register_bench_cli(app, bench_opts);
     ib::app::InspectOptions inspect_opts;
     ib::app::register_inspect_cli(app, inspect_opts);
+    ib::fleet_ctl::FleetOptions fleet_opts;
+    ib::fleet_ctl::register_fleet_cli(app, fleet_opts);
 
     CLI11_PARSE(app, argc, argv);
 
@@ -465,5 +468,6 @@ int main(int argc, char** argv) {
     if (passwd->parsed()) return ib::app::run_passwd(passwd_file, passwd_user, passwd_delete, passwd_iterations);
     if (app.got_subcommand("bench")) return ib::tools::run_bench(bench_opts);
     if (app.got_subcommand("inspect")) return ib::app::run_inspect(inspect_opts);
+    if (app.got_subcommand("fleet")) return ib::fleet_ctl::run_fleet(app, fleet_opts);
     return 0;
 }
