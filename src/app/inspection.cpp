@@ -97,6 +97,17 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep = "
     return out;
 }
 
+// An advice's `{placeholder}` (an API path's parameter) filled when exactly one
+// object is at fault, so the path can be pasted as it is.
+std::string naming(std::string advice, std::string_view placeholder, const std::vector<std::string>& names) {
+    if (names.size() != 1) return advice;
+    for (std::size_t at = advice.find(placeholder); at != std::string::npos; at = advice.find(placeholder, at)) {
+        advice.replace(at, placeholder.size(), names[0]);
+        at += names[0].size();
+    }
+    return advice;
+}
+
 Status worst(Status a, Status b) { return static_cast<uint8_t>(a) >= static_cast<uint8_t>(b) ? a : b; }
 
 Check make(std::string_view id, std::string threshold) {
@@ -113,7 +124,7 @@ Check cloud_link(const Inputs& in) {
         c.value = "no bridge";
         return c;
     }
-    std::vector<std::string> down, flapping;
+    std::vector<std::string> down, flapping, down_names, flapping_names;
     std::optional<int64_t> latest_connect;
     for (const auto& [name, up] : connected) {
         auto mem = in.bridge_memory.find(name);
@@ -124,7 +135,9 @@ Check cloud_link(const Inputs& in) {
             if (m && m->down_since_ms) what += " for " + duration_text(in.now.at_ms - *m->down_since_ms);
             if (!m || !m->last_connect_ms) what += " (never connected since start)";
             down.push_back(std::move(what));
+            down_names.push_back(name);
         } else if (m && m->recent_connects_ms.size() >= kFlappingConnects) {
+            flapping_names.push_back(name);
             flapping.push_back(fmt::format("'{}' connected {} times in the last hour", name, m->recent_connects_ms.size()));
         }
     }
@@ -138,12 +151,14 @@ Check cloud_link(const Inputs& in) {
                    "(address and port in [[bridges]] servers), then the bridge's username/password and TLS settings; "
                    "GET /api/v1/bridges/{name} lists its last disconnects with the reason. Messages wait in its "
                    "queue meanwhile (see the backlog check).";
+        c.advice = naming(std::move(c.advice), "{name}", down_names);
     } else if (!flapping.empty()) {
         c.status = Status::Warn;
         c.value += "; " + join(flapping);
         c.advice = "The link keeps dropping: look at the disconnect reasons in GET /api/v1/bridges/{name}; a "
                    "keep-alive timeout on a poor link wants a longer [[bridges]] keep_alive_s, a refused "
                    "connection a check of the upstream's limits (client id taken by another node?).";
+        c.advice = naming(std::move(c.advice), "{name}", flapping_names);
     }
     return c;
 }
@@ -256,7 +271,7 @@ Check devices(const Inputs& in) {
     else if (errors > 0 || overruns > 0) c.status = Status::Warn;
     if (c.status == Status::Pass) return c;
     // Name the devices that erred, from the per-device counters.
-    std::vector<std::string> names;
+    std::vector<std::string> names, raw_names;
     const auto now_err = by_label(in.now.samples, "ib_device_errors_total", "device");
     const auto now_over = by_label(in.now.samples, "ib_device_poll_overruns_total", "device");
     std::map<std::string, double> prev_err, prev_over;
@@ -267,13 +282,17 @@ Check devices(const Inputs& in) {
     for (const auto& [d, _] : tags) {
         const double e = (now_err.contains(d) ? now_err.at(d) : 0) - (prev_err.contains(d) ? prev_err.at(d) : 0);
         const double o = (now_over.contains(d) ? now_over.at(d) : 0) - (prev_over.contains(d) ? prev_over.at(d) : 0);
-        if (e > 0 || o > 0) names.push_back(fmt::format("'{}' ({:.0f} errors, {:.0f} overruns)", d, e, o));
+        if (e > 0 || o > 0) {
+            names.push_back(fmt::format("'{}' ({:.0f} errors, {:.0f} overruns)", d, e, o));
+            raw_names.push_back(d);
+        }
     }
     if (!names.empty()) c.value += ": " + join(names, ", ");
     c.advice = "Timeouts and exceptions: check the device's address, unit id and tag addresses (GET "
                "/api/v1/devices/{name} shows the last error per tag) and its network; overruns mean a group's read "
                "takes longer than its interval: raise the group's interval_ms or split the group, and for Modbus "
                "let nearby registers be read in one request.";
+    c.advice = naming(std::move(c.advice), "{name}", raw_names);
     return c;
 }
 
@@ -282,12 +301,13 @@ Check stale_tags(const Inputs& in) {
     const auto tags = by_label(in.now.samples, "ib_device_tags", "device");
     const auto connected = by_label(in.now.samples, "ib_device_connected", "device");
     double total = 0, stale = 0;
-    std::vector<std::string> names;
+    std::vector<std::string> names, raw_names;
     for (const auto& [d, n] : tags) {
         total += n;
         if (connected.contains(d) && connected.at(d) < 1) {
             stale += n;
             names.push_back("'" + d + "'");
+            raw_names.push_back(d);
         }
     }
     if (total == 0) {
@@ -301,6 +321,7 @@ Check stale_tags(const Inputs& in) {
     c.advice = "These devices' tags are not being read: check that the device is powered and reachable (its host "
                "and port in [[devices]]), and GET /api/v1/devices/{name} for the link's last error; a device no longer "
                "in service should be removed or disabled so its tags are not expected.";
+    c.advice = naming(std::move(c.advice), "{name}", raw_names);
     return c;
 }
 
@@ -311,16 +332,22 @@ Check rules(const Inputs& in) {
         c.value = "no rule";
         return c;
     }
-    std::vector<std::string> stopped, erring;
+    std::vector<std::string> stopped, erring, at_fault;
     for (const auto& [r, v] : running) {
-        if (v < 1) stopped.push_back("'" + r + "'");
+        if (v < 1) {
+            stopped.push_back("'" + r + "'");
+            at_fault.push_back(r);
+        }
     }
     const auto now_err = by_label(in.now.samples, "ib_rule_errors_total", "rule");
     std::map<std::string, double> prev_err;
     if (in.previous) prev_err = by_label(in.previous->samples, "ib_rule_errors_total", "rule");
     for (const auto& [r, v] : now_err) {
         const double e = v - (prev_err.contains(r) ? prev_err.at(r) : 0);
-        if (e > 0) erring.push_back(fmt::format("'{}' ({:.0f} failed messages)", r, e));
+        if (e > 0) {
+            erring.push_back(fmt::format("'{}' ({:.0f} failed messages)", r, e));
+            if (std::find(at_fault.begin(), at_fault.end(), r) == at_fault.end()) at_fault.push_back(r);
+        }
     }
     c.value = fmt::format("{} rules, {} not running, {} with errors {}", running.size(), stopped.size(), erring.size(),
                           since_text(in));
@@ -336,6 +363,7 @@ Check rules(const Inputs& in) {
         c.advice = "GET /api/v1/rules/{id} shows a rule's last error: a failing message usually has a field the SQL "
                    "does not expect (guard it with WHERE ... IS NOT NULL) and a failing action an unreachable sink; "
                    "a rule not running is disabled or could not subscribe: enable it with PUT /api/v1/rules/{id}.";
+        c.advice = naming(std::move(c.advice), "{id}", at_fault);
     }
     return c;
 }

@@ -96,13 +96,15 @@ std::expected<void, std::string> check_ids(const std::vector<EdgeParams>& edges,
     return {};
 }
 
-std::string toml_text_of(const toml::node& n) {
+// A parameter's text as the template gets it: a string as it is, a number or
+// a boolean as TOML writes it; an array or a table is no parameter.
+std::expected<std::string, std::string> toml_text_of(const toml::node& n) {
     if (auto s = n.as_string()) return s->get();
     std::ostringstream out;
     if (auto i = n.as_integer()) out << i->get();
     else if (auto f = n.as_floating_point()) out << toml::value<double>(f->get());
     else if (auto b = n.as_boolean()) out << (b->get() ? "true" : "false");
-    else out << "?";  // arrays and tables are not parameters; the template shows it
+    else return std::unexpected(std::string("a parameter is a string, a number or a boolean"));
     return out.str();
 }
 
@@ -153,7 +155,11 @@ std::expected<std::vector<EdgeParams>, std::string> parse_params_toml(std::strin
     }
     std::map<std::string, std::string> defaults;
     if (auto d = root["defaults"].as_table()) {
-        for (const auto& [k, v] : *d) defaults[std::string(k.str())] = toml_text_of(v);
+        for (const auto& [k, v] : *d) {
+            auto text = toml_text_of(v);
+            if (!text) return std::unexpected(std::string(source) + ": defaults." + std::string(k.str()) + ": " + text.error());
+            defaults[std::string(k.str())] = std::move(*text);
+        }
     }
     std::vector<EdgeParams> out;
     auto edges = root["edges"].as_array();
@@ -163,7 +169,14 @@ std::expected<std::vector<EdgeParams>, std::string> parse_params_toml(std::strin
         if (!t) return std::unexpected(std::string(source) + ": edges must be tables ([[edges]])");
         EdgeParams p;
         p.values = defaults;
-        for (const auto& [k, v] : *t) p.values[std::string(k.str())] = toml_text_of(v);
+        for (const auto& [k, v] : *t) {
+            auto text = toml_text_of(v);
+            if (!text) {
+                return std::unexpected(std::string(source) + ": edges[" + std::to_string(out.size()) + "]." +
+                                       std::string(k.str()) + ": " + text.error());
+            }
+            p.values[std::string(k.str())] = std::move(*text);
+        }
         p.edge = p.values["edge"];
         p.site = p.values["site"];
         out.push_back(std::move(p));

@@ -82,6 +82,7 @@ TEST(Inspection, BridgeNeverConnectedFailsCloudLinkWithAdvice) {
     EXPECT_EQ(c.status, Status::Fail);
     EXPECT_NE(c.value.find("'cloud' down for 60 min (never connected since start)"), std::string::npos) << c.value;
     EXPECT_NE(c.advice.find("[[bridges]] servers"), std::string::npos);
+    EXPECT_NE(c.advice.find("GET /api/v1/bridges/cloud lists"), std::string::npos) << c.advice;
     EXPECT_EQ(r.score, 85);
 }
 

@@ -2,7 +2,14 @@
 // filled per edge (a missing parameter named with its edge), capture turned
 // into a template and back, --targets, the protocol's messages and the tables.
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
+#include <cstdio>
+#include <filesystem>
+#include <unistd.h>
+
+#include "auth/password_hash.hpp"
 #include "fleet_ctl/fleet_cli.hpp"
 #include "fleet_ctl/fleet_messages.hpp"
 #include "fleet_ctl/fleet_report.hpp"
@@ -38,6 +45,8 @@ TEST(FleetParams, TomlEdgesWithDefaults) {
     EXPECT_EQ((*rows)[0].values.at("port"), "502");
     EXPECT_EQ((*rows)[1].values.at("port"), "1502");
     EXPECT_FALSE(parse_params_toml("[x]\n", "p.toml"));
+    EXPECT_EQ(parse_params_toml("[[edges]]\nedge = \"a\"\nsite = \"s\"\nhosts = [1]\n", "p.toml").error(),
+              "p.toml: edges[0].hosts: a parameter is a string, a number or a boolean");
 }
 
 TEST(FleetTemplate, FillsPlaceholdersAndKeepsEscapedOnes) {
@@ -135,6 +144,32 @@ TEST(FleetMessages, DesiredAndCommandsAsTheProtocolSays) {
     EXPECT_EQ(command_json(c), R"({"id":"c-1","op":"rollback","to":11})");
     c.op = "capture";
     EXPECT_EQ(command_json(c), R"({"id":"c-1","op":"capture"})");
+}
+
+// The signature verifies with the matching public key over exactly the bytes
+// docs/fleet.md names, as the edge checks it.
+TEST(FleetMessages, Ed25519SignatureVerifiesOverTheProtocolBytes) {
+    EVP_PKEY* key = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
+    ASSERT_NE(key, nullptr);
+    const auto path = std::filesystem::temp_directory_path() / ("fleet-sign-" + std::to_string(::getpid()) + ".pem");
+    FILE* f = std::fopen(path.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    ASSERT_EQ(PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr), 1);
+    std::fclose(f);
+    const std::string bytes = signed_bytes(14, 13, "a = 1\n");
+    auto sig = sign_ed25519(path.string(), bytes);
+    std::filesystem::remove(path);
+    ASSERT_TRUE(sig) << sig.error();
+    auto raw = auth::base64_decode(*sig);
+    ASSERT_TRUE(raw);
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    ASSERT_EQ(EVP_DigestVerifyInit(ctx, nullptr, nullptr, nullptr, key), 1);
+    EXPECT_EQ(EVP_DigestVerify(ctx, raw->data(), raw->size(), reinterpret_cast<const unsigned char*>(bytes.data()),
+                               bytes.size()),
+              1);
+    EVP_MD_CTX_free(ctx);
+    EVP_PKEY_free(key);
+    EXPECT_FALSE(sign_ed25519("/nonexistent.pem", bytes));
 }
 
 TEST(FleetReport, ResultTableAndExitCode) {
