@@ -70,7 +70,9 @@ void read_certificate_date(Certificate& cert) {
 
 // PRAGMA quick_check on every *.db of data_dir, read-only: O(pages) but without
 // the index cross-checks of integrity_check, and on the inspector's thread.
-IntegrityFacts check_databases(const std::string& data_dir) {
+// `stopping` interrupts a long check (a large history.db), so a shutdown does
+// not wait for it.
+IntegrityFacts check_databases(const std::string& data_dir, const std::atomic<bool>& stopping) {
     IntegrityFacts f;
     std::error_code ec;
     std::vector<std::filesystem::path> files;
@@ -88,6 +90,9 @@ IntegrityFacts check_databases(const std::string& data_dir) {
             continue;
         }
         sqlite3_busy_timeout(db, 2000);
+        sqlite3_progress_handler(
+            db, 10000, [](void* flag) { return static_cast<const std::atomic<bool>*>(flag)->load() ? 1 : 0; },
+            const_cast<std::atomic<bool>*>(&stopping));
         sqlite3_stmt* st = nullptr;
         if (sqlite3_prepare_v2(db, "PRAGMA quick_check(1)", -1, &st, nullptr) != SQLITE_OK) {
             f.problems.push_back(name + ": " + sqlite3_errmsg(db));
@@ -178,6 +183,7 @@ struct Inspector::Impl : std::enable_shared_from_this<Impl> {
     std::mutex mutex;
     std::condition_variable wake;
     bool thread_stop = false;
+    std::atomic<bool> stopping{false};
     IntegrityFacts integrity;
     std::vector<Certificate> certificates;
     std::optional<inspection::FleetFacts> fleet;
@@ -190,7 +196,7 @@ struct Inspector::Impl : std::enable_shared_from_this<Impl> {
         while (!thread_stop) {
             auto certs = setup.security.certificates;
             lock.unlock();
-            IntegrityFacts fresh = check_databases(setup.data_dir);
+            IntegrityFacts fresh = check_databases(setup.data_dir, stopping);
             std::error_code ec;
             std::vector<Certificate> read;
             for (auto& c : certs) {
@@ -200,6 +206,7 @@ struct Inspector::Impl : std::enable_shared_from_this<Impl> {
                 read.push_back(std::move(c));
             }
             lock.lock();
+            if (thread_stop) break;  // interrupted: not a finding
             integrity = std::move(fresh);
             certificates = std::move(read);
             wake.wait_for(lock, std::chrono::seconds(kSlowChecksSeconds), [this] { return thread_stop; });
@@ -287,6 +294,7 @@ void Inspector::start() {
 
 void Inspector::stop() {
     impl_->stopped = true;
+    impl_->stopping = true;
     impl_->timer.cancel();
     {
         std::lock_guard lock(impl_->mutex);
