@@ -438,14 +438,21 @@ void register_fleet_cli(CLI::App& app, FleetOptions& o) {
     fleet->add_option("--timeout", o.timeout_s, "Seconds to wait for every edge's final answer")->capture_default_str();
 
     fleet->add_subcommand("list", "Edges, online, revision, health, last apply (from their retained state)")
-        ->add_option("--targets", o.targets, "Only these edges: site/edge glob, edge glob or label=value");
+        ->add_option("--targets", o.targets, "Only these edges: site/edge glob, edge glob or label=value")
+        ->expected(1)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     fleet->add_subcommand("status", "The list, and each edge's last progress report")
-        ->add_option("--targets", o.targets, "Only these edges");
+        ->add_option("--targets", o.targets, "Only these edges")
+        ->expected(1)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
 
     auto targets_option = [&](CLI::App* c) {
         c->add_option("--targets", o.targets,
                       "site/edge glob (lyon/*), edge glob (press-*), label=value; comma: all must hold; repeat: any")
-            ->required();
+            ->required()
+            // One value per --targets, so a positional after it stays the template.
+            ->expected(1)
+            ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     };
     for (const auto& [name, help] : {std::pair{"push", "Publish a template filled per edge as its desired configuration"},
                                      std::pair{"diff", "Dry-run a push: each edge answers what would change"}}) {
