@@ -429,6 +429,8 @@ std::string diff_summary(const std::string& diff_json) {
 void register_fleet_cli(CLI::App& app, FleetOptions& o) {
     CLI::App* fleet = app.add_subcommand("fleet", "Manage edges through the cloud broker (docs/fleet.md)");
     fleet->require_subcommand(1);
+    // The broker's options may come after the subcommand too (`fleet push ... --timeout 60`).
+    fleet->fallthrough();
     fleet->add_option("--broker", o.broker, "The cloud broker, HOST[:PORT]")->capture_default_str();
     fleet->add_option("--username", o.connection.username, "MQTT user name");
     fleet->add_option("--password", o.connection.password, "MQTT password");
@@ -440,10 +442,12 @@ void register_fleet_cli(CLI::App& app, FleetOptions& o) {
     fleet->add_subcommand("list", "Edges, online, revision, health, last apply (from their retained state)")
         ->add_option("--targets", o.targets, "Only these edges: site/edge glob, edge glob or label=value")
         ->expected(1)
+        ->allow_extra_args(false)
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     fleet->add_subcommand("status", "The list, and each edge's last progress report")
         ->add_option("--targets", o.targets, "Only these edges")
         ->expected(1)
+        ->allow_extra_args(false)
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
 
     auto targets_option = [&](CLI::App* c) {
@@ -452,6 +456,7 @@ void register_fleet_cli(CLI::App& app, FleetOptions& o) {
             ->required()
             // One value per --targets, so a positional after it stays the template.
             ->expected(1)
+            ->allow_extra_args(false)
             ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     };
     for (const auto& [name, help] : {std::pair{"push", "Publish a template filled per edge as its desired configuration"},
