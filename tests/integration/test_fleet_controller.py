@@ -2,17 +2,19 @@
 three Ironbridge edges bridged to it with a [fleet] table, and the controller
 run as an operator runs it.
 
-NEEDS THE fleet-edge BRANCH (the edge side: [fleet], apply, status and state
-messages). On a tree without it, `check-config` refuses the [fleet] table and
-every test here is skipped with that reason, so this branch stays green alone.
+FleetControllerTest NEEDS THE fleet-edge BRANCH (the edge side: [fleet], apply,
+status and state messages). On a tree without it, `check-config` refuses the
+[fleet] table and those tests are skipped with that reason, so this branch
+stays green alone. ControllerAloneTest needs no edge: what the controller
+leaves on the broker for an edge that is not there yet.
 
 What a user would check: a push from a CSV reaches every edge (exit 0, the
 table says done), a template with a bad rule is refused by every edge (exit
 non-zero, the edge's message in the table), `list` shows the edges, and
 `capture` gives a template that pushes back cleanly."""
 
+import json
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -159,6 +161,66 @@ class FleetControllerTest(h.IBTestCase):
         code, out, err = self.fleet("push", self.write("captured.toml", captured), "--targets", "lyon/press-2")
         self.assertEqual(code, 0, out + err)
         self.assertRegex(out, r"lyon/press-2 +done")
+
+
+@h.ironbridge_only("the fleet controller is an Ironbridge feature")
+class ControllerAloneTest(h.IBTestCase):
+    """The controller against a real mosquitto with no edge online."""
+
+    def setUp(self):
+        self.cloud = Upstream()
+        self.addCleanup(self.cloud.close)
+        self.cloud.start()
+        self.dir = tempfile.mkdtemp(prefix="ibfleetctl-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def fleet(self, *args, port=None):
+        r = self.run_proc([h.ironbridge_bin(), "fleet", "--broker", "127.0.0.1:%d" % (port or self.cloud.port)]
+                          + list(args), timeout=30)
+        return r.returncode, r.stdout.decode(), r.stderr.decode()
+
+    def write(self, name, text):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def retained(self, topic):
+        sub = h.PahoClient(self.cloud.port, "ctl-test-reader")
+        self.addCleanup(sub.close)
+        sub.connect()
+        sub.subscribe(topic, qos=1)
+        msgs = sub.expect_messages(1, timeout=5)
+        return msgs[0]
+
+    def test_an_edge_not_yet_online_gets_its_retained_desired_and_the_push_says_it_did_not_answer(self):
+        params = self.write("p.csv", "edge,site,limit\npress-9,lyon,70\n")
+        code, out, err = self.fleet("--timeout", "1", "push", "--targets", "lyon/*",
+                                    self.write("t.toml", TEMPLATE), "--params", params)
+        self.assertEqual(code, 1, out + err)
+        self.assertRegex(out, r"lyon/press-9 +sent +timeout +no final answer within 1 s")
+        msg = self.retained("ib/fleet/v1/lyon/press-9/desired")
+        self.assertTrue(msg.retain)
+        desired = json.loads(msg.payload)
+        self.assertEqual((desired["revision"], desired["base"]), (1, None))
+        self.assertIn('id = "hot-press-9"', desired["config"])
+        self.assertIn("values.temp > 70", desired["config"])
+        self.assertIn('topic = "alarms/lyon/press-9"', desired["config"])
+
+    def test_a_missing_parameter_names_the_edge_and_sends_nothing(self):
+        params = self.write("p.csv", "edge,site\npress-9,lyon\n")
+        code, out, err = self.fleet("push", self.write("t.toml", TEMPLATE), "--params", params, "--targets", "*/*")
+        self.assertEqual(code, 2, out + err)
+        self.assertIn("edge lyon/press-9: no parameter 'limit' (line 3 of the template)", err)
+        self.assertIn("nothing was sent", err)
+        code, out, _ = self.fleet("list")
+        self.assertEqual(code, 0)
+        self.assertIn("no edge has published its state", out)
+
+    def test_an_unreachable_broker_exits_2(self):
+        code, out, err = self.fleet("list", port=h.free_port())
+        self.assertEqual(code, 2)
+        self.assertIn("cannot connect to 127.0.0.1:", err)
 
 
 if __name__ == "__main__":
