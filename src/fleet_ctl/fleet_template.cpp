@@ -255,6 +255,37 @@ std::vector<std::string> placeholders(std::string_view text) {
     return out;
 }
 
+namespace {
+
+// `key = "********"` lines: the value becomes "${secret_key}".
+std::string unmask_secrets(const std::string& text) {
+    constexpr std::string_view kMask = "\"********\"";
+    std::string out;
+    std::size_t start = 0;
+    while (start < text.size()) {
+        std::size_t end = text.find('\n', start);
+        if (end == std::string::npos) end = text.size();
+        std::string_view line = std::string_view(text).substr(start, end - start);
+        const std::size_t eq = line.find('=');
+        const std::size_t mask = line.find(kMask);
+        if (eq != std::string_view::npos && mask != std::string_view::npos && mask > eq) {
+            std::string_view key = line.substr(0, eq);
+            while (!key.empty() && (key.front() == ' ' || key.front() == '\t')) key.remove_prefix(1);
+            while (!key.empty() && (key.back() == ' ' || key.back() == '\t')) key.remove_suffix(1);
+            out += line.substr(0, mask);
+            out += "\"${secret_" + std::string(key) + "}\"";
+            out += line.substr(mask + kMask.size());
+        } else {
+            out += line;
+        }
+        if (end < text.size()) out += '\n';
+        start = end + 1;
+    }
+    return out;
+}
+
+}  // namespace
+
 std::string template_of_capture(std::string_view config, std::string_view edge, std::string_view site) {
     std::string out;
     out.reserve(config.size() + 64);
@@ -304,7 +335,7 @@ std::string template_of_capture(std::string_view config, std::string_view edge, 
         }
         if (!replaced) out += c;
     }
-    return out;
+    return unmask_secrets(out);
 }
 
 }  // namespace ib::fleet_ctl

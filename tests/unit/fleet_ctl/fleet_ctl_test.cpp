@@ -64,6 +64,14 @@ TEST(FleetTemplate, MissingParameterNamesTheEdgeAndThePlaceholder) {
     EXPECT_EQ(out.error(), "edge lyon/press-7: no parameter 'plc_host' (line 3 of the template)");
 }
 
+TEST(FleetTemplate, AMaskedSecretBecomesAParameter) {
+    const std::string t = template_of_capture("[[users]]\nname = \"op\"\npassword = \"********\"\n", "e", "s");
+    EXPECT_EQ(t, "[[users]]\nname = \"op\"\npassword = \"${secret_password}\"\n");
+    auto filled = fill_template(t, EdgeParams{"e", "s", {{"edge", "e"}, {"site", "s"}}});
+    ASSERT_FALSE(filled);
+    EXPECT_EQ(filled.error(), "edge s/e: no parameter 'secret_password' (line 3 of the template)");
+}
+
 TEST(FleetTemplate, CaptureBecomesATemplateThatFillsBackToTheSameText) {
     const std::string captured =
         "[[bridges]]\nname = \"cloud\"\nclient_id = \"press-7\"\n"
