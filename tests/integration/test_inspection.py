@@ -94,6 +94,17 @@ class InspectionTest(h.IBTestCase):
         if expected == 0:
             self.assertIn("score: 100/100", out)
 
+    def test_a_node_that_asks_for_credentials_is_inspected_with_a_viewer_token(self):
+        # Right after [api]: these are api.allow_anonymous and api.tokens.
+        node = self.start_broker(extra_toml='allow_anonymous = false\ntokens = ["viewer:insp-secret"]\n')
+        r = self.inspect_cli(node)
+        self.assertEqual(r.returncode, 3)
+        self.assertIn("answered 401", r.stderr.decode())
+        self.assertIn("--token", r.stderr.decode())
+        r = self.inspect_cli(node, "--token", "insp-secret", "--json")
+        self.assertIn(r.returncode, (0, 1, 2), r.stderr.decode())
+        self.assertEqual(check_of(json.loads(r.stdout), "security")["status"], "pass")
+
     def test_an_unreachable_node_exits_3(self):
         r = self.run_proc([h.ironbridge_bin(), "inspect", "--url", "http://127.0.0.1:%d" % h.free_port()])
         self.assertEqual(r.returncode, 3)
