@@ -196,13 +196,7 @@ std::expected<std::optional<int64_t>, std::string> base_of(const FleetOptions& o
     return std::unexpected("--base: auto, none or a revision number, not '" + o.base + "'");
 }
 
-int64_t next_revision(const FleetSession& session) {
-    int64_t top = 0;
-    for (const auto& [_, e] : session.edges()) {
-        top = std::max({top, e.revision, e.desired_revision.value_or(0), e.last_apply_revision.value_or(0)});
-    }
-    return top + 1;
-}
+int64_t next_revision(const FleetSession& session) { return session.highest_revision() + 1; }
 
 struct Prepared {
     std::unique_ptr<FleetSession> session;

@@ -119,6 +119,15 @@ std::optional<Progress> parse_progress(std::string_view payload) {
     return p;
 }
 
+std::optional<int64_t> revision_of(std::string_view payload) {
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    if (parser.parse(payload.data(), payload.size()).get(doc) != simdjson::SUCCESS || !doc.is_object()) {
+        return std::nullopt;
+    }
+    return int_of(doc, "revision");
+}
+
 std::string signed_bytes(int64_t revision, std::optional<int64_t> base, std::string_view config) {
     std::string out = "ib-fleet-v1\n" + std::to_string(revision) + "\n" + (base ? std::to_string(*base) : "null") + "\n";
     out += config;

@@ -63,6 +63,9 @@ struct Progress {
 };
 std::optional<Progress> parse_progress(std::string_view payload);
 
+// The "revision" of a desired configuration or a progress report.
+std::optional<int64_t> revision_of(std::string_view payload);
+
 // The bytes an Ed25519 signature covers: "ib-fleet-v1\n{revision}\n{base}\n{config}".
 std::string signed_bytes(int64_t revision, std::optional<int64_t> base, std::string_view config);
 // Signs with the private key in `key_pem_path` (PEM, Ed25519); base64.

@@ -4,6 +4,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include <algorithm>
 #include <random>
 #include <set>
 
@@ -68,6 +69,7 @@ struct FleetSession::Impl {
     uint16_t next_id = 1;
     std::set<uint16_t> unacked;
     uint16_t subscribe_id = 0;
+    int64_t highest_revision = 0;
 
     explicit Impl(BrokerOptions o) : options(std::move(o)) {
         std::random_device rd;
@@ -117,8 +119,10 @@ struct FleetSession::Impl {
         s.topics.push_back({reply_topic, 1});
         const std::string state = options.root + "/+/+/state";
         const std::string status = options.root + "/+/+/status";
+        const std::string desired = options.root + "/+/+/desired";
         s.topics.push_back({state, 1});
         s.topics.push_back({status, 1});
+        s.topics.push_back({desired, 1});
         codec::encode(link->output(), s, link->version());
         link->flush();
     }
@@ -162,7 +166,13 @@ struct FleetSession::Impl {
             return;
         }
         if (in.topic.ends_with("/state")) {
-            if (auto s = parse_state(in.topic, in.payload)) edges[s->key()] = std::move(*s);
+            if (auto s = parse_state(in.topic, in.payload)) {
+                highest_revision = std::max({highest_revision, s->revision, s->desired_revision.value_or(0),
+                                             s->last_apply_revision.value_or(0)});
+                edges[s->key()] = std::move(*s);
+            }
+        } else if (in.topic.ends_with("/status") || in.topic.ends_with("/desired")) {
+            highest_revision = std::max(highest_revision, revision_of(in.payload).value_or(0));
         }
         if (handler) handler(in);
     }
@@ -207,6 +217,7 @@ std::expected<void, std::string> FleetSession::open(std::chrono::milliseconds ti
 }
 
 const std::map<std::string, EdgeState>& FleetSession::edges() const { return impl_->edges; }
+int64_t FleetSession::highest_revision() const { return impl_->highest_revision; }
 const std::string& FleetSession::reply_topic() const { return impl_->reply_topic; }
 const std::string& FleetSession::error() const { return impl_->error; }
 

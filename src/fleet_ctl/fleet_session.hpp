@@ -47,13 +47,17 @@ public:
     FleetSession(const FleetSession&) = delete;
     FleetSession& operator=(const FleetSession&) = delete;
 
-    // Connects, subscribes, and reads every retained state (a marker sent to
+    // Connects, subscribes, and reads every retained state, status and desired (a marker sent to
     // our own reply topic after the subscription comes back behind them).
     // Errors: "cannot connect to 127.0.0.1:1883: Connection refused".
     std::expected<void, std::string> open(std::chrono::milliseconds timeout);
 
     // Every edge a retained (or live) state message named, by site/edge.
     const std::map<std::string, EdgeState>& edges() const;
+    // The highest revision any state, status or retained desired message named:
+    // an edge refuses a revision it has seen, even one it refused, and only
+    // the status says so.
+    int64_t highest_revision() const;
     // The topic the edges answer requests on (the MQTT 5 response topic).
     const std::string& reply_topic() const;
 

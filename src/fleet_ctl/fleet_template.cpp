@@ -10,6 +10,8 @@ namespace ib::fleet_ctl {
 
 namespace {
 
+bool is_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+
 bool is_name_char(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
            c == '-';
@@ -257,9 +259,9 @@ std::vector<std::string> placeholders(std::string_view text) {
 
 namespace {
 
-// `key = "********"` lines: the value becomes "${secret_key}".
+// `key = "********"` (or '********') lines: the value becomes "${secret_key}".
 std::string unmask_secrets(const std::string& text) {
-    constexpr std::string_view kMask = "\"********\"";
+    constexpr std::string_view kMasks[] = {"\"********\"", "'********'"};
     std::string out;
     std::size_t start = 0;
     while (start < text.size()) {
@@ -267,14 +269,21 @@ std::string unmask_secrets(const std::string& text) {
         if (end == std::string::npos) end = text.size();
         std::string_view line = std::string_view(text).substr(start, end - start);
         const std::size_t eq = line.find('=');
-        const std::size_t mask = line.find(kMask);
+        std::size_t mask = std::string_view::npos;
+        std::size_t mask_size = 0;
+        for (auto m : kMasks) {
+            if (const std::size_t at = line.find(m); at != std::string_view::npos) {
+                mask = at;
+                mask_size = m.size();
+            }
+        }
         if (eq != std::string_view::npos && mask != std::string_view::npos && mask > eq) {
             std::string_view key = line.substr(0, eq);
             while (!key.empty() && (key.front() == ' ' || key.front() == '\t')) key.remove_prefix(1);
             while (!key.empty() && (key.back() == ' ' || key.back() == '\t')) key.remove_suffix(1);
             out += line.substr(0, mask);
             out += "\"${secret_" + std::string(key) + "}\"";
-            out += line.substr(mask + kMask.size());
+            out += line.substr(mask + mask_size);
         } else {
             out += line;
         }
@@ -289,7 +298,11 @@ std::string unmask_secrets(const std::string& text) {
 std::string template_of_capture(std::string_view config, std::string_view edge, std::string_view site) {
     std::string out;
     out.reserve(config.size() + 64);
-    bool in_string = false;
+    // The string being read: its delimiter ("basic" with escapes, 'literal'
+    // without), tripled for a multi-line one; empty outside strings.
+    std::string_view closing;
+    std::pair<std::string_view, const char*> ids[] = {{edge, "${edge}"}, {site, "${site}"}};
+    if (site.size() > edge.size()) std::swap(ids[0], ids[1]);
     for (std::size_t i = 0; i < config.size(); ++i) {
         const char c = config[i];
         if (c == '$' && i + 1 < config.size() && config[i + 1] == '{') {
@@ -297,36 +310,43 @@ std::string template_of_capture(std::string_view config, std::string_view edge, 
             ++i;
             continue;
         }
-        if (!in_string) {
-            if (c == '"') in_string = true;
-            else if (c == '#') {  // a comment: as it is, to the end of the line
+        if (closing.empty()) {
+            if (c == '"' || c == '\'') {
+                const std::string_view triple = c == '"' ? R"(""")" : "'''";
+                closing = config.substr(i, 3) == triple ? triple : triple.substr(0, 1);
+                out += closing;
+                i += closing.size() - 1;
+            } else if (c == '#') {  // a comment: as it is, to the end of the line
                 const std::size_t end = config.find('\n', i);
                 const std::size_t stop = end == std::string_view::npos ? config.size() : end;
                 out += config.substr(i, stop - i);
                 i = stop - 1;
-                continue;
+            } else {
+                out += c;
             }
-            out += c;
             continue;
         }
-        if (c == '\\' && i + 1 < config.size()) {
+        if (c == '\\' && closing[0] == '"' && i + 1 < config.size()) {
             out += config.substr(i, 2);
             ++i;
             continue;
         }
-        if (c == '"') {
-            in_string = false;
-            out += c;
+        if (config.substr(i, closing.size()) == closing) {
+            out += closing;
+            i += closing.size() - 1;
+            closing = {};
             continue;
         }
-        // A whole id inside a string: bounded by what cannot be part of one.
-        const bool starts_token = out.empty() || !is_name_char(config[i - 1]);
+        // A whole id inside a string: not inside a longer word or number, but
+        // between separators (`lyon-press-7`, `alarms/lyon/press-7`); the
+        // longer id first, so a site that begins an edge's id stays in it.
+        const bool starts_token = i == 0 || !is_alnum(config[i - 1]);
         bool replaced = false;
         if (starts_token) {
-            for (const auto& [id, name] : {std::pair{edge, "${edge}"}, std::pair{site, "${site}"}}) {
+            for (const auto& [id, name] : ids) {
                 if (id.empty() || config.substr(i, id.size()) != id) continue;
                 const std::size_t after = i + id.size();
-                if (after < config.size() && is_name_char(config[after])) continue;
+                if (after < config.size() && is_alnum(config[after])) continue;
                 out += name;
                 i = after - 1;
                 replaced = true;

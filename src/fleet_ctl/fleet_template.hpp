@@ -40,12 +40,13 @@ std::expected<std::string, std::string> fill_template(std::string_view text, con
 std::vector<std::string> placeholders(std::string_view text);
 
 // The template of a captured configuration: every literal `${` escaped as
-// `$${`, then the edge's own id and site, where a quoted string is exactly one of
-// them or a `/`-separated level of one (`"ib/lyon/press-7/data"`), by ${edge}
-// and ${site}. Filling it for the same edge gives the captured text back. A
-// secret the edge masked (`password = "********"`, fleet.capture_secrets off)
-// becomes a parameter of its own, `${secret_password}`, so a push never sends
-// the mask as a password: the parameters must give it.
+// `$${`, then the edge's own id and site inside strings, where they stand
+// between separators (`'lyon-press-7'`, `"alarms/lyon/press-7"`, not inside
+// `press-70`), by ${edge} and ${site}. Filling it for the same edge gives the
+// captured text back. A secret the edge masked (`password = "********"`,
+// fleet.capture_secrets off) becomes a parameter of its own,
+// `${secret_password}`, so a push never sends the mask as a password: the
+// parameters must give it.
 std::string template_of_capture(std::string_view config, std::string_view edge, std::string_view site);
 
 }  // namespace ib::fleet_ctl

@@ -78,7 +78,9 @@ class FleetControllerTest(h.IBTestCase):
         try:
             for edge in EDGES:
                 node = h.Broker(extra_toml="\n".join([
+                    # Each edge its own client id upstream, or they would take each other's session.
                     "[[bridges]]", 'name = "cloud"', 'servers = ["127.0.0.1:%d"]' % cls.cloud.port,
+                    'client_id = "%s-%s"' % (SITE, edge),
                     "reconnect_min_ms = 50", "reconnect_max_ms = 400", "",
                     "[fleet]", 'site = "%s"' % SITE, 'edge = "%s"' % edge, 'bridge = "cloud"',
                     "probe_window = 2", "state_interval = 5", 'labels = ["line=A"]', ""]))

@@ -64,6 +64,17 @@ TEST(FleetTemplate, MissingParameterNamesTheEdgeAndThePlaceholder) {
     EXPECT_EQ(out.error(), "edge lyon/press-7: no parameter 'plc_host' (line 3 of the template)");
 }
 
+// toml++ writes literal strings ('...'), as an edge's capture does.
+TEST(FleetTemplate, CaptureReadsLiteralAndMultiLineStrings) {
+    const std::string captured =
+        "client_id = 'lyon-press-2'\nsql = '''a\npress-2'''\npassword = '********'\n"
+        "topic = 'alarms/lyon/press-2'\nnote = \"it's press-2\"\n";
+    const std::string t = template_of_capture(captured, "press-2", "lyon");
+    EXPECT_EQ(t,
+              "client_id = '${site}-${edge}'\nsql = '''a\n${edge}'''\npassword = \"${secret_password}\"\n"
+              "topic = 'alarms/${site}/${edge}'\nnote = \"it's ${edge}\"\n");
+}
+
 TEST(FleetTemplate, AMaskedSecretBecomesAParameter) {
     const std::string t = template_of_capture("[[users]]\nname = \"op\"\npassword = \"********\"\n", "e", "s");
     EXPECT_EQ(t, "[[users]]\nname = \"op\"\npassword = \"${secret_password}\"\n");
@@ -81,7 +92,7 @@ TEST(FleetTemplate, CaptureBecomesATemplateThatFillsBackToTheSameText) {
     EXPECT_EQ(t,
               "[[bridges]]\nname = \"cloud\"\nclient_id = \"${edge}\"\n"
               "[[bridges.forwards]]\nlocal = \"ib/#\"\nremote = \"${site}/${edge}/$${topic}\"\n"
-              "[[devices]]\nname = \"press-7-plc\" # press-7's PLC\n");
+              "[[devices]]\nname = \"${edge}-plc\" # press-7's PLC\n");
     auto back = fill_template(t, EdgeParams{"press-7", "lyon", {{"edge", "press-7"}, {"site", "lyon"}}});
     ASSERT_TRUE(back) << back.error();
     EXPECT_EQ(*back, captured);
