@@ -94,6 +94,7 @@ $(for t in 0 1 2 3 4 5 6 7 8 9; do printf '[[devices.groups.tags]]\nname = "t%d"
 [[bridges]]
 name = "cloud"
 servers = ["127.0.0.1:$CLOUD_PORT"]
+client_id = "bench-$name"
 
 [fleet]
 site = "bench"
