@@ -171,7 +171,6 @@ struct Inspector::Impl : std::enable_shared_from_this<Impl> {
     api::HttpServer& http;
     InspectorSetup setup;
     asio::steady_timer timer;
-    std::atomic<int> score{100};
     bool stopped = false;
 
     // On the API's loop.
@@ -180,13 +179,15 @@ struct Inspector::Impl : std::enable_shared_from_this<Impl> {
     std::optional<Report> last;
 
     // Shared with the thread and the fleet.
-    std::mutex mutex;
+    mutable std::mutex mutex;
     std::condition_variable wake;
     bool thread_stop = false;
     std::atomic<bool> stopping{false};
     IntegrityFacts integrity;
     std::vector<Certificate> certificates;
     std::optional<inspection::FleetFacts> fleet;
+    std::optional<int> last_score;
+    std::optional<std::string> last_json;
     std::thread slow_checks;
 
     Impl(asio::io_context& l, api::HttpServer& h, InspectorSetup s) : loop(l), http(h), setup(std::move(s)), timer(l) {}
@@ -237,8 +238,12 @@ struct Inspector::Impl : std::enable_shared_from_this<Impl> {
                 in.fleet = self->fleet;
             }
             Report report = inspection::evaluate(in);
-            self->score.store(report.score, std::memory_order_relaxed);
             self->last = report;
+            {
+                std::lock_guard lock(self->mutex);
+                self->last_score = report.score;
+                self->last_json = inspection::to_json(report);
+            }
             if (!self->baseline || in.now.at_ms - self->baseline->at_ms >= min_window) {
                 self->older = std::move(self->baseline);
                 self->baseline = std::move(in.now);
@@ -247,14 +252,14 @@ struct Inspector::Impl : std::enable_shared_from_this<Impl> {
         });
     }
 
-    void schedule() {
+    void schedule(std::chrono::milliseconds delay) {
         if (stopped) return;
-        timer.expires_after(std::chrono::seconds(kIntervalSeconds));
+        timer.expires_after(delay);
         timer.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
             auto self = weak.lock();
             if (ec || !self || self->stopped) return;
             self->evaluate([](const Report&) {});
-            self->schedule();
+            self->schedule(std::chrono::seconds(kIntervalSeconds));
         });
     }
 };
@@ -285,11 +290,10 @@ void Inspector::start() {
         if (self && self->last) inspection::add_report_metrics(*self->last, sink);
     });
     impl_->slow_checks = std::thread([impl = impl_.get()] { impl->run_slow_checks(); });
-    // The first evaluation once every loop runs, then every interval.
-    asio::post(impl_->loop, [weak] {
-        if (auto self = weak.lock(); self && !self->stopped) self->evaluate([](const Report&) {});
-    });
-    impl_->schedule();
+    // The first evaluation once the links had a moment to come up (a bridge
+    // connects within milliseconds when its upstream is there), so the first
+    // score the fleet's state carries is not the start-up's; then every interval.
+    impl_->schedule(std::chrono::milliseconds(kFirstEvaluationMs));
 }
 
 void Inspector::stop() {
@@ -310,7 +314,15 @@ void Inspector::inspect(std::function<void(const Report&)> done) {
     });
 }
 
-int Inspector::last_score() const { return impl_->score.load(std::memory_order_relaxed); }
+std::optional<int> Inspector::last_score() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->last_score;
+}
+
+std::optional<std::string> Inspector::last_json() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->last_json;
+}
 
 void Inspector::set_fleet_facts(std::optional<inspection::FleetFacts> facts) {
     std::lock_guard lock(impl_->mutex);

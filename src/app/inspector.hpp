@@ -46,6 +46,7 @@ class Inspector {
 public:
     // Every 30 s an evaluation refreshes the gauges and the memory of rates.
     static constexpr int kIntervalSeconds = 30;
+    static constexpr int kFirstEvaluationMs = 2000;
     // SQLite's quick_check and the certificates: at start, then this often.
     static constexpr int kSlowChecksSeconds = 600;
 
@@ -64,8 +65,11 @@ public:
     // A fresh evaluation; `done` runs on the API's loop. Callable from any thread
     // (the fleet asks for it from its own loop, for the `inspect` command).
     void inspect(std::function<void(const inspection::Report&)> done);
-    // The score of the last evaluation (100 before the first); any thread.
-    int last_score() const;
+    // The last evaluation (at most kIntervalSeconds old), for callers that
+    // cannot wait: the fleet's state message (`health`) and its `inspect`
+    // command (FleetHooks). None before the first evaluation. Any thread.
+    std::optional<int> last_score() const;
+    std::optional<std::string> last_json() const;
     // The fleet's hook (docs/fleet.md: configuration drift); any thread. Until
     // it is set the config_drift check passes with "no fleet".
     void set_fleet_facts(std::optional<inspection::FleetFacts> facts);
