@@ -15,6 +15,7 @@ non-zero, the edge's message in the table), `list` shows the edges, and
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -163,6 +164,30 @@ class FleetControllerTest(h.IBTestCase):
         code, out, err = self.fleet("push", self.write("captured.toml", captured), "--targets", "lyon/press-2")
         self.assertEqual(code, 0, out + err)
         self.assertRegex(out, r"lyon/press-2 +done")
+
+    def test_6_diff_changes_nothing_and_says_what_would(self):
+        self.wait_online()
+        template = self.write("d.toml", TEMPLATE.replace("hot-${edge}", "warm-${edge}"))
+        code, out, err = self.fleet("diff", template, "--params", self.params_csv(), "--targets", "lyon/press-3")
+        self.assertEqual(code, 0, out + err)
+        self.assertRegex(out, r"lyon/press-3 +done +- +rules .*\+warm-press-3")
+        status, _, _ = self.edges["press-3"].http_get("/api/v1/rules/warm-press-3")
+        self.assertEqual(status, 404)
+
+    def test_7_rollback_to_the_first_push(self):
+        self.wait_online()
+        code, out, err = self.fleet("push", self.write("t.toml", TEMPLATE), "--params", self.params_csv(),
+                                    "--targets", "lyon/press-1")
+        self.assertEqual(code, 0, out + err)
+        first = int(re.search(r"pushing revision (\d+)", err).group(1))
+        code, out, err = self.fleet("push", self.write("d.toml", TEMPLATE.replace("hot-${edge}", "cold-${edge}")),
+                                    "--params", self.params_csv(), "--targets", "lyon/press-1")
+        self.assertEqual(code, 0, out + err)
+        self.assertEqual(self.edges["press-1"].http_get("/api/v1/rules/hot-press-1")[0], 404)
+        code, out, err = self.fleet("rollback", "--to", str(first), "--targets", "lyon/press-1")
+        self.assertEqual(code, 0, out + err)
+        self.assertRegex(out, r"lyon/press-1 +done")
+        self.assertEqual(self.edges["press-1"].http_get("/api/v1/rules/hot-press-1")[0], 200)
 
 
 @h.ironbridge_only("the fleet controller is an Ironbridge feature")
