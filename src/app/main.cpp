@@ -29,6 +29,8 @@
 #include "app/file_routes.hpp"
 #include "app/fleet_wiring.hpp"
 #include "app/history_routes.hpp"
+#include "app/inspect_cli.hpp"
+#include "app/inspector.hpp"
 #include "app/mqtt_routes.hpp"
 #include "app/opcua_routes.hpp"
 #include "app/rule_routes.hpp"
@@ -51,6 +53,7 @@
 #include "drivers/sim/sim_signal.hpp"
 #include "files/file_transfer.hpp"
 #include "fleet/fleet_settings.hpp"
+#include "fleet_ctl/fleet_cli.hpp"
 #include "mqtt/broker/broker.hpp"
 #include "net/loop_pool.hpp"
 #include "rules/rule_engine.hpp"
@@ -308,11 +311,18 @@ int run_node(const std::string& config_path) {
     };
     ib::rules::RuleEngine rules(rules_loop, broker.router(), bus, rule_persistence, cfg->data_dir);
     if (auto r = rules.start(std::move(modules.rules), std::move(stored_rule_list)); !r) return fail_start(r.error());
+    // Made with the API below; the fleet's state reads its score from any thread.
+    std::unique_ptr<ib::app::Inspector> inspector;
     if (*fleet) {
         (*fleet)->start_managed(devices, rules);
         ib::fleet::FleetTargets targets{&devices_loop, &devices, &rules_loop, &rules, &bridges, &bridges_mutex, &broker.router(),
                                         cfg->data_dir, auth->get(), [node_auth] { return node_auth; }, check_tag_address};
-        if (auto r = (*fleet)->start_agent(bridges_loop, std::move(targets), kVersion, {}); !r) return fail_start(r.error());
+        // The state's health score and the `inspect` command: the inspector's last report (made below, with the API).
+        ib::fleet::FleetHooks hooks{[&inspector] { return inspector ? inspector->last_score() : std::nullopt; },
+                                    [&inspector] { return inspector ? inspector->last_json() : std::nullopt; }};
+        if (auto r = (*fleet)->start_agent(bridges_loop, std::move(targets), kVersion, std::move(hooks)); !r) {
+            return fail_start(r.error());
+        }
     }
 
     // Both outlive the server, whose routes and sessions use them.
@@ -383,6 +393,7 @@ int run_node(const std::string& config_path) {
         events = std::make_unique<ib::api::EventStreams>(api_loop, broker.router(), *http);
         http->add_metrics([&events](ib::MetricSink& sink) { events->collect_metrics(sink); });
         ib::app::add_probe_routes(*http, {every_loop, &api_loop, &readiness, &bridges, &bridges_loop});
+        inspector = ib::app::start_inspector(api_loop, *http, *cfg, bridges);
         auto port = http->start();
         if (!port) return fail_start(port.error());
         ib::log::info("api: listening on {}:{}", cfg->api.bind_address, *port);
@@ -421,6 +432,7 @@ int run_node(const std::string& config_path) {
         // stopped (Asio's would be gone and the default action kill us).
         signals.clear();
         ib::app::exit_on_next_signal({SIGINT, SIGTERM});
+        if (inspector) inspector->stop();
         if (http) http->stop();
         hangup.cancel();
         // The broker first: its listeners close and its clients are disconnected,
@@ -500,6 +512,10 @@ int main(int argc, char** argv) {
 
     ib::tools::BenchOptions bench_opts;
     ib::tools::register_bench_cli(app, bench_opts);
+    ib::app::InspectOptions inspect_opts;
+    ib::app::register_inspect_cli(app, inspect_opts);
+    ib::fleet_ctl::FleetOptions fleet_opts;
+    ib::fleet_ctl::register_fleet_cli(app, fleet_opts);
 
     CLI11_PARSE(app, argc, argv);
 
@@ -518,5 +534,7 @@ int main(int argc, char** argv) {
     }
     if (passwd->parsed()) return ib::app::run_passwd(passwd_file, passwd_user, passwd_delete, passwd_iterations);
     if (app.got_subcommand("bench")) return ib::tools::run_bench(bench_opts);
+    if (app.got_subcommand("inspect")) return ib::app::run_inspect(inspect_opts);
+    if (app.got_subcommand("fleet")) return ib::fleet_ctl::run_fleet(app, fleet_opts);
     return 0;
 }

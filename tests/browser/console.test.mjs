@@ -106,6 +106,9 @@ try {
     await page.locator('[data-page="overview"]').waitFor();
     await page.waitForFunction(() => /^1 \/ 1$/.test(document.querySelector('[data-card="devices"] .value')?.textContent ?? ""));
     await page.waitForFunction(() => document.querySelector('[data-card="health"] .value')?.textContent === "ok");
+    // The health inspection: its score, and each check with its status.
+    await page.waitForFunction(() => /^\d+ \/ 100$/.test(document.querySelector('[data-card="score"] .value')?.textContent ?? ""));
+    await page.waitForFunction(() => document.querySelector('[data-check="cloud_link"] td:nth-child(2)')?.textContent === "pass");
   });
 
   for (const id of ["devices", "rules", "bridges", "trends", "mqtt", "logs", "settings"]) {

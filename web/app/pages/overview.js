@@ -1,5 +1,6 @@
 // Overview: the node at a glance, live from the stats events (every 2 s) plus
-// the lists of devices, bridges and rules for recent errors (polled every 5 s).
+// the lists of devices, bridges and rules for recent errors and the health
+// inspection's score and checks (polled every 5 s).
 import { html, useEffect, useState } from "htm/preact";
 import { ago, fmt, get, history } from "../api.js";
 import { Card, usePoll } from "../widgets.js";
@@ -8,15 +9,17 @@ export function Overview() {
   const [, redraw] = useState(0);
   const [health, setHealth] = useState(null);
   const [lists, setLists] = useState({ devices: [], bridges: [], rules: [] });
+  const [inspection, setInspection] = useState(null);
   useEffect(() => {
     const f = () => redraw((n) => n + 1);
     history.listeners.add(f);
     return () => history.listeners.delete(f);
   }, []);
   usePoll(async () => {
-    const [h, d, b, r] = await Promise.all([get("/api/v1/health"), get("/api/v1/devices"),
-      get("/api/v1/bridges"), get("/api/v1/rules")]);
+    const [h, d, b, r, i] = await Promise.all([get("/api/v1/health"), get("/api/v1/devices"),
+      get("/api/v1/bridges"), get("/api/v1/rules"), get("/api/v1/health/inspection")]);
     if (h.ok) setHealth(h.data);
+    if (i.ok) setInspection(i.data);
     setLists({ devices: d.ok ? d.data : [], bridges: b.ok ? b.data : [], rules: r.ok ? r.data : [] });
   }, 5000);
 
@@ -37,10 +40,16 @@ export function Overview() {
     ...lists.rules.filter((r) => r.last_error).map((r) => ({ what: `rule ${r.id}`, text: r.last_error.message, at: r.last_error.at_ms })),
   ];
 
+  const statusCls = { pass: "ok", warn: "warn", fail: "bad" };
+  const worst = inspection?.checks.some((c) => c.status === "fail") ? "fail"
+    : inspection?.checks.some((c) => c.status === "warn") ? "warn" : "pass";
+
   return html`<div data-page="overview">
     <h1>Overview</h1>
     <div class="cards">
       <${Card} id="health" label="Node" value=${health ? health.status : "…"} cls=${health?.status === "ok" ? "ok" : "bad"} />
+      <${Card} id="score" label="Health score" value=${inspection ? `${inspection.score} / 100` : "…"}
+        cls=${inspection ? statusCls[worst] : ""} />
       <${Card} id="uptime" label="Version · uptime" value=${health ? `${health.version} · ${fmt(Math.round(health.uptime_seconds / 60))} min` : "…"} />
       <${Card} id="in" label="MQTT messages in / s" value=${fmt(last?.inRate ?? 0, 0)} trend=${series((p) => p.inRate)} />
       <${Card} id="out" label="MQTT messages out / s" value=${fmt(last?.outRate ?? 0, 0)} trend=${series((p) => p.outRate)} />
@@ -55,6 +64,12 @@ export function Overview() {
         trend=${series((p) => p.m.sum("ib_process_resident_memory_bytes"))} />
     </div>
     <p class="muted">${history.connected ? "live" : "connecting to the event stream…"} · the last ${Math.round(pts.length * 2 / 60)} min</p>
+    <h2>Health inspection</h2>
+    ${inspection && html`<table data-inspection><tbody>
+      ${inspection.checks.map((c) => html`<tr data-check=${c.id} title=${c.advice || c.threshold}>
+        <td>${c.id}</td><td class=${statusCls[c.status]}>${c.status}</td>
+        <td>${c.value}${c.advice && html`<div class="muted">${c.advice}</div>`}</td></tr>`)}
+    </tbody></table>`}
     <h2>Recent errors</h2>
     ${errors.length === 0 ? html`<p class="muted">None.</p>` : html`<table><tbody>
       ${errors.map((e) => html`<tr><td>${e.what}</td><td class="bad">${e.text}</td><td class="muted">${e.at ? ago(e.at) : ""}</td></tr>`)}
