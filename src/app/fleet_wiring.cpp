@@ -8,6 +8,7 @@
 
 #include "api/access.hpp"
 #include "api/http_server.hpp"
+#include "app/inspector.hpp"
 #include "core/json_writer.hpp"
 #include "core/log.hpp"
 #include "fleet/managed_config.hpp"
@@ -45,6 +46,14 @@ unsigned status_of(std::string_view code) {
 }
 
 }  // namespace
+
+std::function<void(const fleet::DriftFacts&)> drift_hook(const std::unique_ptr<Inspector>& inspector) {
+    return [&inspector](const fleet::DriftFacts& f) {
+        if (!inspector) return;
+        inspector->set_fleet_facts(inspection::FleetFacts{f.applied_revision, f.desired_revision, f.last_apply_result,
+                                                          f.last_apply_reason});
+    };
+}
 
 std::expected<std::unique_ptr<FleetWiring>, std::string> FleetWiring::open(const fleet::FleetConfig& config,
                                                                          const std::string& data_dir,

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <expected>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +22,14 @@ class HttpServer;
 }
 
 namespace ib::app {
+
+class Inspector;
+
+// FleetHooks::drift for the node's inspector: the agent calls it on the
+// bridges' loop, Inspector::set_fleet_facts takes the inspector's mutex (any
+// thread). `inspector` is made after the agent and before the loops run; while
+// it is null (the API off) the facts go nowhere.
+std::function<void(const fleet::DriftFacts&)> drift_hook(const std::unique_ptr<Inspector>& inspector);
 
 class FleetWiring {
 public:

@@ -319,7 +319,8 @@ int run_node(const std::string& config_path) {
                                         cfg->data_dir, auth->get(), [node_auth] { return node_auth; }, check_tag_address};
         // The state's health score and the `inspect` command: the inspector's last report (made below, with the API).
         ib::fleet::FleetHooks hooks{[&inspector] { return inspector ? inspector->last_score() : std::nullopt; },
-                                    [&inspector] { return inspector ? inspector->last_json() : std::nullopt; }};
+                                    [&inspector] { return inspector ? inspector->last_json() : std::nullopt; },
+                                    ib::app::drift_hook(inspector)};
         if (auto r = (*fleet)->start_agent(bridges_loop, std::move(targets), kVersion, std::move(hooks)); !r) {
             return fail_start(r.error());
         }

@@ -200,7 +200,24 @@ struct FleetAgent::Impl : std::enable_shared_from_this<FleetAgent::Impl> {
         return r ? r->sha256 : std::string();
     }
 
+    // The inspection's drift facts, told only when they changed since the last time.
+    std::optional<DriftFacts> drift_told;
+    void tell_drift() {
+        if (!hooks.drift) return;
+        DriftFacts f;
+        f.applied_revision = store.current();
+        f.desired_revision = desired_revision;
+        if (last_apply) {
+            f.last_apply_result = std::string(phase_name(last_apply->phase));
+            f.last_apply_reason = last_apply->reason;
+        }
+        if (drift_told == f) return;
+        drift_told = f;
+        hooks.drift(f);
+    }
+
     void publish_state() {
+        tell_drift();
         EdgeState s;
         s.edge = config.edge;
         s.site = config.site;
@@ -319,6 +336,7 @@ struct FleetAgent::Impl : std::enable_shared_from_this<FleetAgent::Impl> {
         auto d = decode_desired(payload);
         if (!d) return fail(reply, std::nullopt, "invalid", d.error());
         desired_revision = std::max(desired_revision.value_or(0), d->revision);
+        tell_drift();
         if (retained && d->revision == store.current()) return;  // the one it runs, seen again at a reconnect
         // A revision this edge has already handled (refused, rolled back) comes
         // again: retained at every reconnect, or as a QoS 1 message delivered
@@ -661,6 +679,10 @@ std::expected<void, std::string> FleetAgent::start() {
     b->set_control(std::move(channel));
     a.running = true;
     a.arm_state_timer();
+    // The first facts once the loops run (the app's inspector is made after this).
+    asio::post(a.io, [weak] {
+        if (auto self = weak.lock(); self && self->running) self->tell_drift();
+    });
     log::info("fleet: edge '{}' of site '{}' on bridge '{}' (topics {}...), revision {}", a.config.edge, a.config.site,
               a.config.bridge, a.prefix, a.store.current());
     return {};

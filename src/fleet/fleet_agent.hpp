@@ -31,11 +31,24 @@ class io_context;
 
 namespace ib::fleet {
 
-// What the app hands in from the health inspection; either may return nothing
-// (then `health` is left out of the state and `inspect` fails as unsupported).
+// The revision facts the health inspection's config_drift check reads.
+struct DriftFacts {
+    int64_t applied_revision = 0;
+    std::optional<int64_t> desired_revision;  // the highest a desired message named
+    std::string last_apply_result;            // done, failed, rolled_back; "" before any
+    std::string last_apply_reason;
+
+    bool operator==(const DriftFacts&) const = default;
+};
+
+// What the app hands in from the health inspection; `health` and `inspect` may
+// return nothing (then `health` is left out of the state and `inspect` fails as
+// unsupported). `drift` is called on the agent's loop, once when the loops
+// start and then each time the facts change; it must not block.
 struct FleetHooks {
     std::function<std::optional<int>()> health;
     std::function<std::optional<std::string>()> inspect;  // the inspection's JSON
+    std::function<void(const DriftFacts&)> drift;
 };
 
 // The modules a revision changes, each with the loop it runs on.

@@ -181,6 +181,11 @@ class FleetTest(BridgeCase):
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read() or b"null")
 
+    def drift(self, node):
+        code, report = self.api(node, "/api/v1/health/inspection")
+        self.assertEqual(code, 200, report)
+        return next(c for c in report["checks"] if c["id"] == "config_drift")
+
     def wait_online(self, ctl, edges, revision=None, timeout=15):
         def ok():
             for e in edges:
@@ -353,6 +358,16 @@ tags = [{ name = "r", address = "1!400001", type = "uint16" }]
         self.assertIn("device 'plc'", final["reason"])
         code, devices = self.api(node, "/api/v1/devices")
         self.assertEqual(devices, [])
+        # The inspection's drift check says why, until a good revision is in force.
+        drift = self.drift(node)
+        self.assertEqual(drift["status"], "fail", drift)
+        self.assertIn("rolled_back", drift["value"])
+        self.assertIn("device 'plc'", drift["value"])
+        ctl.push("dead", 2, DEVICE, base=0)
+        self.assertEqual(ctl.wait_final(["dead"], 2)["dead"]["phase"], "done", ctl.statuses)
+        drift = self.drift(node)
+        self.assertEqual(drift["status"], "pass", drift)
+        self.assertIn("applied revision 2", drift["value"])
 
     def test_an_edge_down_during_the_push_converges_when_it_starts(self):
         up = self.upstream()
