@@ -1,7 +1,6 @@
 #include "fleet_ctl/fleet_cli.hpp"
 
 #include <CLI/CLI.hpp>
-#include <simdjson.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -11,6 +10,7 @@
 
 #include "core/log.hpp"
 #include "fleet_ctl/fleet_report.hpp"
+#include "fleet_ctl/fleet_requests.hpp"
 #include "fleet_ctl/fleet_template.hpp"
 
 namespace ib::fleet_ctl {
@@ -48,51 +48,18 @@ std::expected<std::unique_ptr<FleetSession>, std::string> connect(FleetOptions& 
     return session;
 }
 
-// One request per targeted edge, and what came back.
-struct Request {
-    EdgeState edge;
-    std::string config;       // filled template (push, diff)
-    std::string correlation;  // response topic correlation; also the command id
-    EdgeResult result;
-    Progress last;            // the final report (diff, config)
-};
-
-// Waits for every request's final phase, from the response topic (by
-// correlation data) or the edge's status topic (by command id, or for a push
-// by revision); draws the progress bar on stderr.
+// Waits for every request's final phase (AnswerTracker); draws the progress
+// bar on stderr.
 void wait_for_answers(FleetSession& session, std::vector<Request>& requests, std::optional<int64_t> push_revision,
                       int timeout_s) {
-    std::map<std::string, Request*> by_correlation, by_status_topic;
-    for (auto& r : requests) {
-        by_correlation[r.correlation] = &r;
-        by_status_topic[r.edge.prefix + "status"] = &r;
-    }
+    AnswerTracker tracker(requests, session.reply_topic(), push_revision);
     const bool tty = isatty(STDERR_FILENO);
-    auto update = [&](Request& r, const Progress& p) {
-        if (r.result.final()) return;
-        r.result.phase = p.phase;
-        r.result.code = p.code;
-        r.result.message = p.message();
-        if (p.final()) {
-            r.last = p;
-            if (!tty) std::fprintf(stderr, "%s: %s%s%s\n", r.result.key.c_str(), p.phase.c_str(),
-                                   p.code.empty() ? "" : " ", p.code.c_str());
-        }
-    };
     session.on_message([&](const Incoming& in) {
-        Request* r = nullptr;
-        if (in.topic == session.reply_topic()) {
-            auto it = by_correlation.find(in.correlation);
-            if (it != by_correlation.end()) r = it->second;
-        } else if (auto it = by_status_topic.find(in.topic); it != by_status_topic.end()) {
-            r = it->second;
+        Request* r = tracker.take(in.topic, in.payload, in.correlation);
+        if (r && r->result.final() && !tty) {
+            std::fprintf(stderr, "%s: %s%s%s\n", r->result.key.c_str(), r->result.phase.c_str(),
+                         r->result.code.empty() ? "" : " ", r->result.code.c_str());
         }
-        if (r == nullptr) return;
-        auto p = parse_progress(in.payload);
-        if (!p) return;
-        const bool ours = in.topic == session.reply_topic() ||
-                          (p->id ? *p->id == r->correlation : push_revision && p->revision == push_revision);
-        if (ours) update(*r, *p);
     });
     std::vector<EdgeResult> snapshot;
     auto results = [&] {
@@ -103,22 +70,10 @@ void wait_for_answers(FleetSession& session, std::vector<Request>& requests, std
     auto draw = [&] {
         if (tty) std::fprintf(stderr, "\r%s ", progress_line(results()).c_str());
     };
-    session.run_until(
-        [&] {
-            for (const auto& r : requests) {
-                if (!r.result.final()) return false;
-            }
-            return true;
-        },
-        Clock::now() + std::chrono::seconds(timeout_s), draw);
+    session.run_until([&] { return tracker.all_final(); }, Clock::now() + std::chrono::seconds(timeout_s), draw);
     draw();
     if (tty) std::fprintf(stderr, "\n");
-    for (auto& r : requests) {
-        if (r.result.final()) continue;
-        r.result.message = "no final answer within " + std::to_string(timeout_s) + " s (last phase: " +
-                           r.result.phase + ")" + (r.edge.seen && !r.edge.online ? "; the edge is offline" : "");
-        r.result.code = "timeout";
-    }
+    tracker.time_out(timeout_s);
 }
 
 int print_results(const std::vector<Request>& requests) {
@@ -126,74 +81,6 @@ int print_results(const std::vector<Request>& requests) {
     for (const auto& r : requests) results.push_back(r.result);
     std::printf("%s", result_table(results).c_str());
     return exit_code_of(results) == 0 ? kFleetOk : kFleetEdgeFailed;
-}
-
-// The edges a --targets selects: those whose state the broker keeps, and those
-// only named in the parameters (they converge when they come online).
-std::expected<std::vector<EdgeState>, std::string> targeted(const FleetSession& session, const FleetOptions& o,
-                                                            const std::vector<EdgeParams>* params) {
-    auto targets = Targets::parse(o.targets);
-    if (!targets) return std::unexpected(targets.error());
-    std::map<std::string, EdgeState> candidates = session.edges();
-    if (params) {
-        for (const auto& p : *params) {
-            if (candidates.contains(p.key())) continue;
-            EdgeState e;
-            e.site = p.site;
-            e.edge = p.edge;
-            e.prefix = default_prefix(o.connection.root, p.site, p.edge);
-            candidates[p.key()] = std::move(e);
-        }
-    }
-    std::vector<EdgeState> out;
-    for (auto& [key, e] : candidates) {
-        if (targets->matches(e)) out.push_back(e);
-    }
-    if (out.empty()) {
-        return std::unexpected("no edge matches --targets (" + std::to_string(session.edges().size()) +
-                               " edges known; ironbridge fleet list shows them)");
-    }
-    return out;
-}
-
-// The template filled for each targeted edge; every error, before anything is sent.
-std::expected<std::vector<Request>, std::string> fill_for(const std::vector<EdgeState>& edges,
-                                                          const std::string& text,
-                                                          const std::vector<EdgeParams>& params) {
-    std::map<std::string, const EdgeParams*> rows;
-    for (const auto& p : params) rows[p.key()] = &p;
-    std::vector<Request> out;
-    std::string errors;
-    for (const auto& e : edges) {
-        EdgeParams fallback{e.edge, e.site, {{"edge", e.edge}, {"site", e.site}}};
-        const EdgeParams& row = rows.contains(e.key()) ? *rows.at(e.key()) : fallback;
-        auto filled = fill_template(text, row);
-        if (!filled) {
-            errors += filled.error();
-            if (!rows.contains(e.key())) errors += " (the edge has no row in the parameters)";
-            errors += "\n";
-            continue;
-        }
-        Request r;
-        r.edge = e;
-        r.config = std::move(*filled);
-        r.result.key = e.key();
-        out.push_back(std::move(r));
-    }
-    if (!errors.empty()) return std::unexpected(errors + "nothing was sent");
-    return out;
-}
-
-std::expected<std::optional<int64_t>, std::string> base_of(const FleetOptions& o, const EdgeState& e) {
-    if (o.base == "none") return std::nullopt;
-    if (o.base == "auto") return e.seen ? std::optional<int64_t>(e.revision) : std::nullopt;
-    try {
-        std::size_t used = 0;
-        const long long v = std::stoll(o.base, &used);
-        if (used == o.base.size() && v >= 0) return std::optional<int64_t>(v);
-    } catch (const std::exception&) {
-    }
-    return std::unexpected("--base: auto, none or a revision number, not '" + o.base + "'");
 }
 
 int64_t next_revision(const FleetSession& session) { return session.highest_revision() + 1; }
@@ -219,7 +106,7 @@ std::expected<Prepared, std::string> prepare(FleetOptions& o) {
     auto session = connect(o);
     if (!session) return std::unexpected(session.error());
     if (auto ok = (*session)->open(std::chrono::seconds(o.connect_timeout_s)); !ok) return std::unexpected(ok.error());
-    auto edges = targeted(**session, o, &params);
+    auto edges = targeted((*session)->edges(), o.targets, o.connection.root, &params);
     if (!edges) return std::unexpected(edges.error());
     auto requests = fill_for(*edges, *text, params);
     if (!requests) return std::unexpected(requests.error());
@@ -231,29 +118,22 @@ std::expected<Prepared, std::string> prepare(FleetOptions& o) {
     return p;
 }
 
-std::expected<std::string, std::string> signature_for(const FleetOptions& o, int64_t revision,
-                                                      std::optional<int64_t> base, const std::string& config) {
-    if (o.sign_key.empty()) return std::string();
-    return sign_ed25519(o.sign_key, signed_bytes(revision, base, config));
+SendOptions send_options(const FleetOptions& o, int64_t revision) {
+    return SendOptions{revision, o.base, o.sign_key, random_tag()};
+}
+
+void publish_all(FleetSession& session, const std::vector<Outgoing>& messages) {
+    for (const auto& m : messages) session.publish(m.topic, m.payload, m.retain, m.correlation);
 }
 
 int run_push(FleetOptions& o) {
     auto p = prepare(o);
     if (!p) return fail(p.error());
-    std::vector<std::pair<std::string, std::string>> messages;  // topic, payload
-    for (auto& r : p->requests) {
-        auto base = base_of(o, r.edge);
-        if (!base) return fail(base.error());
-        auto signature = signature_for(o, p->revision, *base, r.config);
-        if (!signature) return fail(signature.error());
-        r.correlation = "push-" + std::to_string(p->revision) + "-" + r.edge.key();
-        messages.emplace_back(r.edge.prefix + "desired", desired_json(p->revision, *base, r.config, *signature));
-    }
+    auto messages = push_messages(p->requests, send_options(o, p->revision));
+    if (!messages) return fail(messages.error());
     std::fprintf(stderr, "pushing revision %lld to %zu edges\n", static_cast<long long>(p->revision),
                  p->requests.size());
-    for (std::size_t i = 0; i < p->requests.size(); ++i) {
-        p->session->publish(messages[i].first, messages[i].second, true, p->requests[i].correlation);
-    }
+    publish_all(*p->session, *messages);
     wait_for_answers(*p->session, p->requests, p->revision, o.timeout_s);
     if (!p->session->close(std::chrono::seconds(5))) {
         std::fprintf(stderr, "ironbridge fleet: the broker did not acknowledge every desired configuration\n");
@@ -264,22 +144,12 @@ int run_push(FleetOptions& o) {
 int run_diff(FleetOptions& o) {
     auto p = prepare(o);
     if (!p) return fail(p.error());
-    const std::string tag = random_tag();
-    for (auto& r : p->requests) {
-        auto base = base_of(o, r.edge);
-        if (!base) return fail(base.error());
-        auto signature = signature_for(o, p->revision, *base, r.config);
-        if (!signature) return fail(signature.error());
-        r.correlation = "diff-" + tag + "-" + r.edge.key();
-        Command c{r.correlation, "dry-run", p->revision, *base, r.config, *signature, 0};
-        p->session->publish(r.edge.prefix + "cmd", command_json(c), false, r.correlation);
-    }
+    auto messages = dry_run_messages(p->requests, send_options(o, p->revision));
+    if (!messages) return fail(messages.error());
+    publish_all(*p->session, *messages);
     wait_for_answers(*p->session, p->requests, std::nullopt, o.timeout_s);
     p->session->close(std::chrono::seconds(5));
-    for (auto& r : p->requests) {
-        if (r.result.phase == "done" && r.last.errors.empty()) r.result.message = diff_summary(r.last.diff_json);
-        else if (r.result.phase == "done") r.result.phase = "failed";
-    }
+    summarize_dry_run(p->requests);
     return print_results(p->requests);
 }
 
@@ -290,22 +160,10 @@ int run_rollback(FleetOptions& o) {
     auto session = connect(o);
     if (!session) return fail(session.error());
     if (auto ok = (*session)->open(std::chrono::seconds(o.connect_timeout_s)); !ok) return fail(ok.error());
-    auto edges = targeted(**session, o, nullptr);
+    auto edges = targeted((*session)->edges(), o.targets, o.connection.root, nullptr);
     if (!edges) return fail(edges.error());
     std::vector<Request> requests;
-    const std::string tag = random_tag();
-    for (const auto& e : *edges) {
-        Request r;
-        r.edge = e;
-        r.result.key = e.key();
-        r.correlation = "rollback-" + tag + "-" + e.key();
-        Command c;
-        c.id = r.correlation;
-        c.op = "rollback";
-        c.to = o.rollback_to;
-        (*session)->publish(e.prefix + "cmd", command_json(c), false, r.correlation);
-        requests.push_back(std::move(r));
-    }
+    publish_all(**session, rollback_messages(*edges, o.rollback_to, random_tag(), requests));
     wait_for_answers(**session, requests, std::nullopt, o.timeout_s);
     (*session)->close(std::chrono::seconds(5));
     return print_results(requests);
@@ -389,36 +247,6 @@ int run_capture(FleetOptions& o) {
 }
 
 }  // namespace
-
-std::string diff_summary(const std::string& diff_json) {
-    simdjson::dom::parser parser;
-    simdjson::dom::object diff;
-    if (diff_json.empty() || parser.parse(diff_json).get(diff) != simdjson::SUCCESS) return "no change";
-    std::string out;
-    for (auto [kind, value] : diff) {
-        std::string part;
-        bool changed = false;
-        if (value["changed"].get(changed) == simdjson::SUCCESS) {
-            if (changed) part = "changed";
-        } else {
-            for (const auto& [key, mark] : {std::pair{"added", "+"}, std::pair{"changed", "~"}, std::pair{"removed", "-"}}) {
-                simdjson::dom::array names;
-                if (value[key].get(names) != simdjson::SUCCESS) continue;
-                for (auto n : names) {
-                    std::string_view s;
-                    if (n.get(s) != simdjson::SUCCESS) continue;
-                    if (!part.empty()) part += ' ';
-                    part += mark;
-                    part += s;
-                }
-            }
-        }
-        if (part.empty()) continue;
-        if (!out.empty()) out += "; ";
-        out += std::string(kind) + " " + part;
-    }
-    return out.empty() ? "no change" : out;
-}
 
 void register_fleet_cli(CLI::App& app, FleetOptions& o) {
     CLI::App* fleet = app.add_subcommand("fleet", "Manage edges through the cloud broker (docs/fleet.md)");

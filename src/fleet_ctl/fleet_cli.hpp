@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "fleet_ctl/fleet_requests.hpp"
 #include "fleet_ctl/fleet_session.hpp"
 
 namespace CLI {
@@ -43,9 +44,5 @@ struct FleetOptions {
 void register_fleet_cli(CLI::App& app, FleetOptions& options);
 // Runs the subcommand of `fleet` that was parsed.
 int run_fleet(CLI::App& app, FleetOptions& options);
-
-// A dry run's diff ({"devices":{"added":[..],"removed":[..],"changed":[..]},"acl":{"changed":true}})
-// as one line: "devices +press ~oven -old; acl changed"; "no change" when empty.
-std::string diff_summary(const std::string& diff_json);
 
 }  // namespace ib::fleet_ctl
