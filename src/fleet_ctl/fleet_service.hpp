@@ -1,0 +1,67 @@
+// The controller as a long-lived service of a node ([fleet_controller]): one
+// FleetSession to the cloud broker on a thread of its own (`ib-fleet-ctl`),
+// kept open (opened again after a loss), holding the live list of edges from
+// their retained state messages, and running the pushes, dry runs and rollbacks
+// the REST API orders, with the CLI's code (fleet_requests: targets, template,
+// messages, answers). Every public member is callable from any thread (the
+// API's loop): the orders are checked and filled on the caller's thread, then
+// queued for the session's thread, which publishes them and matches the
+// answers; both sides share one mutex. No Asio in this header.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fleet_ctl/controller_settings.hpp"
+#include "fleet_ctl/fleet_requests.hpp"
+
+namespace ib::fleet_ctl {
+
+// What the REST API asks for: a push or a dry run of a template.
+struct TemplateOrder {
+    bool dry_run = false;
+    std::string template_text;
+    std::vector<EdgeParams> params;
+    std::vector<std::string> targets;
+    std::optional<int64_t> revision;  // default: the largest known + 1
+    std::string base = "auto";
+};
+
+// An order accepted: its id for GET /api/v1/fleet/pushes/{id}.
+struct Accepted {
+    std::string id;
+    int64_t revision = 0;  // the push's or dry run's; the rollback's target
+    std::size_t edges = 0;
+};
+
+class FleetService {
+public:
+    explicit FleetService(ControllerConfig config);
+    ~FleetService();
+    FleetService(const FleetService&) = delete;
+    FleetService& operator=(const FleetService&) = delete;
+
+    // Starts the session's thread; stop() joins it (idempotent).
+    void start();
+    void stop();
+
+    // {"connected":..,"error":..,"edges":[{edge, site, online, revision, ...}]}.
+    std::string edges_json() const;
+    // Refused at once (400: a template or parameter error, no edge matched,
+    // 503: not connected) with the CLI's messages; else queued.
+    std::expected<Accepted, std::string> order(TemplateOrder o);
+    std::expected<Accepted, std::string> rollback(std::vector<std::string> targets, int64_t to);
+    // {"id","op","revision","finished","summary":{..},"edges":[{edge,phase,code,message}]}; none for an unknown id.
+    std::optional<std::string> push_json(const std::string& id) const;
+    bool connected() const;
+
+private:
+    struct Impl;
+    std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace ib::fleet_ctl
