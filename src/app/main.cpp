@@ -27,6 +27,7 @@
 #include "app/console_routes.hpp"
 #include "app/device_routes.hpp"
 #include "app/file_routes.hpp"
+#include "app/fleet_controller_routes.hpp"
 #include "app/fleet_wiring.hpp"
 #include "app/history_routes.hpp"
 #include "app/inspect_cli.hpp"
@@ -102,10 +103,12 @@ struct ModuleTables {
     std::vector<ib::rules::RuleConfig> rules;
     ib::sparkplug::SparkplugConfig sparkplug;
     ib::fleet::FleetConfig fleet;
+    ib::fleet_ctl::ControllerConfig fleet_controller;
 
-    std::array<ib::config::TableList, 5> lists() {
+    std::array<ib::config::TableList, 6> lists() {
         return {ib::drivers::device_tables(devices, check_tag_address), ib::bridge::bridge_tables(bridges),
-                ib::rules::rule_tables(rules), ib::sparkplug::sparkplug_tables(sparkplug), ib::fleet::fleet_table(fleet)};
+                ib::rules::rule_tables(rules), ib::sparkplug::sparkplug_tables(sparkplug), ib::fleet::fleet_table(fleet),
+                ib::fleet_ctl::controller_table(fleet_controller)};
     }
 };
 
@@ -327,6 +330,7 @@ int run_node(const std::string& config_path) {
     }
 
     // Both outlive the server, whose routes and sessions use them.
+    std::unique_ptr<ib::fleet_ctl::FleetService> fleet_controller;  // its routes too
     std::unique_ptr<ib::store::AuditLog> audit;
     std::unique_ptr<ib::api::AccessControl> access;
     std::unique_ptr<ib::api::HttpServer> http;
@@ -395,6 +399,8 @@ int run_node(const std::string& config_path) {
         http->add_metrics([&events](ib::MetricSink& sink) { events->collect_metrics(sink); });
         ib::app::add_probe_routes(*http, {every_loop, &api_loop, &readiness, &bridges, &bridges_loop});
         inspector = ib::app::start_inspector(api_loop, *http, *cfg, bridges);
+        fleet_controller = ib::app::start_fleet_controller(modules.fleet_controller);
+        if (fleet_controller) ib::app::add_fleet_controller_routes(*http, *fleet_controller);
         auto port = http->start();
         if (!port) return fail_start(port.error());
         ib::log::info("api: listening on {}:{}", cfg->api.bind_address, *port);

@@ -95,6 +95,7 @@ struct FleetService::Impl {
             session.on_message([this, &session](const Incoming& in) {
                 std::lock_guard lock(mutex);
                 if (in.topic.ends_with("/state")) edges = session.edges();
+                highest_revision = session.highest_revision();
                 for (auto& job : active) {
                     if (job->tracker) job->tracker->take(in.topic, in.payload, in.correlation);
                 }
@@ -113,6 +114,7 @@ struct FleetService::Impl {
                 connected = true;
                 error.clear();
                 edges = session.edges();
+                highest_revision = session.highest_revision();
             }
             serve(session);
             std::unique_lock lock(mutex);
@@ -141,7 +143,6 @@ struct FleetService::Impl {
             {
                 std::lock_guard lock(mutex);
                 if (stopping) return;
-                highest_revision = session.highest_revision();
                 to_send.assign(queue.begin(), queue.end());
                 queue.clear();
                 for (auto& job : to_send) {

@@ -20,6 +20,8 @@ import shutil
 import subprocess
 import tempfile
 import unittest
+import urllib.error
+import urllib.request
 
 import ibharness as h
 from bridge_peers import Upstream
@@ -188,6 +190,53 @@ class FleetControllerTest(h.IBTestCase):
         self.assertEqual(code, 0, out + err)
         self.assertRegex(out, r"lyon/press-1 +done")
         self.assertEqual(self.edges["press-1"].http_get("/api/v1/rules/hot-press-1")[0], 200)
+
+    def test_8_a_controller_node_pushes_through_its_rest_api(self):
+        self.wait_online()
+        ctl = self.start_broker(extra_toml='[fleet_controller]\nbroker = "127.0.0.1:%d"\ntimeout = 40\n'
+                                % self.cloud.port)
+
+        def api(path, body=None):
+            req = urllib.request.Request("http://%s:%d%s" % (h.HOST, ctl.api_port, path),
+                                         data=None if body is None else json.dumps(body).encode(),
+                                         method="GET" if body is None else "POST")
+            try:
+                with urllib.request.urlopen(req, timeout=5) as r:
+                    return r.status, json.loads(r.read())
+            except urllib.error.HTTPError as e:
+                return e.code, json.loads(e.read())
+
+        def three_online():
+            code, body = api("/api/v1/fleet/edges")
+            return code == 200 and body["connected"] and sum(e["online"] for e in body["edges"]) == 3 and body
+        listed = h.wait_until(three_online, timeout=15, interval=0.2)
+        self.assertTrue(listed, api("/api/v1/fleet/edges"))
+        self.assertEqual(sorted(e["edge"] for e in listed["edges"]), list(EDGES))
+        # A template error is refused at once and nothing is sent.
+        code, body = api("/api/v1/fleet/push", {"template": TEMPLATE, "targets": "lyon/press-1"})
+        self.assertEqual(code, 400, body)
+        self.assertIn("no parameter 'limit'", body["error"])
+        template = TEMPLATE.replace("hot-${edge}", "rest-${edge}")
+        params = [{"edge": "press-1", "site": SITE, "limit": 71}, {"edge": "press-2", "site": SITE, "limit": 72}]
+        code, body = api("/api/v1/fleet/push", {"template": template, "params": params,
+                                                "targets": ["lyon/press-1", "lyon/press-2"]})
+        self.assertEqual(code, 202, body)
+        self.assertEqual(body["edges"], 2)
+        push_id = body["id"]
+
+        def finished():
+            code, body = api("/api/v1/fleet/pushes/" + push_id)
+            return code == 200 and body["finished"] and body
+        result = h.wait_until(finished, timeout=40, interval=0.3)
+        self.assertTrue(result, api("/api/v1/fleet/pushes/" + push_id))
+        self.assertTrue(result["succeeded"], result)
+        self.assertEqual([(e["edge"], e["phase"]) for e in result["edges"]], [("press-1", "done"), ("press-2", "done")])
+        for e, limit in (("press-1", 71), ("press-2", 72)):
+            status, _, rule = self.edges[e].http_get("/api/v1/rules/rest-%s" % e)
+            self.assertEqual(status, 200, rule)
+            self.assertIn(b"> %d" % limit, rule)
+        self.assertEqual(self.edges["press-3"].http_get("/api/v1/rules/rest-press-3")[0], 404)
+        self.assertEqual(api("/api/v1/fleet/pushes/no-such")[0], 404)
 
 
 @h.ironbridge_only("the fleet controller is an Ironbridge feature")

@@ -14,6 +14,7 @@
 #include "config/settings.hpp"
 #include "drivers/device_settings.hpp"
 #include "fleet/fleet_settings.hpp"
+#include "fleet_ctl/controller_settings.hpp"
 #include "rules/rule_settings.hpp"
 #include "sparkplug/sparkplug_settings.hpp"
 
@@ -53,10 +54,11 @@ std::string reference_markdown() {
     std::vector<rules::RuleConfig> rules;
     sparkplug::SparkplugConfig sparkplug;
     fleet::FleetConfig fleet;
+    fleet_ctl::ControllerConfig fleet_controller;
     // Only their docs are read here, so no tag is ever checked.
     const TableList lists[] = {drivers::device_tables(devices, nullptr), bridge::bridge_tables(bridges),
                                rules::rule_tables(rules), sparkplug::sparkplug_tables(sparkplug),
-                               fleet::fleet_table(fleet)};
+                               fleet::fleet_table(fleet), fleet_ctl::controller_table(fleet_controller)};
     return render_reference_markdown(lists);
 }
 

@@ -1,0 +1,23 @@
+// The controller's REST API ([fleet_controller], docs/fleet-controller.md):
+// /api/v1/fleet/edges, push, dry-run, rollback and pushes/{id}, served from a
+// fleet_ctl::FleetService. The routes run on the API's loop and only read or
+// queue (the service's own thread talks to the broker); reads need a viewer,
+// the orders an admin and are audited. main calls these two functions.
+#pragma once
+
+#include <memory>
+
+#include "fleet_ctl/controller_settings.hpp"
+#include "fleet_ctl/fleet_service.hpp"
+
+namespace ib::api {
+class HttpServer;
+}
+
+namespace ib::app {
+
+// Null without an active [fleet_controller]; else started (it connects in the background).
+std::unique_ptr<fleet_ctl::FleetService> start_fleet_controller(const fleet_ctl::ControllerConfig& config);
+void add_fleet_controller_routes(api::HttpServer& server, fleet_ctl::FleetService& service);
+
+}  // namespace ib::app
