@@ -303,6 +303,13 @@ try {
     await page.goto(base + "/#/settings");
     await page.locator('[data-revisions] tr[data-revision="1"]', { hasText: "applied" }).waitFor();
     await page.locator("[data-revisions-in-force]", { hasText: "revision 1" }).waitFor();
+    // A second revision, then the first one's button rolls back to it (probe_window = 1).
+    const second = JSON.stringify({ revision: 2, base: 1, config: "acl = []\n# second\n" });
+    execFileSync("mosquitto_pub", ["-h", "127.0.0.1", "-p", String(upstreamPort), "-q", "1", "-r",
+                                   "-t", "ib/fleet/v1/console/browser/desired", "-m", second]);
+    await page.locator("[data-revisions-in-force]", { hasText: "revision 2" }).waitFor();
+    await page.locator('[data-revisions] tr[data-revision="1"] button[name="rollback"]').click();
+    await page.locator("[data-revisions-in-force]", { hasText: "revision 1" }).waitFor();
   });
 
   await step("no console errors on any page", async () => {

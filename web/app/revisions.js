@@ -37,6 +37,8 @@ export function Revisions() {
         <td>${can("admin") && !r.in_force && r.status === "applied" && html`<button name="rollback" onClick=${() => rollback(r.revision)}>Roll back to it</button>`}</td>
       </tr>`)}
       ${!list.revisions.length && html`<tr><td colspan="6" class="muted">no revision received yet</td></tr>`}
+      ${list.in_force !== 0 && can("admin") && html`<tr data-revision="0"><td>0</td><td>—</td><td colspan="3" class="muted">the configuration file, without any revision</td>
+        <td><button name="rollback" onClick=${() => rollback(0)}>Roll back to it</button></td></tr>`}
     </tbody></table>
     ${open && html`<h3>Revision ${open.rev}</h3>
       ${open.diff && html`<p class="mono" data-revision-diff>${JSON.stringify(open.diff)}</p>`}
