@@ -13,6 +13,7 @@
 #include "fleet_ctl/fleet_cli.hpp"
 #include "fleet_ctl/fleet_messages.hpp"
 #include "fleet_ctl/fleet_report.hpp"
+#include "fleet_ctl/fleet_requests.hpp"
 #include "fleet_ctl/fleet_template.hpp"
 
 namespace ib::fleet_ctl {
@@ -224,6 +225,39 @@ TEST(FleetReport, EdgeTableSortsAndShowsDrift) {
               "lyon/a  no      0                -       -                          -\n"
               "lyon/b  yes     12 (desired 13)  87      13 rolled_back: link lost  30 s ago\n"
               "2 edges, 1 online\n");
+}
+
+TEST(FleetRequests, PushAnswersMatchByCorrelationOrRevision) {
+    std::vector<EdgeState> edges(2);
+    for (int i = 0; i < 2; ++i) {
+        edges[i].site = "lyon";
+        edges[i].edge = "press-" + std::to_string(i + 1);
+        edges[i].prefix = default_prefix(kDefaultRoot, edges[i].site, edges[i].edge);
+        edges[i].seen = true;
+        edges[i].revision = 4;
+    }
+    auto requests = fill_for(edges, "x = \"${edge}\"\n", {});
+    ASSERT_TRUE(requests) << requests.error();
+    auto messages = push_messages(*requests, SendOptions{7, "auto", "", "t"});
+    ASSERT_TRUE(messages) << messages.error();
+    ASSERT_EQ(messages->size(), 2u);
+    EXPECT_EQ((*messages)[0].topic, "ib/fleet/v1/lyon/press-1/desired");
+    EXPECT_TRUE((*messages)[0].retain);
+    EXPECT_NE((*messages)[1].payload.find(R"("base":4)"), std::string::npos);
+    EXPECT_NE((*messages)[1].payload.find(R"(x = \"press-2\")"), std::string::npos);
+
+    AnswerTracker tracker(*requests, "reply", 7);
+    // Another revision's status is not this push's answer.
+    EXPECT_FALSE(tracker.take("ib/fleet/v1/lyon/press-1/status", R"({"revision":6,"phase":"done"})", ""));
+    EXPECT_TRUE(tracker.take("ib/fleet/v1/lyon/press-1/status", R"({"revision":7,"phase":"done"})", ""));
+    EXPECT_FALSE(tracker.all_final());
+    Request* r = tracker.take("reply", R"({"revision":7,"phase":"failed","code":"invalid","errors":["bad"]})",
+                              (*requests)[1].correlation);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->result.key, "lyon/press-2");
+    EXPECT_EQ(r->result.message, "bad");
+    EXPECT_TRUE(tracker.all_final());
+    EXPECT_EQ(exit_code_of({(*requests)[0].result, (*requests)[1].result}), 1);
 }
 
 TEST(FleetBroker, AddressWithAndWithoutPort) {
