@@ -8,21 +8,6 @@ namespace ib::fleet_ctl {
 
 namespace {
 
-struct Counts {
-    std::size_t done = 0, failed = 0, rolled_back = 0, waiting = 0;
-};
-
-Counts count(const std::vector<EdgeResult>& results) {
-    Counts c;
-    for (const auto& r : results) {
-        if (r.phase == "done") ++c.done;
-        else if (r.phase == "failed") ++c.failed;
-        else if (r.phase == "rolled_back") ++c.rolled_back;
-        else ++c.waiting;
-    }
-    return c;
-}
-
 // Columns as wide as their widest cell; the last one is not padded.
 std::string table(const std::vector<std::vector<std::string>>& rows) {
     std::vector<std::size_t> width;
@@ -53,10 +38,21 @@ std::string age_text(int64_t ms) {
 
 }  // namespace
 
+ResultCounts count_results(const std::vector<EdgeResult>& results) {
+    ResultCounts c;
+    for (const auto& r : results) {
+        if (r.phase == "done") ++c.done;
+        else if (r.phase == "failed") ++c.failed;
+        else if (r.phase == "rolled_back") ++c.rolled_back;
+        else ++c.waiting;
+    }
+    return c;
+}
+
 std::string result_table(const std::vector<EdgeResult>& results) {
     std::vector<std::vector<std::string>> rows{{"EDGE", "PHASE", "CODE", "MESSAGE"}};
     for (const auto& r : results) rows.push_back({r.key, r.phase, r.code.empty() ? "-" : r.code, r.message});
-    const Counts c = count(results);
+    const ResultCounts c = count_results(results);
     return table(rows) + fmt::format("{} done, {} failed, {} rolled back, {} without a final answer\n", c.done, c.failed,
                                      c.rolled_back, c.waiting);
 }
@@ -66,7 +62,7 @@ int exit_code_of(const std::vector<EdgeResult>& results) {
 }
 
 std::string progress_line(const std::vector<EdgeResult>& results, int width) {
-    const Counts c = count(results);
+    const ResultCounts c = count_results(results);
     const std::size_t total = results.size();
     const std::size_t ended = total - c.waiting;
     const int filled = total ? static_cast<int>(ended * static_cast<std::size_t>(width) / total) : width;

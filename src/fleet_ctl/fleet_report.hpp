@@ -3,6 +3,7 @@
 // progress bar while waiting, and the list of edges. Pure text.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -21,6 +22,12 @@ struct EdgeResult {
 
     bool final() const { return phase == "done" || phase == "failed" || phase == "rolled_back"; }
 };
+
+// How many ended each way; `waiting`: no final phase yet.
+struct ResultCounts {
+    std::size_t done = 0, failed = 0, rolled_back = 0, waiting = 0;
+};
+ResultCounts count_results(const std::vector<EdgeResult>& results);
 
 // EDGE / PHASE / CODE / MESSAGE, one row per edge in the order given, then a
 // line "3 done, 1 failed, 0 rolled back, 1 without an answer".

@@ -267,19 +267,13 @@ std::optional<std::string> FleetService::push_json(const std::string& id) const 
     const Job& job = *it->second;
     std::vector<EdgeResult> results;
     for (const auto& r : job.requests) results.push_back(r.result);
-    std::size_t done = 0, failed = 0, rolled_back = 0, waiting = 0;
-    for (const auto& r : results) {
-        if (r.phase == "done") ++done;
-        else if (r.phase == "failed") ++failed;
-        else if (r.phase == "rolled_back") ++rolled_back;
-        else ++waiting;
-    }
+    const ResultCounts c = count_results(results);
     std::string out;
     JsonWriter w(out);
     w.begin_object().field("id", job.id).field("op", job.op).field("revision", job.revision);
     w.field("finished", job.finished).field("succeeded", job.finished && exit_code_of(results) == 0);
-    w.key("summary").begin_object().field("done", done).field("failed", failed).field("rolled_back", rolled_back);
-    w.field("waiting", waiting).end_object();
+    w.key("summary").begin_object().field("done", c.done).field("failed", c.failed);
+    w.field("rolled_back", c.rolled_back).field("waiting", c.waiting).end_object();
     w.key("edges").begin_array();
     for (const auto& r : job.requests) {
         w.begin_object().field("edge", r.edge.edge).field("site", r.edge.site).field("phase", r.result.phase);
