@@ -237,6 +237,24 @@ class FleetControllerTest(h.IBTestCase):
             self.assertIn(b"> %d" % limit, rule)
         self.assertEqual(self.edges["press-3"].http_get("/api/v1/rules/rest-press-3")[0], 404)
         self.assertEqual(api("/api/v1/fleet/pushes/no-such")[0], 404)
+        # A dry run says what would change on press-3 and changes nothing.
+        code, body = api("/api/v1/fleet/dry-run", {"template": template, "params": "edge,site,limit\npress-3,lyon,73\n",
+                                                   "targets": "lyon/press-3"})
+        self.assertEqual(code, 202, body)
+        dry_id = body["id"]
+
+        def dry_finished():
+            code, body = api("/api/v1/fleet/pushes/" + dry_id)
+            return code == 200 and body["finished"] and body
+        dry = h.wait_until(dry_finished, timeout=20, interval=0.3)
+        self.assertTrue(dry, api("/api/v1/fleet/pushes/" + dry_id))
+        self.assertEqual(dry["edges"][0]["phase"], "done", dry)
+        self.assertIn("+rest-press-3", dry["edges"][0]["message"])
+        self.assertEqual(self.edges["press-3"].http_get("/api/v1/rules/rest-press-3")[0], 404)
+        # The orders are in the audit log, like the API's other changes.
+        code, audit = api("/api/v1/audit")
+        self.assertEqual(code, 200, audit)
+        self.assertIn(push_id, json.dumps(audit))
 
 
 @h.ironbridge_only("the fleet controller is an Ironbridge feature")
