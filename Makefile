@@ -60,10 +60,13 @@ bench: deps
 # whose tests build the package and the image from $(BUILD)/ironbridge instead.
 # build-dist/dist/ironbridge: optimised, stripped, static where Debian allows;
 # build-dist/dist/ironbridge.debug: its symbols, linked by .gnu_debuglink.
-DIST_BUILD ?= build-dist
+# IB_GRPC=OFF (make dist/deb/image IB_GRPC=OFF): the lean flavour, without the
+# rules' grpc action and the ~50 libraries gRPC loads, in its own tree.
+IB_GRPC    ?= ON
+DIST_BUILD ?= build-dist$(if $(filter OFF,$(IB_GRPC)),-lean)
 dist: deps
 	@cmake -S . -B $(DIST_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -g -DNDEBUG" \
-	  -DIB_DIST=ON -DIB_TESTS=OFF > /dev/null
+	  -DIB_DIST=ON -DIB_TESTS=OFF -DIB_GRPC=$(IB_GRPC) > /dev/null
 	@cmake --build $(DIST_BUILD) -j $(JOBS) --target ironbridge
 	@bash packaging/split-debug.sh $(DIST_BUILD)/ironbridge $(DIST_BUILD)/dist
 
@@ -77,4 +80,4 @@ image: dist
 	@/usr/bin/python3 packaging/build-image.py $(DIST_BUILD)/dist/ironbridge $(DIST_BUILD)/dist/image
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(DIST_BUILD) build-release
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) build-dist build-dist-lean build-release
