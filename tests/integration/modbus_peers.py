@@ -743,3 +743,24 @@ class ModbusCase(h.IBTestCase):
 
     def writer(self, broker, device_name):
         return Writer(self, broker, device_name)
+
+
+class RuleApi:
+    """A test case's view of its node's rules through the REST API."""
+
+    RULE_WAIT_S = 10.0
+
+    def rule(self, b, rule_id):
+        status, body = http_json(b, "GET", "/api/v1/rules/" + rule_id)
+        self.assertEqual(status, 200, body)
+        return body
+
+    def wait_rule(self, b, rule_id, pred, what, timeout=None):
+        deadline = time.monotonic() + (self.RULE_WAIT_S if timeout is None else timeout)
+        while True:
+            r = self.rule(b, rule_id)
+            if pred(r):
+                return r
+            if time.monotonic() > deadline:
+                self.fail("rule %s: no %s: %r" % (rule_id, what, r))
+            time.sleep(0.05)

@@ -13,7 +13,7 @@ import time
 
 import ibharness as h
 from ibharness import LineReader
-from modbus_peers import http_json
+from modbus_peers import RuleApi, http_json
 from tls_certs import Certs
 
 GRPC_PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "peers", "grpc")
@@ -79,22 +79,7 @@ class HttpsService:
         testcase.addCleanup(self.server.shutdown)
 
 
-class RuleChecks(h.IBTestCase):
-
-    def rule(self, b, rule_id):
-        status, body = http_json(b, "GET", "/api/v1/rules/" + rule_id)
-        self.assertEqual(status, 200, body)
-        return body
-
-    def wait_rule(self, b, rule_id, pred, what, timeout=10.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            r = self.rule(b, rule_id)
-            if pred(r):
-                return r
-            if time.monotonic() > deadline:
-                self.fail("rule %s: no %s: %r" % (rule_id, what, r))
-            time.sleep(0.05)
+class RuleChecks(RuleApi, h.IBTestCase):
 
     def wait_for(self, pred, what, timeout=10.0):
         if not h.wait_until(pred, timeout=timeout):

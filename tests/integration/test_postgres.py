@@ -20,7 +20,7 @@ import unittest
 
 import ibharness as h
 import pg_peer
-from modbus_peers import http_json
+from modbus_peers import RuleApi, http_json
 
 
 def rule_toml(rule_id, sql, **postgres):
@@ -42,7 +42,7 @@ def metric(b, name, rule_id):
 
 @unittest.skipUnless(pg_peer.available(), "PostgreSQL 15's server binaries (postgresql-15) are not installed")
 @h.ironbridge_only("the rules' postgres action")
-class PostgresActionTest(h.IBTestCase):
+class PostgresActionTest(RuleApi, h.IBTestCase):
 
     @classmethod
     def setUpClass(cls):
@@ -56,20 +56,7 @@ class PostgresActionTest(h.IBTestCase):
         if self.pg.pid() is None:
             self.pg.start()
 
-    def rule(self, b, rule_id):
-        status, body = http_json(b, "GET", "/api/v1/rules/" + rule_id)
-        self.assertEqual(status, 200, body)
-        return body
-
-    def wait_rule(self, b, rule_id, pred, what, timeout=20.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            r = self.rule(b, rule_id)
-            if pred(r):
-                return r
-            if time.monotonic() > deadline:
-                self.fail("rule %s: no %s: %r" % (rule_id, what, r))
-            time.sleep(0.05)
+    RULE_WAIT_S = 20.0
 
     def wait_count(self, table, n, timeout=30.0):
         deadline = time.monotonic() + timeout

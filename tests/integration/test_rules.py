@@ -16,7 +16,7 @@ import unittest
 
 import ibharness as h
 from ibharness import LineReader
-from modbus_peers import http_json
+from modbus_peers import RuleApi, http_json
 
 HOT = """
 [[rules]]
@@ -32,7 +32,7 @@ def reading(temp):
 
 
 @h.ironbridge_only("the rule engine")
-class RulesTest(h.IBTestCase):
+class RulesTest(RuleApi, h.IBTestCase):
 
     def sub(self, b, topic, count):
         cmd = ["stdbuf", "-oL", "mosquitto_sub", "-h", h.HOST, "-p", str(b.port), "-V", "5", "-t", topic,
@@ -49,21 +49,6 @@ class RulesTest(h.IBTestCase):
             _, topic, payload = line.split("|", 2)
             got.append((topic, json.loads(payload)))
         return got
-
-    def rule(self, b, rule_id):
-        status, body = http_json(b, "GET", "/api/v1/rules/" + rule_id)
-        self.assertEqual(status, 200, body)
-        return body
-
-    def wait_rule(self, b, rule_id, pred, what, timeout=10.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            r = self.rule(b, rule_id)
-            if pred(r):
-                return r
-            if time.monotonic() > deadline:
-                self.fail("rule %s: no %s: %r" % (rule_id, what, r))
-            time.sleep(0.05)
 
     def test_a_rule_from_the_file_filters_readings_and_mosquitto_sub_sees_its_alarms(self):
         b = self.start_broker(extra_toml=HOT)
