@@ -34,17 +34,6 @@ WORK=$(mktemp -d /tmp/ib-fleet.XXXXXX)
 PIDS=()
 # shellcheck source=bench/processes.sh
 source "$(dirname "${BASH_SOURCE[0]}")/processes.sh"
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
 
 rss_kib() {  # mean and max VmRSS of the edges, in KiB
     local pid total=0 max=0 v n=0

@@ -42,26 +42,6 @@ WORK=$(mktemp -d /tmp/ib-mixed.XXXXXX)
 PIDS=()
 # shellcheck source=bench/processes.sh
 source "$(dirname "${BASH_SOURCE[0]}")/processes.sh"
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-wait_port() {
-    local port=$1 pid=$2 i
-    for ((i = 0; i < 200; i++)); do
-        kill -0 "$pid" 2>/dev/null || return 1
-        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
-        sleep 0.05
-    done
-    return 1
-}
 
 # Per-thread utime+stime (clock ticks) of a process: "tid name ticks" lines.
 thread_ticks() {

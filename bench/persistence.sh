@@ -31,17 +31,6 @@ WORK=$(mktemp -d /tmp/ib-persist.XXXXXX)
 PIDS=()
 # shellcheck source=bench/processes.sh
 source "$(dirname "${BASH_SOURCE[0]}")/processes.sh"
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
 
 # Writes $1/ironbridge.toml for port $2 with persistence $3 (true|false).
 write_config() {
