@@ -212,8 +212,27 @@ struct HttpSink::Impl : std::enable_shared_from_this<Impl> {
     void answered(Connection& c) {
         const unsigned status = c.response.result_int();
         if (!c.response.keep_alive()) c.disconnect();
-        if (status < 200 || status >= 300) return failed(c, where() + " answered " + std::to_string(status));
-        done(c, true, {});
+        if (status >= 200 && status < 300) return done(c, true, {});
+        std::string why = where() + " answered " + std::to_string(status) + answer_excerpt(c.response.body());
+        // The server refused this request itself: sending it again cannot help, and
+        // would hold the key's later rows for the whole back-off.
+        if (refused_for_good(status)) return done(c, false, why + " (not retried: a client error)");
+        failed(c, why);
+    }
+
+    // 408 Request Timeout, 425 Too Early and 429 Too Many Requests ask for a retry.
+    static bool refused_for_good(unsigned status) {
+        return status >= 400 && status < 500 && status != 408 && status != 425 && status != 429;
+    }
+
+    // The start of the answer, on one line: services say there why they refused.
+    static std::string answer_excerpt(std::string_view body) {
+        constexpr std::size_t kMax = 200;
+        std::string out;
+        for (char ch : body.substr(0, kMax)) out += (ch == '\n' || ch == '\r' || ch == '\t') ? ' ' : ch;
+        while (!out.empty() && out.back() == ' ') out.pop_back();
+        if (out.empty()) return {};
+        return ": " + out + (body.size() > kMax ? "..." : "");
     }
 
     void done(Connection& c, bool ok, const std::string& error) {

@@ -218,13 +218,16 @@ publish = { topic = "edge/${state}" }
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 got.append((self.path, json.loads(body)))
                 self.send_response(Handler.status)
-                self.send_header("Content-Length", "0")
+                answer = Handler.answer.encode()
+                self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
+                self.wfile.write(answer)
 
             def log_message(self, *args):
                 pass
 
         Handler.status = status
+        Handler.answer = ""
         server = http.server.ThreadingHTTPServer((h.HOST, 0), Handler)
         t = threading.Thread(target=server.serve_forever, daemon=True)
         t.start()
@@ -254,6 +257,13 @@ http = { url = "http://127.0.0.1:%d/ingest", retries = 1, timeout_ms = 2000 }
         r = self.wait_rule(b, "post", lambda r: r["actions"][0]["errors"] == 1, "a failed post")
         self.assertIn("answered 500 (after 2 attempts)", r["actions"][0]["last_error"])
         self.assertEqual(r["errors"]["action"], 1, r)
+        # A refusal of the request itself is not sent again, and says what the service said.
+        handler.status, handler.answer = 422, "field t: \nmust be a string"
+        posts = len(got)
+        pub.publish("ib/data/plc1/fast", reading(100), qos=1)
+        r = self.wait_rule(b, "post", lambda r: r["actions"][0]["errors"] == 2, "a refused post")
+        self.assertIn("answered 422: field t:  must be a string (not retried: a client error)", r["actions"][0]["last_error"])
+        self.assertEqual(len(got), posts + 1, "one attempt only")
 
     def test_a_sqlite_action_keeps_rows_in_a_table_capped_in_rows(self):
         b = self.start_broker(extra_toml="""
