@@ -2,11 +2,11 @@
 
 #include <simdjson.h>
 
-#include <array>
 #include <memory>
 
 #include "api/static_files.hpp"
 #include "core/clock.hpp"
+#include "core/credential_names.hpp"
 #include "core/json_writer.hpp"
 
 namespace ib::api {
@@ -14,26 +14,13 @@ namespace {
 
 bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
-bool secret_name(std::string_view name) {
-    std::string lower(name);
-    for (char& c : lower) {
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
-    static constexpr std::array<std::string_view, 6> kHints = {"password", "secret", "token", "authorization",
-                                                                "private_key", "api_key"};
-    for (auto hint : kHints) {
-        if (lower.find(hint) != std::string::npos) return true;
-    }
-    return false;
-}
-
 void write_masked(JsonWriter& w, simdjson::dom::element e) {
     switch (e.type()) {
         case simdjson::dom::element_type::OBJECT:
             w.begin_object();
             for (auto field : e.get_object()) {
                 w.key(field.key);
-                if (secret_name(field.key) && !field.value.is_null()) w.string("***");
+                if (names_a_credential(field.key) && !field.value.is_null()) w.string("***");
                 else write_masked(w, field.value);
             }
             w.end_object();

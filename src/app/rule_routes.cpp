@@ -50,7 +50,7 @@ std::string status_json(const rules::RuleStatus& s, const rules::RuleConfig* con
         w.end_object();
     }
     w.end_array();
-    if (config != nullptr) w.raw_field("rule", rules::rule_to_json(*config));
+    if (config != nullptr) w.raw_field("rule", rules::rule_to_json(*config, config::fields::Secrets::Masked));
     w.end_object();
     return out;
 }
@@ -155,7 +155,7 @@ void add_rule_routes(api::HttpServer& server, rules::RuleEngine& engine, boost::
     server.route("POST", "/api/v1/rules", [&engine](const HttpRequest& req) {
         auto rule = rules::rule_from_json(req.body);
         if (!rule) return json_error(400, rule.error());
-        std::string body = rules::rule_to_json(*rule);
+        std::string body = rules::rule_to_json(*rule, config::fields::Secrets::Masked);
         return from(engine.add(std::move(*rule)), 201, std::move(body));
     }, &rules_loop);
     // A dry run against sample messages changes nothing: any viewer may test.
@@ -174,9 +174,10 @@ void add_rule_routes(api::HttpServer& server, rules::RuleEngine& engine, boost::
         if (rule->id != id) {
             return json_error(400, "the body names rule '" + rule->id + "', the path '" + std::string(id) + "'");
         }
-        std::string body = rules::rule_to_json(*rule);
         const rules::RuleConfig* old = engine.find(id);
-        std::string before = old != nullptr ? rules::rule_to_json(*old) : std::string();
+        if (old != nullptr) rules::keep_masked_secrets(*rule, *old);
+        std::string body = rules::rule_to_json(*rule, config::fields::Secrets::Masked);
+        std::string before = old != nullptr ? rules::rule_to_json(*old, config::fields::Secrets::Masked) : std::string();
         HttpResponse r = from(engine.replace(std::move(*rule)), 200, body);
         if (r.status == 200) {
             r.audit_before = std::move(before);
@@ -186,7 +187,7 @@ void add_rule_routes(api::HttpServer& server, rules::RuleEngine& engine, boost::
     }, &rules_loop);
     server.route("DELETE", "/api/v1/rules/{id}", [&engine](const HttpRequest& req) {
         const rules::RuleConfig* old = engine.find(req.param("id"));
-        std::string before = old != nullptr ? rules::rule_to_json(*old) : std::string();
+        std::string before = old != nullptr ? rules::rule_to_json(*old, config::fields::Secrets::Masked) : std::string();
         HttpResponse r = from(engine.remove(req.param("id")), 204, "");
         if (r.status == 204) r.audit_before = std::move(before);
         return r;

@@ -54,6 +54,11 @@ struct Field {
 // edit form's round trip), it means "keep the value in force".
 inline constexpr std::string_view kSecretMask = "********";
 
+// How configuration is written out: Included for the stores that keep it,
+// Masked (kSecretMask for each credential that is set) for API answers and the
+// audit log.
+enum class Secrets : uint8_t { Included, Masked };
+
 inline std::string_view kind_name(Kind k) {
     switch (k) {
         case Kind::String: return "string";

@@ -55,7 +55,7 @@ std::expected<TagConfig, std::string> tag_from_json(std::string_view json, const
 // Secrets::Masked for API answers and the audit log: a credential that is set
 // (an OPC UA password) shows as config::fields::kSecretMask. The device store
 // keeps them (Secrets::Included).
-enum class Secrets : uint8_t { Included, Masked };
+using config::fields::Secrets;
 std::string device_to_json(const DeviceConfig& device, Secrets secrets = Secrets::Included);
 // A device sent back as the API showed it: a secret still masked keeps the
 // value in force.

@@ -51,7 +51,8 @@ const std::vector<Field<ActionConfig>>& postgres_fields() {
     static const std::vector<Field<ActionConfig>> f = {
         {"dsn", Kind::String, "(required)",
          "libpq connection string, `host=db port=5432 dbname=plant user=ib` or `postgresql://ib@db/plant`; keep the "
-         "password in a passfile (`passfile=/etc/ironbridge/pgpass`), as the rule is shown by the API.",
+         "password in a passfile (`passfile=/etc/ironbridge/pgpass`) rather than in the configuration; the API shows a password "
+         "given here as `********`.",
          0, 0,
          [](ActionConfig& a, const toml::node& n) -> std::string {
              std::string dsn = str(n);

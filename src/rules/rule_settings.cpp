@@ -6,6 +6,7 @@
 #include "rules/call_settings.hpp"
 #include "rules/postgres_settings.hpp"
 #include "rules/rule_engine.hpp"
+#include "rules/rule_secrets.hpp"
 
 namespace ib::rules {
 namespace {
@@ -264,7 +265,9 @@ std::expected<RuleConfig, std::string> rule_from_json(std::string_view json) {
     return *rule;
 }
 
-std::string rule_to_json(const RuleConfig& r) {
+std::string rule_to_json(const RuleConfig& rule, config::fields::Secrets secrets) {
+    if (secrets == config::fields::Secrets::Masked) return rule_to_json(with_secrets_masked(rule));
+    const RuleConfig& r = rule;
     std::string out = "{\"id\":" + ib::quoted(r.id) + ",\"sql\":" + ib::quoted(r.sql) +
                       ",\"enabled\":" + (r.enabled ? "true" : "false");
     if (!r.event_time.empty()) out += ",\"event_time\":" + ib::quoted(r.event_time);

@@ -24,8 +24,12 @@ std::optional<RuleConfig> parse_rule(const toml::table& table, const std::string
 
 // From a REST body: problems joined by "\n".
 std::expected<RuleConfig, std::string> rule_from_json(std::string_view json);
-// The rule in the shape rule_from_json reads, for the store and GET.
-std::string rule_to_json(const RuleConfig& rule);
+// The rule in the shape rule_from_json reads, for the store (Included) and the
+// API (Masked: the password of a postgres dsn, credential headers).
+std::string rule_to_json(const RuleConfig& rule, config::fields::Secrets secrets = config::fields::Secrets::Included);
+// A rule sent back as the API showed it: a secret still masked keeps the value
+// in force (the same action, by position and kind).
+void keep_masked_secrets(RuleConfig& edited, const RuleConfig& in_force);
 
 // Markdown for docs/configuration.md.
 std::string render_rules_markdown();

@@ -216,6 +216,7 @@ publish = { topic = "edge/${state}" }
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                Handler.authorization = self.headers.get("Authorization")
                 got.append((self.path, json.loads(body)))
                 self.send_response(Handler.status)
                 answer = Handler.answer.encode()
@@ -242,7 +243,7 @@ publish = { topic = "edge/${state}" }
 id = "post"
 sql = "SELECT values.temp AS t FROM \\"ib/data/+/fast\\""
 [[rules.actions]]
-http = { url = "http://127.0.0.1:%d/ingest", retries = 1, timeout_ms = 2000 }
+http = { url = "http://127.0.0.1:%d/ingest", retries = 1, timeout_ms = 2000, headers = ["Authorization: Bearer t0ken"] }
 """ % server.server_port)
         pub = self.paho(b, "sensor")
         for i in range(20):
@@ -251,7 +252,10 @@ http = { url = "http://127.0.0.1:%d/ingest", retries = 1, timeout_ms = 2000 }
         while time.monotonic() < deadline and len(got) < 20:
             time.sleep(0.05)
         self.assertEqual(got, [("/ingest", {"t": i}) for i in range(20)])
-        self.wait_rule(b, "post", lambda r: r["actions"][0]["done"] == 20, "20 rows posted")
+        r = self.wait_rule(b, "post", lambda r: r["actions"][0]["done"] == 20, "20 rows posted")
+        self.assertEqual(handler.authorization, "Bearer t0ken")
+        self.assertEqual(r["rule"]["actions"][0]["http"]["headers"], ["Authorization: ********"], "the API hides credentials")
+        self.assertNotIn("t0ken", json.dumps(r))
         handler.status = 500
         pub.publish("ib/data/plc1/fast", reading(99), qos=1)
         r = self.wait_rule(b, "post", lambda r: r["actions"][0]["errors"] == 1, "a failed post")
