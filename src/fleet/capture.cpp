@@ -74,18 +74,18 @@ std::string_view action_name(auth::AclAction a) {
 
 std::string capture_toml(const ManagedConfig& running, bool include_secrets) {
     toml::table root;
-    const auto device_secrets = include_secrets ? drivers::Secrets::Included : drivers::Secrets::Masked;
+    const auto secrets = include_secrets ? config::fields::Secrets::Included : config::fields::Secrets::Masked;
     if (running.devices) {
         toml::array a;
         for (const auto& d : *running.devices) {
-            if (auto t = config::json_object(drivers::device_to_json(d, device_secrets))) a.push_back(std::move(*t));
+            if (auto t = config::json_object(drivers::device_to_json(d, secrets))) a.push_back(std::move(*t));
         }
         root.insert("devices", std::move(a));
     }
     if (running.rules) {
         toml::array a;
         for (const auto& r : *running.rules) {
-            if (auto t = config::json_object(rules::rule_to_json(r))) a.push_back(std::move(*t));
+            if (auto t = config::json_object(rules::rule_to_json(r, secrets))) a.push_back(std::move(*t));
         }
         root.insert("rules", std::move(a));
     }
