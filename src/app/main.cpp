@@ -33,6 +33,7 @@
 #include "app/inspect_cli.hpp"
 #include "app/inspector.hpp"
 #include "app/mqtt_routes.hpp"
+#include "app/node_identity.hpp"
 #include "app/opcua_routes.hpp"
 #include "app/rule_routes.hpp"
 #include "app/passwd.hpp"
@@ -275,11 +276,14 @@ int run_node(const std::string& config_path) {
         if (auto r = history->start(history_loop, broker.router()); !r) return fail_start(r.error());
     }
 
+    auto node = ib::app::node_identity(modules.fleet, cfg->data_dir);
+    if (!node) return fail_start(node.error());
     std::vector<std::unique_ptr<ib::bridge::Bridge>> bridges;
     bool push_back = false;
     for (auto& b : modules.bridges) {
         push_back = push_back || b.queue_full == ib::bridge::QueueFullPolicy::PushBack;
-        bridges.push_back(std::make_unique<ib::bridge::Bridge>(bridges_loop, std::move(b), broker.router(), cfg->data_dir));
+        bridges.push_back(
+            std::make_unique<ib::bridge::Bridge>(bridges_loop, std::move(b), broker.router(), cfg->data_dir, *node));
         if (auto r = bridges.back()->start(); !r) return fail_start(r.error());
     }
     // The list is the bridges loop's; a fleet revision may change it there.
@@ -319,7 +323,8 @@ int run_node(const std::string& config_path) {
     if (*fleet) {
         (*fleet)->start_managed(devices, rules);
         ib::fleet::FleetTargets targets{&devices_loop, &devices, &rules_loop, &rules, &bridges, &bridges_mutex, &broker.router(),
-                                        cfg->data_dir, auth->get(), [node_auth] { return node_auth; }, check_tag_address};
+                                        cfg->data_dir, auth->get(), [node_auth] { return node_auth; }, check_tag_address,
+                                        *node};
         // The state's health score and the `inspect` command: the inspector's last report (made below, with the API).
         ib::fleet::FleetHooks hooks{[&inspector] { return inspector ? inspector->last_score() : std::nullopt; },
                                     [&inspector] { return inspector ? inspector->last_json() : std::nullopt; },

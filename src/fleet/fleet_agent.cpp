@@ -477,7 +477,7 @@ struct FleetAgent::Impl : std::enable_shared_from_this<FleetAgent::Impl> {
                 if (!error.empty()) return done(std::move(error));
                 if (t.bridges) {
                     if (auto e = set_bridges(*self->targets.bridges, *t.bridges, self->io, *self->targets.router,
-                                              self->targets.data_dir, self->retired_bridges,
+                                              self->targets.data_dir, self->targets.node, self->retired_bridges,
                                               self->targets.bridges_mutex);
                         !e.empty()) {
                         return done(std::move(e));

@@ -68,6 +68,8 @@ struct FleetTargets {
     // users and ACL go over them.
     std::function<auth::AuthConfig()> file_auth;
     drivers::AddressCheck check = nullptr;
+    // The node's id for the bridges' default client ids (bridge::default_client_id).
+    std::string node;
 };
 
 // The revision in force at start-up, read before the modules start: its parts
