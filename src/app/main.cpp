@@ -446,6 +446,8 @@ int run_node(const std::string& config_path) {
         ib::app::exit_on_next_signal({SIGINT, SIGTERM});
         if (inspector) inspector->stop();
         if (http) http->stop();
+        // With the API gone nothing orders it more; its thread would else hold the exit.
+        if (fleet_controller) fleet_controller->stop();
         hangup.cancel();
         // The broker first: its listeners close and its clients are disconnected,
         // so no client's message arrives once the bridges have stopped taking

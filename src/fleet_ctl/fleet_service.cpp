@@ -100,9 +100,13 @@ struct FleetService::Impl {
                     if (job->tracker) job->tracker->take(in.topic, in.payload, in.correlation);
                 }
             });
-            auto opened = session.open(std::chrono::seconds(10));
+            auto opened = session.open(std::chrono::seconds(10), [this] {
+                std::lock_guard lock(mutex);
+                return stopping;
+            });
             {
                 std::unique_lock lock(mutex);
+                if (stopping) return;
                 if (!opened) {
                     if (error != opened.error()) log::warn("fleet controller: {}", opened.error());
                     error = opened.error();

@@ -45,7 +45,8 @@ public:
     FleetService(const FleetService&) = delete;
     FleetService& operator=(const FleetService&) = delete;
 
-    // Starts the session's thread; stop() joins it (idempotent).
+    // Starts the session's thread; stop() joins it (idempotent), within about
+    // 50 ms, or up to 1 s while the broker still owes PUBACKs of what was sent.
     void start();
     void stop();
 

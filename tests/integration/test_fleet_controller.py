@@ -17,8 +17,11 @@ import json
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import tempfile
+import time
 import unittest
 import urllib.error
 import urllib.request
@@ -310,6 +313,28 @@ class ControllerAloneTest(h.IBTestCase):
         code, out, _ = self.fleet("list")
         self.assertEqual(code, 0)
         self.assertIn("no edge has published its state", out)
+
+    def test_a_controller_node_exits_0_on_sigterm_while_its_broker_does_not_answer(self):
+        # A cloud broker behind a stalled link: it accepts the connection and never answers.
+        silent = socket.socket()
+        self.addCleanup(silent.close)
+        silent.bind((h.HOST, 0))
+        silent.listen(4)
+        node = self.start_broker(extra_toml='[fleet_controller]\nbroker = "127.0.0.1:%d"\n' % silent.getsockname()[1])
+        accepted = []
+        silent.settimeout(10)
+        accepted.append(silent.accept()[0])  # the controller is waiting for its CONNACK
+        self.addCleanup(accepted[0].close)
+        proc = node.proc
+        started = time.monotonic()
+        os.kill(proc.pid, signal.SIGTERM)
+        # A bound on hanging, not a speed figure: before, it waited out the 10 s connect.
+        try:
+            code = proc.wait(8)
+        except subprocess.TimeoutExpired:
+            self.fail("the node did not exit within 8 s of SIGTERM")
+        self.assertEqual(code, 0, node.log_text())
+        self.assertLess(time.monotonic() - started, 8)
 
     def test_an_unreachable_broker_exits_2(self):
         code, out, err = self.fleet("list", port=h.free_port())
