@@ -404,7 +404,9 @@ int run_node(const std::string& config_path) {
         http->add_metrics([&events](ib::MetricSink& sink) { events->collect_metrics(sink); });
         ib::app::add_probe_routes(*http, {every_loop, &api_loop, &readiness, &bridges, &bridges_loop});
         inspector = ib::app::start_inspector(api_loop, *http, *cfg, bridges);
-        fleet_controller = ib::app::start_fleet_controller(modules.fleet_controller);
+        auto controller = ib::app::start_fleet_controller(modules.fleet_controller, cfg->data_dir);
+        if (!controller) return fail_start(controller.error());
+        fleet_controller = std::move(*controller);
         if (fleet_controller) ib::app::add_fleet_controller_routes(*http, *fleet_controller);
         auto port = http->start();
         if (!port) return fail_start(port.error());

@@ -258,6 +258,14 @@ class FleetControllerTest(h.IBTestCase):
         code, audit = api("/api/v1/audit")
         self.assertEqual(code, 200, audit)
         self.assertIn(push_id, json.dumps(audit))
+        # A restart forgets nothing of them: the push and the dry run answer as before.
+        ctl.restart()
+        code, kept = api("/api/v1/fleet/pushes/" + push_id)
+        self.assertEqual(code, 200, kept)
+        self.assertEqual(kept, result)
+        code, kept = api("/api/v1/fleet/pushes/" + dry_id)
+        self.assertEqual(code, 200, kept)
+        self.assertEqual(kept, dry)
 
 
 @h.ironbridge_only("the fleet controller is an Ironbridge feature")
