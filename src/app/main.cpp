@@ -324,7 +324,7 @@ int run_node(const std::string& config_path) {
         (*fleet)->start_managed(devices, rules);
         ib::fleet::FleetTargets targets{&devices_loop, &devices, &rules_loop, &rules, &bridges, &bridges_mutex, &broker.router(),
                                         cfg->data_dir, auth->get(), [node_auth] { return node_auth; }, check_tag_address,
-                                        *node};
+                                        *node, ib::app::file_bridges_follow(files.get())};
         // The state's health score and the `inspect` command: the inspector's last report (made below, with the API).
         ib::fleet::FleetHooks hooks{[&inspector] { return inspector ? inspector->last_score() : std::nullopt; },
                                     [&inspector] { return inspector ? inspector->last_json() : std::nullopt; },

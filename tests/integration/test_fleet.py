@@ -26,6 +26,7 @@ from paho.mqtt.properties import Properties
 
 import ibharness as h
 from bridge_peers import BridgeCase
+from test_file_transfer import FileSender, file_list, file_toml, sha, stored
 
 SITE = "lyon"
 DEVICE = """
@@ -361,6 +362,34 @@ qos = 1
         values = list(ctl.archived)
         self.assertEqual(values[0], 0, values)
         self.assertEqual(values, list(range(len(values))))
+
+    def test_a_bridge_a_revision_adds_with_forward_files_forwards_files(self):
+        up = self.upstream()
+        ctl = self.controller(up)
+        # The files' upstream is another Ironbridge (Debian's mosquitto has no file transfer).
+        files_up = self.start_broker(extra_toml=file_toml())
+        node = self.edge(up, "f", extra=file_toml())
+        self.wait_online(ctl, ["f"], revision=0)
+        files_bridge = """
+[[bridges]]
+name = "files-up"
+servers = ["127.0.0.1:%d"]
+client_id = "edge-f-files"
+reconnect_min_ms = 50
+reconnect_max_ms = 300
+forward_files = true
+""" % files_up.port
+        ctl.push("f", 1, cloud_bridge(up.port, "f") + files_bridge, base=0)
+        self.assertEqual(ctl.wait_final(["f"], 1)["f"]["phase"], "done", ctl.statuses)
+        sender = FileSender(node.port, "cam")
+        self.addCleanup(sender.close)
+        data = os.urandom(100 * 1024)
+        sender.expect_ok(sender.send_file("shot", data))
+        self.assertTrue(h.wait_until(lambda: file_list(files_up)["total"] == 1, timeout=20, interval=0.1),
+                        file_list(files_up))
+        self.assertEqual(sha(stored(files_up, "edge-f-files-files", "cam~shot")), sha(data))
+        # Forwarded, it leaves the edge, as from a bridge of the file.
+        self.assertTrue(h.wait_until(lambda: file_list(node)["total"] == 0, timeout=10), file_list(node))
 
     def test_a_device_that_does_not_connect_is_rolled_back(self):
         up = self.upstream()
