@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -183,10 +184,12 @@ struct FleetService::Impl {
     // While the session holds: sends what was ordered, ends what timed out.
     void serve(FleetSession& session) {
         while (true) {
+            // An order every edge answered ends at once, not at the next second.
             session.run_until(
                 [this] {
                     std::lock_guard lock(mutex);
-                    return stopping || !queue.empty();
+                    return stopping || !queue.empty() ||
+                           std::any_of(active.begin(), active.end(), [](const auto& j) { return j->tracker->all_final(); });
                 },
                 Clock::now() + std::chrono::seconds(1));
             if (!session.error().empty()) return;
