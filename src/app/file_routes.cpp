@@ -12,7 +12,7 @@
 #include <memory>
 
 #include "api/http_server.hpp"
-#include "bridge/bridge_config.hpp"
+#include "bridge/bridge.hpp"
 #include "config/node_config.hpp"
 #include "files/file_transfer.hpp"
 #include "mqtt/broker/broker.hpp"
@@ -64,14 +64,29 @@ struct Download : std::enable_shared_from_this<Download> {
     }
 };
 
+// A bridge that takes the files received here (docs/files.md).
+bool forwards_files(const bridge::BridgeConfig& b) { return b.enabled && b.forward_files; }
+
 }  // namespace
+
+std::function<void(const std::vector<std::unique_ptr<bridge::Bridge>>&)> file_bridges_follow(
+    files::FileTransferService* files) {
+    if (files == nullptr) return {};
+    return [files](const std::vector<std::unique_ptr<bridge::Bridge>>& bridges) {
+        std::vector<std::string> names;
+        for (const auto& b : bridges) {
+            if (forwards_files(b->config())) names.push_back(b->config().name);
+        }
+        files->set_forward_bridges(std::move(names));
+    };
+}
 
 std::expected<void, std::string> start_file_transfer(config::NodeConfig& cfg,
                                                      const std::vector<bridge::BridgeConfig>& bridges,
                                                      mqtt::broker::Broker& broker, boost::asio::io_context& tick_loop,
                                                      std::unique_ptr<files::FileTransferService>& out) {
     for (const auto& b : bridges) {
-        if (b.enabled && b.forward_files) cfg.files.forward_bridges.push_back(b.name);
+        if (forwards_files(b)) cfg.files.forward_bridges.push_back(b.name);
     }
     out = std::make_unique<files::FileTransferService>(cfg.files, cfg.data_dir + "/files", broker.router());
     if (auto r = out->start(tick_loop); !r) return std::unexpected("files: " + r.error());

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <expected>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,6 +25,7 @@ struct NodeConfig;
 }
 namespace ib::bridge {
 struct BridgeConfig;
+class Bridge;
 }
 namespace ib::mqtt::broker {
 class Broker;
@@ -38,6 +40,12 @@ std::expected<void, std::string> start_file_transfer(config::NodeConfig& cfg,
                                                      const std::vector<bridge::BridgeConfig>& bridges,
                                                      mqtt::broker::Broker& broker, boost::asio::io_context& tick_loop,
                                                      std::unique_ptr<files::FileTransferService>& out);
+
+// FleetTargets::bridges_changed: the bridges a fleet revision left with
+// forward_files get the files finished from then on, like the file's at start.
+// Empty without file transfer.
+std::function<void(const std::vector<std::unique_ptr<bridge::Bridge>>&)> file_bridges_follow(
+    files::FileTransferService* files);
 
 // `api_loop` is the server's loop: listing and deleting run on the service's
 // thread and answer from there.

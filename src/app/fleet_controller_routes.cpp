@@ -4,6 +4,7 @@
 
 #include "api/http_server.hpp"
 #include "core/json_writer.hpp"
+#include "core/log.hpp"
 
 namespace ib::app {
 namespace {
@@ -110,9 +111,16 @@ HttpResponse template_order(fleet_ctl::FleetService& service, std::string_view b
 
 }  // namespace
 
-std::unique_ptr<fleet_ctl::FleetService> start_fleet_controller(const fleet_ctl::ControllerConfig& config) {
+std::expected<std::unique_ptr<fleet_ctl::FleetService>, std::string> start_fleet_controller(
+    const fleet_ctl::ControllerConfig& config, const std::string& data_dir) {
     if (!config.active()) return nullptr;
-    auto service = std::make_unique<fleet_ctl::FleetService>(config);
+    auto pushes = store::PushStore::open(data_dir + "/fleet-pushes.db");
+    if (!pushes) return std::unexpected("cannot open the fleet controller's orders: " + pushes.error());
+    if (!pushes->recovered_from().empty()) {
+        log::error("fleet controller: fleet-pushes.db was unreadable and has been moved aside to {}; earlier orders are forgotten",
+                   pushes->recovered_from());
+    }
+    auto service = std::make_unique<fleet_ctl::FleetService>(config, std::move(*pushes));
     service->start();
     return service;
 }

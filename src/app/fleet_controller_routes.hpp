@@ -5,7 +5,9 @@
 // the orders an admin and are audited. main calls these two functions.
 #pragma once
 
+#include <expected>
 #include <memory>
+#include <string>
 
 #include "fleet_ctl/controller_settings.hpp"
 #include "fleet_ctl/fleet_service.hpp"
@@ -16,8 +18,10 @@ class HttpServer;
 
 namespace ib::app {
 
-// Null without an active [fleet_controller]; else started (it connects in the background).
-std::unique_ptr<fleet_ctl::FleetService> start_fleet_controller(const fleet_ctl::ControllerConfig& config);
+// Null without an active [fleet_controller]; else started (it connects in the
+// background), its orders kept in data_dir/fleet-pushes.db.
+std::expected<std::unique_ptr<fleet_ctl::FleetService>, std::string> start_fleet_controller(
+    const fleet_ctl::ControllerConfig& config, const std::string& data_dir);
 void add_fleet_controller_routes(api::HttpServer& server, fleet_ctl::FleetService& service);
 
 }  // namespace ib::app

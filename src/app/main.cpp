@@ -33,6 +33,7 @@
 #include "app/inspect_cli.hpp"
 #include "app/inspector.hpp"
 #include "app/mqtt_routes.hpp"
+#include "app/node_identity.hpp"
 #include "app/opcua_routes.hpp"
 #include "app/rule_routes.hpp"
 #include "app/passwd.hpp"
@@ -275,11 +276,14 @@ int run_node(const std::string& config_path) {
         if (auto r = history->start(history_loop, broker.router()); !r) return fail_start(r.error());
     }
 
+    auto node = ib::app::node_identity(modules.fleet, cfg->data_dir);
+    if (!node) return fail_start(node.error());
     std::vector<std::unique_ptr<ib::bridge::Bridge>> bridges;
     bool push_back = false;
     for (auto& b : modules.bridges) {
         push_back = push_back || b.queue_full == ib::bridge::QueueFullPolicy::PushBack;
-        bridges.push_back(std::make_unique<ib::bridge::Bridge>(bridges_loop, std::move(b), broker.router(), cfg->data_dir));
+        bridges.push_back(
+            std::make_unique<ib::bridge::Bridge>(bridges_loop, std::move(b), broker.router(), cfg->data_dir, *node));
         if (auto r = bridges.back()->start(); !r) return fail_start(r.error());
     }
     // The list is the bridges loop's; a fleet revision may change it there.
@@ -319,7 +323,8 @@ int run_node(const std::string& config_path) {
     if (*fleet) {
         (*fleet)->start_managed(devices, rules);
         ib::fleet::FleetTargets targets{&devices_loop, &devices, &rules_loop, &rules, &bridges, &bridges_mutex, &broker.router(),
-                                        cfg->data_dir, auth->get(), [node_auth] { return node_auth; }, check_tag_address};
+                                        cfg->data_dir, auth->get(), [node_auth] { return node_auth; }, check_tag_address,
+                                        *node, ib::app::file_bridges_follow(files.get())};
         // The state's health score and the `inspect` command: the inspector's last report (made below, with the API).
         ib::fleet::FleetHooks hooks{[&inspector] { return inspector ? inspector->last_score() : std::nullopt; },
                                     [&inspector] { return inspector ? inspector->last_json() : std::nullopt; },
@@ -399,7 +404,9 @@ int run_node(const std::string& config_path) {
         http->add_metrics([&events](ib::MetricSink& sink) { events->collect_metrics(sink); });
         ib::app::add_probe_routes(*http, {every_loop, &api_loop, &readiness, &bridges, &bridges_loop});
         inspector = ib::app::start_inspector(api_loop, *http, *cfg, bridges);
-        fleet_controller = ib::app::start_fleet_controller(modules.fleet_controller);
+        auto controller = ib::app::start_fleet_controller(modules.fleet_controller, cfg->data_dir);
+        if (!controller) return fail_start(controller.error());
+        fleet_controller = std::move(*controller);
         if (fleet_controller) ib::app::add_fleet_controller_routes(*http, *fleet_controller);
         auto port = http->start();
         if (!port) return fail_start(port.error());
@@ -441,6 +448,8 @@ int run_node(const std::string& config_path) {
         ib::app::exit_on_next_signal({SIGINT, SIGTERM});
         if (inspector) inspector->stop();
         if (http) http->stop();
+        // With the API gone nothing orders it more; its thread would else hold the exit.
+        if (fleet_controller) fleet_controller->stop();
         hangup.cancel();
         // The broker first: its listeners close and its clients are disconnected,
         // so no client's message arrives once the bridges have stopped taking

@@ -68,13 +68,18 @@ constexpr int kDropLogEveryTicks = 10;
 }  // namespace
 
 struct Bridge::Impl {
-    Impl(asio::io_context& io, BridgeConfig c, mqtt::broker::Router& r, std::string dir)
-        : io(io), config(std::move(c)), router(r), data_dir(std::move(dir)), tick(io), delete_timer(io) {}
+    Impl(asio::io_context& io, BridgeConfig c, mqtt::broker::Router& r, std::string dir, std::string node)
+        : io(io), config(std::move(c)), router(r), data_dir(std::move(dir)), node(std::move(node)), tick(io),
+          delete_timer(io) {}
 
     asio::io_context& io;
     BridgeConfig config;
     mqtt::broker::Router& router;
     std::string data_dir;
+    std::string node;
+    // `config` as the upstream sees it (the client id filled in); the link and
+    // the file forwarder keep a reference to it.
+    BridgeConfig upstream;
     // Files received over MQTT, sent upstream on a link of their own (forward_files).
     std::unique_ptr<FileForwarder> files;
     asio::steady_timer tick;
@@ -602,8 +607,13 @@ struct Bridge::Impl {
     }
 };
 
-Bridge::Bridge(asio::io_context& io, BridgeConfig config, mqtt::broker::Router& router, std::string data_dir)
-    : impl_(std::make_unique<Impl>(io, std::move(config), router, std::move(data_dir))) {}
+std::string default_client_id(std::string_view node, std::string_view bridge) {
+    return "ironbridge-" + std::string(node) + "-" + std::string(bridge);
+}
+
+Bridge::Bridge(asio::io_context& io, BridgeConfig config, mqtt::broker::Router& router, std::string data_dir,
+               std::string node)
+    : impl_(std::make_unique<Impl>(io, std::move(config), router, std::move(data_dir), std::move(node))) {}
 
 Bridge::~Bridge() { stop(); }
 
@@ -658,7 +668,9 @@ std::expected<void, std::string> Bridge::start() {
     };
     events.writable = [&b] { b.pump(); };
     events.read_done = [&b] { b.pump(); };
-    b.link = std::make_unique<MqttLink>(b.io, b.config, std::move(events));
+    b.upstream = b.config;
+    if (b.upstream.client_id.empty()) b.upstream.client_id = default_client_id(b.node, b.config.name);
+    b.link = std::make_unique<MqttLink>(b.io, b.upstream, std::move(events));
     for (std::size_t i = 0; i < b.config.forwards.size(); ++i) {
         auto id = b.router.subscribe_durable(b.config.forwards[i].local, b.io, [&b, i](const Message& m, mqtt::broker::DurableTicket t) {
             b.take(m, i, std::move(t));
@@ -670,7 +682,7 @@ std::expected<void, std::string> Bridge::start() {
     b.link->start();
     b.on_tick();
     if (b.config.forward_files) {
-        b.files = std::make_unique<FileForwarder>(b.io, b.config, b.data_dir + "/files");
+        b.files = std::make_unique<FileForwarder>(b.io, b.upstream, b.data_dir + "/files");
         b.files->start();
     }
     return {};
@@ -697,7 +709,7 @@ void Bridge::stop() {
 std::expected<void, std::string> Bridge::restart(BridgeConfig config) {
     IB_ASSERT_ON_LOOP(impl_->io);
     stop();
-    auto fresh = std::make_unique<Impl>(impl_->io, std::move(config), impl_->router, impl_->data_dir);
+    auto fresh = std::make_unique<Impl>(impl_->io, std::move(config), impl_->router, impl_->data_dir, impl_->node);
     fresh->control = std::move(impl_->control);
     impl_->queue.reset();  // the file is the new one's now; its results find no owner
     retired_.push_back(std::exchange(impl_, std::move(fresh)));

@@ -93,12 +93,18 @@ struct ControlChannel {
     std::function<void(bool up, const std::string& why)> link;
 };
 
+// The client id of a bridge whose config gives none: `node` tells apart the
+// nodes started from one configuration file, which would otherwise present the
+// same id to the cloud broker and take each other's connection in turn.
+std::string default_client_id(std::string_view node, std::string_view bridge);
+
 class Bridge {
 public:
-    // `data_dir` holds the queue file, bridge-<name>.db. Threading: every call
-    // on the thread running `io`, which is the loop of the router's in-process
-    // subscribers.
-    Bridge(boost::asio::io_context& io, BridgeConfig config, mqtt::broker::Router& router, std::string data_dir);
+    // `data_dir` holds the queue file, bridge-<name>.db; `node` is this node's
+    // id for default_client_id. Threading: every call on the thread running
+    // `io`, which is the loop of the router's in-process subscribers.
+    Bridge(boost::asio::io_context& io, BridgeConfig config, mqtt::broker::Router& router, std::string data_dir,
+           std::string node);
     ~Bridge();
     Bridge(const Bridge&) = delete;
     Bridge& operator=(const Bridge&) = delete;

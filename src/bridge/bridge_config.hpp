@@ -60,7 +60,7 @@ struct BridgeConfig {
     std::vector<ServerAddress> servers;
     // 4 (3.1.1) or 5 (5.0): the CONNECT protocol level.
     uint8_t protocol = 5;
-    std::string client_id;  // empty: "ironbridge-<name>"
+    std::string client_id;  // empty: the node's default (Bridge, default_client_id)
     std::string username;
     std::string password;
     TlsConfig tls;

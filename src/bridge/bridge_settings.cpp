@@ -82,7 +82,11 @@ const std::vector<Field<BridgeConfig>>& bridge_fields() {
              else return ib::quoted(s) + " is not one of 3.1.1, 5";
              return {};
          }},
-        {"client_id", Kind::String, "\"ironbridge-<name>\"", "Client identifier on the upstream broker.", 0, 0,
+        {"client_id", Kind::String, "\"ironbridge-<node>-<name>\"",
+         "Client identifier on the upstream broker. The default differs per node, so edges made from one file "
+         "do not take each other's connection: `<node>` is `<site>-<edge>` with [fleet], else an id made once "
+         "and kept in `data_dir/node_id`.",
+         0, 0,
          [](BridgeConfig& b, const toml::node& n) {
              b.client_id = str(n);
              return std::string();
@@ -293,7 +297,6 @@ std::optional<BridgeConfig> parse_bridge(const toml::table& table, const std::st
     ok = parse_children(table, "forwards", forward_fields(), display, report, b.forwards) && ok;
     ok = parse_children(table, "subscriptions", subscription_fields(), display, report, b.subscriptions) && ok;
     if (!ok) return std::nullopt;
-    if (b.client_id.empty()) b.client_id = "ironbridge-" + b.name;
     return b;
 }
 

@@ -566,6 +566,12 @@ void FileTransferService::remove(std::string client, std::string id, std::functi
 
 void FileTransferService::set_on_queued(std::function<void()> fn) { impl_->on_queued = std::move(fn); }
 
+void FileTransferService::set_forward_bridges(std::vector<std::string> names) {
+    Impl* i = impl_.get();
+    // The list is the service thread's: fin and the sweep read it there.
+    i->thread.submit([i, names = std::move(names)]() mutable { i->config.forward_bridges = std::move(names); });
+}
+
 const FileStore& FileTransferService::store() const { return impl_->store; }
 
 void FileTransferService::collect_metrics(MetricSink& sink) const {

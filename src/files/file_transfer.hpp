@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/metrics.hpp"
 #include "files/file_store.hpp"
@@ -47,6 +48,9 @@ public:
     // Called on the service's thread each time a finished file was queued for
     // the forwarding bridges. Set before the loops run.
     void set_on_queued(std::function<void()> fn);
+    // The bridges with forward_files, when a fleet revision changed the bridges:
+    // the files finished from then on are queued for these. From any thread.
+    void set_forward_bridges(std::vector<std::string> names);
 
     // For the REST API; `done` runs on the service's thread.
     // {"total":N,"files":[manifest...]}, oldest first, from `offset`.

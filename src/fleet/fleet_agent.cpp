@@ -476,12 +476,12 @@ struct FleetAgent::Impl : std::enable_shared_from_this<FleetAgent::Impl> {
             auto devices_done = [self, t, done = std::move(done)](std::string error) mutable {
                 if (!error.empty()) return done(std::move(error));
                 if (t.bridges) {
-                    if (auto e = set_bridges(*self->targets.bridges, *t.bridges, self->io, *self->targets.router,
-                                              self->targets.data_dir, self->retired_bridges,
-                                              self->targets.bridges_mutex);
-                        !e.empty()) {
-                        return done(std::move(e));
-                    }
+                    auto e = set_bridges(*self->targets.bridges, *t.bridges, self->io, *self->targets.router,
+                                         self->targets.data_dir, self->targets.node, self->retired_bridges,
+                                         self->targets.bridges_mutex);
+                    // Even after a refusal: the list may have changed part way.
+                    if (self->targets.bridges_changed) self->targets.bridges_changed(*self->targets.bridges);
+                    if (!e.empty()) return done(std::move(e));
                 }
                 if (t.users || t.acl) {
                     if (auto e = self->set_auth(t.users, t.acl); !e.empty()) return done(std::move(e));

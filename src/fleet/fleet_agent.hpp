@@ -68,6 +68,11 @@ struct FleetTargets {
     // users and ACL go over them.
     std::function<auth::AuthConfig()> file_auth;
     drivers::AddressCheck check = nullptr;
+    // The node's id for the bridges' default client ids (bridge::default_client_id).
+    std::string node;
+    // On the agent's loop, after a revision or its undo changed `bridges` (the
+    // node's file transfer follows their forward_files); may be empty.
+    std::function<void(const std::vector<std::unique_ptr<bridge::Bridge>>&)> bridges_changed;
 };
 
 // The revision in force at start-up, read before the modules start: its parts

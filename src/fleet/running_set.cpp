@@ -100,7 +100,8 @@ std::string set_rules(rules::RuleEngine& engine, const std::vector<std::pair<Rul
 
 std::string set_bridges(std::vector<std::unique_ptr<bridge::Bridge>>& list, const std::vector<bridge::BridgeConfig>& target,
                         boost::asio::io_context& io, mqtt::broker::Router& router, const std::string& data_dir,
-                        std::vector<std::unique_ptr<bridge::Bridge>>& retired, std::mutex* list_mutex) {
+                        const std::string& node, std::vector<std::unique_ptr<bridge::Bridge>>& retired,
+                        std::mutex* list_mutex) {
     std::unique_lock<std::mutex> lock;
     if (list_mutex) lock = std::unique_lock(*list_mutex);
     for (auto it = list.begin(); it != list.end();) {
@@ -116,7 +117,7 @@ std::string set_bridges(std::vector<std::unique_ptr<bridge::Bridge>>& list, cons
     for (const auto& config : target) {
         auto it = std::find_if(list.begin(), list.end(), [&](const auto& b) { return b->config().name == config.name; });
         if (it == list.end()) {
-            list.push_back(std::make_unique<bridge::Bridge>(io, config, router, data_dir));
+            list.push_back(std::make_unique<bridge::Bridge>(io, config, router, data_dir, node));
             if (auto r = list.back()->start(); !r) return r.error();
         } else if (!((*it)->config() == config)) {
             log::info("fleet: bridge '{}' restarts with its new settings", config.name);

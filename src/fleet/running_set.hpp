@@ -61,11 +61,13 @@ std::string set_devices(drivers::DeviceManager& devices,
 std::string set_rules(rules::RuleEngine& engine,
                       const std::vector<std::pair<rules::RuleConfig, rules::RuleSource>>& target);
 // A removed bridge is stopped and moved to `retired` (handlers of its link may
-// still be queued), a new one made on `io`, a changed one restarted on its queue file.
+// still be queued), a new one made on `io` (`node`: the node's id, for its default
+// client id), a changed one restarted on its queue file.
 // `list_mutex` (if given) is held while the list or a bridge in it changes: the
 // broker's durable gate reads them from its shards.
 std::string set_bridges(std::vector<std::unique_ptr<bridge::Bridge>>& list, const std::vector<bridge::BridgeConfig>& target,
                         boost::asio::io_context& io, mqtt::broker::Router& router, const std::string& data_dir,
-                        std::vector<std::unique_ptr<bridge::Bridge>>& retired, std::mutex* list_mutex);
+                        const std::string& node, std::vector<std::unique_ptr<bridge::Bridge>>& retired,
+                        std::mutex* list_mutex);
 
 }  // namespace ib::fleet

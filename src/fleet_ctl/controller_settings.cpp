@@ -73,7 +73,7 @@ const std::vector<Field<ControllerConfig>>& controller_fields() {
         {"sign_key", Kind::String, "\"\"",
          "PEM file of the Ed25519 private key pushes and dry runs are signed with (edges with `fleet.public_key`).", 0, 0,
          [](ControllerConfig& c, const toml::node& n) { return readable(c.sign_key, n); }},
-        {"keep_pushes", Kind::Integer, "100", "How many pushes (with their per-edge results) the API remembers.", 1,
+        {"keep_pushes", Kind::Integer, "100", "How many pushes (with their per-edge results) the API remembers, kept in `data_dir/fleet-pushes.db` across restarts.", 1,
          10000,
          [](ControllerConfig& c, const toml::node& n) {
              c.keep_pushes = static_cast<int>(integer(n));

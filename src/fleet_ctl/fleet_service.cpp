@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -25,6 +26,33 @@ std::string random_tag() {
     char buf[9];
     std::snprintf(buf, sizeof buf, "%08x", rd());
     return buf;
+}
+
+int64_t unix_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// GET /api/v1/fleet/pushes/{id}: an order as it is now or as it was kept.
+std::string push_json_of(const store::PushRecord& p) {
+    std::vector<EdgeResult> results;
+    for (const auto& e : p.edges) results.push_back({e.site + "/" + e.edge, e.phase, e.code, e.message});
+    const ResultCounts c = count_results(results);
+    std::string out;
+    JsonWriter w(out);
+    w.begin_object().field("id", p.id).field("op", p.op).field("revision", p.revision);
+    w.field("finished", p.finished).field("succeeded", p.finished && exit_code_of(results) == 0);
+    w.key("summary").begin_object().field("done", c.done).field("failed", c.failed);
+    w.field("rolled_back", c.rolled_back).field("waiting", c.waiting).end_object();
+    w.key("edges").begin_array();
+    for (const auto& e : p.edges) {
+        w.begin_object().field("edge", e.edge).field("site", e.site).field("phase", e.phase);
+        w.field("code", e.code).field("message", e.message);
+        if (p.op == "dry-run" && !e.diff_json.empty()) w.raw_field("diff", e.diff_json);
+        w.end_object();
+    }
+    w.end_array().end_object();
+    return out;
 }
 
 void write_edge(JsonWriter& w, const EdgeState& e) {
@@ -55,6 +83,16 @@ struct Job {
     std::vector<Outgoing> outgoing;
     std::optional<Clock::time_point> deadline;  // set when sent
     bool finished = false;
+    int64_t created_ms = unix_ms();
+
+    store::PushRecord record() const {
+        store::PushRecord p{id, op, revision, finished, created_ms, {}};
+        for (const auto& r : requests) {
+            p.edges.push_back({r.edge.edge, r.edge.site, r.result.phase, r.result.code, r.result.message,
+                               op == "dry-run" ? r.last.diff_json : std::string()});
+        }
+        return p;
+    }
 };
 
 struct FleetService::Impl {
@@ -73,7 +111,17 @@ struct FleetService::Impl {
     std::vector<std::shared_ptr<Job>> active;  // sent, waiting for answers
     std::thread thread;
 
-    explicit Impl(ControllerConfig c) : config(std::move(c)) {}
+    std::optional<store::PushStore> pushes;  // under `mutex`
+
+    Impl(ControllerConfig c, std::optional<store::PushStore> p) : config(std::move(c)), pushes(std::move(p)) {}
+
+    // Under the mutex: the order as it is now, kept across restarts.
+    void keep(const Job& job) {
+        if (!pushes) return;
+        if (auto r = pushes->put(job.record(), static_cast<std::size_t>(config.keep_pushes)); !r) {
+            log::error("fleet controller: {} not kept: {}", job.id, r.error());
+        }
+    }
 
     // Under the mutex.
     void remember(const std::shared_ptr<Job>& job) {
@@ -100,9 +148,13 @@ struct FleetService::Impl {
                     if (job->tracker) job->tracker->take(in.topic, in.payload, in.correlation);
                 }
             });
-            auto opened = session.open(std::chrono::seconds(10));
+            auto opened = session.open(std::chrono::seconds(10), [this] {
+                std::lock_guard lock(mutex);
+                return stopping;
+            });
             {
                 std::unique_lock lock(mutex);
+                if (stopping) return;
                 if (!opened) {
                     if (error != opened.error()) log::warn("fleet controller: {}", opened.error());
                     error = opened.error();
@@ -132,10 +184,12 @@ struct FleetService::Impl {
     // While the session holds: sends what was ordered, ends what timed out.
     void serve(FleetSession& session) {
         while (true) {
+            // An order every edge answered ends at once, not at the next second.
             session.run_until(
                 [this] {
                     std::lock_guard lock(mutex);
-                    return stopping || !queue.empty();
+                    return stopping || !queue.empty() ||
+                           std::any_of(active.begin(), active.end(), [](const auto& j) { return j->tracker->all_final(); });
                 },
                 Clock::now() + std::chrono::seconds(1));
             if (!session.error().empty()) return;
@@ -151,6 +205,7 @@ struct FleetService::Impl {
                                                                                      : std::nullopt);
                     job->deadline = Clock::now() + std::chrono::seconds(config.timeout_s);
                     active.push_back(job);
+                    keep(*job);
                 }
                 end_finished();
             }
@@ -171,6 +226,7 @@ struct FleetService::Impl {
             if (job->op == "dry-run") summarize_dry_run(job->requests);
             job->finished = true;
             job->tracker.reset();
+            keep(*job);
             return true;
         });
     }
@@ -183,7 +239,13 @@ struct FleetService::Impl {
     }
 };
 
-FleetService::FleetService(ControllerConfig config) : impl_(std::make_shared<Impl>(std::move(config))) {}
+FleetService::FleetService(ControllerConfig config, std::optional<store::PushStore> pushes)
+    : impl_(std::make_shared<Impl>(std::move(config), std::move(pushes))) {
+    if (impl_->pushes) {
+        const std::size_t n = impl_->pushes->finish_interrupted("restarted", "the controller stopped before its final answer");
+        if (n) log::warn("fleet controller: {} orders were still waiting for answers when the node stopped", n);
+    }
+}
 
 FleetService::~FleetService() { stop(); }
 
@@ -262,27 +324,11 @@ std::expected<Accepted, std::string> FleetService::rollback(std::vector<std::str
 
 std::optional<std::string> FleetService::push_json(const std::string& id) const {
     std::lock_guard lock(impl_->mutex);
-    auto it = impl_->jobs.find(id);
-    if (it == impl_->jobs.end()) return std::nullopt;
-    const Job& job = *it->second;
-    std::vector<EdgeResult> results;
-    for (const auto& r : job.requests) results.push_back(r.result);
-    const ResultCounts c = count_results(results);
-    std::string out;
-    JsonWriter w(out);
-    w.begin_object().field("id", job.id).field("op", job.op).field("revision", job.revision);
-    w.field("finished", job.finished).field("succeeded", job.finished && exit_code_of(results) == 0);
-    w.key("summary").begin_object().field("done", c.done).field("failed", c.failed);
-    w.field("rolled_back", c.rolled_back).field("waiting", c.waiting).end_object();
-    w.key("edges").begin_array();
-    for (const auto& r : job.requests) {
-        w.begin_object().field("edge", r.edge.edge).field("site", r.edge.site).field("phase", r.result.phase);
-        w.field("code", r.result.code).field("message", r.result.message);
-        if (job.op == "dry-run" && !r.last.diff_json.empty()) w.raw_field("diff", r.last.diff_json);
-        w.end_object();
-    }
-    w.end_array().end_object();
-    return out;
+    if (auto it = impl_->jobs.find(id); it != impl_->jobs.end()) return push_json_of(it->second->record());
+    if (!impl_->pushes) return std::nullopt;
+    auto kept = impl_->pushes->get(id);
+    if (!kept) return std::nullopt;
+    return push_json_of(*kept);
 }
 
 }  // namespace ib::fleet_ctl

@@ -6,7 +6,8 @@
 // messages, answers). Every public member is callable from any thread (the
 // API's loop): the orders are checked and filled on the caller's thread, then
 // queued for the session's thread, which publishes them and matches the
-// answers; both sides share one mutex. No Asio in this header.
+// answers; both sides share one mutex. Each order is kept in the push store
+// when it is sent and when it ends (on the session's thread). No Asio in this header.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +19,7 @@
 
 #include "fleet_ctl/controller_settings.hpp"
 #include "fleet_ctl/fleet_requests.hpp"
+#include "store/push_store.hpp"
 
 namespace ib::fleet_ctl {
 
@@ -40,12 +42,17 @@ struct Accepted {
 
 class FleetService {
 public:
-    explicit FleetService(ControllerConfig config);
+    // `pushes` (data_dir/fleet-pushes.db) keeps the orders across restarts;
+    // without it they live in memory only. Orders it holds unfinished (the
+    // process stopped while waiting) are finished at once, their silent edges
+    // saying so.
+    explicit FleetService(ControllerConfig config, std::optional<store::PushStore> pushes = std::nullopt);
     ~FleetService();
     FleetService(const FleetService&) = delete;
     FleetService& operator=(const FleetService&) = delete;
 
-    // Starts the session's thread; stop() joins it (idempotent).
+    // Starts the session's thread; stop() joins it (idempotent), within about
+    // 50 ms, or up to 1 s while the broker still owes PUBACKs of what was sent.
     void start();
     void stop();
 
@@ -55,7 +62,8 @@ public:
     // 503: not connected) with the CLI's messages; else queued.
     std::expected<Accepted, std::string> order(TemplateOrder o);
     std::expected<Accepted, std::string> rollback(std::vector<std::string> targets, int64_t to);
-    // {"id","op","revision","finished","summary":{..},"edges":[{edge,phase,code,message}]}; none for an unknown id.
+    // {"id","op","revision","finished","summary":{..},"edges":[{edge,phase,code,message}]}; none for an
+    // unknown id. From memory, else from the store (an order of an earlier run).
     std::optional<std::string> push_json(const std::string& id) const;
     bool connected() const;
 

@@ -201,10 +201,13 @@ FleetSession::~FleetSession() {
     impl_->io.poll();
 }
 
-std::expected<void, std::string> FleetSession::open(std::chrono::milliseconds timeout) {
+std::expected<void, std::string> FleetSession::open(std::chrono::milliseconds timeout,
+                                                   const std::function<bool()>& give_up) {
     impl_->link->start();
     const auto deadline = Clock::now() + timeout;
-    if (!impl_->run_until([this] { return impl_->synced; }, deadline, {})) {
+    const bool ended = impl_->run_until([&] { return impl_->synced || (give_up && give_up()); }, deadline, {});
+    if (ended && !impl_->synced) return std::unexpected(std::string("given up"));
+    if (!ended) {
         if (!impl_->error.empty()) return std::unexpected(impl_->error);
         if (!impl_->connected_once) {
             return std::unexpected("cannot connect to " + impl_->options.host + ":" +

@@ -50,7 +50,10 @@ public:
     // Connects, subscribes, and reads every retained state, status and desired (a marker sent to
     // our own reply topic after the subscription comes back behind them).
     // Errors: "cannot connect to 127.0.0.1:1883: Connection refused".
-    std::expected<void, std::string> open(std::chrono::milliseconds timeout);
+    // `give_up` (checked about every 50 ms) ends the wait early: a node that
+    // stops must not wait out the timeout of a broker that does not answer.
+    std::expected<void, std::string> open(std::chrono::milliseconds timeout,
+                                          const std::function<bool()>& give_up = {});
 
     // Every edge a retained (or live) state message named, by site/edge.
     const std::map<std::string, EdgeState>& edges() const;

@@ -411,7 +411,8 @@ class FileForwardTest(h.IBTestCase):
     def nodes(self, segment=65536, keep=False):
         up = self.start_broker(extra_toml=file_toml())
         edge = self.start_broker(extra_toml=file_toml() + bridge_toml(
-            up.port, forwards=[], bridge_extra="forward_files = true\nfile_segment_bytes = %d\n"
+            up.port, forwards=[], bridge_extra='client_id = "ironbridge-cloud"\n'
+            "forward_files = true\nfile_segment_bytes = %d\n"
             "keep_forwarded_files = %s" % (segment, "true" if keep else "false")))
         return up, edge
 

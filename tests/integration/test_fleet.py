@@ -26,6 +26,7 @@ from paho.mqtt.properties import Properties
 
 import ibharness as h
 from bridge_peers import BridgeCase
+from test_file_transfer import FileSender, file_list, file_toml, sha, stored
 
 SITE = "lyon"
 DEVICE = """
@@ -61,9 +62,11 @@ def prefix(edge):
     return "ib/fleet/v1/%s/%s/" % (SITE, edge)
 
 
-def cloud_bridge(port, edge, username="", password=""):
-    lines = ["[[bridges]]", 'name = "cloud"', 'servers = ["127.0.0.1:%d"]' % port, 'client_id = "edge-%s"' % edge,
+def cloud_bridge(port, edge, username="", password="", client_id=True):
+    lines = ["[[bridges]]", 'name = "cloud"', 'servers = ["127.0.0.1:%d"]' % port,
              "reconnect_min_ms = 50", "reconnect_max_ms = 300", "keep_alive_s = 5"]
+    if client_id:
+        lines.insert(3, 'client_id = "edge-%s"' % edge)
     if username:
         lines += ['username = "%s"' % username, 'password = "%s"' % password]
     lines += ["[[bridges.forwards]]", 'local = "ib/data/#"', 'remote = "edges/%s/${topic}"' % edge, "qos = 1"]
@@ -160,8 +163,9 @@ class FleetTest(BridgeCase):
         self.addCleanup(c.close)
         return c
 
-    def edge(self, up, name, probe_window=1, fleet_extra="", username="", password="", start=True, extra=""):
-        toml = extra + cloud_bridge(up.port, name, username, password) + (
+    def edge(self, up, name, probe_window=1, fleet_extra="", username="", password="", start=True, extra="",
+             client_id=True):
+        toml = extra + cloud_bridge(up.port, name, username, password, client_id) + (
             '\n[fleet]\nsite = "%s"\nedge = "%s"\nbridge = "cloud"\nprobe_window = %d\nstate_interval = 60\n%s'
             % (SITE, name, probe_window, fleet_extra))
         b = h.Broker(extra_toml=toml)
@@ -264,6 +268,30 @@ class FleetTest(BridgeCase):
         code, devices = self.api(nodes[0], "/api/v1/devices")
         self.assertEqual(devices, [])
 
+    def test_edges_made_from_one_template_keep_their_own_connection(self):
+        # No client_id in the template: each edge presents its own default,
+        # ironbridge-{site}-{edge}-{bridge}. One id for all would make the cloud
+        # broker close one edge's link for the next one's, in a loop.
+        up = self.upstream()
+        ctl = self.controller(up)
+        names = ["t1", "t2"]
+        nodes = [self.edge(up, n, client_id=False) for n in names]
+        self.wait_online(ctl, names, revision=0)
+        # A push and its probe window: both links must hold meanwhile.
+        for n in names:
+            ctl.push(n, 1, DEVICE, base=0)
+        finals = ctl.wait_final(names, 1)
+        for n in names:
+            self.assertEqual(finals[n] and finals[n]["phase"], "done", ctl.statuses)
+        for node in nodes:
+            code, bridge = self.api(node, "/api/v1/bridges/cloud")
+            self.assertEqual(code, 200, bridge)
+            self.assertTrue(bridge["connected"], bridge)
+            self.assertEqual(bridge["connects"], 1, bridge)
+        log = up.log_text()
+        for n in names:
+            self.assertIn(" as ironbridge-%s-%s-cloud " % (SITE, n), log)
+
     def test_wrong_bridge_credentials_are_rolled_back_by_each_edge(self):
         pwdir = tempfile.mkdtemp(prefix="ibfleet-pw-")
         self.addCleanup(lambda: subprocess.run(["rm", "-rf", pwdir]))
@@ -334,6 +362,34 @@ qos = 1
         values = list(ctl.archived)
         self.assertEqual(values[0], 0, values)
         self.assertEqual(values, list(range(len(values))))
+
+    def test_a_bridge_a_revision_adds_with_forward_files_forwards_files(self):
+        up = self.upstream()
+        ctl = self.controller(up)
+        # The files' upstream is another Ironbridge (Debian's mosquitto has no file transfer).
+        files_up = self.start_broker(extra_toml=file_toml())
+        node = self.edge(up, "f", extra=file_toml())
+        self.wait_online(ctl, ["f"], revision=0)
+        files_bridge = """
+[[bridges]]
+name = "files-up"
+servers = ["127.0.0.1:%d"]
+client_id = "edge-f-files"
+reconnect_min_ms = 50
+reconnect_max_ms = 300
+forward_files = true
+""" % files_up.port
+        ctl.push("f", 1, cloud_bridge(up.port, "f") + files_bridge, base=0)
+        self.assertEqual(ctl.wait_final(["f"], 1)["f"]["phase"], "done", ctl.statuses)
+        sender = FileSender(node.port, "cam")
+        self.addCleanup(sender.close)
+        data = os.urandom(100 * 1024)
+        sender.expect_ok(sender.send_file("shot", data))
+        self.assertTrue(h.wait_until(lambda: file_list(files_up)["total"] == 1, timeout=20, interval=0.1),
+                        file_list(files_up))
+        self.assertEqual(sha(stored(files_up, "edge-f-files-files", "cam~shot")), sha(data))
+        # Forwarded, it leaves the edge, as from a bridge of the file.
+        self.assertTrue(h.wait_until(lambda: file_list(node)["total"] == 0, timeout=10), file_list(node))
 
     def test_a_device_that_does_not_connect_is_rolled_back(self):
         up = self.upstream()

@@ -17,8 +17,11 @@ import json
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import tempfile
+import time
 import unittest
 import urllib.error
 import urllib.request
@@ -197,14 +200,7 @@ class FleetControllerTest(h.IBTestCase):
                                 % self.cloud.port)
 
         def api(path, body=None):
-            req = urllib.request.Request("http://%s:%d%s" % (h.HOST, ctl.api_port, path),
-                                         data=None if body is None else json.dumps(body).encode(),
-                                         method="GET" if body is None else "POST")
-            try:
-                with urllib.request.urlopen(req, timeout=5) as r:
-                    return r.status, json.loads(r.read())
-            except urllib.error.HTTPError as e:
-                return e.code, json.loads(e.read())
+            return rest(ctl, path, body)
 
         def three_online():
             code, body = api("/api/v1/fleet/edges")
@@ -255,6 +251,104 @@ class FleetControllerTest(h.IBTestCase):
         code, audit = api("/api/v1/audit")
         self.assertEqual(code, 200, audit)
         self.assertIn(push_id, json.dumps(audit))
+        # A restart forgets nothing of them: the push and the dry run answer as before.
+        ctl.restart()
+        code, kept = api("/api/v1/fleet/pushes/" + push_id)
+        self.assertEqual(code, 200, kept)
+        self.assertEqual(kept, result)
+        code, kept = api("/api/v1/fleet/pushes/" + dry_id)
+        self.assertEqual(code, 200, kept)
+        self.assertEqual(kept, dry)
+
+
+def rest(node, path, body=None):
+    """The node's REST API: (status, JSON body)."""
+    req = urllib.request.Request("http://%s:%d%s" % (h.HOST, node.api_port, path),
+                                 data=None if body is None else json.dumps(body).encode(),
+                                 method="GET" if body is None else "POST")
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+@unittest.skipIf(_SKIP, _SKIP or "")
+class SignedControllerTest(h.IBTestCase):
+    """A controller node with sign_key, another without, and an edge that
+    accepts only configurations signed by that key: through the REST API."""
+
+    def setUp(self):
+        self.cloud = Upstream()
+        self.addCleanup(self.cloud.close)
+        self.cloud.start()
+        keydir = tempfile.mkdtemp(prefix="ibfleetkey-")
+        self.addCleanup(shutil.rmtree, keydir, True)
+        self.key, pub = os.path.join(keydir, "key.pem"), os.path.join(keydir, "pub.pem")
+        subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", self.key], check=True, timeout=30)
+        subprocess.run(["openssl", "pkey", "-in", self.key, "-pubout", "-out", pub], check=True, timeout=30)
+        self.edge = self.start_broker(extra_toml="\n".join([
+            "[[bridges]]", 'name = "cloud"', 'servers = ["127.0.0.1:%d"]' % self.cloud.port,
+            "reconnect_min_ms = 50", "reconnect_max_ms = 400", "",
+            "[fleet]", 'site = "%s"' % SITE, 'edge = "press-s"', 'bridge = "cloud"', "probe_window = 1",
+            'public_key = "%s"' % pub, ""]))
+
+    def controller(self, sign_key=""):
+        extra = 'sign_key = "%s"\n' % sign_key if sign_key else ""
+        node = self.start_broker(extra_toml='[fleet_controller]\nbroker = "127.0.0.1:%d"\ntimeout = 30\n%s'
+                                 % (self.cloud.port, extra))
+        def edge_online():
+            body = rest(node, "/api/v1/fleet/edges")[1]
+            return body["connected"] and any(e["online"] for e in body["edges"])
+        online = h.wait_until(edge_online, timeout=15, interval=0.2)
+        self.assertTrue(online, rest(node, "/api/v1/fleet/edges"))
+        return node
+
+    def order(self, node, path, body):
+        code, accepted = rest(node, path, body)
+        self.assertEqual(code, 202, accepted)
+        finished = h.wait_until(lambda: (lambda r: r[0] == 200 and r[1]["finished"] and r[1])(
+            rest(node, "/api/v1/fleet/pushes/" + accepted["id"])), timeout=30, interval=0.2)
+        self.assertTrue(finished, rest(node, "/api/v1/fleet/pushes/" + accepted["id"]))
+        return accepted, finished
+
+    def rule(self, rule_id):
+        return self.edge.http_get("/api/v1/rules/" + rule_id)[0]
+
+    def push(self, node, rule_id):
+        return self.order(node, "/api/v1/fleet/push", {
+            "template": TEMPLATE.replace("hot-${edge}", rule_id), "targets": "lyon/press-s",
+            "params": [{"edge": "press-s", "site": SITE, "limit": 60}]})
+
+    def test_a_signed_push_is_applied_an_unsigned_one_refused_and_a_rollback_goes_back(self):
+        signer = self.controller(self.key)
+        first, result = self.push(signer, "signed-a")
+        self.assertTrue(result["succeeded"], result)
+        self.assertEqual(self.rule("signed-a"), 200)
+
+        # The same from a controller without the key: refused, nothing changes.
+        _, result = self.push(self.controller(), "unsigned-b")
+        self.assertFalse(result["succeeded"], result)
+        self.assertEqual([(e["phase"], e["code"]) for e in result["edges"]], [("failed", "unsigned")])
+        self.assertEqual(self.rule("unsigned-b"), 404)
+        self.assertEqual(self.rule("signed-a"), 200)
+
+        _, result = self.push(signer, "signed-c")
+        self.assertTrue(result["succeeded"], result)
+        self.assertEqual((self.rule("signed-a"), self.rule("signed-c")), (404, 200))
+
+        # POST /api/v1/fleet/rollback: the edge applies the first push's revision again.
+        accepted, result = self.order(signer, "/api/v1/fleet/rollback",
+                                      {"to": first["revision"], "targets": "lyon/press-s"})
+        self.assertEqual((accepted["revision"], accepted["edges"]), (first["revision"], 1))
+        self.assertEqual(result["op"], "rollback")
+        self.assertTrue(result["succeeded"], result)
+        self.assertEqual([(e["edge"], e["phase"]) for e in result["edges"]], [("press-s", "done")])
+        self.assertEqual((self.rule("signed-a"), self.rule("signed-c")), (200, 404))
+        # A revision the edge does not keep: its refusal comes back as the edge's result.
+        _, result = self.order(signer, "/api/v1/fleet/rollback", {"to": 999, "targets": "lyon/press-s"})
+        self.assertFalse(result["succeeded"], result)
+        self.assertEqual(result["edges"][0]["code"], "unknown_revision", result)
 
 
 @h.ironbridge_only("the fleet controller is an Ironbridge feature")
@@ -310,6 +404,28 @@ class ControllerAloneTest(h.IBTestCase):
         code, out, _ = self.fleet("list")
         self.assertEqual(code, 0)
         self.assertIn("no edge has published its state", out)
+
+    def test_a_controller_node_exits_0_on_sigterm_while_its_broker_does_not_answer(self):
+        # A cloud broker behind a stalled link: it accepts the connection and never answers.
+        silent = socket.socket()
+        self.addCleanup(silent.close)
+        silent.bind((h.HOST, 0))
+        silent.listen(4)
+        node = self.start_broker(extra_toml='[fleet_controller]\nbroker = "127.0.0.1:%d"\n' % silent.getsockname()[1])
+        accepted = []
+        silent.settimeout(10)
+        accepted.append(silent.accept()[0])  # the controller is waiting for its CONNACK
+        self.addCleanup(accepted[0].close)
+        proc = node.proc
+        started = time.monotonic()
+        os.kill(proc.pid, signal.SIGTERM)
+        # A bound on hanging, not a speed figure: before, it waited out the 10 s connect.
+        try:
+            code = proc.wait(8)
+        except subprocess.TimeoutExpired:
+            self.fail("the node did not exit within 8 s of SIGTERM")
+        self.assertEqual(code, 0, node.log_text())
+        self.assertLess(time.monotonic() - started, 8)
 
     def test_an_unreachable_broker_exits_2(self):
         code, out, err = self.fleet("list", port=h.free_port())

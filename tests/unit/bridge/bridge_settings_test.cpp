@@ -62,7 +62,8 @@ qos = 2
     EXPECT_EQ(b.servers[2].host, "::1");
     EXPECT_EQ(b.servers[2].port, 1884);
     EXPECT_EQ(b.protocol, 4);
-    EXPECT_EQ(b.client_id, "ironbridge-cloud");
+    // None given: the node's default, made when the bridge connects (default_client_id).
+    EXPECT_EQ(b.client_id, "");
     EXPECT_EQ(b.inflight, 32u);
     EXPECT_EQ(b.max_queue_bytes, 2048u);
     EXPECT_EQ(b.max_queue_age.count(), 3600);
