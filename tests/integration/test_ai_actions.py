@@ -237,6 +237,8 @@ publish = { topic = "secure-verdicts/${device}", payload = "${ref}:${score}" }
                          sorted(("%s-%d" % (d, s), s, e, delay) for d, s, e, delay in rows))
         pub.publish("secure/cam3", image("cam3-1", "cam3", 0.5), qos=1)
         self.assertEqual(sub.expect_message(10).payload, b"cam3-1:0.25")
+        # The server's line about the request is read by another thread and may come after the answer.
+        self.wait_for(lambda: secure.requests(), "the request's line from the TLS server")
         self.assertEqual(secure.requests()[0]["ref"], "cam3-1")
         self.assertEqual(self.rule(b, "inspect")["actions"][0]["done"], len(rows))
 
