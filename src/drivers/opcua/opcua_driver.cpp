@@ -11,6 +11,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <unordered_map>
 
 #include "core/json_writer.hpp"
 #include "core/log.hpp"
@@ -140,17 +141,25 @@ ClientConfig client_config(const DeviceConfig& device, const std::string& pki_di
     return c;
 }
 
-// One tag of the device, in the device's flat order (group by group).
+// One tag of the device, in the device's flat order (group by group). Kept
+// small: a device may monitor tens of thousands of items. The address stays
+// in the tag's config as the user wrote it and is parsed again at each
+// connect (nsu= and browse paths are resolved then anyway); why a node could
+// not be resolved is kept aside (OpcUaDriver::unresolved_), for the few tags
+// that have a reason.
 struct TagPlan {
+    std::optional<NodeId> node;  // resolved at each connect
     uint32_t group = 0;
     uint32_t index = 0;  // in its group
-    bool readable = false;
-    ExpandedNodeId address;
-    std::optional<RelativePath> path;  // a browse path from the Objects folder, instead of `address`
-    std::optional<NodeId> node;  // resolved at each connect
-    std::string unresolved;      // why `node` is empty
     std::optional<BuiltinType> write_type;  // the node's DataType, read at the first write
+    bool readable = false;
+    bool by_path = false;  // the address is a browse path from the Objects folder
 };
+
+// What each monitored item costs the driver: its plan and its slot in the
+// group's pending reading (bench/opcua.sh MODE=memory measures the whole
+// process, BENCHMARKS.md accounts for the rest). Issue 13's budget is 300 bytes.
+static_assert(sizeof(TagPlan) + sizeof(TagReading) <= 200, "the per-item structures grew: see BENCHMARKS.md");
 
 struct GroupState {
     bool subscribe = false;
@@ -195,13 +204,7 @@ public:
                 plan.group = g;
                 plan.index = t;
                 plan.readable = readable(group.tags[t].access);
-                // The loader checked every address; one that fails here would be a bug there.
-                const std::string& address = group.tags[t].address;
-                if (is_browse_path(address)) {
-                    if (auto p = parse_browse_path(address)) plan.path = std::move(*p);
-                } else if (auto a = parse_expanded_node_id(address)) {
-                    plan.address = std::move(*a);
-                }
+                plan.by_path = is_browse_path(group.tags[t].address);
                 tags_.push_back(std::move(plan));
             }
             groups_.push_back(std::move(state));
@@ -249,7 +252,7 @@ public:
                 continue;
             }
             if (!t.node) {
-                r.fail(static_cast<uint16_t>(TagErrc::DeviceStatus), t.unresolved);
+                r.fail(static_cast<uint16_t>(TagErrc::DeviceStatus), unresolved(k));
                 continue;
             }
             batch.push_back(read_id(*t.node));
@@ -357,6 +360,14 @@ private:
         return "disconnected: " + (last_error_.empty() ? std::string("connecting") : last_error_);
     }
 
+    const std::string& address_of(const TagPlan& t) const { return config_.groups[t.group].tags[t.index].address; }
+
+    // Why tag k has no node since the last connect.
+    std::string unresolved(size_t k) const {
+        auto it = unresolved_.find(k);
+        return it != unresolved_.end() ? it->second : "BadNodeIdUnknown";
+    }
+
     // Callbacks check their captured `alive` first: a closing link (close_session)
     // may answer after the driver is gone.
     bool current(uint64_t generation) const { return generation == generation_ && link_ != nullptr; }
@@ -431,13 +442,21 @@ private:
             if (const auto* uris = std::get_if<std::vector<std::string>>(&(*r)[0].value.values)) namespaces_ = *uris;
             read_batch_ = limit_of((*r)[1]);
             monitor_batch_ = limit_of((*r)[2]);
-            for (TagPlan& t : tags_) {
+            unresolved_.clear();
+            for (size_t k = 0; k < tags_.size(); ++k) {
+                TagPlan& t = tags_[k];
                 t.node.reset();
                 t.write_type.reset();
-                if (t.path) continue;
-                auto node = resolve(t.address, namespaces_);
+                if (t.by_path) continue;
+                // The loader checked every address (check_tag_address).
+                auto address = parse_expanded_node_id(address_of(t));
+                if (!address) {
+                    unresolved_[k] = "BadNodeIdInvalid: " + std::string(address.error().message);
+                    continue;
+                }
+                auto node = resolve(*address, namespaces_);
                 if (node) t.node = std::move(*node);
-                else t.unresolved = "BadNodeIdUnknown: " + std::string(node.error().message);
+                else unresolved_[k] = "BadNodeIdUnknown: " + std::string(node.error().message);
             }
             follow_paths(generation, 0);
         });
@@ -452,8 +471,13 @@ private:
         std::vector<size_t> batch;
         size_t k = from;
         for (; k < tags_.size() && batch.size() < read_batch_; ++k) {
-            if (!tags_[k].path) continue;
-            request.browse_paths.push_back(BrowsePath{numeric_node(0, kObjectsFolder), *tags_[k].path});
+            if (!tags_[k].by_path) continue;
+            auto path = parse_browse_path(address_of(tags_[k]));  // checked by the loader
+            if (!path) {
+                unresolved_[k] = "BadBrowseNameInvalid: " + std::string(path.error().message);
+                continue;
+            }
+            request.browse_paths.push_back(BrowsePath{numeric_node(0, kObjectsFolder), std::move(*path)});
             batch.push_back(k);
         }
         if (batch.empty()) return session_ready(generation);
@@ -473,7 +497,7 @@ private:
                         }
                     }
                     if (is_good(result.status_code) && whole != nullptr) t.node = whole->target_id.node;
-                    else t.unresolved = describe(is_bad(result.status_code) ? result.status_code : status::BadNoMatch);
+                    else unresolved_[batch[i]] = describe(is_bad(result.status_code) ? result.status_code : status::BadNoMatch);
                 }
                 follow_paths(generation, next);
             });
@@ -709,7 +733,7 @@ private:
                 continue;
             }
             if (!t.node) {
-                results[i] = tag_error(TagErrc::DeviceStatus, t.unresolved);
+                results[i] = tag_error(TagErrc::DeviceStatus, unresolved(k));
                 continue;
             }
             if (!t.write_type) {
@@ -797,7 +821,7 @@ private:
             TagPlan& t = tags_[k];
             if (!t.readable) continue;
             if (!t.node) {
-                group.pending[t.index].fail(static_cast<uint16_t>(TagErrc::DeviceStatus), t.unresolved);
+                group.pending[t.index].fail(static_cast<uint16_t>(TagErrc::DeviceStatus), unresolved(k));
                 group.has_news = true;
                 continue;
             }
@@ -1112,6 +1136,7 @@ private:
     std::vector<GroupState> groups_;
     std::shared_ptr<ClientLink> link_;
     std::vector<std::string> namespaces_;
+    std::unordered_map<size_t, std::string> unresolved_;  // tag → why it has no node
     size_t read_batch_ = kDefaultBatch;
     size_t monitor_batch_ = kDefaultBatch;
     std::map<uint32_t, uint32_t> subscription_groups_;  // subscription id → group
