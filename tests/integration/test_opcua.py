@@ -135,7 +135,8 @@ def published_tick(chunk):
 class TcpRelay:
     """A TCP relay on 127.0.0.1 between Ironbridge and the server: cut() closes
     the connections going through it (the network failing, the server still
-    up); new connections go through again at once. drop_notification()
+    up); new connections go through again at once, or after hold_down()'s
+    seconds of refusing them (a longer outage). drop_notification()
     swallows the next PublishResponse that carries a Tick and cuts the
     connection right after, so the client never saw that message. What the
     server sends is forwarded chunk by chunk (UACP frames). One thread,
@@ -154,6 +155,7 @@ class TcpRelay:
         self.cut_requested = False
         self.drop_armed = False
         self.dropped = None  # (sequence number, tick) of the swallowed message
+        self.refuse_until = 0.0  # time.monotonic() before which connections are closed at once
         self.running = True
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -194,6 +196,9 @@ class TcpRelay:
             for sock in ready:
                 if sock is self.listener:
                     client, _ = self.listener.accept()
+                    if time.monotonic() < self.refuse_until:
+                        client.close()
+                        continue
                     server = socket.create_connection(("127.0.0.1", self.target), timeout=5)
                     with self.lock:
                         self.pairs[client], self.pairs[server] = server, client
@@ -225,6 +230,11 @@ class TcpRelay:
         with self.lock:
             self.cut_requested = True
         h.wait_until(lambda: not self.cut_requested, 5)
+
+    def hold_down(self, seconds):
+        """Cuts, then refuses new connections for `seconds`."""
+        self.refuse_until = time.monotonic() + seconds
+        self.cut()
 
     def drop_notification(self, timeout=10):
         """Swallows the next PublishResponse with a Tick and cuts; returns its
@@ -560,6 +570,52 @@ class LinkResilienceTest(OpcUaCase):
                     return float(line.split()[-1]) >= 1
             return False
         self.assertTrue(h.wait_until(republished, 10), "ib_device_republishes_total{device=\"gap\"} stayed 0")
+
+    def test_d_subscriptions_outlive_a_timed_out_session_and_move_to_the_new_one(self):
+        server = self.server
+        relay = TcpRelay(server.port)
+        self.addCleanup(relay.stop)
+        # The server's count of subscriptions ever made (i=2286,
+        # ServerDiagnosticsSummary.CumulatedSubscriptionCount), read directly.
+        watch = {"name": "watch", "driver": "opcua", "endpoint": server.endpoint(), "security_policy": "None",
+                 "groups": [{"name": "g", "mode": "poll", "interval_ms": 100,
+                             "tags": [{"name": "made", "address": "i=2286"}]}]}
+        b, made, _ = self.node_with(watch)
+        # node-opcua moves subscriptions between sessions of one user name (an
+        # anonymous one only on a secured channel); the password is encrypted
+        # with the server's key, whose certificate is trusted on first use.
+        device = ua_device(server, [{"name": "sub", "interval_ms": 100, "tags": [ua_tag("tick", "s=Line1.Tick")]}],
+                           name="moved")
+        device.update({"endpoint": "opc.tcp://127.0.0.1:%d/UA/Ironbridge" % relay.port, "username": "operator",
+                       "password": "s3cret", "trust_on_first_use": True,
+                       "session_timeout_ms": 2000})
+        r = Readings(self, b, "moved")
+        status = Watch(self, b, "ib/status/moved")
+        code, body = http_json(b, "POST", "/api/v1/devices", device)
+        self.assertEqual(code, 201, body)
+        status.next(lambda d: d.get("state") == "connected", 15, "connected")
+        r.next(lambda d: "tick" in d.get("values", {}), what="a tick")
+        made.drain()
+        before = made.next(lambda d: "made" in d.get("values", {}))["values"]["made"]
+
+        # Down for longer than the session's timeout: the server closes the
+        # session, and its subscription waits for a new owner.
+        relay.hold_down(5)
+        status.next(lambda d: d.get("state") == "reconnecting", 15, "reconnecting")
+        status.next(lambda d: d.get("state") == "connected", 20, "connected after the outage")
+        r.drain()
+        r.next(lambda d: "tick" in d.get("values", {}), 10, "a tick after the outage")
+        made.drain()
+        after = made.next(lambda d: "made" in d.get("values", {}))["values"]["made"]
+        self.assertEqual(after, before, "the subscription was made anew instead of moved")
+
+        def transferred():
+            _, _, body = b.http_get("/metrics")
+            for line in body.decode().splitlines():
+                if line.startswith("ib_device_subscription_transfers_total") and 'device="moved"' in line:
+                    return float(line.split()[-1]) >= 1
+            return False
+        self.assertTrue(h.wait_until(transferred, 10), "ib_device_subscription_transfers_total stayed 0")
 
     def test_b_a_server_that_announces_its_shutdown_is_left_before_it_goes(self):
         server = self.server

@@ -124,6 +124,7 @@ ClientConfig client_config(const DeviceConfig& device, const std::string& pki_di
     c.endpoint_url = device.opcua.endpoint;
     c.timeout = device.timeout;
     c.session_name = "ironbridge:" + device.name;
+    c.session_timeout_ms = device.opcua.session_timeout_ms;
     c.security.policy = policy_of(device.opcua.security_policy);
     c.security.mode = mode_of(device.opcua.security_mode);
     c.security.pki_dir = pki_dir;
@@ -387,7 +388,8 @@ private:
                 if (!r) return connect_failed(r.error().message);
                 resume_.reset();
                 if (link_->resumed()) return after_resume(generation);
-                forget_subscriptions();
+                // A new session: the old one's subscriptions, if any, are
+                // offered to it once the tags are resolved (session_ready).
                 after_session(generation);
             },
             resume_);
@@ -525,9 +527,49 @@ private:
     // watch starts, and the subscribe groups get their subscriptions.
     void session_ready(uint64_t generation) {
         now_connected(generation);
+        if (!subscription_groups_.empty()) return transfer_subscriptions(generation);
+        subscribe_missing(generation);
+    }
+
+    // Subscriptions for the subscribe groups that have none.
+    void subscribe_missing(uint64_t generation) {
         for (uint32_t g = 0; g < groups_.size(); ++g) {
-            if (groups_[g].subscribe && readable_tags(g)) subscribe(generation, g);
+            if (groups_[g].subscribe && groups_[g].subscription_id == 0 && readable_tags(g)) subscribe(generation, g);
         }
+    }
+
+    // The old session could not be taken over (the server closed it, e.g. on
+    // its timeout) but its subscriptions may live on at the server, with
+    // their monitored items and unacknowledged messages: P4 §5.13.7 moves them
+    // to the new session, the first Publish carrying every item's current
+    // value, and a gap in their sequence numbers is asked for again
+    // (on_publish). What did not move (BadSubscriptionIdInvalid after a
+    // restart, BadUserAccessDenied, a server without the service) is made anew.
+    void transfer_subscriptions(uint64_t generation) {
+        TransferSubscriptionsRequest request;
+        for (const auto& [id, g] : subscription_groups_) request.subscription_ids.push_back(id);
+        request.send_initial_values = true;
+        const std::vector<uint32_t> ids = request.subscription_ids;
+        ++stats_.requests;
+        link_->call(std::move(request), [this, generation, ids, alive = alive_](ClientResult<Response> r) {
+            if (!*alive || !current(generation)) return;
+            if (!r && link_is_gone(r.error().status)) return link_lost("TransferSubscriptions failed: " + r.error().message);
+            const auto* moved = r ? std::get_if<TransferSubscriptionsResponse>(&*r) : nullptr;
+            for (size_t i = 0; i < ids.size(); ++i) {
+                if (moved != nullptr && i < moved->results.size() && is_good(moved->results[i].status_code)) {
+                    ++stats_.transfers;
+                    continue;
+                }
+                GroupState& group = groups_[subscription_groups_[ids[i]]];
+                group.subscription_id = 0;
+                group.last_sequence = 0;
+                subscription_groups_.erase(ids[i]);
+            }
+            subscribe_missing(generation);
+            if (!subscription_groups_.empty()) {
+                while (publishes_out_ < kPublishesOutstanding) publish(generation);
+            }
+        });
     }
 
     void now_connected(uint64_t generation) {
@@ -786,8 +828,11 @@ private:
         request.requested_publishing_interval = static_cast<double>(interval.count());
         const auto keep_alive = std::max<int64_t>(1, kKeepAliveTarget / interval);
         request.requested_max_keep_alive_count = static_cast<uint32_t>(keep_alive);
-        // P4 §5.13.2.2: the lifetime count is at least three keep-alive counts.
-        request.requested_lifetime_count = static_cast<uint32_t>(keep_alive * 6);
+        // P4 §5.13.2.2: the lifetime count is at least three keep-alive counts;
+        // and the subscription outlives a session that timed out, so a new
+        // session can take it over (transfer_subscriptions).
+        const int64_t outlive = 2 * static_cast<int64_t>(client_config_.session_timeout_ms) / interval.count() + 1;
+        request.requested_lifetime_count = static_cast<uint32_t>(std::max<int64_t>(keep_alive * 6, outlive));
         ++stats_.requests;
         link_->call(std::move(request), [this, generation, g, alive = alive_](ClientResult<Response> r) {
             if (!*alive || !current(generation)) return;
@@ -893,9 +938,7 @@ private:
 
     void resubscribe(uint64_t generation) {
         forget_subscriptions();
-        for (uint32_t g = 0; g < groups_.size(); ++g) {
-            if (groups_[g].subscribe && readable_tags(g)) subscribe(generation, g);
-        }
+        subscribe_missing(generation);
     }
 
     // P4 §5.13.1.1: messages are numbered one by one per subscription; a
