@@ -234,7 +234,10 @@ public:
 
     bool pushes(uint32_t group) const override { return group < groups_.size() && groups_[group].subscribe; }
 
-    const DriverStats& stats() const override { return stats_; }
+    const DriverStats& stats() const override {
+        stats_.renewals = renewals_of_old_links_ + (link_ ? link_->renewals() : 0);
+        return stats_;
+    }
 
     // ------------------------------------------------------------------ reads
     void read(uint32_t group, std::span<TagReading> out, ReadDone done) override {
@@ -673,6 +676,7 @@ private:
             g.held.clear();
         }
         if (auto old = std::move(link_)) {
+            renewals_of_old_links_ += old->renewals();
             old->abort(why);
             asio::post(io_, [old] {});
         }
@@ -697,6 +701,7 @@ private:
     void close_session() {
         connected_ = false;
         auto old = std::move(link_);
+        renewals_of_old_links_ += old->renewals();
         drop_link("the device was stopped");
         old->close();
         auto linger = std::make_shared<asio::steady_timer>(io_);
@@ -1194,7 +1199,8 @@ private:
     uint64_t generation_ = 0;
     ReconnectBackoff backoff_;
     std::string last_error_;
-    DriverStats stats_;
+    mutable DriverStats stats_;  // stats() adds the link's renewals
+    uint64_t renewals_of_old_links_ = 0;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
