@@ -380,7 +380,7 @@ int run_node(const std::string& config_path) {
         ib::app::add_bridge_routes(*http, bridges, bridges_loop);
         ib::app::add_rule_routes(*http, rules, rules_loop);
         if (*fleet) (*fleet)->add_routes(*http, bridges_loop);
-        ib::app::add_opcua_routes(*http, cfg->data_dir + "/pki");
+        ib::app::add_opcua_routes(*http, cfg->data_dir + "/pki", devices_loop);
         if (files) {
             ib::app::add_file_routes(*http, *files, api_loop);
             http->add_metrics([&files](ib::MetricSink& sink) { files->collect_metrics(sink); });

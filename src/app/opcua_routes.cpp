@@ -37,21 +37,26 @@ api::HttpResponse moved(const Pki& pki, std::string_view thumbprint, bool trust)
 
 }  // namespace
 
-void add_opcua_routes(api::HttpServer& server, std::string pki_dir) {
-    server.route("GET", "/api/v1/opcua/certificates", [pki_dir](const api::HttpRequest&) {
-        api::HttpResponse r;
-        JsonWriter w(r.body);
-        w.begin_array();
-        for (const CertificateInfo& c : Pki(pki_dir).list()) write_certificate(w, c);
-        w.end_array();
-        return r;
-    });
-    server.route("POST", "/api/v1/opcua/certificates/{thumbprint}/trust", [pki_dir](const api::HttpRequest& req) {
-        return moved(Pki(pki_dir), req.param("thumbprint"), true);
-    });
-    server.route("POST", "/api/v1/opcua/certificates/{thumbprint}/reject", [pki_dir](const api::HttpRequest& req) {
-        return moved(Pki(pki_dir), req.param("thumbprint"), false);
-    });
+void add_opcua_routes(api::HttpServer& server, std::string pki_dir, boost::asio::io_context& devices_loop) {
+    server.route(
+        "GET", "/api/v1/opcua/certificates",
+        [pki_dir](const api::HttpRequest&) {
+            api::HttpResponse r;
+            JsonWriter w(r.body);
+            w.begin_array();
+            for (const CertificateInfo& c : Pki(pki_dir).list()) write_certificate(w, c);
+            w.end_array();
+            return r;
+        },
+        &devices_loop);
+    server.route(
+        "POST", "/api/v1/opcua/certificates/{thumbprint}/trust",
+        [pki_dir](const api::HttpRequest& req) { return moved(Pki(pki_dir), req.param("thumbprint"), true); },
+        &devices_loop);
+    server.route(
+        "POST", "/api/v1/opcua/certificates/{thumbprint}/reject",
+        [pki_dir](const api::HttpRequest& req) { return moved(Pki(pki_dir), req.param("thumbprint"), false); },
+        &devices_loop);
 }
 
 }  // namespace ib::app

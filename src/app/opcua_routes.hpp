@@ -6,13 +6,19 @@
 
 #include <string>
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace ib::api {
 class HttpServer;
 }
 
 namespace ib::app {
 
-// `pki_dir`: the OPC UA client's pki folder. Handlers read a few small files.
-void add_opcua_routes(api::HttpServer& server, std::string pki_dir);
+// `pki_dir`: the OPC UA client's pki folder. The handlers read and move its
+// files, so they run on `devices_loop` (where the OPC UA devices use the same
+// folder) rather than on the API's loop, which serves every other request.
+void add_opcua_routes(api::HttpServer& server, std::string pki_dir, boost::asio::io_context& devices_loop);
 
 }  // namespace ib::app

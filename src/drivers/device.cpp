@@ -416,6 +416,10 @@ void Device::collect_metrics(MetricSink& sink) const {
             static_cast<double>(s.notifications), labels);
         add("ib_device_republishes_total", "Notifications asked for again after a gap.", MetricType::Counter,
             static_cast<double>(s.republishes), labels);
+        add("ib_device_subscription_transfers_total", "Subscriptions a new session took over (TransferSubscriptions).",
+            MetricType::Counter, static_cast<double>(s.transfers), labels);
+        add("ib_device_channel_renewals_total", "Secure channel tokens renewed.", MetricType::Counter,
+            static_cast<double>(s.renewals), labels);
     }
 }
 

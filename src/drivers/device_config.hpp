@@ -82,6 +82,9 @@ struct OpcUaSettings {
     std::string user_certificate;  // PEM file: log in with an X.509 user certificate
     std::string user_key;          // its PEM private key
     bool trust_on_first_use = false;
+    // Asked of the server in CreateSession; its subscriptions are asked to
+    // live twice as long, so a new session can take them over.
+    uint32_t session_timeout_ms = 60000;
 };
 
 // The host and port of "opc.tcp://host[:port][/path]" (port 4840 when absent);

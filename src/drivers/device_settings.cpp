@@ -215,6 +215,15 @@ const std::vector<Field<DeviceConfig>>& device_fields() {
              return std::string();
          },
          [](const DeviceConfig& d) { return std::string(d.opcua.trust_on_first_use ? "true" : "false"); }},
+        {"session_timeout_ms", Kind::Integer, "60000",
+         "OPC UA: the session timeout asked of the server (it may revise it); the subscriptions are asked to live twice "
+         "as long, so a new session can take them over (TransferSubscriptions) when the old one timed out.",
+         1000, 3600000,
+         [](DeviceConfig& d, const toml::node& n) {
+             d.opcua.session_timeout_ms = static_cast<uint32_t>(integer(n));
+             return std::string();
+         },
+         [](const DeviceConfig& d) { return std::to_string(d.opcua.session_timeout_ms); }},
     };
     return f;
 }

@@ -74,6 +74,8 @@ struct DriverStats {
     double round_trip_seconds_sum = 0;
     uint64_t notifications = 0;  // values a subscribing driver was sent
     uint64_t republishes = 0;    // notifications asked for again after a gap
+    uint64_t transfers = 0;      // subscriptions a new session took over from a lost one
+    uint64_t renewals = 0;       // secure channel tokens renewed
 };
 
 class DriverEvents {

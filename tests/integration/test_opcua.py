@@ -12,6 +12,7 @@ import os
 import select
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -97,10 +98,49 @@ class OpcUaServer:
             return f.read().decode("utf-8", "replace")
 
 
+def published_tick(chunk):
+    """(sequence number, first value) of a PublishResponse chunk on a None
+    channel whose notification message carries a DataChangeNotification with
+    a UInt32 first value (the Tick); None for any other chunk, a keep-alive,
+    or a header this reader does not follow (then it is not dropped)."""
+    if len(chunk) < 52 or chunk[:4] != b"MSGF" or chunk[24:28] != b"\x01\x00" + struct.pack("<H", 829):
+        return None
+    # ResponseHeader: timestamp, handle, result, then no diagnostics, an empty
+    # string table and no additional header, as node-opcua sends it.
+    if chunk[44] != 0 or struct.unpack_from("<i", chunk, 45)[0] > 0 or chunk[49:52] != b"\x00\x00\x00":
+        return None
+    try:
+        p = 52 + 4  # subscription id
+        available = max(0, struct.unpack_from("<i", chunk, p)[0])
+        p += 4 + 4 * available + 1  # available sequence numbers, moreNotifications
+        sequence, = struct.unpack_from("<I", chunk, p)
+        p += 4 + 8  # sequence number, publish time
+        if struct.unpack_from("<i", chunk, p)[0] < 1:
+            return None  # a keep-alive
+        p += 4
+        # ExtensionObject DataChangeNotification (i=811), binary body.
+        if chunk[p:p + 5] != b"\x01\x00" + struct.pack("<H", 811) + b"\x01":
+            return None
+        p += 5 + 4
+        if struct.unpack_from("<i", chunk, p)[0] < 1:
+            return None
+        p += 4 + 4  # item count, client handle
+        if not chunk[p] & 1 or chunk[p + 1] != 7:  # a value, of type UInt32
+            return None
+        return sequence, struct.unpack_from("<I", chunk, p + 2)[0]
+    except (struct.error, IndexError):
+        return None
+
+
 class TcpRelay:
     """A TCP relay on 127.0.0.1 between Ironbridge and the server: cut() closes
     the connections going through it (the network failing, the server still
-    up); new connections go through again at once. One thread, stopped by stop()."""
+    up); new connections go through again at once, or after hold_down()'s
+    seconds of refusing them (a longer outage). drop_notification()
+    swallows the next PublishResponse that carries a Tick and cuts the
+    connection right after, so the client never saw that message. What the
+    server sends is forwarded chunk by chunk (UACP frames). One thread,
+    stopped by stop()."""
 
     def __init__(self, target_port):
         self.target = target_port
@@ -110,48 +150,100 @@ class TcpRelay:
         self.listener.listen(8)
         self.port = self.listener.getsockname()[1]
         self.pairs = {}  # socket -> its other end
+        self.from_server = {}  # server-side socket -> bytes of an incomplete chunk
         self.lock = threading.Lock()
         self.cut_requested = False
+        self.drop_armed = False
+        self.dropped = None  # (sequence number, tick) of the swallowed message
+        self.refuse_until = 0.0  # time.monotonic() before which connections are closed at once
         self.running = True
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
+
+    def _close_all(self):
+        for sock in self.pairs:
+            sock.close()
+        self.pairs.clear()
+        self.from_server.clear()
+
+    def _server_chunks(self, sock, data):
+        """Complete chunks from the server, in order, to forward; None when a
+        chunk was dropped (the connection is then cut)."""
+        buf = self.from_server[sock] + data
+        out = []
+        while len(buf) >= 8:
+            size = struct.unpack_from("<I", buf, 4)[0]
+            if len(buf) < size:
+                break
+            chunk, buf = buf[:size], buf[size:]
+            if self.drop_armed:
+                tick = published_tick(chunk)
+                if tick is not None:
+                    self.dropped, self.drop_armed = tick, False
+                    return out, True
+            out.append(chunk)
+        self.from_server[sock] = buf
+        return out, False
 
     def _run(self):
         while self.running:
             with self.lock:
                 if self.cut_requested:
-                    for sock in self.pairs:
-                        sock.close()
-                    self.pairs.clear()
+                    self._close_all()
                     self.cut_requested = False
                 watched = [self.listener] + list(self.pairs)
             ready, _, _ = select.select(watched, [], [], 0.05)
             for sock in ready:
                 if sock is self.listener:
                     client, _ = self.listener.accept()
+                    if time.monotonic() < self.refuse_until:
+                        client.close()
+                        continue
                     server = socket.create_connection(("127.0.0.1", self.target), timeout=5)
                     with self.lock:
                         self.pairs[client], self.pairs[server] = server, client
+                        self.from_server[server] = b""
                     continue
                 other = self.pairs.get(sock)
                 if other is None:
                     continue
+                cut = False
                 try:
                     data = sock.recv(65536)
-                    if data:
+                    if data and sock in self.from_server:
+                        with self.lock:
+                            chunks, cut = self._server_chunks(sock, data)
+                        for chunk in chunks:
+                            other.sendall(chunk)
+                    elif data:
                         other.sendall(data)
                 except OSError:
                     data = b""
-                if not data:
+                if not data or cut:
                     with self.lock:
                         for s in (sock, other):
                             s.close()
                             self.pairs.pop(s, None)
+                            self.from_server.pop(s, None)
 
     def cut(self):
         with self.lock:
             self.cut_requested = True
         h.wait_until(lambda: not self.cut_requested, 5)
+
+    def hold_down(self, seconds):
+        """Cuts, then refuses new connections for `seconds`."""
+        self.refuse_until = time.monotonic() + seconds
+        self.cut()
+
+    def drop_notification(self, timeout=10):
+        """Swallows the next PublishResponse with a Tick and cuts; returns its
+        (sequence number, tick)."""
+        with self.lock:
+            self.dropped, self.drop_armed = None, True
+        if not h.wait_until(lambda: self.dropped is not None, timeout):
+            raise AssertionError("no PublishResponse with a Tick passed the relay within %d s" % timeout)
+        return self.dropped
 
     def stop(self):
         self.running = False
@@ -452,6 +544,78 @@ class LinkResilienceTest(OpcUaCase):
         sessions.drain()
         after = sessions.next(lambda d: "sessions" in d.get("values", {}))["values"]["sessions"]
         self.assertEqual(after, before)
+
+    def test_c_a_notification_lost_with_the_connection_is_asked_for_again(self):
+        server = self.server
+        relay = TcpRelay(server.port)
+        self.addCleanup(relay.stop)
+        device = ua_device(server, [{"name": "sub", "interval_ms": 100, "tags": [ua_tag("tick", "s=Line1.Tick")]}],
+                           name="gap")
+        device["endpoint"] = "opc.tcp://127.0.0.1:%d/UA/Ironbridge" % relay.port
+        b, r, status = self.node_with(device)
+        status.next(lambda d: d.get("state") == "connected", 15, "connected")
+        r.next(lambda d: "tick" in d.get("values", {}), what="a tick")
+        # The server sent the message; the client never got it: the connection
+        # broke right there. The session lives on, and with it the message in
+        # the server's retransmission queue, until it is acknowledged.
+        _, lost_tick = relay.drop_notification()
+        status.next(lambda d: d.get("state") == "reconnecting", 15, "reconnecting after the lost message")
+        status.next(lambda d: d.get("state") == "connected", 15, "connected again")
+        r.next(lambda d: d.get("values", {}).get("tick") == lost_tick, 15, "the lost tick %d" % lost_tick)
+
+        def republished():
+            _, _, body = b.http_get("/metrics")
+            for line in body.decode().splitlines():
+                if line.startswith("ib_device_republishes_total") and 'device="gap"' in line:
+                    return float(line.split()[-1]) >= 1
+            return False
+        self.assertTrue(h.wait_until(republished, 10), "ib_device_republishes_total{device=\"gap\"} stayed 0")
+
+    def test_d_subscriptions_outlive_a_timed_out_session_and_move_to_the_new_one(self):
+        server = self.server
+        relay = TcpRelay(server.port)
+        self.addCleanup(relay.stop)
+        # The server's count of subscriptions ever made (i=2286,
+        # ServerDiagnosticsSummary.CumulatedSubscriptionCount), read directly.
+        watch = {"name": "watch", "driver": "opcua", "endpoint": server.endpoint(), "security_policy": "None",
+                 "groups": [{"name": "g", "mode": "poll", "interval_ms": 100,
+                             "tags": [{"name": "made", "address": "i=2286"}]}]}
+        b, made, _ = self.node_with(watch)
+        # node-opcua moves subscriptions between sessions of one user name (an
+        # anonymous one only on a secured channel); the password is encrypted
+        # with the server's key, whose certificate is trusted on first use.
+        device = ua_device(server, [{"name": "sub", "interval_ms": 100, "tags": [ua_tag("tick", "s=Line1.Tick")]}],
+                           name="moved")
+        device.update({"endpoint": "opc.tcp://127.0.0.1:%d/UA/Ironbridge" % relay.port, "username": "operator",
+                       "password": "s3cret", "trust_on_first_use": True,
+                       "session_timeout_ms": 2000})
+        r = Readings(self, b, "moved")
+        status = Watch(self, b, "ib/status/moved")
+        code, body = http_json(b, "POST", "/api/v1/devices", device)
+        self.assertEqual(code, 201, body)
+        status.next(lambda d: d.get("state") == "connected", 15, "connected")
+        r.next(lambda d: "tick" in d.get("values", {}), what="a tick")
+        made.drain()
+        before = made.next(lambda d: "made" in d.get("values", {}))["values"]["made"]
+
+        # Down for longer than the session's timeout: the server closes the
+        # session, and its subscription waits for a new owner.
+        relay.hold_down(5)
+        status.next(lambda d: d.get("state") == "reconnecting", 15, "reconnecting")
+        status.next(lambda d: d.get("state") == "connected", 20, "connected after the outage")
+        r.drain()
+        r.next(lambda d: "tick" in d.get("values", {}), 10, "a tick after the outage")
+        made.drain()
+        after = made.next(lambda d: "made" in d.get("values", {}))["values"]["made"]
+        self.assertEqual(after, before, "the subscription was made anew instead of moved")
+
+        def transferred():
+            _, _, body = b.http_get("/metrics")
+            for line in body.decode().splitlines():
+                if line.startswith("ib_device_subscription_transfers_total") and 'device="moved"' in line:
+                    return float(line.split()[-1]) >= 1
+            return False
+        self.assertTrue(h.wait_until(transferred, 10), "ib_device_subscription_transfers_total stayed 0")
 
     def test_b_a_server_that_announces_its_shutdown_is_left_before_it_goes(self):
         server = self.server

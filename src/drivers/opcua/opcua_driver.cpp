@@ -11,6 +11,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <unordered_map>
 
 #include "core/json_writer.hpp"
 #include "core/log.hpp"
@@ -123,6 +124,7 @@ ClientConfig client_config(const DeviceConfig& device, const std::string& pki_di
     c.endpoint_url = device.opcua.endpoint;
     c.timeout = device.timeout;
     c.session_name = "ironbridge:" + device.name;
+    c.session_timeout_ms = device.opcua.session_timeout_ms;
     c.security.policy = policy_of(device.opcua.security_policy);
     c.security.mode = mode_of(device.opcua.security_mode);
     c.security.pki_dir = pki_dir;
@@ -140,17 +142,25 @@ ClientConfig client_config(const DeviceConfig& device, const std::string& pki_di
     return c;
 }
 
-// One tag of the device, in the device's flat order (group by group).
+// One tag of the device, in the device's flat order (group by group). Kept
+// small: a device may monitor tens of thousands of items. The address stays
+// in the tag's config as the user wrote it and is parsed again at each
+// connect (nsu= and browse paths are resolved then anyway); why a node could
+// not be resolved is kept aside (OpcUaDriver::unresolved_), for the few tags
+// that have a reason.
 struct TagPlan {
+    std::optional<NodeId> node;  // resolved at each connect
     uint32_t group = 0;
     uint32_t index = 0;  // in its group
-    bool readable = false;
-    ExpandedNodeId address;
-    std::optional<RelativePath> path;  // a browse path from the Objects folder, instead of `address`
-    std::optional<NodeId> node;  // resolved at each connect
-    std::string unresolved;      // why `node` is empty
     std::optional<BuiltinType> write_type;  // the node's DataType, read at the first write
+    bool readable = false;
+    bool by_path = false;  // the address is a browse path from the Objects folder
 };
+
+// What each monitored item costs the driver: its plan and its slot in the
+// group's pending reading (bench/opcua.sh MODE=memory measures the whole
+// process, BENCHMARKS.md accounts for the rest). Issue 13's budget is 300 bytes.
+static_assert(sizeof(TagPlan) + sizeof(TagReading) <= 200, "the per-item structures grew: see BENCHMARKS.md");
 
 struct GroupState {
     bool subscribe = false;
@@ -195,13 +205,7 @@ public:
                 plan.group = g;
                 plan.index = t;
                 plan.readable = readable(group.tags[t].access);
-                // The loader checked every address; one that fails here would be a bug there.
-                const std::string& address = group.tags[t].address;
-                if (is_browse_path(address)) {
-                    if (auto p = parse_browse_path(address)) plan.path = std::move(*p);
-                } else if (auto a = parse_expanded_node_id(address)) {
-                    plan.address = std::move(*a);
-                }
+                plan.by_path = is_browse_path(group.tags[t].address);
                 tags_.push_back(std::move(plan));
             }
             groups_.push_back(std::move(state));
@@ -230,7 +234,10 @@ public:
 
     bool pushes(uint32_t group) const override { return group < groups_.size() && groups_[group].subscribe; }
 
-    const DriverStats& stats() const override { return stats_; }
+    const DriverStats& stats() const override {
+        stats_.renewals = renewals_of_old_links_ + (link_ ? link_->renewals() : 0);
+        return stats_;
+    }
 
     // ------------------------------------------------------------------ reads
     void read(uint32_t group, std::span<TagReading> out, ReadDone done) override {
@@ -249,7 +256,7 @@ public:
                 continue;
             }
             if (!t.node) {
-                r.fail(static_cast<uint16_t>(TagErrc::DeviceStatus), t.unresolved);
+                r.fail(static_cast<uint16_t>(TagErrc::DeviceStatus), unresolved(k));
                 continue;
             }
             batch.push_back(read_id(*t.node));
@@ -357,6 +364,14 @@ private:
         return "disconnected: " + (last_error_.empty() ? std::string("connecting") : last_error_);
     }
 
+    const std::string& address_of(const TagPlan& t) const { return config_.groups[t.group].tags[t.index].address; }
+
+    // Why tag k has no node since the last connect.
+    std::string unresolved(size_t k) const {
+        auto it = unresolved_.find(k);
+        return it != unresolved_.end() ? it->second : "BadNodeIdUnknown";
+    }
+
     // Callbacks check their captured `alive` first: a closing link (close_session)
     // may answer after the driver is gone.
     bool current(uint64_t generation) const { return generation == generation_ && link_ != nullptr; }
@@ -376,7 +391,8 @@ private:
                 if (!r) return connect_failed(r.error().message);
                 resume_.reset();
                 if (link_->resumed()) return after_resume(generation);
-                forget_subscriptions();
+                // A new session: the old one's subscriptions, if any, are
+                // offered to it once the tags are resolved (session_ready).
                 after_session(generation);
             },
             resume_);
@@ -431,13 +447,21 @@ private:
             if (const auto* uris = std::get_if<std::vector<std::string>>(&(*r)[0].value.values)) namespaces_ = *uris;
             read_batch_ = limit_of((*r)[1]);
             monitor_batch_ = limit_of((*r)[2]);
-            for (TagPlan& t : tags_) {
+            unresolved_.clear();
+            for (size_t k = 0; k < tags_.size(); ++k) {
+                TagPlan& t = tags_[k];
                 t.node.reset();
                 t.write_type.reset();
-                if (t.path) continue;
-                auto node = resolve(t.address, namespaces_);
+                if (t.by_path) continue;
+                // The loader checked every address (check_tag_address).
+                auto address = parse_expanded_node_id(address_of(t));
+                if (!address) {
+                    unresolved_[k] = "BadNodeIdInvalid: " + std::string(address.error().message);
+                    continue;
+                }
+                auto node = resolve(*address, namespaces_);
                 if (node) t.node = std::move(*node);
-                else t.unresolved = "BadNodeIdUnknown: " + std::string(node.error().message);
+                else unresolved_[k] = "BadNodeIdUnknown: " + std::string(node.error().message);
             }
             follow_paths(generation, 0);
         });
@@ -452,8 +476,13 @@ private:
         std::vector<size_t> batch;
         size_t k = from;
         for (; k < tags_.size() && batch.size() < read_batch_; ++k) {
-            if (!tags_[k].path) continue;
-            request.browse_paths.push_back(BrowsePath{numeric_node(0, kObjectsFolder), *tags_[k].path});
+            if (!tags_[k].by_path) continue;
+            auto path = parse_browse_path(address_of(tags_[k]));  // checked by the loader
+            if (!path) {
+                unresolved_[k] = "BadBrowseNameInvalid: " + std::string(path.error().message);
+                continue;
+            }
+            request.browse_paths.push_back(BrowsePath{numeric_node(0, kObjectsFolder), std::move(*path)});
             batch.push_back(k);
         }
         if (batch.empty()) return session_ready(generation);
@@ -473,7 +502,7 @@ private:
                         }
                     }
                     if (is_good(result.status_code) && whole != nullptr) t.node = whole->target_id.node;
-                    else t.unresolved = describe(is_bad(result.status_code) ? result.status_code : status::BadNoMatch);
+                    else unresolved_[batch[i]] = describe(is_bad(result.status_code) ? result.status_code : status::BadNoMatch);
                 }
                 follow_paths(generation, next);
             });
@@ -501,9 +530,49 @@ private:
     // watch starts, and the subscribe groups get their subscriptions.
     void session_ready(uint64_t generation) {
         now_connected(generation);
+        if (!subscription_groups_.empty()) return transfer_subscriptions(generation);
+        subscribe_missing(generation);
+    }
+
+    // Subscriptions for the subscribe groups that have none.
+    void subscribe_missing(uint64_t generation) {
         for (uint32_t g = 0; g < groups_.size(); ++g) {
-            if (groups_[g].subscribe && readable_tags(g)) subscribe(generation, g);
+            if (groups_[g].subscribe && groups_[g].subscription_id == 0 && readable_tags(g)) subscribe(generation, g);
         }
+    }
+
+    // The old session could not be taken over (the server closed it, e.g. on
+    // its timeout) but its subscriptions may live on at the server, with
+    // their monitored items and unacknowledged messages: P4 §5.13.7 moves them
+    // to the new session, the first Publish carrying every item's current
+    // value, and a gap in their sequence numbers is asked for again
+    // (on_publish). What did not move (BadSubscriptionIdInvalid after a
+    // restart, BadUserAccessDenied, a server without the service) is made anew.
+    void transfer_subscriptions(uint64_t generation) {
+        TransferSubscriptionsRequest request;
+        for (const auto& [id, g] : subscription_groups_) request.subscription_ids.push_back(id);
+        request.send_initial_values = true;
+        const std::vector<uint32_t> ids = request.subscription_ids;
+        ++stats_.requests;
+        link_->call(std::move(request), [this, generation, ids, alive = alive_](ClientResult<Response> r) {
+            if (!*alive || !current(generation)) return;
+            if (!r && link_is_gone(r.error().status)) return link_lost("TransferSubscriptions failed: " + r.error().message);
+            const auto* moved = r ? std::get_if<TransferSubscriptionsResponse>(&*r) : nullptr;
+            for (size_t i = 0; i < ids.size(); ++i) {
+                if (moved != nullptr && i < moved->results.size() && is_good(moved->results[i].status_code)) {
+                    ++stats_.transfers;
+                    continue;
+                }
+                GroupState& group = groups_[subscription_groups_[ids[i]]];
+                group.subscription_id = 0;
+                group.last_sequence = 0;
+                subscription_groups_.erase(ids[i]);
+            }
+            subscribe_missing(generation);
+            if (!subscription_groups_.empty()) {
+                while (publishes_out_ < kPublishesOutstanding) publish(generation);
+            }
+        });
     }
 
     void now_connected(uint64_t generation) {
@@ -607,6 +676,7 @@ private:
             g.held.clear();
         }
         if (auto old = std::move(link_)) {
+            renewals_of_old_links_ += old->renewals();
             old->abort(why);
             asio::post(io_, [old] {});
         }
@@ -631,6 +701,7 @@ private:
     void close_session() {
         connected_ = false;
         auto old = std::move(link_);
+        renewals_of_old_links_ += old->renewals();
         drop_link("the device was stopped");
         old->close();
         auto linger = std::make_shared<asio::steady_timer>(io_);
@@ -709,7 +780,7 @@ private:
                 continue;
             }
             if (!t.node) {
-                results[i] = tag_error(TagErrc::DeviceStatus, t.unresolved);
+                results[i] = tag_error(TagErrc::DeviceStatus, unresolved(k));
                 continue;
             }
             if (!t.write_type) {
@@ -762,8 +833,11 @@ private:
         request.requested_publishing_interval = static_cast<double>(interval.count());
         const auto keep_alive = std::max<int64_t>(1, kKeepAliveTarget / interval);
         request.requested_max_keep_alive_count = static_cast<uint32_t>(keep_alive);
-        // P4 §5.13.2.2: the lifetime count is at least three keep-alive counts.
-        request.requested_lifetime_count = static_cast<uint32_t>(keep_alive * 6);
+        // P4 §5.13.2.2: the lifetime count is at least three keep-alive counts;
+        // and the subscription outlives a session that timed out, so a new
+        // session can take it over (transfer_subscriptions).
+        const int64_t outlive = 2 * static_cast<int64_t>(client_config_.session_timeout_ms) / interval.count() + 1;
+        request.requested_lifetime_count = static_cast<uint32_t>(std::max<int64_t>(keep_alive * 6, outlive));
         ++stats_.requests;
         link_->call(std::move(request), [this, generation, g, alive = alive_](ClientResult<Response> r) {
             if (!*alive || !current(generation)) return;
@@ -797,7 +871,7 @@ private:
             TagPlan& t = tags_[k];
             if (!t.readable) continue;
             if (!t.node) {
-                group.pending[t.index].fail(static_cast<uint16_t>(TagErrc::DeviceStatus), t.unresolved);
+                group.pending[t.index].fail(static_cast<uint16_t>(TagErrc::DeviceStatus), unresolved(k));
                 group.has_news = true;
                 continue;
             }
@@ -869,9 +943,7 @@ private:
 
     void resubscribe(uint64_t generation) {
         forget_subscriptions();
-        for (uint32_t g = 0; g < groups_.size(); ++g) {
-            if (groups_[g].subscribe && readable_tags(g)) subscribe(generation, g);
-        }
+        subscribe_missing(generation);
     }
 
     // P4 §5.13.1.1: messages are numbered one by one per subscription; a
@@ -1112,6 +1184,7 @@ private:
     std::vector<GroupState> groups_;
     std::shared_ptr<ClientLink> link_;
     std::vector<std::string> namespaces_;
+    std::unordered_map<size_t, std::string> unresolved_;  // tag → why it has no node
     size_t read_batch_ = kDefaultBatch;
     size_t monitor_batch_ = kDefaultBatch;
     std::map<uint32_t, uint32_t> subscription_groups_;  // subscription id → group
@@ -1126,7 +1199,8 @@ private:
     uint64_t generation_ = 0;
     ReconnectBackoff backoff_;
     std::string last_error_;
-    DriverStats stats_;
+    mutable DriverStats stats_;  // stats() adds the link's renewals
+    uint64_t renewals_of_old_links_ = 0;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

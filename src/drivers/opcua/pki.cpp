@@ -33,6 +33,9 @@ struct X509Free {
     void operator()(BIO* b) const { BIO_free(b); }
     void operator()(GENERAL_NAMES* n) const { GENERAL_NAMES_free(n); }
     void operator()(ASN1_TIME* t) const { ASN1_TIME_free(t); }
+    void operator()(X509_CRL* c) const { X509_CRL_free(c); }
+    void operator()(X509_STORE* s) const { X509_STORE_free(s); }
+    void operator()(X509_STORE_CTX* c) const { X509_STORE_CTX_free(c); }
 };
 template <typename T>
 using Owned = std::unique_ptr<T, X509Free>;
@@ -82,6 +85,18 @@ Owned<X509> load_certificate_file(const fs::path& path) {
         return Owned<X509>(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
     }
     return parse_der(as_bytes(*text));
+}
+
+// A certificate revocation list in DER or PEM.
+Owned<X509_CRL> load_crl_file(const fs::path& path) {
+    auto text = read_file(path);
+    if (!text) return nullptr;
+    if (text->starts_with("-----BEGIN")) {
+        Owned<BIO> bio(BIO_new_mem_buf(text->data(), static_cast<int>(text->size())));
+        return Owned<X509_CRL>(PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr));
+    }
+    const auto* p = reinterpret_cast<const unsigned char*>(text->data());
+    return Owned<X509_CRL>(d2i_X509_CRL(nullptr, &p, static_cast<long>(text->size())));
 }
 
 int64_t unix_seconds(const ASN1_TIME* t) {
@@ -136,6 +151,80 @@ std::string file_name_for(const CertificateInfo& info) {
 bool is_certificate_file(const fs::path& p) {
     const auto ext = p.extension().string();
     return ext == ".der" || ext == ".pem" || ext == ".crt" || ext == ".cer";
+}
+
+bool is_crl_file(const fs::path& p) { return p.extension() == ".crl"; }
+
+std::string thumbprint_of(X509* x) {
+    const ByteString der = to_der(x);
+    return to_hex(sha1(Bytes(der)));
+}
+
+// A CA with no CRL in the folders is not checked for revocation (most
+// self-signed setups have none); any other failure stands.
+int accept_missing_crl(int ok, X509_STORE_CTX* ctx) {
+    return ok == 0 && X509_STORE_CTX_get_error(ctx) == X509_V_ERR_UNABLE_TO_GET_CRL ? 1 : ok;
+}
+
+// P4 §6.1.3 for a server certificate: its chain is built from the
+// certificates of trusted/ and issuers/ (intermediate and root CAs), every
+// signature checked and every certificate of it looked up in the CRLs (.crl
+// files) of both folders; the certificate is trusted when it, or a CA of its
+// chain, is in trusted/. True: trusted; false: no chain to trusted/ (the
+// caller saves it in rejected/); an error: revoked or a broken chain. Validity
+// periods are the caller's (its error names the dates).
+PkiResult<bool> trusted_by_chain(X509* leaf, const fs::path& root) {
+    Owned<X509_STORE> store(X509_STORE_new());
+    if (!store) return pki_fail(status::BadInternalError, "cannot make a certificate store");
+    std::vector<std::string> trusted;
+    std::error_code ec;
+    for (const char* folder : {"trusted", "issuers"}) {
+        for (const auto& entry : fs::directory_iterator(root / folder, ec)) {
+            if (!entry.is_regular_file()) continue;
+            if (is_crl_file(entry.path())) {
+                if (auto crl = load_crl_file(entry.path())) X509_STORE_add_crl(store.get(), crl.get());
+                continue;
+            }
+            if (!is_certificate_file(entry.path())) continue;
+            auto x = load_certificate_file(entry.path());
+            if (!x) continue;
+            X509_STORE_add_cert(store.get(), x.get());  // a copy already there is no error
+            if (std::string_view(folder) == "trusted") trusted.push_back(thumbprint_of(x.get()));
+        }
+    }
+    X509_STORE_set_flags(store.get(), X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL | X509_V_FLAG_NO_CHECK_TIME);
+    X509_STORE_set_verify_cb(store.get(), accept_missing_crl);
+    Owned<X509_STORE_CTX> ctx(X509_STORE_CTX_new());
+    if (!ctx || X509_STORE_CTX_init(ctx.get(), store.get(), leaf, nullptr) != 1) {
+        return pki_fail(status::BadInternalError, "cannot set up the certificate check");
+    }
+    if (X509_verify_cert(ctx.get()) != 1) {
+        const int error = X509_STORE_CTX_get_error(ctx.get());
+        const int depth = X509_STORE_CTX_get_error_depth(ctx.get());
+        const std::string why = X509_verify_cert_error_string(error);
+        switch (error) {
+            case X509_V_ERR_CERT_REVOKED:
+                return pki_fail(depth == 0 ? status::BadCertificateRevoked : status::BadCertificateIssuerRevoked,
+                                "the server certificate " + thumbprint_of(leaf) +
+                                    (depth == 0 ? " is revoked" : " was issued by a revoked CA") +
+                                    " (a CRL in " + (root / "issuers").string() + " or trusted/ lists it)");
+            case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+            case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+            case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+            case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+                return false;  // no chain to a certificate we know: the user decides
+            default:
+                return pki_fail(status::BadCertificateInvalid,
+                                "the server certificate " + thumbprint_of(leaf) + " fails its chain check: " + why);
+        }
+    }
+    STACK_OF(X509)* chain = X509_STORE_CTX_get0_chain(ctx.get());
+    for (int i = 0; i < sk_X509_num(chain); ++i) {
+        if (std::find(trusted.begin(), trusted.end(), thumbprint_of(sk_X509_value(chain, i))) != trusted.end()) {
+            return true;
+        }
+    }
+    return false;
 }
 
 std::string lower(std::string_view s) {
@@ -294,8 +383,11 @@ PkiResult<KeyPtr> Pki::check_server_certificate(Bytes der, std::string_view appl
     if (!key) return std::unexpected(key.error());
     auto info = inspect_certificate(der);
     if (!info) return std::unexpected(info.error());
+    auto leaf = parse_der(der);
+    auto trusted = trusted_by_chain(leaf.get(), root_);
+    if (!trusted) return std::unexpected(trusted.error());
     std::error_code ec;
-    if (!find_in(root_ / "trusted", info->thumbprint)) {
+    if (!*trusted) {
         const fs::path folder = root_ / (trust_on_first_use ? "trusted" : "rejected");
         fs::create_directories(folder, ec);
         const fs::path file = folder / file_name_for(*info);

@@ -22,7 +22,7 @@ using Response = std::variant<ServiceFault, OpenSecureChannelResponse, GetEndpoi
                               ActivateSessionResponse, CloseSessionResponse, ReadResponse, WriteResponse,
                               BrowseResponse, BrowseNextResponse, TranslateBrowsePathsToNodeIdsResponse,
                               CreateSubscriptionResponse, CreateMonitoredItemsResponse, DeleteSubscriptionsResponse,
-                              PublishResponse, RepublishResponse>;
+                              PublishResponse, RepublishResponse, TransferSubscriptionsResponse>;
 
 // Appends the encoding NodeId and the message.
 template <Structure T>

@@ -31,6 +31,8 @@ inline constexpr StatusCode BadSecurityChecksFailed{0x80130000};
 inline constexpr StatusCode BadCertificateTimeInvalid{0x80140000};
 inline constexpr StatusCode BadCertificateUriInvalid{0x80170000};
 inline constexpr StatusCode BadCertificateUntrusted{0x801A0000};
+inline constexpr StatusCode BadCertificateRevoked{0x801D0000};
+inline constexpr StatusCode BadCertificateIssuerRevoked{0x801E0000};
 inline constexpr StatusCode BadUserAccessDenied{0x801F0000};
 inline constexpr StatusCode BadIdentityTokenInvalid{0x80200000};
 inline constexpr StatusCode BadIdentityTokenRejected{0x80210000};

@@ -153,6 +153,43 @@ struct DeleteSubscriptionsResponse {
     bool operator==(const DeleteSubscriptionsResponse&) const = default;
 };
 
+// P4 §5.13.7: subscriptions of another session (one the server closed, e.g.
+// on its timeout, while the subscriptions lived on) moved to this one, with
+// their monitored items; with send_initial_values the first Publish carries
+// every item's current value.
+struct TransferSubscriptionsRequest {
+    static constexpr uint32_t kEncodingId = 841;
+    RequestHeader request_header;
+    std::vector<uint32_t> subscription_ids;
+    bool send_initial_values = false;
+
+    template <typename S, typename F>
+    static void visit(S& s, F&& f) { f(s.request_header), f(s.subscription_ids), f(s.send_initial_values); }
+    bool operator==(const TransferSubscriptionsRequest&) const = default;
+};
+
+// P4 §7.37 (1.04): per subscription, whether it moved and the messages of it
+// the server still holds for Republish.
+struct TransferResult {
+    StatusCode status_code;
+    std::vector<uint32_t> available_sequence_numbers;
+
+    template <typename S, typename F>
+    static void visit(S& s, F&& f) { f(s.status_code), f(s.available_sequence_numbers); }
+    bool operator==(const TransferResult&) const = default;
+};
+
+struct TransferSubscriptionsResponse {
+    static constexpr uint32_t kEncodingId = 844;
+    ResponseHeader response_header;
+    std::vector<TransferResult> results;
+    std::vector<DiagnosticInfo> diagnostic_infos;
+
+    template <typename S, typename F>
+    static void visit(S& s, F&& f) { f(s.response_header), f(s.results), f(s.diagnostic_infos); }
+    bool operator==(const TransferSubscriptionsResponse&) const = default;
+};
+
 // P4 §7.31
 struct SubscriptionAcknowledgement {
     uint32_t subscription_id = 0;

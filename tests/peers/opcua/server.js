@@ -12,7 +12,7 @@
 // changes every 100 ms, one that cannot be read and a writable setpoint (Line1),
 // and one writable variable per type, arrays, a read-only and an Uncertain
 // variable (Types). OPCUA_PEER_BENCH=n adds n variables changing every 100 ms
-// (bench/opcua.sh).
+// (bench/opcua.sh; OPCUA_PEER_BENCH_STILL: never changing).
 "use strict";
 const {
     OPCUAServer, OPCUACertificateManager, Variant, DataValue, DataType, StatusCodes,
@@ -158,15 +158,17 @@ async function main() {
     });
 
     // For bench/opcua.sh: OPCUA_PEER_BENCH=n adds n variables
-    // B.0..B.<n-1> (UInt32) that all change every 100 ms.
+    // B.0..B.<n-1> (UInt32) that all change every 100 ms, or never with
+    // OPCUA_PEER_BENCH_STILL set (memory and start-up figures).
     const benchCount = parseInt(process.env.OPCUA_PEER_BENCH || "0", 10);
+    const benchStill = Boolean(process.env.OPCUA_PEER_BENCH_STILL);
     if (benchCount > 0) {
         const bench = ns.addFolder(addressSpace.rootFolder.objects, { browseName: "Bench" });
         for (let i = 0; i < benchCount; i += 1) {
             ns.addVariable({
                 componentOf: bench, nodeId: `s=B.${i}`, browseName: `B${i}`, dataType: "UInt32",
                 minimumSamplingInterval: 100,
-                value: { get: () => new Variant({ dataType: DataType.UInt32, value: tick + i }) },
+                value: { get: () => new Variant({ dataType: DataType.UInt32, value: benchStill ? i : tick + i }) },
             });
         }
     }

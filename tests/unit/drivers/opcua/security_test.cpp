@@ -334,5 +334,76 @@ TEST_F(OpcuaPki, RefusesAnExpiredServerCertificate) {
     EXPECT_EQ(checked.error().status, status::BadCertificateTimeInvalid);
 }
 
+// A plant CA made with the openssl command line, as an administrator would:
+// the CA, a server certificate it signed, and its CRLs before and after it
+// revoked that certificate.
+class OpcuaPkiWithACa : public OpcuaPki {
+protected:
+    void SetUp() override {
+        OpcuaPki::SetUp();
+        ca_ = root_ / "made-by-openssl";
+        fs::create_directories(ca_);
+        run("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 30 -subj /CN=PlantCA "
+            "-addext keyUsage=critical,keyCertSign,cRLSign");
+        run("openssl req -newkey rsa:2048 -nodes -keyout plc.key -out plc.csr -subj /CN=PLC7");
+        run("printf 'subjectAltName=URI:urn:plant:plc7,DNS:localhost\\nkeyUsage=digitalSignature,keyEncipherment\\n' "
+            "> plc.ext");
+        run("openssl x509 -req -in plc.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -extfile plc.ext "
+            "-out plc.pem");
+        run("openssl x509 -in plc.pem -outform DER -out plc.der");
+        run("printf '[ca]\\ndefault_ca = plant\\n[plant]\\ndatabase = index.txt\\ncrlnumber = crlnumber\\n"
+            "default_md = sha256\\ndefault_crl_days = 30\\n' > ca.cnf && touch index.txt && echo 01 > crlnumber");
+        run("openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -gencrl -out empty.crl");
+        run("openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -revoke plc.pem");
+        run("openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -gencrl -out revoked.crl");
+        std::ifstream in(ca_ / "plc.der", std::ios::binary);
+        plc_.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    void run(const std::string& command) {
+        const std::string line = "cd '" + ca_.string() + "' && (" + command + ") >openssl.log 2>&1";
+        if (std::system(line.c_str()) == 0) return;
+        std::ifstream log(ca_ / "openssl.log");
+        ADD_FAILURE() << command << ":\n" << std::string(std::istreambuf_iterator<char>(log), {});
+    }
+    void place(const std::string& file, const std::string& folder, const std::string& as) {
+        fs::create_directories(root_ / folder);
+        fs::copy_file(ca_ / file, root_ / folder / as, fs::copy_options::overwrite_existing);
+    }
+    fs::path ca_;
+    std::string plc_;  // DER
+};
+
+TEST_F(OpcuaPkiWithACa, AcceptsWhatATrustedCaSignedAndRefusesItOnceRevoked) {
+    ASSERT_FALSE(plc_.empty());
+    Pki pki(root_);
+    const Bytes plc = as_bytes(plc_);
+    // The CA only among the issuers: it completes chains but vouches for nothing.
+    place("ca.pem", "issuers", "PlantCA.pem");
+    auto unknown = pki.check_server_certificate(plc, "urn:plant:plc7", false);
+    ASSERT_FALSE(unknown);
+    EXPECT_EQ(unknown.error().status, status::BadCertificateUntrusted) << unknown.error().message;
+
+    // Trusted: what it signed is accepted without a copy of it in trusted/.
+    fs::remove_all(root_ / "rejected");
+    place("ca.pem", "trusted", "PlantCA.pem");
+    place("empty.crl", "issuers", "PlantCA.crl");
+    auto accepted = pki.check_server_certificate(plc, "urn:plant:plc7", false);
+    EXPECT_TRUE(accepted) << accepted.error().message;
+    EXPECT_FALSE(fs::exists(root_ / "rejected"));
+
+    // The CA's new CRL lists it: refused, and not offered in rejected/ either.
+    place("revoked.crl", "issuers", "PlantCA.crl");
+    auto revoked = pki.check_server_certificate(plc, "urn:plant:plc7", false);
+    ASSERT_FALSE(revoked);
+    EXPECT_EQ(revoked.error().status, status::BadCertificateRevoked);
+    EXPECT_NE(revoked.error().message.find("revoked"), std::string::npos) << revoked.error().message;
+    EXPECT_FALSE(fs::exists(root_ / "rejected"));
+    // Trusting the certificate itself does not lift the revocation.
+    place("plc.der", "trusted", "PLC7.der");
+    auto still = pki.check_server_certificate(plc, "urn:plant:plc7", false);
+    ASSERT_FALSE(still);
+    EXPECT_EQ(still.error().status, status::BadCertificateRevoked);
+}
+
 }  // namespace
 }  // namespace ib::drivers::opcua

@@ -278,6 +278,9 @@ TEST(OpcuaServiceMessage, RoundTripsTheSubscriptionServices) {
     expect_round_trip(DeleteSubscriptionsRequest{header(), {12, 13}});
     expect_round_trip(DeleteSubscriptionsResponse{response(), {status::Good}, {}});
     expect_round_trip(PublishRequest{header(), {SubscriptionAcknowledgement{12, 4}}});
+    expect_round_trip(TransferSubscriptionsRequest{header(), {12, 13}, true});
+    expect_round_trip(TransferSubscriptionsResponse{
+        response(), {TransferResult{status::Good, {4, 5}}, TransferResult{status::BadSubscriptionIdInvalid, {}}}, {}});
 }
 
 TEST(OpcuaServiceMessage, CarriesDataChangesInAPublishResponse) {
