@@ -48,6 +48,8 @@ Result<std::optional<Packet>> decode_one(Bytes buf, Version version, std::size_t
 // Validation helpers shared with the broker.
 // §1.5.4: well-formed UTF-8, no U+0000, no surrogates (0x81 when violated).
 bool valid_utf8(std::string_view s);
+// Whether `s` holds '+' or '#' (eight bytes at a time: it runs on every PUBLISH).
+bool has_wildcard(std::string_view s);
 // §4.7: a topic name has no wildcards and is at least one character.
 bool valid_topic_name(std::string_view topic);
 // §4.7.1: '#' only last and alone in its level, '+' alone in its level.

@@ -221,7 +221,7 @@ Result<Packet> decode_publish(uint8_t flags, Bytes body, Version version) {
     IB_TRY(topic, read_string(r, "PUBLISH topic truncated"));
     p.topic = topic;
     // [MQTT-3.3.2-2] the Topic Name must not contain wildcard characters.
-    if (topic.find_first_of("+#") != std::string_view::npos) {
+    if (has_wildcard(topic)) {
         return fail(kProtocolError, 0, "PUBLISH topic contains a wildcard");
     }
     if (p.qos > 0) {
