@@ -40,6 +40,9 @@ Result<std::optional<FrameHeader>> decode_frame_header(Bytes buf);
 // the fixed header. `version` is the connection's negotiated version (ignored
 // for CONNECT, which carries its own). The result views into `body`.
 Result<Packet> decode_packet(const FrameHeader& header, Bytes body, Version version);
+// The same for a PUBLISH (header.type() is Publish), without building the
+// Packet variant: the broker's path for every message.
+Result<Publish> decode_publish(const FrameHeader& header, Bytes body, Version version);
 
 // Convenience for tests and clients: decodes the first packet in `buf`.
 // nullopt: need more bytes. On success `consumed` is the packet's total size.
