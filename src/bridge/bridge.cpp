@@ -63,6 +63,7 @@ constexpr std::size_t kMaxStagedBytes = 64u << 20;
 constexpr auto kTick = std::chrono::seconds(1);
 constexpr auto kDeleteDelay = std::chrono::milliseconds(50);
 constexpr std::size_t kMaxAckedBeforeCommit = 8192;
+constexpr std::size_t kMaxCommitsInFlight = 2;
 constexpr int kDropLogEveryTicks = 10;
 
 }  // namespace
@@ -100,13 +101,23 @@ struct Bridge::Impl {
     StagedBatch staged, spare;
     std::vector<uint64_t> acked;  // to delete at the next commit
     bool commit_posted = false;
-    // One commit at a time is with the writer: what is taken meanwhile waits in
-    // `staged` and goes in the next, so a slower disk makes bigger transactions,
-    // and a failed commit's messages go back ahead of them, keeping the order.
-    bool commit_in_flight = false;
-    bool commit_wanted = false;  // asked for while one was in flight
+    // Up to kMaxCommitsInFlight commits are with the writer: one running and
+    // one queued behind it, which the writer starts as soon as the first has
+    // returned (no round trip through this loop between them, which cost the
+    // fill with the cloud down a hand-off per message). What is taken beyond
+    // that waits in `staged` and goes in the next, so a slower disk makes bigger
+    // transactions. Should a commit fail, the one behind it comes back untried;
+    // both wait in `returned` until neither is with the writer, and go back
+    // ahead of `staged`, keeping the order.
+    struct InFlight {
+        uint64_t messages = 0, bytes = 0;
+        std::optional<int64_t> oldest_ts;
+    };
+    std::deque<InFlight> commits_in_flight;
+    StagedBatch returned;
+    std::vector<uint64_t> returned_acked;
+    bool commit_wanted = false;  // asked for while the writer was full or failing
     uint64_t committing_messages = 0, committing_bytes = 0;
-    std::optional<int64_t> committing_oldest_ts;
     bool load_in_flight = false;
     bool age_drop_in_flight = false;
     // Tickets of the messages taken since the last commit (Router::subscribe_durable).
@@ -149,7 +160,8 @@ struct Bridge::Impl {
     uint64_t queued_bytes() const { return queue->facts().bytes + committing_bytes; }
 
     bool backlog_empty() const {
-        return staged.empty() && !commit_in_flight && ready.empty() && loaded_upto + 1 >= queue->facts().next_seq;
+        return staged.empty() && commits_in_flight.empty() && ready.empty() &&
+               loaded_upto + 1 >= queue->facts().next_seq;
     }
 
     std::size_t publish_size(std::string_view topic, std::size_t payload, uint8_t qos) const {
@@ -257,7 +269,8 @@ struct Bridge::Impl {
     // (push-back) keep `holding` set, which keeps the durable gate closed, so
     // their publishers' acknowledgements stay withheld though the ticket completes.
     void commit() {
-        if (commit_in_flight) {
+        // Behind a failing commit nothing is handed over: it would come back untried.
+        if (commits_in_flight.size() >= kMaxCommitsInFlight || (!commits_in_flight.empty() && queue->failing())) {
             commit_wanted = true;
             return;
         }
@@ -277,23 +290,33 @@ struct Bridge::Impl {
         } else {
             staged.move_front_to(take_n, batch);
         }
-        commit_in_flight = true;
-        committing_messages = batch.size();
-        committing_bytes = batch.bytes();
-        committing_oldest_ts = batch.empty() ? std::nullopt : std::optional<int64_t>(batch.items.front().ts_ms);
-        queue->commit(std::move(batch), std::exchange(acked, {}), std::exchange(tickets, {}));
+        InFlight f;
+        f.messages = batch.size();
+        f.bytes = batch.bytes();
+        if (!batch.empty()) f.oldest_ts = batch.items.front().ts_ms;
+        committing_messages += f.messages;
+        committing_bytes += f.bytes;
+        const bool behind = !commits_in_flight.empty();
+        commits_in_flight.push_back(f);
+        queue->commit(std::move(batch), std::exchange(acked, {}), std::exchange(tickets, {}), behind);
     }
 
     // On the loop, once the writer has run a commit (the tickets are completing).
     void on_committed(CommitResult& r) {
-        commit_in_flight = false;
-        committing_messages = committing_bytes = 0;
-        committing_oldest_ts.reset();
+        committing_messages -= commits_in_flight.front().messages;
+        committing_bytes -= commits_in_flight.front().bytes;
+        commits_in_flight.pop_front();
         if (!r.first) {
-            // Back ahead of what was taken since, and retried at the next tick (or
-            // the next message): a full disk may clear.
-            staged.prepend(std::move(r.batch));
-            acked.insert(acked.begin(), r.acked.begin(), r.acked.end());
+            // In the order they were taken; once none is with the writer, back
+            // ahead of what was taken since, and retried at the next tick (or the
+            // next message): a full disk may clear.
+            r.batch.move_front_to(r.batch.size(), returned);
+            returned_acked.insert(returned_acked.end(), r.acked.begin(), r.acked.end());
+            if (!commits_in_flight.empty()) return;
+            staged.prepend(std::move(returned));
+            returned = {};
+            acked.insert(acked.begin(), returned_acked.begin(), returned_acked.end());
+            returned_acked.clear();
             counters.store_errors += 1;
             if (r.first.error() != last_store_error) {
                 log::error("bridge '{}': {}; {} messages wait in memory and are retried every second", config.name,
@@ -754,7 +777,7 @@ BridgeStatus Bridge::status() const {
     IB_ASSERT_ON_LOOP(impl_->io);
     const Impl& b = *impl_;
     BridgeStatus s = b.counters;
-    s.held_messages = b.push_back() ? b.staged.size() : 0;
+    s.held_messages = b.push_back() ? b.staged.size() + b.returned.size() : 0;
     s.pushing_back = holding_back();
     s.connected = b.link && b.link->connected();
     s.server = b.link ? b.link->server() : "";
@@ -763,10 +786,14 @@ BridgeStatus Bridge::status() const {
         // The loop's mirror: the file as of the writer's last result, the commit
         // on its way there, and what waits for the next one.
         const QueueFacts& f = b.queue->facts();
-        s.backlog_messages = f.messages + b.committing_messages + b.staged.size();
-        s.backlog_bytes = f.bytes + b.committing_bytes + b.staged.bytes();
+        s.backlog_messages = f.messages + b.committing_messages + b.returned.size() + b.staged.size();
+        s.backlog_bytes = f.bytes + b.committing_bytes + b.returned.bytes() + b.staged.bytes();
         s.queue_file_bytes = f.file_bytes;
-        std::optional<int64_t> oldest = f.oldest_ts ? f.oldest_ts : b.committing_oldest_ts;
+        std::optional<int64_t> oldest = f.oldest_ts;
+        if (!oldest && !b.returned.empty()) oldest = b.returned.items.front().ts_ms;
+        for (const auto& c : b.commits_in_flight) {
+            if (!oldest) oldest = c.oldest_ts;
+        }
         if (!oldest && !b.staged.empty()) oldest = b.staged.items.front().ts_ms;
         if (oldest) s.oldest_age_s = std::max<double>(0, static_cast<double>(unix_ms() - *oldest) / 1000.0);
     }

@@ -15,6 +15,11 @@ namespace ib::store {
 
 namespace asio = boost::asio;
 
+namespace {
+// How stale the queue file's size in QueueFacts may be (it is for the status).
+constexpr auto kFileBytesEvery = std::chrono::milliseconds(250);
+}  // namespace
+
 // ------------------------------------------------------------ StagedBatch
 
 void StagedBatch::add(std::string_view topic, Bytes payload, uint8_t qos, bool retain, int64_t ts_ms) {
@@ -124,9 +129,19 @@ void OutboxWriter::submit(std::function<void()> job) {
 }
 
 void OutboxWriter::commit(StagedBatch batch, std::vector<uint64_t> acked,
-                          std::vector<mqtt::broker::DurableTicket> tickets) {
-    submit([this, batch = std::move(batch), acked = std::move(acked), tickets = std::move(tickets)]() mutable {
-        run_commit(batch, acked);
+                          std::vector<mqtt::broker::DurableTicket> tickets, bool behind) {
+    submit([this, batch = std::move(batch), acked = std::move(acked), tickets = std::move(tickets),
+            behind]() mutable {
+        if (behind && refusing_) {
+            // Committing it now would put it in the file ahead of the failed one.
+            CommitResult r;
+            r.first = std::unexpected(refused_because_);
+            r.batch = std::move(batch);
+            r.acked = std::move(acked);
+            hand_back(Done{facts_now(false), std::move(r)});
+        } else {
+            run_commit(batch, acked);
+        }
         // The transaction has returned and its result is on its way to the loop.
         tickets.clear();
     });
@@ -145,6 +160,8 @@ void OutboxWriter::run_commit(StagedBatch& batch, std::vector<uint64_t>& acked) 
     }
     CommitResult r;
     r.first = box_->commit(records_, acked);
+    refusing_ = !r.first;
+    if (!r.first) refused_because_ = r.first.error();
     bool deleted = false;
     if (r.first) {
         deleted = !acked.empty();
@@ -216,17 +233,26 @@ QueueFacts OutboxWriter::facts_now(bool deleted) {
     f.messages = box_->messages();
     f.bytes = box_->bytes();
     f.next_seq = box_->next_seq();
-    f.file_bytes = box_->file_bytes();
+    const auto now = std::chrono::steady_clock::now();
+    if (!file_bytes_read_ || now - *file_bytes_read_ >= kFileBytesEvery) {
+        file_bytes_ = box_->file_bytes();
+        file_bytes_read_ = now;
+    }
+    f.file_bytes = file_bytes_;
     f.oldest_ts = oldest_ts_;
     return f;
 }
 
 void OutboxWriter::hand_back(Done&& done) {
+    bool was_empty = false;
     {
         std::lock_guard lock(mailbox_->mutex);
+        was_empty = mailbox_->done.empty();
         mailbox_->done.push_back(std::move(done));
     }
-    asio::post(loop_, [mailbox = mailbox_] { mailbox->deliver(); });
+    // One wake-up of the loop for the results that pile up before it runs:
+    // deliver() takes them all.
+    if (was_empty) asio::post(loop_, [mailbox = mailbox_] { mailbox->deliver(); });
 }
 
 void OutboxWriter::handle(Done& done) {

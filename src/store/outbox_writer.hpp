@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <expected>
@@ -122,7 +123,13 @@ public:
     // `tickets` are completed on the writer thread once the transaction has
     // returned, after its result was handed to the loop: a publisher that has its
     // PUBACK finds the message counted in the bridge's status.
-    void commit(StagedBatch batch, std::vector<uint64_t> acked, std::vector<mqtt::broker::DurableTicket> tickets);
+    // `behind`: the caller's previous commit has not come back yet. The writer
+    // runs this one right after it, without a round trip through the loop; should
+    // that one fail, this one comes back untried (failed, its batch returned), so
+    // the caller can put both back in order and retry them with a commit that is
+    // not behind.
+    void commit(StagedBatch batch, std::vector<uint64_t> acked, std::vector<mqtt::broker::DurableTicket> tickets,
+                bool behind = false);
     // Up to `limit` entries after `after`.
     void load(uint64_t after, std::size_t limit);
     // Drops the unsent entries taken before `cutoff_ms`.
@@ -175,6 +182,13 @@ private:
     // oldest timestamp, read again only after a delete or while empty.
     std::vector<OutboxRecord> records_;
     std::optional<int64_t> oldest_ts_;
+    // The last commit failed: commits behind it come back untried.
+    bool refusing_ = false;
+    std::string refused_because_;
+    // The file's size, read again at most every kFileBytesEvery: two stat calls
+    // per commit were a tenth of the writer's time when each held one message.
+    uint64_t file_bytes_ = 0;
+    std::optional<std::chrono::steady_clock::time_point> file_bytes_read_;
     std::atomic<bool> failing_{false};
     std::mutex fence_mutex_;
     uint64_t sent_upto_ = 0;      // the highest seq sent

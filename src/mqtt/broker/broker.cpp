@@ -275,7 +275,11 @@ void Shard::flush() {
             target.flush();
             target.core.cross_shard_backlog[target.index].fetch_sub(n, std::memory_order_relaxed);
         });
+        // Room for as many as this turn's, allocated once: grown from empty, a
+        // turn of a busy 1→1 pair reallocated and moved it a dozen times (3.9 %
+        // of the broker's samples, perf).
         outbox_[dest] = {};
+        outbox_[dest].reserve(std::min<std::size_t>(static_cast<std::size_t>(n), 4096));
     }
     // A flush nested in a delivery (an in-process handler that publishes) leaves
     // the turn's acknowledgements and ticket to the outer one, which ends the turn.

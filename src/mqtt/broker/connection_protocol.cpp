@@ -139,6 +139,16 @@ void Connection::handle_packet(const codec::FrameHeader& h, Bytes body) {
     } else {
         refresh_acl();  // one atomic load unless users and ACL were reloaded
     }
+    if (h.type() == codec::PacketType::Publish) {
+        // Most packets: decoded into its own struct, not into the Packet variant.
+        auto p = codec::decode_publish(h, body, version_);
+        if (!p) {
+            on_decode_error(p.error());
+            return;
+        }
+        handle_publish(*p);
+        return;
+    }
     auto decoded = codec::decode_packet(h, body, version_);
     if (!decoded) {
         on_decode_error(decoded.error());

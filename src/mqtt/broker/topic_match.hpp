@@ -6,6 +6,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <expected>
 #include <functional>
 #include <optional>
@@ -91,10 +93,25 @@ std::size_t topic_depth(std::string_view topic_or_filter);
 // Hash for maps keyed by one level: transparent, so a std::string-keyed map is
 // searched with the string_view of a level without building a string
 // (libstdc++ 12 implements heterogeneous unordered lookup, __cpp_lib_generic_unordered_lookup).
+// Levels are short, and every PUBLISH hashes each of its levels: eight bytes at
+// a time through a multiply and a shift, about a third of std::hash's (murmur)
+// cost on "t1234" in a 1→1 QoS 0 run. Unseeded, as std::hash is.
 struct LevelHash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const noexcept {
-        return std::hash<std::string_view>{}(s);
+        constexpr uint64_t kMul = 0x9E3779B97F4A7C15ULL;  // 2^64 / the golden ratio
+        uint64_t h = (s.size() + 1) * kMul;
+        std::size_t i = 0;
+        for (; i + 8 <= s.size(); i += 8) {
+            uint64_t w;
+            std::memcpy(&w, s.data() + i, 8);
+            h = (h ^ w) * kMul;
+            h ^= h >> 32;
+        }
+        uint64_t tail = 0;
+        std::memcpy(&tail, s.data() + i, s.size() - i);
+        h = (h ^ tail) * kMul;
+        return static_cast<std::size_t>(h ^ (h >> 29));
     }
 };
 

@@ -40,6 +40,9 @@ Result<std::optional<FrameHeader>> decode_frame_header(Bytes buf);
 // the fixed header. `version` is the connection's negotiated version (ignored
 // for CONNECT, which carries its own). The result views into `body`.
 Result<Packet> decode_packet(const FrameHeader& header, Bytes body, Version version);
+// The same for a PUBLISH (header.type() is Publish), without building the
+// Packet variant: the broker's path for every message.
+Result<Publish> decode_publish(const FrameHeader& header, Bytes body, Version version);
 
 // Convenience for tests and clients: decodes the first packet in `buf`.
 // nullopt: need more bytes. On success `consumed` is the packet's total size.
@@ -48,6 +51,8 @@ Result<std::optional<Packet>> decode_one(Bytes buf, Version version, std::size_t
 // Validation helpers shared with the broker.
 // §1.5.4: well-formed UTF-8, no U+0000, no surrogates (0x81 when violated).
 bool valid_utf8(std::string_view s);
+// Whether `s` holds '+' or '#' (eight bytes at a time: it runs on every PUBLISH).
+bool has_wildcard(std::string_view s);
 // §4.7: a topic name has no wildcards and is at least one character.
 bool valid_topic_name(std::string_view topic);
 // §4.7.1: '#' only last and alone in its level, '+' alone in its level.

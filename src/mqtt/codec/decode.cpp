@@ -210,7 +210,7 @@ Result<Packet> decode_connack(Bytes body, Version version) {
 }
 
 // ------------------------------------------------------------------ PUBLISH
-Result<Packet> decode_publish(uint8_t flags, Bytes body, Version version) {
+Result<Publish> decode_publish_body(uint8_t flags, Bytes body, Version version) {
     ByteReader r(body);
     Publish p;
     p.retain = flags & 0x01;
@@ -221,7 +221,7 @@ Result<Packet> decode_publish(uint8_t flags, Bytes body, Version version) {
     IB_TRY(topic, read_string(r, "PUBLISH topic truncated"));
     p.topic = topic;
     // [MQTT-3.3.2-2] the Topic Name must not contain wildcard characters.
-    if (topic.find_first_of("+#") != std::string_view::npos) {
+    if (has_wildcard(topic)) {
         return fail(kProtocolError, 0, "PUBLISH topic contains a wildcard");
     }
     if (p.qos > 0) {
@@ -508,6 +508,13 @@ Result<std::optional<FrameHeader>> decode_frame_header(Bytes buf) {
     return fail(kMalformed, 1, "remaining length longer than four bytes");
 }
 
+Result<Publish> decode_publish(const FrameHeader& header, Bytes body, Version version) {
+    if (body.size() != header.remaining_length) {
+        return fail(kMalformed, 0, "body size differs from remaining length");
+    }
+    return decode_publish_body(header.flags(), body, version);
+}
+
 Result<Packet> decode_packet(const FrameHeader& header, Bytes body, Version version) {
     // §2.1.4: the Remaining Length counts exactly the bytes of the body.
     if (body.size() != header.remaining_length) {
@@ -517,7 +524,11 @@ Result<Packet> decode_packet(const FrameHeader& header, Bytes body, Version vers
     switch (header.type()) {
         case PacketType::Connect: return decode_connect(body);
         case PacketType::Connack: return decode_connack(body, version);
-        case PacketType::Publish: return decode_publish(header.flags(), body, version);
+        case PacketType::Publish: {
+            auto p = decode_publish_body(header.flags(), body, version);
+            if (!p) return std::unexpected(p.error());
+            return Packet{std::move(*p)};
+        }
         case PacketType::Puback:
         case PacketType::Pubrec:
         case PacketType::Pubrel:

@@ -2,12 +2,15 @@
 // come back on the loop with the file's figures, a ticket completes only once
 // the commit holding its message has returned, a page loaded sees the commits submitted before it, the
 // byte cap spares what the sender sent and the sender skips what it drops, and a
-// batch taken apart and put back together keeps its order.
+// batch taken apart and put back together keeps its order; a commit queued
+// behind a failed one comes back untried, so nothing overtakes the failed batch.
 #include <utility>  // before Asio: Boost 1.74 coroutine headers need it
 
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
+
+#include <sqlite3.h>
 
 #include <atomic>
 #include <filesystem>
@@ -155,6 +158,39 @@ TEST_F(OutboxWriterTest, TheAgeCapDropsOnlyUnsentEntriesTakenBeforeTheCutoff) {
     EXPECT_EQ(drops_[0].dropped->messages, 3u);
     EXPECT_EQ(drops_[0].upto, 4u);
     EXPECT_EQ(writer_->facts().oldest_ts, 1000);
+}
+
+TEST_F(OutboxWriterTest, ACommitBehindAFailedOneComesBackUntriedAndARetryWritesBothInOrder) {
+    open();
+    // Another connection holds the write lock: the first commit fails once its
+    // busy timeout (2 s) runs out; the one behind it must not be written.
+    sqlite3* other = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ / "bridge-test.db").c_str(), &other), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+    writer_->commit(batch(0, 2), {}, {});
+    writer_->commit(batch(2, 3), {}, {}, /*behind=*/true);
+    settle();
+    ASSERT_EQ(commits_.size(), 2u);
+    EXPECT_FALSE(commits_[0].first);
+    ASSERT_FALSE(commits_[1].first);
+    EXPECT_EQ(commits_[1].batch.size(), 3u) << "the untried batch comes back whole";
+    EXPECT_EQ(writer_->facts().messages, 0u);
+    EXPECT_TRUE(writer_->failing());
+    sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(other);
+
+    // The caller puts them back in order and retries with a commit not behind.
+    StagedBatch again = std::move(commits_[0].batch);
+    commits_[1].batch.move_front_to(3, again);
+    writer_->commit(std::move(again), {}, {});
+    writer_->load(0, 10);
+    settle();
+    ASSERT_EQ(commits_.size(), 3u);
+    ASSERT_TRUE(commits_[2].first) << commits_[2].first.error();
+    EXPECT_FALSE(writer_->failing());
+    ASSERT_EQ(loads_.size(), 1u);
+    ASSERT_EQ(loads_[0].page.size(), 5u);
+    for (std::size_t i = 0; i < 5; ++i) EXPECT_EQ(loads_[0].page[i].topic(), "t/" + std::to_string(i));
 }
 
 TEST_F(OutboxWriterTest, ABatchTakenApartAndPutBackKeepsItsOrder) {

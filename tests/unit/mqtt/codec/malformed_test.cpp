@@ -106,6 +106,35 @@ TEST(PublishDecode, RejectsHashWildcardInTopicWithProtocolError) {
     expect_refused(frame(0x30, {0x00, 0x01, '#'}), V5, kProto);
 }
 
+// The broker decodes PUBLISH with decode_publish (no Packet variant): the same
+// answers as decode_packet, accepted or refused.
+TEST(PublishDecode, DecodePublishAgreesWithDecodePacket) {
+    const std::vector<std::pair<Buf, Version>> wires = {
+        {frame(0x32, {0x00, 0x03, 'a', '/', 'b', 0x00, 0x07, 'h', 'i'}), V311},
+        {frame(0x30, {0x00, 0x01, 't', 0x00, 'p'}), V5},
+        {frame(0x30, {0x00, 0x03, 'a', '/', '+'}), V311},
+        {frame(0x36, {0x00, 0x01, 't', 0x00, 0x01}), V311},
+        {frame(0x30, {0x00, 0x00, 'x'}), V311},
+    };
+    for (const auto& [wire, version] : wires) {
+        auto h = decode_frame_header(wire);
+        ASSERT_TRUE(h && *h);
+        const Bytes body = Bytes(wire).subspan((*h)->header_size, (*h)->remaining_length);
+        auto direct = decode_publish(**h, body, version);
+        auto general = decode_packet(**h, body, version);
+        ASSERT_EQ(direct.has_value(), general.has_value());
+        if (!direct) {
+            EXPECT_EQ(direct.error().code, general.error().code);
+            continue;
+        }
+        const auto& p = std::get<Publish>(*general);
+        EXPECT_EQ(direct->topic, p.topic);
+        EXPECT_EQ(str(direct->payload), str(p.payload));
+        EXPECT_EQ(direct->qos, p.qos);
+        EXPECT_EQ(direct->packet_id, p.packet_id);
+    }
+}
+
 // 3.1.1 [MQTT-4.7.3-1] topic names are at least one character.
 TEST(PublishDecode, V311RejectsZeroLengthTopicWithProtocolError) {
     expect_refused(frame(0x30, {0x00, 0x00, 'x'}), V311, kProto);

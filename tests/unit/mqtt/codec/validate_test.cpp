@@ -65,6 +65,21 @@ TEST(TopicNameValidate, RejectsEmptyAndWildcards) {
     EXPECT_FALSE(valid_topic_name("a+b"));
 }
 
+TEST(TopicNameValidate, FindsAWildcardAtEveryPositionOfALongTopic) {
+    // The check reads eight bytes at a time: a wildcard in each word and in the tail.
+    const std::string plain(21, 'a');
+    EXPECT_FALSE(has_wildcard(plain));
+    for (std::size_t at = 0; at < plain.size(); ++at) {
+        for (char w : {'+', '#'}) {
+            std::string t = plain;
+            t[at] = w;
+            EXPECT_TRUE(has_wildcard(t)) << t;
+        }
+    }
+    // Bytes one above or below the wildcards, and high bytes, are not wildcards.
+    EXPECT_FALSE(has_wildcard("********,,,,,,,,\"\"\"\"$$$$\xAB\xA3\xAB\xA3"));
+}
+
 TEST(TopicFilterValidate, AcceptsWellPlacedWildcards) {
     for (std::string_view f : {"#", "+", "+/+", "a/#", "a/+/b", "/+", "+/", "a//b", "$SYS/#"}) {
         EXPECT_TRUE(valid_topic_filter(f)) << f;
