@@ -26,8 +26,14 @@ constexpr auto kTlsReloadInterval = std::chrono::seconds(2);
 
 Shard::Shard(BrokerCore& c, std::size_t i, std::size_t shard_count, asio::io_context& context)
     : core(c), index(i), ctx(context), sweep_timer_(context) {
-    read_buf.resize(kReadBufferSize);
     outbox_.resize(shard_count);
+}
+
+std::vector<std::byte>& Shard::read_buffer() {
+    // Sized at the first read: a service loop's shard never reads a socket,
+    // and a broker shard with no client yet holds no 64 KiB of zeroes.
+    if (read_buf_.empty()) read_buf_.resize(kReadBufferSize);
+    return read_buf_;
 }
 
 Shard::~Shard() {

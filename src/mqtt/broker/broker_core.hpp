@@ -612,7 +612,7 @@ public:
 
     // Read buffer shared by all connections of this shard: an idle connection
     // holds no receive memory of its own.
-    std::vector<std::byte> read_buf;
+    std::vector<std::byte>& read_buffer();
     std::vector<std::byte> scratch_out;
 
     SessionTable sessions;
@@ -729,6 +729,7 @@ private:
     std::deque<AckBatch> ack_batches_;
     uint64_t next_batch_seq_ = 1;
 
+    std::vector<std::byte> read_buf_;  // read_buffer()
     std::vector<ConnectionRef> dirty_;
     std::vector<ConnectionRef> flushing_;
     EncodedPublish encoded_;
