@@ -59,22 +59,26 @@ bench: deps
 # Release artifacts (packaging/README.md); none of them is part of `make test`,
 # whose tests build the package and the image from $(BUILD)/ironbridge instead.
 # build-dist/dist/ironbridge: optimised, stripped, static where Debian allows;
-# build-dist/dist/ironbridge.debug: its symbols, linked by .gnu_debuglink.
-# IB_GRPC=OFF (make dist/deb/image IB_GRPC=OFF): the lean flavour, without the
-# rules' grpc action and the ~50 libraries gRPC loads, in its own tree.
+# build-dist/dist/ironbridge.debug: its symbols, linked by .gnu_debuglink;
+# build-dist/dist/plugins/: the rules' plug-ins (ib_grpc.so, ib_postgres.so),
+# loaded only when a rule uses their action, each with its .debug.
+# IB_GRPC=OFF leaves the grpc plug-in out (and gRPC's -dev packages unneeded).
 IB_GRPC    ?= ON
-DIST_BUILD ?= build-dist$(if $(filter OFF,$(IB_GRPC)),-lean)
+DIST_BUILD ?= build-dist
 dist: deps
 	@cmake -S . -B $(DIST_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -g -DNDEBUG" \
 	  -DIB_DIST=ON -DIB_TESTS=OFF -DIB_GRPC=$(IB_GRPC) > /dev/null
 	@cmake --build $(DIST_BUILD) -j $(JOBS) --target ironbridge
 	@bash packaging/split-debug.sh $(DIST_BUILD)/ironbridge $(DIST_BUILD)/dist
+	@rm -rf $(DIST_BUILD)/dist/plugins
+	@for p in $(DIST_BUILD)/plugins/*.so; do bash packaging/split-debug.sh $$p $(DIST_BUILD)/dist/plugins; done
 
 # build-dist/dist/ironbridge_<version>_amd64.deb from the dist binary.
 deb: dist
 	@bash packaging/build-deb.sh $(DIST_BUILD)/dist/ironbridge $(DIST_BUILD)/dist
 
-# build-dist/dist/image: an OCI image layout from the dist binary, written
+# build-dist/dist/image: an OCI image layout from the dist binary (the core
+# only: no plug-ins, packaging/README.md says how to add them), written
 # without a daemon (and image.tar, for `skopeo copy oci-archive:` or `ctr import`).
 image: dist
 	@/usr/bin/python3 packaging/build-image.py $(DIST_BUILD)/dist/ironbridge $(DIST_BUILD)/dist/image

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds ironbridge_<version>_amd64.deb with dpkg-deb from a staged tree (no
 # debhelper): the binary given (stripped in the staging copy if it is not),
-# the production config as a conffile, the systemd unit, the maintainer scripts.
+# the rules' plug-ins found beside it in plugins/ (make dist's dist/plugins, a
+# build tree's plugins/) under /usr/lib/ironbridge/plugins, the production
+# config as a conffile, the systemd unit, the maintainer scripts.
 # Usage: build-deb.sh BINARY OUTDIR   (prints the .deb's path)
 # IB_DEB_COMPRESSION=gzip builds faster (tests: level 1); xz -9 otherwise.
 set -euo pipefail
@@ -30,6 +32,17 @@ install -d -m 0755 "$root/usr/share/man/man1"
 gzip -9n < "$src/changelog" > "$root/usr/share/doc/ironbridge/changelog.gz"
 gzip -9n < "$src/ironbridge.1" > "$root/usr/share/man/man1/ironbridge.1.gz"
 chmod 0644 "$root/usr/share/doc/ironbridge/changelog.gz" "$root/usr/share/man/man1/ironbridge.1.gz"
+# The plug-ins: their libraries (gRPC++, libpq) are the package's Recommends,
+# so `apt install --no-install-recommends ironbridge` gives the lean core, and
+# a rule using a plug-in whose library is missing is refused naming it.
+plugins=()
+for p in "$(dirname "$bin")"/plugins/*.so; do
+    [[ -f $p ]] || continue
+    install -d -m 0755 "$root/usr/lib/ironbridge/plugins"
+    install -m 0644 "$p" "$root/usr/lib/ironbridge/plugins/"
+    strip --strip-unneeded --remove-section=.comment "$root/usr/lib/ironbridge/plugins/$(basename "$p")"
+    plugins+=("-e$root/usr/lib/ironbridge/plugins/$(basename "$p")")
+done
 for s in postinst prerm postrm; do install -m 0755 "$src/$s" "$root/DEBIAN/$s"; done
 echo /etc/ironbridge/ironbridge.toml > "$root/DEBIAN/conffiles"
 
@@ -38,8 +51,10 @@ echo /etc/ironbridge/ironbridge.toml > "$root/DEBIAN/conffiles"
 shlib_work=$(mktemp -d)
 mkdir -p "$shlib_work/debian"
 printf 'Source: ironbridge\n\nPackage: ironbridge\nArchitecture: amd64\n' > "$shlib_work/debian/control"
-libs=$(cd "$shlib_work" && dpkg-shlibdeps -O "$root/usr/bin/ironbridge" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
+shlibs=$(cd "$shlib_work" && dpkg-shlibdeps -O "-e$root/usr/bin/ironbridge" ${plugins[@]+-dRecommends "${plugins[@]}"} 2>/dev/null)
 rm -rf "$shlib_work"
+libs=$(sed -n 's/^shlibs:Depends=//p' <<< "$shlibs")
+recommends=$(sed -n 's/^shlibs:Recommends=//p' <<< "$shlibs")
 [[ -n "$libs" ]] || { echo "build-deb: dpkg-shlibdeps found no dependencies" >&2; exit 1; }
 
 (cd "$root" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z | xargs -0 md5sum) \
@@ -53,7 +68,8 @@ Architecture: amd64
 Maintainer: Ironbridge maintainers <maintainers@ironbridge.invalid>
 Installed-Size: $size
 Depends: adduser, $libs
-Section: net
+${recommends:+Recommends: $recommends
+}Section: net
 Priority: optional
 Description: industrial IoT edge node: MQTT broker, collection, rules, bridge
  Ironbridge runs at the edge of a plant and carries data from machines to the
@@ -63,7 +79,8 @@ Description: industrial IoT edge node: MQTT broker, collection, rules, bridge
  .
  The package installs a sandboxed systemd service with its own user, a
  production configuration with anonymous access off, and generates the first
- administrator credential at install.
+ administrator credential at install. The rules' grpc and postgres actions are
+ plug-ins, loaded only when a rule uses them; their libraries are recommended.
 CONTROL
 chmod 0644 "$root/DEBIAN/control"
 

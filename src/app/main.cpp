@@ -451,10 +451,11 @@ int run_node(const std::string& config_path) {
         // With the API gone nothing orders it more; its thread would else hold the exit.
         if (fleet_controller) fleet_controller->stop();
         hangup.cancel();
-        // The broker first: its listeners close and its clients are disconnected,
-        // so no client's message arrives once the bridges have stopped taking
-        // them (a QoS 1/2 message whose acknowledgement was still held is sent
-        // again by its client). Then, in this order, each on its own loop, the
+        // The broker first: its listeners close, it stops reading from its
+        // clients, sends the acknowledgements held for the bridges' disk
+        // queues as their commits complete (up to BrokerCore::kAckDrainLimit)
+        // and then disconnects the clients, so no client's message arrives
+        // once the bridges have stopped taking them. Then, in this order, each on its own loop, the
         // modules; the bridges commit what they took.
         // Before all that, the fleet's offline state and the Sparkplug edge
         // node's NDEATH go out: their writes complete while the broker stops,

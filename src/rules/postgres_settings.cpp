@@ -1,10 +1,10 @@
 #include "rules/postgres_settings.hpp"
 
-#include <libpq-fe.h>
 
 #include <algorithm>
 
 #include "core/quote.hpp"
+#include "rules/action_plugin.hpp"
 #include "rules/postgres_rows.hpp"
 #include "rules/rule.hpp"
 
@@ -57,16 +57,11 @@ const std::vector<Field<ActionConfig>>& postgres_fields() {
          [](ActionConfig& a, const toml::node& n) -> std::string {
              std::string dsn = str(n);
              if (dsn.empty()) return "must not be empty";
-             // Its syntax is checked now, as libpq will read it, not at the first connection.
-             char* error = nullptr;
-             PQconninfoOption* options = PQconninfoParse(dsn.c_str(), &error);
-             if (options == nullptr) {
-                 std::string why = error ? error : "out of memory";
-                 PQfreemem(error);
-                 while (!why.empty() && why.back() == '\n') why.pop_back();
-                 return why;
-             }
-             PQconninfoFree(options);
+             // Its syntax is checked now, as libpq will read it, not at the
+             // first connection; so the plug-in is loaded now, or its absence said.
+             auto pg = plugin::postgres_plugin();
+             if (!pg) return pg.error();
+             if (std::string why = (*pg)->check_dsn(dsn); !why.empty()) return why;
              a.postgres.dsn = std::move(dsn);
              return {};
          },

@@ -315,6 +315,11 @@ struct RuleEngine::Impl {
             if (a.config.kind == ActionKind::Postgres && data_dir.empty()) {
                 return std::unexpected("rule " + ib::quoted(r->config.id) + ": postgres action: no data directory to keep its queue in");
             }
+            if (a.config.kind == ActionKind::Postgres) {
+                if (auto pg = plugin::postgres_plugin(); !pg) {
+                    return std::unexpected("rule " + ib::quoted(r->config.id) + ": postgres action: " + pg.error());
+                }
+            }
         }
         r->rule->on_emit([this, raw](const OutputRow& row) { act(*raw, row); });
         return r;
@@ -386,7 +391,7 @@ struct RuleEngine::Impl {
             a.http = std::move(*sink);
         } else if (a.config.kind == ActionKind::Grpc) {
             const CallConfig& c = a.config.call;
-            services::GrpcMethodTarget target{c.address, c.tls, c.ca_file, c.cert_file, c.key_file, c.proto, c.service, c.method};
+            plugin::GrpcTarget target{c.address, c.tls, c.ca_file, c.cert_file, c.key_file, c.proto, c.service, c.method};
             GrpcSink::Limits limits{std::chrono::milliseconds(a.config.timeout_ms), c.concurrency, a.config.max_queue};
             auto sink = GrpcSink::create(io, target, limits, std::move(outcome));
             if (!sink) return std::unexpected(sink.error());

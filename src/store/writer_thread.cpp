@@ -4,7 +4,7 @@
 
 namespace ib::store {
 
-WriterThread::WriterThread(std::string name) : name_(std::move(name)), thread_([this] { run(); }) {}
+WriterThread::WriterThread(std::string name) : name_(std::move(name)) {}
 
 WriterThread::~WriterThread() {
     {
@@ -12,13 +12,16 @@ WriterThread::~WriterThread() {
         stop_ = true;
     }
     wake_.notify_one();
-    thread_.join();
+    if (thread_.joinable()) thread_.join();
 }
 
 void WriterThread::submit(std::function<void()> job) {
     {
         std::lock_guard lock(mutex_);
         jobs_.push_back(std::move(job));
+        // Started by the first job: a store that never writes (files, the
+        // rules' tables in a node without such rules) costs no thread.
+        if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
     }
     wake_.notify_one();
 }

@@ -1,5 +1,5 @@
 // A thread that runs SQLite writes handed to it, in order, so that no event
-// loop waits for the disk. One per store that needs it; jobs capture what they
+// loop waits for the disk; started at the first job. One per store that needs it; jobs capture what they
 // write (a snapshot taken on the loop), never a reference into loop state.
 #pragma once
 

@@ -13,7 +13,10 @@ action asks pg_extension and makes a hypertable only when timescaledb is there).
 
 import datetime
 import json
+import os
 import re
+import shutil
+import tempfile
 import threading
 import time
 import unittest
@@ -38,6 +41,42 @@ def metric(b, name, rule_id):
     status, _, body = b.http_get("/metrics")
     m = re.search(r'^%s\{rule="%s"[^}]*\} (\S+)$' % (name, rule_id), body.decode(), re.M)
     return float(m.group(1)) if m else None
+
+
+@h.ironbridge_only("the rules' plug-ins are Ironbridge's")
+class MissingPluginTest(h.IBTestCase):
+    """Without its plug-in file a rule's postgres or grpc action is refused,
+    naming the file looked for (here an empty IRONBRIDGE_PLUGIN_DIR)."""
+
+    def test_the_action_is_refused_naming_the_missing_plugin_and_its_package(self):
+        empty = tempfile.mkdtemp(prefix="ib-no-plugins-")
+        self.addCleanup(shutil.rmtree, empty, True)
+        env = dict(os.environ, IRONBRIDGE_PLUGIN_DIR=empty)
+        cfg = os.path.join(empty, "pg.toml")
+        with open(cfg, "w") as f:
+            f.write(rule_toml("to_pg", 'SELECT * FROM "ib/data/#"', dsn="host=127.0.0.1", table="t"))
+        r = self.run_proc([h.ironbridge_bin(), "check-config", cfg], env=env)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("the postgres action needs the plug-in %s/ib_postgres.so, which is missing" % empty,
+                      r.stderr.decode())
+        self.assertIn("package ironbridge (with libpq5)", r.stderr.decode())
+
+        b = h.Broker(extra_toml="""
+[[rules]]
+id = "score"
+sql = 'SELECT * FROM "ib/data/#"'
+[[rules.actions]]
+grpc = { address = "127.0.0.1:1", proto = "%s", service = "vision.Inspector", method = "Score" }
+""" % os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "peers", "grpc", "inspector.proto"), env={"IRONBRIDGE_PLUGIN_DIR": empty})
+        self._ib_brokers.append(b)
+        try:
+            b.start()  # the listeners may be up before the rules are refused
+        except RuntimeError:
+            pass
+        self.assertTrue(h.wait_until(lambda: b.proc is None or b.proc.poll() is not None, timeout=20),
+                        "started with a grpc action and no plug-in")
+        self.assertIn('rule "score": grpc action: the grpc action needs the plug-in %s/ib_grpc.so, which is missing'
+                      % empty, b.log_text())
 
 
 @unittest.skipUnless(pg_peer.available(), "PostgreSQL 15's server binaries (postgresql-15) are not installed")

@@ -10,6 +10,8 @@ import time
 import unittest
 
 import ibharness as h
+from bridge_peers import BridgeCase, bridge_toml, in_order
+from freezable_disk import FreezableDisk
 from ibharness import IBTestCase
 
 TOKEN = "service-test-token"
@@ -111,6 +113,48 @@ class ServiceTest(IBTestCase):
         p = self.stop_by_sigterm(broker)
         os.kill(p.pid, signal.SIGTERM)
         self.assertEqual(p.wait(10), 0, broker.log_text())
+
+
+@h.ironbridge_only("the bridge's durable acknowledgements are Ironbridge's")
+class DrainTest(BridgeCase):
+    def test_sigterm_sends_the_pubacks_held_for_the_disk_then_the_queue_is_delivered_after_restart(self):
+        # The cloud broker is down; the node's data directory is a disk this
+        # test can stall, so the PUBACKs of bridged messages are held at SIGTERM.
+        up, coll = self.offline_upstream_with_collector()
+        node = h.Broker(extra_toml=bridge_toml(up.port))
+        self._ib_brokers.append(node)
+        disk = FreezableDisk(node.data_dir)
+        try:
+            disk.mount()
+        except OSError as e:
+            disk.remove()
+            node.close()
+            raise unittest.SkipTest("cannot mount an ext4 image here: %s" % e)
+        # Last in, first out: thawed, then the node stops, then the unmount.
+        self.addCleanup(disk.remove)
+        self.addCleanup(node.close)
+        self.addCleanup(disk.thaw)
+        node.start()
+        pub = self.publisher(node)
+        pub.publish_range("plant/drain", 0, 10)
+        self.wait_status(node, lambda s: s["backlog"]["messages"] == 10, what="10 queued")
+        disk.freeze()
+        held = [pub.c.publish("plant/drain", "%d:" % i, qos=1) for i in range(10, 40)]
+        self.wait_status(node, lambda s: s["taken"] == 40, what="40 taken while the disk is stalled")
+        self.assertEqual([i.mid for i in held if i.is_published()], [], "acknowledged before the disk had them")
+
+        p, node.proc = node.proc, None
+        os.kill(p.pid, signal.SIGTERM)
+        self.assertTrue(h.wait_until(lambda: "shutting down" in node.log_text(), timeout=20), node.log_text())
+        disk.thaw()  # the queue's commit completes: the drain sends the PUBACKs, then disconnects
+        h.wait_until(lambda: all(i.is_published() for i in held), timeout=30)
+        self.assertEqual([i.mid for i in held if not i.is_published()], [], "a PUBACK held at SIGTERM was not sent")
+        self.assertEqual(p.wait(30), 0, node.log_text())
+
+        up.start()
+        node.start()
+        self.wait_count(coll, 40)
+        self.assertEqual(in_order(coll.numbers())[0], list(range(40)))
 
 
 if __name__ == "__main__":

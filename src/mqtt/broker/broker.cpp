@@ -26,8 +26,14 @@ constexpr auto kTlsReloadInterval = std::chrono::seconds(2);
 
 Shard::Shard(BrokerCore& c, std::size_t i, std::size_t shard_count, asio::io_context& context)
     : core(c), index(i), ctx(context), sweep_timer_(context) {
-    read_buf.resize(kReadBufferSize);
     outbox_.resize(shard_count);
+}
+
+std::vector<std::byte>& Shard::read_buffer() {
+    // Sized at the first read: a service loop's shard never reads a socket,
+    // and a broker shard with no client yet holds no 64 KiB of zeroes.
+    if (read_buf_.empty()) read_buf_.resize(kReadBufferSize);
+    return read_buf_;
 }
 
 Shard::~Shard() {
@@ -747,16 +753,41 @@ void BrokerCore::stop(std::function<void()> done) {
             }
         });
     }
+    const auto deadline = Clock::now() + kAckDrainLimit;
     for (auto& s : shards_) {
         Shard* sp = s.get();
-        asio::post(sp->ctx, [sp, remaining, shared_done] {
-            std::vector<ConnectionRef> all;
-            for (Connection& c : sp->connections) all.push_back(c.ref());
-            for (auto& c : all) c->disconnect_with(codec::reason::kServerShuttingDown, "server shutting down");
-            sp->flush();
-            if (remaining->fetch_sub(1) == 1 && *shared_done) (*shared_done)();
+        asio::post(sp->ctx, [this, sp, deadline, remaining, shared_done] {
+            // No new PUBLISH from here on: what was read is acknowledged (once
+            // durable) before the clients go; what was not is sent again by them.
+            for (Connection& c : sp->connections) c.pause_reading(deadline + std::chrono::seconds(1));
+            drain_then_disconnect(*sp, deadline, [remaining, shared_done] {
+                if (remaining->fetch_sub(1) == 1 && *shared_done) (*shared_done)();
+            });
         });
     }
+}
+
+void BrokerCore::drain_then_disconnect(Shard& s, Clock::time_point deadline, std::function<void()> done) {
+    bool held = false;
+    for (const Connection& c : s.connections) held = held || (c.holding_acks() && !c.closed());
+    if (held && Clock::now() < deadline) {
+        // Released by the durable subscribers' commits on their writer threads;
+        // polled, as the release may come through any of them.
+        auto t = std::make_shared<asio::steady_timer>(s.ctx, std::chrono::milliseconds(5));
+        t->async_wait([this, &s, deadline, t, done = std::move(done)](const boost::system::error_code&) mutable {
+            drain_then_disconnect(s, deadline, std::move(done));
+        });
+        return;
+    }
+    if (held) log::warn("mqtt: stopping with acknowledgements still held after {} s; their clients send again",
+                        kAckDrainLimit.count());
+    // The acks released meanwhile are in each connection's output, ahead of
+    // the DISCONNECT, and written before the socket closes.
+    std::vector<ConnectionRef> all;
+    for (Connection& c : s.connections) all.push_back(c.ref());
+    for (auto& c : all) c->disconnect_with(codec::reason::kServerShuttingDown, "server shutting down");
+    s.flush();
+    done();
 }
 
 std::vector<uint16_t> BrokerCore::ports() const {

@@ -404,6 +404,9 @@ public:
     // Shard::throttle_publisher).
     void pause_reading(Clock::time_point until);
     bool paused() const { return paused_; }
+    // Whether acknowledgements of this client's PUBLISHes wait for a durable
+    // subscriber (the drain at stop waits for them).
+    bool holding_acks() const { return holding_acks_; }
     // Sends the acknowledgements held for a durable subscriber (Shard::hold_acks)
     // up to the `upto`-th ever held.
     void release_held_acks(uint64_t upto);
@@ -609,7 +612,7 @@ public:
 
     // Read buffer shared by all connections of this shard: an idle connection
     // holds no receive memory of its own.
-    std::vector<std::byte> read_buf;
+    std::vector<std::byte>& read_buffer();
     std::vector<std::byte> scratch_out;
 
     SessionTable sessions;
@@ -726,6 +729,7 @@ private:
     std::deque<AckBatch> ack_batches_;
     uint64_t next_batch_seq_ = 1;
 
+    std::vector<std::byte> read_buf_;  // read_buffer()
     std::vector<ConnectionRef> dirty_;
     std::vector<ConnectionRef> flushing_;
     EncodedPublish encoded_;
@@ -751,8 +755,15 @@ public:
     ~BrokerCore() override;
 
     std::expected<void, std::string> start();
-    // Closes listeners and connections on every shard, then calls `done` once.
+    // Closes listeners, stops reading from clients, waits (up to
+    // kAckDrainLimit) until no acknowledgement is held for a durable subscriber
+    // and those released are written, then disconnects the clients on every
+    // shard and calls `done` once.
     void stop(std::function<void()> done);
+    // Long enough for a writer thread's commit under load, well inside a
+    // kubelet's default grace period of 30 s; an ack still held after it is
+    // not sent (its client sends the message again).
+    static constexpr std::chrono::seconds kAckDrainLimit{10};
     std::vector<uint16_t> ports() const;
     ListenerState& listener(std::size_t index) { return *listeners_[index]; }
     void collect_metrics(MetricSink& sink) const;
@@ -823,6 +834,9 @@ public:
 
 private:
     void accept_next(ListenerState& l, std::size_t shard);
+    // On shard `s`'s loop: disconnects its clients once none holds an ack or
+    // `deadline` has passed, then calls `done`.
+    void drain_then_disconnect(Shard& s, Clock::time_point deadline, std::function<void()> done);
     // Binds the listener's acceptors, one per broker shard.
     std::expected<void, std::string> bind_listener(ListenerState& l);
     std::expected<void, std::string> load_persisted();

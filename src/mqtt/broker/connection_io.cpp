@@ -285,7 +285,7 @@ void Connection::on_readable() {
             return;
         }
     }
-    std::vector<std::byte>& buf = shard_.read_buf;
+    std::vector<std::byte>& buf = shard_.read_buffer();
     bool drained = false;
     bool want_write = false;  // TLS must write before it can read on
     for (int i = 0; i < kMaxReadsPerTurn && !closed() && !migrate_to_ && !paused_; ++i) {
@@ -545,7 +545,7 @@ void Connection::half_close_and_drain() {
 void Connection::drain_input() {
     if (state_ != State::Draining) return;
     // Read until the socket is empty before waiting: the reactor is edge-triggered.
-    std::vector<std::byte>& buf = shard_.read_buf;
+    std::vector<std::byte>& buf = shard_.read_buffer();
     for (;;) {
         boost::system::error_code ec;
         // Raw bytes, TLS records included: nothing read now is ever decoded.

@@ -1,11 +1,10 @@
-#include "services/grpc_method.hpp"
-
-#include <utility>  // before Asio: Boost 1.74 coroutine headers need it
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
-
-#ifdef IB_WITH_GRPC
+// The grpc action's plug-in (ib_grpc.so, rules/action_plugin.hpp): one unary
+// method of a service the user describes with a .proto file, called with
+// JSON. The file is parsed at run time (no code generated per service), a
+// request is the JSON text mapped onto the input message by protobuf's JSON
+// mapping, the call goes through gRPC's generic stub on gRPC's own threads,
+// and the answer comes back as JSON to the caller's `done` on such a thread.
+#include "rules/action_plugin.hpp"
 
 #include <google/protobuf/compiler/importer.h>
 #include <google/protobuf/dynamic_message.h>
@@ -21,7 +20,7 @@
 #include <sstream>
 #include <vector>
 
-namespace ib::services {
+namespace ib::plugins {
 
 namespace pb = google::protobuf;
 
@@ -74,12 +73,11 @@ struct Call {
     grpc::ByteBuffer response;
 };
 
-}  // namespace
+using rules::plugin::GrpcTarget;
+using Done = rules::plugin::GrpcMethod::Done;
 
-bool grpc_available() { return true; }
-
-struct GrpcMethod::Impl : std::enable_shared_from_this<Impl> {
-    boost::asio::io_context& io;
+// Shared by the method and its calls in flight (gRPC's threads hold it).
+struct Impl : std::enable_shared_from_this<Impl> {
     pb::compiler::DiskSourceTree source_tree;
     CollectErrors errors;
     pb::compiler::Importer importer{&source_tree, &errors};
@@ -98,9 +96,8 @@ struct GrpcMethod::Impl : std::enable_shared_from_this<Impl> {
     std::set<std::shared_ptr<Call>> in_flight;
     bool closed = false;
 
-    explicit Impl(boost::asio::io_context& i) : io(i) {}
-
-    // On a gRPC thread: the answer decoded to JSON, handed to the loop.
+    // On a gRPC thread: the answer decoded to JSON, handed to `done` unless
+    // the method is being destroyed.
     void finished(const std::shared_ptr<Call>& call, const grpc::Status& status, Done& done) {
         bool ok = status.ok();
         std::string error, json;
@@ -126,19 +123,25 @@ struct GrpcMethod::Impl : std::enable_shared_from_this<Impl> {
         }
         std::lock_guard lock(mutex);
         in_flight.erase(call);
-        if (!closed) {
-            boost::asio::post(io, [self = shared_from_this(), done = std::move(done), ok, error = std::move(error),
-                                   json = std::move(json)] {
-                if (!self->closed) done(ok, error, json);
-            });
-        }
+        // Under the lock, so the destructor's wait cannot end while `done` runs.
+        if (!closed) done(ok, std::move(error), std::move(json));
         idle.notify_all();
     }
 };
 
-std::expected<std::unique_ptr<GrpcMethod>, std::string> GrpcMethod::create(boost::asio::io_context& io,
-                                                                           const GrpcMethodTarget& target) {
-    auto impl = std::make_shared<Impl>(io);
+class Method final : public rules::plugin::GrpcMethod {
+public:
+    explicit Method(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+    ~Method() override;
+    std::expected<void, std::string> call(std::string_view request_json, std::chrono::milliseconds deadline,
+                                          Done done) override;
+
+private:
+    std::shared_ptr<Impl> impl_;
+};
+
+std::expected<std::unique_ptr<rules::plugin::GrpcMethod>, std::string> create(const GrpcTarget& target) {
+    auto impl = std::make_shared<Impl>();
     const auto slash = target.proto.find_last_of('/');
     const std::string dir = slash == std::string::npos ? "." : target.proto.substr(0, slash);
     const std::string file = slash == std::string::npos ? target.proto : target.proto.substr(slash + 1);
@@ -183,12 +186,10 @@ std::expected<std::unique_ptr<GrpcMethod>, std::string> GrpcMethod::create(boost
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
     impl->channel = grpc::CreateCustomChannel(target.address, credentials, args);
     impl->stub = std::make_unique<grpc::GenericStub>(impl->channel);
-    return std::unique_ptr<GrpcMethod>(new GrpcMethod(std::move(impl)));
+    return std::make_unique<Method>(std::move(impl));
 }
 
-GrpcMethod::GrpcMethod(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
-
-GrpcMethod::~GrpcMethod() {
+Method::~Method() {
     std::unique_lock lock(impl_->mutex);
     impl_->closed = true;
     // Cancelled without the lock: gRPC may run a call's completion on this very
@@ -202,7 +203,7 @@ GrpcMethod::~GrpcMethod() {
     impl_->idle.wait_for(lock, std::chrono::seconds(1), [this] { return impl_->in_flight.empty(); });
 }
 
-std::expected<void, std::string> GrpcMethod::call(std::string_view request_json, std::chrono::milliseconds deadline, Done done) {
+std::expected<void, std::string> Method::call(std::string_view request_json, std::chrono::milliseconds deadline, Done done) {
     Impl& m = *impl_;
     std::unique_ptr<pb::Message> request(m.request_prototype->New());
     pb::util::JsonParseOptions parse;
@@ -228,27 +229,10 @@ std::expected<void, std::string> GrpcMethod::call(std::string_view request_json,
     return {};
 }
 
-}  // namespace ib::services
+}  // namespace
+}  // namespace ib::plugins
 
-#else  // built without gRPC (IB_GRPC=OFF, or libgrpc++-dev missing at configure time)
-
-namespace ib::services {
-
-struct GrpcMethod::Impl {};
-
-bool grpc_available() { return false; }
-
-std::expected<std::unique_ptr<GrpcMethod>, std::string> GrpcMethod::create(boost::asio::io_context&, const GrpcMethodTarget&) {
-    return std::unexpected("this build of ironbridge has no gRPC (configured without libgrpc++-dev)");
+extern "C" __attribute__((visibility("default"))) const ib::rules::plugin::GrpcPlugin* ib_grpc_plugin() {
+    static const ib::rules::plugin::GrpcPlugin plugin{ib::rules::plugin::kInterfaceVersion, &ib::plugins::create};
+    return &plugin;
 }
-
-GrpcMethod::GrpcMethod(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
-GrpcMethod::~GrpcMethod() = default;
-
-std::expected<void, std::string> GrpcMethod::call(std::string_view, std::chrono::milliseconds, Done) {
-    return std::unexpected("no gRPC in this build");
-}
-
-}  // namespace ib::services
-
-#endif
