@@ -9,6 +9,7 @@ Everything listens on 127.0.0.1 only; every process is stopped by its PID.
 import json
 import os
 import queue
+import random
 import shutil
 import signal
 import socket
@@ -56,24 +57,61 @@ def ironbridge_bin():
     return path
 
 
-_handed_out = set()
+def _listener_port_range():
+    """The ports tests hand to the listeners they start: the widest stretch
+    outside the kernel's ephemeral range. bind(0) probes and the source ports
+    of outgoing connections all come from that range, so a port from here
+    cannot be taken by any of them between choosing it and the listener's
+    bind, nor while a broker restarts on the same port."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    below, above = (10000, low - 1), (high + 1, 65535)
+    return max(below, above, key=lambda r: r[1] - r[0])
+
+
+# port -> the abstract Unix socket that reserves it for this process. Parallel
+# test processes (ctest -j, several checkouts on one machine) each bind the name
+# of a port before taking it; the kernel drops the name when the process exits,
+# however it exits, and leaves no file behind.
+_reserved = {}
+
+
+def _reserve(port):
+    lock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        lock.bind("\0ironbridge-test-port-%d" % port)
+    except OSError:
+        lock.close()
+        return False
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        # SO_REUSEADDR as the listeners have it: a TIME_WAIT left by an earlier
+        # test does not count as taken, a listener or a bound socket does.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((HOST, port))
+    except OSError:
+        lock.close()
+        return False
+    finally:
+        probe.close()
+    _reserved[port] = lock
+    return True
 
 
 def free_port():
-    """A port free on 127.0.0.1 now and not handed out before by this process:
-    two calls in a row (the MQTT and the API port) must not return the same one,
-    which the kernel may do once the first probe socket is closed."""
-    for _ in range(100):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            s.bind((HOST, 0))
-            port = s.getsockname()[1]
-        finally:
-            s.close()
-        if port not in _handed_out:
-            _handed_out.add(port)
+    """A port free on 127.0.0.1 and reserved for this test process until it
+    exits: no other test process using this harness gets it, nor does the
+    kernel for an ephemeral port (see _listener_port_range)."""
+    low, high = _listener_port_range()
+    first = random.randint(low, high)
+    for i in range(2000):
+        port = low + (first - low + i) % (high - low + 1)
+        if port not in _reserved and _reserve(port):
             return port
-    raise RuntimeError("no free port found in 100 tries")
+    raise RuntimeError("no free port found in 2000 tries in %d-%d" % (low, high))
 
 
 def wait_until(pred, timeout=5.0, interval=0.02):
