@@ -30,7 +30,7 @@ import ibharness as h
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else "python3"
-START_TIMEOUT_S = 10.0
+START_TIMEOUT_S = h.WAIT_S
 STOP_TIMEOUT_S = 3.0
 
 
