@@ -327,9 +327,15 @@ TEST_F(OpcuaClientLink, OpensASessionAndReadsEveryTypeFromNodeOpcua) {
         EXPECT_TRUE(r && *r);
         return (r && *r) ? std::get<7>((**r)[0].value.values).at(0) : 0u;
     };
+    // Polled, not read once after a fixed pause: a loaded machine can hold the
+    // server's timer back longer than any pause chosen here.
     const uint32_t first = tick();
-    std::this_thread::sleep_for(300ms);
-    EXPECT_GT(tick(), first);
+    uint32_t later = first;
+    for (int i = 0; i < 100 && later <= first; ++i) {
+        std::this_thread::sleep_for(100ms);
+        later = tick();
+    }
+    EXPECT_GT(later, first);
 
     link.close();
     std::optional<ClientResult<std::vector<DataValue>>> after;
