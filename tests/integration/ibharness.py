@@ -75,7 +75,10 @@ def _listener_port_range():
     except (OSError, ValueError):
         low, high = 32768, 60999
     below, above = (10000, low - 1), (high + 1, 65535)
-    return max(below, above, key=lambda r: r[1] - r[0])
+    widest = max(below, above, key=lambda r: r[1] - r[0])
+    # An ephemeral range that leaves no room (say 1024-65535): the reservation
+    # still keeps test processes apart, just not from ephemeral ports.
+    return widest if widest[1] - widest[0] >= 1000 else (10000, 65535)
 
 
 # port -> the abstract Unix socket that reserves it for this process. Parallel
