@@ -18,6 +18,7 @@ std::string status_json(const bridge::BridgeStatus& s, const bridge::BridgeConfi
         .field("name", s.name)
         .field("enabled", s.enabled)
         .field("connected", s.connected)
+        .field("subscribed", s.subscribed)
         .field("server", s.server)
         .key("servers")
         .begin_array();

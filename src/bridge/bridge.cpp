@@ -780,6 +780,7 @@ BridgeStatus Bridge::status() const {
     s.held_messages = b.push_back() ? b.staged.size() + b.returned.size() : 0;
     s.pushing_back = holding_back();
     s.connected = b.link && b.link->connected();
+    s.subscribed = s.connected && b.subscribe_pid == 0;
     s.server = b.link ? b.link->server() : "";
     if (b.files) s.files = b.files->status();
     if (b.queue) {

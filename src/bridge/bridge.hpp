@@ -46,6 +46,9 @@ struct BridgeStatus {
     std::string name;
     bool enabled = true;
     bool connected = false;
+    // Connected and the upstream has answered the subscriptions' SUBACK: from
+    // then on a command published upstream comes down (before, it may be lost).
+    bool subscribed = false;
     std::string server;      // in use, or last tried
     std::string last_error;  // why the link last went down or an attempt failed; "" if never
     // Why an established link last went down, and when (Unix ms; 0 if never):

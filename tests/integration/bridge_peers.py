@@ -54,7 +54,7 @@ class Upstream:
                                          stdin=subprocess.DEVNULL)
         finally:
             logf.close()
-        if not h.wait_until(self.accepts, timeout=10):
+        if not h.wait_until(self.accepts):
             raise RuntimeError("mosquitto did not start on %d:\n%s" % (self.port, self.log_text()))
         return self
 
@@ -90,6 +90,7 @@ class Collector:
         self.dup_flags = []
         self.lock = threading.Lock()
         self.connected = threading.Event()
+        self.subscribed = threading.Event()
         self.c = mqtt.Client(client_id=client_id, clean_session=False, protocol=mqtt.MQTTv311)
         self.c.reconnect_delay_set(0.05, 0.5)
         self.topic = topic
@@ -105,11 +106,15 @@ class Collector:
 
         self.c.on_connect = on_connect
         self.c.on_message = on_message
+        self.c.on_subscribe = lambda *args: self.subscribed.set()
         self.c.connect(host, port, keepalive=10)
         self.c.loop_start()
-        if not self.connected.wait(5):
+        if not self.connected.wait(h.WAIT_S):
             raise AssertionError("collector did not connect to the upstream")
-        time.sleep(0.2)  # SUBACK
+        # What the upstream takes before the SUBACK is not kept for us: a test
+        # that publishes right after would count it lost.
+        if not self.subscribed.wait(h.WAIT_S):
+            raise AssertionError("collector got no SUBACK from the upstream")
 
     def count(self):
         with self.lock:

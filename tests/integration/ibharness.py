@@ -9,6 +9,7 @@ Everything listens on 127.0.0.1 only; every process is stopped by its PID.
 import json
 import os
 import queue
+import random
 import shutil
 import signal
 import socket
@@ -30,6 +31,12 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 TARGET = os.environ.get("IB_TEST_TARGET", "ironbridge").strip().lower()
 VERBOSE = os.environ.get("IB_TEST_VERBOSE", "") == "1"
 HOST = "127.0.0.1"
+# The default bound on waiting for what must happen (a CONNACK, a message, a
+# log line, a process's start): waits end as soon as it happens, so the bound
+# costs nothing when things work, and it must hold on a loaded machine running
+# the sanitizer build, where a usual second takes many. A test that checks
+# that nothing happens passes its own, short, timeout.
+WAIT_S = 20.0
 
 if TARGET not in ("ironbridge", "mosquitto"):
     raise SystemExit("IB_TEST_TARGET must be 'ironbridge' or 'mosquitto', not %r" % TARGET)
@@ -56,27 +63,67 @@ def ironbridge_bin():
     return path
 
 
-_handed_out = set()
+def _listener_port_range():
+    """The ports tests hand to the listeners they start: the widest stretch
+    outside the kernel's ephemeral range. bind(0) probes and the source ports
+    of outgoing connections all come from that range, so a port from here
+    cannot be taken by any of them between choosing it and the listener's
+    bind, nor while a broker restarts on the same port."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    below, above = (10000, low - 1), (high + 1, 65535)
+    widest = max(below, above, key=lambda r: r[1] - r[0])
+    # An ephemeral range that leaves no room (say 1024-65535): the reservation
+    # still keeps test processes apart, just not from ephemeral ports.
+    return widest if widest[1] - widest[0] >= 1000 else (10000, 65535)
+
+
+# port -> the abstract Unix socket that reserves it for this process. Parallel
+# test processes (ctest -j, several checkouts on one machine) each bind the name
+# of a port before taking it; the kernel drops the name when the process exits,
+# however it exits, and leaves no file behind.
+_reserved = {}
+
+
+def _reserve(port):
+    lock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        lock.bind("\0ironbridge-test-port-%d" % port)
+    except OSError:
+        lock.close()
+        return False
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        # SO_REUSEADDR as the listeners have it: a TIME_WAIT left by an earlier
+        # test does not count as taken, a listener or a bound socket does.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((HOST, port))
+    except OSError:
+        lock.close()
+        return False
+    finally:
+        probe.close()
+    _reserved[port] = lock
+    return True
 
 
 def free_port():
-    """A port free on 127.0.0.1 now and not handed out before by this process:
-    two calls in a row (the MQTT and the API port) must not return the same one,
-    which the kernel may do once the first probe socket is closed."""
-    for _ in range(100):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            s.bind((HOST, 0))
-            port = s.getsockname()[1]
-        finally:
-            s.close()
-        if port not in _handed_out:
-            _handed_out.add(port)
+    """A port free on 127.0.0.1 and reserved for this test process until it
+    exits: no other test process using this harness gets it, nor does the
+    kernel for an ephemeral port (see _listener_port_range)."""
+    low, high = _listener_port_range()
+    first = random.randint(low, high)
+    for i in range(2000):
+        port = low + (first - low + i) % (high - low + 1)
+        if port not in _reserved and _reserve(port):
             return port
-    raise RuntimeError("no free port found in 100 tries")
+    raise RuntimeError("no free port found in 2000 tries in %d-%d" % (low, high))
 
 
-def wait_until(pred, timeout=5.0, interval=0.02):
+def wait_until(pred, timeout=WAIT_S, interval=0.02):
     """Poll `pred` until it returns a truthy value or `timeout` passes."""
     deadline = time.monotonic() + timeout
     while True:
@@ -97,7 +144,7 @@ def accepts_tcp(port):
         return False
 
 
-def stop_process(p, timeout=5.0):
+def stop_process(p, timeout=15.0):
     """SIGTERM by PID, wait, then SIGKILL. Returns the exit code (None if not started)."""
     if p is None:
         return None
@@ -188,8 +235,8 @@ class Broker:
     extra_toml: raw TOML appended to the Ironbridge config.
     """
 
-    START_TIMEOUT_S = 10.0
-    STOP_TIMEOUT_S = 5.0
+    START_TIMEOUT_S = 30.0
+    STOP_TIMEOUT_S = 15.0
 
     def __init__(self, broker=None, listener=None, extra_toml="", log_level="info", log_format=None, env=None):
         self.broker_cfg = dict(broker or {})
@@ -359,7 +406,7 @@ class Broker:
         return False
 
     # ---- HTTP API (Ironbridge only)
-    def http_get(self, path, timeout=5.0):
+    def http_get(self, path, timeout=WAIT_S):
         """Returns (status, headers dict, body bytes)."""
         url = "http://%s:%d%s" % (HOST, self.api_port, path)
         try:
@@ -446,7 +493,7 @@ class LineReader:
             self.lines.put(s)
         self.lines.put(None)
 
-    def wait_for(self, pred, timeout=5.0):
+    def wait_for(self, pred, timeout=WAIT_S):
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
@@ -489,7 +536,7 @@ class PahoClient:
     of received messages."""
 
     def __init__(self, port, client_id="", protocol=V5, clean=True, keepalive=30,
-                 will=None, properties=None, connect=True, timeout=5.0, session_expiry=None):
+                 will=None, properties=None, connect=True, timeout=WAIT_S, session_expiry=None):
         self.port = port
         self.protocol = protocol
         self.timeout = timeout
@@ -612,13 +659,13 @@ class PahoClient:
                                      % (qos, topic, self.timeout))
         return info
 
-    def expect_message(self, timeout=5.0):
+    def expect_message(self, timeout=WAIT_S):
         try:
             return self.messages.get(timeout=timeout)
         except queue.Empty:
             raise AssertionError("no message within %.1f s" % timeout) from None
 
-    def expect_messages(self, n, timeout=5.0):
+    def expect_messages(self, n, timeout=WAIT_S):
         deadline = time.monotonic() + timeout
         out = []
         while len(out) < n:
@@ -646,7 +693,7 @@ class PahoClient:
             except queue.Empty:
                 return out
 
-    def wait_disconnected(self, timeout=5.0):
+    def wait_disconnected(self, timeout=WAIT_S):
         return self._disconnected.wait(timeout)
 
     def disconnect(self, properties=None, reasoncode=None):
@@ -884,7 +931,7 @@ class RawClient:
     """A minimal MQTT client over a plain socket for byte-exact checks and
     malformed input. Nothing is acknowledged unless the test does it."""
 
-    def __init__(self, port, version=4, timeout=5.0):
+    def __init__(self, port, version=4, timeout=WAIT_S):
         self.version = version
         self.timeout = timeout
         self.sock = socket.create_connection((HOST, port), timeout=timeout)
@@ -956,7 +1003,7 @@ class RawClient:
             return
         raise AssertionError("unexpected packet %r" % (p,))
 
-    def packets_until_closed(self, timeout=5.0):
+    def packets_until_closed(self, timeout=WAIT_S):
         """Reads until the server closes. Returns the packets read before the
         close, or raises AssertionError if the connection is still open."""
         deadline = time.monotonic() + timeout

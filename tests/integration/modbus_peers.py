@@ -30,7 +30,7 @@ import ibharness as h
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else "python3"
-START_TIMEOUT_S = 10.0
+START_TIMEOUT_S = h.WAIT_S
 STOP_TIMEOUT_S = 3.0
 
 
@@ -145,13 +145,14 @@ class LibmodbusServer(_Child):
 
     Options map to its flags: registers=1000, illegal=[(from, to), ...],
     set={addr: value}, silent_after=N, garbage_after=N, drop_after=N,
-    units=[u, ...], delay_ms=N, lifetime=S. port=0 picks a free port; after a
-    restart() the server listens on the same port again.
+    units=[u, ...], delay_ms=N, lifetime=S. port=0 takes one from h.free_port()
+    (reserved for this test, so nothing else takes it while the server is
+    stopped); after a restart() the server listens on the same port again.
     """
 
     def __init__(self, port=0, **options):
         super().__init__("modbus-peer")
-        self.port = port
+        self.port = port or h.free_port()
         self.options = {k: v for k, v in options.items() if v is not None}
 
     def _cmd(self):
@@ -262,7 +263,7 @@ class _PymodbusChild(_Child):
 class PymodbusTcpServer(_PymodbusChild):
     """pymodbus's Modbus TCP server in a child process.
 
-    port: 0 picks a free port. framer: "socket" (Modbus TCP) or "rtu" (RTU
+    port: 0 takes one from h.free_port(), as LibmodbusServer. framer: "socket" (Modbus TCP) or "rtu" (RTU
     frames over TCP, for driver "modbus-rtu-over-tcp"). units: None (every unit
     answered from one datastore), a list of unit ids, or a dict unit -> preload.
     hr/ir/co/di: {wire address: value} preloads. size: registers per area.
@@ -271,7 +272,7 @@ class PymodbusTcpServer(_PymodbusChild):
     def __init__(self, port=0, framer="socket", units=None, hr=None, ir=None, co=None, di=None,
                  size=1000):
         super().__init__("pymodbus-tcp")
-        self.port = port
+        self.port = port or h.free_port()
         self.framer = framer
         self.spec = _spec(size, units, hr, ir, co, di)
 

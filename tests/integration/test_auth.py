@@ -156,7 +156,7 @@ class CredentialsTest(AuthBase):
 
     def test_mosquitto_clients(self):
         sub = self.spawn(["mosquitto_sub", "-h", h.HOST, "-p", str(self.b.port), "-u", "bob", "-P", "bobpw",
-                          "-t", "tenant/bob/#", "-C", "1", "-W", "10", "-V", "mqttv5"],
+                          "-t", "tenant/bob/#", "-C", "1", "-W", "30", "-V", "mqttv5"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         # The subscription is in place once bob's publish reaches it; retry a bounded number of times.
         out = b""

@@ -18,7 +18,7 @@ class MosquittoClientsTest(IBTestCase):
     def _sub(self, version, topic, qos, count, extra=()):
         # -d prints "received SUBACK" so we publish only once the subscription exists.
         cmd = ["stdbuf", "-oL", "mosquitto_sub", "-h", h.HOST, "-p", str(self.b.port),
-               "-V", version, "-t", topic, "-q", str(qos), "-C", str(count), "-W", "10",
+               "-V", version, "-t", topic, "-q", str(qos), "-C", str(count), "-W", "30",
                "-d", "-F", "MSG|%t|%q|%p"] + list(extra)
         p = self.spawn(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         out = LineReader(p.stdout)
@@ -38,7 +38,7 @@ class MosquittoClientsTest(IBTestCase):
                 self._pub(version, topic, "hello-%d" % qos, qos)
                 line = out.wait_for(lambda s: s.startswith("MSG|"))
                 self.assertEqual(line, "MSG|%s|%d|hello-%d" % (topic, qos, qos))
-                self.assertEqual(p.wait(10), 0)
+                self.assertEqual(p.wait(30), 0)
 
     def test_mqttv311_qos012(self):
         self._roundtrip("mqttv311")

@@ -311,10 +311,11 @@ tags = [ { name = "sp", address = "memory:initial=180", type = "int16", access =
                                      ("ib/write/+/result", "factory1/write/${3}/result", 1)],
                            subscriptions=[("factory1/write/+", "ib/write/${3}", 1)])
         node = self.start_broker(extra_toml=toml)
-        self.wait_status(node, lambda s: s["connected"], what="connected")
+        # A command published before the upstream acknowledged the bridge's
+        # SUBSCRIBE would go nowhere.
+        self.wait_status(node, lambda s: s["connected"] and s["subscribed"], what="subscribed")
         cloud = self.paho(up, "cloud-app", protocol=h.V311)
         cloud.subscribe("factory1/#", qos=1)
-        time.sleep(0.3)  # the bridge's SUBSCRIBE upstream
         cloud.c.publish("factory1/write/oven", json.dumps({"id": "c-1", "tag": "sp", "value": 42}), qos=1)
         deadline = time.monotonic() + 15
         result = None

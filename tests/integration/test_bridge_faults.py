@@ -176,16 +176,34 @@ class BridgeFaultsTest(BridgeCase):
 
 class Namespace:
     """A network namespace made by the test, joined to this one by a veth pair:
-    10.231.77.1 here, 10.231.77.2 inside, where the upstream runs. Pulling the
-    cable is setting this side's link down: no FIN, no RST, just silence."""
+    10.231.x.y+1 here, 10.231.x.y+2 inside, where the upstream runs. Pulling the
+    cable is setting this side's link down: no FIN, no RST, just silence.
+
+    The /30 is this process's own (from its pid, skipping any already on an
+    interface): two runs at once (the normal and the sanitizer build, or two
+    checkouts) with the same subnet on two veth pairs would route one node to
+    the other's upstream, and pull each other's cable."""
 
     NAME = "ibtest-up-%d" % os.getpid()
     HOST_IF = "ibv%d" % (os.getpid() % 100000)
     PEER_IF = "ibp%d" % (os.getpid() % 100000)
-    HOST_IP, PEER_IP = "10.231.77.1", "10.231.77.2"
+    HOST_IP = PEER_IP = None
 
     def __init__(self):
         self.made = False
+
+    def pick_subnet(self):
+        for i in range(64):
+            n = (os.getpid() + i * 997) % (256 * 64)
+            base = "10.231.%d.%d" % (n // 64, (n % 64) * 4)
+            taken = self.ip("-4", "-o", "addr", "show", "to", base + "/30").stdout.strip()
+            if not taken:
+                prefix = base.rsplit(".", 1)[0]
+                last = int(base.rsplit(".", 1)[1])
+                Namespace.HOST_IP = "%s.%d" % (prefix, last + 1)
+                Namespace.PEER_IP = "%s.%d" % (prefix, last + 2)
+                return
+        raise OSError("no free /30 in 10.231.0.0/16 after 64 tries")
 
     def ip(self, *args, check=True):
         r = subprocess.run(["ip"] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -195,6 +213,7 @@ class Namespace:
         return r
 
     def make(self):
+        self.pick_subnet()
         self.ip("netns", "add", self.NAME)
         self.made = True
         self.ip("link", "add", self.HOST_IF, "type", "veth", "peer", "name", self.PEER_IF)

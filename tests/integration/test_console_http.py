@@ -147,7 +147,7 @@ class ConsoleHttpTest(IBTestCase):
         s.connect((HOST, b.api_port))
         self.addCleanup(s.close)
         s.sendall(b"GET /api/v1/events?filter=big%2F%23 HTTP/1.1\r\nHost: x\r\n\r\n")
-        self.assertTrue(wait_until(lambda: metric(b, "ib_api_event_streams") == 1, timeout=5))
+        self.assertTrue(wait_until(lambda: metric(b, "ib_api_event_streams") == 1))
         c = self.paho(b)
         c.connect()
         payload = b"x" * 65536

@@ -443,7 +443,7 @@ class FileForwardTest(h.IBTestCase):
         self.assertEqual(metric(edge, "ib_bridge_files_forwarded_total", 'bridge="cloud"'), 3)
         def files_status():
             return json.loads(edge.http_get("/api/v1/bridges/cloud")[2])["files"]
-        self.assertTrue(h.wait_until(lambda: files_status()["queued"] == 0, timeout=5), files_status())
+        self.assertTrue(h.wait_until(lambda: files_status()["queued"] == 0), files_status())
         self.assertEqual((files_status()["forwarded"], files_status()["current"]), (3, ""))
 
     def test_every_acknowledged_file_arrives_through_an_upstream_restart_and_a_kill9(self):

@@ -251,7 +251,7 @@ class FleetTest(BridgeCase):
 
         # A stale revision is refused; the diff and a rollback to the file through the API.
         ctl.push("e1", 1, DEVICE, base=None, retain=False)
-        self.assertTrue(h.wait_until(lambda: (ctl.status.get("e1") or {}).get("code") == "stale", timeout=5))
+        self.assertTrue(h.wait_until(lambda: (ctl.status.get("e1") or {}).get("code") == "stale"))
         code, d = self.api(nodes[0], "/api/v1/config/revisions/diff?from=0&to=4")
         self.assertEqual(code, 200, d)
         self.assertEqual(d["diff"]["devices"]["added"], ["press"])

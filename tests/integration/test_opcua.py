@@ -403,12 +403,16 @@ class SharedServerTest(OpcUaCase):
                  "groups": [{"name": "g", "mode": "poll", "interval_ms": 100,
                              "tags": [{"name": "sessions", "address": "i=2277"}]}]}
         b, r, status = self.node_with(watch)
+        # The count before, then one that includes ua's session: the next
+        # reading in the queue may have been polled before ua connected.
+        without_ua = r.next(lambda d: "sessions" in d.get("values", {}), 15)["values"]["sessions"]
         ua = ua_device(self.server, [{"name": "g", "interval_ms": 500, "tags": [ua_tag("tick", "s=Line1.Tick")]}])
         ua_status = Watch(self, b, "ib/status/ua")
         code, body = http_json(b, "POST", "/api/v1/devices", ua)
         self.assertEqual(code, 201, body)
         ua_status.next(lambda d: d.get("state") == "connected", 15, "ua connected")
-        with_ua = r.next(lambda d: "sessions" in d.get("values", {}))["values"]["sessions"]
+        with_ua = r.next(lambda d: d.get("values", {}).get("sessions", without_ua) > without_ua, 15,
+                         "ua's session counted")["values"]["sessions"]
         code, body = http_json(b, "DELETE", "/api/v1/devices/ua")
         self.assertEqual(code, 200, body)
         # Well before the session's 60 s timeout would end it.

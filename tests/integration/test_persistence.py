@@ -19,11 +19,26 @@ PERSIST = {"persistence": True}
 
 
 def session_rows(broker):
-    """client ids in data_dir/sessions.db (read with Python's sqlite3 while the broker is stopped)."""
+    """client ids in data_dir/sessions.db (Python's sqlite3 reads it stopped or running)."""
     path = os.path.join(broker.data_dir, "sessions.db")
     db = sqlite3.connect(path)
     try:
         return sorted(r[0] for r in db.execute("SELECT client_id FROM sessions"))
+    finally:
+        db.close()
+
+
+def stored_deliveries(broker, cid):
+    """(state, packet id) of each message queued for `cid` in sessions.db, read
+    while the broker runs (WAL: a reader never waits for the writer); state as
+    the store keeps it: 0 queued, 1 QoS 2 sent, 2 PUBREC received."""
+    db = sqlite3.connect(os.path.join(broker.data_dir, "sessions.db"), timeout=5)
+    try:
+        return [((flags >> 3) & 3, pid) for flags, pid in db.execute(
+            "SELECT q.flags, q.packet_id FROM queue q JOIN sessions s ON s.skey = q.skey"
+            " WHERE s.client_id = ? ORDER BY q.seq", (cid,))]
+    except sqlite3.OperationalError:  # the tables are not created yet
+        return []
     finally:
         db.close()
 
@@ -253,8 +268,9 @@ class PersistenceTest(IBTestCase):
         r.pubrec(m.pid)
         rel = r.expect(h.PUBREL)
         self.assertEqual(rel.pid, m.pid)
-        # PUBREC is applied in the broker's next commit; give it a moment to land.
-        time.sleep(0.3)
+        # PUBREC is applied in the broker's next commit: wait until it is on disk.
+        self.assertTrue(h.wait_until(lambda: stored_deliveries(b, cid) == [(2, m.pid)], timeout=15),
+                        stored_deliveries(b, cid))
         b.kill9()
         r.close()
         p.close()
@@ -277,7 +293,8 @@ class PersistenceTest(IBTestCase):
         p = self.paho(b, h.unique("p"), protocol=V311)
         p.publish(topic, b"5", qos=2)
         m = r.expect(h.PUBLISH)
-        time.sleep(0.3)
+        self.assertTrue(h.wait_until(lambda: stored_deliveries(b, cid) == [(1, m.pid)], timeout=15),
+                        stored_deliveries(b, cid))
         b.kill9()
         r.close()
         p.close()
@@ -359,7 +376,7 @@ class PersistenceTest(IBTestCase):
         r.connect(cid, clean=True)
         r.disconnect()
         r.close()
-        time.sleep(0.3)
+        self.assertTrue(h.wait_until(lambda: session_rows(b) == [], timeout=15), session_rows(b))
         b.stop()
         self.assertEqual(session_rows(b), [])
 

@@ -31,6 +31,33 @@ def reading(temp):
     return json.dumps({"ts": 1, "values": {"temp": temp}})
 
 
+def wait_for_settled_checkpoint(broker, rule_ids, quiet_s=2.5, timeout=30.0):
+    """Waits until rules-state.db has a row for each of `rule_ids` and the rows
+    did not change for `quiet_s`; False if that did not happen within `timeout`."""
+    path = os.path.join(broker.data_dir, "rules-state.db")
+
+    def rows():
+        if not os.path.exists(path):
+            return None
+        db = sqlite3.connect(path, timeout=5)
+        try:
+            return {r[0]: (r[1], r[2]) for r in db.execute("SELECT id, saved_ms, state FROM rule_state")}
+        except sqlite3.OperationalError:  # not created yet
+            return None
+        finally:
+            db.close()
+    deadline = time.monotonic() + timeout
+    last, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        now = rows()
+        if now != last:
+            last, since = now, time.monotonic()
+        elif now is not None and rule_ids <= set(now) and time.monotonic() - since >= quiet_s:
+            return True
+        time.sleep(0.1)
+    return False
+
+
 @h.ironbridge_only("the rule engine")
 class RulesTest(RuleApi, h.IBTestCase):
 
@@ -190,11 +217,10 @@ publish = { topic = "edge/${state}" }
         pub.publish("ib/status2/m1", json.dumps({"values": {"state": "on"}}), qos=1)
         self.assertEqual(self.messages(out, 1), [("edge/on", {"state": "on"})])
         self.wait_rule(b, "sum3", lambda r: r["messages"]["in"] == 2, "2 messages in")
-        # The checkpoint runs every second; wait until one holds both rules' state.
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not os.path.exists(os.path.join(b.data_dir, "rules-state.db")):
-            time.sleep(0.1)
-        time.sleep(1.5)
+        # The checkpoint runs every second and writes the rules whose state
+        # changed since the last one: once both rules have a row and the rows
+        # stayed the same for two checkpoints, nothing newer is on its way.
+        self.assertTrue(wait_for_settled_checkpoint(b, {"sum3", "edge"}), "no settled checkpoint of both rules")
         b.kill9()
         b.start()
         self.assertIn("rule 'sum3': window and change state restored", b.log_text())

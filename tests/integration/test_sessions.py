@@ -147,20 +147,23 @@ class KeepAliveTest(IBTestCase):
         t0 = time.monotonic()
         # [MQTT-3.1.2-24]: disconnect after 1.5 x keep-alive; allow generous slack.
         # Mosquitto 2.0.11 only checks keep-alives every few seconds (closes at ~5 s).
-        r.packets_until_closed(9.0 if h.is_mosquitto() else 4.5)
+        # 9 s: Mosquitto's few seconds, or a loaded machine's.
+        r.packets_until_closed(9.0)
         self.assertGreaterEqual(time.monotonic() - t0, 0.9, "closed before the keep-alive ran out")
-        self.assertEqual(watcher.expect_message(3).payload, b"gone")
+        self.assertEqual(watcher.expect_message().payload, b"gone")
 
     def test_pinging_client_stays_connected(self):
-        r = h.raw_connected(self, self.b, h.unique("pinger"), keepalive=1)
-        for _ in range(6):  # 3 s, twice the 1.5 s limit
+        # A keep-alive of 2 s: the 3 s limit leaves a loaded machine 2.5 s to
+        # wake the test up between pings (with 1 s, one second was enough to fail).
+        r = h.raw_connected(self, self.b, h.unique("pinger"), keepalive=2)
+        for _ in range(8):  # 4 s, beyond the 3 s limit
             time.sleep(0.5)
             r.pingreq()
             r.expect(h.PINGRESP, timeout=2)
 
     def test_other_packets_count_as_activity(self):
-        r = h.raw_connected(self, self.b, h.unique("active"), keepalive=1)
-        for i in range(6):
+        r = h.raw_connected(self, self.b, h.unique("active"), keepalive=2)
+        for i in range(8):  # as above
             time.sleep(0.5)
             r.publish("ka/x", b"x", qos=1, pid=i + 1)
             r.expect(h.PUBACK, timeout=2)

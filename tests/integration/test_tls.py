@@ -25,7 +25,7 @@ def metric(broker, name, listener="default"):
 
 def served_certificate(port):
     """The PEM the server presents, fetched without verifying it."""
-    return ssl.get_server_certificate((h.HOST, port), timeout=5)
+    return ssl.get_server_certificate((h.HOST, port), timeout=h.WAIT_S)
 
 
 def normalized(pem):
@@ -58,8 +58,8 @@ class TlsTest(h.IBTestCase):
         return self.run_proc(cmd + list(extra) + self.tls_args(**tls))
 
     def sub_one(self, b, topic="t/#", **tls):
-        cmd = ["mosquitto_sub", "-h", h.HOST, "-p", str(b.port), "-t", topic, "-C", "1", "-W", "5", "-v"]
-        return self.run_proc(cmd + self.tls_args(**tls))
+        cmd = ["mosquitto_sub", "-h", h.HOST, "-p", str(b.port), "-t", topic, "-C", "1", "-W", "20", "-v"]
+        return self.run_proc(cmd + self.tls_args(**tls), timeout=30)
 
     def assert_ok(self, r):
         self.assertEqual(r.returncode, 0, "client failed: %s" % r.stderr.decode())
@@ -85,7 +85,7 @@ class TlsTest(h.IBTestCase):
         negotiated, or None when the server refused."""
         ctx = ssl.create_default_context(cafile=self.certs.path("ca.crt"))
         ctx.minimum_version = ctx.maximum_version = getattr(ssl.TLSVersion, version.replace(".", "_"))
-        with socket.create_connection((h.HOST, port), timeout=5) as raw:
+        with socket.create_connection((h.HOST, port), timeout=h.WAIT_S) as raw:
             try:
                 with ctx.wrap_socket(raw, server_hostname=h.HOST) as s:
                     return s.version()
@@ -159,15 +159,18 @@ topics = ["tenant/%u/#"]
         cfg = {"transport": "tls", "tls_cert": self.certs.path("server.crt"), "tls_key": self.certs.path("server.key"),
                "tls_ca": self.certs.path("ca.crt"), "tls_require_client_cert": True, "tls_cn_as_username": True}
         b = self.start_broker(listener=cfg, broker={"threads": 2}, extra_toml=auth)
-        sub = self.spawn(["mosquitto_sub", "-h", h.HOST, "-p", str(b.port), "-t", "tenant/edge-1/#", "-C", "1", "-W", "10",
+        sub = self.spawn(["mosquitto_sub", "-h", h.HOST, "-p", str(b.port), "-t", "tenant/edge-1/#", "-C", "1", "-W", "20",
                           "-v", "-i", "cn-sub"] + self.tls_args(cert="client"),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.assertTrue(h.wait_until(lambda: "'cn-sub' with username 'edge-1'" in b.log_text()))
-        self.assert_ok(self.pub(b, topic="tenant/edge-1/temp", msg="21.5", cert="client", extra=["-i", "cn-pub"]))
-        out, _ = sub.communicate(timeout=15)
+        # Retained: the log line tells the subscriber connected, not that its
+        # SUBSCRIBE arrived, and a message published in between would pass it by.
+        self.assert_ok(self.pub(b, topic="tenant/edge-1/temp", msg="21.5", retain=True, cert="client",
+                                extra=["-i", "cn-pub"]))
+        out, _ = sub.communicate(timeout=30)
         self.assertEqual(out.decode().strip(), "tenant/edge-1/temp 21.5")
         denied = self.run_proc(["mosquitto_sub", "-h", h.HOST, "-p", str(b.port), "-t", "tenant/other/#", "-C", "1",
-                                "-W", "5", "-i", "cn-nosy"] + self.tls_args(cert="client"))
+                                "-W", "20", "-i", "cn-nosy"] + self.tls_args(cert="client"), timeout=30)
         # mosquitto_sub exits 0 here; what it prints is what the user sees.
         self.assertIn("All subscription requests were denied", (denied.stdout + denied.stderr).decode())
 
@@ -190,12 +193,18 @@ topics = ["tenant/%u/#"]
             os.replace(self.certs.path("server-2" + ext), self.certs.path("server" + ext))
         self.assertTrue(h.wait_until(lambda: normalized(served_certificate(b.port)) == second, timeout=15),
                         "the new certificate was not served")
-        self.assertIn("TLS certificate reloaded", b.log_text())
+        # The loop that swapped the context writes the line just after, and may
+        # be preempted in between while another loop already serves the new one.
+        self.assertTrue(h.wait_until(lambda: "TLS certificate reloaded" in b.log_text(), timeout=15),
+                        "no log line for the reload")
         self.assert_ok(self.pub(b))
-        # A broken certificate on disk keeps the last good one in use.
+        # A broken certificate on disk keeps the last good one in use. The key
+        # and certificate were replaced one after the other above, so a check
+        # between the two may already have refused a mismatched pair: count.
+        refusals = b.log_text().count("new TLS files refused")
         with open(self.certs.path("server.crt"), "w") as f:
             f.write("not a certificate\n")
-        self.assertTrue(h.wait_until(lambda: "new TLS files refused" in b.log_text(), timeout=15))
+        self.assertTrue(h.wait_until(lambda: b.log_text().count("new TLS files refused") > refusals, timeout=15))
         self.assertEqual(normalized(served_certificate(b.port)), second)
         self.assert_ok(self.pub(b))
         self.assertEqual(b.pid, pid)

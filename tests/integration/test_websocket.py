@@ -20,6 +20,9 @@ import ibharness as h
 from tls_certs import standard
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+# How long to wait for what must come: a bound, not an expectation. A loaded
+# machine running the sanitizer build takes many times the usual second.
+WAIT_S = 20.0
 
 
 class WsPaho:
@@ -36,6 +39,9 @@ class WsPaho:
             self.c = mqtt.Client(client_id=client_id, clean_session=True, protocol=protocol,
                                  transport="websockets")
         self.c.ws_set_options(path=path)
+        # paho 1.6 has no setter; the socket keeps this timeout through its TLS
+        # and WebSocket handshakes, which its default of 5 s cuts short under load.
+        self.c._connect_timeout = WAIT_S
         if cafile:
             self.c.tls_set(ca_certs=cafile)
         self.c.on_connect = self._on_connect
@@ -64,7 +70,7 @@ class RawWs:
     """A WebSocket client written from RFC 6455, masking its frames."""
 
     def __init__(self, port, path="/mqtt", protocol="mqtt", extra_headers="", cafile=None):
-        self.sock = socket.create_connection((h.HOST, port), timeout=5)
+        self.sock = socket.create_connection((h.HOST, port), timeout=WAIT_S)
         if cafile:
             self.sock = ssl.create_default_context(cafile=cafile).wrap_socket(self.sock, server_hostname=h.HOST)
         self.key = base64.b64encode(os.urandom(16)).decode()
@@ -116,7 +122,7 @@ class RawWs:
             raise h.ConnectionClosed()
         self.buf += chunk
 
-    def read_frame(self, timeout=5.0):
+    def read_frame(self, timeout=WAIT_S):
         """(opcode, fin, payload) of the next server frame."""
         deadline = time.monotonic() + timeout
         while True:
@@ -135,7 +141,7 @@ class RawWs:
                         return b0 & 0x0F, bool(b0 & 0x80), payload
             self._fill(deadline)
 
-    def read_packet(self, timeout=5.0):
+    def read_packet(self, timeout=WAIT_S):
         """The next MQTT packet (type, body) from the binary frames."""
         deadline = time.monotonic() + timeout
         while True:
@@ -153,7 +159,7 @@ class RawWs:
             elif op == 0x8:
                 raise h.ConnectionClosed()
 
-    def closed_by_server(self, timeout=5.0):
+    def closed_by_server(self, timeout=WAIT_S):
         """Reads until EOF; returns True if the server closed the connection."""
         deadline = time.monotonic() + timeout
         try:
@@ -214,7 +220,7 @@ tls_key = "%s"
     def ws_client(self, client_id, protocol, secure=False, **kw):
         port = self.wss_port if secure else self.ws_port
         c = WsPaho(self, port, client_id, protocol, cafile=self.certs.path("ca.crt") if secure else None, **kw)
-        self.assertTrue(c.connected.wait(5), "no CONNACK over WebSocket")
+        self.assertTrue(c.connected.wait(WAIT_S), "no CONNACK over WebSocket")
         self.assertEqual(c.rc, 0)
         return c
 
@@ -222,12 +228,12 @@ tls_key = "%s"
         tag = "%s-%s" % ("wss" if secure else "ws", protocol)
         sub = self.ws_client("sub-" + tag, protocol, secure)
         sub.c.subscribe("ws/" + tag, qos=1)
-        self.assertTrue(sub.subscribed.wait(5))
+        self.assertTrue(sub.subscribed.wait(WAIT_S))
         pub = self.ws_client("pub-" + tag, protocol, secure)
         info = pub.c.publish("ws/" + tag, b"over websocket", qos=1)
-        info.wait_for_publish(5)
+        info.wait_for_publish(WAIT_S)
         self.assertTrue(info.is_published(), "no PUBACK over WebSocket")
-        m = sub.messages.get(timeout=5)
+        m = sub.messages.get(timeout=WAIT_S)
         self.assertEqual((m.topic, m.payload, m.qos), ("ws/" + tag, b"over websocket", 1))
 
     def test_qos1_round_trip_ws_311(self):
@@ -245,7 +251,7 @@ tls_key = "%s"
     def test_large_message_and_tcp_to_websocket(self):
         sub = self.ws_client("big-sub", h.V5, secure=True)
         sub.c.subscribe("ws/big", qos=1)
-        self.assertTrue(sub.subscribed.wait(5))
+        self.assertTrue(sub.subscribed.wait(WAIT_S))
         payload = bytes(range(256)) * 1200  # 300 KiB: many TLS records, a 64-bit WS length
         big = os.path.join(self.certs.dir, "big.bin")
         with open(big, "wb") as f:
@@ -253,12 +259,12 @@ tls_key = "%s"
         r = self.run_proc(["mosquitto_pub", "-h", h.HOST, "-p", str(self.b.port), "-t", "ws/big", "-q", "1",
                            "-f", big])
         self.assertEqual(r.returncode, 0, r.stderr.decode())
-        m = sub.messages.get(timeout=10)
+        m = sub.messages.get(timeout=WAIT_S)
         self.assertEqual(m.payload, payload)
         # And back from a WebSocket publisher.
         pub = self.ws_client("big-pub", h.V311)
-        pub.c.publish("ws/big", payload[::-1], qos=1).wait_for_publish(5)
-        self.assertEqual(sub.messages.get(timeout=10).payload, payload[::-1])
+        pub.c.publish("ws/big", payload[::-1], qos=1).wait_for_publish(WAIT_S)
+        self.assertEqual(sub.messages.get(timeout=WAIT_S).payload, payload[::-1])
 
     def test_packets_span_frames_and_fragments(self):
         ws = self.raw()
@@ -278,7 +284,7 @@ tls_key = "%s"
         ws.send(ws.frame(0x2, subscribe_packet(1, "raw/#", 1) + pub[:1000]))
         ws.send(ws.frame(0x2, pub[1000:50000]) + ws.frame(0x2, pub[50000:]))
         got = {}
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + WAIT_S
         while len(got) < 3 and time.monotonic() < deadline:
             ptype, pbody = ws.read_packet()
             got[ptype] = pbody
@@ -307,7 +313,7 @@ tls_key = "%s"
                 ws.send(ws.frame(0x2, connect_packet("mover-%d-%s" % (i, secure))
                                  + subscribe_packet(1, topic, 1) + publish_packet(topic, b"m%d" % i, 1, 9)))
                 got = {}
-                deadline = time.monotonic() + 5
+                deadline = time.monotonic() + WAIT_S
                 while len(got) < 4 and time.monotonic() < deadline:
                     ptype, body = ws.read_packet()
                     got[ptype] = body
@@ -336,11 +342,11 @@ tls_key = "%s"
         r = self.raw(extra_headers="")
         self.assertEqual(r.status, 101)
         # A plain HTTP GET, no upgrade.
-        with socket.create_connection((h.HOST, self.ws_port), timeout=5) as s:
+        with socket.create_connection((h.HOST, self.ws_port), timeout=WAIT_S) as s:
             s.sendall(b"GET /mqtt HTTP/1.1\r\nHost: x\r\n\r\n")
             self.assertTrue(s.recv(100).startswith(b"HTTP/1.1 400 "))
         # A request head that never ends within 8 KiB.
-        with socket.create_connection((h.HOST, self.ws_port), timeout=5) as s:
+        with socket.create_connection((h.HOST, self.ws_port), timeout=WAIT_S) as s:
             s.sendall(b"GET /mqtt HTTP/1.1\r\nX-Padding: " + b"p" * 10000)
             self.assertTrue(s.recv(100).startswith(b"HTTP/1.1 400 "))
         # paho with a wrong path does not connect.

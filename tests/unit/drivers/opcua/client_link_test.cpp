@@ -49,18 +49,34 @@ ReadValueId value_of(std::string_view node) {
     return r;
 }
 
-// A port nobody listens on right now (bound, read and released).
-uint16_t free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(fd);
-    return ntohs(a.sin_port);
-}
+// A port on 127.0.0.1 bound without listening, for as long as the object
+// lives: a connection to it is refused, and no other process can listen on it
+// meanwhile (a port merely probed and released could be taken by a server of a
+// test running in parallel before we connect).
+class RefusingPort {
+public:
+    RefusingPort() : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+        socklen_t len = sizeof a;
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+        port_ = ntohs(a.sin_port);
+    }
+    ~RefusingPort() { ::close(fd_); }
+    RefusingPort(const RefusingPort&) = delete;
+    RefusingPort& operator=(const RefusingPort&) = delete;
+    uint16_t port() const { return port_; }
+
+private:
+    int fd_;
+    uint16_t port_ = 0;
+};
+
+// A port nobody listens on right now (bound, read and released): for the
+// server's own listener, which binds it a moment later.
+uint16_t free_port() { return RefusingPort().port(); }
 
 // `node server.js <port> <pki>`, waited for until it prints READY, stopped by its
 // pid with SIGTERM (then SIGKILL) at the end.
@@ -311,9 +327,15 @@ TEST_F(OpcuaClientLink, OpensASessionAndReadsEveryTypeFromNodeOpcua) {
         EXPECT_TRUE(r && *r);
         return (r && *r) ? std::get<7>((**r)[0].value.values).at(0) : 0u;
     };
+    // Polled, not read once after a fixed pause: a loaded machine can hold the
+    // server's timer back longer than any pause chosen here.
     const uint32_t first = tick();
-    std::this_thread::sleep_for(300ms);
-    EXPECT_GT(tick(), first);
+    uint32_t later = first;
+    for (int i = 0; i < 100 && later <= first; ++i) {
+        std::this_thread::sleep_for(100ms);
+        later = tick();
+    }
+    EXPECT_GT(later, first);
 
     link.close();
     std::optional<ClientResult<std::vector<DataValue>>> after;
@@ -326,8 +348,9 @@ TEST_F(OpcuaClientLink, OpensASessionAndReadsEveryTypeFromNodeOpcua) {
 
 TEST_F(OpcuaClientLink, ReportsAPortWithNoServerAsRejected) {
     boost::asio::io_context io;
+    const RefusingPort nobody;
     ClientConfig c = config();
-    c.port = free_port();
+    c.port = nobody.port();
     ClientLink link(io, c);
     std::optional<ClientResult<void>> connected;
     link.connect([&](ClientResult<void> r) { connected = std::move(r); });
