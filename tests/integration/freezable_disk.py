@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import unittest
 
 
 class FreezableDisk:
@@ -64,3 +65,21 @@ class FreezableDisk:
                            timeout=30)
             self.mounted = False
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def node_on_freezable_disk(testcase, node):
+    """Mounts a FreezableDisk on the data directory of a node not yet started
+    and registers the cleanups in their order, or skips the test where an ext4
+    image cannot be mounted."""
+    disk = FreezableDisk(node.data_dir)
+    try:
+        disk.mount()
+    except OSError as e:
+        disk.remove()
+        node.close()
+        raise unittest.SkipTest("cannot mount an ext4 image here: %s" % e)
+    # Last in, first out: thawed, then the node stops, then the unmount.
+    testcase.addCleanup(disk.remove)
+    testcase.addCleanup(node.close)
+    testcase.addCleanup(disk.thaw)
+    return disk

@@ -14,7 +14,7 @@ import unittest
 
 import ibharness as h
 from bridge_peers import BridgeCase, Upstream, bridge_toml, in_order
-from freezable_disk import FreezableDisk
+from freezable_disk import node_on_freezable_disk
 
 
 class BadUpstream:
@@ -132,17 +132,7 @@ class BridgeFaultsTest(BridgeCase):
         up, coll = self.offline_upstream_with_collector()
         node = h.Broker(extra_toml=bridge_toml(up.port))
         self._ib_brokers.append(node)
-        disk = FreezableDisk(node.data_dir)
-        try:
-            disk.mount()
-        except OSError as e:
-            disk.remove()
-            node.close()
-            raise unittest.SkipTest("cannot mount an ext4 image here: %s" % e)
-        # Last in, first out: thawed, then the node stops, then the unmount.
-        self.addCleanup(disk.remove)
-        self.addCleanup(node.close)
-        self.addCleanup(disk.thaw)
+        disk = node_on_freezable_disk(self, node)
         node.start()
         pub = self.publisher(node)
         pub.publish_range("plant/stall", 0, 10)

@@ -11,7 +11,7 @@ import unittest
 
 import ibharness as h
 from bridge_peers import BridgeCase, bridge_toml, in_order
-from freezable_disk import FreezableDisk
+from freezable_disk import node_on_freezable_disk
 from ibharness import IBTestCase
 
 TOKEN = "service-test-token"
@@ -123,17 +123,7 @@ class DrainTest(BridgeCase):
         up, coll = self.offline_upstream_with_collector()
         node = h.Broker(extra_toml=bridge_toml(up.port))
         self._ib_brokers.append(node)
-        disk = FreezableDisk(node.data_dir)
-        try:
-            disk.mount()
-        except OSError as e:
-            disk.remove()
-            node.close()
-            raise unittest.SkipTest("cannot mount an ext4 image here: %s" % e)
-        # Last in, first out: thawed, then the node stops, then the unmount.
-        self.addCleanup(disk.remove)
-        self.addCleanup(node.close)
-        self.addCleanup(disk.thaw)
+        disk = node_on_freezable_disk(self, node)
         node.start()
         pub = self.publisher(node)
         pub.publish_range("plant/drain", 0, 10)
