@@ -55,6 +55,15 @@ def peer_pki():
     return os.path.join(os.path.dirname(os.path.abspath(h.ironbridge_bin())), "tests", "opcua-peer-pki")
 
 
+def device_counter(b, name, device):
+    """A device's counter from /metrics; 0 while it is not there."""
+    _, _, body = b.http_get("/metrics")
+    for line in body.decode().splitlines():
+        if line.startswith(name) and 'device="%s"' % device in line:
+            return float(line.split()[-1])
+    return 0
+
+
 class OpcUaServer:
     """`node server.js <port> <pki>`, waited for until it prints READY; stopped
     (or killed) by its PID; restarted on the same port."""
@@ -567,13 +576,8 @@ class LinkResilienceTest(OpcUaCase):
         status.next(lambda d: d.get("state") == "connected", 15, "connected again")
         r.next(lambda d: d.get("values", {}).get("tick") == lost_tick, 15, "the lost tick %d" % lost_tick)
 
-        def republished():
-            _, _, body = b.http_get("/metrics")
-            for line in body.decode().splitlines():
-                if line.startswith("ib_device_republishes_total") and 'device="gap"' in line:
-                    return float(line.split()[-1]) >= 1
-            return False
-        self.assertTrue(h.wait_until(republished, 10), "ib_device_republishes_total{device=\"gap\"} stayed 0")
+        self.assertTrue(h.wait_until(lambda: device_counter(b, "ib_device_republishes_total", "gap") >= 1, 10),
+                        "ib_device_republishes_total{device=\"gap\"} stayed 0")
 
     def test_d_subscriptions_outlive_a_timed_out_session_and_move_to_the_new_one(self):
         server = self.server
@@ -613,13 +617,8 @@ class LinkResilienceTest(OpcUaCase):
         after = made.next(lambda d: "made" in d.get("values", {}))["values"]["made"]
         self.assertEqual(after, before, "the subscription was made anew instead of moved")
 
-        def transferred():
-            _, _, body = b.http_get("/metrics")
-            for line in body.decode().splitlines():
-                if line.startswith("ib_device_subscription_transfers_total") and 'device="moved"' in line:
-                    return float(line.split()[-1]) >= 1
-            return False
-        self.assertTrue(h.wait_until(transferred, 10), "ib_device_subscription_transfers_total stayed 0")
+        self.assertTrue(h.wait_until(lambda: device_counter(b, "ib_device_subscription_transfers_total", "moved") >= 1, 10),
+                        "ib_device_subscription_transfers_total stayed 0")
 
     def test_b_a_server_that_announces_its_shutdown_is_left_before_it_goes(self):
         server = self.server
