@@ -10,6 +10,7 @@ import json
 import os
 import queue
 import random
+import re
 import shutil
 import signal
 import socket
@@ -121,6 +122,34 @@ def free_port():
         if port not in _reserved and _reserve(port):
             return port
     raise RuntimeError("no free port found in 2000 tries in %d-%d" % (low, high))
+
+
+_METRIC_SAMPLE = re.compile(r"^([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})? (\S+)")
+_METRIC_LABEL = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def metric_value(text, name, **labels):
+    """The value of `name` on a Prometheus text page: the first sample whose
+    labels include `labels` (with none given, the sample without labels);
+    None when there is none. Label values are compared as written."""
+    for line in text.splitlines():
+        m = _METRIC_SAMPLE.match(line)
+        if not m or m.group(1) != name:
+            continue
+        have = dict(_METRIC_LABEL.findall(m.group(2) or ""))
+        if (all(have.get(k) == str(v) for k, v in labels.items()) if labels else not have):
+            return float(m.group(3))
+    return None
+
+
+def metric_sum(text, name):
+    """The sum of every sample of `name`, whatever its labels (0 with none)."""
+    total = 0.0
+    for line in text.splitlines():
+        m = _METRIC_SAMPLE.match(line)
+        if m and m.group(1) == name:
+            total += float(m.group(3))
+    return total
 
 
 def wait_until(pred, timeout=WAIT_S, interval=0.02):
@@ -414,6 +443,15 @@ class Broker:
                 return r.status, dict(r.headers), r.read()
         except urllib.error.HTTPError as e:
             return e.code, dict(e.headers), e.read()
+
+    def metrics_text(self):
+        status, _, body = self.http_get("/metrics")
+        assert status == 200, "GET /metrics answered %d" % status
+        return body.decode()
+
+    def metric(self, name, **labels):
+        """A sample's value from /metrics (see metric_value), or None."""
+        return metric_value(self.metrics_text(), name, **labels)
 
 
 class IBTestCase(unittest.TestCase):

@@ -31,15 +31,6 @@ def assert_rss_growth_below(testcase, grown_kib, limit_kib):
         testcase.assertLess(grown_kib, limit_kib, "memory grew by %d KiB" % grown_kib)
 
 
-def gauge_sum(b, name):
-    _, _, body = b.http_get("/metrics")
-    total = 0.0
-    for line in body.decode().splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
 def connect_bytes(client_id):
     """A 3.1.1 CONNECT, made by the harness's raw client without opening its socket."""
     c = object.__new__(h.RawClient)
@@ -98,8 +89,8 @@ class AbuseTest(h.IBTestCase):
             s.close()
             done += 1
         self.assertEqual(done, 10000, "the loop ran out of time")
-        self.assertTrue(h.wait_until(lambda: gauge_sum(b, "ib_mqtt_connections") <= 1, timeout=15),
-                        "connections still open: %s" % gauge_sum(b, "ib_mqtt_connections"))
+        self.assertTrue(h.wait_until(lambda: h.metric_sum(b.metrics_text(), "ib_mqtt_connections") <= 1, timeout=15),
+                        "connections still open: %s" % h.metric_sum(b.metrics_text(), "ib_mqtt_connections"))
         ok, missed = probe.finish()
         self.assertGreater(ok, 0)
         self.assertEqual(missed, 0, "the well-behaved client was not served")

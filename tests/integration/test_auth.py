@@ -103,13 +103,12 @@ password = "adminpw"
         except urllib.error.HTTPError as e:
             return e.code, dict(e.headers), e.read()
 
-    def metric(self, name, labels=""):
+    def metric(self, name, **labels):
         status, _, body = self.api("/metrics", auth="Bearer " + TOKEN)
         self.assertEqual(status, 200)
-        for line in body.decode().splitlines():
-            if line.startswith(name + ("{" + labels + "}" if labels else " ")):
-                return float(line.split()[-1])
-        self.fail("metric %s{%s} not found" % (name, labels))
+        value = h.metric_value(body.decode(), name, **labels)
+        self.assertIsNotNone(value, "metric %s %s not on /metrics" % (name, labels))
+        return value
 
 
 @h.ironbridge_only("authentication, ACL and reload are Ironbridge features")
@@ -120,7 +119,7 @@ class CredentialsTest(AuthBase):
             self.assertEqual(ack.reason, 0, "MQTT %d" % version)
         _, ack = self.raw_connect(5, "admin", "adminpw")
         self.assertEqual(ack.reason, 0)
-        self.assertEqual(self.metric("ib_auth_logins_total", 'result="authenticated"'), 3)
+        self.assertEqual(self.metric("ib_auth_logins_total", result="authenticated"), 3)
 
     def test_wrong_and_missing_password(self):
         _, ack = self.raw_connect(4, "alice", "nope")
@@ -131,7 +130,7 @@ class CredentialsTest(AuthBase):
         self.assertEqual(ack.reason, 0x86)
         _, ack = self.raw_connect(4, "nobody", "x")
         self.assertEqual(ack.reason, 4)
-        self.assertEqual(self.metric("ib_auth_login_failures_total", 'reason="bad_credentials"'), 4)
+        self.assertEqual(self.metric("ib_auth_login_failures_total", reason="bad_credentials"), 4)
 
     def test_anonymous_refused(self):
         _, ack = self.raw_connect(4)
@@ -185,7 +184,7 @@ class CredentialsTest(AuthBase):
         self.assertEqual(ack.reason, 0x87)
         _, ack = self.raw_connect(4, "bob", "bobpw")
         self.assertEqual(ack.reason, 5)
-        self.assertEqual(self.metric("ib_auth_login_failures_total", 'reason="rate_limited"'), 2)
+        self.assertEqual(self.metric("ib_auth_login_failures_total", reason="rate_limited"), 2)
         self.assertIn("failed login", self.b.log_text())
 
     def test_passwd_file_format_and_delete(self):
@@ -249,7 +248,7 @@ class AclTest(AuthBase):
         p = r.expect(h.PUBREC)
         self.assertEqual((p.pid, p.reason), (7, 0x87))
         admin.expect_no_message(0.3)
-        self.assertEqual(self.metric("ib_auth_acl_denied_total", 'action="publish"'), 2)
+        self.assertEqual(self.metric("ib_auth_acl_denied_total", action="publish"), 2)
 
     def test_publish_denied_v311_is_acknowledged_and_dropped(self):
         admin = self.client("admin", "adminpw")
@@ -278,7 +277,7 @@ class AclTest(AuthBase):
         r, _ = self.raw_connect(4, "alice", "alicepw")
         sa = r.subscribe(9, [("#", 1), ("tenant/alice/y", 1)])
         self.assertEqual(sa.codes, [0x80, 1])
-        self.assertEqual(self.metric("ib_auth_acl_denied_total", 'action="subscribe"'), 4)
+        self.assertEqual(self.metric("ib_auth_acl_denied_total", action="subscribe"), 4)
 
     def test_tenant_isolation_through_wildcards(self):
         alice = self.client("alice", "alicepw")
@@ -297,7 +296,7 @@ class AclTest(AuthBase):
                             input=b"plus\n", stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
         self.assertEqual(h_.returncode, 0)
         os.kill(self.b.pid, signal.SIGHUP)
-        self.assertTrue(h.wait_until(lambda: self.metric("ib_auth_reloads_total", 'result="ok"') == 1, 10))
+        self.assertTrue(h.wait_until(lambda: self.metric("ib_auth_reloads_total", result="ok") == 1, 10))
         plus = self.client("+", "plus")
         self.assertEqual(plus.subscribe("tenant/+/#", qos=1), [0x87])
         self.assertEqual(plus.subscribe("tenant/bob/#", qos=1), [0x87])
@@ -329,7 +328,7 @@ class ReloadTest(AuthBase):
         self.acl_extra = '\n[[acl]]\npermission = "allow"\nall = true\ntopics = ["shared/#"]\n'
         self.rewrite_config(self.config_toml())
         os.kill(self.b.pid, signal.SIGHUP)
-        self.assertTrue(h.wait_until(lambda: self.metric("ib_auth_reloads_total", 'result="ok"') == 1, 10))
+        self.assertTrue(h.wait_until(lambda: self.metric("ib_auth_reloads_total", result="ok") == 1, 10))
         _, ack = self.raw_connect(5, "carol", "carolpw")
         self.assertEqual(ack.reason, 0)
         # The connection opened before the reload follows the new rules.
@@ -345,7 +344,7 @@ class ReloadTest(AuthBase):
         self.assertIn("auth.acl_default", err)
         self.assertIn("ironbridge.toml:", err)
         os.kill(self.b.pid, signal.SIGHUP)
-        self.assertTrue(h.wait_until(lambda: self.metric("ib_auth_reloads_total", 'result="failed"') == 2, 10))
+        self.assertTrue(h.wait_until(lambda: self.metric("ib_auth_reloads_total", result="failed") == 2, 10))
         self.assertTrue(h.wait_until(lambda: self.b.log_text().count("reload refused") >= 2, 10))
         _, ack = self.raw_connect(5, "carol", "carolpw")
         self.assertEqual(ack.reason, 0)

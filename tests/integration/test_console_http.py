@@ -147,13 +147,13 @@ class ConsoleHttpTest(IBTestCase):
         s.connect((HOST, b.api_port))
         self.addCleanup(s.close)
         s.sendall(b"GET /api/v1/events?filter=big%2F%23 HTTP/1.1\r\nHost: x\r\n\r\n")
-        self.assertTrue(wait_until(lambda: metric(b, "ib_api_event_streams") == 1))
+        self.assertTrue(wait_until(lambda: b.metric("ib_api_event_streams") == 1))
         c = self.paho(b)
         c.connect()
         payload = b"x" * 65536
         for _ in range(200):  # 12.5 MiB: more than the socket buffers and the 512 KiB queue
             c.publish("big/t", payload, qos=1)
-        self.assertTrue(wait_until(lambda: metric(b, "ib_api_events_dropped_total") > 0, timeout=10))
+        self.assertTrue(wait_until(lambda: b.metric("ib_api_events_dropped_total") > 0, timeout=10))
         # The API's loop still answers at once.
         self.assertEqual(b.http_get("/api/v1/health", timeout=2)[0], 200)
 
@@ -171,14 +171,6 @@ class ConsoleHttpTest(IBTestCase):
         self.assertTrue(client["connected"])
         self.assertEqual(client["protocol"], "5.0")
         self.assertEqual(client["subscriptions"], [{"filter": "plant/#", "qos": 1}])
-
-
-def metric(broker, name):
-    _, _, body = broker.http_get("/metrics")
-    for line in body.decode().splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return None
 
 
 if __name__ == "__main__":

@@ -138,14 +138,6 @@ def file_list(node, query=""):
     return json.loads(body)
 
 
-def metric(node, name, labels=""):
-    _, _, body = node.http_get("/metrics")
-    for line in body.decode().splitlines():
-        if line.startswith(name + ("{" + labels + "}" if labels else " ")):
-            return float(line.rsplit(" ", 1)[1])
-    return None
-
-
 def rss_kib(pid, field="VmRSS"):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -207,7 +199,7 @@ class FileTransferTest(h.IBTestCase):
         self.assertEqual([f["file_id"] for f in page["files"]],
                          [f["file_id"] for f in listing["files"][1:3]])
         spy.expect_no_message(0.3)
-        self.assertEqual(metric(node, "ib_files_stored_total"), 5)
+        self.assertEqual(node.metric("ib_files_stored_total"), 5)
         # DELETE removes a file, and the audit log says which.
         req = urllib.request.Request("http://%s:%d/api/v1/files/cam1/one" % (h.HOST, node.api_port), method="DELETE")
         with urllib.request.urlopen(req, timeout=5) as r:
@@ -243,9 +235,9 @@ class FileTransferTest(h.IBTestCase):
         self.assertIn("file checksum mismatch", wrong["reason_description"])
         s.expect_ok(s.fin("f", data))
         self.assertEqual(sha(stored(node, "plc7", "f")), sha(data))
-        self.assertEqual(metric(node, "ib_files_command_failures_total", 'reason="gap"'), 1)
-        self.assertEqual(metric(node, "ib_files_command_failures_total", 'reason="segment_checksum"'), 1)
-        self.assertEqual(metric(node, "ib_files_command_failures_total", 'reason="file_checksum"'), 1)
+        self.assertEqual(node.metric("ib_files_command_failures_total", reason="gap"), 1)
+        self.assertEqual(node.metric("ib_files_command_failures_total", reason="segment_checksum"), 1)
+        self.assertEqual(node.metric("ib_files_command_failures_total", reason="file_checksum"), 1)
 
     def test_the_puback_of_fin_carries_0x80_and_the_missing_range(self):
         node = self.start_broker(extra_toml=file_toml())
@@ -301,7 +293,7 @@ class FileTransferTest(h.IBTestCase):
         for k in keys:
             s.expect_ok(s.result(k))
         self.assertEqual(sha(stored(node, "dev2", "b")), sha(data))
-        self.assertEqual(metric(node, "ib_files_transfers_aborted_total"), 1)
+        self.assertEqual(node.metric("ib_files_transfers_aborted_total"), 1)
 
     def test_a_client_that_disconnects_mid_transfer_resumes(self):
         node = self.start_broker(extra_toml=file_toml())
@@ -327,11 +319,11 @@ class FileTransferTest(h.IBTestCase):
         data = os.urandom(10 * KIB)
         s.expect_ok(s.init("t", data, segments_ttl=1))
         s.expect_ok(s.command("$file/t/0", data[:KIB]))
-        self.assertTrue(h.wait_until(lambda: metric(node, "ib_files_transfers_expired_total") == 1, timeout=10))
+        self.assertTrue(h.wait_until(lambda: node.metric("ib_files_transfers_expired_total") == 1, timeout=10))
         r = s.fin("t", data)
         self.assertEqual(r["reason_code"], 0x80)
         self.assertIn("with no init (or expired)", r["reason_description"])
-        self.assertEqual(metric(node, "ib_files_active_transfers"), 0)
+        self.assertEqual(node.metric("ib_files_active_transfers"), 0)
 
     def test_after_a_kill9_mid_transfer_stored_files_are_whole_and_the_transfer_resumes(self):
         node = self.start_broker(extra_toml=file_toml())
@@ -427,7 +419,7 @@ class FileForwardTest(h.IBTestCase):
             self.assertEqual(sha(stored(up, UPSTREAM_CLIENT, "%s~%s" % (client, file_id))), sha(data))
 
     def forwarded_bytes(self, edge):
-        return metric(edge, "ib_bridge_file_bytes_forwarded_total", 'bridge="cloud"') or 0
+        return edge.metric("ib_bridge_file_bytes_forwarded_total", bridge="cloud") or 0
 
     def test_finished_files_go_upstream_and_leave_the_edge(self):
         up, edge = self.nodes()
@@ -440,7 +432,7 @@ class FileForwardTest(h.IBTestCase):
                         "forwarded files stay on the edge")
         byid = {f["file_id"]: f for f in file_list(up)["files"]}
         self.assertEqual(byid["cam1~big"]["name"], "big.bin")
-        self.assertEqual(metric(edge, "ib_bridge_files_forwarded_total", 'bridge="cloud"'), 3)
+        self.assertEqual(edge.metric("ib_bridge_files_forwarded_total", bridge="cloud"), 3)
         def files_status():
             return json.loads(edge.http_get("/api/v1/bridges/cloud")[2])["files"]
         self.assertTrue(h.wait_until(lambda: files_status()["queued"] == 0), files_status())

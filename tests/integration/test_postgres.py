@@ -37,12 +37,6 @@ postgres = { %s }
 ''' % (rule_id, json.dumps(sql), fields)
 
 
-def metric(b, name, rule_id):
-    status, _, body = b.http_get("/metrics")
-    m = re.search(r'^%s\{rule="%s"[^}]*\} (\S+)$' % (name, rule_id), body.decode(), re.M)
-    return float(m.group(1)) if m else None
-
-
 @h.ironbridge_only("the rules' plug-ins are Ironbridge's")
 class MissingPluginTest(h.IBTestCase):
     """Without its plug-in file a rule's postgres or grpc action is refused,
@@ -142,7 +136,7 @@ class PostgresActionTest(RuleApi, h.IBTestCase):
                                                  "boolean", "jsonb", "text", "date"])
         r = self.wait_rule(b, "types", lambda r: r["actions"][0]["done"] == 2, "2 rows written")
         self.assertEqual(r["actions"], [{"kind": "postgres", "done": 2, "errors": 0, "last_error": None}])
-        self.assertEqual(metric(b, "ib_rule_postgres_rows_written_total", "types"), 2)
+        self.assertEqual(b.metric("ib_rule_postgres_rows_written_total", rule="types"), 2)
 
     def test_a_value_the_column_refuses_costs_that_row_alone(self):
         b = self.start_broker(extra_toml=rule_toml(
@@ -185,7 +179,7 @@ class PostgresActionTest(RuleApi, h.IBTestCase):
         finally:
             first_half.set()
             t.join(30)
-        self.assertTrue(metric(b, "ib_rule_postgres_queued_rows", "stream") > 0)
+        self.assertTrue(b.metric("ib_rule_postgres_queued_rows", rule="stream") > 0)
         self.pg.start()
         self.wait_count("stream", total)
         rows = [int(r[0]) for r in self.pg.psql("SELECT n FROM stream ORDER BY pk")]
@@ -203,15 +197,15 @@ class PostgresActionTest(RuleApi, h.IBTestCase):
         for n in range(100):
             pub.publish("pg/kept", json.dumps({"n": n}), qos=1)
         # Acknowledged: committed to the action's queue file.
-        self.assertTrue(h.wait_until(lambda: metric(b, "ib_rule_postgres_queued_rows", "kept") == 100, timeout=10),
-                        metric(b, "ib_rule_postgres_queued_rows", "kept"))
+        self.assertTrue(h.wait_until(lambda: b.metric("ib_rule_postgres_queued_rows", rule="kept") == 100, timeout=10),
+                        b.metric("ib_rule_postgres_queued_rows", rule="kept"))
         pub.close()
         b.kill9()
         self.pg.start()
         b.start()
         self.wait_count("kept", 100)
         self.assertEqual([int(r[0]) for r in self.pg.psql("SELECT n FROM kept ORDER BY pk")], list(range(100)))
-        self.assertTrue(h.wait_until(lambda: metric(b, "ib_rule_postgres_queued_rows", "kept") == 0, timeout=10))
+        self.assertTrue(h.wait_until(lambda: b.metric("ib_rule_postgres_queued_rows", rule="kept") == 0, timeout=10))
 
     def test_a_wrong_password_and_a_missing_table_are_clear_errors_on_the_rule(self):
         b = self.start_broker(extra_toml=rule_toml(
@@ -229,8 +223,8 @@ class PostgresActionTest(RuleApi, h.IBTestCase):
         self.assertEqual(r["actions"][0]["last_error"],
                          "table no_such_table does not exist (create it, or give the action create = true)")
         self.assertEqual(r["actions"][0]["done"], 0)
-        self.assertEqual(metric(b, "ib_rule_postgres_queued_rows", "notable"), 1)
-        self.assertEqual(metric(b, "ib_rule_postgres_connected", "badpw"), 0)
+        self.assertEqual(b.metric("ib_rule_postgres_queued_rows", rule="notable"), 1)
+        self.assertEqual(b.metric("ib_rule_postgres_connected", rule="badpw"), 0)
 
 
 if __name__ == "__main__":

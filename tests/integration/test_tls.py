@@ -16,13 +16,6 @@ import ibharness as h
 from tls_certs import standard
 
 
-def metric(broker, name, listener="default"):
-    status, _, body = broker.http_get("/metrics")
-    assert status == 200, status
-    m = re.search(r'^%s\{listener="%s"\} (\S+)$' % (re.escape(name), re.escape(listener)), body.decode(), re.M)
-    return float(m.group(1)) if m else None
-
-
 def served_certificate(port):
     """The PEM the server presents, fetched without verifying it."""
     return ssl.get_server_certificate((h.HOST, port), timeout=h.WAIT_S)
@@ -77,7 +70,7 @@ class TlsTest(h.IBTestCase):
         b = self.tls_broker()
         r = self.run_proc(["mosquitto_pub", "-h", h.HOST, "-p", str(b.port), "-t", "t", "-m", "x", "-q", "1"])
         self.assertNotEqual(r.returncode, 0)
-        self.assertTrue(h.wait_until(lambda: (metric(b, "ib_mqtt_tls_handshake_failures_total") or 0) >= 1))
+        self.assertTrue(h.wait_until(lambda: (b.metric("ib_mqtt_tls_handshake_failures_total", listener="default") or 0) >= 1))
         self.assertIn("TLS handshake failed on listener 'default'", b.log_text())
 
     def handshake_version(self, port, version):
@@ -98,14 +91,14 @@ class TlsTest(h.IBTestCase):
         self.assert_ok(self.pub(b, version="tlsv1.3"))
         self.assertEqual(self.handshake_version(b.port, "TLSv1.2"), "TLSv1.2")
         self.assertEqual(self.handshake_version(b.port, "TLSv1.3"), "TLSv1.3")
-        self.assertEqual(metric(b, "ib_mqtt_tls_handshake_failures_total"), 0)
+        self.assertEqual(b.metric("ib_mqtt_tls_handshake_failures_total", listener="default"), 0)
 
     def test_minimum_version_1_3_refuses_1_2(self):
         b = self.tls_broker(tls_min_version="1.3")
         self.assertIsNone(self.handshake_version(b.port, "TLSv1.2"))
         self.assertEqual(self.handshake_version(b.port, "TLSv1.3"), "TLSv1.3")
         self.assert_ok(self.pub(b, version="tlsv1.3"))
-        self.assertTrue(h.wait_until(lambda: metric(b, "ib_mqtt_tls_handshake_failures_total") == 1))
+        self.assertTrue(h.wait_until(lambda: b.metric("ib_mqtt_tls_handshake_failures_total", listener="default") == 1))
 
     def test_mutual_tls(self):
         b = self.tls_broker(tls_ca=self.certs.path("ca.crt"), tls_require_client_cert=True)
@@ -114,7 +107,7 @@ class TlsTest(h.IBTestCase):
         self.assertNotEqual(self.pub(b, cert="stranger").returncode, 0,
                             "a certificate from another CA was accepted")
         self.assertNotEqual(self.pub(b, cert="expired").returncode, 0, "an expired certificate was accepted")
-        self.assertTrue(h.wait_until(lambda: metric(b, "ib_mqtt_tls_handshake_failures_total") == 3))
+        self.assertTrue(h.wait_until(lambda: b.metric("ib_mqtt_tls_handshake_failures_total", listener="default") == 3))
         log = b.log_text()
         self.assertIn("certificate has expired", log)
         self.assertIn("peer did not return a certificate", log)
