@@ -228,7 +228,10 @@ std::expected<Dropped, std::string> OutboxWriter::drop_unsent(const std::functio
 }
 
 QueueFacts OutboxWriter::facts_now(bool deleted) {
-    if (deleted || !oldest_ts_) oldest_ts_ = box_->oldest_ts();
+    // An empty queue has no oldest entry: no query for it (a bridge that keeps
+    // up commits and deletes with the queue empty most of the time).
+    if (box_->messages() == 0) oldest_ts_.reset();
+    else if (deleted || !oldest_ts_) oldest_ts_ = box_->oldest_ts();
     QueueFacts f;
     f.messages = box_->messages();
     f.bytes = box_->bytes();

@@ -179,7 +179,7 @@ private:
     QueueFacts facts_;
     std::size_t jobs_ = 0;
     // The writer thread's own: the records handed to Outbox::commit, and the
-    // oldest timestamp, read again only after a delete or while empty.
+    // oldest timestamp, read again after a delete or once the queue is not empty.
     std::vector<OutboxRecord> records_;
     std::optional<int64_t> oldest_ts_;
     // The last commit failed: commits behind it come back untried.
