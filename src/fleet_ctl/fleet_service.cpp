@@ -142,7 +142,13 @@ struct FleetService::Impl {
             FleetSession session(config.connection);
             session.on_message([this, &session](const Incoming& in) {
                 std::lock_guard lock(mutex);
-                if (in.topic.ends_with("/state")) edges = session.edges();
+                // One edge changed: copy that one (a copy of the whole map per
+                // state message was quadratic while 1,000 edges answered a push).
+                if (!in.state_of.empty()) {
+                    if (auto it = session.edges().find(in.state_of); it != session.edges().end()) {
+                        edges.insert_or_assign(in.state_of, it->second);
+                    }
+                }
                 highest_revision = session.highest_revision();
                 for (auto& job : active) {
                     if (job->tracker) job->tracker->take(in.topic, in.payload, in.correlation);

@@ -169,7 +169,8 @@ struct FleetSession::Impl {
             if (auto s = parse_state(in.topic, in.payload)) {
                 highest_revision = std::max({highest_revision, s->revision, s->desired_revision.value_or(0),
                                              s->last_apply_revision.value_or(0)});
-                edges[s->key()] = std::move(*s);
+                in.state_of = s->key();
+                edges[in.state_of] = std::move(*s);
             }
         } else if (in.topic.ends_with("/status") || in.topic.ends_with("/desired")) {
             highest_revision = std::max(highest_revision, revision_of(in.payload).value_or(0));

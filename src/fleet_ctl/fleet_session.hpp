@@ -38,6 +38,8 @@ struct Incoming {
     std::string payload;
     std::string correlation;  // empty when none
     bool retained = false;
+    // A state message the session took into edges(): that edge's site/edge key.
+    std::string state_of;
 };
 
 class FleetSession {
