@@ -130,15 +130,17 @@ TlsServerContext::~TlsServerContext() {
 TlsServerContext::Stamp TlsServerContext::stamp() const {
     Stamp st;
     struct stat sb;
-    auto of = [&](const std::string& path, std::time_t& t, long& ns) {
+    auto of = [&](const std::string& path, FileStamp& f) {
         if (!path.empty() && ::stat(path.c_str(), &sb) == 0) {
-            t = sb.st_mtim.tv_sec;
-            ns = sb.st_mtim.tv_nsec;
+            f.mtime = sb.st_mtim.tv_sec;
+            f.mtime_ns = sb.st_mtim.tv_nsec;
+            f.size = sb.st_size;
+            f.inode = sb.st_ino;
         }
     };
-    of(settings_.cert_file, st.cert, st.cert_ns);
-    of(settings_.key_file, st.key, st.key_ns);
-    of(settings_.ca_file, st.ca, st.ca_ns);
+    of(settings_.cert_file, st.cert);
+    of(settings_.key_file, st.key);
+    of(settings_.ca_file, st.ca);
     return st;
 }
 

@@ -40,7 +40,7 @@ public:
 
     // Builds the first context; the error names the file at fault.
     std::expected<void, std::string> load(const TlsServerSettings& s);
-    // Rebuilds when a file's modification time changed since the last attempt.
+    // Rebuilds when a file changed (time, size or inode) since the last attempt.
     // Returns an empty string when nothing changed, "reloaded", or the reason
     // the new files were refused (the old context stays in use).
     std::string reload_if_changed();
@@ -49,9 +49,18 @@ public:
     ssl_st* new_session(int fd);
 
 private:
+    // A file's identity and version as stat sees them. The size and inode are
+    // part of it: a copy in place (truncate, then write) within one tick of a
+    // coarse clock keeps the mtime the check saw between the two steps.
+    struct FileStamp {
+        std::time_t mtime = 0;
+        long mtime_ns = 0;
+        long long size = -1;
+        unsigned long long inode = 0;
+        bool operator==(const FileStamp&) const = default;
+    };
     struct Stamp {
-        std::time_t cert = 0, key = 0, ca = 0;
-        long cert_ns = 0, key_ns = 0, ca_ns = 0;
+        FileStamp cert, key, ca;
         bool operator==(const Stamp&) const = default;
     };
     Stamp stamp() const;

@@ -200,6 +200,17 @@ topics = ["tenant/%u/#"]
         self.assertTrue(h.wait_until(lambda: b.log_text().count("new TLS files refused") > refusals, timeout=15))
         self.assertEqual(normalized(served_certificate(b.port)), second)
         self.assert_ok(self.pub(b))
+        # The good certificate written back in place with the refused file's
+        # modification time, as a copy within one tick of a coarse clock leaves
+        # it: the size tells the change.
+        refused = os.stat(self.certs.path("server.crt"))
+        reloads = b.log_text().count("TLS certificate reloaded")
+        with open(self.certs.path("server.crt"), "w") as f:
+            f.write(second)
+        os.utime(self.certs.path("server.crt"), ns=(refused.st_atime_ns, refused.st_mtime_ns))
+        self.assertTrue(h.wait_until(lambda: b.log_text().count("TLS certificate reloaded") > reloads, timeout=15),
+                        "a change of size with the same mtime was not reloaded")
+        self.assert_ok(self.pub(b))
         self.assertEqual(b.pid, pid)
 
     def tls_socket(self, port):
