@@ -1,5 +1,9 @@
 #include "app/fleet_controller_routes.hpp"
 
+#include <utility>  // before Asio: Boost 1.74 coroutine headers need it
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <simdjson.h>
 
 #include "api/http_server.hpp"
@@ -84,7 +88,8 @@ HttpResponse accepted(const std::expected<fleet_ctl::Accepted, std::string>& a, 
     return res;
 }
 
-HttpResponse template_order(fleet_ctl::FleetService& service, std::string_view body, bool dry_run) {
+HttpResponse template_order(fleet_ctl::FleetService& service, boost::asio::io_context& api_loop, std::string_view body,
+                            bool dry_run) {
     simdjson::dom::parser parser;
     auto obj = body_object(parser, body);
     if (!obj) return json_error(400, obj.error());
@@ -106,7 +111,20 @@ HttpResponse template_order(fleet_ctl::FleetService& service, std::string_view b
         std::string_view b;
         o.base = base.get(b) == simdjson::SUCCESS ? std::string(b) : simdjson::minify(base);
     }
-    return accepted(service.order(std::move(o)), service);
+    // Filled off the API's loop, so the console and the probes keep their
+    // answers while 1,000 edges' templates are filled; answered from the loop.
+    HttpResponse r;
+    r.deferred = [&service, &api_loop, o = std::move(o)](std::function<void(HttpResponse)> reply) mutable {
+        auto answer = [&service, &api_loop, reply](std::expected<fleet_ctl::Accepted, std::string> a) {
+            boost::asio::post(api_loop, [reply, res = accepted(a, service)]() mutable { reply(std::move(res)); });
+        };
+        if (!service.order_async(std::move(o), std::move(answer))) {
+            HttpResponse busy = json_error(503, "other orders are being prepared; try again");
+            busy.headers.emplace_back("Retry-After", "1");
+            reply(std::move(busy));
+        }
+    };
+    return r;
 }
 
 }  // namespace
@@ -125,7 +143,8 @@ std::expected<std::unique_ptr<fleet_ctl::FleetService>, std::string> start_fleet
     return service;
 }
 
-void add_fleet_controller_routes(api::HttpServer& server, fleet_ctl::FleetService& service) {
+void add_fleet_controller_routes(api::HttpServer& server, fleet_ctl::FleetService& service,
+                                 boost::asio::io_context& api_loop) {
     server.route("GET", "/api/v1/fleet/edges",
                  [&service](const HttpRequest&) { return api::json_reply(200, service.edges_json()); });
     server.route("GET", "/api/v1/fleet/pushes/{id}", [&service](const HttpRequest& req) {
@@ -134,9 +153,9 @@ void add_fleet_controller_routes(api::HttpServer& server, fleet_ctl::FleetServic
         return api::json_reply(200, std::move(*json));
     });
     server.route("POST", "/api/v1/fleet/push",
-                 [&service](const HttpRequest& req) { return template_order(service, req.body, false); });
+                 [&service, &api_loop](const HttpRequest& req) { return template_order(service, api_loop, req.body, false); });
     server.route("POST", "/api/v1/fleet/dry-run",
-                 [&service](const HttpRequest& req) { return template_order(service, req.body, true); });
+                 [&service, &api_loop](const HttpRequest& req) { return template_order(service, api_loop, req.body, true); });
     server.route("POST", "/api/v1/fleet/rollback", [&service](const HttpRequest& req) {
         simdjson::dom::parser parser;
         auto obj = body_object(parser, req.body);

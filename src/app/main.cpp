@@ -407,7 +407,7 @@ int run_node(const std::string& config_path) {
         auto controller = ib::app::start_fleet_controller(modules.fleet_controller, cfg->data_dir);
         if (!controller) return fail_start(controller.error());
         fleet_controller = std::move(*controller);
-        if (fleet_controller) ib::app::add_fleet_controller_routes(*http, *fleet_controller);
+        if (fleet_controller) ib::app::add_fleet_controller_routes(*http, *fleet_controller, api_loop);
         auto port = http->start();
         if (!port) return fail_start(port.error());
         ib::log::info("api: listening on {}:{}", cfg->api.bind_address, *port);

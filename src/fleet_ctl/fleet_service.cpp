@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <future>
 #include <map>
 #include <mutex>
 #include <random>
@@ -110,6 +111,7 @@ struct FleetService::Impl {
     std::deque<std::shared_ptr<Job>> queue;  // accepted, not yet sent
     std::vector<std::shared_ptr<Job>> active;  // sent, waiting for answers
     std::thread thread;
+    std::vector<std::future<void>> filling;  // order_async's threads
 
     std::optional<store::PushStore> pushes;  // under `mutex`
 
@@ -266,6 +268,24 @@ void FleetService::stop() {
     }
     impl_->wake.notify_all();
     if (impl_->thread.joinable()) impl_->thread.join();
+    std::vector<std::future<void>> filling;
+    {
+        std::lock_guard lock(impl_->mutex);
+        filling.swap(impl_->filling);
+    }
+    for (auto& f : filling) f.wait();
+}
+
+bool FleetService::order_async(TemplateOrder o, std::function<void(std::expected<Accepted, std::string>)> done) {
+    std::lock_guard lock(impl_->mutex);
+    std::erase_if(impl_->filling, [](const std::future<void>& f) {
+        return f.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+    });
+    if (impl_->filling.size() >= kMaxOrdersFilling) return false;
+    impl_->filling.push_back(std::async(std::launch::async, [this, o = std::move(o), done = std::move(done)]() mutable {
+        done(order(std::move(o)));
+    }));
+    return true;
 }
 
 bool FleetService::connected() const {

@@ -11,7 +11,9 @@
 #pragma once
 
 #include <cstdint>
+#include <cstddef>
 #include <expected>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -61,6 +63,12 @@ public:
     // Refused at once (400: a template or parameter error, no edge matched,
     // 503: not connected) with the CLI's messages; else queued.
     std::expected<Accepted, std::string> order(TemplateOrder o);
+    // order() on a thread of its own, for a caller whose loop must not wait
+    // while the templates are filled (a fraction of a millisecond per edge, so
+    // most of a second for 1,000 edges): `done` runs on that thread. Returns
+    // false, and never calls `done`, while kMaxOrdersFilling orders are filled.
+    static constexpr std::size_t kMaxOrdersFilling = 4;
+    bool order_async(TemplateOrder o, std::function<void(std::expected<Accepted, std::string>)> done);
     std::expected<Accepted, std::string> rollback(std::vector<std::string> targets, int64_t to);
     // {"id","op","revision","finished","summary":{..},"edges":[{edge,phase,code,message}]}; none for an
     // unknown id. From memory, else from the store (an order of an earlier run).
