@@ -311,6 +311,52 @@ void FileStore::dequeue(const ForwardEntry& e) const {
     fsync_dir(fs::path(e.path).parent_path().string());
 }
 
+namespace {
+
+// Moves every entry of `from` into `to` (created), then removes `from`; entries
+// are renamed one by one, so a queue that exists on both sides is merged.
+std::string move_queue(const fs::path& from, const fs::path& to) {
+    std::error_code ec;
+    fs::create_directories(to, ec);
+    if (ec) return "cannot create " + to.string() + ": " + ec.message();
+    for (const auto& f : fs::directory_iterator(from, ec)) {
+        std::error_code moved;
+        fs::rename(f.path(), to / f.path().filename(), moved);
+        if (moved) return "cannot move " + f.path().string() + ": " + moved.message();
+    }
+    fsync_dir(to.string());
+    fs::remove(from, ec);
+    fsync_dir(from.parent_path().string());
+    return {};
+}
+
+}  // namespace
+
+FileStore::Parking FileStore::park_queues(const std::vector<std::string>& forwarding) const {
+    Parking out;
+    std::vector<std::string> wanted;
+    for (const auto& b : forwarding) wanted.push_back(encode_name(b));
+    const auto is_wanted = [&](const std::string& name) { return std::ranges::find(wanted, name) != wanted.end(); };
+    const fs::path live = root_ + "/.forward", parked = root_ + "/.forward-parked";
+    const auto move_where = [&](const fs::path& from, const fs::path& to, bool want, std::vector<std::string>& moved) {
+        std::error_code ec;
+        std::vector<fs::path> dirs;
+        for (const auto& d : fs::directory_iterator(from, ec)) {
+            if (d.is_directory() && is_wanted(d.path().filename().string()) == want) dirs.push_back(d.path());
+        }
+        for (const auto& d : dirs) {
+            if (auto err = move_queue(d, to / d.filename()); !err.empty()) {
+                if (out.error.empty()) out.error = err;
+                continue;
+            }
+            moved.push_back(d.filename().string());
+        }
+    };
+    move_where(live, parked, false, out.parked);
+    move_where(parked, live, true, out.resumed);
+    return out;
+}
+
 bool FileStore::queued_elsewhere(std::string_view bridge, std::string_view client, std::string_view id) const {
     const std::string suffix = "@" + encode_name(client) + "@" + encode_name(id);
     const std::string own = encode_name(bridge);

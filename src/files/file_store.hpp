@@ -83,6 +83,16 @@ public:
     void dequeue(const ForwardEntry& e) const;
     // Whether a bridge other than `bridge` still has the file queued.
     bool queued_elsewhere(std::string_view bridge, std::string_view client, std::string_view id) const;
+    // Sets the queues of bridges that no longer forward files (removed from the
+    // configuration, disabled, or `forward_files` off) aside in .forward-parked/,
+    // and puts back those of `forwarding` that were set aside. A parked entry
+    // keeps nothing from expiring or being deleted, and comes back with its
+    // bridge (an entry whose file went meanwhile leaves the queue then).
+    struct Parking {
+        std::vector<std::string> parked, resumed;  // bridge directory names
+        std::string error;                          // the first failure, if any
+    };
+    Parking park_queues(const std::vector<std::string>& forwarding) const;
 
 private:
     std::string root_;

@@ -475,6 +475,18 @@ struct FileTransferService::Impl {
         stored_files_gauge.store(count, std::memory_order_relaxed);
     }
 
+    // The queues of bridges that no longer forward files are set aside, so
+    // they hold nothing back from expiry (and come back with their bridge).
+    void park_queues() {
+        const auto r = store.park_queues(config.forward_bridges);
+        for (const auto& b : r.parked) {
+            log::warn("files: bridge '{}' no longer forwards files; its queue is set aside until it does again "
+                      "(queued files now expire as others do)", b);
+        }
+        for (const auto& b : r.resumed) log::info("files: bridge '{}' forwards files again; its queue is resumed", b);
+        if (!r.error.empty()) log::error("files: forward queues: {}", r.error);
+    }
+
     bool queued_anywhere(const Manifest& m) const {
         return !config.forward_bridges.empty() && store.queued_elsewhere("", m.client_id, m.file_id);
     }
@@ -500,6 +512,7 @@ std::expected<void, std::string> FileTransferService::start(asio::io_context& ti
     impl_->tick = std::make_unique<asio::steady_timer>(tick_loop);
     Impl* i = impl_.get();
     i->thread.submit([i] {
+        i->park_queues();
         i->restore();
         i->sweep();
     });
@@ -569,7 +582,10 @@ void FileTransferService::set_on_queued(std::function<void()> fn) { impl_->on_qu
 void FileTransferService::set_forward_bridges(std::vector<std::string> names) {
     Impl* i = impl_.get();
     // The list is the service thread's: fin and the sweep read it there.
-    i->thread.submit([i, names = std::move(names)]() mutable { i->config.forward_bridges = std::move(names); });
+    i->thread.submit([i, names = std::move(names)]() mutable {
+        i->config.forward_bridges = std::move(names);
+        i->park_queues();
+    });
 }
 
 const FileStore& FileTransferService::store() const { return impl_->store; }

@@ -460,6 +460,34 @@ class FileForwardTest(h.IBTestCase):
         # keep_forwarded_files: the edge still has them.
         self.assertEqual(file_list(edge)["total"], 3)
 
+    def test_a_bridge_removed_from_the_configuration_holds_no_file_back(self):
+        up = self.start_broker(extra_toml=file_toml())
+        up.stop()
+        # A second bridge that forwards files to an upstream nobody serves.
+        spare = ('[[bridges]]\nname = "spare"\nservers = ["127.0.0.1:%d"]\nreconnect_min_ms = 50\n'
+                 'reconnect_max_ms = 400\nforward_files = true\n' % h.free_port())
+        cloud = file_toml() + bridge_toml(up.port, forwards=[], bridge_extra='client_id = "ironbridge-cloud"\n'
+                                          "forward_files = true\nkeep_forwarded_files = false")
+        edge = self.start_broker(extra_toml=cloud + spare)
+        s = self.sender(edge, "cam")
+        s.expect_ok(s.send_file("f", b"data"))
+        # "spare" leaves the configuration while both bridges still hold the file.
+        edge.extra_toml = cloud
+        edge.restart()
+        self.assertTrue(h.wait_until(lambda: "bridge 'spare' no longer forwards files" in edge.log_text()),
+                        edge.log_text()[-2000:])
+        up.start()
+        self.wait_upstream(up, {("cam", "f"): b"data"})
+        # Forwarded by the only bridge that still forwards: the file leaves the edge.
+        self.assertTrue(h.wait_until(lambda: file_list(edge)["total"] == 0, timeout=10),
+                        "a file queued for a removed bridge stays on the edge")
+        # "spare" comes back: its queue is resumed (the entry of a file gone
+        # meanwhile leaves it when the bridge reads it).
+        edge.extra_toml = cloud + spare
+        edge.restart()
+        self.assertTrue(h.wait_until(lambda: "bridge 'spare' forwards files again" in edge.log_text()),
+                        edge.log_text()[-2000:])
+
     def sender(self, node, client_id, **kw):
         s = FileSender(node.port, client_id, **kw)
         self.addCleanup(s.close)
