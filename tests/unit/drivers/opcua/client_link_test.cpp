@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,12 +18,17 @@
 
 #include <boost/asio/io_context.hpp>
 #include <chrono>
+#include <cstddef>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <random>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "drivers/opcua/client_link.hpp"
 #include "drivers/opcua/node_id.hpp"
@@ -74,9 +80,54 @@ private:
     uint16_t port_ = 0;
 };
 
-// A port nobody listens on right now (bound, read and released): for the
-// server's own listener, which binds it a moment later.
-uint16_t free_port() { return RefusingPort().port(); }
+// A port for the server's own listener, which binds it a moment later, as
+// tests/integration/ibharness.py's free_port() chooses one: outside the
+// kernel's ephemeral range (which bind(0) probes and outgoing connections draw
+// from, so none of those can take it meanwhile), and reserved for this process
+// by an abstract Unix socket of the same name as the harness's reservations,
+// so no other test process takes it either. The reservation ends with the
+// process, however it ends.
+uint16_t free_port() {
+    int low = 32768, high = 60999;
+    if (std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range"); !(range >> low >> high)) low = 32768, high = 60999;
+    std::pair<int, int> below{10000, low - 1}, above{high + 1, 65535};
+    auto [first, last] = below.second - below.first >= above.second - above.first ? below : above;
+    if (last - first < 1000) first = 10000, last = 65535;
+    static std::vector<int> reservations;  // held open until the process exits
+    const int span = last - first + 1;
+    const int start = static_cast<int>(std::random_device{}() % static_cast<unsigned>(span));
+    for (int i = 0; i < 2000; ++i) {
+        const int port = first + (start + i) % span;
+        const int lock = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_un name{};
+        name.sun_family = AF_UNIX;
+        const int n = std::snprintf(name.sun_path + 1, sizeof name.sun_path - 1, "ironbridge-test-port-%d", port);
+        const auto name_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + n);
+        if (::bind(lock, reinterpret_cast<sockaddr*>(&name), name_len) != 0) {
+            ::close(lock);
+            continue;
+        }
+        // SO_REUSEADDR as the server's listener has it: a TIME_WAIT left by an
+        // earlier test does not count as taken, a listener or a bound socket does.
+        const int probe = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        const int one = 1;
+        ::setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_port = htons(static_cast<uint16_t>(port));
+        const bool bound = ::bind(probe, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+        ::close(probe);
+        if (!bound) {
+            ::close(lock);
+            continue;
+        }
+        reservations.push_back(lock);
+        return static_cast<uint16_t>(port);
+    }
+    ADD_FAILURE() << "no free port in 2000 tries in " << first << "-" << last;
+    return 0;
+}
 
 // `node server.js <port> <pki>`, waited for until it prints READY, stopped by its
 // pid with SIGTERM (then SIGKILL) at the end.
