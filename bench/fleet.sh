@@ -109,13 +109,7 @@ done
 [[ ${online:-0} -ge $EDGES ]] || die "only ${online:-0} of $EDGES edges online after 60 s"
 echo "edges: $EDGES online; RSS before the push: $(rss_kib)"
 
-cat >"$WORK/template.toml" <<'EOF'
-[[rules]]
-id = "hot-${edge}"
-sql = "SELECT values.t0 AS t FROM \"ib/data/sim/fast\" WHERE values.t0 > 0.5"
-[[rules.actions]]
-publish = { topic = "alarms/${site}/${edge}", qos = 1 }
-EOF
+cp "$(dirname "${BASH_SOURCE[0]}")"/fleet-template.toml "$WORK/template.toml"
 
 start=$(date +%s.%N)
 set +e

@@ -64,13 +64,7 @@ done
 grep -q '^ready' "$WORK/sim.log" || die "the simulated edges were not online after 120 s: $(tail -1 "$WORK/sim.log")"
 echo "edges: $EDGES simulated in one process (RSS $(($(rss_kib "$SIM_PID") / 1024)) MiB), probe $PROBE_S s; load: $(uptime | sed 's/.*load average: //')"
 
-cat >"$WORK/template.toml" <<'EOF'
-[[rules]]
-id = "hot-${edge}"
-sql = "SELECT values.t0 AS t FROM \"ib/data/sim/fast\" WHERE values.t0 > 0.5"
-[[rules.actions]]
-publish = { topic = "alarms/${site}/${edge}", qos = 1 }
-EOF
+cp "$HERE"/fleet-template.toml "$WORK/template.toml"
 
 # --- cli: ironbridge fleet push
 sim_before=$(cpu_ticks "$SIM_PID")
