@@ -72,8 +72,27 @@ publish = { topic = "alarms/x", qos = 1 }
 """
 
 
+class FleetCli:
+    """`ironbridge fleet` against self.cloud (or `port`), and files in self.dir."""
+    CLI_ARGS = ()
+    CLI_TIMEOUT_S = 30
+
+    def fleet(self, *args, port=None):
+        r = self.run_proc([h.ironbridge_bin(), "fleet", "--broker", "127.0.0.1:%d" % (port or self.cloud.port)]
+                          + list(self.CLI_ARGS) + list(args), timeout=self.CLI_TIMEOUT_S)
+        return r.returncode, r.stdout.decode(), r.stderr.decode()
+
+    def write(self, name, text):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+
 @unittest.skipIf(_SKIP, _SKIP or "")
-class FleetControllerTest(h.IBTestCase):
+class FleetControllerTest(FleetCli, h.IBTestCase):
+    CLI_ARGS = ("--timeout", "40")
+    CLI_TIMEOUT_S = 60
 
     @classmethod
     def setUpClass(cls):
@@ -102,17 +121,6 @@ class FleetControllerTest(h.IBTestCase):
             node.close()
         cls.cloud.close()
         shutil.rmtree(cls.dir, ignore_errors=True)
-
-    def fleet(self, *args, timeout=60):
-        r = self.run_proc([h.ironbridge_bin(), "fleet", "--broker", "127.0.0.1:%d" % self.cloud.port,
-                           "--timeout", "40"] + list(args), timeout=timeout)
-        return r.returncode, r.stdout.decode(), r.stderr.decode()
-
-    def write(self, name, text):
-        path = os.path.join(self.dir, name)
-        with open(path, "w") as f:
-            f.write(text)
-        return path
 
     def params_csv(self):
         return self.write("params.csv", "edge,site,limit\n" + "".join(
@@ -352,7 +360,7 @@ class SignedControllerTest(h.IBTestCase):
 
 
 @h.ironbridge_only("the fleet controller is an Ironbridge feature")
-class ControllerAloneTest(h.IBTestCase):
+class ControllerAloneTest(FleetCli, h.IBTestCase):
     """The controller against a real mosquitto with no edge online."""
 
     def setUp(self):
@@ -361,17 +369,6 @@ class ControllerAloneTest(h.IBTestCase):
         self.cloud.start()
         self.dir = tempfile.mkdtemp(prefix="ibfleetctl-")
         self.addCleanup(shutil.rmtree, self.dir, True)
-
-    def fleet(self, *args, port=None):
-        r = self.run_proc([h.ironbridge_bin(), "fleet", "--broker", "127.0.0.1:%d" % (port or self.cloud.port)]
-                          + list(args), timeout=30)
-        return r.returncode, r.stdout.decode(), r.stderr.decode()
-
-    def write(self, name, text):
-        path = os.path.join(self.dir, name)
-        with open(path, "w") as f:
-            f.write(text)
-        return path
 
     def retained(self, topic):
         sub = h.PahoClient(self.cloud.port, "ctl-test-reader")
