@@ -49,6 +49,10 @@ constexpr const char* kSchema =
     "PRAGMA cache_size=-16384;"
     "CREATE TABLE IF NOT EXISTS series ("
     "  id INTEGER PRIMARY KEY, device TEXT NOT NULL, tag TEXT NOT NULL, UNIQUE (device, tag));"
+    // The newest raw points, in arrival order: a commit appends to its last
+    // pages instead of touching a leaf of `raw` per series; moved into `raw`, in
+    // key order, every kMoveEveryMs (History::move_recent).
+    "CREATE TABLE IF NOT EXISTS recent (series INTEGER NOT NULL, ts INTEGER NOT NULL, value REAL NOT NULL);"
     "CREATE TABLE IF NOT EXISTS raw ("
     "  series INTEGER NOT NULL, ts INTEGER NOT NULL, value REAL NOT NULL,"
     "  PRIMARY KEY (series, ts)) WITHOUT ROWID;"
@@ -150,6 +154,7 @@ std::expected<std::unique_ptr<History>, std::string> History::open(std::string p
     if (!std::filesystem::exists(h->path_)) return h;
     if (auto r = h->connect(); !r) return std::unexpected(r.error());
     if (auto r = h->load_open_buckets(); !r) return std::unexpected(r.error());
+    if (auto r = h->move_recent(); !r) return std::unexpected(r.error());
     return h;
 }
 
@@ -221,6 +226,34 @@ std::expected<void, std::string> History::load_open_buckets() {
         select_[0].reset();
         if (rc != SQLITE_DONE) return std::unexpected(error("cannot read the raw points past a watermark"));
     }
+    // And those not yet moved into raw, in one pass.
+    st = scan_recent_.get();
+    recent_points_ = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        ++recent_points_;
+        const auto id = static_cast<uint32_t>(sqlite3_column_int64(st, 0));
+        const int64_t ts = sqlite3_column_int64(st, 1);
+        if (id > 0 && id < series_.size() && ts >= series_[id].aggregated_until) {
+            aggregate(id, ts, sqlite3_column_double(st, 2));
+        }
+    }
+    scan_recent_.reset();
+    if (rc != SQLITE_DONE) return std::unexpected(error("cannot read the recent raw points"));
+    return {};
+}
+
+std::expected<void, std::string> History::move_recent() {
+    if (recent_points_ == 0) return {};
+    if (auto r = step_done(begin_, "cannot begin a transaction"); !r) return r;
+    auto r = step_done(move_recent_, "cannot move the recent points");
+    if (r) r = step_done(clear_recent_, "cannot clear the recent points");
+    if (r) r = step_done(commit_, "cannot commit");
+    if (!r) {
+        if (!sqlite3_get_autocommit(file_.db)) (void)step_done(rollback_, "cannot roll back");
+        commit_errors_.add();
+        return r;
+    }
+    recent_points_ = 0;
     return {};
 }
 
@@ -232,7 +265,14 @@ std::expected<void, std::string> History::prepare() {
         {&rollback_, "ROLLBACK"},
         {&insert_series_, "INSERT INTO series (id, device, tag) VALUES (?, ?, ?)"},
         // A second reading of one tag at the same millisecond replaces the first.
-        {&insert_raw_, "INSERT OR REPLACE INTO raw (series, ts, value) VALUES (?, ?, ?)"},
+        {&insert_raw_, "INSERT INTO recent (series, ts, value) VALUES (?, ?, ?)"},
+        // A second reading of one tag at the same millisecond replaces the first:
+        // in key order, and of equal keys the later one last.
+        {&move_recent_, "INSERT OR REPLACE INTO raw (series, ts, value)"
+                        " SELECT series, ts, value FROM recent ORDER BY series, ts, rowid"},
+        {&clear_recent_, "DELETE FROM recent"},
+        {&select_recent_, "SELECT ts, value FROM recent WHERE series = ? AND ts >= ? AND ts <= ? ORDER BY ts, rowid"},
+        {&scan_recent_, "SELECT series, ts, value FROM recent ORDER BY rowid"},
         {&upsert_minute_, IB_HISTORY_UPSERT("minute")},
         {&upsert_hour_, IB_HISTORY_UPSERT("hour")},
         {&set_watermark_, "INSERT OR REPLACE INTO aggregated (series, until) VALUES (?, ?)"},
@@ -411,11 +451,6 @@ std::expected<void, std::string> History::write_batch() {
             sqlite3_bind_text(s, 3, n.tag.data(), static_cast<int>(n.tag.size()), SQLITE_STATIC);
             if (auto r = step_done(insert_series_, "cannot add a series"); !r) return r;
         }
-        // In key order, each leaf page is visited once per commit instead of once
-        // per point. Stable: of two readings of a tag at one millisecond, the later wins.
-        std::stable_sort(raw_.begin(), raw_.end(), [](const RawPoint& a, const RawPoint& b) {
-            return a.series != b.series ? a.series < b.series : a.ts < b.ts;
-        });
         sqlite3_stmt* s = insert_raw_.get();
         for (const RawPoint& p : raw_) {
             sqlite3_bind_int64(s, 1, p.series);
@@ -462,7 +497,10 @@ std::expected<void, std::string> History::write_closing() {
 
 std::expected<void, std::string> History::flush(int64_t now_ms, bool close_all) {
     close_idle_buckets(now_ms, close_all);
-    if (raw_.empty() && closing_.empty() && new_series_.empty()) return {};
+    if (raw_.empty() && closing_.empty() && new_series_.empty()) {
+        if (close_all && file_.db != nullptr) return move_recent();
+        return {};
+    }
     std::expected<void, std::string> r;
     if (file_.db == nullptr) r = connect();
     if (r) r = write_batch();
@@ -490,7 +528,12 @@ std::expected<void, std::string> History::flush(int64_t now_ms, bool close_all) 
         }
         return r;
     }
-    r = enforce_cap();
+    recent_points_ += static_cast<int64_t>(written);
+    if (close_all || recent_points_ >= kMovePoints || now_ms - last_move_ms_ >= kMoveEveryMs) {
+        last_move_ms_ = now_ms;
+        r = move_recent();
+    }
+    if (r) r = enforce_cap();
     // Counted once the cap is enforced too: whoever reads the metrics from
     // another thread sees the points and the file size of one finished commit.
     points_.add(written);
@@ -522,6 +565,8 @@ std::expected<void, std::string> History::enforce_cap() {
     auto used = used_bytes();
     if (!used) return std::unexpected(used.error());
     if (*used > config_.max_bytes) {
+        // What is cut first must be in raw.
+        if (auto r = move_recent(); !r) return r;
         // Down to 95 % of the cap, so that the next few commits do not each pay for a cut.
         const int64_t target = config_.max_bytes - config_.max_bytes / 20;
         unreported_.cuts += 1;
@@ -591,6 +636,7 @@ void History::report_cuts(bool now) {
 }
 
 std::expected<void, std::string> History::apply_retention(int64_t now_ms) {
+    if (auto r = move_recent(); !r) return r;
     const int64_t cutoffs[3] = {
         now_ms - std::chrono::duration_cast<std::chrono::milliseconds>(config_.raw_retention).count(),
         now_ms - std::chrono::duration_cast<std::chrono::milliseconds>(config_.minute_retention).count(),
@@ -651,7 +697,7 @@ std::expected<std::vector<HistoryPoint>, std::string> History::query(const Histo
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.push_back({sqlite3_column_int64(s, 0), sqlite3_column_double(s, 1)});
         st.reset();
         if (rc != SQLITE_DONE) return std::unexpected(error(std::string("cannot read ") + kTableNames[table]));
-        return out;
+        return merge_recent(t->second, q, std::move(out));
     }
     std::vector<Bucket> rows;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -692,6 +738,43 @@ std::expected<std::vector<HistoryPoint>, std::string> History::query(const Histo
             case HistoryAgg::Last: p.value = b.last; break;
         }
         out.push_back(p);
+    }
+    return out;
+}
+
+// Adds to points read from raw those of the series still in recent (a scan of
+// at most kMovePoints rows): of two points at one millisecond, the later wins,
+// as it will once they are moved.
+std::expected<std::vector<HistoryPoint>, std::string> History::merge_recent(uint32_t series, const HistoryQuery& q,
+                                                                            std::vector<HistoryPoint> stored) {
+    if (recent_points_ == 0) return stored;
+    std::vector<HistoryPoint> recent;
+    sqlite3_stmt* s = select_recent_.get();
+    sqlite3_bind_int64(s, 1, series);
+    sqlite3_bind_int64(s, 2, q.from_ms);
+    sqlite3_bind_int64(s, 3, q.to_ms);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        HistoryPoint p{sqlite3_column_int64(s, 0), sqlite3_column_double(s, 1)};
+        if (!recent.empty() && recent.back().ts_ms == p.ts_ms) {
+            recent.back() = p;
+        } else {
+            recent.push_back(p);
+        }
+    }
+    select_recent_.reset();
+    if (rc != SQLITE_DONE) return std::unexpected(error("cannot read recent"));
+    if (recent.empty()) return stored;
+    std::vector<HistoryPoint> out;
+    out.reserve(std::min(stored.size() + recent.size(), q.limit));
+    auto a = stored.begin(), b = recent.begin();
+    while ((a != stored.end() || b != recent.end()) && out.size() < q.limit) {
+        if (b == recent.end() || (a != stored.end() && a->ts_ms < b->ts_ms)) {
+            out.push_back(*a++);
+        } else {
+            if (a != stored.end() && a->ts_ms == b->ts_ms) ++a;
+            out.push_back(*b++);
+        }
     }
     return out;
 }
