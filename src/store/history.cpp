@@ -186,7 +186,9 @@ std::expected<void, std::string> History::connect() {
 std::expected<void, std::string> History::upgrade_format() {
     auto v = Statement::prepare(file_.db, "PRAGMA user_version");
     if (!v) return std::unexpected("history: " + v.error());
-    if (sqlite3_step(v->get()) == SQLITE_ROW && sqlite3_column_int(v->get(), 0) >= kFormatVersion) return {};
+    const int version = sqlite3_step(v->get()) == SQLITE_ROW ? sqlite3_column_int(v->get(), 0) : 0;
+    v->reset();
+    if (version >= kFormatVersion) return {};
     if (auto r = step_done(begin_, "cannot begin a transaction"); !r) return r;
     auto body = [&]() -> std::expected<void, std::string> {
         for (uint32_t id = 1; id < series_.size(); ++id) {
