@@ -361,7 +361,8 @@ std::vector<Setting> build_table() {
                         "Largest size of history.db, in bytes; beyond it the oldest data goes first (raw, then minute, then hour).",
                         [](NodeConfig& c) -> auto& { return c.history.max_bytes; }));
     t.push_back(integer("history.commit_interval_ms", 200, 10, 60000, false,
-                        "Milliseconds between the history's batched writes.",
+                        "Milliseconds between the history's batched writes; a killed process loses the readings not yet "
+                        "written, normally those of the last interval (aggregates stay consistent with the raw points).",
                         [](NodeConfig& c) -> auto& { return c.history.commit_interval; }));
 
     t.push_back(boolean("files.enabled", true, false,

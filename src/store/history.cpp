@@ -49,6 +49,10 @@ constexpr const char* kSchema =
     "PRAGMA cache_size=-16384;"
     "CREATE TABLE IF NOT EXISTS series ("
     "  id INTEGER PRIMARY KEY, device TEXT NOT NULL, tag TEXT NOT NULL, UNIQUE (device, tag));"
+    // The newest raw points, in arrival order: a commit appends to its last
+    // pages instead of touching a leaf of `raw` per series; moved into `raw`, in
+    // key order, every kMoveEveryMs (History::move_recent).
+    "CREATE TABLE IF NOT EXISTS recent (series INTEGER NOT NULL, ts INTEGER NOT NULL, value REAL NOT NULL);"
     "CREATE TABLE IF NOT EXISTS raw ("
     "  series INTEGER NOT NULL, ts INTEGER NOT NULL, value REAL NOT NULL,"
     "  PRIMARY KEY (series, ts)) WITHOUT ROWID;"
@@ -59,10 +63,16 @@ constexpr const char* kSchema =
     "CREATE TABLE IF NOT EXISTS hour ("
     "  series INTEGER NOT NULL, ts INTEGER NOT NULL, lo REAL NOT NULL, hi REAL NOT NULL, total REAL NOT NULL,"
     "  n INTEGER NOT NULL, last REAL NOT NULL, last_ts INTEGER NOT NULL,"
-    "  PRIMARY KEY (series, ts)) WITHOUT ROWID;";
+    "  PRIMARY KEY (series, ts)) WITHOUT ROWID;"
+    // Per series: the minute and hour rows hold every raw point before `until`
+    // (History::Series says why and how the rest is found again).
+    "CREATE TABLE IF NOT EXISTS aggregated (series INTEGER PRIMARY KEY, until INTEGER NOT NULL);";
+// PRAGMA user_version of a file whose `aggregated` table is kept; a file of an
+// earlier version had every raw point aggregated at each commit.
+constexpr int kFormatVersion = 1;
 
-// The stored row holds everything seen before; `excluded` is what arrived since
-// the last commit.
+// The stored row holds everything seen before; `excluded` is a delta of points
+// not yet in it.
 #define IB_HISTORY_UPSERT(table)                                                                      \
     "INSERT INTO " table " (series, ts, lo, hi, total, n, last, last_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)" \
     " ON CONFLICT (series, ts) DO UPDATE SET lo = min(lo, excluded.lo), hi = max(hi, excluded.hi),"      \
@@ -117,6 +127,22 @@ void History::Bucket::add(int64_t ts, double v) {
     }
 }
 
+void History::Bucket::merge(const Bucket& b) {
+    if (b.count == 0) return;
+    if (count == 0) {
+        *this = b;
+        return;
+    }
+    lo = std::min(lo, b.lo);
+    hi = std::max(hi, b.hi);
+    sum += b.sum;
+    count += b.count;
+    if (b.last_ts >= last_ts) {
+        last = b.last;
+        last_ts = b.last_ts;
+    }
+}
+
 History::History(std::string path, const HistoryConfig& config)
     : path_(std::move(path)), config_(config), series_(1), rt_(std::make_unique<Runtime>()) {
     rt_->inbox.reserve(256);
@@ -127,14 +153,14 @@ std::expected<std::unique_ptr<History>, std::string> History::open(std::string p
     auto h = std::unique_ptr<History>(new History(std::move(path), config));
     if (!std::filesystem::exists(h->path_)) return h;
     if (auto r = h->connect(); !r) return std::unexpected(r.error());
+    if (auto r = h->load_open_buckets(); !r) return std::unexpected(r.error());
+    if (auto r = h->move_recent(); !r) return std::unexpected(r.error());
     return h;
 }
 
 History::~History() {
     stop();
-    if (!raw_.empty() || !dirty_.empty()) {
-        if (auto r = flush(); !r) log::error("history: last commit failed: {}", r.error());
-    }
+    if (auto r = flush(unix_ms(), true); !r) log::error("history: last commit failed: {}", r.error());
     report_cuts(true);
     // close_v2 waits for the member Statements, finalized after this body.
     sqlite3_close_v2(file_.db);
@@ -150,7 +176,86 @@ std::expected<void, std::string> History::connect() {
     file_ = std::move(*file);
     if (auto r = prepare(); !r) return r;
     if (auto r = load_series(); !r) return r;
+    if (auto r = upgrade_format(); !r) return r;
     if (auto used = used_bytes(); !used) return std::unexpected(used.error());
+    return {};
+}
+
+// A file of an earlier version has every raw point in its aggregates: each
+// series' watermark starts after its newest raw point's minute.
+std::expected<void, std::string> History::upgrade_format() {
+    auto v = Statement::prepare(file_.db, "PRAGMA user_version");
+    if (!v) return std::unexpected("history: " + v.error());
+    const int version = sqlite3_step(v->get()) == SQLITE_ROW ? sqlite3_column_int(v->get(), 0) : 0;
+    v->reset();
+    if (version >= kFormatVersion) return {};
+    if (auto r = step_done(begin_, "cannot begin a transaction"); !r) return r;
+    auto body = [&]() -> std::expected<void, std::string> {
+        for (uint32_t id = 1; id < series_.size(); ++id) {
+            auto newest = ts_of(newest_[0], id);
+            if (!newest) continue;
+            sqlite3_bind_int64(set_watermark_.get(), 1, id);
+            sqlite3_bind_int64(set_watermark_.get(), 2, floor_to(*newest, kMinuteMs) + kMinuteMs);
+            if (auto r = step_done(set_watermark_, "cannot write a watermark"); !r) return r;
+        }
+        if (auto r = exec(("PRAGMA user_version = " + std::to_string(kFormatVersion)).c_str()); !r) return r;
+        return step_done(commit_, "cannot commit");
+    };
+    auto r = body();
+    if (!r && !sqlite3_get_autocommit(file_.db)) (void)step_done(rollback_, "cannot roll back");
+    return r;
+}
+
+std::expected<void, std::string> History::load_open_buckets() {
+    closing_.clear();
+    for (Series& s : series_) s = Series{};
+    auto marks = Statement::prepare(file_.db, "SELECT series, until FROM aggregated");
+    if (!marks) return std::unexpected("history: " + marks.error());
+    int rc;
+    while ((rc = sqlite3_step(marks->get())) == SQLITE_ROW) {
+        const auto id = static_cast<uint32_t>(sqlite3_column_int64(marks->get(), 0));
+        if (id > 0 && id < series_.size()) series_[id].aggregated_until = sqlite3_column_int64(marks->get(), 1);
+    }
+    if (rc != SQLITE_DONE) return std::unexpected(error("cannot read the watermarks"));
+    // Points past a watermark are at most a minute or two of each series: a seek each.
+    sqlite3_stmt* st = select_[0].get();
+    for (uint32_t id = 1; id < series_.size(); ++id) {
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, series_[id].aggregated_until);
+        sqlite3_bind_int64(st, 3, std::numeric_limits<int64_t>::max());
+        sqlite3_bind_int64(st, 4, std::numeric_limits<int64_t>::max());
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) aggregate(id, sqlite3_column_int64(st, 0), sqlite3_column_double(st, 1));
+        select_[0].reset();
+        if (rc != SQLITE_DONE) return std::unexpected(error("cannot read the raw points past a watermark"));
+    }
+    // And those not yet moved into raw, in one pass.
+    st = scan_recent_.get();
+    recent_points_ = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        ++recent_points_;
+        const auto id = static_cast<uint32_t>(sqlite3_column_int64(st, 0));
+        const int64_t ts = sqlite3_column_int64(st, 1);
+        if (id > 0 && id < series_.size() && ts >= series_[id].aggregated_until) {
+            aggregate(id, ts, sqlite3_column_double(st, 2));
+        }
+    }
+    scan_recent_.reset();
+    if (rc != SQLITE_DONE) return std::unexpected(error("cannot read the recent raw points"));
+    return {};
+}
+
+std::expected<void, std::string> History::move_recent() {
+    if (recent_points_ == 0) return {};
+    if (auto r = step_done(begin_, "cannot begin a transaction"); !r) return r;
+    auto r = step_done(move_recent_, "cannot move the recent points");
+    if (r) r = step_done(clear_recent_, "cannot clear the recent points");
+    if (r) r = step_done(commit_, "cannot commit");
+    if (!r) {
+        if (!sqlite3_get_autocommit(file_.db)) (void)step_done(rollback_, "cannot roll back");
+        commit_errors_.add();
+        return r;
+    }
+    recent_points_ = 0;
     return {};
 }
 
@@ -162,13 +267,21 @@ std::expected<void, std::string> History::prepare() {
         {&rollback_, "ROLLBACK"},
         {&insert_series_, "INSERT INTO series (id, device, tag) VALUES (?, ?, ?)"},
         // A second reading of one tag at the same millisecond replaces the first.
-        {&insert_raw_, "INSERT OR REPLACE INTO raw (series, ts, value) VALUES (?, ?, ?)"},
+        {&insert_raw_, "INSERT INTO recent (series, ts, value) VALUES (?, ?, ?)"},
+        // A second reading of one tag at the same millisecond replaces the first:
+        // in key order, and of equal keys the later one last.
+        {&move_recent_, "INSERT OR REPLACE INTO raw (series, ts, value)"
+                        " SELECT series, ts, value FROM recent ORDER BY series, ts, rowid"},
+        {&clear_recent_, "DELETE FROM recent"},
+        {&select_recent_, "SELECT ts, value FROM recent WHERE series = ? AND ts >= ? AND ts <= ? ORDER BY ts, rowid"},
+        {&scan_recent_, "SELECT series, ts, value FROM recent ORDER BY rowid"},
         {&upsert_minute_, IB_HISTORY_UPSERT("minute")},
         {&upsert_hour_, IB_HISTORY_UPSERT("hour")},
+        {&set_watermark_, "INSERT OR REPLACE INTO aggregated (series, until) VALUES (?, ?)"},
         {&select_[0], "SELECT ts, value FROM raw WHERE series = ? AND ts >= ? AND ts <= ? ORDER BY ts LIMIT ?"},
-        {&select_[1], "SELECT ts, lo, hi, total, n, last FROM minute"
+        {&select_[1], "SELECT ts, lo, hi, total, n, last, last_ts FROM minute"
                       " WHERE series = ? AND ts >= ? AND ts <= ? ORDER BY ts LIMIT ?"},
-        {&select_[2], "SELECT ts, lo, hi, total, n, last FROM hour"
+        {&select_[2], "SELECT ts, lo, hi, total, n, last, last_ts FROM hour"
                       " WHERE series = ? AND ts >= ? AND ts <= ? ORDER BY ts LIMIT ?"},
         // Per series, so each delete and each min/max is a seek on the key.
         {&delete_before_[0], "DELETE FROM raw WHERE series = ? AND ts < ?"},
@@ -225,26 +338,36 @@ uint32_t History::series_id(std::string_view device, std::string_view tag) {
 void History::add(std::string_view device, std::string_view tag, int64_t ts_ms, double value) {
     const uint32_t id = series_id(device, tag);
     raw_.push_back({id, ts_ms, value});
+    aggregate(id, ts_ms, value);
+    if (raw_.size() >= kMaxBufferedPoints) {
+        if (auto r = flush(unix_ms()); !r) IB_LOG_LIMITED_WARN("{}", r.error());
+    }
+}
+
+void History::aggregate(uint32_t id, int64_t ts_ms, double value) {
     Series& s = series_[id];
-    auto feed = [&](Bucket& b, std::vector<PendingBucket>& pending, int64_t width) {
-        const int64_t start = floor_to(ts_ms, width);
-        // A point of another bucket (the next minute, or a late one) parks the
-        // current delta until the commit instead of writing it now.
-        if (b.count > 0 && b.start != start) {
-            pending.push_back({id, b});
+    const int64_t start = floor_to(ts_ms, kMinuteMs);
+    Bucket point;
+    point.start = start;
+    point.add(ts_ms, value);
+    if (ts_ms < s.aggregated_until || (s.open.count > 0 && start < s.open.start)) {
+        closing_.push_back({id, point});
+        return;
+    }
+    if (s.open.count > 0 && start > s.open.start) {
+        closing_.push_back({id, s.open});
+        s.open.count = 0;
+    }
+    s.open.merge(point);
+}
+
+void History::close_idle_buckets(int64_t now_ms, bool all) {
+    for (uint32_t id = 1; id < series_.size(); ++id) {
+        Bucket& b = series_[id].open;
+        if (b.count > 0 && (all || now_ms >= b.start + kMinuteMs + kCloseAfterMs)) {
+            closing_.push_back({id, b});
             b.count = 0;
         }
-        if (b.count == 0) b.start = start;
-        b.add(ts_ms, value);
-    };
-    feed(s.minute, pending_minutes_, kMinuteMs);
-    feed(s.hour, pending_hours_, kHourMs);
-    if (!s.dirty) {
-        s.dirty = true;
-        dirty_.push_back(id);
-    }
-    if (raw_.size() >= kMaxBufferedPoints) {
-        if (auto r = flush(); !r) IB_LOG_LIMITED_WARN("{}", r.error());
     }
 }
 
@@ -330,11 +453,6 @@ std::expected<void, std::string> History::write_batch() {
             sqlite3_bind_text(s, 3, n.tag.data(), static_cast<int>(n.tag.size()), SQLITE_STATIC);
             if (auto r = step_done(insert_series_, "cannot add a series"); !r) return r;
         }
-        // In key order, each leaf page is visited once per commit instead of once
-        // per point. Stable: of two readings of a tag at one millisecond, the later wins.
-        std::stable_sort(raw_.begin(), raw_.end(), [](const RawPoint& a, const RawPoint& b) {
-            return a.series != b.series ? a.series < b.series : a.ts < b.ts;
-        });
         sqlite3_stmt* s = insert_raw_.get();
         for (const RawPoint& p : raw_) {
             sqlite3_bind_int64(s, 1, p.series);
@@ -346,21 +464,7 @@ std::expected<void, std::string> History::write_batch() {
             }
             sqlite3_reset(s);
         }
-        for (const PendingBucket& p : pending_minutes_) {
-            if (auto r = upsert(upsert_minute_, p.series, p.bucket); !r) return r;
-        }
-        for (const PendingBucket& p : pending_hours_) {
-            if (auto r = upsert(upsert_hour_, p.series, p.bucket); !r) return r;
-        }
-        for (uint32_t id : dirty_) {
-            const Series& ser = series_[id];
-            if (ser.minute.count > 0) {
-                if (auto r = upsert(upsert_minute_, id, ser.minute); !r) return r;
-            }
-            if (ser.hour.count > 0) {
-                if (auto r = upsert(upsert_hour_, id, ser.hour); !r) return r;
-            }
-        }
+        if (auto r = write_closing(); !r) return r;
         return step_done(commit_, "cannot commit");
     };
     auto r = body();
@@ -368,31 +472,70 @@ std::expected<void, std::string> History::write_batch() {
     return r;
 }
 
-std::expected<void, std::string> History::flush() {
-    if (raw_.empty() && dirty_.empty() && new_series_.empty()) return {};
+// The closed minute deltas into their minute and hour rows, and the watermark
+// of each series they belong to: what is before its open minute (or, with none
+// open, up to the end of the newest minute written) is in the aggregates now.
+std::expected<void, std::string> History::write_closing() {
+    watermarks_.clear();
+    for (const PendingBucket& p : closing_) {
+        if (auto r = upsert(upsert_minute_, p.series, p.bucket); !r) return r;
+        Bucket hour = p.bucket;
+        hour.start = floor_to(hour.start, kHourMs);
+        if (auto r = upsert(upsert_hour_, p.series, hour); !r) return r;
+        const Series& s = series_[p.series];
+        const int64_t until = s.open.count > 0 ? s.open.start : p.bucket.start + kMinuteMs;
+        if (until > s.aggregated_until) watermarks_.emplace_back(p.series, until);
+    }
+    // Of a series' entries, the largest is the one that counts.
+    std::sort(watermarks_.begin(), watermarks_.end());
+    for (std::size_t i = 0; i < watermarks_.size(); ++i) {
+        if (i + 1 < watermarks_.size() && watermarks_[i + 1].first == watermarks_[i].first) continue;
+        sqlite3_bind_int64(set_watermark_.get(), 1, watermarks_[i].first);
+        sqlite3_bind_int64(set_watermark_.get(), 2, watermarks_[i].second);
+        if (auto r = step_done(set_watermark_, "cannot write a watermark"); !r) return r;
+    }
+    return {};
+}
+
+std::expected<void, std::string> History::flush(int64_t now_ms, bool close_all) {
+    close_idle_buckets(now_ms, close_all);
+    if (raw_.empty() && closing_.empty() && new_series_.empty()) {
+        if (close_all && file_.db != nullptr) return move_recent();
+        return {};
+    }
     std::expected<void, std::string> r;
     if (file_.db == nullptr) r = connect();
     if (r) r = write_batch();
     const std::size_t written = r ? raw_.size() : 0;
     if (r) {
         new_series_.clear();
+        for (const auto& [id, until] : watermarks_) {
+            series_[id].aggregated_until = std::max(series_[id].aggregated_until, until);
+        }
+        closing_.clear();
     } else {
         // The series stay queued (their ids are in memory); the points go, counted.
         commit_errors_.add();
         dropped_error_.add(raw_.size());
     }
     raw_.clear();
-    pending_minutes_.clear();
-    pending_hours_.clear();
-    for (uint32_t id : dirty_) {
-        Series& s = series_[id];
-        s.minute.count = 0;
-        s.hour.count = 0;
-        s.dirty = false;
+    if (!r) {
+        // The open minutes held points of the batch that was not written: they
+        // start again from what the file has.
+        if (file_.db != nullptr) {
+            if (auto reloaded = load_open_buckets(); !reloaded) log::error("{}", reloaded.error());
+        } else {
+            closing_.clear();
+            for (Series& s : series_) s = Series{};
+        }
+        return r;
     }
-    dirty_.clear();
-    if (!r) return r;
-    r = enforce_cap();
+    recent_points_ += static_cast<int64_t>(written);
+    if (close_all || recent_points_ >= kMovePoints || now_ms - last_move_ms_ >= kMoveEveryMs) {
+        last_move_ms_ = now_ms;
+        r = move_recent();
+    }
+    if (r) r = enforce_cap();
     // Counted once the cap is enforced too: whoever reads the metrics from
     // another thread sees the points and the file size of one finished commit.
     points_.add(written);
@@ -424,6 +567,8 @@ std::expected<void, std::string> History::enforce_cap() {
     auto used = used_bytes();
     if (!used) return std::unexpected(used.error());
     if (*used > config_.max_bytes) {
+        // What is cut first must be in raw.
+        if (auto r = move_recent(); !r) return r;
         // Down to 95 % of the cap, so that the next few commits do not each pay for a cut.
         const int64_t target = config_.max_bytes - config_.max_bytes / 20;
         unreported_.cuts += 1;
@@ -493,6 +638,7 @@ void History::report_cuts(bool now) {
 }
 
 std::expected<void, std::string> History::apply_retention(int64_t now_ms) {
+    if (auto r = move_recent(); !r) return r;
     const int64_t cutoffs[3] = {
         now_ms - std::chrono::duration_cast<std::chrono::milliseconds>(config_.raw_retention).count(),
         now_ms - std::chrono::duration_cast<std::chrono::milliseconds>(config_.minute_retention).count(),
@@ -518,7 +664,7 @@ std::expected<void, std::string> History::apply_retention(int64_t now_ms) {
 }
 
 std::expected<void, std::string> History::commit(int64_t now_ms) {
-    auto r = flush();
+    auto r = flush(now_ms);
     report_cuts(false);
     if (file_.db != nullptr && now_ms - last_retention_ms_ >= kRetentionEveryMs) {
         last_retention_ms_ = now_ms;
@@ -531,7 +677,7 @@ std::expected<void, std::string> History::commit(int64_t now_ms) {
 
 std::expected<std::vector<HistoryPoint>, std::string> History::query(const HistoryQuery& q) {
     // A failed write is counted and logged by the tick; the query still reads what is there.
-    if (auto r = flush(); !r) IB_LOG_LIMITED_WARN("{}", r.error());
+    if (auto r = flush(unix_ms()); !r) IB_LOG_LIMITED_WARN("{}", r.error());
     std::vector<HistoryPoint> out;
     if (file_.db == nullptr) return out;
     auto d = ids_.find(q.device);
@@ -549,26 +695,89 @@ std::expected<std::vector<HistoryPoint>, std::string> History::query(const Histo
     sqlite3_bind_int64(s, 3, q.to_ms);
     sqlite3_bind_int64(s, 4, static_cast<int64_t>(std::min<size_t>(q.limit, std::numeric_limits<int64_t>::max())));
     int rc;
+    if (q.step == HistoryStep::Raw) {
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.push_back({sqlite3_column_int64(s, 0), sqlite3_column_double(s, 1)});
+        st.reset();
+        if (rc != SQLITE_DONE) return std::unexpected(error(std::string("cannot read ") + kTableNames[table]));
+        return merge_recent(t->second, q, std::move(out));
+    }
+    std::vector<Bucket> rows;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        HistoryPoint p;
-        p.ts_ms = sqlite3_column_int64(s, 0);
-        if (q.step == HistoryStep::Raw) {
-            p.value = sqlite3_column_double(s, 1);
-        } else {
-            switch (q.agg) {
-                case HistoryAgg::Min: p.value = sqlite3_column_double(s, 1); break;
-                case HistoryAgg::Max: p.value = sqlite3_column_double(s, 2); break;
-                case HistoryAgg::Avg:
-                    p.value = sqlite3_column_double(s, 3) / static_cast<double>(sqlite3_column_int64(s, 4));
-                    break;
-                case HistoryAgg::Count: p.value = static_cast<double>(sqlite3_column_int64(s, 4)); break;
-                case HistoryAgg::Last: p.value = sqlite3_column_double(s, 5); break;
-            }
-        }
-        out.push_back(p);
+        Bucket b;
+        b.start = sqlite3_column_int64(s, 0);
+        b.lo = sqlite3_column_double(s, 1);
+        b.hi = sqlite3_column_double(s, 2);
+        b.sum = sqlite3_column_double(s, 3);
+        b.count = sqlite3_column_int64(s, 4);
+        b.last = sqlite3_column_double(s, 5);
+        b.last_ts = sqlite3_column_int64(s, 6);
+        rows.push_back(b);
     }
     st.reset();
     if (rc != SQLITE_DONE) return std::unexpected(error(std::string("cannot read ") + kTableNames[table]));
+    // The series' open minute is not stored yet: merged into the answer, into its
+    // row or as a row of its own.
+    Bucket open = series_[t->second].open;
+    if (q.step == HistoryStep::Hour) open.start = floor_to(open.start, kHourMs);
+    if (open.count > 0 && open.start >= from && open.start <= q.to_ms) {
+        auto at = std::lower_bound(rows.begin(), rows.end(), open.start,
+                                   [](const Bucket& b, int64_t ts) { return b.start < ts; });
+        if (at != rows.end() && at->start == open.start) {
+            at->merge(open);
+        } else {
+            rows.insert(at, open);
+            if (rows.size() > q.limit) rows.pop_back();
+        }
+    }
+    out.reserve(rows.size());
+    for (const Bucket& b : rows) {
+        HistoryPoint p{b.start, 0};
+        switch (q.agg) {
+            case HistoryAgg::Min: p.value = b.lo; break;
+            case HistoryAgg::Max: p.value = b.hi; break;
+            case HistoryAgg::Avg: p.value = b.sum / static_cast<double>(b.count); break;
+            case HistoryAgg::Count: p.value = static_cast<double>(b.count); break;
+            case HistoryAgg::Last: p.value = b.last; break;
+        }
+        out.push_back(p);
+    }
+    return out;
+}
+
+// Adds to points read from raw those of the series still in recent (a scan of
+// at most kMovePoints rows): of two points at one millisecond, the later wins,
+// as it will once they are moved.
+std::expected<std::vector<HistoryPoint>, std::string> History::merge_recent(uint32_t series, const HistoryQuery& q,
+                                                                            std::vector<HistoryPoint> stored) {
+    if (recent_points_ == 0) return stored;
+    std::vector<HistoryPoint> recent;
+    sqlite3_stmt* s = select_recent_.get();
+    sqlite3_bind_int64(s, 1, series);
+    sqlite3_bind_int64(s, 2, q.from_ms);
+    sqlite3_bind_int64(s, 3, q.to_ms);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        HistoryPoint p{sqlite3_column_int64(s, 0), sqlite3_column_double(s, 1)};
+        if (!recent.empty() && recent.back().ts_ms == p.ts_ms) {
+            recent.back() = p;
+        } else {
+            recent.push_back(p);
+        }
+    }
+    select_recent_.reset();
+    if (rc != SQLITE_DONE) return std::unexpected(error("cannot read recent"));
+    if (recent.empty()) return stored;
+    std::vector<HistoryPoint> out;
+    out.reserve(std::min(stored.size() + recent.size(), q.limit));
+    auto a = stored.begin(), b = recent.begin();
+    while ((a != stored.end() || b != recent.end()) && out.size() < q.limit) {
+        if (b == recent.end() || (a != stored.end() && a->ts_ms < b->ts_ms)) {
+            out.push_back(*a++);
+        } else {
+            if (a != stored.end() && a->ts_ms == b->ts_ms) ++a;
+            out.push_back(*b++);
+        }
+    }
     return out;
 }
 
@@ -627,6 +836,10 @@ void History::run_writer() {
         for (auto& job : jobs) job();
         jobs.clear();
         if (stopping || Clock::now() >= next_commit) {
+            // At stop the open minutes are written too: a stopped file is complete.
+            if (stopping) {
+                if (auto r = flush(unix_ms(), true); !r) IB_LOG_LIMITED_WARN("{}", r.error());
+            }
             if (auto r = commit(unix_ms()); !r) IB_LOG_LIMITED_WARN("{}", r.error());
             next_commit = Clock::now() + config_.commit_interval;
         }

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <expected>
 #include <memory>
 #include <optional>
@@ -60,6 +61,17 @@ public:
     static constexpr size_t kMaxBufferedPoints = 20000;
     // Retention deletes run at most this often: they touch every series.
     static constexpr int64_t kRetentionEveryMs = 60'000;
+    // A minute bucket that no newer point closed is written this long after its
+    // end (by the wall clock): late points of a minute within it cost nothing
+    // extra, and a kill loses nothing of it either way (see Series).
+    static constexpr int64_t kCloseAfterMs = 60'000;
+    // Raw points are committed into a table in arrival order (`recent`) and
+    // moved into `raw`, clustered on (series, ts), this often or at this many
+    // points: a series' leaf page of raw is then written once per move, with
+    // ~20 new rows at 10 points/s, instead of once per commit. Queries of raw
+    // read both; a kill loses nothing more than before (only uncommitted points).
+    static constexpr int64_t kMoveEveryMs = 2'000;
+    static constexpr int64_t kMovePoints = 200'000;
 
     // Opens `path` when it exists (loading its series); otherwise the file is
     // created at the first commit holding a point, so a node whose history never
@@ -89,9 +101,10 @@ public:
     std::expected<size_t, std::string_view> ingest(std::string_view payload, int64_t now_ms);
     // One point, buffered until the next commit.
     void add(std::string_view device, std::string_view tag, int64_t ts_ms, double value);
-    // Writes the buffered points and aggregates in one transaction, enforces
-    // max_bytes, and deletes what is past its retention (at most once a minute).
-    // A failed write drops the batch, counted, rather than growing without bound.
+    // Writes the buffered points and the closed minutes' aggregates (see Series)
+    // in one transaction, enforces max_bytes, and deletes what is past its
+    // retention (at most once a minute). A failed write drops the batch,
+    // counted, rather than growing without bound.
     std::expected<void, std::string> commit(int64_t now_ms);
 
     // Points of one series, oldest first, after a commit so that everything
@@ -105,20 +118,26 @@ public:
     int64_t db_bytes() const { return db_bytes_.load(std::memory_order_relaxed); }
 
 private:
-    // The running aggregate of one series over one minute or hour, holding only
-    // what arrived since the last commit: the upsert merges it into the stored row,
-    // so a restart in the middle of a bucket adds to it instead of replacing it.
+    // The running aggregate of some points of one series in one minute: a delta
+    // that an upsert merges into the stored minute row and into its hour's row.
     struct Bucket {
         int64_t start = 0;
-        int64_t count = 0;  // 0: nothing since the last commit
+        int64_t count = 0;  // 0: empty
         double lo = 0, hi = 0, sum = 0, last = 0;
         int64_t last_ts = 0;
         void add(int64_t ts, double v);
+        void merge(const Bucket& b);
     };
+    // The stored minute and hour rows of a series hold every committed raw point
+    // before `aggregated_until` (also kept in the `aggregated` table, in the same
+    // transactions); its points from there on are in `open` only, a single
+    // minute, written when that minute closes (a newer minute's point, or
+    // kCloseAfterMs after its end) and re-read from `raw` when the file is opened
+    // again after a kill. A point before `aggregated_until` (late) is merged at
+    // the next commit, in the transaction of its raw row.
     struct Series {
-        Bucket minute;
-        Bucket hour;
-        bool dirty = false;  // listed in dirty_
+        Bucket open;
+        int64_t aggregated_until = std::numeric_limits<int64_t>::min();
     };
     struct PendingBucket {
         uint32_t series = 0;
@@ -145,10 +164,25 @@ private:
     std::expected<void, std::string> connect();
     std::expected<void, std::string> prepare();
     std::expected<void, std::string> load_series();
+    std::expected<void, std::string> upgrade_format();
+    // After a kill (or a failed commit): each series' watermark from the file,
+    // and its open minute re-aggregated from the raw points past it.
+    std::expected<void, std::string> load_open_buckets();
+    // Puts a point into its series' open minute, or into closing_ when it is late
+    // or of an older minute; a point of a newer minute closes the open one.
+    void aggregate(uint32_t id, int64_t ts, double value);
+    // Moves to closing_ each open minute that ended kCloseAfterMs before now_ms,
+    // or every one when `all` (at stop).
+    void close_idle_buckets(int64_t now_ms, bool all);
     uint32_t series_id(std::string_view device, std::string_view tag);
     // The write half of commit(): one transaction, then the size cap.
-    std::expected<void, std::string> flush();
+    std::expected<void, std::string> flush(int64_t now_ms, bool close_all = false);
     std::expected<void, std::string> write_batch();
+    std::expected<void, std::string> write_closing();
+    // recent into raw, in one transaction.
+    std::expected<void, std::string> move_recent();
+    std::expected<std::vector<HistoryPoint>, std::string> merge_recent(uint32_t series, const HistoryQuery& q,
+                                                                       std::vector<HistoryPoint> stored);
     std::expected<void, std::string> upsert(Statement& st, uint32_t series, const Bucket& b);
     std::expected<void, std::string> enforce_cap();
     std::optional<int64_t> ts_of(Statement& st, uint32_t series);
@@ -167,21 +201,24 @@ private:
     SqliteFile file_;
 
     Statement begin_, commit_, rollback_;
-    Statement insert_series_, insert_raw_, upsert_minute_, upsert_hour_;
+    Statement insert_series_, insert_raw_, upsert_minute_, upsert_hour_, set_watermark_;
+    Statement move_recent_, clear_recent_, select_recent_, scan_recent_;
     // Indexed by table: 0 raw, 1 minute, 2 hour.
     Statement select_[3], delete_before_[3], oldest_[3], newest_[3];
     Statement page_count_, freelist_count_;
 
     NameMap<NameMap<uint32_t>> ids_;  // device -> tag -> series id
     std::vector<Series> series_;      // by series id (0 unused)
-    std::vector<uint32_t> dirty_;     // series with a bucket to upsert
-    std::vector<PendingBucket> pending_minutes_, pending_hours_;  // buckets left before a commit
+    std::vector<PendingBucket> closing_;  // minute deltas written at the next commit
+    std::vector<std::pair<uint32_t, int64_t>> watermarks_;  // a commit's new aggregated_until values
     std::vector<RawPoint> raw_;
     std::vector<NewSeries> new_series_;
     int64_t page_size_ = 4096;
     std::atomic<int64_t> db_bytes_{0};      // read by collect_metrics on the loop
     std::atomic<std::size_t> series_count_{0};  // likewise: series_.size() - 1
     int64_t last_retention_ms_ = 0;
+    int64_t recent_points_ = 0;  // rows in recent
+    int64_t last_move_ms_ = 0;
 
     // Size-cap cuts not yet in the log.
     struct Unreported {

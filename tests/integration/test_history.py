@@ -123,6 +123,34 @@ class HistoryTest(h.IBTestCase):
         self.assertEqual(self.points(b, step="1m", agg="avg", **rng), [[t0, 3]])
         self.assertEqual(self.points(b, step="1m", agg="max", **rng), [[t0, 6]])
 
+    def test_after_kill_9_the_minute_aggregate_matches_the_raw_points(self):
+        """The open minute's aggregate lives in memory until the minute closes;
+        a kill -9 in the middle of a stream must not leave it short of the raw
+        points that were committed."""
+        b = self.start_broker()
+        now = int(time.time() * 1000)
+        # Two minutes ahead: the minute stays open (in memory) whatever the test's pace.
+        m = now - now % MINUTE + 2 * MINUTE
+        rng = {"device": "plc1", "tag": "temp", "from": m, "to": m + MINUTE - 1}
+        pub = self.publisher(b)
+        sent = 0
+        for i in range(200):  # mid-stream: kill after some are committed, while more are sent
+            pub.publish("ib/data/plc1/fast", reading(m + i, {"temp": i}), qos=0, wait=False)
+            sent += 1
+            if i == 99:
+                self.wait_points(b, 50, **rng)
+        b.kill9()
+        pub.close()
+        b.start()
+        raw = self.points(b, **rng)
+        self.assertGreaterEqual(len(raw), 50)
+        self.assertLessEqual(len(raw), sent)
+        values = [v for _, v in raw]
+        self.assertEqual(self.points(b, step="1m", agg="count", **rng), [[m, len(raw)]])
+        self.assertEqual(self.points(b, step="1m", agg="max", **rng), [[m, max(values)]])
+        self.assertEqual(self.points(b, step="1m", agg="avg", **rng), [[m, sum(values) / len(values)]])
+        self.assertEqual(self.points(b, step="1h", agg="count", **{**rng, "to": m}), [[m - m % HOUR, len(raw)]])
+
     def test_a_simulated_device_is_recorded(self):
         dev = device("oven", [group("fast", [tag("count", "counter", type="uint32"),
                                              tag("door", "square:period=1", type="bool")], interval_ms=50)],

@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -179,6 +180,48 @@ TEST(History, CommitsMergeIntoTheBucketAcrossAReopen) {
     EXPECT_EQ(text(query(*h, "temp", HistoryStep::Minute, Last)), "[1732200000000,1]");
     EXPECT_EQ(text(query(*h, "temp")), "[1732200001000,10],[1732200002000,40],[1732200003000,1]");
     EXPECT_EQ(text(query(*h, "temp", HistoryStep::Raw, Avg, 0, kT0 + kHour, "plc2")), "[1732200003000,99]");
+}
+
+// The files copied between two commits are what a kill -9 leaves (WAL mode: the
+// committed transactions are in history.db and its -wal). Readings of the
+// current minute are in the aggregates only in memory until that minute closes;
+// a copy opened again re-aggregates them from the raw points.
+TEST(History, AfterAKillTheOpenMinuteIsRebuiltFromTheRawPoints) {
+    TempDir dir;
+    const std::string path = dir.file("history.db");
+    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
+    const int64_t minute = now - now % kMinute;
+    auto h = open(path);
+    for (int i = 0; i < 30; ++i) h->add("plc1", "temp", minute + i, i);
+    h->add("plc1", "temp", minute - 5 * kMinute, 100);  // an old minute: written at once
+    ASSERT_TRUE(h->commit(now).has_value());
+    for (int i = 30; i < 40; ++i) h->add("plc1", "temp", minute + i, i);
+    ASSERT_TRUE(h->commit(now).has_value());
+    h->add("plc1", "temp", minute + 50, 1000);  // buffered, not committed: a kill loses it
+    std::filesystem::create_directory(dir.file("killed"));
+    for (const char* suffix : {"", "-wal"}) {
+        std::filesystem::copy_file(path + suffix, dir.file("killed/history.db") + suffix);
+    }
+    auto after = open(dir.file("killed/history.db"));
+    using enum HistoryAgg;
+    const std::string old_minute = "[" + std::to_string(minute - 5 * kMinute) + ",";
+    const std::string this_minute = "[" + std::to_string(minute) + ",";
+    EXPECT_EQ(text(query(*after, "temp", HistoryStep::Minute, Count, minute - kHour, minute + kMinute)),
+              old_minute + "1]," + this_minute + "40]");
+    EXPECT_EQ(text(query(*after, "temp", HistoryStep::Minute, Max, minute, minute)), this_minute + "39]");
+    EXPECT_EQ(text(query(*after, "temp", HistoryStep::Minute, Avg, minute, minute)), this_minute + "19.5]");
+    EXPECT_EQ(text(query(*after, "temp", HistoryStep::Minute, Last, minute, minute)), this_minute + "39]");
+    const int64_t hour = minute - minute % kHour;
+    const int64_t in_hour = 40 + (minute - 5 * kMinute >= hour ? 1 : 0);
+    EXPECT_EQ(query(*after, "temp", HistoryStep::Hour, Count, hour, hour).back().value, static_cast<double>(in_hour));
+    EXPECT_EQ(query(*after, "temp", HistoryStep::Raw, Avg, minute, minute + kMinute).size(), 40u);
+    // The rebuilt minute keeps growing, and is written whole at the end.
+    after->add("plc1", "temp", minute + 45, -1);
+    after.reset();
+    auto reopened = open(dir.file("killed/history.db"));
+    EXPECT_EQ(text(query(*reopened, "temp", HistoryStep::Minute, Count, minute, minute)), this_minute + "41]");
+    EXPECT_EQ(text(query(*reopened, "temp", HistoryStep::Minute, Min, minute, minute)), this_minute + "-1]");
 }
 
 TEST(History, LatePointGoesIntoItsOwnBucketAndLastKeepsTheNewest) {
