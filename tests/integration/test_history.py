@@ -28,24 +28,6 @@ def reading(ts, values, device_name="plc1", grp="fast"):
     return json.dumps({"device": device_name, "group": grp, "ts": ts, "values": values})
 
 
-def metric(broker, name):
-    """The value of an unlabelled metric on /metrics, or None."""
-    status, _, body = broker.http_get("/metrics")
-    for line in body.decode().splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return None
-
-
-def metric_labelled(broker, name, labels):
-    status, _, body = broker.http_get("/metrics")
-    prefix = "%s{%s} " % (name, labels)
-    for line in body.decode().splitlines():
-        if line.startswith(prefix):
-            return float(line.split()[1])
-    return None
-
-
 @h.ironbridge_only("the local history")
 class HistoryTest(h.IBTestCase):
 
@@ -102,7 +84,7 @@ class HistoryTest(h.IBTestCase):
         status, body = self.history(b, device="plc1", tag="temp")
         self.assertEqual((status, body["step"], body["points"]), (200, "raw", []))
         self.assertEqual(body["to"] - body["from"], HOUR)
-        self.assertEqual(metric(b, "ib_history_points_total"), 6)
+        self.assertEqual(b.metric("ib_history_points_total"), 6)
 
     def test_history_survives_a_restart_and_a_bucket_keeps_growing(self):
         b = self.start_broker()
@@ -174,8 +156,8 @@ class HistoryTest(h.IBTestCase):
             pub.publish("ib/data/plc1/fast", bad, qos=1)
         pub.publish("ib/data/plc1/fast", reading(t0, {"a": 7}), qos=1)
         self.assertEqual(self.wait_points(b, 1, device="plc1", tag="a", **{"from": t0, "to": t0}), [[t0, 7]])
-        self.assertEqual(h.wait_until(lambda: metric(b, "ib_history_bad_messages_total") == 5), True,
-                         metric(b, "ib_history_bad_messages_total"))
+        self.assertEqual(h.wait_until(lambda: b.metric("ib_history_bad_messages_total") == 5), True,
+                         b.metric("ib_history_bad_messages_total"))
         self.assertTrue(b.alive())
         self.assertIn("is not a reading", b.log_text())
 
@@ -222,10 +204,10 @@ class HistoryTest(h.IBTestCase):
             pub.publish("ib/data/plc1/fast", reading(t0 + i * 1000, {t: i for t in tags}),
                         qos=1 if i % 100 == 99 else 0, wait=(i % 100 == 99))
         total = messages * len(tags)
-        ok = h.wait_until(lambda: metric(b, "ib_history_points_total") == total, timeout=30)
-        self.assertTrue(ok, metric(b, "ib_history_points_total"))
-        self.assertLessEqual(h.wait_until(lambda: metric(b, "ib_history_db_bytes")), 1048576)
-        dropped = metric_labelled(b, "ib_history_dropped_points_total", 'reason="max_bytes"')
+        ok = h.wait_until(lambda: b.metric("ib_history_points_total") == total, timeout=30)
+        self.assertTrue(ok, b.metric("ib_history_points_total"))
+        self.assertLessEqual(h.wait_until(lambda: b.metric("ib_history_db_bytes")), 1048576)
+        dropped = b.metric("ib_history_dropped_points_total", reason="max_bytes")
         self.assertGreater(dropped, 0)
 
         rng = {"device": "plc1", "from": t0, "to": t0 + HOUR}
@@ -265,7 +247,7 @@ class HistoryTest(h.IBTestCase):
         pub.publish("ib/data/plc1/fast", reading(hour_start(1), {"a": 1}), qos=1)
         status, body = self.history(b, device="plc1", tag="a")
         self.assertEqual(status, 404, body)
-        self.assertIsNone(metric(b, "ib_history_points_total"))
+        self.assertIsNone(b.metric("ib_history_points_total"))
         self.assertFalse(os.path.exists(os.path.join(b.data_dir, "history.db")))
 
 
