@@ -2,6 +2,7 @@
 // §5.4.4 GetEndpoints, §5.5 SecureChannel, §5.6 Session, §5.10 Read) on Asio.
 #include "drivers/opcua/client_link.hpp"
 
+#include <algorithm>
 #include <utility>  // before Asio: Boost 1.74 coroutine headers need it
 
 #include <boost/asio/connect.hpp>
@@ -608,7 +609,9 @@ private:
     // nonce with the key of the certificate its endpoint announced.
     ClientResult<void> check_server_signature(const CreateSessionResponse& created) const {
         if (!channel_security_) return {};
-        if (!created.server_certificate.empty() && created.server_certificate != endpoint_.server_certificate) {
+        if (!created.server_certificate.empty() &&
+            !std::ranges::equal(leaf_certificate(Bytes(created.server_certificate)),
+                                leaf_certificate(Bytes(endpoint_.server_certificate)))) {
             return std::unexpected(error(status::BadCertificateInvalid, "the server's certificate differs from its endpoint's"));
         }
         const PolicyAlgorithms& policy = *channel_security_->policy;
@@ -627,9 +630,10 @@ private:
         return {};
     }
 
-    // Signs the server's certificate and its last nonce (P4 §5.6.3, §7.36.5).
+    // Signs the server's certificate and its last nonce (P4 §5.6.3, §7.36.5):
+    // of a chain, the end certificate only (P4 §5.6.3.2).
     ClientResult<SignatureData> sign_server_nonce(const KeyPtr& key, const PolicyAlgorithms& policy) const {
-        const Bytes parts[] = {Bytes(endpoint_.server_certificate), Bytes(server_nonce_)};
+        const Bytes parts[] = {leaf_certificate(Bytes(endpoint_.server_certificate)), Bytes(server_nonce_)};
         auto signature = rsa_sign(key, policy.asymmetric_signature, parts);
         if (!signature) return std::unexpected(error(status::BadSecurityChecksFailed, signature.error().message));
         return SignatureData{std::string(policy.asymmetric_signature_uri), std::move(*signature)};

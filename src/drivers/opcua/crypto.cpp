@@ -216,6 +216,43 @@ void p_sha256(Bytes secret, Bytes seed, std::span<std::byte> out) {
     }
 }
 
+namespace {
+
+// The length of the DER SEQUENCE at the start of `der` (its header included),
+// or 0 when there is none that fits.
+std::size_t der_sequence_size(Bytes der) {
+    if (der.size() < 2 || std::to_integer<uint8_t>(der[0]) != 0x30) return 0;
+    const auto first = std::to_integer<uint8_t>(der[1]);
+    std::size_t header = 2, length = first;
+    if (first >= 0x80) {
+        const std::size_t n = first & 0x7f;
+        if (n == 0 || n > 4 || der.size() < 2 + n) return 0;  // indefinite or absurd: not a certificate
+        length = 0;
+        for (std::size_t i = 0; i < n; ++i) length = (length << 8) | std::to_integer<uint8_t>(der[2 + i]);
+        header += n;
+    }
+    return length <= der.size() - header ? header + length : 0;
+}
+
+}  // namespace
+
+Bytes leaf_certificate(Bytes chain) {
+    const std::size_t size = der_sequence_size(chain);
+    return size == 0 ? chain : chain.first(size);
+}
+
+std::vector<Bytes> chain_issuers(Bytes chain) {
+    std::vector<Bytes> out;
+    std::size_t at = der_sequence_size(chain);
+    while (at != 0 && at < chain.size()) {
+        const std::size_t size = der_sequence_size(chain.subspan(at));
+        if (size == 0) break;
+        out.push_back(chain.subspan(at, size));
+        at += size;
+    }
+    return out;
+}
+
 ByteString sha1(Bytes data) {
     ByteString out(kSha1Size);
     unsigned int size = 0;

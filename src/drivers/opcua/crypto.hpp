@@ -73,6 +73,15 @@ CryptoResult aes_cbc(bool encrypt, Bytes key, Bytes iv, std::span<std::byte> dat
 void p_sha256(Bytes secret, Bytes seed, std::span<std::byte> out);
 
 ByteString sha1(Bytes data);
+
+// P6 §6.2.6: a field that holds a certificate may hold a chain, the DER
+// certificates one after the other, the end certificate first. Its first
+// certificate (what thumbprints, signatures and names are about); the whole
+// field when it does not start with a DER SEQUENCE whose length fits in it.
+Bytes leaf_certificate(Bytes chain);
+// The certificates after the first (the issuers a server sent along), each a
+// DER SEQUENCE; trailing bytes that are not one are left out.
+std::vector<Bytes> chain_issuers(Bytes chain);
 ByteString random_bytes(std::size_t n);
 // Constant time, so a signature check tells an attacker nothing by its timing.
 bool same_bytes(Bytes a, Bytes b);

@@ -36,6 +36,7 @@ struct X509Free {
     void operator()(X509_CRL* c) const { X509_CRL_free(c); }
     void operator()(X509_STORE* s) const { X509_STORE_free(s); }
     void operator()(X509_STORE_CTX* c) const { X509_STORE_CTX_free(c); }
+    void operator()(STACK_OF(X509)* k) const { sk_X509_pop_free(k, X509_free); }
 };
 template <typename T>
 using Owned = std::unique_ptr<T, X509Free>;
@@ -173,7 +174,7 @@ int accept_missing_crl(int ok, X509_STORE_CTX* ctx) {
 // chain, is in trusted/. True: trusted; false: no chain to trusted/ (the
 // caller saves it in rejected/); an error: revoked or a broken chain. Validity
 // periods are the caller's (its error names the dates).
-PkiResult<bool> trusted_by_chain(X509* leaf, const fs::path& root) {
+PkiResult<bool> trusted_by_chain(X509* leaf, const std::vector<Bytes>& sent_issuers, const fs::path& root) {
     Owned<X509_STORE> store(X509_STORE_new());
     if (!store) return pki_fail(status::BadInternalError, "cannot make a certificate store");
     std::vector<std::string> trusted;
@@ -194,8 +195,13 @@ PkiResult<bool> trusted_by_chain(X509* leaf, const fs::path& root) {
     }
     X509_STORE_set_flags(store.get(), X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL | X509_V_FLAG_NO_CHECK_TIME);
     X509_STORE_set_verify_cb(store.get(), accept_missing_crl);
+    // The CAs the server sent along complete the chain; they vouch for nothing.
+    Owned<STACK_OF(X509)> untrusted(sk_X509_new_null());
+    for (Bytes der : sent_issuers) {
+        if (auto x = parse_der(der); x && untrusted && sk_X509_push(untrusted.get(), x.get()) > 0) x.release();
+    }
     Owned<X509_STORE_CTX> ctx(X509_STORE_CTX_new());
-    if (!ctx || X509_STORE_CTX_init(ctx.get(), store.get(), leaf, nullptr) != 1) {
+    if (!ctx || X509_STORE_CTX_init(ctx.get(), store.get(), leaf, untrusted.get()) != 1) {
         return pki_fail(status::BadInternalError, "cannot set up the certificate check");
     }
     if (X509_verify_cert(ctx.get()) != 1) {
@@ -377,14 +383,16 @@ PkiResult<KeyedCertificate> Pki::own_certificate(const CertificateRequest& reque
     return made;
 }
 
-PkiResult<KeyPtr> Pki::check_server_certificate(Bytes der, std::string_view application_uri,
+PkiResult<KeyPtr> Pki::check_server_certificate(Bytes chain, std::string_view application_uri,
                                                 bool trust_on_first_use) const {
+    // Of a chain, the end certificate is the server's: what is trusted, saved and named.
+    const Bytes der = leaf_certificate(chain);
     auto key = public_key_of(der);
     if (!key) return std::unexpected(key.error());
     auto info = inspect_certificate(der);
     if (!info) return std::unexpected(info.error());
     auto leaf = parse_der(der);
-    auto trusted = trusted_by_chain(leaf.get(), root_);
+    auto trusted = trusted_by_chain(leaf.get(), chain_issuers(chain), root_);
     if (!trusted) return std::unexpected(trusted.error());
     std::error_code ec;
     if (!*trusted) {

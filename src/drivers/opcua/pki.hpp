@@ -76,8 +76,10 @@ public:
     // `trust_on_first_use`, an unknown one is copied there once); otherwise
     // saved in rejected/ and refused with BadCertificateUntrusted. A trusted one
     // must also be within its validity period (BadCertificateTimeInvalid) and
-    // carry the endpoint's applicationUri (BadCertificateUriInvalid).
-    PkiResult<KeyPtr> check_server_certificate(Bytes der, std::string_view application_uri,
+    // carry the endpoint's applicationUri (BadCertificateUriInvalid). `chain`:
+    // the certificate, or a chain that starts with it (P6 §6.2.6), whose CAs
+    // help build the path to trusted/ but are trusted only from there.
+    PkiResult<KeyPtr> check_server_certificate(Bytes chain, std::string_view application_uri,
                                                bool trust_on_first_use) const;
 
     // Every certificate in trusted/ and rejected/.

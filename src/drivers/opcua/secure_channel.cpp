@@ -178,7 +178,7 @@ AsymmetricSecurityHeader ChannelSecurity::asymmetric_header() const {
     if (policy == nullptr) return h;
     h.security_policy_uri = std::string(policy->uri);
     h.sender_certificate = own_certificate;
-    h.receiver_certificate_thumbprint = sha1(Bytes(peer_certificate));
+    h.receiver_certificate_thumbprint = sha1(leaf_certificate(Bytes(peer_certificate)));
     return h;
 }
 
@@ -220,16 +220,17 @@ Result<Chunk> decode_chunk(const Frame& frame, const ChannelSecurity* protection
     if (protection != nullptr && protection->policy != nullptr) {
         if (const auto* a = std::get_if<AsymmetricSecurityHeader>(&c.security)) {
             // §6.7.2.3: the answer names our policy, is for our certificate, and
-            // comes from the certificate the endpoint announced (a chain starts with it).
+            // comes from the certificate the endpoint announced (either may be a
+            // chain, P6 §6.2.6: their end certificates are compared).
             if (a->security_policy_uri != protection->policy->uri) {
                 return security_fail(kSecureMessageHeaderSize, "OpenSecureChannel answered under another security policy");
             }
             if (a->receiver_certificate_thumbprint != sha1(Bytes(protection->own_certificate))) {
                 return security_fail(kSecureMessageHeaderSize, "OpenSecureChannel answered for another certificate than ours");
             }
-            const ByteString& announced = protection->peer_certificate;
-            if (a->sender_certificate.size() < announced.size() ||
-                !std::equal(announced.begin(), announced.end(), a->sender_certificate.begin())) {
+            const Bytes announced = leaf_certificate(Bytes(protection->peer_certificate));
+            const Bytes sender = leaf_certificate(Bytes(a->sender_certificate));
+            if (!std::ranges::equal(announced, sender)) {
                 return security_fail(kSecureMessageHeaderSize, "OpenSecureChannel signed with another certificate than the endpoint's");
             }
         }

@@ -251,6 +251,48 @@ TEST(OpcuaSecurity, RefusesAnOpenResponseForAnotherCertificate) {
     EXPECT_EQ(bad.error().code, static_cast<uint8_t>(DecodeErrc::Security));
 }
 
+TEST(OpcuaSecurity, TakesTheEndCertificateOfAChain) {
+    const ByteString& leaf = server_identity().certificate;
+    const ByteString& issuer = client_identity().certificate;  // any DER certificate will do here
+    ByteString chain = leaf;
+    chain.insert(chain.end(), issuer.begin(), issuer.end());
+    EXPECT_TRUE(std::ranges::equal(leaf_certificate(Bytes(chain)), Bytes(leaf)));
+    EXPECT_TRUE(std::ranges::equal(leaf_certificate(Bytes(leaf)), Bytes(leaf)));
+    const auto issuers = chain_issuers(Bytes(chain));
+    ASSERT_EQ(issuers.size(), 1u);
+    EXPECT_TRUE(std::ranges::equal(issuers[0], Bytes(issuer)));
+    EXPECT_TRUE(chain_issuers(Bytes(leaf)).empty());
+    // Not DER, or a length beyond the bytes: the field is taken whole.
+    const ByteString junk = {std::byte{0x30}, std::byte{0x84}, std::byte{0xff}, std::byte{0xff}, std::byte{0xff}, std::byte{0xff}};
+    EXPECT_EQ(leaf_certificate(Bytes(junk)).size(), junk.size());
+    EXPECT_TRUE(chain_issuers(Bytes(junk)).empty());
+    EXPECT_TRUE(leaf_certificate(Bytes()).empty());
+}
+
+TEST(OpcuaSecurity, AnEndpointCertificateChainIsAddressedByItsEndCertificate) {
+    Ends e = channel(SecurityPolicy::Basic256Sha256, MessageSecurityMode::Sign);
+    const ByteString& issuer = client_identity().certificate;
+    // The server announced, and signs with, its certificate followed by its CA (P6 §6.2.6).
+    ByteString chain = server_identity().certificate;
+    chain.insert(chain.end(), issuer.begin(), issuer.end());
+    e.client.peer_certificate = chain;
+    Buf wire;
+    uint32_t seq = 0;
+    ASSERT_TRUE(encode_message(wire, MessageType::Open, 0, e.client.asymmetric_header(), 1, Bytes(counting(0, 50)),
+                               SendLimits{8192, 0, 0}, seq, &e.client));
+    // The receiver thumbprint is the end certificate's, which the server knows as its own.
+    auto opened = receive(Bytes(wire), e.server);
+    ASSERT_TRUE(opened) << opened.error().message;
+    e.server.own_certificate = chain;
+    e.server.peer_certificate = client_identity().certificate;
+    Buf answer;
+    seq = 0;
+    ASSERT_TRUE(encode_message(answer, MessageType::Open, 0, e.server.asymmetric_header(), 1, Bytes(counting(0, 50)),
+                               SendLimits{8192, 0, 0}, seq, &e.server));
+    auto taken = receive(Bytes(answer), e.client);
+    EXPECT_TRUE(taken) << taken.error().message;
+}
+
 class OpcuaPki : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -351,6 +393,7 @@ protected:
         run("openssl x509 -req -in plc.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -extfile plc.ext "
             "-out plc.pem");
         run("openssl x509 -in plc.pem -outform DER -out plc.der");
+        run("openssl x509 -in ca.pem -outform DER -out ca.der");
         run("printf '[ca]\\ndefault_ca = plant\\n[plant]\\ndatabase = index.txt\\ncrlnumber = crlnumber\\n"
             "default_md = sha256\\ndefault_crl_days = 30\\n' > ca.cnf && touch index.txt && echo 01 > crlnumber");
         run("openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -gencrl -out empty.crl");
@@ -358,6 +401,8 @@ protected:
         run("openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -gencrl -out revoked.crl");
         std::ifstream in(ca_ / "plc.der", std::ios::binary);
         plc_.assign(std::istreambuf_iterator<char>(in), {});
+        std::ifstream ca(ca_ / "ca.der", std::ios::binary);
+        ca_der_.assign(std::istreambuf_iterator<char>(ca), {});
     }
     void run(const std::string& command) {
         const std::string line = "cd '" + ca_.string() + "' && (" + command + ") >openssl.log 2>&1";
@@ -370,7 +415,8 @@ protected:
         fs::copy_file(ca_ / file, root_ / folder / as, fs::copy_options::overwrite_existing);
     }
     fs::path ca_;
-    std::string plc_;  // DER
+    std::string plc_;     // DER
+    std::string ca_der_;  // DER
 };
 
 TEST_F(OpcuaPkiWithACa, AcceptsWhatATrustedCaSignedAndRefusesItOnceRevoked) {
@@ -403,6 +449,30 @@ TEST_F(OpcuaPkiWithACa, AcceptsWhatATrustedCaSignedAndRefusesItOnceRevoked) {
     auto still = pki.check_server_certificate(plc, "urn:plant:plc7", false);
     ASSERT_FALSE(still);
     EXPECT_EQ(still.error().status, status::BadCertificateRevoked);
+}
+
+TEST_F(OpcuaPkiWithACa, AChainIsJudgedByItsEndCertificateAndItsCaVouchesForNothing) {
+    ASSERT_FALSE(plc_.empty());
+    ASSERT_FALSE(ca_der_.empty());
+    Pki pki(root_);
+    const std::string chain = plc_ + ca_der_;  // as a server sends it (P6 §6.2.6)
+    const std::string thumbprint = to_hex(sha1(as_bytes(plc_)));
+    // The CA the server sent along is not trusted for being sent.
+    auto refused = pki.check_server_certificate(as_bytes(chain), "urn:plant:plc7", false);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().status, status::BadCertificateUntrusted);
+    EXPECT_NE(refused.error().message.find(thumbprint), std::string::npos) << refused.error().message;
+    // What is offered in rejected/ is the server's own certificate, named by its thumbprint.
+    auto listed = pki.list();
+    ASSERT_EQ(listed.size(), 1u);
+    EXPECT_EQ(listed[0].thumbprint, thumbprint);
+    std::ifstream saved(root_ / "rejected" / listed[0].file, std::ios::binary);
+    EXPECT_EQ(std::string(std::istreambuf_iterator<char>(saved), {}), plc_);
+    // Trusting the CA trusts the chain.
+    fs::remove_all(root_ / "rejected");
+    place("ca.pem", "trusted", "PlantCA.pem");
+    auto accepted = pki.check_server_certificate(as_bytes(chain), "urn:plant:plc7", false);
+    EXPECT_TRUE(accepted) << accepted.error().message;
 }
 
 }  // namespace
