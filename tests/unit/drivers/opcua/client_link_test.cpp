@@ -133,14 +133,15 @@ uint16_t free_port() {
 // pid with SIGTERM (then SIGKILL) at the end.
 class NodePeer {
 public:
-    // `application_uri`: one the server's certificate does not name.
-    bool start(std::string& why, const std::string& application_uri = "") {
+    // `application_uri`: one the server's certificate does not name (or, with
+    // a `pki` folder of the test's own, the one its certificate names).
+    bool start(std::string& why, const std::string& application_uri = "", const fs::path& pki = peer_pki()) {
         if (!fs::exists(peer_dir() / "node_modules" / "node-opcua")) {
             why = "tests/peers/opcua/node_modules is missing: run scripts/install-deps.sh";
             return false;
         }
         port_ = free_port();
-        pki_ = peer_pki();
+        pki_ = pki;
         int out[2];
         if (::pipe(out) != 0) {
             why = "pipe failed";
@@ -326,6 +327,44 @@ protected:
 
 NodePeer* OpcuaClientLink::peer_ = nullptr;
 std::string OpcuaClientLink::why_;
+
+// A server whose certificate a CA signed, sent with the CA appended (P6
+// §6.2.6; node-opcua asks for the chain in certificate.pem): trusting the CA
+// alone is enough, under a policy where the channel names the server's
+// certificate by thumbprint and the session signs it.
+TEST_F(OpcuaClientLink, TrustsAServerThroughTheCaThatSignedTheChainItSends) {
+    const fs::path dir = fs::path(IB_BINARY_DIR) / "tests" / ("opcua-chain-peer-" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    for (const char* sub : {"own/certs", "own/private", "trusted/certs", "made"}) fs::create_directories(dir / sub);
+    const std::string uri = "urn:ironbridge:chain-peer";
+    const std::string script =
+        "cd '" + (dir / "made").string() + "' && ("
+        "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 30 -subj /CN=PlantCA "
+        "-addext keyUsage=critical,keyCertSign,cRLSign -addext basicConstraints=critical,CA:TRUE && "
+        "openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=ChainPeer && "
+        "printf 'subjectAltName=URI:" + uri + ",DNS:localhost,IP:127.0.0.1\\nkeyUsage=digitalSignature,"
+        "nonRepudiation,keyEncipherment,dataEncipherment\\nextendedKeyUsage=serverAuth,clientAuth\\n' > srv.ext && "
+        "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -extfile srv.ext -out srv.pem && "
+        "cat srv.pem ca.pem > ../own/certs/certificate.pem && cp srv.key ../own/private/private_key.pem"
+        ") >openssl.log 2>&1";
+    ASSERT_EQ(std::system(script.c_str()), 0) << std::ifstream(dir / "made" / "openssl.log").rdbuf();
+    // Our certificate, trusted by that server too.
+    fs::copy_file(client_pki() / "own" / "certificate.der", dir / "trusted" / "certs" / "ironbridge.der");
+    NodePeer chained;
+    std::string why;
+    ASSERT_TRUE(chained.start(why, uri, dir)) << why;
+    const fs::path pki = fresh_pki("chain-" + std::to_string(::getpid()));
+    fs::create_directories(pki / "trusted");
+    fs::copy_file(dir / "made" / "ca.pem", pki / "trusted" / "PlantCA.pem");
+    ClientConfig c = secure_config(SecurityPolicy::Basic256Sha256, MessageSecurityMode::SignAndEncrypt, pki);
+    c.port = chained.port();
+    c.endpoint_url = "opc.tcp://127.0.0.1:" + std::to_string(c.port) + "/UA/Ironbridge";
+    connect_and_read(c);
+    chained.stop();
+    EXPECT_FALSE(fs::exists(pki / "rejected")) << "the server's certificate was not trusted through its CA";
+    fs::remove_all(pki);
+    fs::remove_all(dir);
+}
 
 TEST_F(OpcuaClientLink, OpensASessionAndReadsEveryTypeFromNodeOpcua) {
     boost::asio::io_context io;
