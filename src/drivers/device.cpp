@@ -223,13 +223,13 @@ void Device::on_read(Group& group, std::span<TagReading> readings) {
         const Value& v = latest.value;
         if (tags[i].on_change) {
             auto& reported = group.reported[i];
-            if (reported && !changed(*reported, v, tags[i].deadband) && r.quality.empty()) continue;
+            if (reported && !changed(*reported, v, tags[i].deadband) && r.quality().empty()) continue;
             reported = v;
         }
         ++values;
         const DataType type = tags[i].scaled() ? DataType::Float64 : tags[i].type;
         w.key(tags[i].name).appended([&](std::string& o) { append_json(o, v, type); });
-        if (!r.quality.empty()) ++uncertain;
+        if (!r.quality().empty()) ++uncertain;
     }
     w.end_object();
     if (uncertain != 0) {
@@ -238,7 +238,7 @@ void Device::on_read(Group& group, std::span<TagReading> readings) {
         w.key("quality").begin_object();
         for (size_t i = 0; i < tags.size(); ++i) {
             const TagReading& r = readings[i];
-            if (readable(tags[i].access) && r.ok && !r.quality.empty()) w.field(tags[i].name, r.quality);
+            if (readable(tags[i].access) && !r.quality().empty()) w.field(tags[i].name, r.quality());
         }
         w.end_object();
     }
@@ -246,14 +246,14 @@ void Device::on_read(Group& group, std::span<TagReading> readings) {
         if (!readable(tags[i].access) || !readings[i].has_news() || readings[i].ok) continue;
         const TagReading& r = readings[i];
         group.latest[i].ok = false;
-        group.latest[i].error_code = r.error.code;
-        group.error_messages[static_cast<uint32_t>(i)] = r.error.message;
+        group.latest[i].error_code = r.error_code;
+        group.error_messages[static_cast<uint32_t>(i)] = r.text;
         // A tag that comes back after an error is reported even if unchanged.
         if (tags[i].on_change) group.reported[i].reset();
         ++tag_errors_;
         if (errors++ == 0) w.key("errors").begin_object();
         w.key(tags[i].name);
-        write_error(w, r.error.code, r.error.message);
+        write_error(w, r.error_code, r.error_message());
     }
     if (errors) w.end_object();
     w.end_object();
