@@ -46,7 +46,7 @@ constexpr uint32_t kObjectsFolder = 85;
 constexpr size_t kDefaultBatch = 500;
 // Nor larger than this when the server allows more: a request's items are
 // built and encoded whole, so a batch of every tag of a big group (node-opcua
-// allows 100,000) made a few hundred bytes per tag at once that the allocator
+// allows 10,000) made a few hundred bytes per tag at once that the allocator
 // kept after start-up (BENCHMARKS.md, OPC UA memory per monitored item).
 constexpr size_t kMaxBatch = 1000;
 // Publish requests kept at the server, so a notification never waits for a
