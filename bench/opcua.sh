@@ -27,16 +27,25 @@
 #                  start to the first value of every one of them through a
 #                  subscription (the notifications counter reaching TAGS,
 #                  read every 20 ms), and the CPU it took until then.
+#   heap           where memory's bytes per item go: as memory, for one count
+#                  (the first of ITEMS), with Ironbridge run under heaptrack
+#                  (Debian's, a developer tool: apt-get install heaptrack) and
+#                  killed (SIGKILL) SETTLE seconds after the last first value,
+#                  so what heaptrack calls leaked is the heap live at that
+#                  moment; summed by the two innermost project frames of each
+#                  stack, with bytes per item. Run it at 0 too: the sites that
+#                  do not grow are the baseline.
 #
 # Every process binds or connects to 127.0.0.1 only, every process started here
 # is stopped by PID, and every wait is bounded in time.
 #
 # Environment:
 #   IRONBRIDGE_BIN   the ironbridge binary                 [build-release/ironbridge]
-#   MODE             notifications|memory|poll|first-value [notifications]
+#   MODE             notifications|memory|heap|poll|first-value [notifications]
 #   SERVERS          node-opcua servers (notifications)    [4]
 #   TAGS             variables per server                  [500; poll 10000; first-value 1000]
-#   ITEMS            monitored item counts (memory)        ["0 10000 50000"]
+#   ITEMS            monitored item counts (memory, heap)  ["0 10000 50000"]
+#   TOP              allocation sites listed (heap)        [15]
 #   INTERVAL_MS      poll interval (poll)                  [2000]
 #   DURATION         measured seconds                      [20]
 #   WARMUP           seconds before measuring              [5]
@@ -124,6 +133,23 @@ start_ironbridge() {
     PIDS+=("$ib")
 }
 
+# The same under heaptrack (its data in $WORK/heap*.zst); ib is Ironbridge
+# itself, the wrapper's child, so /proc and the kill reach it.
+start_ironbridge_heaptrack() {
+    local wrapper i
+    rm -rf "$WORK/data"
+    heaptrack -o "$WORK/heap" "$IRONBRIDGE_BIN" run -c "$WORK/ironbridge.toml" >"$WORK/ironbridge.log" 2>&1 &
+    wrapper=$!
+    PIDS+=("$wrapper")
+    for ((i = 0; i < 100; i++)); do
+        ib=$(pgrep -P "$wrapper" -x "$(basename "$IRONBRIDGE_BIN" | cut -c1-15)" || true)
+        [[ -n $ib ]] && return 0
+        sleep 0.1
+    done
+    echo "opcua.sh: ironbridge did not start under heaptrack" >&2
+    return 1
+}
+
 metric_sum() {  # name: the sum over its series, 0 while the API is not up
     curl -s --max-time 5 "http://127.0.0.1:$api_port/metrics" 2>/dev/null |
         awk -v m="$1" '$1 ~ "^"m"({|$)" { n += $NF } END { printf "%.6f\n", n }'
@@ -202,6 +228,48 @@ memory)
         rm -rf "$WORK/pki-m"
     done
     ;;
+heap)
+    command -v heaptrack >/dev/null || { echo "opcua.sh: MODE=heap needs heaptrack (apt-get install heaptrack)" >&2; exit 1; }
+    items=${ITEMS%% *}
+    specs=()
+    if ((items > 0)); then
+        start_server h "$items" still
+        specs+=("$server_port:$items")
+        wait_for_line "$WORK/server-h.log" READY 300
+    fi
+    ironbridge_config "$WORK/ironbridge.toml" 1000 subscribe "${specs[@]}"
+    start_ironbridge_heaptrack
+    wait_notifications "$items" 600
+    sleep "$SETTLE"
+    echo "items $items, history $HISTORY: RssAnon $(status_kb RssAnon) kB (under heaptrack)"
+    wrapper=${PIDS[-1]}
+    kill -KILL "$ib"
+    for ((i = 0; i < 600; i++)); do kill -0 "$wrapper" 2>/dev/null || break; sleep 0.1; done
+    heaptrack_print -f "$WORK"/heap*.zst --flamegraph-cost-type leaked -F "$WORK/live.fg" >/dev/null 2>&1
+    $PYTHON - "$WORK/live.fg" "$items" "${TOP:-15}" <<'EOF'
+import collections, re, sys
+path, items, top = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+sites = collections.Counter()
+for line in open(path):
+    stack, _, n = line.rstrip("\n").rpartition(" ")
+    if int(n) == 0:
+        continue
+    ours = []
+    for frame in stack.split(";"):
+        m = re.search(r"\(([\w.+-]+\.(?:cpp|hpp))\)$", frame)
+        if m and not m.group(1).startswith("toml"):
+            name = re.sub(r"\(.*", "", frame[:m.start()].strip())
+            ours.append(name.split("::")[-1][-40:] + "@" + m.group(1))
+    sites[" < ".join(reversed(ours[-2:])) or stack.split(";")[-1][:60]] += int(n)
+total = sum(sites.values())
+per = lambda n: "%.0f" % (n / items) if items else "-"
+print("| live heap, by site (innermost project frames) | bytes | per item |")
+print("|---|---:|---:|")
+for site, n in sites.most_common(top):
+    print("| %s | %d | %s |" % (site, n, per(n)))
+print("| total | %d | %s |" % (total, per(total)))
+EOF
+    ;;
 poll)
     start_server p "$TAGS" still
     wait_for_line "$WORK/server-p.log" READY 300
@@ -248,7 +316,7 @@ first-value)
     echo "| $TAGS | $(echo "($t1 - $t0) * 1000 / 1" | bc) ms | $((c * 1000 / hz)) ms |"
     ;;
 *)
-    echo "opcua.sh: MODE is notifications, memory, poll or first-value" >&2
+    echo "opcua.sh: MODE is notifications, memory, heap, poll or first-value" >&2
     exit 2
     ;;
 esac

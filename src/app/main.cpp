@@ -29,6 +29,7 @@
 #include "app/file_routes.hpp"
 #include "app/fleet_controller_routes.hpp"
 #include "app/fleet_wiring.hpp"
+#include "app/heap_trim.hpp"
 #include "app/history_routes.hpp"
 #include "app/inspect_cli.hpp"
 #include "app/inspector.hpp"
@@ -478,6 +479,7 @@ int run_node(const std::string& config_path) {
     ib::log::info("ironbridge {} started in {:.1f} ms ({} event loops, config {})", kVersion, ms, loops.size(),
                   config_path.empty() ? "<embedded default>" : config_path);
     ib::log::info("loops: {}", placement.describe());
+    ib::app::give_back_free_heap();  // the configuration's parse tree, freed but kept
     readiness.store(ib::app::Readiness::Ready, std::memory_order_release);
     service.notify("READY=1\nSTATUS=serving");
     loops.run();

@@ -7,6 +7,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <cmath>
 #include <limits>
+#include <unordered_map>
 
 #include "core/bus.hpp"
 #include "core/clock.hpp"
@@ -67,8 +68,8 @@ std::expected<Value, TagError> unscale(const TagConfig& tag, const Value& v) {
     return raw;
 }
 
-void write_error(JsonWriter& w, const TagError& e) {
-    w.begin_object().field("code", e.code).field("error", e.message).end_object();
+void write_error(JsonWriter& w, uint16_t code, std::string_view message) {
+    w.begin_object().field("code", code).field("error", message).end_object();
 }
 
 }  // namespace
@@ -83,6 +84,15 @@ std::string_view link_state_name(LinkState state) {
     return "?";
 }
 
+// A tag's last outcome, for the REST API: its scaled value, or the code of its
+// error (the message is kept aside, in Group::error_messages): 48 bytes
+// against a TagReading's 80, and a group holds one per tag as long as it runs.
+struct LatestValue {
+    Value value;
+    uint16_t error_code = 0;
+    bool ok = false;
+};
+
 struct Device::Group {
     Group(boost::asio::io_context& io, uint32_t i, const GroupConfig& c) : index(i), config(c), timer(io) {}
 
@@ -90,9 +100,14 @@ struct Device::Group {
     const GroupConfig& config;
     boost::asio::steady_timer timer;
     std::string topic;
-    std::vector<TagReading> readings;  // filled by the driver
-    std::vector<TagReading> latest;    // scaled, for the REST API
-    std::vector<std::optional<Value>> reported;  // last value published, for on_change
+    // Filled by the driver's read; empty for a group the driver pushes, whose
+    // readings are the driver's own (on_readings).
+    std::vector<TagReading> readings;
+    std::vector<LatestValue> latest;  // scaled
+    std::unordered_map<uint32_t, std::string> error_messages;  // of the tags whose latest is an error
+    // Last value published, per tag, for on_change; empty when no tag of the
+    // group is on_change.
+    std::vector<std::optional<Value>> reported;
     bool has_readable = false;
     bool busy = false;
     Clock::time_point next;
@@ -109,10 +124,14 @@ Device::Device(boost::asio::io_context& io, DeviceConfig config, const DriverFac
         auto group = std::make_unique<Group>(io_, g, config_.groups[g]);
         group->topic = bus.data(config_.name, group->config.name);
         size_t n = group->config.tags.size();
-        group->readings.resize(n);
+        if (!driver_->pushes(g)) group->readings.resize(n);
         group->latest.resize(n);
-        group->reported.resize(n);
-        for (const TagConfig& t : group->config.tags) group->has_readable |= readable(t.access);
+        bool on_change = false;
+        for (const TagConfig& t : group->config.tags) {
+            group->has_readable |= readable(t.access);
+            on_change |= t.on_change;
+        }
+        if (on_change) group->reported.resize(n);
         groups_.push_back(std::move(group));
     }
 }
@@ -173,11 +192,11 @@ void Device::poll(Group& group) {
     driver_->read(group.index, group.readings, [this, &group, alive = alive_] {
         if (!*alive) return;
         group.busy = false;
-        if (running_) on_read(group);
+        if (running_) on_read(group, group.readings);
     });
 }
 
-void Device::on_read(Group& group) {
+void Device::on_read(Group& group, std::span<TagReading> readings) {
     ++polls_;
     group.last_duration_s = std::chrono::duration<double>(Clock::now() - group.started).count();
     group.ts = unix_ms();
@@ -192,17 +211,25 @@ void Device::on_read(Group& group) {
     const auto& tags = group.config.tags;
     for (size_t i = 0; i < tags.size(); ++i) {
         if (!readable(tags[i].access)) continue;
-        TagReading& r = group.readings[i];
+        TagReading& r = readings[i];
         if (!r.ok) continue;
-        group.latest[i].set(scaled(tags[i], std::move(r.value)));
-        const Value& v = group.latest[i].value;
-        auto& reported = group.reported[i];
-        if (tags[i].on_change && reported && !changed(*reported, v, tags[i].deadband) && r.quality.empty()) continue;
-        reported = v;
+        LatestValue& latest = group.latest[i];
+        latest.value = scaled(tags[i], std::move(r.value));
+        latest.ok = true;
+        if (latest.error_code != 0) {
+            latest.error_code = 0;
+            group.error_messages.erase(static_cast<uint32_t>(i));
+        }
+        const Value& v = latest.value;
+        if (tags[i].on_change) {
+            auto& reported = group.reported[i];
+            if (reported && !changed(*reported, v, tags[i].deadband) && r.quality().empty()) continue;
+            reported = v;
+        }
         ++values;
         const DataType type = tags[i].scaled() ? DataType::Float64 : tags[i].type;
         w.key(tags[i].name).appended([&](std::string& o) { append_json(o, v, type); });
-        if (!r.quality.empty()) ++uncertain;
+        if (!r.quality().empty()) ++uncertain;
     }
     w.end_object();
     if (uncertain != 0) {
@@ -210,21 +237,23 @@ void Device::on_read(Group& group) {
         // word for how much less goes beside them.
         w.key("quality").begin_object();
         for (size_t i = 0; i < tags.size(); ++i) {
-            const TagReading& r = group.readings[i];
-            if (readable(tags[i].access) && r.ok && !r.quality.empty()) w.field(tags[i].name, r.quality);
+            const TagReading& r = readings[i];
+            if (readable(tags[i].access) && !r.quality().empty()) w.field(tags[i].name, r.quality());
         }
         w.end_object();
     }
     for (size_t i = 0; i < tags.size(); ++i) {
-        if (!readable(tags[i].access) || !group.readings[i].has_news() || group.readings[i].ok) continue;
-        const TagReading& r = group.readings[i];
-        group.latest[i].fail(r.error.code, r.error.message);
+        if (!readable(tags[i].access) || !readings[i].has_news() || readings[i].ok) continue;
+        const TagReading& r = readings[i];
+        group.latest[i].ok = false;
+        group.latest[i].error_code = r.error_code;
+        group.error_messages[static_cast<uint32_t>(i)] = r.text;
         // A tag that comes back after an error is reported even if unchanged.
-        group.reported[i].reset();
+        if (tags[i].on_change) group.reported[i].reset();
         ++tag_errors_;
         if (errors++ == 0) w.key("errors").begin_object();
         w.key(tags[i].name);
-        write_error(w, r.error);
+        write_error(w, r.error_code, r.error_message());
     }
     if (errors) w.end_object();
     w.end_object();
@@ -252,12 +281,10 @@ void Device::on_link_state(LinkState state, std::string_view error) {
 void Device::on_readings(uint32_t index, std::span<TagReading> readings) {
     if (!running_ || index >= groups_.size()) return;
     Group& group = *groups_[index];
+    // One entry per tag (DriverEvents): read in place, not copied.
+    if (readings.size() != group.config.tags.size()) return;
     group.started = Clock::now();
-    for (size_t i = 0; i < readings.size() && i < group.readings.size(); ++i) {
-        std::swap(group.readings[i], readings[i]);
-    }
-    on_read(group);
-    for (TagReading& r : group.readings) r.clear();
+    on_read(group, readings);
     for (TagReading& r : readings) r.clear();
 }
 
@@ -298,7 +325,7 @@ std::string Device::values_json() const {
         const Group& group = *g;
         w.key(group.config.name).begin_object().field("ts", group.ts).key("values").begin_object();
         for (size_t i = 0; i < group.latest.size(); ++i) {
-            const TagReading& r = group.latest[i];
+            const LatestValue& r = group.latest[i];
             if (!r.ok) continue;
             const TagConfig& tag = group.config.tags[i];
             const DataType type = tag.scaled() ? DataType::Float64 : tag.type;
@@ -306,10 +333,11 @@ std::string Device::values_json() const {
         }
         w.end_object().key("errors").begin_object();
         for (size_t i = 0; i < group.latest.size(); ++i) {
-            const TagReading& r = group.latest[i];
-            if (r.ok || r.error.code == 0) continue;
+            const LatestValue& r = group.latest[i];
+            if (r.ok || r.error_code == 0) continue;
             w.key(group.config.tags[i].name);
-            write_error(w, r.error);
+            auto message = group.error_messages.find(static_cast<uint32_t>(i));
+            write_error(w, r.error_code, message == group.error_messages.end() ? std::string_view() : message->second);
         }
         w.end_object().end_object();
     }

@@ -77,7 +77,7 @@ private:
     void on_readings(uint32_t group, std::span<TagReading> readings) override;
     void schedule(Group& group);
     void poll(Group& group);
-    void on_read(Group& group);
+    void on_read(Group& group, std::span<TagReading> readings);
     void publish_status();
 
     boost::asio::io_context& io_;

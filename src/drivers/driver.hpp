@@ -31,30 +31,38 @@ std::string_view link_state_name(LinkState state);  // "connecting", "connected"
 // One tag's outcome of a read: a raw (unscaled) value or an error. A reading
 // pushed by a driver (DriverEvents::on_readings) may also carry no news for a
 // tag: neither set nor failed (ok false, error code 0), and is then left out.
+// 80 bytes: a subscribing driver keeps one per monitored item.
 struct TagReading {
     bool ok = false;
+    uint16_t error_code = 0;
     Value value;
-    TagError error;
-    // Empty when the value is good; otherwise the device's word for a value it
-    // vouches for less (OPC UA: "UncertainLastUsableValue"), published beside it.
-    std::string quality;
+    // One text, as a reading has a value or an error, never both: when failed,
+    // the error's message; when ok, empty for a good value, otherwise the
+    // device's word for a value it vouches for less (OPC UA:
+    // "UncertainLastUsableValue"), published beside it.
+    std::string text;
+
+    std::string_view quality() const { return ok ? std::string_view(text) : std::string_view(); }
+    std::string_view error_message() const { return ok ? std::string_view() : std::string_view(text); }
 
     void set(Value v) {
         ok = true;
         value = std::move(v);
-        quality.clear();
+        text.clear();
     }
+    // After set(): the value is not Good.
+    void set_quality(std::string word) { text = std::move(word); }
     void fail(uint16_t code, std::string message) {
         ok = false;
-        error.code = code;
-        error.message = std::move(message);
+        error_code = code;
+        text = std::move(message);
     }
     void clear() {
         ok = false;
-        error.code = 0;
-        quality.clear();
+        error_code = 0;
+        text.clear();
     }
-    bool has_news() const { return ok || error.code != 0; }
+    bool has_news() const { return ok || error_code != 0; }
 };
 
 struct WriteItem {

@@ -44,6 +44,11 @@ constexpr uint32_t kObjectsFolder = 85;
 // Without a limit from the server, requests stay this size: big enough to be
 // cheap, small enough for servers that limit without saying (Siemens, ~1000).
 constexpr size_t kDefaultBatch = 500;
+// Nor larger than this when the server allows more: a request's items are
+// built and encoded whole, so a batch of every tag of a big group (node-opcua
+// allows 10,000) made a few hundred bytes per tag at once that the allocator
+// kept after start-up (BENCHMARKS.md, OPC UA memory per monitored item).
+constexpr size_t kMaxBatch = 1000;
 // Publish requests kept at the server, so a notification never waits for a
 // round trip (P4 §5.13.5.1: the client keeps enough queued).
 constexpr int kPublishesOutstanding = 2;
@@ -111,7 +116,7 @@ void fill(TagReading& out, const DataValue& dv) {
     auto v = to_value(dv.value);
     if (!v) return out.fail(static_cast<uint16_t>(TagErrc::Decode), v.error());
     out.set(std::move(*v));
-    if (is_uncertain(dv.status)) out.quality = describe(dv.status);
+    if (is_uncertain(dv.status)) out.set_quality(describe(dv.status));
 }
 
 ClientConfig client_config(const DeviceConfig& device, const std::string& pki_dir) {
@@ -160,7 +165,7 @@ struct TagPlan {
 // What each monitored item costs the driver: its plan and its slot in the
 // group's pending reading (bench/opcua.sh MODE=memory measures the whole
 // process, BENCHMARKS.md accounts for the rest). Issue 13's budget is 300 bytes.
-static_assert(sizeof(TagPlan) + sizeof(TagReading) <= 200, "the per-item structures grew: see BENCHMARKS.md");
+static_assert(sizeof(TagPlan) + sizeof(TagReading) <= 160, "the per-item structures grew: see BENCHMARKS.md");
 
 struct GroupState {
     bool subscribe = false;
@@ -193,6 +198,9 @@ public:
           reconnect_timer_(io),
           watch_timer_(io),
           backoff_(config.reconnect_min, config.reconnect_max) {
+        size_t tags = 0;
+        for (const GroupConfig& group : config.groups) tags += group.tags.size();
+        tags_.reserve(tags);
         for (uint32_t g = 0; g < config.groups.size(); ++g) {
             const GroupConfig& group = config.groups[g];
             GroupState state;
@@ -620,7 +628,7 @@ private:
 
     static size_t limit_of(const DataValue& dv) {
         if (const auto* v = std::get_if<std::vector<uint32_t>>(&dv.value.values); v && !v->empty() && v->front() > 0) {
-            return v->front();
+            return std::min<size_t>(v->front(), kMaxBatch);
         }
         return kDefaultBatch;
     }
@@ -866,6 +874,9 @@ private:
         request.subscription_id = group.subscription_id;
         request.timestamps_to_return = TimestampsToReturn::Neither;
         std::vector<size_t> batch;
+        const size_t most = std::min(monitor_batch_, group.first + group.count - from);
+        request.items_to_create.reserve(most);
+        batch.reserve(most);
         size_t k = from;
         for (; k < group.first + group.count && batch.size() < monitor_batch_; ++k) {
             TagPlan& t = tags_[k];
