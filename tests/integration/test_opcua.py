@@ -57,11 +57,7 @@ def peer_pki():
 
 def device_counter(b, name, device):
     """A device's counter from /metrics; 0 while it is not there."""
-    _, _, body = b.http_get("/metrics")
-    for line in body.decode().splitlines():
-        if line.startswith(name) and 'device="%s"' % device in line:
-            return float(line.split()[-1])
-    return 0
+    return b.metric(name, device=device) or 0
 
 
 class OpcUaServer:
