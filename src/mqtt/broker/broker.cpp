@@ -70,15 +70,14 @@ std::size_t Shard::route(const MessageRef& msg) {
     // An in-process handler may publish from inside a delivery; the nested call
     // gets its own match list so the outer loop's is left intact.
     std::vector<Subscription> nested;
-    std::vector<Subscription>& matches_ = route_depth_ == 0 ? this->matches_ : nested;
+    std::vector<Subscription>& scratch = route_depth_ == 0 ? matches_ : nested;
     if (route_depth_ == 0) last_route_durable_ = false;
     ++route_depth_;
     struct DepthGuard {
         int& depth;
         ~DepthGuard() { --depth; }
     } guard{route_depth_};
-    matches_.clear();
-    tree.match(msg->topic(), [&](const Subscription& s) { matches_.push_back(s); });
+    const std::span<const Subscription> matches = match(msg->topic(), scratch, route_depth_ == 1);
     if (msg->retain()) {
         std::lock_guard lock(core.retained_mutex);
         // A new retained topic beyond the limit is not stored (replacing or
@@ -104,23 +103,19 @@ std::size_t Shard::route(const MessageRef& msg) {
             }
         }
     }
-    if (matches_.empty()) return 0;
-    if (matches_.size() > 1) {
-        std::sort(matches_.begin(), matches_.end(),
-                  [](const Subscription& a, const Subscription& b) { return a.subscriber < b.subscriber; });
-    }
+    if (matches.empty()) return 0;
     std::size_t delivered = 0;
     // Overlapping subscriptions of one subscriber give one delivery with the
     // highest QoS and every subscription identifier (§3.3.4).
-    for (std::size_t i = 0; i < matches_.size();) {
-        const SubscriberId to = matches_[i].subscriber;
+    for (std::size_t i = 0; i < matches.size();) {
+        const SubscriberId to = matches[i].subscriber;
         Delivery d;
         d.to = to;
         bool any = false;
         bool rap = false;
         uint8_t qos = 0;
-        for (; i < matches_.size() && matches_[i].subscriber == to; ++i) {
-            const auto& o = matches_[i].options;
+        for (; i < matches.size() && matches[i].subscriber == to; ++i) {
+            const auto& o = matches[i].options;
             // [MQTT-3.8.3-3] No Local: not sent back to the connection that published it.
             if (o.no_local && to == msg->origin()) continue;
             any = true;
@@ -161,6 +156,26 @@ std::size_t Shard::route(const MessageRef& msg) {
         }
     }
     return delivered;
+}
+
+std::span<const Subscription> Shard::match(std::string_view topic, std::vector<Subscription>& scratch,
+                                          bool cached) {
+    // Only the outermost route() reads and fills the cache: the span it returns
+    // stays valid while in-process handlers it calls publish (nested routes use
+    // their own list) or subscribe (which only moves the generation on).
+    if (cached) {
+        if (auto hit = match_cache_.find(topic, tree.generation())) return *hit;
+    }
+    scratch.clear();
+    bool shared = false;
+    tree.match(topic, [&](const Subscription& s, std::string_view group) {
+        shared = shared || !group.empty();
+        scratch.push_back(s);
+    });
+    if (scratch.size() > 1) std::ranges::sort(scratch, {}, &Subscription::subscriber);
+    // The member of a share group changes with every message (round-robin).
+    if (cached && !shared) match_cache_.store(topic, tree.generation(), scratch);
+    return scratch;
 }
 
 bool Shard::apply(const TreeChange& c) {

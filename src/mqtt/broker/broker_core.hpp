@@ -25,6 +25,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -34,6 +35,7 @@
 #include "core/ring_buffer.hpp"
 #include "mqtt/broker/broker_config.hpp"
 #include "mqtt/broker/file_transfer_hook.hpp"
+#include "mqtt/broker/match_cache.hpp"
 #include "mqtt/broker/message.hpp"
 #include "mqtt/broker/protocol_violation.hpp"
 #include "mqtt/broker/retained_store.hpp"
@@ -638,6 +640,9 @@ public:
     // Routes a message published on this shard. Returns matching subscribers.
     std::size_t route(const MessageRef& msg);
     void deliver_local(const Delivery& d);
+    // The subscriptions matching `topic`, sorted by subscriber: from the match
+    // cache when `cached` and it has them for this tree, else found into `scratch`.
+    std::span<const Subscription> match(std::string_view topic, std::vector<Subscription>& scratch, bool cached);
     void retained_to(Session& s, std::string_view filter, const SubscriptionOptions& opts);
 
     // In-process subscribers whose handlers run on this loop: touched by its
@@ -735,6 +740,7 @@ private:
     EncodedPublish encoded_;
     std::vector<std::vector<Delivery>> outbox_;  // per destination shard
     std::vector<Subscription> matches_;          // scratch for route()
+    MatchCache match_cache_;                     // route()'s recent matches
     std::vector<ConnectionRef> held_;  // connections holding acks this turn
     bool last_route_durable_ = false;
     int route_depth_ = 0;  // route() re-entered by an in-process handler that publishes
