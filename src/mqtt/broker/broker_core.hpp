@@ -182,7 +182,9 @@ public:
     Connection* connection() const { return conn_; }
 
     // Entry point for every message routed to this session.
-    void deliver(const MessageRef& msg, uint8_t qos, bool retain, const SubIds& sub_ids, uint64_t seq = 0);
+    // `msg` by value: a caller done with its reference moves it in, which saves
+    // the atomic count's increment and decrement.
+    void deliver(MessageRef msg, uint8_t qos, bool retain, const SubIds& sub_ids, uint64_t seq = 0);
 
     // Kept in the session store (broker.persistence, and an expiry above 0 when created).
     bool persistent() const { return (id_ & kPersistentBit) != 0; }
@@ -639,7 +641,8 @@ public:
 
     // Routes a message published on this shard. Returns matching subscribers.
     std::size_t route(const MessageRef& msg);
-    void deliver_local(const Delivery& d);
+    // Takes the delivery's message reference over.
+    void deliver_local(Delivery&& d);
     // The subscriptions matching `topic`, sorted by subscriber: from the match
     // cache when `cached` and it has them for this tree, else found into `scratch`.
     std::span<const Subscription> match(std::string_view topic, std::vector<Subscription>& scratch, bool cached);
@@ -659,7 +662,7 @@ public:
     // (no subscription identifier, topic alias or remaining expiry). For QoS 1
     // and 2 only the packet identifier differs; it is written at packet_id_at.
     struct EncodedPublish {
-        MessageRef msg;
+        uint64_t serial = 0;  // Message::serial(); 0: nothing encoded yet
         uint8_t qos = 0;
         bool retain = false;
         codec::Version version = codec::Version::V311;
