@@ -70,15 +70,14 @@ std::size_t Shard::route(const MessageRef& msg) {
     // An in-process handler may publish from inside a delivery; the nested call
     // gets its own match list so the outer loop's is left intact.
     std::vector<Subscription> nested;
-    std::vector<Subscription>& matches_ = route_depth_ == 0 ? this->matches_ : nested;
+    std::vector<Subscription>& scratch = route_depth_ == 0 ? matches_ : nested;
     if (route_depth_ == 0) last_route_durable_ = false;
     ++route_depth_;
     struct DepthGuard {
         int& depth;
         ~DepthGuard() { --depth; }
     } guard{route_depth_};
-    matches_.clear();
-    tree.match(msg->topic(), [&](const Subscription& s) { matches_.push_back(s); });
+    const std::span<const Subscription> matches = match(msg->topic(), scratch, route_depth_ == 1);
     if (msg->retain()) {
         std::lock_guard lock(core.retained_mutex);
         // A new retained topic beyond the limit is not stored (replacing or
@@ -104,23 +103,19 @@ std::size_t Shard::route(const MessageRef& msg) {
             }
         }
     }
-    if (matches_.empty()) return 0;
-    if (matches_.size() > 1) {
-        std::sort(matches_.begin(), matches_.end(),
-                  [](const Subscription& a, const Subscription& b) { return a.subscriber < b.subscriber; });
-    }
+    if (matches.empty()) return 0;
     std::size_t delivered = 0;
     // Overlapping subscriptions of one subscriber give one delivery with the
     // highest QoS and every subscription identifier (§3.3.4).
-    for (std::size_t i = 0; i < matches_.size();) {
-        const SubscriberId to = matches_[i].subscriber;
+    for (std::size_t i = 0; i < matches.size();) {
+        const SubscriberId to = matches[i].subscriber;
         Delivery d;
         d.to = to;
         bool any = false;
         bool rap = false;
         uint8_t qos = 0;
-        for (; i < matches_.size() && matches_[i].subscriber == to; ++i) {
-            const auto& o = matches_[i].options;
+        for (; i < matches.size() && matches[i].subscriber == to; ++i) {
+            const auto& o = matches[i].options;
             // [MQTT-3.8.3-3] No Local: not sent back to the connection that published it.
             if (o.no_local && to == msg->origin()) continue;
             any = true;
@@ -155,12 +150,32 @@ std::size_t Shard::route(const MessageRef& msg) {
         }
         const std::size_t dest = shard_of(to);
         if (dest == index) {
-            deliver_local(d);
+            deliver_local(std::move(d));
         } else {
             outbox_[dest].push_back(std::move(d));
         }
     }
     return delivered;
+}
+
+std::span<const Subscription> Shard::match(std::string_view topic, std::vector<Subscription>& scratch,
+                                          bool cached) {
+    // Only the outermost route() reads and fills the cache: the span it returns
+    // stays valid while in-process handlers it calls publish (nested routes use
+    // their own list) or subscribe (which only moves the generation on).
+    if (cached) {
+        if (auto hit = match_cache_.find(topic, tree.generation())) return *hit;
+    }
+    scratch.clear();
+    bool shared = false;
+    tree.match(topic, [&](const Subscription& s, std::string_view group) {
+        shared = shared || !group.empty();
+        scratch.push_back(s);
+    });
+    if (scratch.size() > 1) std::ranges::sort(scratch, {}, &Subscription::subscriber);
+    // The member of a share group changes with every message (round-robin).
+    if (cached && !shared) match_cache_.store(topic, tree.generation(), scratch);
+    return scratch;
 }
 
 bool Shard::apply(const TreeChange& c) {
@@ -199,7 +214,7 @@ void BrokerCore::replicate(std::size_t origin, std::vector<TreeChange> changes, 
     }
 }
 
-void Shard::deliver_local(const Delivery& d) {
+void Shard::deliver_local(Delivery&& d) {
     if (d.to & kInProcessBit) {
         auto it = handlers.find(d.to);
         if (it == handlers.end()) return;  // unsubscribed while the delivery travelled
@@ -216,13 +231,13 @@ void Shard::deliver_local(const Delivery& d) {
     }
     Session* s = sessions.find(d.to);
     if (s == nullptr) return;  // the session ended while the batch travelled
-    s->deliver(d.msg, d.qos, d.retain, d.sub_ids, d.seq);
+    s->deliver(std::move(d.msg), d.qos, d.retain, d.sub_ids, d.seq);
 }
 
 const Shard::EncodedPublish& Shard::encoded_publish(const MessageRef& msg, uint8_t qos, bool retain,
                                                     codec::Version version) {
     EncodedPublish& e = encoded_;
-    if (e.msg.get() == msg.get() && e.qos == qos && e.retain == retain && e.version == version) return e;
+    if (e.serial == msg->serial() && e.qos == qos && e.retain == retain && e.version == version) return e;
     codec::Publish p;
     p.qos = qos;
     p.retain = retain;
@@ -237,8 +252,9 @@ const Shard::EncodedPublish& Shard::encoded_publish(const MessageRef& msg, uint8
     std::size_t varint = 1;
     while (varint < 4 && (static_cast<uint8_t>(e.bytes[varint]) & 0x80) != 0) ++varint;
     e.packet_id_at = 1 + varint + 2 + p.topic.size();
-    // Holding the message keeps its address from being reused while cached.
-    e.msg = msg;
+    // The serial, not a reference: a reference would cost two atomic operations
+    // on the message's count per delivery, and in 1→1 the cache never hits.
+    e.serial = msg->serial();
     e.qos = qos;
     e.retain = retain;
     e.version = version;
@@ -276,8 +292,8 @@ void Shard::flush() {
         Shard& target = core.shard(dest);
         const auto n = static_cast<int64_t>(outbox_[dest].size());
         core.cross_shard_backlog[dest].fetch_add(n, std::memory_order_relaxed);
-        asio::post(target.ctx, [&target, n, batch = std::move(outbox_[dest])] {
-            for (const auto& d : batch) target.deliver_local(d);
+        asio::post(target.ctx, [&target, n, batch = std::move(outbox_[dest])]() mutable {
+            for (auto& d : batch) target.deliver_local(std::move(d));
             target.flush();
             target.core.cross_shard_backlog[target.index].fetch_sub(n, std::memory_order_relaxed);
         });

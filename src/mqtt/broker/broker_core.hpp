@@ -25,6 +25,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -34,6 +35,7 @@
 #include "core/ring_buffer.hpp"
 #include "mqtt/broker/broker_config.hpp"
 #include "mqtt/broker/file_transfer_hook.hpp"
+#include "mqtt/broker/match_cache.hpp"
 #include "mqtt/broker/message.hpp"
 #include "mqtt/broker/protocol_violation.hpp"
 #include "mqtt/broker/retained_store.hpp"
@@ -180,7 +182,9 @@ public:
     Connection* connection() const { return conn_; }
 
     // Entry point for every message routed to this session.
-    void deliver(const MessageRef& msg, uint8_t qos, bool retain, const SubIds& sub_ids, uint64_t seq = 0);
+    // `msg` by value: a caller done with its reference moves it in, which saves
+    // the atomic count's increment and decrement.
+    void deliver(MessageRef msg, uint8_t qos, bool retain, const SubIds& sub_ids, uint64_t seq = 0);
 
     // Kept in the session store (broker.persistence, and an expiry above 0 when created).
     bool persistent() const { return (id_ & kPersistentBit) != 0; }
@@ -637,7 +641,11 @@ public:
 
     // Routes a message published on this shard. Returns matching subscribers.
     std::size_t route(const MessageRef& msg);
-    void deliver_local(const Delivery& d);
+    // Takes the delivery's message reference over.
+    void deliver_local(Delivery&& d);
+    // The subscriptions matching `topic`, sorted by subscriber: from the match
+    // cache when `cached` and it has them for this tree, else found into `scratch`.
+    std::span<const Subscription> match(std::string_view topic, std::vector<Subscription>& scratch, bool cached);
     void retained_to(Session& s, std::string_view filter, const SubscriptionOptions& opts);
 
     // In-process subscribers whose handlers run on this loop: touched by its
@@ -654,7 +662,7 @@ public:
     // (no subscription identifier, topic alias or remaining expiry). For QoS 1
     // and 2 only the packet identifier differs; it is written at packet_id_at.
     struct EncodedPublish {
-        MessageRef msg;
+        uint64_t serial = 0;  // Message::serial(); 0: nothing encoded yet
         uint8_t qos = 0;
         bool retain = false;
         codec::Version version = codec::Version::V311;
@@ -735,6 +743,7 @@ private:
     EncodedPublish encoded_;
     std::vector<std::vector<Delivery>> outbox_;  // per destination shard
     std::vector<Subscription> matches_;          // scratch for route()
+    MatchCache match_cache_;                     // route()'s recent matches
     std::vector<ConnectionRef> held_;  // connections holding acks this turn
     bool last_route_durable_ = false;
     int route_depth_ = 0;  // route() re-entered by an in-process handler that publishes

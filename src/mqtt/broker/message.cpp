@@ -1,9 +1,28 @@
 #include "mqtt/broker/message.hpp"
 
+#include <atomic>
 #include <cstring>
 #include <new>
 
 namespace ib::mqtt::broker {
+
+namespace {
+
+// Each thread takes serials in blocks, so building a message touches no
+// counter that another shard writes.
+uint64_t next_serial() {
+    constexpr uint64_t kBlock = 1 << 16;
+    static std::atomic<uint64_t> taken{0};
+    thread_local uint64_t next = 0;
+    thread_local uint64_t end = 0;
+    if (next == end) {
+        next = taken.fetch_add(kBlock, std::memory_order_relaxed) + 1;
+        end = next + kBlock;
+    }
+    return next++;
+}
+
+}  // namespace
 
 MessageRef::~MessageRef() {
     if (m_ && m_->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
@@ -51,6 +70,7 @@ MessageRef Message::make(const MessageInit& in, Clock::time_point now) {
     m->qos_ = in.qos;
     m->retain_ = in.retain;
     m->origin_ = in.origin;
+    m->serial_ = next_serial();
     m->received_at_ = now;
     m->payload_format_ = in.payload_format_indicator;
     if (in.message_expiry_interval) {

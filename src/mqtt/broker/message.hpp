@@ -79,6 +79,10 @@ public:
     uint8_t qos() const { return qos_; }
     bool retain() const { return retain_; }
     OriginId origin() const { return origin_; }
+    // Never the same for two messages of this process, even when one is built
+    // where another was freed: a cache of what was encoded for a message is
+    // keyed by it without holding a reference (Shard::encoded_publish).
+    uint64_t serial() const { return serial_; }
     Clock::time_point received_at() const { return received_at_; }
 
     // §3.3.2.3.3: a message whose expiry has passed is not delivered; when it is,
@@ -114,6 +118,7 @@ private:
     uint32_t correlation_off_ = 0, correlation_len_ = 0;
     uint32_t user_props_off_ = 0, user_props_len_ = 0;
     OriginId origin_ = 0;
+    uint64_t serial_ = 0;
     Clock::time_point received_at_{};
     Clock::time_point expires_at_{};
     uint8_t qos_ = 0;

@@ -226,8 +226,8 @@ uint16_t Session::next_packet_id() {
     }
 }
 
-void Session::deliver(const MessageRef& msg, uint8_t qos, bool retain, const SubIds& sub_ids, uint64_t seq) {
-    QueuedMessage m{msg, qos, retain, sub_ids, seq};
+void Session::deliver(MessageRef msg, uint8_t qos, bool retain, const SubIds& sub_ids, uint64_t seq) {
+    QueuedMessage m{std::move(msg), qos, retain, sub_ids, seq};
     if (conn_ && queue_.empty() && conn_->pending_output() < kOutputHighWater &&
         (qos == 0 || inflight_.size() < conn_->send_quota())) {
         send_now(m);

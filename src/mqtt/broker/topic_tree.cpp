@@ -33,6 +33,7 @@ bool TopicTree::subscribe(std::string_view filter, const Subscription& sub) {
     IB_ASSERT(parts.has_value(),
               "filters are validated by the session before they reach the tree "
               "(parse_shared, filter_wildcards_valid; 0x8F otherwise)");
+    ++generation_;
 
     Node* node = &root_;
     LevelCursor cur(parts->plain);
@@ -84,6 +85,7 @@ bool TopicTree::unsubscribe(std::string_view filter, SubscriberId subscriber) {
     const auto parts = split(filter);
     // Nothing malformed was ever stored (subscribe() asserts), so nothing to remove.
     if (!parts) return false;
+    ++generation_;
 
     // The path from the root, kept so emptied nodes can be freed bottom-up. This
     // is the cold path: allocating the path here is fine.

@@ -64,6 +64,12 @@ public:
     // Number of nodes below the root: proves pruning in tests, a gauge for metrics.
     std::size_t node_count() const { return nodes_; }
 
+    // Changes with every subscribe and unsubscribe that is called (a new or
+    // replaced subscription, one removed): a match remembered at one generation
+    // (MatchCache) is what match() would still answer while it is unchanged.
+    // Starts at 1.
+    uint64_t generation() const { return generation_; }
+
     // The subscription a subscriber holds on this exact filter string, or nullptr.
     // The pointer is valid until the next subscribe or unsubscribe.
     const Subscription* find(std::string_view filter, SubscriberId subscriber) const;
@@ -103,6 +109,7 @@ private:
     Node root_;
     std::size_t size_ = 0;
     std::size_t nodes_ = 0;
+    uint64_t generation_ = 1;
 };
 
 template <class Visit>

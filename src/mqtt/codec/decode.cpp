@@ -210,41 +210,66 @@ Result<Packet> decode_connack(Bytes body, Version version) {
 }
 
 // ------------------------------------------------------------------ PUBLISH
+// Every path returns `out`, so it is built where the caller wants it (named
+// return value optimization): a Publish built beside the result and returned
+// was copied once more per message, 400 bytes with its Properties, half of
+// this function's time in a 1→1 QoS 0 run (perf).
 Result<Publish> decode_publish_body(uint8_t flags, Bytes body, Version version) {
+    Result<Publish> out;
+    Publish& p = *out;
     ByteReader r(body);
-    Publish p;
     p.retain = flags & 0x01;
     p.qos = (flags >> 1) & 0x03;
     p.dup = flags & 0x08;
     // [MQTT-3.3.1-4] both QoS bits set is a Malformed Packet.
-    if (p.qos == 3) return fail(kMalformed, 0, "PUBLISH with QoS 3");
-    IB_TRY(topic, read_string(r, "PUBLISH topic truncated"));
-    p.topic = topic;
+    if (p.qos == 3) {
+        out = fail(kMalformed, 0, "PUBLISH with QoS 3");
+        return out;
+    }
+    auto topic = read_string(r, "PUBLISH topic truncated");
+    if (!topic) {
+        out = std::unexpected(topic.error());
+        return out;
+    }
+    p.topic = *topic;
     // [MQTT-3.3.2-2] the Topic Name must not contain wildcard characters.
-    if (has_wildcard(topic)) {
-        return fail(kProtocolError, 0, "PUBLISH topic contains a wildcard");
+    if (has_wildcard(p.topic)) {
+        out = fail(kProtocolError, 0, "PUBLISH topic contains a wildcard");
+        return out;
     }
     if (p.qos > 0) {
         const std::size_t id_at = r.offset();
-        IB_TRY(id, read_u16(r, "PUBLISH packet identifier truncated"));
+        auto id = read_u16(r, "PUBLISH packet identifier truncated");
+        if (!id) {
+            out = std::unexpected(id.error());
+            return out;
+        }
         // [MQTT-2.2.1-3] QoS > 0 needs a non-zero Packet Identifier.
-        if (id == 0) return fail(kProtocolError, id_at, "PUBLISH packet identifier 0");
-        p.packet_id = id;
+        if (*id == 0) {
+            out = fail(kProtocolError, id_at, "PUBLISH packet identifier 0");
+            return out;
+        }
+        p.packet_id = *id;
     }
     if (version == Version::V5) {
-        IB_TRY(props, read_properties(r, PacketType::Publish));
-        p.properties = props;
+        auto props = read_properties(r, PacketType::Publish);
+        if (!props) {
+            out = std::unexpected(props.error());
+            return out;
+        }
+        p.properties = *props;
     }
-    if (topic.empty()) {
+    if (p.topic.empty()) {
         // 3.1.1 [MQTT-4.7.3-1] topics are at least one character. 5.0 §3.3.2.3.4:
         // "It is a Protocol Error if the Topic Name is zero length and there is
         // no Topic Alias".
         if (version != Version::V5 || !p.properties.topic_alias) {
-            return fail(kProtocolError, 0, "PUBLISH topic empty without a topic alias");
+            out = fail(kProtocolError, 0, "PUBLISH topic empty without a topic alias");
+            return out;
         }
     }
     p.payload = r.rest();
-    return p;
+    return out;
 }
 
 // -------------------------------------------------- PUBACK PUBREC PUBREL PUBCOMP
