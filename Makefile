@@ -80,8 +80,11 @@ deb: dist
 # build-dist/dist/image: an OCI image layout from the dist binary (the core
 # only: no plug-ins, packaging/README.md says how to add them), written
 # without a daemon (and image.tar, for `skopeo copy oci-archive:` or `ctr import`).
+# IMAGE_COMPRESSION=zstd: a tar+zstd layer, smaller, for containerd 1.5+ (K3s),
+# CRI-O, podman and Docker 23+ (packaging/README.md); gzip pulls everywhere.
+IMAGE_COMPRESSION ?= gzip
 image: dist
-	@/usr/bin/python3 packaging/build-image.py $(DIST_BUILD)/dist/ironbridge $(DIST_BUILD)/dist/image
+	@IB_IMAGE_COMPRESSION=$(IMAGE_COMPRESSION) /usr/bin/python3 packaging/build-image.py $(DIST_BUILD)/dist/ironbridge $(DIST_BUILD)/dist/image
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) build-dist build-dist-lean build-release

@@ -4,13 +4,20 @@ from exec to the first CONNACK on its MQTT port, and the resident memory once
 it idles. Each run starts in a fresh empty directory (data_dir "./data" is
 created then). Prints the binary's size and its dynamic dependencies first.
 
+Beside the wall-clock time, the CPU time the process used up to its first
+CONNACK (every thread's run time from /proc/PID/task/*/schedstat, read right
+after the CONNACK): on a machine shared with builds the wall clock measures
+the others as much as the binary. With several binaries, the runs interleave
+(A B A B ...) so that each sees the same load; the idle memory is taken from
+each binary's last run, after 4 s: VmRSS and /proc/PID/smaps_rollup.
+
 The client is a raw socket retrying connect() in a tight loop and sending one
 MQTT 3.1.1 CONNECT as soon as it is accepted: no client program's own exec in
 the figure. When 1883 or 8080 is in use on this machine, the embedded default
 is run from a file with free ports instead (the same text, read from
 src/config/loader.cpp), which the output says.
 
-Usage: bench/coldstart.py [BINARY] [RUNS]   (default build-dist/dist/ironbridge, 30)"""
+Usage: bench/coldstart.py [BINARY...] [RUNS]   (default build-dist/dist/ironbridge, 30)"""
 
 import os
 import re
@@ -80,10 +87,11 @@ def first_connack_ms(binary, args, port, workdir, deadline_s=5.0):
             s.sendall(CONNECT)
             reply = s.recv(4)
             t1 = time.perf_counter()
+            cpu = cpu_ms(p.pid)
             s.close()
             if reply[:1] != b"\x20" or reply[3:4] != b"\x00":
                 raise SystemExit("unexpected CONNACK %r" % reply)
-            return (t1 - t0) * 1000, p
+            return (t1 - t0) * 1000, cpu, p
         raise SystemExit("no CONNACK within %.0f s" % deadline_s)
     except BaseException:
         stop(p)
@@ -100,34 +108,72 @@ def stop(p):
             p.wait(5)
 
 
-def rss_kib(pid):
+def cpu_ms(pid):
+    """CPU time of every thread of `pid` so far (schedstat: nanoseconds on a CPU)."""
+    total = 0
+    task_dir = "/proc/%d/task" % pid
+    for tid in os.listdir(task_dir):
+        try:
+            with open(os.path.join(task_dir, tid, "schedstat")) as f:
+                total += int(f.read().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            pass  # a thread that ended meanwhile
+    return total / 1e6
+
+
+def memory_kib(pid):
+    """VmRSS, and the smaps_rollup totals that say what the resident pages are."""
+    fields = {}
     with open("/proc/%d/status" % pid) as f:
         for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+            if line.startswith(("VmRSS:", "Threads:")):
+                key, value = line.split()[:2]
+                fields[key.rstrip(":")] = int(value)
+    with open("/proc/%d/smaps_rollup" % pid) as f:
+        for line in f:
+            parts = line.split()
+            if parts[0] in ("Pss:", "Pss_Anon:", "Pss_File:", "Private_Dirty:", "Anonymous:"):
+                fields[parts[0].rstrip(":")] = int(parts[1])
+    return fields
+
+
+def median_line(name, values):
+    values = sorted(values)
+    return ("%s: median %.2f ms, min %.2f ms, max %.2f ms"
+            % (name, statistics.median(values), values[0], values[-1]))
 
 
 def main():
-    binary = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build-dist/dist/ironbridge"))
-    runs = int(sys.argv[2]) if len(sys.argv) > 2 else 30
-    print("binary: %s, %d bytes" % (binary, os.path.getsize(binary)))
-    print("ldd:\n" + subprocess.run(["ldd", binary], stdout=subprocess.PIPE, text=True).stdout.rstrip())
+    args = sys.argv[1:]
+    runs = int(args.pop()) if args and args[-1].isdigit() else 30
+    binaries = [os.path.abspath(b) for b in args] or [os.path.join(ROOT, "build-dist/dist/ironbridge")]
+    for binary in binaries:
+        print("binary: %s, %d bytes" % (binary, os.path.getsize(binary)))
+        print("ldd:\n" + subprocess.run(["ldd", binary], stdout=subprocess.PIPE, text=True).stdout.rstrip())
     workdir = tempfile.mkdtemp(prefix="ib-coldstart-")
     try:
-        args, port = default_config_args(workdir)
-        times = []
+        config_args, port = default_config_args(workdir)
+        walls = {b: [] for b in binaries}
+        cpus = {b: [] for b in binaries}
+        memory = {}
         for i in range(runs):
-            ms, p = first_connack_ms(binary, args, port, workdir)
-            times.append(ms)
-            if i == runs - 1:
-                time.sleep(3)  # idle: the simulated device polls once a second
-                rss = rss_kib(p.pid)
-            stop(p)
-        times.sort()
-        print("exec to first CONNACK over %d runs: median %.2f ms, min %.2f ms, max %.2f ms"
-              % (runs, statistics.median(times), times[0], times[-1]))
-        print("idle RSS after 3 s: %.1f MiB (%d KiB)" % (rss / 1024, rss))
+            for binary in binaries:
+                wall, cpu, p = first_connack_ms(binary, config_args, port, workdir)
+                walls[binary].append(wall)
+                cpus[binary].append(cpu)
+                if i == runs - 1:
+                    time.sleep(4)  # idle: the simulated device polls once a second
+                    memory[binary] = memory_kib(p.pid)
+                stop(p)
+        for binary in binaries:
+            m = memory[binary]
+            print("%s over %d runs%s" % (binary, runs, " (interleaved)" if len(binaries) > 1 else ""))
+            print("  " + median_line("exec to first CONNACK", walls[binary]))
+            print("  " + median_line("CPU time to first CONNACK", cpus[binary]))
+            print("  idle after 4 s: RSS %.1f MiB (%d KiB), %d threads; smaps_rollup: Pss %d, Pss_File %d, "
+                  "Pss_Anon %d, Private_Dirty %d, Anonymous %d KiB"
+                  % (m["VmRSS"] / 1024, m["VmRSS"], m["Threads"], m["Pss"], m["Pss_File"], m["Pss_Anon"],
+                     m["Private_Dirty"], m["Anonymous"]))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

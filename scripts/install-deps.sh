@@ -15,6 +15,8 @@ packages=(
   e2fsprogs
   nodejs chromium
   dpkg-dev lintian binutils ca-certificates python3-yaml python3-jsonschema
+  # make image IMAGE_COMPRESSION=zstd, and the test of its layer.
+  zstd
   # Sparkplug B: protoc generates the payload codec for protobuf's lite runtime.
   libprotobuf-dev protobuf-compiler
 )

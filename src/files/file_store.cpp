@@ -181,6 +181,16 @@ std::string FileStore::part_path(std::string_view client, std::string_view id) c
     return root_ + "/.tmp/" + encode_name(client) + "~" + encode_name(id) + ".part";
 }
 
+bool FileStore::empty() const {
+    std::error_code ec;
+    for (const auto& f : fs::directory_iterator(root_, ec)) {
+        const std::string name = f.path().filename().string();
+        if (name != ".tmp" && name != ".forward") return false;
+        if (!fs::is_empty(f.path(), ec)) return false;
+    }
+    return true;
+}
+
 std::vector<FileStore::Partial> FileStore::partials() const {
     std::vector<Partial> out;
     std::error_code ec;

@@ -48,6 +48,9 @@ public:
     // Creates the directories.
     std::expected<void, std::string> open();
     const std::string& root() const { return root_; }
+    // Nothing stored, unfinished or queued for a bridge: no entry but the
+    // store's own empty directories.
+    bool empty() const;
 
     std::string part_path(std::string_view client, std::string_view id) const;
     // The unfinished transfers of an earlier run: client, file id and the

@@ -496,7 +496,9 @@ struct FileTransferService::Impl {
         tick->expires_after(kTick);
         tick->async_wait([this](const boost::system::error_code& ec) {
             if (ec || stopping) return;
-            thread.submit([this] { sweep(); });
+            // Until the first command (or a store found non-empty at start)
+            // there is nothing to expire, and no thread to start for it.
+            if (thread.started()) thread.submit([this] { sweep(); });
             schedule_tick();
         });
     }
@@ -511,11 +513,16 @@ std::expected<void, std::string> FileTransferService::start(asio::io_context& ti
     if (auto r = impl_->store.open(); !r) return r;
     impl_->tick = std::make_unique<asio::steady_timer>(tick_loop);
     Impl* i = impl_.get();
-    i->thread.submit([i] {
-        i->park_queues();
-        i->restore();
-        i->sweep();
-    });
+    // An empty store, as most nodes have at start, has nothing to restore,
+    // sweep or set aside: the thread (ib-files) starts with the first file
+    // command, or the first change of the bridges, instead.
+    if (!i->store.empty()) {
+        i->thread.submit([i] {
+            i->park_queues();
+            i->restore();
+            i->sweep();
+        });
+    }
     i->schedule_tick();
     return {};
 }

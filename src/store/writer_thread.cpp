@@ -31,6 +31,11 @@ void WriterThread::drain() {
     idle_.wait(lock, [this] { return jobs_.empty() && !busy_; });
 }
 
+bool WriterThread::started() {
+    std::lock_guard lock(mutex_);
+    return thread_.joinable();
+}
+
 void WriterThread::run() {
     pthread_setname_np(pthread_self(), name_.substr(0, 15).c_str());
     std::unique_lock lock(mutex_);

@@ -25,6 +25,8 @@ public:
     void submit(std::function<void()> job);
     // Returns once every job submitted before the call has run (at shutdown).
     void drain();
+    // Whether a job was ever submitted (the thread runs from then on).
+    bool started();
 
 private:
     void run();
