@@ -180,6 +180,18 @@ stop_all() {
 api_port=$(free_port)
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 
+# A server of ITEMS variables that never change (none for 0), named TAG, and
+# the node's config subscribing to all of them: the memory modes' set-up.
+serve_still_items() {  # TAG ITEMS
+    local tag=$1 items=$2 specs=()
+    if ((items > 0)); then
+        start_server "$tag" "$items" still
+        specs+=("$server_port:$items")
+        wait_for_line "$WORK/server-$tag.log" READY 300
+    fi
+    ironbridge_config "$WORK/ironbridge.toml" 1000 subscribe "${specs[@]}"
+}
+
 case $MODE in
 notifications)
     specs=()
@@ -211,13 +223,7 @@ memory)
     echo "| monitored items | VmRSS KB | RssAnon KB | first values after s |"
     echo "|---|---:|---:|---:|"
     for items in $ITEMS; do
-        specs=()
-        if ((items > 0)); then
-            start_server m "$items" still
-            specs+=("$server_port:$items")
-            wait_for_line "$WORK/server-m.log" READY 300
-        fi
-        ironbridge_config "$WORK/ironbridge.toml" 1000 subscribe "${specs[@]}"
+        serve_still_items m "$items"
         t0=$(date +%s.%N)
         start_ironbridge
         wait_notifications "$items" 600
@@ -231,13 +237,7 @@ memory)
 heap)
     command -v heaptrack >/dev/null || { echo "opcua.sh: MODE=heap needs heaptrack (apt-get install heaptrack)" >&2; exit 1; }
     items=${ITEMS%% *}
-    specs=()
-    if ((items > 0)); then
-        start_server h "$items" still
-        specs+=("$server_port:$items")
-        wait_for_line "$WORK/server-h.log" READY 300
-    fi
-    ironbridge_config "$WORK/ironbridge.toml" 1000 subscribe "${specs[@]}"
+    serve_still_items h "$items"
     start_ironbridge_heaptrack
     wait_notifications "$items" 600
     sleep "$SETTLE"
