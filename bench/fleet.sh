@@ -58,19 +58,7 @@ for ((i = 1; i <= EDGES; i++)); do
     name=$(printf 'e-%03d' "$i")
     dir="$WORK/$name"
     mkdir -p "$dir"
-    cat >"$dir/ironbridge.toml" <<EOF
-data_dir = "$dir/data"
-[log]
-level = "warn"
-[[broker.listeners]]
-name = "default"
-bind = "127.0.0.1"
-port = 0
-[api]
-bind = "127.0.0.1"
-port = 0
-[history]
-enabled = false
+    { bench_node_toml "$dir" 0; cat <<EOF; } >"$dir/ironbridge.toml"
 
 [[devices]]
 name = "sim"

@@ -83,19 +83,7 @@ echo "      controller CPU $(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f"
 # --- rest: a node with [fleet_controller]
 API_PORT=$(free_port)
 mkdir -p "$WORK/ctl"
-cat >"$WORK/ctl/ironbridge.toml" <<EOF
-data_dir = "$WORK/ctl/data"
-[log]
-level = "warn"
-[[broker.listeners]]
-name = "default"
-bind = "127.0.0.1"
-port = 0
-[api]
-bind = "127.0.0.1"
-port = $API_PORT
-[history]
-enabled = false
+{ bench_node_toml "$WORK/ctl" "$API_PORT"; cat <<EOF; } >"$WORK/ctl/ironbridge.toml"
 [fleet_controller]
 broker = "127.0.0.1:$CLOUD_PORT"
 timeout = $TIMEOUT_S

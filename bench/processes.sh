@@ -38,3 +38,23 @@ wait_port() {
     done
     return 1
 }
+
+# The head of a quiet benchmark node's config: data under DIR, warnings only,
+# MQTT on a port of the kernel's choosing and the API on API_PORT (0: any),
+# both on 127.0.0.1, no history. The caller appends what the node is for.
+bench_node_toml() {  # DIR API_PORT
+    cat <<EOF
+data_dir = "$1/data"
+[log]
+level = "warn"
+[[broker.listeners]]
+name = "default"
+bind = "127.0.0.1"
+port = 0
+[api]
+bind = "127.0.0.1"
+port = $2
+[history]
+enabled = false
+EOF
+}
