@@ -279,6 +279,14 @@ class OpcUaCase(ModbusCase):
         self.assertEqual(code, 201, body)
         return b, r, status
 
+    def node_watching(self, tag, address):
+        """A node with one device, "watch", that polls a node of the shared
+        server's own diagnostics (straight, over None) every 100 ms as `tag`."""
+        return self.node_with({"name": "watch", "driver": "opcua", "endpoint": self.server.endpoint(),
+                               "security_policy": "None",
+                               "groups": [{"name": "g", "mode": "poll", "interval_ms": 100,
+                                           "tags": [{"name": tag, "address": address}]}]})
+
     def gather(self, readings, group, want_values, want_errors=(), timeout=20.0):
         """Values and errors of `group`'s readings, merged, until every tag of
         `want_values` has a value and every tag of `want_errors` an error."""
@@ -404,10 +412,7 @@ class SharedServerTest(OpcUaCase):
     def test_d_a_deleted_device_closes_its_session(self):
         # A second device watches the server's own count of sessions (i=2277,
         # ServerDiagnosticsSummary.CurrentSessionCount).
-        watch = {"name": "watch", "driver": "opcua", "endpoint": self.server.endpoint(), "security_policy": "None",
-                 "groups": [{"name": "g", "mode": "poll", "interval_ms": 100,
-                             "tags": [{"name": "sessions", "address": "i=2277"}]}]}
-        b, r, status = self.node_with(watch)
+        b, r, status = self.node_watching("sessions", "i=2277")
         # The count before, then one that includes ua's session: the next
         # reading in the queue may have been polled before ua connected.
         without_ua = r.next(lambda d: "sessions" in d.get("values", {}), 15)["values"]["sessions"]
@@ -525,10 +530,7 @@ class LinkResilienceTest(OpcUaCase):
         self.addCleanup(relay.stop)
         # A second device, straight to the server, watches its count of
         # sessions (i=2277, ServerDiagnosticsSummary.CurrentSessionCount).
-        watch = {"name": "watch", "driver": "opcua", "endpoint": server.endpoint(), "security_policy": "None",
-                 "groups": [{"name": "g", "mode": "poll", "interval_ms": 100,
-                             "tags": [{"name": "sessions", "address": "i=2277"}]}]}
-        b, sessions, _ = self.node_with(watch)
+        b, sessions, _ = self.node_watching("sessions", "i=2277")
         device = ua_device(server, [{"name": "sub", "interval_ms": 100, "tags": [ua_tag("tick", "s=Line1.Tick"),
                                                                                  ua_tag("temp", "s=Line1.Temp")]}])
         device["endpoint"] = "opc.tcp://127.0.0.1:%d/UA/Ironbridge" % relay.port
@@ -581,10 +583,7 @@ class LinkResilienceTest(OpcUaCase):
         self.addCleanup(relay.stop)
         # The server's count of subscriptions ever made (i=2286,
         # ServerDiagnosticsSummary.CumulatedSubscriptionCount), read directly.
-        watch = {"name": "watch", "driver": "opcua", "endpoint": server.endpoint(), "security_policy": "None",
-                 "groups": [{"name": "g", "mode": "poll", "interval_ms": 100,
-                             "tags": [{"name": "made", "address": "i=2286"}]}]}
-        b, made, _ = self.node_with(watch)
+        b, made, _ = self.node_watching("made", "i=2286")
         # node-opcua moves subscriptions between sessions of one user name (an
         # anonymous one only on a secured channel); the password is encrypted
         # with the server's key, whose certificate is trusted on first use.
