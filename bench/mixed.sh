@@ -123,6 +123,16 @@ print("clients 16→16 QoS 1: p50 %.0f µs, p99 %.0f µs, p999 %.0f µs; deliver
     r.get("p50_us", 0), r.get("p99_us", 0), r.get("p999_us", 0), r.get("recv_per_s", 0), r.get("sent_per_s", 0), r.get("lost", "?")))'
     echo "history points written so far: $readings; dropped during the window (history, mqtt, bridge): $drops0 -> $drops1"
     grep -m1 "loops:" "$dir/ironbridge.log" || true
+    # The history writer's transactions since start, by kind (HistoryTimes): how
+    # many, their mean wall time, and how many held the thread over 5 and 20 ms.
+    curl -s "http://127.0.0.1:$API_PORT/metrics" | awk '
+        /^ib_history_transaction_seconds_(count|sum|bucket)/ {
+            match($1, /kind="[a-z]+"/); k = substr($1, RSTART + 6, RLENGTH - 7)
+            if ($1 ~ /_count/) n[k] = $2; else if ($1 ~ /_sum/) s[k] = $2
+            else if ($1 ~ /le="0.005"/) le5[k] = $2; else if ($1 ~ /le="0.02"/) le20[k] = $2 }
+        END { line = "history transactions:"
+              for (k in n) if (n[k] > 0) line = line sprintf(" %s %d (mean %.1f ms, >5 ms %d, >20 ms %d);", k, n[k], s[k] / n[k] * 1e3, n[k] - le5[k], n[k] - le20[k])
+              print line }'
     "$PYTHON" - "$hz" "$DURATION" "$ib" <<EOF
 import sys
 hz, dur, pid = float(sys.argv[1]), float(sys.argv[2]) + 1, sys.argv[3]

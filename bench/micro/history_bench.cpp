@@ -4,7 +4,8 @@
 // tick; also 10 devices of 1,000 tags, bench/mixed.sh's 10,000 series. Reports
 // points/s (target: 100,000) in wall-clock time, since the WAL writes and
 // checkpoints are part of the cost, the thread's CPU time per 100,000 points,
-// and allocations per point.
+// and allocations per point; and on stderr, the wall and CPU time of each kind
+// of the writer's transactions (HistoryTimes), where its bursts show.
 #include <benchmark/benchmark.h>
 
 #include "alloc_counter.hpp"
@@ -162,6 +163,8 @@ void BM_HistoryIngest(benchmark::State& state) {
     const auto t1 = std::chrono::steady_clock::now();
     state.counters["query_ms"] = std::chrono::duration<double, std::milli>(t1 - t0).count();
     state.counters["query_points"] = got ? static_cast<double>(got->size()) : -1;
+    // The bursts: how long each of the writer's transactions held the thread.
+    std::fprintf(stderr, "history transactions, %d x %d tags:\n%s", devices, tags, h.times().summary().c_str());
 }
 BENCHMARK(BM_HistoryIngest)->Args({kDevices, kTagsPerDevice})->Unit(benchmark::kMicrosecond)->MinTime(2.0)->UseRealTime();
 // A fixed count: the cost per point grows with the table (each series' rows

@@ -246,6 +246,7 @@ std::expected<void, std::string> History::load_open_buckets() {
 
 std::expected<void, std::string> History::move_recent() {
     if (recent_points_ == 0) return {};
+    HistoryTimes::Scope timed(times_, HistoryTxn::Move);
     if (auto r = step_done(begin_, "cannot begin a transaction"); !r) return r;
     auto r = step_done(move_recent_, "cannot move the recent points");
     if (r) r = step_done(clear_recent_, "cannot clear the recent points");
@@ -444,6 +445,7 @@ std::expected<void, std::string> History::upsert(Statement& st, uint32_t series,
 }
 
 std::expected<void, std::string> History::write_batch() {
+    HistoryTimes::Scope timed(times_, HistoryTxn::Batch);
     if (auto r = step_done(begin_, "cannot begin a transaction"); !r) return r;
     auto body = [&]() -> std::expected<void, std::string> {
         for (const NewSeries& n : new_series_) {
@@ -585,6 +587,7 @@ std::expected<void, std::string> History::enforce_cap() {
                 }
                 if (oldest > newest) break;  // the table is empty
                 const int64_t cutoff = oldest + std::max(kSliceMs[t], (newest - oldest) / 10 + 1);
+                HistoryTimes::Scope timed(times_, HistoryTxn::Cap);
                 if (auto r = step_done(begin_, "cannot begin a transaction"); !r) return r;
                 int64_t dropped = 0;
                 for (uint32_t id = 1; id < series_.size(); ++id) {
@@ -644,6 +647,7 @@ std::expected<void, std::string> History::apply_retention(int64_t now_ms) {
         now_ms - std::chrono::duration_cast<std::chrono::milliseconds>(config_.minute_retention).count(),
         now_ms - std::chrono::duration_cast<std::chrono::milliseconds>(config_.hour_retention).count(),
     };
+    HistoryTimes::Scope timed(times_, HistoryTxn::Retention);
     if (auto r = step_done(begin_, "cannot begin a transaction"); !r) return r;
     for (uint32_t id = 1; id < series_.size(); ++id) {
         for (int t = 0; t < 3; ++t) {
@@ -898,6 +902,7 @@ void History::collect_metrics(MetricSink& sink) const {
     sink.push_back({"ib_history_dropped_points_total",
                     "Points and aggregates removed before their retention, or never written.", MetricType::Counter,
                     "reason=\"writer_behind\"", static_cast<double>(dropped_backlog_.get())});
+    times_.collect(sink);
 }
 
 }  // namespace ib::store

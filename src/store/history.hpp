@@ -23,6 +23,7 @@
 
 #include "core/metrics.hpp"
 #include "store/history_config.hpp"
+#include "store/history_timing.hpp"
 #include "store/sqlite_file.hpp"
 
 namespace boost::asio {
@@ -116,6 +117,8 @@ public:
     const std::string& recovered_from() const { return file_.moved_aside; }
     // Size of history.db as SQLite sees it (the WAL not counted); 0 before it exists.
     int64_t db_bytes() const { return db_bytes_.load(std::memory_order_relaxed); }
+    // The writer's transactions, timed by kind (also in collect_metrics).
+    const HistoryTimes& times() const { return times_; }
 
 private:
     // The running aggregate of some points of one series in one minute: a delta
@@ -229,6 +232,7 @@ private:
     } unreported_;
 
     std::unique_ptr<Runtime> rt_;
+    HistoryTimes times_;
 
     LocalCounter points_;
     LocalCounter bad_messages_;
