@@ -174,6 +174,15 @@ std::expected<void, std::string> History::connect() {
     auto file = open_or_move_aside(path_, kSchema);
     if (!file) return std::unexpected("history: " + file.error());
     file_ = std::move(*file);
+    // Checkpoints are the writer's own steps (kCheckpointFrames): this hook
+    // replaces SQLite's automatic one and only notes the WAL's length.
+    sqlite3_wal_hook(
+        file_.db,
+        [](void* self, sqlite3*, const char*, int frames) {
+            static_cast<History*>(self)->wal_frames_ = frames;
+            return SQLITE_OK;
+        },
+        this);
     if (auto r = prepare(); !r) return r;
     if (auto r = load_series(); !r) return r;
     if (auto r = upgrade_format(); !r) return r;
@@ -257,6 +266,8 @@ std::expected<void, std::string> History::move_recent() {
         return r;
     }
     recent_points_ = 0;
+    committed_.clear();
+    moving_.clear();
     return {};
 }
 
@@ -274,6 +285,10 @@ std::expected<void, std::string> History::prepare() {
         {&move_recent_, "INSERT OR REPLACE INTO raw (series, ts, value)"
                         " SELECT series, ts, value FROM recent ORDER BY series, ts, rowid"},
         {&clear_recent_, "DELETE FROM recent"},
+        // The sliced move (history_move.cpp): rows come in key order from memory.
+        {&insert_moved_, "INSERT OR REPLACE INTO raw (series, ts, value) VALUES (?, ?, ?)"},
+        {&delete_moved_, "DELETE FROM recent WHERE rowid >= ? AND rowid <= ?"},
+        {&expire_recent_, "DELETE FROM recent WHERE ts < ?"},
         {&select_recent_, "SELECT ts, value FROM recent WHERE series = ? AND ts >= ? AND ts <= ? ORDER BY ts, rowid"},
         {&scan_recent_, "SELECT series, ts, value FROM recent ORDER BY rowid"},
         {&upsert_minute_, IB_HISTORY_UPSERT("minute")},
@@ -456,6 +471,7 @@ std::expected<void, std::string> History::write_batch() {
             if (auto r = step_done(insert_series_, "cannot add a series"); !r) return r;
         }
         sqlite3_stmt* s = insert_raw_.get();
+        batch_first_rowid_ = 0;
         for (const RawPoint& p : raw_) {
             sqlite3_bind_int64(s, 1, p.series);
             sqlite3_bind_int64(s, 2, p.ts);
@@ -465,6 +481,7 @@ std::expected<void, std::string> History::write_batch() {
                 return std::unexpected(error("cannot write a point"));
             }
             sqlite3_reset(s);
+            if (batch_first_rowid_ == 0) batch_first_rowid_ = sqlite3_last_insert_rowid(file_.db);
         }
         if (auto r = write_closing(); !r) return r;
         return step_done(commit_, "cannot commit");
@@ -515,6 +532,7 @@ std::expected<void, std::string> History::flush(int64_t now_ms, bool close_all) 
             series_[id].aggregated_until = std::max(series_[id].aggregated_until, until);
         }
         closing_.clear();
+        if (written > 0) add_run(batch_first_rowid_);
     } else {
         // The series stay queued (their ids are in memory); the points go, counted.
         commit_errors_.add();
@@ -533,10 +551,8 @@ std::expected<void, std::string> History::flush(int64_t now_ms, bool close_all) 
         return r;
     }
     recent_points_ += static_cast<int64_t>(written);
-    if (close_all || recent_points_ >= kMovePoints || now_ms - last_move_ms_ >= kMoveEveryMs) {
-        last_move_ms_ = now_ms;
-        r = move_recent();
-    }
+    if (close_all || committed_.points.size() + moving_.points.size() > kMaxUnmovedPoints) r = move_recent();
+    if (r && wal_frames_ >= kForcedCheckpointFrames) r = checkpoint();
     if (r) r = enforce_cap();
     // Counted once the cap is enforced too: whoever reads the metrics from
     // another thread sees the points and the file size of one finished commit.
@@ -641,7 +657,6 @@ void History::report_cuts(bool now) {
 }
 
 std::expected<void, std::string> History::apply_retention(int64_t now_ms) {
-    if (auto r = move_recent(); !r) return r;
     const int64_t cutoffs[3] = {
         now_ms - std::chrono::duration_cast<std::chrono::milliseconds>(config_.raw_retention).count(),
         now_ms - std::chrono::duration_cast<std::chrono::milliseconds>(config_.minute_retention).count(),
@@ -649,6 +664,15 @@ std::expected<void, std::string> History::apply_retention(int64_t now_ms) {
     };
     HistoryTimes::Scope timed(times_, HistoryTxn::Retention);
     if (auto r = step_done(begin_, "cannot begin a transaction"); !r) return r;
+    // recent is not moved first (that would be a burst of the whole move): its
+    // expired rows are deleted there (a scan of at most a move's rows), and the
+    // sliced move leaves out those it holds in memory (raw_cutoff_).
+    sqlite3_bind_int64(expire_recent_.get(), 1, cutoffs[0]);
+    if (auto r = step_done(expire_recent_, "cannot delete expired data"); !r) {
+        (void)step_done(rollback_, "cannot roll back");
+        return r;
+    }
+    const int64_t expired_recent = sqlite3_changes(file_.db);
     for (uint32_t id = 1; id < series_.size(); ++id) {
         for (int t = 0; t < 3; ++t) {
             sqlite3_stmt* s = delete_before_[t].get();
@@ -664,6 +688,8 @@ std::expected<void, std::string> History::apply_retention(int64_t now_ms) {
         (void)step_done(rollback_, "cannot roll back");
         return r;
     }
+    recent_points_ -= expired_recent;
+    raw_cutoff_ = cutoffs[0];
     return {};
 }
 
@@ -821,11 +847,14 @@ void History::run_writer() {
     std::vector<std::pair<mqtt::broker::MessageRef, int64_t>> readings;
     std::vector<std::function<void()>> jobs;
     auto next_commit = Clock::now() + config_.commit_interval;
+    bool moving = false;
     for (;;) {
         bool stopping = false;
         {
+            // While a move is under way, its next slice is due a pause after the last one.
+            const auto until = moving ? std::min(next_commit, last_slice_ + kMovePause) : next_commit;
             std::unique_lock lock(rt_->mutex);
-            rt_->wake.wait_until(lock, next_commit,
+            rt_->wake.wait_until(lock, until,
                                  [&] { return rt_->stopping || !rt_->inbox.empty() || !rt_->jobs.empty(); });
             readings.swap(rt_->inbox);
             jobs.swap(rt_->jobs);
@@ -848,6 +877,10 @@ void History::run_writer() {
             next_commit = Clock::now() + config_.commit_interval;
         }
         if (stopping) break;
+        if (Clock::now() >= last_slice_ + kMovePause) {
+            moving = background_step(unix_ms());
+            last_slice_ = Clock::now();
+        }
     }
     report_cuts(true);
 }

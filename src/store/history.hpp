@@ -73,6 +73,26 @@ public:
     // read both; a kill loses nothing more than before (only uncommitted points).
     static constexpr int64_t kMoveEveryMs = 2'000;
     static constexpr int64_t kMovePoints = 200'000;
+    // The move goes in slices, each its own short transaction between the
+    // commits (background_step): at most this many rows inserted into raw (a range of
+    // series, so a leaf of raw is still written about once per move), or this
+    // many times as many rowids of recent deleted once a move's rows are all in
+    // raw. One move of 200,000 rows in one transaction held the writer for
+    // ~300 ms of CPU, a burst the broker's loops felt on two cores.
+    static constexpr size_t kMoveSliceRows = 4'000;
+    static constexpr int64_t kDeleteSliceFactor = 4;
+    // The writer leaves this much time between two slices, so that the thread
+    // gives its core back in between.
+    static constexpr std::chrono::milliseconds kMovePause{5};
+    // Committed points not yet moved beyond this (the writer far behind, or no
+    // one calling background_step) are moved at once: a burst, but bounded memory.
+    static constexpr size_t kMaxUnmovedPoints = 4 * kMovePoints;
+    // SQLite's automatic checkpoint runs inside the commit that crosses its
+    // threshold, adding its page copies to that transaction's time; it is off,
+    // and a PASSIVE checkpoint runs as a step of its own once the WAL has this
+    // many frames (SQLite's default threshold), or within a commit at the second.
+    static constexpr int kCheckpointFrames = 1000;
+    static constexpr int kForcedCheckpointFrames = 8 * kCheckpointFrames;
 
     // Opens `path` when it exists (loading its series); otherwise the file is
     // created at the first commit holding a point, so a node whose history never
@@ -107,6 +127,15 @@ public:
     // retention (at most once a minute). A failed write drops the batch,
     // counted, rather than growing without bound.
     std::expected<void, std::string> commit(int64_t now_ms);
+
+    // One bounded piece of the work between commits: a due WAL checkpoint, or
+    // else one slice of moving recent into raw (starting a move when one is due:
+    // every kMoveEveryMs or kMovePoints); true while a move is under way. The
+    // writer thread calls it between commits; without start(), the caller does,
+    // or the points stay in recent (and are queried there) until the size cap,
+    // kMaxUnmovedPoints, the stop or the next open moves them all at once, and
+    // commits checkpoint when the WAL reaches kForcedCheckpointFrames.
+    bool background_step(int64_t now_ms);
 
     // Points of one series, oldest first, after a commit so that everything
     // received so far is seen. An unknown device or tag gives no points.
@@ -182,8 +211,15 @@ private:
     std::expected<void, std::string> flush(int64_t now_ms, bool close_all = false);
     std::expected<void, std::string> write_batch();
     std::expected<void, std::string> write_closing();
-    // recent into raw, in one transaction.
+    // recent into raw, all of it in one transaction (at open, at stop, before a
+    // size-cap cut); the in-memory runs of the sliced move are then done with.
     std::expected<void, std::string> move_recent();
+    // A slice of the sliced move: rows of a range of series into raw, or, once
+    // all are there, a range of recent's rowids deleted.
+    std::expected<void, std::string> insert_slice();
+    std::expected<void, std::string> delete_slice();
+    // After a commit: its points, sorted by key, as a run of committed_.
+    void add_run(int64_t first_rowid);
     std::expected<std::vector<HistoryPoint>, std::string> merge_recent(uint32_t series, const HistoryQuery& q,
                                                                        std::vector<HistoryPoint> stored);
     std::expected<void, std::string> upsert(Statement& st, uint32_t series, const Bucket& b);
@@ -206,6 +242,7 @@ private:
     Statement begin_, commit_, rollback_;
     Statement insert_series_, insert_raw_, upsert_minute_, upsert_hour_, set_watermark_;
     Statement move_recent_, clear_recent_, select_recent_, scan_recent_;
+    Statement insert_moved_, delete_moved_, expire_recent_;
     // Indexed by table: 0 raw, 1 minute, 2 hour.
     Statement select_[3], delete_before_[3], oldest_[3], newest_[3];
     Statement page_count_, freelist_count_;
@@ -215,6 +252,27 @@ private:
     std::vector<PendingBucket> closing_;  // minute deltas written at the next commit
     std::vector<std::pair<uint32_t, int64_t>> watermarks_;  // a commit's new aggregated_until values
     std::vector<RawPoint> raw_;
+    // Committed points in recent, in runs (one per commit) each sorted by
+    // (series, ts), of equal keys the later last; the rows of recent from
+    // first_rowid to last_rowid.
+    struct Runs {
+        std::vector<RawPoint> points;
+        std::vector<size_t> starts;
+        int64_t first_rowid = 0, last_rowid = 0;
+        bool empty() const { return points.empty(); }
+        void clear();
+    };
+    Runs committed_;  // not yet in a move
+    Runs moving_;     // the move under way
+    // Of moving_: per run, its first point not yet in raw (all there: deleting);
+    // and the first rowid of recent not yet deleted.
+    std::vector<size_t> moving_next_;
+    bool moving_inserted_ = false;
+    int64_t moving_delete_from_ = 0;
+    std::vector<RawPoint> slice_;  // scratch of insert_slice
+    std::chrono::steady_clock::time_point last_slice_{};
+    // Raw points before this are past retention: a move leaves them out.
+    int64_t raw_cutoff_ = std::numeric_limits<int64_t>::min();
     std::vector<NewSeries> new_series_;
     int64_t page_size_ = 4096;
     std::atomic<int64_t> db_bytes_{0};      // read by collect_metrics on the loop
@@ -222,6 +280,9 @@ private:
     int64_t last_retention_ms_ = 0;
     int64_t recent_points_ = 0;  // rows in recent
     int64_t last_move_ms_ = 0;
+    int64_t batch_first_rowid_ = 0;  // in recent, of write_batch's first point
+    int wal_frames_ = 0;             // in the WAL after the last commit (a wal_hook sets it)
+    std::expected<void, std::string> checkpoint();
 
     // Size-cap cuts not yet in the log.
     struct Unreported {

@@ -129,6 +129,52 @@ TEST(History, OfTwoReadingsAtOneMillisecondTheLaterWins) {
     EXPECT_EQ(text(query(*h, "b")), "[1732200000001,-49]");
 }
 
+// recent goes into raw a slice at a time (background_step): in the middle of a
+// move, and after a kill there, each point is seen once, and of two at one
+// millisecond the later, even when the earlier was moved already.
+TEST(History, AMoveInSlicesShowsEachPointOnceAndTheLaterOfTwoAtOneMillisecond) {
+    TempDir dir;
+    const std::string path = dir.file("history.db");
+    auto h = open(path);
+    // Enough series that the move takes several slices.
+    const int kTags = static_cast<int>(History::kMoveSliceRows);
+    for (int round = 0; round < 2; ++round) {
+        for (int t = 0; t < kTags; ++t) h->add("plc1", "t" + std::to_string(t), kT0 + round, t * 10 + round);
+    }
+    h->add("plc1", "t0", kT0 + 5, 1);
+    ASSERT_TRUE(h->commit(kT0).has_value());
+    int64_t now = kT0 + History::kMoveEveryMs;
+    ASSERT_TRUE(h->background_step(now));  // the first slice: t0 and others in raw, all still in recent
+    h->add("plc1", "t0", kT0 + 5, 2);  // the same millisecond again, in the next move
+    ASSERT_TRUE(h->commit(now).has_value());
+    const std::string t0 = "[1732200000000,0],[1732200000001,1],[1732200000005,2]";
+    const std::string last = "[1732200000000," + std::to_string((kTags - 1) * 10) + "],[1732200000001," +
+                             std::to_string((kTags - 1) * 10 + 1) + "]";
+    const std::string last_tag = "t" + std::to_string(kTags - 1);
+    EXPECT_EQ(text(query(*h, "t0")), t0);
+    EXPECT_EQ(text(query(*h, last_tag)), last);
+    // Killed in the middle of the move: the next open moves what is left.
+    std::filesystem::create_directory(dir.file("killed"));
+    for (const char* suffix : {"", "-wal"}) {
+        std::filesystem::copy_file(path + suffix, dir.file("killed/history.db") + suffix);
+    }
+    auto after = open(dir.file("killed/history.db"));
+    EXPECT_EQ(text(query(*after, "t0")), t0);
+    EXPECT_EQ(text(query(*after, last_tag)), last);
+    // The first move ends, then the second one moves the later point of t0.
+    int steps = 0;
+    while (h->background_step(now) && ++steps < 1000) {
+    }
+    EXPECT_EQ(text(query(*h, "t0")), t0);
+    now += History::kMoveEveryMs;
+    while (h->background_step(now) && ++steps < 1000) {
+    }
+    EXPECT_LT(steps, 1000);
+    EXPECT_EQ(text(query(*h, "t0")), t0);
+    EXPECT_EQ(text(query(*h, last_tag)), last);
+    EXPECT_EQ(text(query(*h, "t1", HistoryStep::Raw, HistoryAgg::Avg, kT0 + 1, kT0 + 1)), "[1732200000001,11]");
+}
+
 TEST(History, MessageWithoutTsTakesTheReceiveTime) {
     TempDir dir;
     auto h = open(dir.file("history.db"));
