@@ -3,6 +3,7 @@
 // bad messages are counted, retention and the size cap, and a corrupt file.
 #include <gtest/gtest.h>
 
+#include <sqlite3.h>
 #include <stdlib.h>
 
 #include <chrono>
@@ -173,6 +174,68 @@ TEST(History, AMoveInSlicesShowsEachPointOnceAndTheLaterOfTwoAtOneMillisecond) {
     EXPECT_EQ(text(query(*h, "t0")), t0);
     EXPECT_EQ(text(query(*h, last_tag)), last);
     EXPECT_EQ(text(query(*h, "t1", HistoryStep::Raw, HistoryAgg::Avg, kT0 + 1, kT0 + 1)), "[1732200000001,11]");
+}
+
+// A history.db of the first format (PRAGMA user_version 0: no `recent`, no
+// `aggregated`, every raw point already in its minute and hour rows) opened by
+// this version: each series' watermark is taken from its newest raw point, so
+// nothing is aggregated twice, and new points add to the old rows.
+TEST(History, AFileOfTheFirstFormatIsUpgradedWithoutCountingItsPointsTwice) {
+    TempDir dir;
+    const std::string path = dir.file("history.db");
+    {
+        sqlite3* db = nullptr;
+        ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+        const std::string before = std::to_string(kT0 - kMinute), at = std::to_string(kT0);
+        const std::string hour = std::to_string(kT0 - kT0 % kHour);
+        const std::string sql =
+            "CREATE TABLE series (id INTEGER PRIMARY KEY, device TEXT NOT NULL, tag TEXT NOT NULL, UNIQUE (device, tag));"
+            "CREATE TABLE raw (series INTEGER NOT NULL, ts INTEGER NOT NULL, value REAL NOT NULL,"
+            " PRIMARY KEY (series, ts)) WITHOUT ROWID;"
+            "CREATE TABLE minute (series INTEGER NOT NULL, ts INTEGER NOT NULL, lo REAL NOT NULL, hi REAL NOT NULL,"
+            " total REAL NOT NULL, n INTEGER NOT NULL, last REAL NOT NULL, last_ts INTEGER NOT NULL,"
+            " PRIMARY KEY (series, ts)) WITHOUT ROWID;"
+            "CREATE TABLE hour (series INTEGER NOT NULL, ts INTEGER NOT NULL, lo REAL NOT NULL, hi REAL NOT NULL,"
+            " total REAL NOT NULL, n INTEGER NOT NULL, last REAL NOT NULL, last_ts INTEGER NOT NULL,"
+            " PRIMARY KEY (series, ts)) WITHOUT ROWID;"
+            "INSERT INTO series VALUES (1, 'plc1', 'temp');"
+            "INSERT INTO raw VALUES (1, " + before + " + 1, 10), (1, " + before + " + 2, 20),"
+            " (1, " + at + " + 1, 1), (1, " + at + " + 2, 2), (1, " + at + " + 3, 3);"
+            "INSERT INTO minute VALUES (1, " + before + ", 10, 20, 30, 2, 20, " + before + " + 2),"
+            " (1, " + at + ", 1, 3, 6, 3, 3, " + at + " + 3);"
+            "INSERT INTO hour VALUES (1, " + hour + ", 1, 20, 36, 5, 3, " + at + " + 3);";
+        char* err = nullptr;
+        ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+        sqlite3_close(db);
+    }
+    using enum HistoryAgg;
+    const std::string counts = "[" + std::to_string(kT0 - kMinute) + ",2],[" + std::to_string(kT0) + ",3]";
+    auto h = open(path);
+    EXPECT_EQ(text(query(*h, "temp", HistoryStep::Minute, Count)), counts);
+    EXPECT_EQ(query(*h, "temp", HistoryStep::Hour, Count).at(0).value, 5);
+    EXPECT_EQ(query(*h, "temp", HistoryStep::Hour, Avg).at(0).value, 36.0 / 5);
+    EXPECT_EQ(query(*h, "temp").size(), 5u);
+    // A new point in the next minute: a row of its own, and one more in the hour.
+    h->add("plc1", "temp", kT0 + kMinute + 1, 7);
+    ASSERT_TRUE(h->commit(kT0 + kMinute + 2).has_value());
+    const std::string with_new = counts + ",[" + std::to_string(kT0 + kMinute) + ",1]";
+    EXPECT_EQ(text(query(*h, "temp", HistoryStep::Minute, Count)), with_new);
+    h.reset();
+    auto reopened = open(path);
+    EXPECT_EQ(text(query(*reopened, "temp", HistoryStep::Minute, Count)), with_new);
+    EXPECT_EQ(query(*reopened, "temp", HistoryStep::Hour, Count).at(0).value, 6);
+    EXPECT_EQ(query(*reopened, "temp", HistoryStep::Hour, Last).at(0).value, 7);
+    EXPECT_EQ(query(*reopened, "temp", HistoryStep::Hour, Max).at(0).value, 20);
+    EXPECT_EQ(query(*reopened, "temp").size(), 6u);
+    reopened.reset();
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* v = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &v, nullptr), SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(v), SQLITE_ROW);
+    EXPECT_EQ(sqlite3_column_int(v, 0), 1);
+    sqlite3_finalize(v);
+    sqlite3_close(db);
 }
 
 TEST(History, MessageWithoutTsTakesTheReceiveTime) {
