@@ -19,6 +19,8 @@
 #   RATE DURATION WARMUP             the clients                  [10000 10 3]
 #   CASES           which cases to run: idle, mixed                [idle mixed]
 #   EXTRA_TOML      lines appended to the node's config (e.g. service_loops = 2)
+#   HISTORY_NICE    renice the history's writer thread (ib-history) to this
+#                   before the clients start (an experiment; unset: as it runs)
 set -euo pipefail
 
 IRONBRIDGE_BIN=${IRONBRIDGE_BIN:-build/ironbridge}
@@ -102,6 +104,12 @@ EOF
     PIDS+=("$ib")
     wait_port "$mqtt" "$ib" || { tail -5 "$dir/ironbridge.log" >&2; die "ironbridge did not start"; }
     sleep "$WARMUP"
+    if [[ -n ${HISTORY_NICE:-} ]]; then
+        local t
+        for t in /proc/"$ib"/task/*; do
+            [[ $(cat "$t/comm" 2>/dev/null) == ib-history ]] && renice -n "$HISTORY_NICE" -p "${t##*/}" >/dev/null
+        done
+    fi
     local before after hz
     hz=$(getconf CLK_TCK)
     before=$(thread_ticks "$ib")

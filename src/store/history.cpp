@@ -551,6 +551,9 @@ std::expected<void, std::string> History::flush(int64_t now_ms, bool close_all) 
         return r;
     }
     recent_points_ += static_cast<int64_t>(written);
+    // Behind (the next move due before this one ended; readings waiting, so the
+    // writer's loop gets no turn for its steps): a few slices after each batch.
+    for (int i = 0; i < kSlicesPerBatchBehind && r && !close_all && move_behind(); ++i) background_step(now_ms);
     if (close_all || committed_.points.size() + moving_.points.size() > kMaxUnmovedPoints) r = move_recent();
     if (r && wal_frames_ >= kForcedCheckpointFrames) r = checkpoint();
     if (r) r = enforce_cap();
@@ -851,8 +854,12 @@ void History::run_writer() {
     for (;;) {
         bool stopping = false;
         {
-            // While a move is under way, its next slice is due a pause after the last one.
-            const auto until = moving ? std::min(next_commit, last_slice_ + kMovePause) : next_commit;
+            // While a move is under way, its next slice is due a pause after the
+            // last one; at once when the next move is due already (the writer
+            // is behind: pausing would only pile points up for a move at once).
+            const auto until = !moving ? next_commit
+                               : move_behind() ? Clock::now()
+                                               : std::min(next_commit, last_slice_ + kMovePause);
             std::unique_lock lock(rt_->mutex);
             rt_->wake.wait_until(lock, until,
                                  [&] { return rt_->stopping || !rt_->inbox.empty() || !rt_->jobs.empty(); });
@@ -877,7 +884,7 @@ void History::run_writer() {
             next_commit = Clock::now() + config_.commit_interval;
         }
         if (stopping) break;
-        if (Clock::now() >= last_slice_ + kMovePause) {
+        if (Clock::now() >= last_slice_ + kMovePause || move_behind()) {
             moving = background_step(unix_ms());
             last_slice_ = Clock::now();
         }

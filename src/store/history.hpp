@@ -87,6 +87,9 @@ public:
     // Committed points not yet moved beyond this (the writer far behind, or no
     // one calling background_step) are moved at once: a burst, but bounded memory.
     static constexpr size_t kMaxUnmovedPoints = 4 * kMovePoints;
+    // Slices run after each batch while the move is behind: they move more rows
+    // than a batch of kMaxBufferedPoints adds.
+    static constexpr int kSlicesPerBatchBehind = 8;
     // SQLite's automatic checkpoint runs inside the commit that crosses its
     // threshold, adding its page copies to that transaction's time; it is off,
     // and a PASSIVE checkpoint runs as a step of its own once the WAL has this
@@ -269,7 +272,8 @@ private:
     std::vector<size_t> moving_next_;
     bool moving_inserted_ = false;
     int64_t moving_delete_from_ = 0;
-    std::vector<RawPoint> slice_;  // scratch of insert_slice
+    std::vector<RawPoint> slice_;       // scratch of insert_slice
+    std::vector<size_t> slice_ends_;    // likewise: per run, the end of the slice
     std::chrono::steady_clock::time_point last_slice_{};
     // Raw points before this are past retention: a move leaves them out.
     int64_t raw_cutoff_ = std::numeric_limits<int64_t>::min();
@@ -283,6 +287,8 @@ private:
     int64_t batch_first_rowid_ = 0;  // in recent, of write_batch's first point
     int wal_frames_ = 0;             // in the WAL after the last commit (a wal_hook sets it)
     std::expected<void, std::string> checkpoint();
+    // The next move is due while one is still under way.
+    bool move_behind() const { return committed_.points.size() >= static_cast<size_t>(kMovePoints); }
 
     // Size-cap cuts not yet in the log.
     struct Unreported {

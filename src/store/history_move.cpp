@@ -109,7 +109,8 @@ std::expected<void, std::string> History::insert_slice() {
     }
     hi = static_cast<uint32_t>(step_lo);
     slice_.clear();
-    std::vector<size_t> ends(runs);
+    std::vector<size_t>& ends = slice_ends_;
+    ends.resize(runs);
     for (size_t i = 0; i < runs; ++i) {
         ends[i] = split(i, hi);
         slice_.insert(slice_.end(), pts.begin() + static_cast<std::ptrdiff_t>(moving_next_[i]),
