@@ -551,9 +551,6 @@ std::expected<void, std::string> History::flush(int64_t now_ms, bool close_all) 
         return r;
     }
     recent_points_ += static_cast<int64_t>(written);
-    // Behind (the next move due before this one ended; readings waiting, so the
-    // writer's loop gets no turn for its steps): a few slices after each batch.
-    for (int i = 0; i < kSlicesPerBatchBehind && r && !close_all && move_behind(); ++i) background_step(now_ms);
     if (close_all || committed_.points.size() + moving_.points.size() > kMaxUnmovedPoints) r = move_recent();
     if (r && wal_frames_ >= kForcedCheckpointFrames) r = checkpoint();
     if (r) r = enforce_cap();
@@ -867,9 +864,18 @@ void History::run_writer() {
             jobs.swap(rt_->jobs);
             stopping = rt_->stopping;
         }
+        size_t since_step = 0;
         for (const auto& [m, at_ms] : readings) {
             auto r = ingest(as_string_view(m->payload()), at_ms);
             if (!r) IB_LOG_LIMITED_WARN("history: a message on '{}' is not a reading ({}); skipped", m->topic(), r.error());
+            // Behind (the next move due before this one ended, and a backlog of
+            // readings keeping the loop from its steps): a slice per slice's
+            // worth of points taken, or the points would pile up for a move at once.
+            since_step += r.value_or(0);
+            if (since_step >= kMoveSliceRows && move_behind()) {
+                since_step = 0;
+                background_step(unix_ms());
+            }
         }
         readings.clear();
         // Queries after the readings that came before them (query() flushes first).

@@ -87,9 +87,6 @@ public:
     // Committed points not yet moved beyond this (the writer far behind, or no
     // one calling background_step) are moved at once: a burst, but bounded memory.
     static constexpr size_t kMaxUnmovedPoints = 4 * kMovePoints;
-    // Slices run after each batch while the move is behind: they move more rows
-    // than a batch of kMaxBufferedPoints adds.
-    static constexpr int kSlicesPerBatchBehind = 8;
     // SQLite's automatic checkpoint runs inside the commit that crosses its
     // threshold, adding its page copies to that transaction's time; it is off,
     // and a PASSIVE checkpoint runs as a step of its own once the WAL has this
