@@ -130,6 +130,9 @@ r = json.loads(sys.stdin.read() or "{}")
 print("clients 16→16 QoS 1: p50 %.0f µs, p99 %.0f µs, p999 %.0f µs; delivered %.0f msg/s (sent %.0f), lost %s" % (
     r.get("p50_us", 0), r.get("p99_us", 0), r.get("p999_us", 0), r.get("recv_per_s", 0), r.get("sent_per_s", 0), r.get("lost", "?")))'
     echo "history points written so far: $readings; dropped during the window (history, mqtt, bridge): $drops0 -> $drops1"
+    # Bytes the process wrote through write()/pwrite() since start (WAL frames,
+    # checkpoints, the bridge's queue), per history point.
+    awk -v n="$readings" '/^wchar:/ { if (n > 0) printf "written by the process: %.0f bytes per history point\n", $2 / n }' /proc/"$ib"/io
     grep -m1 "loops:" "$dir/ironbridge.log" || true
     # The history writer's transactions since start, by kind (HistoryTimes): how
     # many, their mean wall time, and how many held the thread over 5 and 20 ms.
