@@ -80,6 +80,13 @@ constexpr int kFormatVersion = 1;
     " last = CASE WHEN excluded.last_ts >= last_ts THEN excluded.last ELSE last END,"                    \
     " last_ts = max(last_ts, excluded.last_ts)"
 
+// An empty list whose buffer holds more than a usual commit's entries gives it back.
+template <typename List>
+void release_if_large(List& list) {
+    constexpr std::size_t kKeptEntries = 1024;
+    if (list.empty() && list.capacity() > kKeptEntries) List().swap(list);
+}
+
 int64_t floor_to(int64_t ts, int64_t width) {
     int64_t q = ts / width;
     if (ts % width != 0 && ts < 0) --q;
@@ -532,6 +539,13 @@ std::expected<void, std::string> History::flush(int64_t now_ms, bool close_all) 
             series_[id].aggregated_until = std::max(series_[id].aggregated_until, until);
         }
         closing_.clear();
+        watermarks_.clear();
+        // Series are new in a burst at start, and minutes close for every series
+        // at once: these lists are let go after such a commit rather than kept at
+        // their peak (~200 B per series, in the memory per item of issue 13).
+        release_if_large(new_series_);
+        release_if_large(closing_);
+        release_if_large(watermarks_);
         if (written > 0) add_run(batch_first_rowid_);
     } else {
         // The series stay queued (their ids are in memory); the points go, counted.
