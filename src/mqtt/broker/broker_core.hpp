@@ -668,6 +668,9 @@ public:
         codec::Version version = codec::Version::V311;
         std::vector<std::byte> bytes;
         std::size_t packet_id_at = 0;
+        // The packet encoded from, reused: a fresh codec::Publish zeroes its 5.0
+        // Properties (a few hundred bytes) for every message, 3.1.1 ones too.
+        codec::Publish packet;
     };
     const EncodedPublish& encoded_publish(const MessageRef& msg, uint8_t qos, bool retain, codec::Version version);
 
