@@ -618,6 +618,9 @@ public:
     // holds no receive memory of its own.
     std::vector<std::byte>& read_buffer();
     std::vector<std::byte> scratch_out;
+    // Every 3.1.1 PUBLISH read on this shard is decoded into this one
+    // (codec::decode_publish_into): its 5.0 properties stay empty.
+    codec::Publish publish_in_v311;
 
     SessionTable sessions;
     using ConnectionList = boost::intrusive::list<
