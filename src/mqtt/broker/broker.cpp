@@ -238,15 +238,18 @@ const Shard::EncodedPublish& Shard::encoded_publish(const MessageRef& msg, uint8
                                                     codec::Version version) {
     EncodedPublish& e = encoded_;
     if (e.serial == msg->serial() && e.qos == qos && e.retain == retain && e.version == version) return e;
-    codec::Publish p;
+    codec::Publish& p = e.packet;
     p.qos = qos;
     p.retain = retain;
     p.topic = msg->topic();
     p.payload = msg->payload();
-    if (version == codec::Version::V5) p.properties = msg->properties(Clock::time_point{});
-    if (qos > 0) p.packet_id = 1;  // each subscriber's own id is written over it
+    p.packet_id = qos > 0 ? 1 : 0;  // each subscriber's own id is written over it
+    const bool v5 = version == codec::Version::V5;
+    if (v5) p.properties = msg->properties(Clock::time_point{});
     e.bytes.clear();
     codec::encode(e.bytes, p, version);
+    // Empty again for the next 3.1.1 message, which does not write them.
+    if (v5) p.properties = {};
     // Fixed header (one byte and the remaining length's varint), then the
     // topic's two-byte length and the topic, then the packet identifier (§3.3.2).
     std::size_t varint = 1;

@@ -618,6 +618,9 @@ public:
     // holds no receive memory of its own.
     std::vector<std::byte>& read_buffer();
     std::vector<std::byte> scratch_out;
+    // Every 3.1.1 PUBLISH read on this shard is decoded into this one
+    // (codec::decode_publish_into): its 5.0 properties stay empty.
+    codec::Publish publish_in_v311;
 
     SessionTable sessions;
     using ConnectionList = boost::intrusive::list<
@@ -668,6 +671,9 @@ public:
         codec::Version version = codec::Version::V311;
         std::vector<std::byte> bytes;
         std::size_t packet_id_at = 0;
+        // The packet encoded from, reused: a fresh codec::Publish zeroes its 5.0
+        // Properties (a few hundred bytes) for every message, 3.1.1 ones too.
+        codec::Publish packet;
     };
     const EncodedPublish& encoded_publish(const MessageRef& msg, uint8_t qos, bool retain, codec::Version version);
 

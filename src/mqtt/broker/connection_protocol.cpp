@@ -141,6 +141,18 @@ void Connection::handle_packet(const codec::FrameHeader& h, Bytes body) {
     }
     if (h.type() == codec::PacketType::Publish) {
         // Most packets: decoded into its own struct, not into the Packet variant.
+        if (version_ != codec::Version::V5) {
+            // Into the shard's Publish for 3.1.1, whose properties stay empty.
+            // Nothing decodes another packet on this shard before handle_publish
+            // returns (its deliveries only write).
+            codec::Publish& p = shard_.publish_in_v311;
+            if (auto done = codec::decode_publish_into(h, body, version_, p); !done) {
+                on_decode_error(done.error());
+                return;
+            }
+            handle_publish(p);
+            return;
+        }
         auto p = codec::decode_publish(h, body, version_);
         if (!p) {
             on_decode_error(p.error());

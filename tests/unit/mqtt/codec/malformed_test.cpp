@@ -135,6 +135,41 @@ TEST(PublishDecode, DecodePublishAgreesWithDecodePacket) {
     }
 }
 
+// The broker decodes every 3.1.1 PUBLISH of a shard into one reused Publish
+// (decode_publish_into): nothing of the packet before may show through, a QoS 1
+// packet identifier or a retain or DUP flag included.
+TEST(PublishDecode, DecodeIntoAReusedPublishGivesWhatDecodePublishGives) {
+    const std::vector<Buf> wires = {
+        frame(0x3B, {0x00, 0x03, 'a', '/', 'b', 0x00, 0x07, 'h', 'i'}),  // QoS 1, DUP, retain, id 7
+        frame(0x30, {0x00, 0x01, 't', 'p'}),                             // QoS 0
+        frame(0x34, {0x00, 0x02, 'x', 'y', 0x01, 0x02}),                  // QoS 2, id 258, no payload
+        frame(0x31, {0x00, 0x01, 'r'}),                                  // retained, QoS 0
+    };
+    Publish reused;
+    for (const auto& wire : wires) {
+        auto h = decode_frame_header(wire);
+        ASSERT_TRUE(h && *h);
+        const Bytes body = Bytes(wire).subspan((*h)->header_size, (*h)->remaining_length);
+        auto fresh = decode_publish(**h, body, V311);
+        ASSERT_TRUE(fresh);
+        ASSERT_TRUE(decode_publish_into(**h, body, V311, reused));
+        EXPECT_EQ(reused.topic, fresh->topic);
+        EXPECT_EQ(str(reused.payload), str(fresh->payload));
+        EXPECT_EQ(reused.qos, fresh->qos);
+        EXPECT_EQ(reused.packet_id, fresh->packet_id);
+        EXPECT_EQ(reused.retain, fresh->retain);
+        EXPECT_EQ(reused.dup, fresh->dup);
+        EXPECT_TRUE(reused.properties.empty());
+    }
+    // A refused packet says so through the reused one too.
+    const Buf bad = frame(0x30, {0x00, 0x03, 'a', '/', '+'});
+    auto h = decode_frame_header(bad);
+    ASSERT_TRUE(h && *h);
+    auto refused = decode_publish_into(**h, Bytes(bad).subspan((*h)->header_size), V311, reused);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, kProto);
+}
+
 // 3.1.1 [MQTT-4.7.3-1] topic names are at least one character.
 TEST(PublishDecode, V311RejectsZeroLengthTopicWithProtocolError) {
     expect_refused(frame(0x30, {0x00, 0x00, 'x'}), V311, kProto);
