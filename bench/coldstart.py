@@ -9,7 +9,8 @@ CONNACK (every thread's run time from /proc/PID/task/*/schedstat, read right
 after the CONNACK): on a machine shared with builds the wall clock measures
 the others as much as the binary. With several binaries, the runs interleave
 (A B A B ...) so that each sees the same load; the idle memory is taken from
-each binary's last run, after 4 s: VmRSS and /proc/PID/smaps_rollup.
+each binary's last run, after 4 s: VmRSS, /proc/PID/smaps_rollup, and the
+Rss of each mapped file (the binary, each library) summed from /proc/PID/smaps.
 
 The client is a raw socket retrying connect() in a tight loop and sending one
 MQTT 3.1.1 CONNECT as soon as it is accepted: no client program's own exec in
@@ -137,6 +138,20 @@ def memory_kib(pid):
     return fields
 
 
+def rss_per_mapping_kib(pid):
+    """Rss summed per mapped file from /proc/PID/smaps ("[anon]" for the rest), largest first."""
+    per = {}
+    name = None
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            parts = line.split()
+            if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                name = os.path.basename(parts[5]) if len(parts) > 5 else "[anon]"
+            elif parts[0] == "Rss:":
+                per[name] = per.get(name, 0) + int(parts[1])
+    return sorted(per.items(), key=lambda kv: -kv[1])
+
+
 def median_line(name, values):
     values = sorted(values)
     return ("%s: median %.2f ms, min %.2f ms, max %.2f ms"
@@ -164,6 +179,7 @@ def main():
                 if i == runs - 1:
                     time.sleep(4)  # idle: the simulated device polls once a second
                     memory[binary] = memory_kib(p.pid)
+                    memory[binary]["mappings"] = rss_per_mapping_kib(p.pid)
                 stop(p)
         for binary in binaries:
             m = memory[binary]
@@ -174,6 +190,7 @@ def main():
                   "Pss_Anon %d, Private_Dirty %d, Anonymous %d KiB"
                   % (m["VmRSS"] / 1024, m["VmRSS"], m["Threads"], m["Pss"], m["Pss_File"], m["Pss_Anon"],
                      m["Private_Dirty"], m["Anonymous"]))
+            print("  Rss per mapping (KiB): " + ", ".join("%s %d" % kv for kv in m["mappings"] if kv[1] >= 16))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
