@@ -33,7 +33,7 @@ import coldstart  # noqa: E402  (the embedded default, on free ports when 1883/8
 def trace(binary, workdir):
     """Runs `binary` under callgrind to its first CONNACK and 6 s of idle; the dump files."""
     out = os.path.join(workdir, "callgrind.out")
-    args, port = coldstart.default_config_args(workdir)
+    args, port, _ = coldstart.default_config_args(workdir)
     p = subprocess.Popen(["valgrind", "--tool=callgrind", "--demangle=no", "--callgrind-out-file=" + out, binary,
                           "run"] + args, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
