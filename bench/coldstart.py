@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Cold start of a binary with the embedded default configuration: the time
-from exec to the first CONNACK on its MQTT port, and the resident memory once
+from exec to the first CONNACK on its MQTT port, the time to readiness (the
+first 200 of GET /healthz/ready, after the CONNACK), and the resident memory once
 it idles. Each run starts in a fresh empty directory (data_dir "./data" is
 created then). Prints the binary's size and its dynamic dependencies first.
 
@@ -9,7 +10,8 @@ CONNACK (every thread's run time from /proc/PID/task/*/schedstat, read right
 after the CONNACK): on a machine shared with builds the wall clock measures
 the others as much as the binary. With several binaries, the runs interleave
 (A B A B ...) so that each sees the same load; the idle memory is taken from
-each binary's last run, after 4 s: VmRSS and /proc/PID/smaps_rollup.
+each binary's last three runs (their median), after 4 s: VmRSS, /proc/PID/smaps_rollup, and the
+Rss of each mapped file (the binary, each library) summed from /proc/PID/smaps.
 
 The client is a raw socket retrying connect() in a tight loop and sending one
 MQTT 3.1.1 CONNECT as soon as it is accepted: no client program's own exec in
@@ -30,6 +32,7 @@ import sys
 import tempfile
 import time
 
+IDLE_SAMPLES = 3  # the last runs of each binary idle 4 s before they stop: memory is their median
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONNECT = bytes([0x10, 12, 0, 4]) + b"MQTT" + bytes([4, 2, 0, 60, 0, 0])  # clean session, empty client id
 
@@ -57,7 +60,7 @@ def free_port():
 def default_config_args(workdir):
     """[] for the embedded default, or ["-c", file] with the same text on free ports."""
     if port_free(1883) and port_free(8080):
-        return [], 1883
+        return [], 1883, 8080
     with open(os.path.join(ROOT, "src", "config", "loader.cpp")) as f:
         text = re.search(r'R"toml\((.*?)\)toml"', f.read(), re.S).group(1)
     mqtt, api = free_port(), free_port()
@@ -67,7 +70,7 @@ def default_config_args(workdir):
         f.write(text)
     print("note: 1883 or 8080 is in use here; the embedded default runs from a file on ports %d and %d"
           % (mqtt, api))
-    return ["-c", path], mqtt
+    return ["-c", path], mqtt, api
 
 
 def first_connack_ms(binary, args, port, workdir, deadline_s=5.0):
@@ -91,11 +94,30 @@ def first_connack_ms(binary, args, port, workdir, deadline_s=5.0):
             s.close()
             if reply[:1] != b"\x20" or reply[3:4] != b"\x00":
                 raise SystemExit("unexpected CONNACK %r" % reply)
-            return (t1 - t0) * 1000, cpu, p
+            return (t1 - t0) * 1000, cpu, p, t0
         raise SystemExit("no CONNACK within %.0f s" % deadline_s)
     except BaseException:
         stop(p)
         raise
+
+
+def ready_ms(port, t0, deadline_s=5.0):
+    """Time from exec (t0) to the first 200 of GET /healthz/ready: the listeners
+    up and the node ready, what systemd's READY=1 and a kubelet wait for."""
+    while time.perf_counter() - t0 < deadline_s:
+        s = socket.socket()
+        try:
+            s.connect(("127.0.0.1", port))
+            s.settimeout(deadline_s)
+            s.sendall(b"GET /healthz/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            status = s.recv(12)
+        except OSError:
+            continue
+        finally:
+            s.close()
+        if status.startswith(b"HTTP/1.1 200"):
+            return (time.perf_counter() - t0) * 1000
+    raise SystemExit("not ready within %.0f s" % deadline_s)
 
 
 def stop(p):
@@ -137,6 +159,29 @@ def memory_kib(pid):
     return fields
 
 
+def rss_per_mapping_kib(pid):
+    """Rss summed per mapped file from /proc/PID/smaps ("[anon]" for the rest), largest first."""
+    per = {}
+    name = None
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            parts = line.split()
+            if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                name = os.path.basename(parts[5]) if len(parts) > 5 else "[anon]"
+            elif parts[0] == "Rss:":
+                per[name] = per.get(name, 0) + int(parts[1])
+    return sorted(per.items(), key=lambda kv: -kv[1])
+
+
+def median_memory(samples):
+    """Each figure's median over the idle samples (the mappings too, per name)."""
+    m = {k: statistics.median_low(s[k] for s in samples) for k in samples[0] if k != "mappings"}
+    names = {n for s in samples for n, _ in s["mappings"]}
+    per = {n: statistics.median_low(dict(s["mappings"]).get(n, 0) for s in samples) for n in names}
+    m["mappings"] = sorted(per.items(), key=lambda kv: -kv[1])
+    return m
+
+
 def median_line(name, values):
     values = sorted(values)
     return ("%s: median %.2f ms, min %.2f ms, max %.2f ms"
@@ -152,28 +197,34 @@ def main():
         print("ldd:\n" + subprocess.run(["ldd", binary], stdout=subprocess.PIPE, text=True).stdout.rstrip())
     workdir = tempfile.mkdtemp(prefix="ib-coldstart-")
     try:
-        config_args, port = default_config_args(workdir)
+        config_args, port, api_port = default_config_args(workdir)
         walls = {b: [] for b in binaries}
         cpus = {b: [] for b in binaries}
+        readies = {b: [] for b in binaries}
         memory = {}
         for i in range(runs):
             for binary in binaries:
-                wall, cpu, p = first_connack_ms(binary, config_args, port, workdir)
+                wall, cpu, p, t0 = first_connack_ms(binary, config_args, port, workdir)
+                readies[binary].append(ready_ms(api_port, t0))
                 walls[binary].append(wall)
                 cpus[binary].append(cpu)
-                if i == runs - 1:
+                if i >= runs - IDLE_SAMPLES:
                     time.sleep(4)  # idle: the simulated device polls once a second
-                    memory[binary] = memory_kib(p.pid)
+                    m = memory_kib(p.pid)
+                    m["mappings"] = rss_per_mapping_kib(p.pid)
+                    memory.setdefault(binary, []).append(m)
                 stop(p)
         for binary in binaries:
-            m = memory[binary]
+            m = median_memory(memory[binary])
             print("%s over %d runs%s" % (binary, runs, " (interleaved)" if len(binaries) > 1 else ""))
             print("  " + median_line("exec to first CONNACK", walls[binary]))
             print("  " + median_line("CPU time to first CONNACK", cpus[binary]))
-            print("  idle after 4 s: RSS %.1f MiB (%d KiB), %d threads; smaps_rollup: Pss %d, Pss_File %d, "
+            print("  " + median_line("exec to /healthz/ready 200", readies[binary]))
+            print("  idle after 4 s (median of %d): RSS %.1f MiB (%d KiB), %d threads; smaps_rollup: Pss %d, Pss_File %d, "
                   "Pss_Anon %d, Private_Dirty %d, Anonymous %d KiB"
-                  % (m["VmRSS"] / 1024, m["VmRSS"], m["Threads"], m["Pss"], m["Pss_File"], m["Pss_Anon"],
+                  % (IDLE_SAMPLES, m["VmRSS"] / 1024, m["VmRSS"], m["Threads"], m["Pss"], m["Pss_File"], m["Pss_Anon"],
                      m["Private_Dirty"], m["Anonymous"]))
+            print("  Rss per mapping (KiB): " + ", ".join("%s %d" % kv for kv in m["mappings"] if kv[1] >= 16))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -342,14 +342,10 @@ int run_node(const std::string& config_path) {
     std::unique_ptr<ib::api::HttpServer> http;
     std::unique_ptr<ib::api::EventStreams> events;
     if (cfg->api.enabled) {
-        auto opened = ib::store::AuditLog::open(cfg->data_dir + "/audit.db",
-                                                {cfg->api.audit_max_rows, cfg->api.audit_max_bytes});
-        if (!opened) return fail_start("cannot open the audit log: " + opened.error());
-        audit = std::move(*opened);
-        if (!audit->recovered_from().empty()) {
-            ib::log::error("audit log was unreadable and has been moved aside to {}; starting with an empty one",
-                           audit->recovered_from());
-        }
+        // Opened on its writer thread: creating audit.db costs fdatasyncs that the
+        // API's listening need not wait for; changes audited meanwhile queue behind it.
+        audit = ib::store::AuditLog::open_in_background(cfg->data_dir + "/audit.db",
+                                                         {cfg->api.audit_max_rows, cfg->api.audit_max_bytes});
         access = std::make_unique<ib::api::AccessControl>(
             **auth, api_loop, ib::api::SessionLimits{cfg->api.session_ttl, cfg->api.session_idle, cfg->api.max_sessions},
             !cfg->api.tls_cert.empty());

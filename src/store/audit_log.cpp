@@ -48,6 +48,8 @@ struct AuditLog::Impl {
     uint64_t bytes = 0;
     std::atomic<uint64_t> failures{0};
     std::unique_ptr<WriterThread> writer;
+    // Why the file could not be opened (open_in_background): appends fail, queries answer it.
+    std::string open_error;
 
     ~Impl() {
         writer.reset();  // runs what is queued while the statements still exist
@@ -61,7 +63,14 @@ struct AuditLog::Impl {
 
     std::string error(std::string_view what) const { return path + ": " + std::string(what) + ": " + sqlite3_errmsg(db); }
 
+    std::expected<void, std::string> open();
+
     void write(const AuditEntry& e) {
+        if (db == nullptr) {
+            failures.fetch_add(1, std::memory_order_relaxed);
+            log::error("audit: cannot record {} {}: the audit log could not be opened", e.method, e.path);
+            return;
+        }
         sqlite3_stmt* st = insert.get();
         sqlite3_bind_int64(st, 1, e.time_ms);
         bind_text(st, 2, e.user);
@@ -114,6 +123,7 @@ struct AuditLog::Impl {
     }
 
     Entries read(uint32_t limit, std::optional<int64_t> before) {
+        if (db == nullptr) return std::unexpected(path + ": cannot be read: " + open_error);
         Statement& q = before ? newest_before : newest;
         sqlite3_bind_int64(q.get(), 1, limit);
         if (before) sqlite3_bind_int64(q.get(), 2, *before);
@@ -143,35 +153,58 @@ struct AuditLog::Impl {
 AuditLog::AuditLog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 AuditLog::~AuditLog() = default;
 
-std::expected<std::unique_ptr<AuditLog>, std::string> AuditLog::open(const std::string& path, AuditLimits limits) {
+std::expected<void, std::string> AuditLog::Impl::open() {
     auto file = open_or_move_aside(path, kSchema);
     if (!file) return std::unexpected(file.error());
+    db = file->db;
+    moved_aside = file->moved_aside;
+    const char* columns = "SELECT id, time_ms, who, role, remote, method, path, status, state_before, state_after FROM audit ";
+    const std::string newest_sql = std::string(columns) + "ORDER BY id DESC LIMIT ?1";
+    const std::string newest_before_sql = std::string(columns) + "WHERE id < ?2 ORDER BY id DESC LIMIT ?1";
+    auto ok = prepare_all(db, path,
+                          {{&insert,
+                            "INSERT INTO audit (time_ms, who, role, remote, method, path, status, state_before, "
+                            "state_after, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
+                           {&oldest, "SELECT id, size FROM audit ORDER BY id LIMIT ?"},
+                           {&trim, "DELETE FROM audit WHERE id <= ?"},
+                           {&newest, newest_sql.c_str()},
+                           {&newest_before, newest_before_sql.c_str()}});
+    if (!ok) return std::unexpected(ok.error());
+    auto t = Statement::prepare(db, "SELECT count(*), coalesce(sum(size), 0) FROM audit");
+    if (!t) return std::unexpected(path + ": " + t.error());
+    if (sqlite3_step(t->get()) == SQLITE_ROW) {
+        rows = static_cast<uint64_t>(sqlite3_column_int64(t->get(), 0));
+        bytes = static_cast<uint64_t>(sqlite3_column_int64(t->get(), 1));
+    }
+    // A lowered cap applies at once.
+    trim_to_limits();
+    return {};
+}
+
+std::expected<std::unique_ptr<AuditLog>, std::string> AuditLog::open(const std::string& path, AuditLimits limits) {
     auto impl = std::make_unique<Impl>();
     impl->path = path;
     impl->limits = limits;
-    impl->db = file->db;
-    impl->moved_aside = file->moved_aside;
-    const char* columns = "SELECT id, time_ms, who, role, remote, method, path, status, state_before, state_after FROM audit ";
-    const std::string newest = std::string(columns) + "ORDER BY id DESC LIMIT ?1";
-    const std::string newest_before = std::string(columns) + "WHERE id < ?2 ORDER BY id DESC LIMIT ?1";
-    auto ok = prepare_all(impl->db, path,
-                          {{&impl->insert,
-                            "INSERT INTO audit (time_ms, who, role, remote, method, path, status, state_before, "
-                            "state_after, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
-                           {&impl->oldest, "SELECT id, size FROM audit ORDER BY id LIMIT ?"},
-                           {&impl->trim, "DELETE FROM audit WHERE id <= ?"},
-                           {&impl->newest, newest.c_str()},
-                           {&impl->newest_before, newest_before.c_str()}});
-    if (!ok) return std::unexpected(ok.error());
-    auto t = Statement::prepare(impl->db, "SELECT count(*), coalesce(sum(size), 0) FROM audit");
-    if (!t) return std::unexpected(path + ": " + t.error());
-    if (sqlite3_step(t->get()) == SQLITE_ROW) {
-        impl->rows = static_cast<uint64_t>(sqlite3_column_int64(t->get(), 0));
-        impl->bytes = static_cast<uint64_t>(sqlite3_column_int64(t->get(), 1));
-    }
-    // A lowered cap applies at once.
-    impl->trim_to_limits();
+    if (auto r = impl->open(); !r) return std::unexpected(r.error());
     impl->writer = std::make_unique<WriterThread>("ib-audit");
+    return std::unique_ptr<AuditLog>(new AuditLog(std::move(impl)));
+}
+
+std::unique_ptr<AuditLog> AuditLog::open_in_background(const std::string& path, AuditLimits limits) {
+    auto impl = std::make_unique<Impl>();
+    impl->path = path;
+    impl->limits = limits;
+    impl->writer = std::make_unique<WriterThread>("ib-audit");
+    // The first job: every append and query submitted later runs after it.
+    impl->writer->submit([impl = impl.get()] {
+        if (auto r = impl->open(); !r) {
+            impl->open_error = r.error();
+            log::error("cannot open the audit log: {}; API changes are made but not recorded", r.error());
+        } else if (!impl->moved_aside.empty()) {
+            log::error("audit log was unreadable and has been moved aside to {}; starting with an empty one",
+                       impl->moved_aside);
+        }
+    });
     return std::unique_ptr<AuditLog>(new AuditLog(std::move(impl)));
 }
 

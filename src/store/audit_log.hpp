@@ -44,6 +44,12 @@ public:
 
     // Opens or creates the file (one that is not a database is moved aside).
     static std::expected<std::unique_ptr<AuditLog>, std::string> open(const std::string& path, AuditLimits limits);
+    // The same, on the writer thread, so the caller does not wait for the disk
+    // (creating the file costs several fdatasyncs): appends and queries made
+    // meanwhile queue behind the opening, none is lost. Its outcome is logged: a
+    // file moved aside, or one that cannot be opened, after which every append
+    // is logged and counted in failures() and every query answers the error.
+    static std::unique_ptr<AuditLog> open_in_background(const std::string& path, AuditLimits limits);
     // Runs what is queued, then closes the file.
     ~AuditLog();
     AuditLog(const AuditLog&) = delete;
@@ -59,6 +65,7 @@ public:
     void drain();
 
     uint64_t failures() const;
+    // After open() only (open_in_background logs it instead).
     std::string recovered_from() const;
 
 private:

@@ -1,11 +1,13 @@
 // The audit log against a real SQLite file: entries come back newest first with
 // their before/after, paging with `before`, and the caps by entries and by bytes
-// delete the oldest first, also when a reopened log has a lower cap.
+// delete the oldest first, also when a reopened log has a lower cap; a log opened
+// in the background loses nothing appended while it opened.
 #include <gtest/gtest.h>
 
 #include <stdlib.h>
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -103,6 +105,33 @@ TEST_F(AuditLogTest, ReopenedWithALowerCapTrimsAtOnce) {
     log->append(entry(21));
     EXPECT_EQ(all(*log).front().path, "/api/v1/devices/d21");
     EXPECT_EQ(log->failures(), 0u);
+}
+
+TEST_F(AuditLogTest, OpenedInTheBackgroundKeepsWhatWasAppendedWhileItOpened) {
+    {
+        // Appended before the file exists: they wait behind the opening.
+        auto log = AuditLog::open_in_background(dir_ + "/audit.db", {});
+        for (int i = 1; i <= 5; ++i) log->append(entry(i));
+        auto entries = all(*log);
+        ASSERT_EQ(entries.size(), 5u);
+        EXPECT_EQ(entries.front().path, "/api/v1/devices/d5");
+        log->append(entry(6));
+    }  // what is queued is written before the log closes
+    auto log = open({});
+    EXPECT_EQ(all(*log).size(), 6u);
+}
+
+TEST_F(AuditLogTest, OpenedInTheBackgroundWhereNoFileCanBeMadeCountsEachAppend) {
+    auto log = AuditLog::open_in_background(dir_ + "/no-such-dir/audit.db", {});
+    log->append(entry(1));
+    log->append(entry(2));
+    std::optional<AuditLog::Entries> answer;
+    log->query(10, {}, [&](AuditLog::Entries e) { answer = std::move(e); });
+    log->drain();
+    EXPECT_EQ(log->failures(), 2u);
+    ASSERT_TRUE(answer);
+    ASSERT_FALSE(*answer);
+    EXPECT_NE(answer->error().find("no-such-dir/audit.db"), std::string::npos) << answer->error();
 }
 
 }  // namespace
