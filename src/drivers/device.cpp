@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <unordered_map>
@@ -91,6 +92,24 @@ struct LatestValue {
     Value value;
     uint16_t error_code = 0;
     bool ok = false;
+};
+
+// The readings of one poll (every tag of the group: a dense span) or of one
+// push (only the tags with news, sorted by tag), walked the same way in config
+// order, so both publish the same JSON.
+class ReadingsInOrder {
+public:
+    explicit ReadingsInOrder(std::span<TagReading> every) : every_(every) {}
+    explicit ReadingsInOrder(std::span<TagNews> news) : news_(news), sparse_(true) {}
+
+    size_t size() const { return sparse_ ? news_.size() : every_.size(); }
+    uint32_t tag(size_t k) const { return sparse_ ? news_[k].tag : static_cast<uint32_t>(k); }
+    TagReading& operator[](size_t k) const { return sparse_ ? news_[k].reading : every_[k]; }
+
+private:
+    std::span<TagReading> every_;
+    std::span<TagNews> news_;
+    bool sparse_ = false;
 };
 
 struct Device::Group {
@@ -192,11 +211,11 @@ void Device::poll(Group& group) {
     driver_->read(group.index, group.readings, [this, &group, alive = alive_] {
         if (!*alive) return;
         group.busy = false;
-        if (running_) on_read(group, group.readings);
+        if (running_) on_read(group, ReadingsInOrder(std::span<TagReading>(group.readings)));
     });
 }
 
-void Device::on_read(Group& group, std::span<TagReading> readings) {
+void Device::on_read(Group& group, const ReadingsInOrder& readings) {
     ++polls_;
     group.last_duration_s = std::chrono::duration<double>(Clock::now() - group.started).count();
     group.ts = unix_ms();
@@ -209,9 +228,10 @@ void Device::on_read(Group& group, std::span<TagReading> readings) {
     size_t errors = 0;
     size_t uncertain = 0;
     const auto& tags = group.config.tags;
-    for (size_t i = 0; i < tags.size(); ++i) {
+    for (size_t k = 0; k < readings.size(); ++k) {
+        const uint32_t i = readings.tag(k);
         if (!readable(tags[i].access)) continue;
-        TagReading& r = readings[i];
+        TagReading& r = readings[k];
         if (!r.ok) continue;
         LatestValue& latest = group.latest[i];
         latest.value = scaled(tags[i], std::move(r.value));
@@ -236,15 +256,17 @@ void Device::on_read(Group& group, std::span<TagReading> readings) {
         // Values the device vouches for less keep their place in `values`; the
         // word for how much less goes beside them.
         w.key("quality").begin_object();
-        for (size_t i = 0; i < tags.size(); ++i) {
-            const TagReading& r = readings[i];
+        for (size_t k = 0; k < readings.size(); ++k) {
+            const uint32_t i = readings.tag(k);
+            const TagReading& r = readings[k];
             if (readable(tags[i].access) && !r.quality().empty()) w.field(tags[i].name, r.quality());
         }
         w.end_object();
     }
-    for (size_t i = 0; i < tags.size(); ++i) {
-        if (!readable(tags[i].access) || !readings[i].has_news() || readings[i].ok) continue;
-        const TagReading& r = readings[i];
+    for (size_t k = 0; k < readings.size(); ++k) {
+        const uint32_t i = readings.tag(k);
+        const TagReading& r = readings[k];
+        if (!readable(tags[i].access) || !r.has_news() || r.ok) continue;
         group.latest[i].ok = false;
         group.latest[i].error_code = r.error_code;
         group.error_messages[static_cast<uint32_t>(i)] = r.text;
@@ -278,14 +300,15 @@ void Device::on_link_state(LinkState state, std::string_view error) {
     if (running_) publish_status();
 }
 
-void Device::on_readings(uint32_t index, std::span<TagReading> readings) {
+void Device::on_readings(uint32_t index, std::span<TagNews> news) {
     if (!running_ || index >= groups_.size()) return;
     Group& group = *groups_[index];
-    // One entry per tag (DriverEvents): read in place, not copied.
-    if (readings.size() != group.config.tags.size()) return;
+    // Published in config order, like a poll; a driver usually sends them so.
+    if (!std::ranges::is_sorted(news, {}, &TagNews::tag)) std::ranges::sort(news, {}, &TagNews::tag);
+    // A tag the group does not have (a broken DriverEvents contract) is left out.
+    while (!news.empty() && news.back().tag >= group.config.tags.size()) news = news.first(news.size() - 1);
     group.started = Clock::now();
-    on_read(group, readings);
-    for (TagReading& r : readings) r.clear();
+    on_read(group, ReadingsInOrder(news));
 }
 
 void Device::browse(std::string node, std::function<void(BrowseOutcome)> done) {

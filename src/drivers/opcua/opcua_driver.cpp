@@ -162,10 +162,14 @@ struct TagPlan {
     bool by_path = false;  // the address is a browse path from the Objects folder
 };
 
-// What each monitored item costs the driver: its plan and its slot in the
-// group's pending reading (bench/opcua.sh MODE=memory measures the whole
-// process, BENCHMARKS.md accounts for the rest). Issue 13's budget is 300 bytes.
-static_assert(sizeof(TagPlan) + sizeof(TagReading) <= 160, "the per-item structures grew: see BENCHMARKS.md");
+// What each monitored item costs the driver: its plan, and a bit saying whether
+// it has news waiting (bench/opcua.sh MODE=memory measures the whole process,
+// BENCHMARKS.md accounts for the rest). Issue 13's budget is 300 bytes.
+static_assert(sizeof(TagPlan) <= 72, "the per-item structures grew: see BENCHMARKS.md");
+
+// Room for news a group keeps between two pushes; a larger burst (the first
+// values of every item, a reconnect) gives its room back once pushed.
+constexpr size_t kNewsKept = 256;
 
 struct GroupState {
     bool subscribe = false;
@@ -177,8 +181,10 @@ struct GroupState {
     // here, so every tag's changes still go out in order.
     bool recovering = false;
     std::deque<NotificationMessage> held;
-    std::vector<TagReading> pending;  // news to push (subscribe groups)
-    bool has_news = false;
+    // News to push (subscribe groups), in the order it came; a tag has at
+    // most one entry (in_news), a second change pushes the first.
+    std::vector<TagNews> news;
+    std::vector<bool> in_news;
 };
 
 // A poll of one group: requests still out, and where results go.
@@ -207,7 +213,7 @@ public:
             state.subscribe = group.mode != GroupMode::Poll;
             state.first = tags_.size();
             state.count = group.tags.size();
-            state.pending.resize(group.tags.size());
+            if (state.subscribe) state.in_news.resize(group.tags.size());
             for (uint32_t t = 0; t < group.tags.size(); ++t) {
                 TagPlan plan;
                 plan.group = g;
@@ -430,8 +436,7 @@ private:
             std::set<uint32_t> touched;
             for (size_t i = 0; i < which.size(); ++i) {
                 const TagPlan& t = tags_[which[i]];
-                fill(groups_[t.group].pending[t.index], (*r)[i]);
-                groups_[t.group].has_news = true;
+                fill(news_of(t), (*r)[i]);
                 touched.insert(t.group);
             }
             for (uint32_t g : touched) push(g);
@@ -657,9 +662,7 @@ private:
                 if (!groups_[g].subscribe) continue;
                 for (size_t k = groups_[g].first; k < groups_[g].first + groups_[g].count; ++k) {
                     if (tags_[k].readable) {
-                        groups_[g].pending[tags_[k].index].fail(static_cast<uint16_t>(TagErrc::Disconnected),
-                                                                disconnected_text());
-                        groups_[g].has_news = true;
+                        news_of(tags_[k]).fail(static_cast<uint16_t>(TagErrc::Disconnected), disconnected_text());
                     }
                 }
                 push(g);
@@ -882,8 +885,7 @@ private:
             TagPlan& t = tags_[k];
             if (!t.readable) continue;
             if (!t.node) {
-                group.pending[t.index].fail(static_cast<uint16_t>(TagErrc::DeviceStatus), unresolved(k));
-                group.has_news = true;
+                news_of(t).fail(static_cast<uint16_t>(TagErrc::DeviceStatus), unresolved(k));
                 continue;
             }
             MonitoredItemCreateRequest item;
@@ -910,9 +912,8 @@ private:
                 GroupState& group = groups_[g];
                 for (size_t i = 0; i < batch.size(); ++i) {
                     if (is_bad(created.results[i].status_code)) {
-                        group.pending[tags_[batch[i]].index].fail(static_cast<uint16_t>(TagErrc::DeviceStatus),
-                                                                  describe(created.results[i].status_code));
-                        group.has_news = true;
+                        news_of(tags_[batch[i]]).fail(static_cast<uint16_t>(TagErrc::DeviceStatus),
+                                                      describe(created.results[i].status_code));
                     }
                 }
                 push(g);
@@ -1038,25 +1039,33 @@ private:
                 ++stats_.bad_replies;  // events, or a notification we cannot read: not ours to publish
                 continue;
             }
+            group.news.reserve(group.news.size() + changes->monitored_items.size());
             for (const MonitoredItemNotification& n : changes->monitored_items) {
                 if (n.client_handle < group.first || n.client_handle >= group.first + group.count) continue;
                 ++stats_.notifications;
-                TagReading& slot = group.pending[tags_[n.client_handle].index];
-                // Several changes of one tag (a queue): each goes out in order.
-                if (slot.has_news()) push(g);
-                fill(slot, n.value);
-                group.has_news = true;
+                fill(news_of(tags_[n.client_handle]), n.value);
             }
         }
         push(g);
     }
 
+    // The reading tag t's next news goes into. A tag that already has news
+    // (several changes of one tag in a queue) pushes it first: each change goes
+    // out, in order.
+    TagReading& news_of(const TagPlan& t) {
+        GroupState& group = groups_[t.group];
+        if (group.in_news[t.index]) push(t.group);
+        group.in_news[t.index] = true;
+        return group.news.emplace_back(TagNews{t.index, {}}).reading;
+    }
+
     void push(uint32_t g) {
         GroupState& group = groups_[g];
-        if (!group.has_news) return;
-        group.has_news = false;
-        events_.on_readings(g, group.pending);
-        for (TagReading& r : group.pending) r.clear();
+        if (group.news.empty()) return;
+        events_.on_readings(g, group.news);
+        for (const TagNews& n : group.news) group.in_news[n.tag] = false;
+        if (group.news.capacity() > kNewsKept) group.news = {};
+        else group.news.clear();
     }
 
     // ----------------------------------------------------------------- browse
