@@ -59,7 +59,7 @@ std::expected<Value, TagError> unscale(const TagConfig& tag, const Value& v) {
     auto x = as_number(v);
     if (!x) {
         return std::unexpected(TagError{static_cast<uint16_t>(TagErrc::BadValue),
-                                        "tag '" + tag.name + "' is scaled: write a number"});
+                                        "tag '" + std::string(tag.name()) + "' is scaled: write a number"});
     }
     double raw = (*x - tag.offset) / tag.scale;
     if (is_integer_type(tag.type)) {
@@ -138,6 +138,8 @@ struct Device::Group {
 Device::Device(boost::asio::io_context& io, DeviceConfig config, const DriverFactory& factory,
                mqtt::broker::Router& router, const BusTopics& bus)
     : io_(io), config_(std::move(config)), router_(router), status_topic_(bus.status(config_.name)) {
+    // Kept as long as the device runs: its tags' texts in one buffer.
+    pack_tag_texts(config_);
     driver_ = factory(io_, config_, *this);
     for (uint32_t g = 0; g < config_.groups.size(); ++g) {
         auto group = std::make_unique<Group>(io_, g, config_.groups[g]);
@@ -248,7 +250,7 @@ void Device::on_read(Group& group, const ReadingsInOrder& readings) {
         }
         ++values;
         const DataType type = tags[i].scaled() ? DataType::Float64 : tags[i].type;
-        w.key(tags[i].name).appended([&](std::string& o) { append_json(o, v, type); });
+        w.key(tags[i].name()).appended([&](std::string& o) { append_json(o, v, type); });
         if (!r.quality().empty()) ++uncertain;
     }
     w.end_object();
@@ -259,7 +261,7 @@ void Device::on_read(Group& group, const ReadingsInOrder& readings) {
         for (size_t k = 0; k < readings.size(); ++k) {
             const uint32_t i = readings.tag(k);
             const TagReading& r = readings[k];
-            if (readable(tags[i].access) && !r.quality().empty()) w.field(tags[i].name, r.quality());
+            if (readable(tags[i].access) && !r.quality().empty()) w.field(tags[i].name(), r.quality());
         }
         w.end_object();
     }
@@ -274,7 +276,7 @@ void Device::on_read(Group& group, const ReadingsInOrder& readings) {
         if (tags[i].on_change) group.reported[i].reset();
         ++tag_errors_;
         if (errors++ == 0) w.key("errors").begin_object();
-        w.key(tags[i].name);
+        w.key(tags[i].name());
         write_error(w, r.error_code, r.error_message());
     }
     if (errors) w.end_object();
@@ -352,13 +354,13 @@ std::string Device::values_json() const {
             if (!r.ok) continue;
             const TagConfig& tag = group.config.tags[i];
             const DataType type = tag.scaled() ? DataType::Float64 : tag.type;
-            w.key(tag.name).appended([&](std::string& o) { append_json(o, r.value, type); });
+            w.key(tag.name()).appended([&](std::string& o) { append_json(o, r.value, type); });
         }
         w.end_object().key("errors").begin_object();
         for (size_t i = 0; i < group.latest.size(); ++i) {
             const LatestValue& r = group.latest[i];
             if (r.ok || r.error_code == 0) continue;
-            w.key(group.config.tags[i].name);
+            w.key(group.config.tags[i].name());
             auto message = group.error_messages.find(static_cast<uint32_t>(i));
             write_error(w, r.error_code, message == group.error_messages.end() ? std::string_view() : message->second);
         }
@@ -379,7 +381,7 @@ void Device::write(WriteRequest request, std::function<void(WriteResults)> done)
         WriteItem item;
         for (uint32_t g = 0; g < config_.groups.size() && tag == nullptr; ++g) {
             for (uint32_t t = 0; t < config_.groups[g].tags.size(); ++t) {
-                if (config_.groups[g].tags[t].name == name) {
+                if (config_.groups[g].tags[t].name() == name) {
                     tag = &config_.groups[g].tags[t];
                     item.group = g;
                     item.tag = t;

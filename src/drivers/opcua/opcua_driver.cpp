@@ -219,7 +219,7 @@ public:
                 plan.group = g;
                 plan.index = t;
                 plan.readable = readable(group.tags[t].access);
-                plan.by_path = is_browse_path(group.tags[t].address);
+                plan.by_path = is_browse_path(group.tags[t].address());
                 tags_.push_back(std::move(plan));
             }
             groups_.push_back(std::move(state));
@@ -378,7 +378,7 @@ private:
         return "disconnected: " + (last_error_.empty() ? std::string("connecting") : last_error_);
     }
 
-    const std::string& address_of(const TagPlan& t) const { return config_.groups[t.group].tags[t.index].address; }
+    std::string_view address_of(const TagPlan& t) const { return config_.groups[t.group].tags[t.index].address(); }
 
     // Why tag k has no node since the last connect.
     std::string unresolved(size_t k) const {
@@ -1232,15 +1232,15 @@ std::unique_ptr<Driver> make_opcua_driver(asio::io_context& io, const DeviceConf
 }
 
 std::string check_tag_address(const DeviceConfig&, const TagConfig& tag) {
-    if (is_browse_path(tag.address)) {
-        auto path = parse_browse_path(tag.address);
+    if (is_browse_path(tag.address())) {
+        auto path = parse_browse_path(tag.address());
         if (!path) {
             return "not a browse path (/2:Line1/2:Temp) at character " + std::to_string(path.error().offset) + ": " +
                    std::string(path.error().message);
         }
         return {};
     }
-    auto id = parse_expanded_node_id(tag.address);
+    auto id = parse_expanded_node_id(tag.address());
     if (!id) return "not a NodeId (ns=2;s=Line1.Temp, i=2258, nsu=urn:...;s=...): " + std::string(id.error().message);
     if (id->server_index != 0) return "svr= (a node on another server) is not supported";
     return {};

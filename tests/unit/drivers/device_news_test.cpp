@@ -105,7 +105,7 @@ std::vector<TagConfig> int32_tags(std::initializer_list<const char*> names) {
     std::vector<TagConfig> tags;
     for (const char* name : names) {
         TagConfig tag;
-        tag.name = name;
+        tag.set_name(name);
         tag.type = DataType::Int32;
         tags.push_back(tag);
     }
