@@ -36,7 +36,7 @@ struct TagConfig {
     void set_address(std::string_view s) { texts.set(TagTexts::Address, s); }
     void set_unit(std::string_view s) { texts.set(TagTexts::Unit, s); }
 
-    TagTexts texts;
+    [[no_unique_address]] TagTexts texts;  // type, access and on_change fit in its tail padding
     DataType type = DataType::Uint16;
     Access access = Access::Read;
     // Report only when the value moved by more than `deadband` (numbers) or changed
@@ -51,9 +51,9 @@ struct TagConfig {
     bool scaled() const { return scale != 1.0 || offset != 0.0; }
 };
 
-// A device holds one TagConfig per tag as long as it runs: 64 bytes, its texts
+// A device holds one TagConfig per tag as long as it runs: 56 bytes, its texts
 // in the device's one buffer (TagTexts::pack, by pack_tag_texts).
-static_assert(sizeof(TagConfig) <= 64, "TagConfig grew: see BENCHMARKS.md (OPC UA memory per item)");
+static_assert(sizeof(TagConfig) <= 56, "TagConfig grew: see BENCHMARKS.md (OPC UA memory per item)");
 
 // How a group's values are collected. Auto is the driver's own choice:
 // Subscribe for OPC UA, Poll for every other driver (which can only poll).

@@ -18,7 +18,7 @@ public:
     enum Which : uint8_t { Name, Address, Unit };
 
     std::string_view get(Which which) const {
-        return {buffer_.get() + at_ + offset(which), size_[which]};
+        return {texts_.get() + offset(which), size_[which]};
     }
     void set(Which which, std::string_view text);
 
@@ -32,8 +32,9 @@ private:
         return at;
     }
 
-    std::shared_ptr<const char[]> buffer_;  // null while every text is empty
-    uint32_t at_ = 0;                       // where this tag's texts start in it
+    // This tag's texts, side by side, in a buffer it may share with other tags
+    // (it owns the buffer, points at its own part); null while all are empty.
+    std::shared_ptr<const char[]> texts_;
     uint32_t size_[3] = {};
 };
 

@@ -154,18 +154,24 @@ ClientConfig client_config(const DeviceConfig& device, const std::string& pki_di
 // not be resolved is kept aside (OpcUaDriver::unresolved_), for the few tags
 // that have a reason.
 struct TagPlan {
-    std::optional<NodeId> node;  // resolved at each connect
+    NodeId node;  // resolved at each connect; meaningless unless `resolved`
     uint32_t group = 0;
     uint32_t index = 0;  // in its group
     std::optional<BuiltinType> write_type;  // the node's DataType, read at the first write
+    bool resolved = false;  // not an optional<NodeId>: its flag would cost 8 bytes per item
     bool readable = false;
     bool by_path = false;  // the address is a browse path from the Objects folder
+
+    void resolve(NodeId id) {
+        node = std::move(id);
+        resolved = true;
+    }
 };
 
 // What each monitored item costs the driver: its plan, and a bit saying whether
 // it has news waiting (bench/opcua.sh MODE=memory measures the whole process,
 // BENCHMARKS.md accounts for the rest). Issue 13's budget is 300 bytes.
-static_assert(sizeof(TagPlan) <= 72, "the per-item structures grew: see BENCHMARKS.md");
+static_assert(sizeof(TagPlan) <= 64, "the per-item structures grew: see BENCHMARKS.md");
 
 // Room for news a group keeps between two pushes; a larger burst (the first
 // values of every item, a reconnect) gives its room back once pushed.
@@ -269,11 +275,11 @@ public:
                 r.fail(static_cast<uint16_t>(TagErrc::Disconnected), disconnected_text());
                 continue;
             }
-            if (!t.node) {
+            if (!t.resolved) {
                 r.fail(static_cast<uint16_t>(TagErrc::DeviceStatus), unresolved(k));
                 continue;
             }
-            batch.push_back(read_id(*t.node));
+            batch.push_back(read_id(t.node));
             batch_tags.push_back(static_cast<uint32_t>(k));
             if (batch.size() == read_batch_) send_read(op, std::move(batch), std::move(batch_tags));
         }
@@ -299,9 +305,9 @@ public:
         for (const WriteItem& item : items) {
             const size_t k = groups_[item.group].first + item.tag;
             TagPlan& t = tags_[k];
-            if (!t.node || t.write_type) continue;
+            if (!t.resolved || t.write_type) continue;
             if (std::find(typed_tags.begin(), typed_tags.end(), k) != typed_tags.end()) continue;
-            types.push_back(read_id(*t.node, AttributeId::DataType));
+            types.push_back(read_id(t.node, AttributeId::DataType));
             typed_tags.push_back(k);
         }
         if (types.empty()) return send_write(std::move(items), std::move(results), {}, std::move(done));
@@ -424,8 +430,8 @@ private:
         for (const GroupState& group : groups_) {
             if (!group.subscribe || group.subscription_id == 0) continue;
             for (size_t k = group.first; k < group.first + group.count; ++k) {
-                if (!tags_[k].readable || !tags_[k].node) continue;
-                nodes.push_back(read_id(*tags_[k].node));
+                if (!tags_[k].readable || !tags_[k].resolved) continue;
+                nodes.push_back(read_id(tags_[k].node));
                 which.push_back(k);
             }
         }
@@ -463,7 +469,7 @@ private:
             unresolved_.clear();
             for (size_t k = 0; k < tags_.size(); ++k) {
                 TagPlan& t = tags_[k];
-                t.node.reset();
+                t.resolved = false;
                 t.write_type.reset();
                 if (t.by_path) continue;
                 // The loader checked every address (check_tag_address).
@@ -473,7 +479,7 @@ private:
                     continue;
                 }
                 auto node = resolve(*address, namespaces_);
-                if (node) t.node = std::move(*node);
+                if (node) t.resolve(std::move(*node));
                 else unresolved_[k] = "BadNodeIdUnknown: " + std::string(node.error().message);
             }
             follow_paths(generation, 0);
@@ -514,7 +520,7 @@ private:
                             break;
                         }
                     }
-                    if (is_good(result.status_code) && whole != nullptr) t.node = whole->target_id.node;
+                    if (is_good(result.status_code) && whole != nullptr) t.resolve(whole->target_id.node);
                     else unresolved_[batch[i]] = describe(is_bad(result.status_code) ? result.status_code : status::BadNoMatch);
                 }
                 follow_paths(generation, next);
@@ -790,7 +796,7 @@ private:
                 results[i] = tag_error(TagErrc::Disconnected, disconnected_text());
                 continue;
             }
-            if (!t.node) {
+            if (!t.resolved) {
                 results[i] = tag_error(TagErrc::DeviceStatus, unresolved(k));
                 continue;
             }
@@ -805,7 +811,7 @@ private:
                 continue;
             }
             WriteValue w;
-            w.node_id = *t.node;
+            w.node_id = t.node;
             w.value.value = std::move(*variant);
             request.nodes_to_write.push_back(std::move(w));
             slot.push_back(i);
@@ -884,12 +890,12 @@ private:
         for (; k < group.first + group.count && batch.size() < monitor_batch_; ++k) {
             TagPlan& t = tags_[k];
             if (!t.readable) continue;
-            if (!t.node) {
+            if (!t.resolved) {
                 news_of(t).fail(static_cast<uint16_t>(TagErrc::DeviceStatus), unresolved(k));
                 continue;
             }
             MonitoredItemCreateRequest item;
-            item.item_to_monitor = read_id(*t.node);
+            item.item_to_monitor = read_id(t.node);
             item.requested_parameters.client_handle = static_cast<uint32_t>(k);
             item.requested_parameters.sampling_interval = static_cast<double>(config.interval.count());
             item.requested_parameters.queue_size = config.queue_size;
@@ -1061,9 +1067,12 @@ private:
 
     void push(uint32_t g) {
         GroupState& group = groups_[g];
-        if (group.news.empty()) return;
-        events_.on_readings(g, group.news);
-        for (const TagNews& n : group.news) group.in_news[n.tag] = false;
+        if (!group.news.empty()) {
+            events_.on_readings(g, group.news);
+            for (const TagNews& n : group.news) group.in_news[n.tag] = false;
+        }
+        // Also when there was nothing to push: room reserved for a message's
+        // changes that were not ours is given back too.
         if (group.news.capacity() > kNewsKept) group.news = {};
         else group.news.clear();
     }
