@@ -245,7 +245,9 @@ HttpResponse add_tags(DeviceManager& devices, const HttpRequest& req, std::strin
     }
     for (const std::string& item : items) {
         auto tag = drivers::tag_from_json(item, device->config(), devices.address_check());
-        if (tag && !names.insert(std::string(tag->name())).second) tag = std::unexpected(drivers::tag_name_taken(tag->name()));
+        if (tag && !names.insert(std::string(tag->name())).second) {
+            tag = std::unexpected(drivers::tag_name_taken(tag->name()));
+        }
         if (tag) {
             rw.begin_object().field("name", tag->name()).field("ok", true).end_object();
             accepted.push_back(std::move(*tag));

@@ -304,7 +304,8 @@ std::string check_tag_address(const DeviceConfig& device, const TagConfig& tag) 
     auto address = parse_address(tag.address(), tag.type, options);
     if (!address) return address.error();
     if (drivers::writable(tag.access) && !address->writable()) {
-        return "\"" + std::string(tag.address()) + "\" is in a read-only area (discrete inputs and input registers); use access = \"read\"";
+        return "\"" + std::string(tag.address()) +
+               "\" is in a read-only area (discrete inputs and input registers); use access = \"read\"";
     }
     return {};
 }

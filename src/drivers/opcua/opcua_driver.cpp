@@ -1073,7 +1073,7 @@ private:
         }
         // Also when there was nothing to push: room reserved for a message's
         // changes that were not ours is given back too.
-        if (group.news.capacity() > kNewsKept) group.news = {};
+        if (group.news.capacity() > kNewsKept) group.news = std::vector<TagNews>();  // not `= {}`: that keeps the room
         else group.news.clear();
     }
 

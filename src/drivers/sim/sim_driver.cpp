@@ -76,8 +76,9 @@ public:
             TagState& s = state_[item.group][item.tag];
             const TagConfig& tag = config_.groups[item.group].tags[item.tag];
             if (s.signal.kind != SignalKind::Memory) {
-                results.push_back(TagError{static_cast<uint16_t>(TagErrc::NotWritable),
-                                           "tag '" + std::string(tag.name()) + "' follows a signal; only memory tags take writes"});
+                results.push_back(
+                    TagError{static_cast<uint16_t>(TagErrc::NotWritable),
+                             "tag '" + std::string(tag.name()) + "' follows a signal; only memory tags take writes"});
                 continue;
             }
             auto v = convert(item.raw, tag.type);

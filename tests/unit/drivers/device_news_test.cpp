@@ -23,7 +23,9 @@ public:
 
     std::expected<void, std::string> publish(std::string_view topic, ib::Bytes payload,
                                              const ib::mqtt::broker::PublishOptions&) override {
-        if (topic.starts_with("ib/data/")) data.emplace_back(reinterpret_cast<const char*>(payload.data()), payload.size());
+        if (topic.starts_with("ib/data/")) {
+            data.emplace_back(reinterpret_cast<const char*>(payload.data()), payload.size());
+        }
         return {};
     }
     std::expected<ib::mqtt::broker::SubscriberId, std::string> subscribe(std::string_view, boost::asio::io_context&,
