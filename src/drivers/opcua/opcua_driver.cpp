@@ -155,8 +155,6 @@ ClientConfig client_config(const DeviceConfig& device, const std::string& pki_di
 // that have a reason.
 struct TagPlan {
     NodeId node;  // resolved at each connect; meaningless unless `resolved`
-    uint32_t group = 0;
-    uint32_t index = 0;  // in its group
     std::optional<BuiltinType> write_type;  // the node's DataType, read at the first write
     bool resolved = false;  // not an optional<NodeId>: its flag would cost 8 bytes per item
     bool readable = false;
@@ -171,7 +169,7 @@ struct TagPlan {
 // What each monitored item costs the driver: its plan, and a bit saying whether
 // it has news waiting (bench/opcua.sh MODE=memory measures the whole process,
 // BENCHMARKS.md accounts for the rest). Issue 13's budget is 300 bytes.
-static_assert(sizeof(TagPlan) <= 64, "the per-item structures grew: see BENCHMARKS.md");
+static_assert(sizeof(TagPlan) <= 56, "the per-item structures grew: see BENCHMARKS.md");
 
 // Room for news a group keeps between two pushes; a larger burst (the first
 // values of every item, a reconnect) gives its room back once pushed.
@@ -196,6 +194,7 @@ struct GroupState {
 // A poll of one group: requests still out, and where results go.
 struct ReadOp {
     std::span<TagReading> out;
+    size_t first = 0;  // the group's first tag in tags_: out[k - first] is tag k's
     Driver::ReadDone done;
     size_t pending = 1;  // +1 until every request is sent
 };
@@ -222,8 +221,6 @@ public:
             if (state.subscribe) state.in_news.resize(group.tags.size());
             for (uint32_t t = 0; t < group.tags.size(); ++t) {
                 TagPlan plan;
-                plan.group = g;
-                plan.index = t;
                 plan.readable = readable(group.tags[t].access);
                 plan.by_path = is_browse_path(group.tags[t].address());
                 tags_.push_back(std::move(plan));
@@ -263,6 +260,7 @@ public:
     void read(uint32_t group, std::span<TagReading> out, ReadDone done) override {
         auto op = std::make_shared<ReadOp>();
         op->out = out;
+        op->first = groups_[group].first;
         op->done = std::move(done);
         const GroupState& g = groups_[group];
         std::vector<ReadValueId> batch;
@@ -270,7 +268,7 @@ public:
         for (size_t k = g.first; k < g.first + g.count; ++k) {
             const TagPlan& t = tags_[k];
             if (!t.readable) continue;
-            TagReading& r = out[t.index];
+            TagReading& r = out[k - g.first];
             if (!connected_) {
                 r.fail(static_cast<uint16_t>(TagErrc::Disconnected), disconnected_text());
                 continue;
@@ -384,7 +382,16 @@ private:
         return "disconnected: " + (last_error_.empty() ? std::string("connecting") : last_error_);
     }
 
-    std::string_view address_of(const TagPlan& t) const { return config_.groups[t.group].tags[t.index].address(); }
+    // A plan is found by its place in tags_ (also the client handle of its
+    // monitored item); its group and index there are not kept per tag.
+    uint32_t group_of(size_t k) const {
+        auto after = std::ranges::upper_bound(groups_, k, {}, &GroupState::first);
+        return static_cast<uint32_t>(after - groups_.begin() - 1);
+    }
+    std::string_view address_of(size_t k) const {
+        const uint32_t g = group_of(k);
+        return config_.groups[g].tags[k - groups_[g].first].address();
+    }
 
     // Why tag k has no node since the last connect.
     std::string unresolved(size_t k) const {
@@ -441,9 +448,9 @@ private:
             if (!r) return link_lost("cannot read the subscribed tags again: " + r.error().message);
             std::set<uint32_t> touched;
             for (size_t i = 0; i < which.size(); ++i) {
-                const TagPlan& t = tags_[which[i]];
-                fill(news_of(t), (*r)[i]);
-                touched.insert(t.group);
+                const uint32_t g = group_of(which[i]);
+                fill(news_of(g, which[i]), (*r)[i]);
+                touched.insert(g);
             }
             for (uint32_t g : touched) push(g);
         });
@@ -473,7 +480,7 @@ private:
                 t.write_type.reset();
                 if (t.by_path) continue;
                 // The loader checked every address (check_tag_address).
-                auto address = parse_expanded_node_id(address_of(t));
+                auto address = parse_expanded_node_id(address_of(k));
                 if (!address) {
                     unresolved_[k] = "BadNodeIdInvalid: " + std::string(address.error().message);
                     continue;
@@ -496,7 +503,7 @@ private:
         size_t k = from;
         for (; k < tags_.size() && batch.size() < read_batch_; ++k) {
             if (!tags_[k].by_path) continue;
-            auto path = parse_browse_path(address_of(tags_[k]));  // checked by the loader
+            auto path = parse_browse_path(address_of(k));  // checked by the loader
             if (!path) {
                 unresolved_[k] = "BadBrowseNameInvalid: " + std::string(path.error().message);
                 continue;
@@ -668,7 +675,7 @@ private:
                 if (!groups_[g].subscribe) continue;
                 for (size_t k = groups_[g].first; k < groups_[g].first + groups_[g].count; ++k) {
                     if (tags_[k].readable) {
-                        news_of(tags_[k]).fail(static_cast<uint16_t>(TagErrc::Disconnected), disconnected_text());
+                        news_of(g, k).fail(static_cast<uint16_t>(TagErrc::Disconnected), disconnected_text());
                     }
                 }
                 push(g);
@@ -762,7 +769,7 @@ private:
                                         ClientResult<std::vector<DataValue>> r) {
             if (!*alive) return;
             for (size_t i = 0; i < tags.size(); ++i) {
-                TagReading& out = op->out[tags_[tags[i]].index];
+                TagReading& out = op->out[tags[i] - op->first];
                 if (r) fill(out, (*r)[i]);
                 else out.fail(static_cast<uint16_t>(r.error().status == status::BadTimeout ? TagErrc::Timeout
                                                                                            : TagErrc::Disconnected),
@@ -891,7 +898,7 @@ private:
             TagPlan& t = tags_[k];
             if (!t.readable) continue;
             if (!t.resolved) {
-                news_of(t).fail(static_cast<uint16_t>(TagErrc::DeviceStatus), unresolved(k));
+                news_of(g, k).fail(static_cast<uint16_t>(TagErrc::DeviceStatus), unresolved(k));
                 continue;
             }
             MonitoredItemCreateRequest item;
@@ -918,7 +925,7 @@ private:
                 GroupState& group = groups_[g];
                 for (size_t i = 0; i < batch.size(); ++i) {
                     if (is_bad(created.results[i].status_code)) {
-                        news_of(tags_[batch[i]]).fail(static_cast<uint16_t>(TagErrc::DeviceStatus),
+                        news_of(g, batch[i]).fail(static_cast<uint16_t>(TagErrc::DeviceStatus),
                                                       describe(created.results[i].status_code));
                     }
                 }
@@ -1049,20 +1056,21 @@ private:
             for (const MonitoredItemNotification& n : changes->monitored_items) {
                 if (n.client_handle < group.first || n.client_handle >= group.first + group.count) continue;
                 ++stats_.notifications;
-                fill(news_of(tags_[n.client_handle]), n.value);
+                fill(news_of(g, n.client_handle), n.value);
             }
         }
         push(g);
     }
 
-    // The reading tag t's next news goes into. A tag that already has news
+    // The reading tag k (of group g) next has news in. A tag that already has news
     // (several changes of one tag in a queue) pushes it first: each change goes
     // out, in order.
-    TagReading& news_of(const TagPlan& t) {
-        GroupState& group = groups_[t.group];
-        if (group.in_news[t.index]) push(t.group);
-        group.in_news[t.index] = true;
-        return group.news.emplace_back(TagNews{t.index, {}}).reading;
+    TagReading& news_of(uint32_t g, size_t k) {
+        GroupState& group = groups_[g];
+        const auto index = static_cast<uint32_t>(k - group.first);
+        if (group.in_news[index]) push(g);
+        group.in_news[index] = true;
+        return group.news.emplace_back(TagNews{index, {}}).reading;
     }
 
     void push(uint32_t g) {
