@@ -241,13 +241,15 @@ HttpResponse add_tags(DeviceManager& devices, const HttpRequest& req, std::strin
     // alone, not the whole request.
     std::set<std::string> names;
     for (const auto& g : device->config().groups) {
-        for (const auto& t : g.tags) names.insert(t.name);
+        for (const auto& t : g.tags) names.insert(std::string(t.name()));
     }
     for (const std::string& item : items) {
         auto tag = drivers::tag_from_json(item, device->config(), devices.address_check());
-        if (tag && !names.insert(tag->name).second) tag = std::unexpected(drivers::tag_name_taken(tag->name));
+        if (tag && !names.insert(std::string(tag->name())).second) {
+            tag = std::unexpected(drivers::tag_name_taken(tag->name()));
+        }
         if (tag) {
-            rw.begin_object().field("name", tag->name).field("ok", true).end_object();
+            rw.begin_object().field("name", tag->name()).field("ok", true).end_object();
             accepted.push_back(std::move(*tag));
         } else {
             ++refused;
@@ -277,7 +279,7 @@ HttpResponse remove_tag(DeviceManager& devices, std::string_view name, std::stri
         drivers::GroupConfig* g = find_group(c, group_name);
         if (!g) return {no_group(group_name)};
         auto before = g->tags.size();
-        std::erase_if(g->tags, [&](const drivers::TagConfig& t) { return t.name == tag_name; });
+        std::erase_if(g->tags, [&](const drivers::TagConfig& t) { return t.name() == tag_name; });
         if (before == g->tags.size()) return {json_error(404, "no tag named '" + std::string(tag_name) + "'")};
         return {};
     });

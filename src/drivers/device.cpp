@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <unordered_map>
@@ -58,7 +59,7 @@ std::expected<Value, TagError> unscale(const TagConfig& tag, const Value& v) {
     auto x = as_number(v);
     if (!x) {
         return std::unexpected(TagError{static_cast<uint16_t>(TagErrc::BadValue),
-                                        "tag '" + tag.name + "' is scaled: write a number"});
+                                        "tag '" + std::string(tag.name()) + "' is scaled: write a number"});
     }
     double raw = (*x - tag.offset) / tag.scale;
     if (is_integer_type(tag.type)) {
@@ -93,6 +94,24 @@ struct LatestValue {
     bool ok = false;
 };
 
+// The readings of one poll (every tag of the group: a dense span) or of one
+// push (only the tags with news, sorted by tag), walked the same way in config
+// order, so both publish the same JSON.
+class ReadingsInOrder {
+public:
+    explicit ReadingsInOrder(std::span<TagReading> every) : every_(every) {}
+    explicit ReadingsInOrder(std::span<TagNews> news) : news_(news), sparse_(true) {}
+
+    size_t size() const { return sparse_ ? news_.size() : every_.size(); }
+    uint32_t tag(size_t k) const { return sparse_ ? news_[k].tag : static_cast<uint32_t>(k); }
+    TagReading& operator[](size_t k) const { return sparse_ ? news_[k].reading : every_[k]; }
+
+private:
+    std::span<TagReading> every_;
+    std::span<TagNews> news_;
+    bool sparse_ = false;
+};
+
 struct Device::Group {
     Group(boost::asio::io_context& io, uint32_t i, const GroupConfig& c) : index(i), config(c), timer(io) {}
 
@@ -119,6 +138,8 @@ struct Device::Group {
 Device::Device(boost::asio::io_context& io, DeviceConfig config, const DriverFactory& factory,
                mqtt::broker::Router& router, const BusTopics& bus)
     : io_(io), config_(std::move(config)), router_(router), status_topic_(bus.status(config_.name)) {
+    // Kept as long as the device runs: its tags' texts in one buffer.
+    pack_tag_texts(config_);
     driver_ = factory(io_, config_, *this);
     for (uint32_t g = 0; g < config_.groups.size(); ++g) {
         auto group = std::make_unique<Group>(io_, g, config_.groups[g]);
@@ -192,11 +213,11 @@ void Device::poll(Group& group) {
     driver_->read(group.index, group.readings, [this, &group, alive = alive_] {
         if (!*alive) return;
         group.busy = false;
-        if (running_) on_read(group, group.readings);
+        if (running_) on_read(group, ReadingsInOrder(std::span<TagReading>(group.readings)));
     });
 }
 
-void Device::on_read(Group& group, std::span<TagReading> readings) {
+void Device::on_read(Group& group, const ReadingsInOrder& readings) {
     ++polls_;
     group.last_duration_s = std::chrono::duration<double>(Clock::now() - group.started).count();
     group.ts = unix_ms();
@@ -209,9 +230,10 @@ void Device::on_read(Group& group, std::span<TagReading> readings) {
     size_t errors = 0;
     size_t uncertain = 0;
     const auto& tags = group.config.tags;
-    for (size_t i = 0; i < tags.size(); ++i) {
+    for (size_t k = 0; k < readings.size(); ++k) {
+        const uint32_t i = readings.tag(k);
         if (!readable(tags[i].access)) continue;
-        TagReading& r = readings[i];
+        TagReading& r = readings[k];
         if (!r.ok) continue;
         LatestValue& latest = group.latest[i];
         latest.value = scaled(tags[i], std::move(r.value));
@@ -228,7 +250,7 @@ void Device::on_read(Group& group, std::span<TagReading> readings) {
         }
         ++values;
         const DataType type = tags[i].scaled() ? DataType::Float64 : tags[i].type;
-        w.key(tags[i].name).appended([&](std::string& o) { append_json(o, v, type); });
+        w.key(tags[i].name()).appended([&](std::string& o) { append_json(o, v, type); });
         if (!r.quality().empty()) ++uncertain;
     }
     w.end_object();
@@ -236,15 +258,17 @@ void Device::on_read(Group& group, std::span<TagReading> readings) {
         // Values the device vouches for less keep their place in `values`; the
         // word for how much less goes beside them.
         w.key("quality").begin_object();
-        for (size_t i = 0; i < tags.size(); ++i) {
-            const TagReading& r = readings[i];
-            if (readable(tags[i].access) && !r.quality().empty()) w.field(tags[i].name, r.quality());
+        for (size_t k = 0; k < readings.size(); ++k) {
+            const uint32_t i = readings.tag(k);
+            const TagReading& r = readings[k];
+            if (readable(tags[i].access) && !r.quality().empty()) w.field(tags[i].name(), r.quality());
         }
         w.end_object();
     }
-    for (size_t i = 0; i < tags.size(); ++i) {
-        if (!readable(tags[i].access) || !readings[i].has_news() || readings[i].ok) continue;
-        const TagReading& r = readings[i];
+    for (size_t k = 0; k < readings.size(); ++k) {
+        const uint32_t i = readings.tag(k);
+        const TagReading& r = readings[k];
+        if (!readable(tags[i].access) || !r.has_news() || r.ok) continue;
         group.latest[i].ok = false;
         group.latest[i].error_code = r.error_code;
         group.error_messages[static_cast<uint32_t>(i)] = r.text;
@@ -252,7 +276,7 @@ void Device::on_read(Group& group, std::span<TagReading> readings) {
         if (tags[i].on_change) group.reported[i].reset();
         ++tag_errors_;
         if (errors++ == 0) w.key("errors").begin_object();
-        w.key(tags[i].name);
+        w.key(tags[i].name());
         write_error(w, r.error_code, r.error_message());
     }
     if (errors) w.end_object();
@@ -278,14 +302,15 @@ void Device::on_link_state(LinkState state, std::string_view error) {
     if (running_) publish_status();
 }
 
-void Device::on_readings(uint32_t index, std::span<TagReading> readings) {
+void Device::on_readings(uint32_t index, std::span<TagNews> news) {
     if (!running_ || index >= groups_.size()) return;
     Group& group = *groups_[index];
-    // One entry per tag (DriverEvents): read in place, not copied.
-    if (readings.size() != group.config.tags.size()) return;
+    // Published in config order, like a poll; a driver usually sends them so.
+    if (!std::ranges::is_sorted(news, {}, &TagNews::tag)) std::ranges::sort(news, {}, &TagNews::tag);
+    // A tag the group does not have (a broken DriverEvents contract) is left out.
+    while (!news.empty() && news.back().tag >= group.config.tags.size()) news = news.first(news.size() - 1);
     group.started = Clock::now();
-    on_read(group, readings);
-    for (TagReading& r : readings) r.clear();
+    on_read(group, ReadingsInOrder(news));
 }
 
 void Device::browse(std::string node, std::function<void(BrowseOutcome)> done) {
@@ -329,13 +354,13 @@ std::string Device::values_json() const {
             if (!r.ok) continue;
             const TagConfig& tag = group.config.tags[i];
             const DataType type = tag.scaled() ? DataType::Float64 : tag.type;
-            w.key(tag.name).appended([&](std::string& o) { append_json(o, r.value, type); });
+            w.key(tag.name()).appended([&](std::string& o) { append_json(o, r.value, type); });
         }
         w.end_object().key("errors").begin_object();
         for (size_t i = 0; i < group.latest.size(); ++i) {
             const LatestValue& r = group.latest[i];
             if (r.ok || r.error_code == 0) continue;
-            w.key(group.config.tags[i].name);
+            w.key(group.config.tags[i].name());
             auto message = group.error_messages.find(static_cast<uint32_t>(i));
             write_error(w, r.error_code, message == group.error_messages.end() ? std::string_view() : message->second);
         }
@@ -356,7 +381,7 @@ void Device::write(WriteRequest request, std::function<void(WriteResults)> done)
         WriteItem item;
         for (uint32_t g = 0; g < config_.groups.size() && tag == nullptr; ++g) {
             for (uint32_t t = 0; t < config_.groups[g].tags.size(); ++t) {
-                if (config_.groups[g].tags[t].name == name) {
+                if (config_.groups[g].tags[t].name() == name) {
                     tag = &config_.groups[g].tags[t];
                     item.group = g;
                     item.tag = t;

@@ -42,6 +42,8 @@ struct WriteRequest {
 // Per tag, in request order: nullopt when written.
 using WriteResults = std::vector<std::pair<std::string, std::optional<TagError>>>;
 
+class ReadingsInOrder;
+
 class Device final : private DriverEvents {
 public:
     Device(boost::asio::io_context& io, DeviceConfig config, const DriverFactory& factory,
@@ -74,10 +76,10 @@ private:
     struct Group;
 
     void on_link_state(LinkState state, std::string_view error) override;
-    void on_readings(uint32_t group, std::span<TagReading> readings) override;
+    void on_readings(uint32_t group, std::span<TagNews> news) override;
     void schedule(Group& group);
     void poll(Group& group);
-    void on_read(Group& group, std::span<TagReading> readings);
+    void on_read(Group& group, const ReadingsInOrder& readings);
     void publish_status();
 
     boost::asio::io_context& io_;

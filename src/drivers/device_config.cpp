@@ -2,6 +2,14 @@
 
 namespace ib::drivers {
 
+void pack_tag_texts(DeviceConfig& device) {
+    std::vector<TagTexts*> texts;
+    for (GroupConfig& group : device.groups) {
+        for (TagConfig& tag : group.tags) texts.push_back(&tag.texts);
+    }
+    TagTexts::pack(texts);
+}
+
 std::string_view driver_name(DriverKind kind) {
     switch (kind) {
         case DriverKind::ModbusTcp: return "modbus-tcp";

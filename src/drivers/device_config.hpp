@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "drivers/tag_texts.hpp"
 #include "drivers/value.hpp"
 
 namespace ib::drivers {
@@ -26,24 +27,33 @@ inline bool readable(Access a) { return a != Access::Write; }
 inline bool writable(Access a) { return a != Access::Read; }
 
 struct TagConfig {
-    std::string name;
+    std::string_view name() const { return texts.get(TagTexts::Name); }
     // Driver-specific: "1!400001#BB" for Modbus, "sine:period=10" for sim, a
     // NodeId such as "ns=2;s=Line1.Temp" for OPC UA.
-    std::string address;
+    std::string_view address() const { return texts.get(TagTexts::Address); }
+    std::string_view unit() const { return texts.get(TagTexts::Unit); }
+    void set_name(std::string_view s) { texts.set(TagTexts::Name, s); }
+    void set_address(std::string_view s) { texts.set(TagTexts::Address, s); }
+    void set_unit(std::string_view s) { texts.set(TagTexts::Unit, s); }
+
+    [[no_unique_address]] TagTexts texts;  // type, access and on_change fit in its tail padding
     DataType type = DataType::Uint16;
     Access access = Access::Read;
+    // Report only when the value moved by more than `deadband` (numbers) or changed
+    // (anything else) since it was last reported.
+    bool on_change = false;
     // Reported value = raw * scale + offset; any scale or offset but 1/0 makes the
     // tag report a float.
     double scale = 1.0;
     double offset = 0.0;
-    std::string unit;
-    // Report only when the value moved by more than `deadband` (numbers) or changed
-    // (anything else) since it was last reported.
-    bool on_change = false;
     double deadband = 0.0;
 
     bool scaled() const { return scale != 1.0 || offset != 0.0; }
 };
+
+// A device holds one TagConfig per tag as long as it runs: 56 bytes, its texts
+// in the device's one buffer (TagTexts::pack, by pack_tag_texts).
+static_assert(sizeof(TagConfig) <= 56, "TagConfig grew: see BENCHMARKS.md (OPC UA memory per item)");
 
 // How a group's values are collected. Auto is the driver's own choice:
 // Subscribe for OPC UA, Poll for every other driver (which can only poll).
@@ -112,5 +122,8 @@ struct DeviceConfig {
     OpcUaSettings opcua;
     std::vector<GroupConfig> groups;
 };
+
+// Gives every tag of the device one shared buffer for its texts (TagTexts).
+void pack_tag_texts(DeviceConfig& device);
 
 }  // namespace ib::drivers

@@ -276,8 +276,13 @@ const std::vector<Field<GroupConfig>>& group_fields() {
 const std::vector<Field<TagConfig>>& tag_fields() {
     static const std::vector<Field<TagConfig>> f = {
         {"name", Kind::String, "(required)", "Tag name, unique in its device; the key in `values`.", 0, 0,
-         [](TagConfig& t, const toml::node& n) { return store_name(t.name, n); },
-         [](const TagConfig& t) { return ib::quoted(t.name); }, true},
+         [](TagConfig& t, const toml::node& n) {
+             std::string name;
+             std::string why = store_name(name, n);
+             t.set_name(name);
+             return why;
+         },
+         [](const TagConfig& t) { return ib::quoted(t.name()); }, true},
         {"address", Kind::String, "(required)",
          "Modbus: `UNIT!AREA ADDRESS[.BIT|.LEN[H|L]][#ORDER]`, e.g. `1!400001#BB`; sim: a signal such as "
          "`sine:period=60,amplitude=10`; OPC UA: a NodeId, e.g. `ns=2;s=Line1.Temp`, `i=2258`, `nsu=urn:x;s=y`, "
@@ -285,10 +290,10 @@ const std::vector<Field<TagConfig>>& tag_fields() {
          "property, `ns:` before a name, `&` escapes the next character), followed again after every connect.",
          0, 0,
          [](TagConfig& t, const toml::node& n) -> std::string {
-             t.address = str(n);
-             return t.address.empty() ? "must not be empty" : "";
+             t.set_address(str(n));
+             return t.address().empty() ? "must not be empty" : "";
          },
-         [](const TagConfig& t) { return ib::quoted(t.address); }, true},
+         [](const TagConfig& t) { return ib::quoted(t.address()); }, true},
         {"type", Kind::String, "\"uint16\"",
          "bool, int8, uint8, int16, uint16, int32, uint32, int64, uint64, float32, float64, string, bytes. OPC UA "
          "values keep the node's own type; there `type` only matters for scaling and float32 output.",
@@ -325,10 +330,10 @@ const std::vector<Field<TagConfig>>& tag_fields() {
          [](const TagConfig& t) { return json_number(t.offset); }},
         {"unit", Kind::String, "\"\"", "Engineering unit, for people (e.g. degC).", 0, 0,
          [](TagConfig& t, const toml::node& n) {
-             t.unit = str(n);
+             t.set_unit(str(n));
              return std::string();
          },
-         [](const TagConfig& t) { return ib::quoted(t.unit); }},
+         [](const TagConfig& t) { return ib::quoted(t.unit()); }},
         {"on_change", Kind::Boolean, "false", "Report the tag only when it changed by more than `deadband`.", 0, 0,
          [](TagConfig& t, const toml::node& n) {
              t.on_change = n.as_boolean()->get();
@@ -469,9 +474,9 @@ std::vector<std::string> check_device(const DeviceConfig& device) {
                           "\" is already the name of another group of this device");
         }
         for (size_t t = 0; t < group.tags.size(); ++t) {
-            if (!tags.insert(group.tags[t].name).second) {
+            if (!tags.insert(group.tags[t].name()).second) {
                 out.push_back("groups[" + std::to_string(g) + "].tags[" + std::to_string(t) + "]." +
-                              tag_name_taken(group.tags[t].name));
+                              tag_name_taken(group.tags[t].name()));
             }
         }
     }

@@ -28,10 +28,8 @@ enum class LinkState : uint8_t { Connecting, Connected, Reconnecting, Stopped };
 
 std::string_view link_state_name(LinkState state);  // "connecting", "connected", ...
 
-// One tag's outcome of a read: a raw (unscaled) value or an error. A reading
-// pushed by a driver (DriverEvents::on_readings) may also carry no news for a
-// tag: neither set nor failed (ok false, error code 0), and is then left out.
-// 80 bytes: a subscribing driver keeps one per monitored item.
+// One tag's outcome of a read: a raw (unscaled) value or an error (or, cleared,
+// neither: no news). 80 bytes.
 struct TagReading {
     bool ok = false;
     uint16_t error_code = 0;
@@ -65,6 +63,14 @@ struct TagReading {
     bool has_news() const { return ok || error_code != 0; }
 };
 
+// What a pushing driver sends of one tag (DriverEvents::on_readings): the tag's
+// index in its group and its reading, set or failed. Only the tags that changed
+// have one, so a subscribing driver keeps news, not a reading per item.
+struct TagNews {
+    uint32_t tag = 0;
+    TagReading reading;
+};
+
 struct WriteItem {
     uint32_t group = 0;
     uint32_t tag = 0;
@@ -91,10 +97,11 @@ public:
     virtual ~DriverEvents() = default;
     // `error` says why when the state is Reconnecting; empty otherwise.
     virtual void on_link_state(LinkState state, std::string_view error) = 0;
-    // A group the driver pushes (Driver::pushes) has news: one entry per tag of
-    // the group, in config order; tags without news are clear(). Published like
-    // a poll's reading; the entries are cleared on return.
-    virtual void on_readings(uint32_t group, std::span<TagReading> readings) = 0;
+    // A group the driver pushes (Driver::pushes) has news: one entry per tag
+    // that has some, each tag at most once, in any order (the device publishes
+    // them in config order, like a poll's reading). The device may reorder the
+    // entries and move from them; the driver drops them on return.
+    virtual void on_readings(uint32_t group, std::span<TagNews> news) = 0;
 };
 
 // What Driver::browse finds: the children of a node as a JSON array, or why not.

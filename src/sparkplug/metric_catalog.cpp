@@ -63,7 +63,7 @@ std::expected<MetricCatalog, std::string> MetricCatalog::build(const SparkplugCo
         bool found = false;
         if (it != selected.end()) {
             for (const auto& g : (*it)->groups) {
-                for (const auto& t : g.tags) found = found || t.name == tag;
+                for (const auto& t : g.tags) found = found || t.name() == tag;
             }
         }
         if (!found) return std::unexpected("sparkplug.tags: \"" + entry + "\" names no tag of a published device");
@@ -83,11 +83,11 @@ std::expected<MetricCatalog, std::string> MetricCatalog::build(const SparkplugCo
         spec.name = d->name;
         for (const auto& g : d->groups) {
             for (const auto& t : g.tags) {
-                if (!wanted(d->name, t.name)) continue;
+                if (!wanted(d->name, t.name())) continue;
                 MetricSpec m;
-                m.name = t.name;
+                m.name = t.name();
                 m.type = datatype_of(t);
-                m.unit = t.unit;
+                m.unit = t.unit();
                 m.alias = alias++;
                 m.writable = t.access != drivers::Access::Read;
                 spec.metrics.push_back(std::move(m));

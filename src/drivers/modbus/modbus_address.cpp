@@ -301,10 +301,11 @@ std::string check_tag_address(const DeviceConfig& device, const TagConfig& tag) 
     AddressOptions options;
     options.base = device.address_base;
     options.default_order = parse_byte_order(device.byte_order).value_or(ByteOrder{});
-    auto address = parse_address(tag.address, tag.type, options);
+    auto address = parse_address(tag.address(), tag.type, options);
     if (!address) return address.error();
     if (drivers::writable(tag.access) && !address->writable()) {
-        return "\"" + tag.address + "\" is in a read-only area (discrete inputs and input registers); use access = \"read\"";
+        return "\"" + std::string(tag.address()) +
+               "\" is in a read-only area (discrete inputs and input registers); use access = \"read\"";
     }
     return {};
 }

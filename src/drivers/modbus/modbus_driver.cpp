@@ -101,7 +101,7 @@ public:
             GroupPlan plan;
             for (uint32_t i = 0; i < g.tags.size(); ++i) {
                 // The loader checked every address; one that fails here would be a bug there.
-                auto a = parse_address(g.tags[i].address, g.tags[i].type, options);
+                auto a = parse_address(g.tags[i].address(), g.tags[i].type, options);
                 addresses_.push_back(a.value_or(ModbusAddress{}));
                 if (!readable(g.tags[i].access) || !a) continue;
                 plan.addresses.push_back(*a);

@@ -379,15 +379,19 @@ private:
     // Under the endpoint's policy (P6 §6.7.2): OPN in asymmetric chunks, the rest
     // in symmetric ones; plain under None.
     Result<std::size_t> seal(MessageType type, uint32_t request_id) {
+        Result<std::size_t> sealed;
         if (type == MessageType::Open) {
             const AsymmetricSecurityHeader header =
                 channel_security_ ? channel_security_->asymmetric_header() : AsymmetricSecurityHeader{};
             // The channel id is 0 for Issue; a Renew names the channel (P6 §6.7.4).
-            return encode_message(tx_, type, channel_id_, header, request_id, Bytes(body_), send_limits(), sequence_number_,
-                                  channel_security_.get());
+            sealed = encode_message(tx_, type, channel_id_, header, request_id, Bytes(body_), send_limits(),
+                                    sequence_number_, channel_security_.get());
+        } else {
+            sealed = encode_message(tx_, type, channel_id_, SymmetricSecurityHeader{token_id_}, request_id,
+                                    Bytes(body_), send_limits(), sequence_number_, channel_security_.get());
         }
-        return encode_message(tx_, type, channel_id_, SymmetricSecurityHeader{token_id_}, request_id, Bytes(body_),
-                              send_limits(), sequence_number_, channel_security_.get());
+        empty_keeping_little(body_);
+        return sealed;
     }
 
     void stop_discovery() {
@@ -735,6 +739,15 @@ private:
         flush();
     }
 
+    // A buffer is reused for the next message, but the room a rare large one
+    // took (a CreateMonitoredItems of 1,000 items: 75 KB, in the request and
+    // again in its chunks) is given back rather than kept for the link's life.
+    static void empty_keeping_little(std::vector<std::byte>& buffer) {
+        constexpr std::size_t kKept = 64 * 1024;
+        if (buffer.capacity() > kKept) buffer = std::vector<std::byte>();  // not `= {}`: that keeps the room
+        else buffer.clear();
+    }
+
     void flush() {
         if (writing_ || tx_.empty()) {
             if (!writing_ && closing_) lost(status::BadConnectionClosed, "closed by the client");
@@ -745,7 +758,7 @@ private:
         asio::async_write(socket_, asio::buffer(tx_writing_),
                           [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
                               self->writing_ = false;
-                              self->tx_writing_.clear();
+                              empty_keeping_little(self->tx_writing_);
                               if (ec) {
                                   if (ec != asio::error::operation_aborted) {
                                       self->lost(status::BadConnectionClosed, "cannot write to " + self->peer() + ": " + ec.message());

@@ -154,18 +154,26 @@ ClientConfig client_config(const DeviceConfig& device, const std::string& pki_di
 // not be resolved is kept aside (OpcUaDriver::unresolved_), for the few tags
 // that have a reason.
 struct TagPlan {
-    std::optional<NodeId> node;  // resolved at each connect
-    uint32_t group = 0;
-    uint32_t index = 0;  // in its group
+    NodeId node;  // resolved at each connect; meaningless unless `resolved`
     std::optional<BuiltinType> write_type;  // the node's DataType, read at the first write
+    bool resolved = false;  // not an optional<NodeId>: its flag would cost 8 bytes per item
     bool readable = false;
     bool by_path = false;  // the address is a browse path from the Objects folder
+
+    void resolve(NodeId id) {
+        node = std::move(id);
+        resolved = true;
+    }
 };
 
-// What each monitored item costs the driver: its plan and its slot in the
-// group's pending reading (bench/opcua.sh MODE=memory measures the whole
-// process, BENCHMARKS.md accounts for the rest). Issue 13's budget is 300 bytes.
-static_assert(sizeof(TagPlan) + sizeof(TagReading) <= 160, "the per-item structures grew: see BENCHMARKS.md");
+// What each monitored item costs the driver: its plan, and a bit saying whether
+// it has news waiting (bench/opcua.sh MODE=memory measures the whole process,
+// BENCHMARKS.md accounts for the rest). Issue 13's budget is 300 bytes.
+static_assert(sizeof(TagPlan) <= 56, "the per-item structures grew: see BENCHMARKS.md");
+
+// Room for news a group keeps between two pushes; a larger burst (the first
+// values of every item, a reconnect) gives its room back once pushed.
+constexpr size_t kNewsKept = 256;
 
 struct GroupState {
     bool subscribe = false;
@@ -177,13 +185,16 @@ struct GroupState {
     // here, so every tag's changes still go out in order.
     bool recovering = false;
     std::deque<NotificationMessage> held;
-    std::vector<TagReading> pending;  // news to push (subscribe groups)
-    bool has_news = false;
+    // News to push (subscribe groups), in the order it came; a tag has at
+    // most one entry (in_news), a second change pushes the first.
+    std::vector<TagNews> news;
+    std::vector<bool> in_news;
 };
 
 // A poll of one group: requests still out, and where results go.
 struct ReadOp {
     std::span<TagReading> out;
+    size_t first = 0;  // the group's first tag in tags_: out[k - first] is tag k's
     Driver::ReadDone done;
     size_t pending = 1;  // +1 until every request is sent
 };
@@ -207,13 +218,11 @@ public:
             state.subscribe = group.mode != GroupMode::Poll;
             state.first = tags_.size();
             state.count = group.tags.size();
-            state.pending.resize(group.tags.size());
+            if (state.subscribe) state.in_news.resize(group.tags.size());
             for (uint32_t t = 0; t < group.tags.size(); ++t) {
                 TagPlan plan;
-                plan.group = g;
-                plan.index = t;
                 plan.readable = readable(group.tags[t].access);
-                plan.by_path = is_browse_path(group.tags[t].address);
+                plan.by_path = is_browse_path(group.tags[t].address());
                 tags_.push_back(std::move(plan));
             }
             groups_.push_back(std::move(state));
@@ -251,6 +260,7 @@ public:
     void read(uint32_t group, std::span<TagReading> out, ReadDone done) override {
         auto op = std::make_shared<ReadOp>();
         op->out = out;
+        op->first = groups_[group].first;
         op->done = std::move(done);
         const GroupState& g = groups_[group];
         std::vector<ReadValueId> batch;
@@ -258,16 +268,16 @@ public:
         for (size_t k = g.first; k < g.first + g.count; ++k) {
             const TagPlan& t = tags_[k];
             if (!t.readable) continue;
-            TagReading& r = out[t.index];
+            TagReading& r = out[k - g.first];
             if (!connected_) {
                 r.fail(static_cast<uint16_t>(TagErrc::Disconnected), disconnected_text());
                 continue;
             }
-            if (!t.node) {
+            if (!t.resolved) {
                 r.fail(static_cast<uint16_t>(TagErrc::DeviceStatus), unresolved(k));
                 continue;
             }
-            batch.push_back(read_id(*t.node));
+            batch.push_back(read_id(t.node));
             batch_tags.push_back(static_cast<uint32_t>(k));
             if (batch.size() == read_batch_) send_read(op, std::move(batch), std::move(batch_tags));
         }
@@ -293,9 +303,9 @@ public:
         for (const WriteItem& item : items) {
             const size_t k = groups_[item.group].first + item.tag;
             TagPlan& t = tags_[k];
-            if (!t.node || t.write_type) continue;
+            if (!t.resolved || t.write_type) continue;
             if (std::find(typed_tags.begin(), typed_tags.end(), k) != typed_tags.end()) continue;
-            types.push_back(read_id(*t.node, AttributeId::DataType));
+            types.push_back(read_id(t.node, AttributeId::DataType));
             typed_tags.push_back(k);
         }
         if (types.empty()) return send_write(std::move(items), std::move(results), {}, std::move(done));
@@ -372,7 +382,16 @@ private:
         return "disconnected: " + (last_error_.empty() ? std::string("connecting") : last_error_);
     }
 
-    const std::string& address_of(const TagPlan& t) const { return config_.groups[t.group].tags[t.index].address; }
+    // A plan is found by its place in tags_ (also the client handle of its
+    // monitored item); its group and index there are not kept per tag.
+    uint32_t group_of(size_t k) const {
+        auto after = std::ranges::upper_bound(groups_, k, {}, &GroupState::first);
+        return static_cast<uint32_t>(after - groups_.begin() - 1);
+    }
+    std::string_view address_of(size_t k) const {
+        const uint32_t g = group_of(k);
+        return config_.groups[g].tags[k - groups_[g].first].address();
+    }
 
     // Why tag k has no node since the last connect.
     std::string unresolved(size_t k) const {
@@ -418,8 +437,8 @@ private:
         for (const GroupState& group : groups_) {
             if (!group.subscribe || group.subscription_id == 0) continue;
             for (size_t k = group.first; k < group.first + group.count; ++k) {
-                if (!tags_[k].readable || !tags_[k].node) continue;
-                nodes.push_back(read_id(*tags_[k].node));
+                if (!tags_[k].readable || !tags_[k].resolved) continue;
+                nodes.push_back(read_id(tags_[k].node));
                 which.push_back(k);
             }
         }
@@ -429,10 +448,9 @@ private:
             if (!r) return link_lost("cannot read the subscribed tags again: " + r.error().message);
             std::set<uint32_t> touched;
             for (size_t i = 0; i < which.size(); ++i) {
-                const TagPlan& t = tags_[which[i]];
-                fill(groups_[t.group].pending[t.index], (*r)[i]);
-                groups_[t.group].has_news = true;
-                touched.insert(t.group);
+                const uint32_t g = group_of(which[i]);
+                fill(news_of(g, which[i]), (*r)[i]);
+                touched.insert(g);
             }
             for (uint32_t g : touched) push(g);
         });
@@ -458,17 +476,17 @@ private:
             unresolved_.clear();
             for (size_t k = 0; k < tags_.size(); ++k) {
                 TagPlan& t = tags_[k];
-                t.node.reset();
+                t.resolved = false;
                 t.write_type.reset();
                 if (t.by_path) continue;
                 // The loader checked every address (check_tag_address).
-                auto address = parse_expanded_node_id(address_of(t));
+                auto address = parse_expanded_node_id(address_of(k));
                 if (!address) {
                     unresolved_[k] = "BadNodeIdInvalid: " + std::string(address.error().message);
                     continue;
                 }
                 auto node = resolve(*address, namespaces_);
-                if (node) t.node = std::move(*node);
+                if (node) t.resolve(std::move(*node));
                 else unresolved_[k] = "BadNodeIdUnknown: " + std::string(node.error().message);
             }
             follow_paths(generation, 0);
@@ -485,7 +503,7 @@ private:
         size_t k = from;
         for (; k < tags_.size() && batch.size() < read_batch_; ++k) {
             if (!tags_[k].by_path) continue;
-            auto path = parse_browse_path(address_of(tags_[k]));  // checked by the loader
+            auto path = parse_browse_path(address_of(k));  // checked by the loader
             if (!path) {
                 unresolved_[k] = "BadBrowseNameInvalid: " + std::string(path.error().message);
                 continue;
@@ -509,7 +527,7 @@ private:
                             break;
                         }
                     }
-                    if (is_good(result.status_code) && whole != nullptr) t.node = whole->target_id.node;
+                    if (is_good(result.status_code) && whole != nullptr) t.resolve(whole->target_id.node);
                     else unresolved_[batch[i]] = describe(is_bad(result.status_code) ? result.status_code : status::BadNoMatch);
                 }
                 follow_paths(generation, next);
@@ -657,9 +675,7 @@ private:
                 if (!groups_[g].subscribe) continue;
                 for (size_t k = groups_[g].first; k < groups_[g].first + groups_[g].count; ++k) {
                     if (tags_[k].readable) {
-                        groups_[g].pending[tags_[k].index].fail(static_cast<uint16_t>(TagErrc::Disconnected),
-                                                                disconnected_text());
-                        groups_[g].has_news = true;
+                        news_of(g, k).fail(static_cast<uint16_t>(TagErrc::Disconnected), disconnected_text());
                     }
                 }
                 push(g);
@@ -753,7 +769,7 @@ private:
                                         ClientResult<std::vector<DataValue>> r) {
             if (!*alive) return;
             for (size_t i = 0; i < tags.size(); ++i) {
-                TagReading& out = op->out[tags_[tags[i]].index];
+                TagReading& out = op->out[tags[i] - op->first];
                 if (r) fill(out, (*r)[i]);
                 else out.fail(static_cast<uint16_t>(r.error().status == status::BadTimeout ? TagErrc::Timeout
                                                                                            : TagErrc::Disconnected),
@@ -787,7 +803,7 @@ private:
                 results[i] = tag_error(TagErrc::Disconnected, disconnected_text());
                 continue;
             }
-            if (!t.node) {
+            if (!t.resolved) {
                 results[i] = tag_error(TagErrc::DeviceStatus, unresolved(k));
                 continue;
             }
@@ -802,7 +818,7 @@ private:
                 continue;
             }
             WriteValue w;
-            w.node_id = *t.node;
+            w.node_id = t.node;
             w.value.value = std::move(*variant);
             request.nodes_to_write.push_back(std::move(w));
             slot.push_back(i);
@@ -881,13 +897,12 @@ private:
         for (; k < group.first + group.count && batch.size() < monitor_batch_; ++k) {
             TagPlan& t = tags_[k];
             if (!t.readable) continue;
-            if (!t.node) {
-                group.pending[t.index].fail(static_cast<uint16_t>(TagErrc::DeviceStatus), unresolved(k));
-                group.has_news = true;
+            if (!t.resolved) {
+                news_of(g, k).fail(static_cast<uint16_t>(TagErrc::DeviceStatus), unresolved(k));
                 continue;
             }
             MonitoredItemCreateRequest item;
-            item.item_to_monitor = read_id(*t.node);
+            item.item_to_monitor = read_id(t.node);
             item.requested_parameters.client_handle = static_cast<uint32_t>(k);
             item.requested_parameters.sampling_interval = static_cast<double>(config.interval.count());
             item.requested_parameters.queue_size = config.queue_size;
@@ -910,9 +925,8 @@ private:
                 GroupState& group = groups_[g];
                 for (size_t i = 0; i < batch.size(); ++i) {
                     if (is_bad(created.results[i].status_code)) {
-                        group.pending[tags_[batch[i]].index].fail(static_cast<uint16_t>(TagErrc::DeviceStatus),
-                                                                  describe(created.results[i].status_code));
-                        group.has_news = true;
+                        news_of(g, batch[i]).fail(static_cast<uint16_t>(TagErrc::DeviceStatus),
+                                                      describe(created.results[i].status_code));
                     }
                 }
                 push(g);
@@ -1038,25 +1052,37 @@ private:
                 ++stats_.bad_replies;  // events, or a notification we cannot read: not ours to publish
                 continue;
             }
+            group.news.reserve(group.news.size() + changes->monitored_items.size());
             for (const MonitoredItemNotification& n : changes->monitored_items) {
                 if (n.client_handle < group.first || n.client_handle >= group.first + group.count) continue;
                 ++stats_.notifications;
-                TagReading& slot = group.pending[tags_[n.client_handle].index];
-                // Several changes of one tag (a queue): each goes out in order.
-                if (slot.has_news()) push(g);
-                fill(slot, n.value);
-                group.has_news = true;
+                fill(news_of(g, n.client_handle), n.value);
             }
         }
         push(g);
     }
 
+    // The reading tag k (of group g) next has news in. A tag that already has news
+    // (several changes of one tag in a queue) pushes it first: each change goes
+    // out, in order.
+    TagReading& news_of(uint32_t g, size_t k) {
+        GroupState& group = groups_[g];
+        const auto index = static_cast<uint32_t>(k - group.first);
+        if (group.in_news[index]) push(g);
+        group.in_news[index] = true;
+        return group.news.emplace_back(TagNews{index, {}}).reading;
+    }
+
     void push(uint32_t g) {
         GroupState& group = groups_[g];
-        if (!group.has_news) return;
-        group.has_news = false;
-        events_.on_readings(g, group.pending);
-        for (TagReading& r : group.pending) r.clear();
+        if (!group.news.empty()) {
+            events_.on_readings(g, group.news);
+            for (const TagNews& n : group.news) group.in_news[n.tag] = false;
+        }
+        // Also when there was nothing to push: room reserved for a message's
+        // changes that were not ours is given back too.
+        if (group.news.capacity() > kNewsKept) group.news = std::vector<TagNews>();  // not `= {}`: that keeps the room
+        else group.news.clear();
     }
 
     // ----------------------------------------------------------------- browse
@@ -1223,15 +1249,15 @@ std::unique_ptr<Driver> make_opcua_driver(asio::io_context& io, const DeviceConf
 }
 
 std::string check_tag_address(const DeviceConfig&, const TagConfig& tag) {
-    if (is_browse_path(tag.address)) {
-        auto path = parse_browse_path(tag.address);
+    if (is_browse_path(tag.address())) {
+        auto path = parse_browse_path(tag.address());
         if (!path) {
             return "not a browse path (/2:Line1/2:Temp) at character " + std::to_string(path.error().offset) + ": " +
                    std::string(path.error().message);
         }
         return {};
     }
-    auto id = parse_expanded_node_id(tag.address);
+    auto id = parse_expanded_node_id(tag.address());
     if (!id) return "not a NodeId (ns=2;s=Line1.Temp, i=2258, nsu=urn:...;s=...): " + std::string(id.error().message);
     if (id->server_index != 0) return "svr= (a node on another server) is not supported";
     return {};

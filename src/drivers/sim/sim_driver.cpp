@@ -42,7 +42,7 @@ public:
             std::vector<TagState> tags;
             for (const auto& t : g.tags) {
                 TagState s;
-                s.signal = parse_signal(t.address).value_or(Signal{});
+                s.signal = parse_signal(t.address()).value_or(Signal{});
                 s.current = s.signal.start;
                 if (t.type == DataType::String) s.memory = std::string();
                 else if (t.type == DataType::Bool) s.memory = s.signal.start != 0;
@@ -76,8 +76,9 @@ public:
             TagState& s = state_[item.group][item.tag];
             const TagConfig& tag = config_.groups[item.group].tags[item.tag];
             if (s.signal.kind != SignalKind::Memory) {
-                results.push_back(TagError{static_cast<uint16_t>(TagErrc::NotWritable),
-                                           "tag '" + tag.name + "' follows a signal; only memory tags take writes"});
+                results.push_back(
+                    TagError{static_cast<uint16_t>(TagErrc::NotWritable),
+                             "tag '" + std::string(tag.name()) + "' follows a signal; only memory tags take writes"});
                 continue;
             }
             auto v = convert(item.raw, tag.type);

@@ -81,11 +81,11 @@ bool signal_fits(const Signal& signal, DataType type) {
 }
 
 std::string check_tag_address(const DeviceConfig&, const TagConfig& tag) {
-    auto signal = parse_signal(tag.address);
+    auto signal = parse_signal(tag.address());
     if (!signal) return signal.error();
     if (!signal_fits(*signal, tag.type)) {
-        return "a " + std::string(data_type_name(tag.type)) + " tag cannot carry signal \"" + tag.address +
-               "\" (bool: square or memory; string: memory)";
+        return "a " + std::string(data_type_name(tag.type)) + " tag cannot carry signal \"" +
+               std::string(tag.address()) + "\" (bool: square or memory; string: memory)";
     }
     return {};
 }

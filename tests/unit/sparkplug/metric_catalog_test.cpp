@@ -9,9 +9,9 @@ namespace {
 
 drivers::TagConfig tag(std::string name, drivers::DataType type, std::string unit = {}) {
     drivers::TagConfig t;
-    t.name = std::move(name);
+    t.set_name(name);
     t.type = type;
-    t.unit = std::move(unit);
+    t.set_unit(unit);
     return t;
 }
 
