@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <filesystem>
 #include <mutex>
 #include <thread>
@@ -115,6 +116,13 @@ struct History::Runtime {
     std::vector<std::function<void()>> jobs;                             // queries
     bool stopping = false;
     std::thread writer;
+
+    // The loop's side: readings not yet in the inbox because the writer held
+    // the mutex. The writer runs at idle priority and may be preempted while
+    // it holds it, so the loop never waits for the mutex (a try, then a retry
+    // posted on the loop); only the loop touches these.
+    std::vector<std::pair<mqtt::broker::MessageRef, int64_t>> waiting;
+    bool retry_posted = false;
 };
 
 void History::Bucket::add(int64_t ts, double v) {
@@ -832,28 +840,60 @@ std::expected<void, std::string> History::start(boost::asio::io_context& io, mqt
     // neither parses nor copies it.
     auto sub = router.subscribe(config_.topic, io, [rt = rt_.get(), alive = rt_->alive, this](const mqtt::broker::Message& m) {
         if (!*alive) return;
-        bool was_empty = false;
-        {
-            std::lock_guard lock(rt->mutex);
-            if (rt->inbox.size() >= kMaxInbox) {
-                dropped_backlog_.add();
-                IB_LOG_LIMITED_WARN("history: the writer is {} readings behind; readings are dropped and counted",
-                                    kMaxInbox);
-                return;
-            }
-            was_empty = rt->inbox.empty();
-            rt->inbox.emplace_back(m.ref(), unix_ms());
-        }
-        if (was_empty) rt->wake.notify_one();
+        rt->waiting.emplace_back(m.ref(), unix_ms());
+        hand_over();
     });
     if (!sub) return std::unexpected("history: cannot subscribe to '" + config_.topic + "': " + sub.error());
     rt_->router = &router;
     rt_->subscription = *sub;
     rt_->writer = std::thread([this] {
         pthread_setname_np(pthread_self(), "ib-history");
+        if (config_.idle_priority) enter_idle_priority();
         run_writer();
     });
     return {};
+}
+
+void History::hand_over() {
+    Runtime& rt = *rt_;
+    std::unique_lock lock(rt.mutex, std::try_to_lock);
+    if (!lock) {
+        if (!rt.retry_posted) {
+            rt.retry_posted = true;
+            boost::asio::post(*rt.io, [this, alive = rt.alive] {
+                if (!*alive) return;
+                rt_->retry_posted = false;
+                hand_over();
+            });
+        }
+        return;
+    }
+    const size_t room = kMaxInbox - std::min(rt.inbox.size(), kMaxInbox);
+    if (rt.waiting.size() > room) {
+        dropped_backlog_.add(rt.waiting.size() - room);
+        rt.waiting.resize(room);
+        IB_LOG_LIMITED_WARN("history: the writer is {} readings behind; readings are dropped and counted", kMaxInbox);
+    }
+    const bool was_empty = rt.inbox.empty();
+    if (was_empty) {
+        rt.inbox.swap(rt.waiting);
+    } else {
+        rt.inbox.insert(rt.inbox.end(), std::make_move_iterator(rt.waiting.begin()),
+                        std::make_move_iterator(rt.waiting.end()));
+    }
+    rt.waiting.clear();
+    lock.unlock();
+    if (was_empty) rt.wake.notify_one();
+}
+
+// SCHED_IDLE: the writer takes only CPU time no other thread of the node
+// wants, and a shard that wakes up preempts it at once (nice 19 still delays
+// it). Entering it needs no privilege; where it fails the writer stays at
+// normal priority, which is only slower for the clients.
+void History::enter_idle_priority() {
+    sched_param param{};
+    if (int e = pthread_setschedparam(pthread_self(), SCHED_IDLE, &param); e != 0)
+        log::warn("history: the writer stays at normal priority ({})", std::strerror(e));
 }
 
 void History::run_writer() {
@@ -935,7 +975,11 @@ void History::stop() {
     *rt_->alive = false;
     rt_->router->unsubscribe(rt_->subscription);
     {
+        // Readings a retry would have handed over are the writer's last.
         std::lock_guard lock(rt_->mutex);
+        rt_->inbox.insert(rt_->inbox.end(), std::make_move_iterator(rt_->waiting.begin()),
+                          std::make_move_iterator(rt_->waiting.end()));
+        rt_->waiting.clear();
         rt_->stopping = true;
     }
     rt_->wake.notify_one();

@@ -232,6 +232,10 @@ private:
     std::expected<void, std::string> exec(const char* sql);
     std::expected<void, std::string> step_done(Statement& st, const char* what);
     std::string error(std::string_view what) const;
+    // On the loop: the readings waiting go into the writer's inbox, or wait
+    // for a retry while the writer holds the mutex.
+    void hand_over();
+    static void enter_idle_priority();
     // The writer thread's loop: readings in, queries, and a commit per interval.
     void run_writer();
 

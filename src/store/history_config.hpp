@@ -24,6 +24,9 @@ struct HistoryConfig {
     int64_t max_bytes = 1073741824;
     // Buffered readings are written in one transaction this often.
     std::chrono::milliseconds commit_interval{200};
+    // The writer thread at idle priority (SCHED_IDLE), so its bursts never
+    // delay the broker's loops; on a saturated CPU it falls behind instead.
+    bool idle_priority = true;
 };
 
 }  // namespace ib::store
