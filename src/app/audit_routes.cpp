@@ -90,6 +90,12 @@ void add_audit_routes(api::HttpServer& server, store::AuditLog& log, boost::asio
                                      std::move(e.method), std::move(e.path), e.status, std::move(e.before),
                                      std::move(e.after)});
     });
+    // A change the API made but could not record (audit.db unopenable or a
+    // failed write) is logged as an error; this makes it visible to alerts.
+    server.add_metrics([&log](MetricSink& sink) {
+        sink.push_back({"ib_audit_failures_total", "Changes made through the API that the audit log could not record.",
+                        MetricType::Counter, "", static_cast<double>(log.failures())});
+    });
     server.route(
         "GET", "/api/v1/audit",
         [&log, &api_loop](const HttpRequest& req) {

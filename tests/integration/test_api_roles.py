@@ -224,6 +224,10 @@ role = "viewer"
         self.assertEqual((deleted["method"], deleted["status"]), ("DELETE", 200))
         self.assertEqual(deleted["before"]["name"], "oven")
         self.assertIsNone(deleted["after"])
+        # Every change was recorded: the counter an alert watches is exported, at 0.
+        status, text = self.as_admin("GET", "/metrics")
+        self.assertEqual(status, 200)
+        self.assertEqual(h.metric_value(text.decode(), "ib_audit_failures_total"), 0)
 
 
 if __name__ == "__main__":
