@@ -886,9 +886,9 @@ void History::hand_over() {
     if (was_empty) rt.wake.notify_one();
 }
 
-// SCHED_IDLE: the writer takes only CPU time no other thread of the node
-// wants, and a shard that wakes up preempts it at once (nice 19 still delays
-// it). Entering it needs no privilege; where it fails the writer stays at
+// SCHED_IDLE: the writer takes only CPU time no other thread wants, and a
+// shard that wakes up preempts it at once (nice 19 still delays it). Entering
+// it needs no privilege (leaving it would); where it fails the writer stays at
 // normal priority, which is only slower for the clients.
 void History::enter_idle_priority() {
     sched_param param{};

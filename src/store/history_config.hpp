@@ -25,8 +25,9 @@ struct HistoryConfig {
     // Buffered readings are written in one transaction this often.
     std::chrono::milliseconds commit_interval{200};
     // The writer thread at idle priority (SCHED_IDLE), so its bursts never
-    // delay the broker's loops; on a saturated CPU it falls behind instead.
-    bool idle_priority = true;
+    // delay the broker's loops; while anything else keeps the cores busy it
+    // gets next to no CPU and falls behind, hence off by default.
+    bool idle_priority = false;
 };
 
 }  // namespace ib::store

@@ -260,15 +260,15 @@ class HistoryTest(h.IBTestCase):
         self.assertIsNotNone(policy, "no ib-history thread")
         return policy[0]
 
-    def test_the_writer_runs_at_idle_priority_unless_told_otherwise(self):
-        b = self.start_broker()
+    def test_the_writer_runs_at_idle_priority_when_told_to(self):
+        b = self.start_broker(extra_toml="[history]\nidle_priority = true\n")
         self.assertEqual(self.writer_policy(b), 5)  # SCHED_IDLE
         pub = self.publisher(b)
         pub.publish("ib/data/plc1/fast", reading(int(time.time() * 1000), {"a": 1}), qos=1)
         self.assertEqual(self.wait_points(b, 1, device="plc1", tag="a")[0][1], 1)
         b.stop()
-        b2 = self.start_broker(extra_toml="[history]\nidle_priority = false\n")
-        self.assertEqual(self.writer_policy(b2), 0)  # SCHED_OTHER
+        b2 = self.start_broker()
+        self.assertEqual(self.writer_policy(b2), 0)  # SCHED_OTHER, the default
 
     def test_disabled_history_keeps_nothing(self):
         b = self.start_broker(extra_toml="[history]\nenabled = false\n")
