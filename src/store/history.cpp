@@ -118,7 +118,7 @@ struct History::Runtime {
     std::thread writer;
 
     // The loop's side: readings not yet in the inbox because the writer held
-    // the mutex. The writer runs at idle priority and may be preempted while
+    // the mutex. A writer at idle priority may be preempted while
     // it holds it, so the loop never waits for the mutex (a try, then a retry
     // posted on the loop); only the loop touches these.
     std::vector<std::pair<mqtt::broker::MessageRef, int64_t>> waiting;
