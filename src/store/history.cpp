@@ -22,6 +22,7 @@
 #include "core/assert.hpp"
 #include "core/bytes.hpp"
 #include "core/log.hpp"
+#include "core/room.hpp"
 #include "mqtt/broker/router.hpp"
 #include "net/loop_check.hpp"
 
@@ -81,12 +82,8 @@ constexpr int kFormatVersion = 1;
     " last = CASE WHEN excluded.last_ts >= last_ts THEN excluded.last ELSE last END,"                    \
     " last_ts = max(last_ts, excluded.last_ts)"
 
-// An empty list whose buffer holds more than a usual commit's entries gives it back.
-template <typename List>
-void release_if_large(List& list) {
-    constexpr std::size_t kKeptEntries = 1024;
-    if (list.empty() && list.capacity() > kKeptEntries) List().swap(list);
-}
+// Entries a commit's lists keep room for; a larger burst gives its room back.
+constexpr std::size_t kKeptEntries = 1024;
 
 int64_t floor_to(int64_t ts, int64_t width) {
     int64_t q = ts / width;
@@ -542,18 +539,15 @@ std::expected<void, std::string> History::flush(int64_t now_ms, bool close_all) 
     if (r) r = write_batch();
     const std::size_t written = r ? raw_.size() : 0;
     if (r) {
-        new_series_.clear();
         for (const auto& [id, until] : watermarks_) {
             series_[id].aggregated_until = std::max(series_[id].aggregated_until, until);
         }
-        closing_.clear();
-        watermarks_.clear();
         // Series are new in a burst at start, and minutes close for every series
         // at once: these lists are let go after such a commit rather than kept at
         // their peak (~200 B per series, in the memory per item of issue 13).
-        release_if_large(new_series_);
-        release_if_large(closing_);
-        release_if_large(watermarks_);
+        clear_keeping_room(new_series_, kKeptEntries);
+        clear_keeping_room(closing_, kKeptEntries);
+        clear_keeping_room(watermarks_, kKeptEntries);
         if (written > 0) add_run(batch_first_rowid_);
     } else {
         // The series stay queued (their ids are in memory); the points go, counted.

@@ -179,6 +179,11 @@ private:
         uint32_t series = 0;
         int64_t ts = 0;
         double value = 0;
+
+        // raw's key order: by series, then time.
+        static bool by_key(const RawPoint& a, const RawPoint& b) {
+            return a.series != b.series ? a.series < b.series : a.ts < b.ts;
+        }
     };
     struct NewSeries {
         uint32_t id = 0;

@@ -32,7 +32,7 @@ void History::add_run(int64_t first_rowid) {
     committed_.points.insert(committed_.points.end(), raw_.begin(), raw_.end());
     // Stable: of two readings of one tag at one millisecond the later stays last, and wins.
     std::stable_sort(committed_.points.begin() + static_cast<std::ptrdiff_t>(start), committed_.points.end(),
-                     [](const RawPoint& a, const RawPoint& b) { return a.series != b.series ? a.series < b.series : a.ts < b.ts; });
+                     RawPoint::by_key);
 }
 
 std::expected<void, std::string> History::checkpoint() {
@@ -117,8 +117,7 @@ std::expected<void, std::string> History::insert_slice() {
                       pts.begin() + static_cast<std::ptrdiff_t>(ends[i]));
     }
     // Runs in commit order, so a stable sort keeps the later of equal keys last.
-    std::stable_sort(slice_.begin(), slice_.end(),
-                     [](const RawPoint& a, const RawPoint& b) { return a.series != b.series ? a.series < b.series : a.ts < b.ts; });
+    std::stable_sort(slice_.begin(), slice_.end(), RawPoint::by_key);
     HistoryTimes::Scope timed(times_, HistoryTxn::Move);
     if (auto r = step_done(begin_, "cannot begin a transaction"); !r) return r;
     auto body = [&]() -> std::expected<void, std::string> {

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <map>
 
+#include "core/room.hpp"
 #include "drivers/opcua/endpoint_selection.hpp"
 #include "drivers/opcua/message_assembler.hpp"
 #include "drivers/opcua/pki.hpp"
@@ -742,11 +743,7 @@ private:
     // A buffer is reused for the next message, but the room a rare large one
     // took (a CreateMonitoredItems of 1,000 items: 75 KB, in the request and
     // again in its chunks) is given back rather than kept for the link's life.
-    static void empty_keeping_little(std::vector<std::byte>& buffer) {
-        constexpr std::size_t kKept = 64 * 1024;
-        if (buffer.capacity() > kKept) buffer = std::vector<std::byte>();  // not `= {}`: that keeps the room
-        else buffer.clear();
-    }
+    static void empty_keeping_little(std::vector<std::byte>& buffer) { clear_keeping_room(buffer, 64 * 1024); }
 
     void flush() {
         if (writing_ || tx_.empty()) {

@@ -15,6 +15,7 @@
 
 #include "core/json_writer.hpp"
 #include "core/log.hpp"
+#include "core/room.hpp"
 #include "drivers/opcua/browse_path.hpp"
 #include "drivers/opcua/client_link.hpp"
 #include "drivers/opcua/node_id.hpp"
@@ -1081,8 +1082,7 @@ private:
         }
         // Also when there was nothing to push: room reserved for a message's
         // changes that were not ours is given back too.
-        if (group.news.capacity() > kNewsKept) group.news = std::vector<TagNews>();  // not `= {}`: that keeps the room
-        else group.news.clear();
+        clear_keeping_room(group.news, kNewsKept);
     }
 
     // ----------------------------------------------------------------- browse

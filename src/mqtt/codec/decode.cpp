@@ -220,23 +220,20 @@ Result<void> decode_publish_fields(uint8_t flags, Bytes body, Version version, P
     p.packet_id = 0;
     // [MQTT-3.3.1-4] both QoS bits set is a Malformed Packet.
     if (p.qos == 3) return fail(kMalformed, 0, "PUBLISH with QoS 3");
-    auto topic = read_string(r, "PUBLISH topic truncated");
-    if (!topic) return std::unexpected(topic.error());
-    p.topic = *topic;
+    IB_TRY(topic, read_string(r, "PUBLISH topic truncated"));
+    p.topic = topic;
     // [MQTT-3.3.2-2] the Topic Name must not contain wildcard characters.
     if (has_wildcard(p.topic)) return fail(kProtocolError, 0, "PUBLISH topic contains a wildcard");
     if (p.qos > 0) {
         const std::size_t id_at = r.offset();
-        auto id = read_u16(r, "PUBLISH packet identifier truncated");
-        if (!id) return std::unexpected(id.error());
+        IB_TRY(id, read_u16(r, "PUBLISH packet identifier truncated"));
         // [MQTT-2.2.1-3] QoS > 0 needs a non-zero Packet Identifier.
-        if (*id == 0) return fail(kProtocolError, id_at, "PUBLISH packet identifier 0");
-        p.packet_id = *id;
+        if (id == 0) return fail(kProtocolError, id_at, "PUBLISH packet identifier 0");
+        p.packet_id = id;
     }
     if (version == Version::V5) {
-        auto props = read_properties(r, PacketType::Publish);
-        if (!props) return std::unexpected(props.error());
-        p.properties = *props;
+        IB_TRY(props, read_properties(r, PacketType::Publish));
+        p.properties = std::move(props);
     }
     if (p.topic.empty()) {
         // 3.1.1 [MQTT-4.7.3-1] topics are at least one character. 5.0 §3.3.2.3.4:
