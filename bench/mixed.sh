@@ -129,7 +129,8 @@ import json, sys
 r = json.loads(sys.stdin.read() or "{}")
 print("clients 16→16 QoS 1: p50 %.0f µs, p99 %.0f µs, p999 %.0f µs; delivered %.0f msg/s (sent %.0f), lost %s" % (
     r.get("p50_us", 0), r.get("p99_us", 0), r.get("p999_us", 0), r.get("recv_per_s", 0), r.get("sent_per_s", 0), r.get("lost", "?")))'
-    echo "history points written so far: $readings; dropped during the window (history, mqtt, bridge): $drops0 -> $drops1"
+    echo "history points written so far: $readings; dropped during the window (history, mqtt, bridge): $drops0 -> $drops1;" \
+        "the idle writer's work taken over at normal priority: $(metric ib_history_writer_rescues_total) times"
     # Bytes the process wrote through write()/pwrite() since start (WAL frames,
     # checkpoints, the bridge's queue), per history point.
     awk -v n="$readings" '/^wchar:/ { if (n > 0) printf "written by the process: %.0f bytes per history point\n", $2 / n }' /proc/"$ib"/io

@@ -364,12 +364,12 @@ std::vector<Setting> build_table() {
                         "Milliseconds between the history's batched writes; a killed process loses the readings not yet "
                         "written, normally those of the last interval (aggregates stay consistent with the raw points).",
                         [](NodeConfig& c) -> auto& { return c.history.commit_interval; }));
-    t.push_back(boolean("history.idle_priority", false, false,
+    t.push_back(boolean("history.idle_priority", true, false,
                         "Whether the history's writer thread runs at idle priority (SCHED_IDLE): it takes only CPU "
-                        "time no other thread wants, so its writes never delay MQTT clients (their p99 under a plant's "
-                        "load: BENCHMARKS.md). While any process keeps the cores busy it gets next to none and falls "
-                        "behind; past 10,000 waiting readings they are dropped and counted "
-                        "(ib_history_dropped_points_total{reason=\"writer_behind\"}). Off: it competes evenly.",
+                        "time no other thread wants, so its writes do not delay MQTT clients (their p99 under a plant's "
+                        "load: BENCHMARKS.md). When other processes keep every core busy and it has left work waiting "
+                        "for a second, a second thread does that work at normal priority for a few seconds "
+                        "(ib_history_writer_rescues_total counts these). Off: the writer competes evenly.",
                         [](NodeConfig& c) -> auto& { return c.history.idle_priority; }));
 
     t.push_back(boolean("files.enabled", true, false,

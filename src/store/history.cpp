@@ -98,6 +98,10 @@ int64_t floor_to(int64_t ts, int64_t width) {
 // values/s in readings of 1,000 values, this is 100 s of them).
 constexpr std::size_t kMaxInbox = 10'000;
 
+static int64_t steady_ns(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
 struct History::Runtime {
     simdjson::dom::parser parser;  // the writer's (or the caller's, when not started)
     boost::asio::io_context* io = nullptr;
@@ -113,6 +117,27 @@ struct History::Runtime {
     std::vector<std::function<void()>> jobs;                             // queries
     bool stopping = false;
     std::thread writer;
+    // When the inbox or the jobs last went from empty to waiting, or were
+    // last taken from: the rescuer's measure of a stalled writer.
+    std::chrono::steady_clock::time_point pending_since{};
+
+    // The rescuer (only beside a writer at idle priority): while anything else
+    // keeps every core busy, a SCHED_IDLE thread gets next to no CPU, and an
+    // unprivileged one cannot leave that policy. So a second thread at normal
+    // priority sleeps until the writer has left work waiting for rescue_after,
+    // then does the writer's turns itself for a while. Whoever does a turn
+    // holds `turn` (the SQLite file and everything the writer owns); `rescuing`
+    // says whose turns they are.
+    std::thread rescuer;
+    std::condition_variable rescuer_wake;
+    bool rescuing = false;
+    std::mutex turn;
+    // When the turn holder's next timed step (a commit, a slice) is due, in
+    // steady-clock nanoseconds; it is the rescuer's other measure.
+    std::atomic<int64_t> due_ns{std::numeric_limits<int64_t>::max()};
+    // A turn's scratch, kept for its capacity.
+    std::vector<std::pair<mqtt::broker::MessageRef, int64_t>> turn_readings;
+    std::vector<std::function<void()>> turn_jobs;
 
     // The loop's side: readings not yet in the inbox because the writer held
     // the mutex. A writer at idle priority may be preempted while
@@ -840,11 +865,19 @@ std::expected<void, std::string> History::start(boost::asio::io_context& io, mqt
     if (!sub) return std::unexpected("history: cannot subscribe to '" + config_.topic + "': " + sub.error());
     rt_->router = &router;
     rt_->subscription = *sub;
+    next_commit_ = std::chrono::steady_clock::now() + config_.commit_interval;
+    rt_->due_ns.store(steady_ns(next_commit_));
     rt_->writer = std::thread([this] {
         pthread_setname_np(pthread_self(), "ib-history");
         if (config_.idle_priority) enter_idle_priority();
         run_writer();
     });
+    if (config_.idle_priority) {
+        rt_->rescuer = std::thread([this] {
+            pthread_setname_np(pthread_self(), "ib-history-r");
+            run_rescuer();
+        });
+    }
     return {};
 }
 
@@ -869,6 +902,7 @@ void History::hand_over() {
         IB_LOG_LIMITED_WARN("history: the writer is {} readings behind; readings are dropped and counted", kMaxInbox);
     }
     const bool was_empty = rt.inbox.empty();
+    if (was_empty && rt.jobs.empty()) rt.pending_since = std::chrono::steady_clock::now();
     if (was_empty) {
         rt.inbox.swap(rt.waiting);
     } else {
@@ -877,7 +911,7 @@ void History::hand_over() {
     }
     rt.waiting.clear();
     lock.unlock();
-    if (was_empty) rt.wake.notify_one();
+    if (was_empty) rt.wake.notify_all();
 }
 
 // SCHED_IDLE: the writer takes only CPU time no other thread wants, and a
@@ -890,60 +924,130 @@ void History::enter_idle_priority() {
         log::warn("history: the writer stays at normal priority ({})", std::strerror(e));
 }
 
+namespace {
+// A turn takes at most this many readings (about 64,000 points of 1,000-tag
+// readings): a writer starved in the middle of one keeps the rescuer waiting
+// no longer than that.
+constexpr size_t kTurnReadings = 64;
+// A rescue, once started, lasts this long before the writer gets its turns back.
+constexpr std::chrono::seconds kRescueHold{5};
+
+}  // namespace
+
+void History::wait_for_turn(std::unique_lock<std::mutex>& lock) {
+    const std::chrono::steady_clock::time_point due{std::chrono::nanoseconds(rt_->due_ns.load())};
+    rt_->wake.wait_until(lock, due, [&] { return rt_->stopping || !rt_->inbox.empty() || !rt_->jobs.empty(); });
+}
+
 void History::run_writer() {
-    using Clock = std::chrono::steady_clock;
-    std::vector<std::pair<mqtt::broker::MessageRef, int64_t>> readings;
-    std::vector<std::function<void()>> jobs;
-    auto next_commit = Clock::now() + config_.commit_interval;
-    bool moving = false;
+    Runtime& rt = *rt_;
+    const bool rescued = config_.idle_priority;  // then the rescuer, at normal priority, takes the last turn
     for (;;) {
-        bool stopping = false;
         {
-            // While a move is under way, its next slice is due a pause after the
-            // last one; at once when the next move is due already (the writer
-            // is behind: pausing would only pile points up for a move at once).
-            const auto until = !moving ? next_commit
-                               : move_behind() ? Clock::now()
-                                               : std::min(next_commit, last_slice_ + kMovePause);
-            std::unique_lock lock(rt_->mutex);
-            rt_->wake.wait_until(lock, until,
-                                 [&] { return rt_->stopping || !rt_->inbox.empty() || !rt_->jobs.empty(); });
-            readings.swap(rt_->inbox);
-            jobs.swap(rt_->jobs);
-            stopping = rt_->stopping;
+            std::unique_lock lock(rt.mutex);
+            rt.wake.wait(lock, [&] { return rt.stopping || !rt.rescuing; });
+            if (rt.stopping && rescued) break;
+            wait_for_turn(lock);
+            if (rt.stopping && rescued) break;
+            if (rt.rescuing) continue;
         }
-        size_t since_step = 0;
-        for (const auto& [m, at_ms] : readings) {
-            auto r = ingest(as_string_view(m->payload()), at_ms);
-            if (!r) IB_LOG_LIMITED_WARN("history: a message on '{}' is not a reading ({}); skipped", m->topic(), r.error());
-            // Behind (the next move due before this one ended, and a backlog of
-            // readings keeping the loop from its steps): a slice per slice's
-            // worth of points taken, or the points would pile up for a move at once.
-            since_step += r.value_or(0);
-            if (since_step >= kMoveSliceRows && move_behind()) {
-                since_step = 0;
-                background_step(unix_ms());
+        std::lock_guard turn(rt.turn);
+        if (!writer_turn(!rescued)) break;
+    }
+}
+
+void History::run_rescuer() {
+    using Clock = std::chrono::steady_clock;
+    Runtime& rt = *rt_;
+    Clock::time_point hold_until{};
+    for (;;) {
+        {
+            std::unique_lock lock(rt.mutex);
+            if (!rt.rescuing && !rt.stopping) {
+                rt.rescuer_wake.wait_for(lock, config_.rescue_after / 4, [&] { return rt.stopping; });
+                if (!rt.stopping) {
+                    const auto now = Clock::now();
+                    const bool pending = !rt.inbox.empty() || !rt.jobs.empty();
+                    const int64_t late_ns = steady_ns(now) - rt.due_ns.load();
+                    const auto after = std::chrono::nanoseconds(config_.rescue_after);
+                    if (!(pending && now - rt.pending_since > after) && late_ns <= after.count()) continue;
+                    rt.rescuing = true;
+                    hold_until = now + kRescueHold;
+                    rescues_.add();
+                    IB_LOG_LIMITED_WARN("history: the writer, at idle priority, got no CPU for {} ms while "
+                                        "the cores were busy; its work runs at normal priority for {} s",
+                                        config_.rescue_after.count(), kRescueHold.count());
+                }
+            } else if (!rt.stopping) {
+                wait_for_turn(lock);
+                if (!rt.stopping && Clock::now() >= hold_until) {
+                    rt.rescuing = false;
+                    lock.unlock();
+                    rt.wake.notify_all();
+                    continue;
+                }
             }
         }
-        readings.clear();
-        // Queries after the readings that came before them (query() flushes first).
-        for (auto& job : jobs) job();
-        jobs.clear();
-        if (stopping || Clock::now() >= next_commit) {
-            // At stop the open minutes are written too: a stopped file is complete.
-            if (stopping) {
-                if (auto r = flush(unix_ms(), true); !r) IB_LOG_LIMITED_WARN("{}", r.error());
-            }
-            if (auto r = commit(unix_ms()); !r) IB_LOG_LIMITED_WARN("{}", r.error());
-            next_commit = Clock::now() + config_.commit_interval;
-        }
-        if (stopping) break;
-        if (Clock::now() >= last_slice_ + kMovePause || move_behind()) {
-            moving = background_step(unix_ms());
-            last_slice_ = Clock::now();
+        std::lock_guard turn(rt.turn);
+        if (!writer_turn(true)) break;
+    }
+}
+
+bool History::writer_turn(bool may_end) {
+    using Clock = std::chrono::steady_clock;
+    bool stopping = false;
+    {
+        std::lock_guard lock(rt_->mutex);
+        stopping = rt_->stopping && may_end;
+        // At the stop, everything that came; otherwise a bounded turn.
+        const size_t n = stopping ? rt_->inbox.size() : std::min(rt_->inbox.size(), kTurnReadings);
+        rt_->turn_readings.assign(std::make_move_iterator(rt_->inbox.begin()),
+                              std::make_move_iterator(rt_->inbox.begin() + static_cast<std::ptrdiff_t>(n)));
+        rt_->inbox.erase(rt_->inbox.begin(), rt_->inbox.begin() + static_cast<std::ptrdiff_t>(n));
+        rt_->turn_jobs.swap(rt_->jobs);
+        rt_->pending_since = Clock::now();
+    }
+    size_t since_step = 0;
+    for (const auto& [m, at_ms] : rt_->turn_readings) {
+        auto r = ingest(as_string_view(m->payload()), at_ms);
+        if (!r) IB_LOG_LIMITED_WARN("history: a message on '{}' is not a reading ({}); skipped", m->topic(), r.error());
+        // Behind (the next move due before this one ended, and a backlog of
+        // readings keeping the writer from its steps): a slice per slice's
+        // worth of points taken, or the points would pile up for a move at once.
+        since_step += r.value_or(0);
+        if (since_step >= kMoveSliceRows && move_behind()) {
+            since_step = 0;
+            background_step(unix_ms());
         }
     }
-    report_cuts(true);
+    rt_->turn_readings.clear();
+    // Queries after the readings that came before them (query() flushes first).
+    for (auto& job : rt_->turn_jobs) job();
+    rt_->turn_jobs.clear();
+    if (stopping || Clock::now() >= next_commit_) {
+        // At stop the open minutes are written too: a stopped file is complete.
+        if (stopping) {
+            if (auto r = flush(unix_ms(), true); !r) IB_LOG_LIMITED_WARN("{}", r.error());
+        }
+        if (auto r = commit(unix_ms()); !r) IB_LOG_LIMITED_WARN("{}", r.error());
+        next_commit_ = Clock::now() + config_.commit_interval;
+    }
+    if (stopping) {
+        report_cuts(true);
+        return false;
+    }
+    if (Clock::now() >= last_slice_ + kMovePause || move_behind()) {
+        move_under_way_ = background_step(unix_ms());
+        last_slice_ = Clock::now();
+    }
+    // While a move is under way, its next slice is due a pause after the
+    // last one; at once when the next move is due already (the writer is
+    // behind: pausing would only pile points up for a move at once).
+    const auto due = !move_under_way_ ? next_commit_
+                     : move_behind()  ? Clock::now()
+                                      : std::min(next_commit_, last_slice_ + kMovePause);
+    rt_->due_ns.store(steady_ns(due));
+    return true;
 }
 
 void History::query_async(std::string device, std::string tag, HistoryQuery q, std::function<void(QueryResult)> done) {
@@ -958,9 +1062,10 @@ void History::query_async(std::string device, std::string tag, HistoryQuery q, s
     IB_ASSERT_ON_LOOP(*rt_->io);
     {
         std::lock_guard lock(rt_->mutex);
+        if (rt_->jobs.empty() && rt_->inbox.empty()) rt_->pending_since = std::chrono::steady_clock::now();
         rt_->jobs.push_back(std::move(run));
     }
-    rt_->wake.notify_one();
+    rt_->wake.notify_all();
 }
 
 void History::stop() {
@@ -976,8 +1081,10 @@ void History::stop() {
         rt_->waiting.clear();
         rt_->stopping = true;
     }
-    rt_->wake.notify_one();
+    rt_->wake.notify_all();
+    rt_->rescuer_wake.notify_all();
     if (rt_->writer.joinable()) rt_->writer.join();
+    if (rt_->rescuer.joinable()) rt_->rescuer.join();
 }
 
 void History::collect_metrics(MetricSink& sink) const {
@@ -1000,6 +1107,10 @@ void History::collect_metrics(MetricSink& sink) const {
     sink.push_back({"ib_history_dropped_points_total",
                     "Points and aggregates removed before their retention, or never written.", MetricType::Counter,
                     "reason=\"writer_behind\"", static_cast<double>(dropped_backlog_.get())});
+    sink.push_back({"ib_history_writer_rescues_total",
+                    "Times the history's writer, at idle priority, was starved of CPU and its work was taken over at "
+                    "normal priority for a while.",
+                    MetricType::Counter, "", static_cast<double>(rescues_.get())});
     times_.collect(sink);
 }
 

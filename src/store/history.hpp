@@ -15,6 +15,7 @@
 #include <limits>
 #include <expected>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -241,11 +242,23 @@ private:
     // for a retry while the writer holds the mutex.
     void hand_over();
     static void enter_idle_priority();
-    // The writer thread's loop: readings in, queries, and a commit per interval.
+    // The writer thread's loop: readings in, queries, and a commit per interval;
+    // and the rescuer's, which takes those turns while the writer is starved.
     void run_writer();
+    void run_rescuer();
+    // Holding the mutex: until readings or queries wait, the next timed step is
+    // due, or the stop.
+    void wait_for_turn(std::unique_lock<std::mutex>& lock);
+    // One turn of the writer's work, under Runtime::turn: a bounded number of
+    // readings, the queries, a commit when due, a step of the move. At the stop
+    // (when `may_end`), everything left and the last commit; then false.
+    bool writer_turn(bool may_end);
 
     std::string path_;
     HistoryConfig config_;
+    // Between the writer's turns (writer_turn).
+    std::chrono::steady_clock::time_point next_commit_{};
+    bool move_under_way_ = false;
     SqliteFile file_;
 
     Statement begin_, commit_, rollback_;
@@ -313,6 +326,7 @@ private:
     LocalCounter dropped_error_;
     LocalCounter commit_errors_;
     LocalCounter dropped_backlog_;  // readings refused while the writer is far behind
+    LocalCounter rescues_;          // times the rescuer took over a starved writer's turns
 };
 
 }  // namespace ib::store

@@ -25,9 +25,12 @@ struct HistoryConfig {
     // Buffered readings are written in one transaction this often.
     std::chrono::milliseconds commit_interval{200};
     // The writer thread at idle priority (SCHED_IDLE), so its bursts never
-    // delay the broker's loops; while anything else keeps the cores busy it
-    // gets next to no CPU and falls behind, hence off by default.
-    bool idle_priority = false;
+    // delay the broker's loops. While anything else keeps the cores busy it
+    // gets next to no CPU: once it has left work waiting this long, a rescuer
+    // thread at normal priority does its work for a while (not a setting;
+    // tests shorten it).
+    bool idle_priority = true;
+    std::chrono::milliseconds rescue_after{1000};
 };
 
 }  // namespace ib::store

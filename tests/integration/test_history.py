@@ -241,9 +241,9 @@ class HistoryTest(h.IBTestCase):
         self.assertEqual(len(aside), 1, os.listdir(b.data_dir))
         self.assertIn("moved aside to " + os.path.join(b.data_dir, aside[0]), b.log_text())
 
-    def writer_policy(self, b):
-        """The scheduling policy of the history's writer thread, as `ps -L -o cls`
-        shows it (field 41 of /proc/PID/task/TID/stat: 0 normal, 5 idle)."""
+    def writer_policy(self, b, thread="ib-history"):
+        """The scheduling policy of the history's writer thread (or of `thread`), as
+        `ps -L -o cls` shows it (field 41 of /proc/PID/task/TID/stat: 0 normal, 5 idle)."""
         def find():
             for tid in os.listdir("/proc/%d/task" % b.pid):
                 try:
@@ -253,22 +253,24 @@ class HistoryTest(h.IBTestCase):
                     continue
                 # The name is in parentheses and may hold spaces: count fields after it.
                 name = stat[stat.index("(") + 1:stat.rindex(")")]
-                if name == "ib-history":
+                if name == thread:
                     return [int(stat[stat.rindex(")") + 2:].split()[41 - 3])]  # truthy when 0
             return None
         policy = h.wait_until(find, timeout=10)
-        self.assertIsNotNone(policy, "no ib-history thread")
+        self.assertIsNotNone(policy, "no %s thread" % thread)
         return policy[0]
 
-    def test_the_writer_runs_at_idle_priority_when_told_to(self):
-        b = self.start_broker(extra_toml="[history]\nidle_priority = true\n")
-        self.assertEqual(self.writer_policy(b), 5)  # SCHED_IDLE
+    def test_the_writer_runs_at_idle_priority_beside_a_rescuer_unless_told_otherwise(self):
+        b = self.start_broker()
+        self.assertEqual(self.writer_policy(b), 5)  # SCHED_IDLE, the default
+        self.assertEqual(self.writer_policy(b, "ib-history-r"), 0)  # its rescuer, SCHED_OTHER
         pub = self.publisher(b)
         pub.publish("ib/data/plc1/fast", reading(int(time.time() * 1000), {"a": 1}), qos=1)
         self.assertEqual(self.wait_points(b, 1, device="plc1", tag="a")[0][1], 1)
+        self.assertIsNotNone(b.metric("ib_history_writer_rescues_total"))
         b.stop()
-        b2 = self.start_broker()
-        self.assertEqual(self.writer_policy(b2), 0)  # SCHED_OTHER, the default
+        b2 = self.start_broker(extra_toml="[history]\nidle_priority = false\n")
+        self.assertEqual(self.writer_policy(b2), 0)  # SCHED_OTHER
 
     def test_disabled_history_keeps_nothing(self):
         b = self.start_broker(extra_toml="[history]\nenabled = false\n")
