@@ -263,30 +263,41 @@ std::expected<void, std::string> History::load_open_buckets() {
         if (id > 0 && id < series_.size()) series_[id].aggregated_until = sqlite3_column_int64(marks->get(), 1);
     }
     if (rc != SQLITE_DONE) return std::unexpected(error("cannot read the watermarks"));
-    // Points past a watermark are at most a minute or two of each series: a seek each.
-    sqlite3_stmt* st = select_[0].get();
-    for (uint32_t id = 1; id < series_.size(); ++id) {
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_int64(st, 2, series_[id].aggregated_until);
-        sqlite3_bind_int64(st, 3, std::numeric_limits<int64_t>::max());
-        sqlite3_bind_int64(st, 4, std::numeric_limits<int64_t>::max());
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) aggregate(id, sqlite3_column_int64(st, 0), sqlite3_column_double(st, 1));
-        select_[0].reset();
-        if (rc != SQLITE_DONE) return std::unexpected(error("cannot read the raw points past a watermark"));
-    }
-    // And those not yet moved into raw, in one pass.
-    st = scan_recent_.get();
+    // Points not yet moved into raw, in one pass. A kill between a sliced
+    // move's insert into raw and its delete from recent leaves a point in both:
+    // it is counted once, from recent.
+    std::vector<RawPoint> unmoved;
+    sqlite3_stmt* st = scan_recent_.get();
     recent_points_ = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         ++recent_points_;
         const auto id = static_cast<uint32_t>(sqlite3_column_int64(st, 0));
         const int64_t ts = sqlite3_column_int64(st, 1);
         if (id > 0 && id < series_.size() && ts >= series_[id].aggregated_until) {
-            aggregate(id, ts, sqlite3_column_double(st, 2));
+            unmoved.push_back({id, ts, sqlite3_column_double(st, 2)});
         }
     }
     scan_recent_.reset();
     if (rc != SQLITE_DONE) return std::unexpected(error("cannot read the recent raw points"));
+    std::vector<RawPoint> unmoved_keys = unmoved;
+    std::sort(unmoved_keys.begin(), unmoved_keys.end(), RawPoint::by_key);
+    // Points past a watermark are at most a minute or two of each series: a seek each.
+    st = select_[0].get();
+    for (uint32_t id = 1; id < series_.size(); ++id) {
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, series_[id].aggregated_until);
+        sqlite3_bind_int64(st, 3, std::numeric_limits<int64_t>::max());
+        sqlite3_bind_int64(st, 4, std::numeric_limits<int64_t>::max());
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            const RawPoint p{id, sqlite3_column_int64(st, 0), sqlite3_column_double(st, 1)};
+            if (!std::binary_search(unmoved_keys.begin(), unmoved_keys.end(), p, RawPoint::by_key)) {
+                aggregate(id, p.ts, p.value);
+            }
+        }
+        select_[0].reset();
+        if (rc != SQLITE_DONE) return std::unexpected(error("cannot read the raw points past a watermark"));
+    }
+    for (const RawPoint& p : unmoved) aggregate(p.series, p.ts, p.value);
     return {};
 }
 

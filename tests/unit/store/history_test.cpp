@@ -333,6 +333,30 @@ TEST(History, AfterAKillTheOpenMinuteIsRebuiltFromTheRawPoints) {
     EXPECT_EQ(text(query(*reopened, "temp", HistoryStep::Minute, Min, minute, minute)), this_minute + "-1]");
 }
 
+// A sliced move inserts a range of recent's rows into raw, and deletes them
+// from recent in a later transaction: a kill in between leaves each point in
+// both tables, and the reopened open minute counts it once.
+TEST(History, AKillBetweenAMovesInsertAndItsDeleteCountsEachPointOnce) {
+    TempDir dir;
+    const std::string path = dir.file("history.db");
+    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
+    const int64_t minute = now - now % kMinute;
+    auto h = open(path);
+    for (int i = 0; i < 40; ++i) h->add("plc1", "temp", minute + i, i);
+    ASSERT_TRUE(h->commit(now).has_value());
+    ASSERT_TRUE(h->background_step(now + History::kMoveEveryMs));  // in raw, still in recent
+    std::filesystem::create_directory(dir.file("killed"));
+    for (const char* suffix : {"", "-wal"}) {
+        std::filesystem::copy_file(path + suffix, dir.file("killed/history.db") + suffix);
+    }
+    auto after = open(dir.file("killed/history.db"));
+    const std::string this_minute = "[" + std::to_string(minute) + ",";
+    EXPECT_EQ(text(query(*after, "temp", HistoryStep::Minute, HistoryAgg::Count, minute, minute)), this_minute + "40]");
+    EXPECT_EQ(text(query(*after, "temp", HistoryStep::Minute, HistoryAgg::Avg, minute, minute)), this_minute + "19.5]");
+    EXPECT_EQ(query(*after, "temp", HistoryStep::Raw, HistoryAgg::Avg, minute, minute + kMinute).size(), 40u);
+}
+
 TEST(History, LatePointGoesIntoItsOwnBucketAndLastKeepsTheNewest) {
     TempDir dir;
     auto h = open(dir.file("history.db"));
