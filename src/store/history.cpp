@@ -130,7 +130,7 @@ struct History::Runtime {
     // says whose turns they are.
     std::thread rescuer;
     std::condition_variable rescuer_wake;
-    bool rescuing = false;
+    std::atomic<bool> rescuing{false};  // written under `mutex`; a writer's turn reads it to stop early
     std::mutex turn;
     // When the turn holder's next timed step (a commit, a slice) is due, in
     // steady-clock nanoseconds; it is the rescuer's other measure.
@@ -940,8 +940,11 @@ namespace {
 // readings): a writer starved in the middle of one keeps the rescuer waiting
 // no longer than that.
 constexpr size_t kTurnReadings = 64;
-// A rescue, once started, lasts this long before the writer gets its turns back.
+// A rescue, once started, lasts this long before the writer gets its turns
+// back; twice as long each time the writer stalls again soon after (the cores
+// still busy), up to the longest.
 constexpr std::chrono::seconds kRescueHold{5};
+constexpr std::chrono::seconds kLongestRescueHold{80};
 
 }  // namespace
 
@@ -963,7 +966,7 @@ void History::run_writer() {
             if (rt.rescuing) continue;
         }
         std::lock_guard turn(rt.turn);
-        if (!writer_turn(!rescued)) break;
+        if (!writer_turn(!rescued, false)) break;
     }
 }
 
@@ -971,6 +974,7 @@ void History::run_rescuer() {
     using Clock = std::chrono::steady_clock;
     Runtime& rt = *rt_;
     Clock::time_point hold_until{};
+    Clock::duration hold = kRescueHold;
     for (;;) {
         {
             std::unique_lock lock(rt.mutex);
@@ -983,11 +987,14 @@ void History::run_rescuer() {
                     const auto after = std::chrono::nanoseconds(config_.rescue_after);
                     if (!(pending && now - rt.pending_since > after) && late_ns <= after.count()) continue;
                     rt.rescuing = true;
-                    hold_until = now + kRescueHold;
+                    hold = now - hold_until < 2 * hold ? std::min<Clock::duration>(2 * hold, kLongestRescueHold)
+                                                       : Clock::duration(kRescueHold);
+                    hold_until = now + hold;
                     rescues_.add();
                     IB_LOG_LIMITED_WARN("history: the writer, at idle priority, got no CPU for {} ms while "
                                         "the cores were busy; its work runs at normal priority for {} s",
-                                        config_.rescue_after.count(), kRescueHold.count());
+                                        config_.rescue_after.count(),
+                                        std::chrono::duration_cast<std::chrono::seconds>(hold).count());
                 }
             } else if (!rt.stopping) {
                 wait_for_turn(lock);
@@ -1000,11 +1007,11 @@ void History::run_rescuer() {
             }
         }
         std::lock_guard turn(rt.turn);
-        if (!writer_turn(true)) break;
+        if (!writer_turn(true, true)) break;
     }
 }
 
-bool History::writer_turn(bool may_end) {
+bool History::writer_turn(bool may_end, bool by_rescuer) {
     using Clock = std::chrono::steady_clock;
     bool stopping = false;
     {
@@ -1019,7 +1026,19 @@ bool History::writer_turn(bool may_end) {
         rt_->pending_since = Clock::now();
     }
     size_t since_step = 0;
-    for (const auto& [m, at_ms] : rt_->turn_readings) {
+    auto& readings = rt_->turn_readings;
+    for (auto it = readings.begin(); it != readings.end(); ++it) {
+        if (!by_rescuer && rt_->rescuing.load(std::memory_order_relaxed)) {
+            // The rescuer waits for this turn: what is left of it is the rescuer's.
+            std::lock_guard lock(rt_->mutex);
+            rt_->inbox.insert(rt_->inbox.begin(), std::make_move_iterator(it), std::make_move_iterator(readings.end()));
+            rt_->jobs.insert(rt_->jobs.begin(), std::make_move_iterator(rt_->turn_jobs.begin()),
+                             std::make_move_iterator(rt_->turn_jobs.end()));
+            readings.clear();
+            rt_->turn_jobs.clear();
+            return true;
+        }
+        const auto& [m, at_ms] = *it;
         auto r = ingest(as_string_view(m->payload()), at_ms);
         if (!r) IB_LOG_LIMITED_WARN("history: a message on '{}' is not a reading ({}); skipped", m->topic(), r.error());
         // Behind (the next move due before this one ended, and a backlog of

@@ -251,8 +251,9 @@ private:
     void wait_for_turn(std::unique_lock<std::mutex>& lock);
     // One turn of the writer's work, under Runtime::turn: a bounded number of
     // readings, the queries, a commit when due, a step of the move. At the stop
-    // (when `may_end`), everything left and the last commit; then false.
-    bool writer_turn(bool may_end);
+    // (when `may_end`), everything left and the last commit; then false. The
+    // writer's turn ends early, its readings put back, once a rescue begins.
+    bool writer_turn(bool may_end, bool by_rescuer);
 
     std::string path_;
     HistoryConfig config_;
