@@ -114,13 +114,13 @@ EOF
     hz=$(getconf CLK_TCK)
     before=$(thread_ticks "$ib")
     local drops0
-    drops0=$(metric ib_history_dropped_points_total),$(metric ib_mqtt_messages_dropped_total),$(metric ib_bridge_messages_dropped_total)
+    drops0=$(metric ib_history_dropped_points_total)/$(metric ib_history_dropped_readings_total),$(metric ib_mqtt_messages_dropped_total),$(metric ib_bridge_messages_dropped_total)
     local gen
     gen=$("$IRONBRIDGE_BIN" bench --port "$mqtt" --mode pubsub --pubs 16 --subs 16 --qos 1 --total-rate "$RATE" \
         --topic "lat/%i" --sub-topic "lat/%i" --duration "$DURATION" --warmup 1 --json) || true
     after=$(thread_ticks "$ib")
     local drops1
-    drops1=$(metric ib_history_dropped_points_total),$(metric ib_mqtt_messages_dropped_total),$(metric ib_bridge_messages_dropped_total)
+    drops1=$(metric ib_history_dropped_points_total)/$(metric ib_history_dropped_readings_total),$(metric ib_mqtt_messages_dropped_total),$(metric ib_bridge_messages_dropped_total)
     local readings
     readings=$(metric ib_history_points_total)
     echo "### $kind"
@@ -129,7 +129,7 @@ import json, sys
 r = json.loads(sys.stdin.read() or "{}")
 print("clients 16→16 QoS 1: p50 %.0f µs, p99 %.0f µs, p999 %.0f µs; delivered %.0f msg/s (sent %.0f), lost %s" % (
     r.get("p50_us", 0), r.get("p99_us", 0), r.get("p999_us", 0), r.get("recv_per_s", 0), r.get("sent_per_s", 0), r.get("lost", "?")))'
-    echo "history points written so far: $readings; dropped during the window (history, mqtt, bridge): $drops0 -> $drops1;" \
+    echo "history points written so far: $readings; dropped during the window (history points/readings, mqtt, bridge): $drops0 -> $drops1;" \
         "the idle writer's work taken over at normal priority: $(metric ib_history_writer_rescues_total) times"
     # Bytes the process wrote through write()/pwrite() since start (WAL frames,
     # checkpoints, the bridge's queue), per history point.

@@ -1134,9 +1134,9 @@ void History::collect_metrics(MetricSink& sink) const {
                     "", static_cast<double>(commit_errors_.get())});
     sink.push_back({"ib_history_series", "Series (device, tag) known to the history.", MetricType::Gauge, "",
                     static_cast<double>(series_count_.load(std::memory_order_relaxed))});
-    sink.push_back({"ib_history_dropped_points_total",
-                    "Points and aggregates removed before their retention, or never written.", MetricType::Counter,
-                    "reason=\"writer_behind\"", static_cast<double>(dropped_backlog_.get())});
+    sink.push_back({"ib_history_dropped_readings_total",
+                    "Readings refused, their points never written, while 10,000 waited for the history's writer.",
+                    MetricType::Counter, "", static_cast<double>(dropped_backlog_.get())});
     sink.push_back({"ib_history_writer_rescues_total",
                     "Times the history's writer, at idle priority, was starved of CPU and its work was taken over at "
                     "normal priority for a while.",

@@ -506,6 +506,8 @@ TEST(History, MetricsAreReported) {
     EXPECT_EQ(metric(*h, "ib_history_points_total"), 1);
     EXPECT_EQ(metric(*h, "ib_history_commit_errors_total"), 0);
     EXPECT_EQ(metric(*h, "ib_history_dropped_points_total", "reason=\"commit_error\""), 0);
+    EXPECT_EQ(metric(*h, "ib_history_dropped_readings_total"), 0);
+    EXPECT_EQ(metric(*h, "ib_history_writer_rescues_total"), 0);
     EXPECT_EQ(metric(*h, "ib_history_db_bytes"), static_cast<double>(h->db_bytes()));
     EXPECT_EQ(metric(*h, "ib_history_series"), 1);
 }
