@@ -27,6 +27,8 @@
 #                    IRONBRIDGE_BROKER_CMD='mosquitto -c {mosquitto_conf}' to check
 #                    this script against two Mosquittos.
 #   KEEP_RESULTS     a file to keep the raw JSON results in
+#   IRONBRIDGE_TOML  lines put at the top of Ironbridge's config, e.g.
+#                    $'[broker]\nthreads = 1' for one shard
 set -euo pipefail
 
 IRONBRIDGE_BIN=${IRONBRIDGE_BIN:-build/ironbridge}
@@ -98,6 +100,7 @@ EOF
     mkdir -p "$dir/data"
     cat >"$dir/ironbridge.toml" <<EOF
 data_dir = "$dir/data"
+${IRONBRIDGE_TOML:-}
 
 [[broker.listeners]]
 name = "bench"

@@ -937,8 +937,7 @@ void History::enter_idle_priority() {
 
 namespace {
 // A turn takes at most this many readings (about 64,000 points of 1,000-tag
-// readings): a writer starved in the middle of one keeps the rescuer waiting
-// no longer than that.
+// readings), so a backlog does not hold a query or a due commit back for long.
 constexpr size_t kTurnReadings = 64;
 // A rescue, once started, lasts this long before the writer gets its turns
 // back; twice as long each time the writer stalls again soon after (the cores
