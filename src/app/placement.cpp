@@ -25,6 +25,15 @@ constexpr std::array<std::size_t, kRoleCount> kPreferredServiceLoop = {
 
 constexpr std::array<std::string_view, kRoleCount> kRoleNames = {"devices", "rules", "bridges", "history", "api"};
 
+// Broker shards for a machine with `cores` cores, when not configured. Up to
+// two cores, one: the MQTT clients on the box, the service loop and the
+// writer threads need the other core, and a delivery between two clients of
+// different shards waits for the other shard to wake up. On two cores one
+// shard reached 0.62-0.72x the minimal forwarder in (a) and (b) where two
+// reached 0.33-0.59x, and (e)'s p999 went from 6x the forwarder's to 1-1.5x
+// (BENCHMARKS.md, "One shard on two cores").
+std::size_t default_shards(std::size_t cores) { return cores <= 2 ? 1 : cores; }
+
 // Service loops for a machine with `cores` cores, when not configured.
 std::size_t default_service_loops(std::size_t cores) {
     if (cores <= 2) return 1;
@@ -40,7 +49,7 @@ std::string_view role_name(Role r) { return kRoleNames[static_cast<std::size_t>(
 Placement plan_placement(std::size_t shards, std::size_t service_loops, std::size_t cores) {
     cores = std::max<std::size_t>(cores, 1);
     Placement p;
-    p.shards = shards == 0 ? cores : shards;
+    p.shards = shards == 0 ? default_shards(cores) : shards;
     p.service_loops = service_loops == 0 ? default_service_loops(cores) : service_loops;
     for (std::size_t r = 0; r < kRoleCount; ++r) {
         p.loop_of[r] = p.shards + std::min(kPreferredServiceLoop[r], p.service_loops - 1);

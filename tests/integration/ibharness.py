@@ -268,7 +268,11 @@ class Broker:
     STOP_TIMEOUT_S = 15.0
 
     def __init__(self, broker=None, listener=None, extra_toml="", log_level="info", log_format=None, env=None):
-        self.broker_cfg = dict(broker or {})
+        # Two broker shards unless a test says otherwise: the default is one on
+        # a machine of two cores, and the suite is to run the paths between
+        # shards (a connection moving to its session's shard, deliveries and
+        # held acknowledgements handed over) whatever machine it runs on.
+        self.broker_cfg = {"threads": 2, **(broker or {})}
         self.log_format = log_format
         self.env = dict(env or {})
         self.listener_cfg = dict(listener or {})

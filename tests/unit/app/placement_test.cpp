@@ -9,13 +9,19 @@ namespace {
 
 constexpr Role kRoles[] = {Role::Devices, Role::Rules, Role::Bridges, Role::History, Role::Api};
 
-TEST(Placement, TwoCoresGiveTwoShardsAndOneServiceLoopForEverything) {
+TEST(Placement, TwoCoresGiveOneShardAndOneServiceLoopForEverything) {
     const Placement p = plan_placement(0, 0, 2);
-    EXPECT_EQ(p.shards, 2u);
+    EXPECT_EQ(p.shards, 1u);
     EXPECT_EQ(p.service_loops, 1u);
-    EXPECT_EQ(p.total(), 3u);
-    for (Role r : kRoles) EXPECT_EQ(p.loop(r), 2u) << role_name(r);
-    EXPECT_EQ(p.describe(), "loops 0-1: broker shards; loop 2: devices, rules, bridges, history, api");
+    EXPECT_EQ(p.total(), 2u);
+    for (Role r : kRoles) EXPECT_EQ(p.loop(r), 1u) << role_name(r);
+    EXPECT_EQ(p.describe(), "loop 0: broker shard; loop 1: devices, rules, bridges, history, api");
+}
+
+TEST(Placement, FromThreeCoresOneShardPerCore) {
+    EXPECT_EQ(plan_placement(0, 0, 1).shards, 1u);
+    EXPECT_EQ(plan_placement(0, 0, 3).shards, 3u);
+    EXPECT_EQ(plan_placement(0, 0, 8).shards, 8u);
 }
 
 TEST(Placement, MoreServiceLoopsSpreadTheConsumersOfReadings) {
