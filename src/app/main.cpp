@@ -219,8 +219,8 @@ int run_node(const std::string& config_path) {
 
     // The placement table: which loop runs what. Each component below is handed
     // its loop from it, and nowhere else.
-    const auto placement = ib::app::plan_placement(cfg->broker.threads, cfg->service_loops,
-                                                   std::thread::hardware_concurrency());
+    const std::size_t cores = ib::app::usable_cores();
+    const auto placement = ib::app::plan_placement(cfg->broker.threads, cfg->service_loops, cores);
     ib::net::LoopPool loops(placement.total());
     auto loop_of = [&](ib::app::Role role) -> boost::asio::io_context& { return loops.loop(placement.loop(role)); };
     auto& devices_loop = loop_of(ib::app::Role::Devices);
@@ -474,7 +474,7 @@ int run_node(const std::string& config_path) {
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
     ib::log::info("ironbridge {} started in {:.1f} ms ({} event loops, config {})", kVersion, ms, loops.size(),
                   config_path.empty() ? "<embedded default>" : config_path);
-    ib::log::info("loops: {}", placement.describe());
+    ib::log::info("loops: {} (for {} usable CPU core{})", placement.describe(), cores, cores == 1 ? "" : "s");
     ib::app::give_back_free_heap();  // the configuration's parse tree, freed but kept
     readiness.store(ib::app::Readiness::Ready, std::memory_order_release);
     service.notify("READY=1\nSTATUS=serving");

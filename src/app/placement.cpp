@@ -5,8 +5,13 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 
+#include <sched.h>
+
 #include <algorithm>
+#include <charconv>
+#include <fstream>
 #include <memory>
+#include <thread>
 
 namespace ib::app {
 namespace {
@@ -45,6 +50,50 @@ std::size_t default_service_loops(std::size_t cores) {
 }  // namespace
 
 std::string_view role_name(Role r) { return kRoleNames[static_cast<std::size_t>(r)]; }
+
+std::size_t cores_of_cpu_max(std::string_view text) {
+    const auto space = text.find(' ');
+    if (space == std::string_view::npos) return 0;
+    auto number = [](std::string_view s) -> uint64_t {
+        uint64_t v = 0;
+        auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        return ec == std::errc{} && end != s.data() ? v : 0;
+    };
+    const uint64_t quota = number(text.substr(0, space));  // "max": 0, no limit
+    std::string_view rest = text.substr(space + 1);
+    while (!rest.empty() && (rest.back() == '\n' || rest.back() == ' ')) rest.remove_suffix(1);
+    const uint64_t period = number(rest);
+    if (quota == 0 || period == 0) return 0;
+    return static_cast<std::size_t>((quota + period - 1) / period);
+}
+
+namespace {
+std::string read_small_file(const std::string& path) {
+    std::ifstream in(path);
+    std::string text;
+    std::getline(in, text, '\0');
+    return text;
+}
+}  // namespace
+
+std::size_t usable_cores() {
+    std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0) cores = std::max(1, CPU_COUNT(&set));
+    // This process's cgroup (v2: the line "0::/path"), then each one above it.
+    const std::string own = read_small_file("/proc/self/cgroup");
+    const auto at = own.find("0::");
+    if (at == std::string::npos || (at != 0 && own[at - 1] != '\n')) return cores;
+    std::string path = own.substr(at + 3, own.find('\n', at) - (at + 3));
+    for (;;) {
+        if (const std::size_t limit = cores_of_cpu_max(read_small_file("/sys/fs/cgroup" + path + "/cpu.max")); limit > 0)
+            cores = std::min(cores, limit);
+        if (path.empty() || path == "/") break;
+        path.resize(std::min(path.rfind('/'), path.size()));  // "/a/b" -> "/a" -> "" (the root)
+    }
+    return std::max<std::size_t>(cores, 1);
+}
 
 Placement plan_placement(std::size_t shards, std::size_t service_loops, std::size_t cores) {
     cores = std::max<std::size_t>(cores, 1);

@@ -37,6 +37,15 @@ struct Placement {
 // `shards` and `service_loops` as configured (0: sized from `cores`).
 Placement plan_placement(std::size_t shards, std::size_t service_loops, std::size_t cores);
 
+// The CPU cores this process can use: the CPUs of its affinity mask (taskset,
+// a cpuset), fewer when its cgroup or one above it caps its CPU time (cgroup
+// v2 cpu.max, the quota per period rounded up: a container limited to 1.5
+// CPUs plans for 2 however many the node has). At least 1.
+std::size_t usable_cores();
+// The cores a cgroup v2 cpu.max buys ("150000 100000": 2), rounded up; 0 when
+// it sets no limit ("max 100000") or cannot be read.
+std::size_t cores_of_cpu_max(std::string_view text);
+
 // Runs each step on its loop, one after the other (a step starts once the one
 // before it has returned), then `done` on the last step's loop.
 using LoopStep = std::pair<boost::asio::io_context*, std::function<void()>>;

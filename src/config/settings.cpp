@@ -179,8 +179,9 @@ std::vector<Setting> build_table() {
                        [](const SettingValue& v) { return bus_prefix_problem(std::get<std::string>(v)); }));
 
     t.push_back(integer("broker.threads", 0, 0, 64, false,
-                        "Broker event loops (shards, serving network clients); 0 starts one on a machine of up to two "
-                        "CPU cores (the other is left to the service loop and local clients), else one per core.",
+                        "Broker event loops (shards, serving network clients); 0 starts one where the process may use up "
+                        "to two CPU cores (the other is left to the service loop and local clients), else one per core. "
+                        "Usable cores are those of its affinity mask, fewer under a cgroup CPU limit (cpu.max).",
                         [](NodeConfig& c) -> auto& { return c.broker.threads; }));
     t.push_back(integer("broker.max_packet_size", 1048576, 64, 268435455, false,
                         "Largest MQTT packet accepted from a client, in bytes (also announced as Maximum Packet Size).",

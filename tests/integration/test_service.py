@@ -49,6 +49,19 @@ class ServiceTest(IBTestCase):
         os.kill(p.pid, signal.SIGTERM)
         return p
 
+    def test_sizes_its_loops_for_the_cpus_it_may_use(self):
+        """Given one CPU (as taskset or a container's cpuset gives it), the node
+        plans for one core, whatever the machine has: one shard, one service loop."""
+        before = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {min(before)})  # the broker started here inherits it
+        try:
+            broker = self.start_broker(broker={"threads": 0})
+        finally:
+            os.sched_setaffinity(0, before)
+        self.assertTrue(h.wait_until(lambda: "loops:" in broker.log_text(), timeout=10), broker.log_text())
+        self.assertIn("loops: loop 0: broker shard; loop 1: devices, rules, bridges, history, api "
+                      "(for 1 usable CPU core)", broker.log_text())
+
     def test_notifies_ready_watchdog_and_stopping_then_exits_0(self):
         broker, notify = self.start_service()
         notify.wait_for("READY=1")

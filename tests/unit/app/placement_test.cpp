@@ -1,6 +1,7 @@
 // The placement table: shards first, then service loops; every role on a
 // service loop, never on a broker shard, however few loops there are.
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include "app/placement.hpp"
 
@@ -44,6 +45,27 @@ TEST(Placement, RolesNeverLandOnABrokerShard) {
             }
         }
     }
+}
+
+TEST(Placement, ACgroupCpuMaxBuysItsQuotaInCoresRoundedUp) {
+    EXPECT_EQ(cores_of_cpu_max("max 100000\n"), 0u);
+    EXPECT_EQ(cores_of_cpu_max("100000 100000\n"), 1u);
+    EXPECT_EQ(cores_of_cpu_max("150000 100000\n"), 2u);
+    EXPECT_EQ(cores_of_cpu_max("50000 100000"), 1u);
+    EXPECT_EQ(cores_of_cpu_max("400000 100000\n"), 4u);
+    EXPECT_EQ(cores_of_cpu_max(""), 0u);
+    EXPECT_EQ(cores_of_cpu_max("100000"), 0u);
+    EXPECT_EQ(cores_of_cpu_max("lots 100000"), 0u);
+    EXPECT_EQ(cores_of_cpu_max("100000 0"), 0u);
+}
+
+TEST(Placement, UsableCoresAreThoseOfTheAffinityMaskAtMost) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    ASSERT_EQ(sched_getaffinity(0, sizeof set, &set), 0);
+    const std::size_t cores = usable_cores();
+    EXPECT_GE(cores, 1u);
+    EXPECT_LE(cores, static_cast<std::size_t>(CPU_COUNT(&set)));
 }
 
 TEST(Placement, ConfiguredCountsWinOverTheCoreCount) {
