@@ -306,6 +306,43 @@ class V5Test(IBTestCase):
         r.puback(p.pid)
         r.expect_nothing(0.3)
 
+    def test_one_message_to_many_subscribers_of_one_shard_each_with_its_own_packet(self):
+        """A shard encodes a message's PUBLISH straight into its first receiver's
+        output and keeps it for the others: whichever comes first (here one that
+        cannot take it), each gets the message with its own packet identifier."""
+        b = self.start_broker(broker={"threads": 1})
+        topic = h.unique("fan")
+        small = h.raw_connected(self, b, h.unique("small"), version=5, props={"MaximumPacketSize": 64})
+        subs = [h.raw_connected(self, b, h.unique("s"), version=5) for _ in range(3)]
+        pub = self.paho(b, h.unique("p"))
+        # Subscriber i holds i packet identifiers unacknowledged, so the
+        # identifiers each one is given next differ.
+        held = []
+        for i, r in enumerate(subs):
+            warm = h.unique("warm")
+            r.subscribe(2, [(warm, 1)])
+            for _ in range(i):
+                pub.publish(warm, b"w", qos=1)
+            held.append([r.expect(h.PUBLISH).pid for _ in range(i)])
+        for r in [small] + subs:
+            r.subscribe(1, [(topic, 1)])
+        pub.publish(topic, b"y" * 200, qos=1)
+        pub.publish(topic, b"small", qos=1)
+        for r, ids in zip(subs, held):
+            big = r.expect(h.PUBLISH)
+            self.assertEqual((big.topic, big.payload, big.qos), (topic, b"y" * 200, 1))
+            self.assertNotIn(big.pid, ids)
+            r.puback(big.pid)
+            p = r.expect(h.PUBLISH)
+            self.assertEqual((p.topic, p.payload, p.qos), (topic, b"small", 1))
+            self.assertNotEqual(p.pid, big.pid)
+            r.puback(p.pid)
+        # [MQTT-3.1.2-24]: too big for it, so discarded; the small one arrives.
+        p = small.expect(h.PUBLISH)
+        self.assertEqual((p.topic, p.payload), (topic, b"small"))
+        small.puback(p.pid)
+        small.expect_nothing(0.3)
+
     def _rm_setup(self, n):
         topic = h.unique("rm")
         r = self.raw5(props={"ReceiveMaximum": 2})

@@ -234,34 +234,43 @@ void Shard::deliver_local(Delivery&& d) {
     s->deliver(std::move(d.msg), d.qos, d.retain, d.sub_ids, d.seq);
 }
 
-const Shard::EncodedPublish& Shard::encoded_publish(const MessageRef& msg, uint8_t qos, bool retain,
-                                                    codec::Version version) {
+const Shard::EncodedPublish* Shard::repeated_publish(const MessageRef& msg, uint8_t qos, bool retain,
+                                                     codec::Version version) {
     EncodedPublish& e = encoded_;
-    if (e.serial == msg->serial() && e.qos == qos && e.retain == retain && e.version == version) return e;
-    codec::Publish& p = e.packet;
-    p.qos = qos;
-    p.retain = retain;
-    p.topic = msg->topic();
-    p.payload = msg->payload();
-    p.packet_id = qos > 0 ? 1 : 0;  // each subscriber's own id is written over it
-    const bool v5 = version == codec::Version::V5;
-    if (v5) p.properties = msg->properties(Clock::time_point{});
+    if (e.serial != msg->serial() || e.qos != qos || e.retain != retain || e.version != version) {
+        // The serial, not a reference: a reference would cost two atomic
+        // operations on the message's count per delivery.
+        e.serial = msg->serial();
+        e.qos = qos;
+        e.retain = retain;
+        e.version = version;
+        e.encoded = false;
+        return nullptr;
+    }
+    if (e.encoded) return &e;
+    codec::Publish& p = publish_packet(msg, qos, retain, version);
     e.bytes.clear();
     codec::encode(e.bytes, p, version);
-    // Empty again for the next 3.1.1 message, which does not write them.
-    if (v5) p.properties = {};
+    done_with_packet(version);
     // Fixed header (one byte and the remaining length's varint), then the
     // topic's two-byte length and the topic, then the packet identifier (§3.3.2).
     std::size_t varint = 1;
     while (varint < 4 && (static_cast<uint8_t>(e.bytes[varint]) & 0x80) != 0) ++varint;
     e.packet_id_at = 1 + varint + 2 + p.topic.size();
-    // The serial, not a reference: a reference would cost two atomic operations
-    // on the message's count per delivery, and in 1→1 the cache never hits.
-    e.serial = msg->serial();
-    e.qos = qos;
-    e.retain = retain;
-    e.version = version;
-    return e;
+    e.encoded = true;
+    return &e;
+}
+
+codec::Publish& Shard::publish_packet(const MessageRef& msg, uint8_t qos, bool retain, codec::Version version) {
+    codec::Publish& p = encoded_.packet;
+    p.qos = qos;
+    p.retain = retain;
+    p.topic = msg->topic();
+    p.payload = msg->payload();
+    p.packet_id = qos > 0 ? 1 : 0;  // each subscriber's own id is written over it
+    // Only messages without expiry come here: the time does not matter.
+    if (version == codec::Version::V5) p.properties = msg->properties(Clock::time_point{});
+    return p;
 }
 
 void Shard::retained_to(Session& s, std::string_view filter, const SubscriptionOptions& opts) {

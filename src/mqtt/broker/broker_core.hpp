@@ -664,18 +664,30 @@ public:
     // QoS, retain flag and protocol version, and nothing per subscriber in it
     // (no subscription identifier, topic alias or remaining expiry). For QoS 1
     // and 2 only the packet identifier differs; it is written at packet_id_at.
+    // The first delivery of a message's bytes is encoded straight into its
+    // connection's output, since in 1→1 there is no second; the second encodes
+    // them here once for itself and every one after it.
     struct EncodedPublish {
         uint64_t serial = 0;  // Message::serial(); 0: nothing encoded yet
         uint8_t qos = 0;
         bool retain = false;
         codec::Version version = codec::Version::V311;
+        bool encoded = false;  // `bytes` hold them (else only their first delivery was seen)
         std::vector<std::byte> bytes;
         std::size_t packet_id_at = 0;
         // The packet encoded from, reused: a fresh codec::Publish zeroes its 5.0
         // Properties (a few hundred bytes) for every message, 3.1.1 ones too.
         codec::Publish packet;
     };
-    const EncodedPublish& encoded_publish(const MessageRef& msg, uint8_t qos, bool retain, codec::Version version);
+    // The bytes of a delivery that were delivered before (same message, QoS,
+    // retain flag and version); nullptr for a first delivery, whose packet
+    // publish_packet() fills for the caller to encode into the output.
+    const EncodedPublish* repeated_publish(const MessageRef& msg, uint8_t qos, bool retain, codec::Version version);
+    codec::Publish& publish_packet(const MessageRef& msg, uint8_t qos, bool retain, codec::Version version);
+    // Empties what publish_packet() filled in that only a 5.0 packet carries.
+    void done_with_packet(codec::Version version) {
+        if (version == codec::Version::V5) encoded_.packet.properties = {};
+    }
 
     // Whether the last route() reached a durable in-process subscriber.
     bool last_route_durable() const { return last_route_durable_; }

@@ -81,7 +81,7 @@ public:
     OriginId origin() const { return origin_; }
     // Never the same for two messages of this process, even when one is built
     // where another was freed: a cache of what was encoded for a message is
-    // keyed by it without holding a reference (Shard::encoded_publish).
+    // keyed by it without holding a reference (Shard::repeated_publish).
     uint64_t serial() const { return serial_; }
     Clock::time_point received_at() const { return received_at_; }
 

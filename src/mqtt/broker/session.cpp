@@ -319,22 +319,35 @@ bool Session::send_now(QueuedMessage& m) {
     }
     const auto version = conn_->version();
     if (m.sub_ids.count == 0 && !m.msg->has_expiry() && !conn_->takes_topic_aliases()) {
-        // The same bytes as for the other subscribers of this message: encoded once.
-        const Shard::EncodedPublish& e = shard_.encoded_publish(m.msg, m.qos, m.retain, version);
-        // [MQTT-3.1.2-25] A message larger than the client's Maximum Packet Size is
-        // discarded as if it had been delivered.
-        if (e.bytes.size() > conn_->client_max_packet_size()) {
-            shard_.counters.dropped_too_large_for_client.add();
-            forget_stored(m);
-            return false;
-        }
-        auto& out = conn_->out();
-        const std::size_t at = out.size();
-        out.insert(out.end(), e.bytes.begin(), e.bytes.end());
-        if (m.qos > 0) {
-            const uint16_t id = take_inflight_id(m);
-            out[at + e.packet_id_at] = static_cast<std::byte>(id >> 8);
-            out[at + e.packet_id_at + 1] = static_cast<std::byte>(id & 0xff);
+        // The same bytes as for the other subscribers of this message: encoded
+        // once, from the second delivery on.
+        if (const Shard::EncodedPublish* e = shard_.repeated_publish(m.msg, m.qos, m.retain, version)) {
+            // [MQTT-3.1.2-25] A message larger than the client's Maximum Packet Size is
+            // discarded as if it had been delivered.
+            if (e->bytes.size() > conn_->client_max_packet_size()) {
+                shard_.counters.dropped_too_large_for_client.add();
+                forget_stored(m);
+                return false;
+            }
+            auto& out = conn_->out();
+            const std::size_t at = out.size();
+            out.insert(out.end(), e->bytes.begin(), e->bytes.end());
+            if (m.qos > 0) {
+                const uint16_t id = take_inflight_id(m);
+                out[at + e->packet_id_at] = static_cast<std::byte>(id >> 8);
+                out[at + e->packet_id_at + 1] = static_cast<std::byte>(id & 0xff);
+            }
+        } else {
+            codec::Publish& p = shard_.publish_packet(m.msg, m.qos, m.retain, version);
+            if (codec::encoded_size(p, version) > conn_->client_max_packet_size()) {
+                shard_.done_with_packet(version);
+                shard_.counters.dropped_too_large_for_client.add();
+                forget_stored(m);
+                return false;
+            }
+            if (m.qos > 0) p.packet_id = take_inflight_id(m);
+            codec::encode(conn_->out(), p, version);
+            shard_.done_with_packet(version);
         }
         shard_.counters.messages_out[m.qos].add();
         conn_->mark_dirty();
