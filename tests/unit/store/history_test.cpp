@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/clock.hpp"
 #include "store/history.hpp"
 
 namespace ib::store {
@@ -43,6 +44,16 @@ std::unique_ptr<History> open(const std::string& path, const HistoryConfig& conf
     auto h = History::open(path, config);
     EXPECT_TRUE(h.has_value()) << h.error();
     return h ? std::move(*h) : nullptr;
+}
+
+// What a kill -9 leaves (WAL mode: the committed transactions are in the file
+// and its -wal), copied beside it and opened again.
+std::unique_ptr<History> open_as_killed(const TempDir& dir, const std::string& path) {
+    std::filesystem::create_directory(dir.file("killed"));
+    for (const char* suffix : {"", "-wal"}) {
+        std::filesystem::copy_file(path + suffix, dir.file("killed/history.db") + suffix);
+    }
+    return open(dir.file("killed/history.db"));
 }
 
 std::vector<HistoryPoint> query(History& h, std::string_view tag, HistoryStep step = HistoryStep::Raw,
@@ -155,11 +166,7 @@ TEST(History, AMoveInSlicesShowsEachPointOnceAndTheLaterOfTwoAtOneMillisecond) {
     EXPECT_EQ(text(query(*h, "t0")), t0);
     EXPECT_EQ(text(query(*h, last_tag)), last);
     // Killed in the middle of the move: the next open moves what is left.
-    std::filesystem::create_directory(dir.file("killed"));
-    for (const char* suffix : {"", "-wal"}) {
-        std::filesystem::copy_file(path + suffix, dir.file("killed/history.db") + suffix);
-    }
-    auto after = open(dir.file("killed/history.db"));
+    auto after = open_as_killed(dir, path);
     EXPECT_EQ(text(query(*after, "t0")), t0);
     EXPECT_EQ(text(query(*after, last_tag)), last);
     // The first move ends, then the second one moves the later point of t0.
@@ -298,8 +305,7 @@ TEST(History, CommitsMergeIntoTheBucketAcrossAReopen) {
 TEST(History, AfterAKillTheOpenMinuteIsRebuiltFromTheRawPoints) {
     TempDir dir;
     const std::string path = dir.file("history.db");
-    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::system_clock::now().time_since_epoch()).count();
+    const int64_t now = unix_ms();
     const int64_t minute = now - now % kMinute;
     auto h = open(path);
     for (int i = 0; i < 30; ++i) h->add("plc1", "temp", minute + i, i);
@@ -308,11 +314,7 @@ TEST(History, AfterAKillTheOpenMinuteIsRebuiltFromTheRawPoints) {
     for (int i = 30; i < 40; ++i) h->add("plc1", "temp", minute + i, i);
     ASSERT_TRUE(h->commit(now).has_value());
     h->add("plc1", "temp", minute + 50, 1000);  // buffered, not committed: a kill loses it
-    std::filesystem::create_directory(dir.file("killed"));
-    for (const char* suffix : {"", "-wal"}) {
-        std::filesystem::copy_file(path + suffix, dir.file("killed/history.db") + suffix);
-    }
-    auto after = open(dir.file("killed/history.db"));
+    auto after = open_as_killed(dir, path);
     using enum HistoryAgg;
     const std::string old_minute = "[" + std::to_string(minute - 5 * kMinute) + ",";
     const std::string this_minute = "[" + std::to_string(minute) + ",";
@@ -339,18 +341,13 @@ TEST(History, AfterAKillTheOpenMinuteIsRebuiltFromTheRawPoints) {
 TEST(History, AKillBetweenAMovesInsertAndItsDeleteCountsEachPointOnce) {
     TempDir dir;
     const std::string path = dir.file("history.db");
-    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::system_clock::now().time_since_epoch()).count();
+    const int64_t now = unix_ms();
     const int64_t minute = now - now % kMinute;
     auto h = open(path);
     for (int i = 0; i < 40; ++i) h->add("plc1", "temp", minute + i, i);
     ASSERT_TRUE(h->commit(now).has_value());
     ASSERT_TRUE(h->background_step(now + History::kMoveEveryMs));  // in raw, still in recent
-    std::filesystem::create_directory(dir.file("killed"));
-    for (const char* suffix : {"", "-wal"}) {
-        std::filesystem::copy_file(path + suffix, dir.file("killed/history.db") + suffix);
-    }
-    auto after = open(dir.file("killed/history.db"));
+    auto after = open_as_killed(dir, path);
     const std::string this_minute = "[" + std::to_string(minute) + ",";
     EXPECT_EQ(text(query(*after, "temp", HistoryStep::Minute, HistoryAgg::Count, minute, minute)), this_minute + "40]");
     EXPECT_EQ(text(query(*after, "temp", HistoryStep::Minute, HistoryAgg::Avg, minute, minute)), this_minute + "19.5]");
