@@ -95,8 +95,13 @@ TEST(HistoryRescue, AStarvedIdleWriterHasItsWorkDoneAtNormalPriority) {
     boost::asio::io_context io;
     CapturingRouter router;
     ASSERT_TRUE(h.start(io, router).has_value());
-    std::this_thread::sleep_for(20ms);  // the writer names itself and takes its policy
-    if (policy_of_thread("ib-history") != 5 /* SCHED_IDLE */) {
+    // The writer names itself, then takes its policy: a refusal leaves it at 0.
+    constexpr int kSchedIdle = 5;
+    const auto named_by = std::chrono::steady_clock::now() + 5s;
+    while (policy_of_thread("ib-history") != kSchedIdle && std::chrono::steady_clock::now() < named_by) {
+        std::this_thread::sleep_for(5ms);
+    }
+    if (policy_of_thread("ib-history") != kSchedIdle) {
         boost::asio::post(io, [&] { h.stop(); });
         io.run();
         std::filesystem::remove_all(dir);
