@@ -2,13 +2,14 @@
 version and QoS, wildcards, $SYS isolation and raw CONNACK bytes."""
 
 import queue
+import struct
 import subprocess
 import threading
 import time
 import unittest
 
 import ibharness as h
-from ibharness import IBTestCase, LineReader, V5, V31, V311
+from ibharness import IBTestCase, LineReader, V5, V31, V311, enc_str
 
 
 class MosquittoClientsTest(IBTestCase):
@@ -241,6 +242,42 @@ class RawConnectTest(IBTestCase):
         self.assertEqual(ack.session_present, 0)
         # Absent means "no limit" (65535) for Receive Maximum; when present it must be > 0.
         self.assertGreater(ack.props.get("ReceiveMaximum", 65535), 0)
+
+
+class StreamFramingTest(IBTestCase):
+    """TCP delivers bytes, not packets: a packet may end anywhere in a read."""
+
+    def setUp(self):
+        self.b = self.start_broker()
+
+    def test_a_packet_cut_anywhere_is_handled_once_with_the_packets_after_it(self):
+        topic = h.unique("cut")
+        sub = h.raw_connected(self, self.b, h.unique("cut-sub"))
+        sub.subscribe(1, [(topic, 1)])
+        pub = h.raw_connected(self, self.b, h.unique("cut-pub"))
+        big = bytes(range(256)) * 2  # 512 bytes: a two-byte remaining length
+        first = h.packet(h.PUBLISH, 2, enc_str(topic) + struct.pack("!H", 7) + big)
+        stream = (first + h.packet(h.PUBLISH, 0, enc_str(topic) + b"small-1") +
+                  h.packet(h.PUBLISH, 0, enc_str(topic) + b"small-2") + b"\xc0\x00")
+        n = len(first)
+        # Inside the fixed header and its length, inside the body, on and
+        # around the boundary with the next packet, and three pieces at once.
+        cuts = [[1], [2], [3], [20], [n - 1], [n], [n + 1], [2, 3], [1, n - 5, n + 3], [3, n + 2]]
+        for cut in cuts:
+            with self.subTest(cut=cut):
+                bounds = [0] + cut + [len(stream)]
+                for i in range(len(bounds) - 1):
+                    if i:
+                        time.sleep(0.005)  # most likely a read of its own
+                    pub.send(stream[bounds[i]:bounds[i + 1]])
+                self.assertEqual(pub.expect(h.PUBACK).pid, 7)
+                pub.expect(h.PINGRESP)
+                got = [sub.expect(h.PUBLISH) for _ in range(3)]
+                sub.puback(got[0].pid)
+                self.assertEqual([p.payload for p in got], [big, b"small-1", b"small-2"])
+        # Nothing was handled twice.
+        sub.expect_nothing(0.3)
+        pub.expect_nothing(0.1)
 
 
 if __name__ == "__main__":

@@ -107,17 +107,46 @@ std::string_view Connection::peer_cert_cn() const {
 
 std::size_t Connection::wire_pending() const { return tx_->wire.size() - tx_->wire_offset; }
 
+namespace {
+
+// How many more bytes the packet at the start of `held` needs: one at a time
+// while its fixed header is incomplete, none when it is whole or malformed
+// (process() reports that).
+std::size_t bytes_missing(Bytes held) {
+    auto header = codec::decode_frame_header(held);
+    if (!header) return 0;
+    if (!*header) return 1;
+    const std::size_t total = (*header)->total_size();
+    return total > held.size() ? total - held.size() : 0;
+}
+
+}  // namespace
+
 void Connection::feed(Bytes data) {
-    if (!has_partial()) {
-        std::size_t used = process(data);
-        if (!closed() && used < data.size())
-            partial().assign(data.begin() + static_cast<std::ptrdiff_t>(used), data.end());
-    } else {
+    if (has_partial()) {
+        // The packet split across reads takes only the bytes it lacks; the
+        // rest of the read is handled where it lies. Appending the whole read
+        // copied every byte once more whenever a read ended inside a packet,
+        // which under load is nearly every read.
         std::vector<std::byte>& p = *partial_;
-        p.insert(p.end(), data.begin(), data.end());
-        std::size_t used = process(p);
-        if (!closed()) p.erase(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(used));
+        for (std::size_t want; !data.empty() && (want = bytes_missing(p)) != 0;) {
+            const std::size_t take = std::min(want, data.size());
+            p.insert(p.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(take));
+            data = data.subspan(take);
+        }
+        const std::size_t used = process(p);
+        if (closed()) return;
+        p.erase(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(used));
+        if (!p.empty()) {
+            // Still incomplete, or reading paused or the connection is moving
+            // to another shard: what follows waits behind it.
+            p.insert(p.end(), data.begin(), data.end());
+            return;
+        }
     }
+    const std::size_t used = process(data);
+    if (!closed() && used < data.size())
+        partial().assign(data.begin() + static_cast<std::ptrdiff_t>(used), data.end());
 }
 
 net::TlsIo Connection::read_tx(std::byte* buf, std::size_t len, std::size_t& n) {
