@@ -306,6 +306,37 @@ class V5Test(IBTestCase):
         r.puback(p.pid)
         r.expect_nothing(0.3)
 
+    def test_qos0_to_the_only_receiver_on_the_publishers_shard_keeps_its_rules(self):
+        """One shard: a QoS 0 message whose one receiver is on the publisher's
+        shard is written from the bytes received, without a Message. The
+        receiver's limits and options still hold, and properties still travel."""
+        b = self.start_broker(broker={"threads": 1})
+        base = h.unique("inplace")
+        r5 = h.raw_connected(self, b, h.unique("r5"), version=5, props={"MaximumPacketSize": 64})
+        r3 = h.raw_connected(self, b, h.unique("r3"))
+        r5.subscribe(1, [(base + "/5", 0)])
+        r5.subscribe(2, [(base + "/own", 0x04)])  # QoS 0, No Local
+        r5.subscribe(3, [(base + "/id", 0)], props={"SubscriptionIdentifier": 9})
+        r3.subscribe(1, [(base + "/3", 0)])
+        pub = h.raw_connected(self, b, h.unique("pub"), version=5)
+        pub.publish(base + "/5", b"x" * 100)  # above r5's Maximum Packet Size
+        pub.publish(base + "/5", b"fits")
+        pub.publish(base + "/3", b"three")
+        pub.publish(base + "/5", b"props", props={"UserProperty": ("k", "v")})
+        r5.publish(base + "/own", b"mine")
+        pub.publish(base + "/id", b"id")
+        # Byte for byte: a 5.0 PUBLISH with an empty property block, a 3.1.1 one without.
+        self.assertEqual(r5.expect(h.PUBLISH).raw,
+                         h.packet(h.PUBLISH, 0, h.enc_str(base + "/5") + b"\x00" + b"fits"))
+        self.assertEqual(r3.expect(h.PUBLISH).raw, h.packet(h.PUBLISH, 0, h.enc_str(base + "/3") + b"three"))
+        p = r5.expect(h.PUBLISH)
+        self.assertEqual((p.payload, p.props.get("UserProperty")), (b"props", [("k", "v")]))
+        p = r5.expect(h.PUBLISH)
+        self.assertEqual((p.payload, p.props.get("SubscriptionIdentifier")), (b"id", [9]))
+        # [MQTT-3.1.2-24] the big one discarded; [MQTT-3.8.3-3] its own not sent back.
+        r5.expect_nothing(0.3)
+        r3.expect_nothing(0.1)
+
     def test_one_message_to_many_subscribers_of_one_shard_each_with_its_own_packet(self):
         """A shard encodes a message's PUBLISH straight into its first receiver's
         output and keeps it for the others: whichever comes first (here one that

@@ -66,43 +66,87 @@ SubscriberId Shard::new_session_id(bool persistent) {
     return (SubscriberId{index} << kShardShift) | kPersistentBit | key;
 }
 
+namespace {
+
+// route() entered once more while it runs: an in-process handler publishing.
+struct DepthGuard {
+    explicit DepthGuard(int& d) : depth(d) { ++depth; }
+    ~DepthGuard() { --depth; }
+    DepthGuard(const DepthGuard&) = delete;
+    DepthGuard& operator=(const DepthGuard&) = delete;
+    int& depth;
+};
+
+}  // namespace
+
 std::size_t Shard::route(const MessageRef& msg) {
     // An in-process handler may publish from inside a delivery; the nested call
     // gets its own match list so the outer loop's is left intact.
     std::vector<Subscription> nested;
     std::vector<Subscription>& scratch = route_depth_ == 0 ? matches_ : nested;
     if (route_depth_ == 0) last_route_durable_ = false;
-    ++route_depth_;
-    struct DepthGuard {
-        int& depth;
-        ~DepthGuard() { --depth; }
-    } guard{route_depth_};
+    const DepthGuard guard(route_depth_);
     const std::span<const Subscription> matches = match(msg->topic(), scratch, route_depth_ == 1);
-    if (msg->retain()) {
-        std::lock_guard lock(core.retained_mutex);
-        // A new retained topic beyond the limit is not stored (replacing or
-        // clearing an existing one always works, and so do the broker's own
-        // $-topics); the message is still routed.
-        if (!msg->payload().empty() && msg->topic().front() != '$' &&
-            core.retained.size() >= core.config.max_retained_messages &&
-            !core.retained.get(msg->topic())) {
-            counters.retained_refused_limit.add();
-            IB_LOG_LIMITED_WARN("mqtt: max_retained_messages {} reached: retained message on '{}' not stored",
-                                core.config.max_retained_messages, msg->topic());
-        } else {
-            core.retained.set(msg);
-            if (core.persistence && msg->topic().front() != '$') {
-                // The version, taken under the lock, orders the writes of shards
-                // that set the same topic in the same moment.
-                PersistOp op;
-                op.kind = msg->payload().empty() ? PersistOp::Kind::RetainClear : PersistOp::Kind::RetainSet;
-                op.seq = ++core.retained_version;
-                op.msg = msg;
-                persist_ops.push_back(std::move(op));
-                last_route_durable_ = true;
-            }
+    if (msg->retain()) keep_retained(msg);
+    return deliver_matches(msg, matches);
+}
+
+std::size_t Shard::route(const MessageInit& init, Clock::time_point now) {
+    if (route_depth_ != 0 || init.retain || !init.plain()) return route(Message::make(init, now));
+    last_route_durable_ = false;
+    const DepthGuard guard(route_depth_);
+    const std::span<const Subscription> matches = match(init.topic, matches_, true);
+    if (const auto sent = send_in_place(init, matches)) return *sent;
+    return deliver_matches(Message::make(init, now), matches);
+}
+
+std::optional<std::size_t> Shard::send_in_place(const MessageInit& init, std::span<const Subscription> matches) {
+    if (matches.empty()) return 0;
+    // One subscriber of this shard at QoS 0, with no subscription identifier
+    // to add: its PUBLISH is the bytes received, so they are encoded into its
+    // output as they lie in the read buffer, and no Message is built. That is
+    // 1→1 and pairwise traffic, where the Message, its count and its copy were
+    // a sixth of the broker's time (BENCHMARKS.md).
+    if (matches.size() != 1) return std::nullopt;
+    const Subscription& s = matches.front();
+    if (s.options.no_local && s.subscriber == init.origin) return 0;  // [MQTT-3.8.3-3]
+    if (std::min(s.options.qos, init.qos) != 0 || s.options.subscription_id != 0 ||
+        (s.subscriber & (kInProcessBit | kDurableBit)) != 0 || shard_of(s.subscriber) != index) {
+        return std::nullopt;
+    }
+    Session* session = sessions.find(s.subscriber);
+    if (session == nullptr) return 1;  // as deliver_local(): the session ended meanwhile
+    if (!session->send_in_place(init.topic, init.payload)) return std::nullopt;
+    return 1;
+}
+
+void Shard::keep_retained(const MessageRef& msg) {
+    std::lock_guard lock(core.retained_mutex);
+    // A new retained topic beyond the limit is not stored (replacing or
+    // clearing an existing one always works, and so do the broker's own
+    // $-topics); the message is still routed.
+    if (!msg->payload().empty() && msg->topic().front() != '$' &&
+        core.retained.size() >= core.config.max_retained_messages &&
+        !core.retained.get(msg->topic())) {
+        counters.retained_refused_limit.add();
+        IB_LOG_LIMITED_WARN("mqtt: max_retained_messages {} reached: retained message on '{}' not stored",
+                            core.config.max_retained_messages, msg->topic());
+    } else {
+        core.retained.set(msg);
+        if (core.persistence && msg->topic().front() != '$') {
+            // The version, taken under the lock, orders the writes of shards
+            // that set the same topic in the same moment.
+            PersistOp op;
+            op.kind = msg->payload().empty() ? PersistOp::Kind::RetainClear : PersistOp::Kind::RetainSet;
+            op.seq = ++core.retained_version;
+            op.msg = msg;
+            persist_ops.push_back(std::move(op));
+            last_route_durable_ = true;
         }
     }
+}
+
+std::size_t Shard::deliver_matches(const MessageRef& msg, std::span<const Subscription> matches) {
     if (matches.empty()) return 0;
     std::size_t delivered = 0;
     // Overlapping subscriptions of one subscriber give one delivery with the
@@ -262,14 +306,19 @@ const Shard::EncodedPublish* Shard::repeated_publish(const MessageRef& msg, uint
 }
 
 codec::Publish& Shard::publish_packet(const MessageRef& msg, uint8_t qos, bool retain, codec::Version version) {
+    codec::Publish& p = publish_packet(msg->topic(), msg->payload(), qos, retain);
+    // Only messages without expiry come here: the time does not matter.
+    if (version == codec::Version::V5) p.properties = msg->properties(Clock::time_point{});
+    return p;
+}
+
+codec::Publish& Shard::publish_packet(std::string_view topic, Bytes payload, uint8_t qos, bool retain) {
     codec::Publish& p = encoded_.packet;
     p.qos = qos;
     p.retain = retain;
-    p.topic = msg->topic();
-    p.payload = msg->payload();
+    p.topic = topic;
+    p.payload = payload;
     p.packet_id = qos > 0 ? 1 : 0;  // each subscriber's own id is written over it
-    // Only messages without expiry come here: the time does not matter.
-    if (version == codec::Version::V5) p.properties = msg->properties(Clock::time_point{});
     return p;
 }
 

@@ -185,6 +185,10 @@ public:
     // `msg` by value: a caller done with its reference moves it in, which saves
     // the atomic count's increment and decrement.
     void deliver(MessageRef msg, uint8_t qos, bool retain, const SubIds& sub_ids, uint64_t seq = 0);
+    // A QoS 0 message without properties, written to the connection now when
+    // deliver() would do that too (nothing queued before it, room in the
+    // output); false when it must be delivered as a Message.
+    bool send_in_place(std::string_view topic, Bytes payload);
 
     // Kept in the session store (broker.persistence, and an expiry above 0 when created).
     bool persistent() const { return (id_ & kPersistentBit) != 0; }
@@ -644,8 +648,16 @@ public:
 
     // Routes a message published on this shard. Returns matching subscribers.
     std::size_t route(const MessageRef& msg);
+    // Routes a message received on this shard, built into a Message only when
+    // a receiver keeps it (send_in_place says when none does).
+    std::size_t route(const MessageInit& init, Clock::time_point now);
     // Takes the delivery's message reference over.
     void deliver_local(Delivery&& d);
+    // Sends a message that needs no Message to its only receiver at once and
+    // returns the deliveries (0 or 1); nullopt when it must be built and routed.
+    std::optional<std::size_t> send_in_place(const MessageInit& init, std::span<const Subscription> matches);
+    void keep_retained(const MessageRef& msg);
+    std::size_t deliver_matches(const MessageRef& msg, std::span<const Subscription> matches);
     // The subscriptions matching `topic`, sorted by subscriber: from the match
     // cache when `cached` and it has them for this tree, else found into `scratch`.
     std::span<const Subscription> match(std::string_view topic, std::vector<Subscription>& scratch, bool cached);
@@ -684,6 +696,8 @@ public:
     // publish_packet() fills for the caller to encode into the output.
     const EncodedPublish* repeated_publish(const MessageRef& msg, uint8_t qos, bool retain, codec::Version version);
     codec::Publish& publish_packet(const MessageRef& msg, uint8_t qos, bool retain, codec::Version version);
+    // The same without properties, from bytes that are not a Message.
+    codec::Publish& publish_packet(std::string_view topic, Bytes payload, uint8_t qos, bool retain);
     // Empties what publish_packet() filled in that only a 5.0 packet carries.
     void done_with_packet(codec::Version version) {
         if (version == codec::Version::V5) encoded_.packet.properties = {};

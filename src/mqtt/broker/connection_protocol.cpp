@@ -304,8 +304,7 @@ void Connection::handle_publish(codec::Publish& p) {
     init.origin = session_->id();
     if (version_ == Version::V5) init.forward_properties(p.properties);
     // The time of the read that brought the packet: one clock read per batch.
-    MessageRef msg = Message::make(init, last_rx_);
-    const std::size_t matched = shard_.route(msg);
+    const std::size_t matched = shard_.route(init, last_rx_);
     const uint8_t reason = matched == 0 ? rc::kNoMatchingSubscribers : rc::kSuccess;
     // A persistent session's QoS 2 receive state is on disk before its PUBREC.
     const bool durable = shard_.last_route_durable() || (p.qos == 2 && session_->persistent());

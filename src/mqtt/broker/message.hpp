@@ -59,6 +59,12 @@ struct MessageInit {
     std::optional<Bytes> correlation_data;
     Bytes user_properties_raw;
 
+    // No 5.0 property to forward: a receiver's PUBLISH carries only the topic and payload.
+    bool plain() const {
+        return !payload_format_indicator && !message_expiry_interval && !content_type && !response_topic &&
+               !correlation_data && user_properties_raw.empty();
+    }
+
     // Takes the properties above from a received PUBLISH or will.
     void forward_properties(const codec::Properties& p) {
         payload_format_indicator = p.payload_format_indicator;

@@ -240,6 +240,23 @@ void Session::deliver(MessageRef msg, uint8_t qos, bool retain, const SubIds& su
     enqueue(std::move(m));
 }
 
+bool Session::send_in_place(std::string_view topic, Bytes payload) {
+    if (!conn_ || !queue_.empty() || conn_->pending_output() >= kOutputHighWater || conn_->takes_topic_aliases()) {
+        return false;
+    }
+    const auto version = conn_->version();
+    const codec::Publish& p = shard_.publish_packet(topic, payload, 0, false);
+    if (codec::encoded_size(p, version) > conn_->client_max_packet_size()) {
+        // [MQTT-3.1.2-25] Discarded as if it had been delivered.
+        shard_.counters.dropped_too_large_for_client.add();
+        return true;
+    }
+    codec::encode(conn_->out(), p, version);
+    shard_.counters.messages_out[0].add();
+    conn_->mark_dirty();
+    return true;
+}
+
 void Session::enqueue(QueuedMessage m) {
     const auto& cfg = shard_.core.config;
     const std::size_t size = m.msg->footprint();
