@@ -2,6 +2,7 @@
 // once, and the fields written straight into it; no temporary buffers. These are
 // our own writes, so bounds are asserted rather than returned as errors.
 #include <algorithm>
+#include <cstring>
 #include "core/assert.hpp"
 #include "mqtt/codec/codec.hpp"
 
@@ -108,14 +109,36 @@ std::size_t encoded_size(const Publish& p, Version version) {
 
 void encode(std::vector<std::byte>& out, const Publish& p, Version version) {
     IB_ASSERT(p.qos <= 2, "PUBLISH QoS is 0, 1 or 2");
+    IB_ASSERT(p.topic.size() <= 0xFFFF, "MQTT strings are at most 65535 bytes (§1.5.4)");
     const uint8_t first = type_byte(PacketType::Publish) | (p.dup ? 0x08 : 0) |
                           static_cast<uint8_t>(p.qos << 1) | (p.retain ? 0x01 : 0);
-    put_header(out, first, publish_remaining(p, version));
-    ByteWriter w(out);
-    put_string(w, p.topic);
-    if (p.qos > 0) w.u16(p.packet_id);
-    if (version == Version::V5) detail::encode_properties(out, p.properties);
-    w.bytes(p.payload);
+    const std::size_t remaining = publish_remaining(p, version);
+    put_header(out, first, remaining);
+    if (version == Version::V5 && detail::properties_size(p.properties) != 0) {
+        ByteWriter w(out);
+        put_string(w, p.topic);
+        if (p.qos > 0) w.u16(p.packet_id);
+        detail::encode_properties(out, p.properties);
+        w.bytes(p.payload);
+        return;
+    }
+    // A PUBLISH without properties, nearly every one a broker sends: its
+    // fields are copied into room made once (put_header reserved it), not
+    // appended one by one, which was a tenth of a 1→1 delivery's time.
+    const std::size_t at = out.size();
+    out.resize(at + remaining);
+    std::byte* w = out.data() + at;
+    const auto put_u16 = [&w](std::size_t v) {
+        w[0] = static_cast<std::byte>(v >> 8);
+        w[1] = static_cast<std::byte>(v & 0xFF);
+        w += 2;
+    };
+    put_u16(p.topic.size());
+    if (!p.topic.empty()) std::memcpy(w, p.topic.data(), p.topic.size());
+    w += p.topic.size();
+    if (p.qos > 0) put_u16(p.packet_id);
+    if (version == Version::V5) *w++ = std::byte{0};  // Property Length: none
+    if (!p.payload.empty()) std::memcpy(w, p.payload.data(), p.payload.size());
 }
 
 void encode(std::vector<std::byte>& out, const Ack& p, Version version) {

@@ -262,6 +262,27 @@ TEST(PublishEncode, EncodedSizeMatchesEncode) {
     }
 }
 
+TEST(PublishEncode, WithoutPropertiesAppendsTheSpecBytesAfterWhatTheBufferHolds) {
+    Publish p;
+    p.topic = "a/b";
+    p.qos = 1;
+    p.packet_id = 7;
+    const Buf payload = bytes("hi");
+    p.payload = payload;
+    Buf out = bytes({0xFF});
+    encode(out, p, Version::V5);
+    encode(out, p, Version::V311);
+    // §3.3: fixed header, topic with its length, packet identifier, (5.0) a
+    // Property Length of 0, then the payload.
+    const Buf v5 = bytes({0x32, 0x0A, 0x00, 0x03, 'a', '/', 'b', 0x00, 0x07, 0x00, 'h', 'i'});
+    const Buf v311 = bytes({0x32, 0x09, 0x00, 0x03, 'a', '/', 'b', 0x00, 0x07, 'h', 'i'});
+    Buf expected = bytes({0xFF});
+    expected.insert(expected.end(), v5.begin(), v5.end());
+    expected.insert(expected.end(), v311.begin(), v311.end());
+    EXPECT_EQ(out, expected);
+    EXPECT_EQ(encoded_size(p, Version::V5), v5.size());
+}
+
 void ack_round_trip(PacketType type, Version version, uint8_t reason_code, bool with_props) {
     Ack a;
     a.type = type;
