@@ -98,6 +98,22 @@ class MalformedTest(IBTestCase):
         # [MQTT-2.3.1-1]: QoS > 0 needs a non-zero packet identifier.
         self.assertEqual(r.packets_until_closed(3), [])
 
+    @h.ironbridge_only("Mosquitto's topic depth limit is not configurable")
+    def test_publish_deeper_than_max_topic_depth_is_refused_with_0x90(self):
+        b = self.start_broker(broker={"max_topic_depth": 4})
+        sub = h.raw_connected(self, b, h.unique("deep-sub"), version=5)
+        sub.subscribe(1, [("a/#", 0), ("/#", 0)])
+        pub = h.raw_connected(self, b, h.unique("deep-pub"), version=5)
+        # A topic of n bytes has at most n + 1 levels: "////" is the shortest of 5.
+        cases = [("a/b/c/d", 0), ("///", 0), ("a/b/c/d/e", 0x90), ("////", 0x90)]
+        for pid, (topic, reason) in enumerate(cases, 1):
+            pub.publish(topic, b"x", qos=1, pid=pid)
+            ack = pub.expect(h.PUBACK)
+            self.assertEqual((ack.pid, ack.reason), (pid, reason), topic)
+        self.assertEqual([sub.expect(h.PUBLISH).topic for _ in range(2)], ["a/b/c/d", "///"])
+        sub.expect_nothing(0.3)
+        self.assert_still_serving(b)
+
     # ---------------------------------------------------------------- packet size
     def test_packet_bigger_than_max_packet_size_v5(self):
         b = self.start_broker(broker={"max_packet_size": 1024})

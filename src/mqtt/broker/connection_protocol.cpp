@@ -277,7 +277,8 @@ void Connection::handle_publish(codec::Publish& p) {
         }
     }
     shard_.counters.messages_in[p.qos].add();
-    if (topic_depth(p.topic) > cfg.max_topic_depth) {
+    // A topic of n bytes has at most n + 1 levels: most are too short to count.
+    if (p.topic.size() >= cfg.max_topic_depth && topic_depth(p.topic) > cfg.max_topic_depth) {
         shard_.counters.dropped_topic_too_deep.add();
         IB_LOG_LIMITED_WARN("mqtt: {} published to a topic deeper than max_topic_depth {}: dropped", peer_,
                             cfg.max_topic_depth);
