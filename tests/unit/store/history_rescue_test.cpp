@@ -110,15 +110,22 @@ TEST(HistoryRescue, AStarvedIdleWriterHasItsWorkDoneAtNormalPriority) {
 
     // Every core busy at normal priority, for at most a minute.
     std::atomic<bool> spin{true};
+    std::atomic<unsigned> spinning{0};
     std::vector<std::jthread> spinners;
     const unsigned cores = std::max(2u, std::thread::hardware_concurrency());
     for (unsigned i = 0; i < cores; ++i) {
-        spinners.emplace_back([&spin] {
+        spinners.emplace_back([&spin, &spinning] {
+            spinning.fetch_add(1);
             const auto end = std::chrono::steady_clock::now() + 60s;
             while (spin.load(std::memory_order_relaxed) && std::chrono::steady_clock::now() < end) {
             }
         });
     }
+    // Readings handed over before the spinners hold the cores could be written
+    // by the idle writer at once, with nothing to rescue.
+    const auto spinning_by = std::chrono::steady_clock::now() + 5s;
+    while (spinning.load() < cores && std::chrono::steady_clock::now() < spinning_by) std::this_thread::sleep_for(1ms);
+    std::this_thread::sleep_for(20ms);
 
     constexpr int kReadings = 20;
     constexpr int64_t kT0 = 1732200000000;
