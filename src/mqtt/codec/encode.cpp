@@ -46,10 +46,15 @@ void put_header(std::vector<std::byte>& out, uint8_t first_byte, std::size_t rem
 
 uint8_t type_byte(PacketType t) { return static_cast<uint8_t>(static_cast<uint8_t>(t) << 4); }
 
-std::size_t publish_remaining(const Publish& p, Version version) {
+// The size of a PUBLISH's properties, without their length; 0 for 3.1.1.
+std::size_t publish_properties_size(const Publish& p, Version version) {
+    return version == Version::V5 ? detail::properties_size(p.properties) : 0;
+}
+
+std::size_t publish_remaining(const Publish& p, Version version, std::size_t properties) {
     std::size_t n = str_size(p.topic) + p.payload.size();
     if (p.qos > 0) n += 2;
-    if (version == Version::V5) n += props_block_size(p.properties);
+    if (version == Version::V5) n += varint_size(static_cast<uint32_t>(properties)) + properties;
     return n;
 }
 
@@ -103,7 +108,7 @@ void encode(std::vector<std::byte>& out, const Connack& p, Version version) {
 }
 
 std::size_t encoded_size(const Publish& p, Version version) {
-    const std::size_t n = publish_remaining(p, version);
+    const std::size_t n = publish_remaining(p, version, publish_properties_size(p, version));
     return 1 + varint_size(static_cast<uint32_t>(n)) + n;
 }
 
@@ -112,9 +117,10 @@ void encode(std::vector<std::byte>& out, const Publish& p, Version version) {
     IB_ASSERT(p.topic.size() <= 0xFFFF, "MQTT strings are at most 65535 bytes (§1.5.4)");
     const uint8_t first = type_byte(PacketType::Publish) | (p.dup ? 0x08 : 0) |
                           static_cast<uint8_t>(p.qos << 1) | (p.retain ? 0x01 : 0);
-    const std::size_t remaining = publish_remaining(p, version);
+    const std::size_t properties = publish_properties_size(p, version);
+    const std::size_t remaining = publish_remaining(p, version, properties);
     put_header(out, first, remaining);
-    if (version == Version::V5 && detail::properties_size(p.properties) != 0) {
+    if (properties != 0) {
         ByteWriter w(out);
         put_string(w, p.topic);
         if (p.qos > 0) w.u16(p.packet_id);
