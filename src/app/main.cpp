@@ -66,6 +66,7 @@
 #include "store/history.hpp"
 #include "store/object_store.hpp"
 #include "store/session_store.hpp"
+#include "store/sqlite_file.hpp"
 #include "tools/bench.hpp"
 
 namespace {
@@ -500,6 +501,7 @@ int check_config(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    ib::store::configure_sqlite_process();  // before any connection opens
     CLI::App app{"Ironbridge: industrial IoT edge platform (MQTT broker, collection, rules, store and forward)"};
     app.require_subcommand(1);
 

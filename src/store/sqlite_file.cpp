@@ -28,6 +28,8 @@ std::expected<sqlite3*, std::string> try_open(const std::string& path, const cha
 
 }  // namespace
 
+bool configure_sqlite_process() { return sqlite3_config(SQLITE_CONFIG_PAGECACHE, nullptr, 0, 0) == SQLITE_OK; }
+
 std::expected<SqliteFile, std::string> open_or_move_aside(const std::string& path, const char* schema) {
     auto db = try_open(path, schema);
     if (db) return SqliteFile{*db, {}};

@@ -23,6 +23,13 @@ struct SqliteFile {
     std::string moved_aside;
 };
 
+// Process-wide SQLite settings; main calls this before any connection opens
+// (afterwards SQLite refuses them, and this returns false). Each connection's
+// page cache grows a page at a time as it is read: by default SQLite allocates
+// and writes 20 pages at once for every connection, about 85 KiB of resident
+// memory per connection whether it reads them or not.
+bool configure_sqlite_process();
+
 // Opens or creates `path` and runs `schema` on it (PRAGMAs, CREATE TABLE IF NOT
 // EXISTS). The schema is the first read of the file, so a foreign or truncated
 // file fails there; it is then renamed to "<path>.corrupt-<unix time>" (its -wal
