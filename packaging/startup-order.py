@@ -3,7 +3,7 @@
 ironbridge that run from exec to the first CONNACK of the embedded default, in
 answering one GET /healthz/ready, and over 6 s of idle after it (mangled, one
 a line, in the order first seen).
-make dist links them next to each other (gold's --section-ordering-file,
+make dist links them next to each other (lld's --symbol-ordering-file,
 CMakeLists.txt), so the pages the kernel maps for start-up and idle code hold
 little else: the binary's resident pages fall by about a fifth
 (BENCHMARKS.md, "Fourth pass").
@@ -87,18 +87,28 @@ def functions_of(binary, dumps):
                     current = objects.get(key, "")
                 elif kind == "fn" and os.path.realpath(current) == target:
                     fn = re.sub(r"'\d+$", "", functions.get(key, ""))  # callgrind's recursion depth
-                    if fn and fn not in seen:
+                    # "0x..." is code without a symbol (the PLT): no section to place.
+                    if fn and not fn.startswith("0x") and fn not in seen:
                         seen.add(fn)
                         names.append(fn)
     return names
 
 
+# simdjson's kernels, one namespace per instruction set, chosen at run time by
+# the CPU: valgrind has no AVX-512, so the trace never sees icelake's, which a
+# recent server runs; an Atom without AVX2 runs westmere's.
+SIMDJSON_KERNELS = ("7haswell", "7icelake", "8westmere", "8fallback")
+
+
 def with_aliases(names):
     """A complete-object constructor or destructor (C1, D1) is an alias of the
-    base-object one (C2, D2), whose name the section carries."""
+    base-object one (C2, D2), whose name the section carries; a simdjson
+    kernel comes with its twins for the other instruction sets."""
     out, seen = [], set()
     for n in names:
-        for alias in (n, re.sub(r"C1([EI])", r"C2\1", n, count=1), n.replace("D1Ev", "D2Ev", 1)):
+        kernels = re.match(r"^(_ZNK?8simdjson)(%s)(.*)$" % "|".join(SIMDJSON_KERNELS), n)
+        twins = [kernels.group(1) + k + kernels.group(3) for k in SIMDJSON_KERNELS] if kernels else []
+        for alias in [n, re.sub(r"C1([EI])", r"C2\1", n, count=1), n.replace("D1Ev", "D2Ev", 1)] + twins:
             if alias not in seen:
                 seen.add(alias)
                 out.append(alias)

@@ -15,6 +15,9 @@ packages=(
   e2fsprogs
   nodejs chromium
   dpkg-dev lintian binutils ca-certificates python3-yaml python3-jsonschema
+  # make dist links with lld 16 (packed relocations), and compiles in the
+  # source of Debian's simdjson, which apt-get source unpacks with dpkg-dev.
+  lld-16
   # make image IMAGE_COMPRESSION=zstd, and the test of its layer.
   zstd
   # Sparkplug B: protoc generates the payload codec for protobuf's lite runtime.
