@@ -2,7 +2,7 @@
 # Fetches Debian's source package of the simdjson that is installed
 # (libsimdjson-dev), for make dist to compile it into the binary: Debian ships
 # simdjson as a shared library only, and that library alone brings
-# libstdc++.so.6, libgcc_s and libm into every process (packaging/README.md).
+# libstdc++.so.6 and libgcc_s into every process (packaging/README.md).
 #
 # apt-get fetches and checks it (the archive's signed index, then the .dsc's
 # hashes) from the same mirror the machine installs from, through a private
