@@ -12,7 +12,9 @@ The trace is valgrind's callgrind, which counts every function that ran in
 every thread, dumped while the node idles, before SIGTERM. A name the code no
 longer has is ignored by the linker, and a new function is laid out as before,
 so a stale list costs memory, never correctness; run this again after large
-changes to the start path.
+changes to the start path, on the binary make dist links (lld, no code
+folding): a list taken from a folded binary lacks the names folding merged
+into others, and those functions then lie anywhere (BENCHMARKS.md, "Fifth pass").
 
 Usage: packaging/startup-order.py BINARY [OUT]   (BINARY: build-dist/ironbridge, unstripped)"""
 
