@@ -13,11 +13,11 @@ namespace {
 std::size_t str_size(std::string_view s) { return 2 + s.size(); }
 std::size_t bin_size(Bytes b) { return 2 + b.size(); }
 
-// Property Length plus the properties.
-std::size_t props_block_size(const Properties& p) {
-    const std::size_t n = detail::properties_size(p);
-    return varint_size(static_cast<uint32_t>(n)) + n;
+// Property Length plus the properties, from their size or from the properties.
+std::size_t props_block_size(std::size_t properties) {
+    return varint_size(static_cast<uint32_t>(properties)) + properties;
 }
+std::size_t props_block_size(const Properties& p) { return props_block_size(detail::properties_size(p)); }
 
 void put_string(ByteWriter& w, std::string_view s) {
     IB_ASSERT(s.size() <= 0xFFFF, "MQTT strings are at most 65535 bytes (§1.5.4)");
@@ -54,7 +54,7 @@ std::size_t publish_properties_size(const Publish& p, Version version) {
 std::size_t publish_remaining(const Publish& p, Version version, std::size_t properties) {
     std::size_t n = str_size(p.topic) + p.payload.size();
     if (p.qos > 0) n += 2;
-    if (version == Version::V5) n += varint_size(static_cast<uint32_t>(properties)) + properties;
+    if (version == Version::V5) n += props_block_size(properties);
     return n;
 }
 
