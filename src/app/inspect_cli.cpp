@@ -128,12 +128,10 @@ InspectTable format_inspection(const std::string& body) {
     return t;
 }
 
-void register_inspect_cli(CLI::App& app, InspectOptions& options) {
-    CLI::App* cmd = app.add_subcommand(
-        "inspect", "Print a running node's health inspection; exit 0 all pass, 1 a warning, 2 a failure, 3 unreachable");
-    cmd->add_option("--url", options.url, "The node's API")->capture_default_str();
-    cmd->add_option("--token", options.token, "API token (Authorization: Bearer); viewer is enough");
-    cmd->add_flag("--json", options.json, "Print the inspection's JSON as the API answers it");
+void add_inspect_options(CLI::App& inspect, InspectOptions& options) {
+    inspect.add_option("--url", options.url, "The node's API")->capture_default_str();
+    inspect.add_option("--token", options.token, "API token (Authorization: Bearer); viewer is enough");
+    inspect.add_flag("--json", options.json, "Print the inspection's JSON as the API answers it");
 }
 
 int run_inspect(const InspectOptions& options) {

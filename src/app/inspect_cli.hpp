@@ -21,7 +21,8 @@ struct InspectOptions {
     bool json = false;  // print the body as the API gives it
 };
 
-void register_inspect_cli(CLI::App& app, InspectOptions& options);
+// Adds the options of the `inspect` subcommand to `inspect`.
+void add_inspect_options(CLI::App& inspect, InspectOptions& options);
 int run_inspect(const InspectOptions& options);
 
 // The table `ironbridge inspect` prints, from the inspection's JSON body, and the

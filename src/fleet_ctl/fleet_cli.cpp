@@ -248,25 +248,24 @@ int run_capture(FleetOptions& o) {
 
 }  // namespace
 
-void register_fleet_cli(CLI::App& app, FleetOptions& o) {
-    CLI::App* fleet = app.add_subcommand("fleet", "Manage edges through the cloud broker (docs/fleet.md)");
-    fleet->require_subcommand(1);
+void add_fleet_options(CLI::App& fleet, FleetOptions& o) {
+    fleet.require_subcommand(1);
     // The broker's options may come after the subcommand too (`fleet push ... --timeout 60`).
-    fleet->fallthrough();
-    fleet->add_option("--broker", o.broker, "The cloud broker, HOST[:PORT]")->capture_default_str();
-    fleet->add_option("--username", o.connection.username, "MQTT user name");
-    fleet->add_option("--password", o.connection.password, "MQTT password");
-    fleet->add_flag("--tls", o.connection.tls, "Connect over TLS (port 8883 by default)");
-    fleet->add_option("--ca", o.connection.ca_file, "PEM file of the CA(s) the broker's certificate chains to");
-    fleet->add_option("--root", o.connection.root, "Topic root of the fleet")->capture_default_str();
-    fleet->add_option("--timeout", o.timeout_s, "Seconds to wait for every edge's final answer")->capture_default_str();
+    fleet.fallthrough();
+    fleet.add_option("--broker", o.broker, "The cloud broker, HOST[:PORT]")->capture_default_str();
+    fleet.add_option("--username", o.connection.username, "MQTT user name");
+    fleet.add_option("--password", o.connection.password, "MQTT password");
+    fleet.add_flag("--tls", o.connection.tls, "Connect over TLS (port 8883 by default)");
+    fleet.add_option("--ca", o.connection.ca_file, "PEM file of the CA(s) the broker's certificate chains to");
+    fleet.add_option("--root", o.connection.root, "Topic root of the fleet")->capture_default_str();
+    fleet.add_option("--timeout", o.timeout_s, "Seconds to wait for every edge's final answer")->capture_default_str();
 
-    fleet->add_subcommand("list", "Edges, online, revision, health, last apply (from their retained state)")
+    fleet.add_subcommand("list", "Edges, online, revision, health, last apply (from their retained state)")
         ->add_option("--targets", o.targets, "Only these edges: site/edge glob, edge glob or label=value")
         ->expected(1)
         ->allow_extra_args(false)
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-    fleet->add_subcommand("status", "The list, and each edge's last progress report")
+    fleet.add_subcommand("status", "The list, and each edge's last progress report")
         ->add_option("--targets", o.targets, "Only these edges")
         ->expected(1)
         ->allow_extra_args(false)
@@ -283,7 +282,7 @@ void register_fleet_cli(CLI::App& app, FleetOptions& o) {
     };
     for (const auto& [name, help] : {std::pair{"push", "Publish a template filled per edge as its desired configuration"},
                                      std::pair{"diff", "Dry-run a push: each edge answers what would change"}}) {
-        CLI::App* c = fleet->add_subcommand(name, help);
+        CLI::App* c = fleet.add_subcommand(name, help);
         c->add_option("template", o.template_path, "A configuration file with ${param} placeholders")->required();
         c->add_option("--params", o.params_path, "Parameters per edge: CSV (edge,site,...) or TOML ([[edges]])");
         targets_option(c);
@@ -292,10 +291,10 @@ void register_fleet_cli(CLI::App& app, FleetOptions& o) {
             ->capture_default_str();
         c->add_option("--sign", o.sign_key, "Ed25519 private key (PEM) to sign the configuration with");
     }
-    CLI::App* rollback = fleet->add_subcommand("rollback", "Apply a kept revision again on each edge");
+    CLI::App* rollback = fleet.add_subcommand("rollback", "Apply a kept revision again on each edge");
     rollback->add_option("--to", o.rollback_to, "The revision")->required();
     targets_option(rollback);
-    fleet->add_subcommand("capture", "Print an edge's running configuration as a template (${edge}, ${site})")
+    fleet.add_subcommand("capture", "Print an edge's running configuration as a template (${edge}, ${site})")
         ->add_option("edge", o.capture_edge, "site/edge, or an edge id")
         ->required();
 }

@@ -41,7 +41,8 @@ struct FleetOptions {
     std::string capture_edge;
 };
 
-void register_fleet_cli(CLI::App& app, FleetOptions& options);
+// Adds the options and subcommands of the `fleet` subcommand to `fleet`.
+void add_fleet_options(CLI::App& fleet, FleetOptions& options);
 // Runs the subcommand of `fleet` that was parsed.
 int run_fleet(CLI::App& app, FleetOptions& options);
 

@@ -175,49 +175,48 @@ void print_json(const BenchOptions& o, const LoadResult& r) {
 
 }  // namespace
 
-void register_bench_cli(CLI::App& parent, BenchOptions& opts) {
-    CLI::App* b = parent.add_subcommand("bench", "MQTT load generator (loopback brokers only)");
+void add_bench_options(CLI::App& bench, BenchOptions& opts) {
     const std::map<std::string, BenchMode> modes{{"conn", BenchMode::Conn},       {"pub", BenchMode::Pub},
                                                  {"sub", BenchMode::Sub},         {"pubsub", BenchMode::PubSub},
                                                  {"connack", BenchMode::Connack}};
-    b->add_option("--mode", opts.mode, "conn | pub | sub | pubsub | connack (readiness probe)")
+    bench.add_option("--mode", opts.mode, "conn | pub | sub | pubsub | connack (readiness probe)")
         ->transform(CLI::CheckedTransformer(modes, CLI::ignore_case).description(""))
         ->type_name("MODE")
         ->default_str("pubsub");
-    b->add_option("--host", opts.host, "broker host; must resolve to 127.0.0.0/8 or ::1")->capture_default_str();
-    b->add_option("--port", opts.port, "broker port")->capture_default_str();
-    b->add_option("--sub-host", opts.sub_host,
+    bench.add_option("--host", opts.host, "broker host; must resolve to 127.0.0.0/8 or ::1")->capture_default_str();
+    bench.add_option("--port", opts.port, "broker port")->capture_default_str();
+    bench.add_option("--sub-host", opts.sub_host,
                   "broker host for subscribers (e.g. the upstream of a bridge); loopback only [--host]");
-    b->add_option("--sub-port", opts.sub_port, "broker port for subscribers [--port]");
-    b->add_option("--pubs", opts.pubs, "publishers")->capture_default_str();
-    b->add_option("--subs", opts.subs, "subscribers")->capture_default_str();
-    b->add_option("--conns", opts.conns, "idle connections (conn mode)")->capture_default_str();
+    bench.add_option("--sub-port", opts.sub_port, "broker port for subscribers [--port]");
+    bench.add_option("--pubs", opts.pubs, "publishers")->capture_default_str();
+    bench.add_option("--subs", opts.subs, "subscribers")->capture_default_str();
+    bench.add_option("--conns", opts.conns, "idle connections (conn mode)")->capture_default_str();
     // Through an int: CLI11 would read a uint8_t as a character.
-    b->add_option_function<int>("--qos", [&opts](int q) { opts.qos = static_cast<uint8_t>(q); }, "QoS 0, 1 or 2")
+    bench.add_option_function<int>("--qos", [&opts](int q) { opts.qos = static_cast<uint8_t>(q); }, "QoS 0, 1 or 2")
         ->check(CLI::Range(0, 2))
         ->default_str("0");
-    b->add_option("--size", opts.size, fmt::format("payload bytes (>= {})", kMinPayload))->capture_default_str();
-    b->add_option("--topic", opts.topic, "publish topic; %i = publisher index")->capture_default_str();
-    b->add_option("--sub-topic", opts.sub_topic, "subscription filter; %i = subscriber index")->capture_default_str();
-    b->add_option("--rate", opts.rate, "msgs/s per publisher, 0 = as fast as possible")->capture_default_str();
-    b->add_option("--total-rate", opts.total_rate, "msgs/s over all publishers (overrides --rate)");
-    b->add_option("--duration", opts.duration_s, "measured seconds (conn mode: hold time)")->capture_default_str();
-    b->add_option("--warmup", opts.warmup_s, "seconds of load before measuring")->capture_default_str();
-    b->add_option("--timeout", opts.timeout_s, "connack mode: seconds to keep retrying")->capture_default_str();
-    b->add_option("--threads", opts.threads, "generator threads, one event loop each")->capture_default_str();
-    b->add_option_function<int>(
+    bench.add_option("--size", opts.size, fmt::format("payload bytes (>= {})", kMinPayload))->capture_default_str();
+    bench.add_option("--topic", opts.topic, "publish topic; %i = publisher index")->capture_default_str();
+    bench.add_option("--sub-topic", opts.sub_topic, "subscription filter; %i = subscriber index")->capture_default_str();
+    bench.add_option("--rate", opts.rate, "msgs/s per publisher, 0 = as fast as possible")->capture_default_str();
+    bench.add_option("--total-rate", opts.total_rate, "msgs/s over all publishers (overrides --rate)");
+    bench.add_option("--duration", opts.duration_s, "measured seconds (conn mode: hold time)")->capture_default_str();
+    bench.add_option("--warmup", opts.warmup_s, "seconds of load before measuring")->capture_default_str();
+    bench.add_option("--timeout", opts.timeout_s, "connack mode: seconds to keep retrying")->capture_default_str();
+    bench.add_option("--threads", opts.threads, "generator threads, one event loop each")->capture_default_str();
+    bench.add_option_function<int>(
          "--version", [&opts](int v) { opts.version = static_cast<uint8_t>(v); }, "MQTT version: 4 (3.1.1) or 5")
         ->check(CLI::IsMember({4, 5}))
         ->default_str("4");
-    b->add_option("--inflight", opts.inflight, "max unacknowledged QoS 1/2 PUBLISHes per publisher")
+    bench.add_option("--inflight", opts.inflight, "max unacknowledged QoS 1/2 PUBLISHes per publisher")
         ->capture_default_str();
-    b->add_option("--max-backlog", opts.max_backlog,
+    bench.add_option("--max-backlog", opts.max_backlog,
                   "pubsub: a publisher pauses while it is more than this many messages ahead of the newest "
                   "delivery of its messages; 0 = open loop")
         ->capture_default_str();
-    b->add_flag("--persistent-subs", opts.persistent_subs,
+    bench.add_flag("--persistent-subs", opts.persistent_subs,
                 "subscribers keep their session (3.1.1 clean session 0, 5.0 session expiry 1 h)");
-    b->add_flag("--json", opts.json, "print one JSON line of results");
+    bench.add_flag("--json", opts.json, "print one JSON line of results");
 }
 
 int run_bench(const BenchOptions& opts) {

@@ -60,9 +60,9 @@ struct BenchOptions {
 // 8-byte sequence number, all little-endian; the rest is padding.
 inline constexpr uint32_t kMinPayload = 20;
 
-// Adds the `bench` subcommand to `parent`; the parsed values land in `opts`.
-// The caller runs run_bench(opts) when parent.got_subcommand("bench").
-void register_bench_cli(CLI::App& parent, BenchOptions& opts);
+// Adds the options of the `bench` subcommand to `bench`; the parsed values land
+// in `opts`. The caller runs run_bench(opts) when that subcommand was parsed.
+void add_bench_options(CLI::App& bench, BenchOptions& opts);
 
 // Runs the benchmark and prints its report to stdout. Returns the process exit
 // code: 0 on success, 1 when the run failed (bad options, broker unreachable,

@@ -72,6 +72,23 @@ class CliTest(IBTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertRegex(r.stdout.decode(), r"\b\d+\.\d+\.\d+")
 
+    def test_help_lists_every_subcommand_and_each_its_own_options(self):
+        # Each subcommand's options are built only when it is the one asked for:
+        # the top help must still list them all, and each its own options.
+        r = self.run_proc([self.bin, "--help"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        top = r.stdout.decode()
+        own = {"run": ["--config"], "check-config": ["--config"], "passwd": ["--iterations", "--delete"],
+               "bench": ["--mode", "--persistent-subs"], "inspect": ["--url", "--token"],
+               "fleet": ["--broker", "push", "rollback"]}
+        for name, options in own.items():
+            self.assertRegex(top, r"\n  %s +\S" % re.escape(name), "%s missing from --help" % name)
+            r = self.run_proc([self.bin, name, "--help"])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            text = r.stdout.decode()
+            for option in options:
+                self.assertIn(option, text, "%s --help" % name)
+
     def test_check_config_good_full_file(self):
         path = self.write("good.toml", FULL_CONFIG.format(
             data=os.path.join(self.dir, "data"), port=h.free_port(), api_port=h.free_port()))
