@@ -19,7 +19,11 @@ the figure. When 1883 or 8080 is in use on this machine, the embedded default
 is run from a file with free ports instead (the same text, read from
 src/config/loader.cpp), which the output says.
 
-Usage: bench/coldstart.py [BINARY...] [RUNS]   (default build-dist/dist/ironbridge, 30)"""
+The word "mosquitto" in place of a binary runs Debian's /usr/sbin/mosquitto
+in the same interleaving, for reference: one listener on the MQTT port,
+anonymous clients allowed, no persistence (it has no readiness endpoint).
+
+Usage: bench/coldstart.py [BINARY|mosquitto...] [RUNS]   (default build-dist/dist/ironbridge, 30)"""
 
 import os
 import re
@@ -73,10 +77,24 @@ def default_config_args(workdir):
     return ["-c", path], mqtt, api
 
 
+MOSQUITTO = "/usr/sbin/mosquitto"
+
+
+def command(binary, args, port, workdir):
+    """The command line that starts `binary` ("mosquitto": the reference broker) on `port`."""
+    if binary != MOSQUITTO:
+        return [binary, "run"] + args
+    conf = os.path.join(workdir, "mosquitto.conf")
+    with open(conf, "w") as f:
+        f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n" % port)
+    return [MOSQUITTO, "-c", conf]
+
+
 def first_connack_ms(binary, args, port, workdir, deadline_s=5.0):
     rundir = tempfile.mkdtemp(dir=workdir)
+    argv = command(binary, args, port, workdir)
     t0 = time.perf_counter()
-    p = subprocess.Popen([binary, "run"] + args, cwd=rundir, stdout=subprocess.DEVNULL,
+    p = subprocess.Popen(argv, cwd=rundir, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     try:
         while time.perf_counter() - t0 < deadline_s:
@@ -191,7 +209,8 @@ def median_line(name, values):
 def main():
     args = sys.argv[1:]
     runs = int(args.pop()) if args and args[-1].isdigit() else 30
-    binaries = [os.path.abspath(b) for b in args] or [os.path.join(ROOT, "build-dist/dist/ironbridge")]
+    binaries = [MOSQUITTO if b == "mosquitto" else os.path.abspath(b) for b in args] or [
+        os.path.join(ROOT, "build-dist/dist/ironbridge")]
     for binary in binaries:
         print("binary: %s, %d bytes" % (binary, os.path.getsize(binary)))
         print("ldd:\n" + subprocess.run(["ldd", binary], stdout=subprocess.PIPE, text=True).stdout.rstrip())
@@ -205,7 +224,8 @@ def main():
         for i in range(runs):
             for binary in binaries:
                 wall, cpu, p, t0 = first_connack_ms(binary, config_args, port, workdir)
-                readies[binary].append(ready_ms(api_port, t0))
+                if binary != MOSQUITTO:
+                    readies[binary].append(ready_ms(api_port, t0))
                 walls[binary].append(wall)
                 cpus[binary].append(cpu)
                 if i >= runs - IDLE_SAMPLES:
@@ -219,7 +239,8 @@ def main():
             print("%s over %d runs%s" % (binary, runs, " (interleaved)" if len(binaries) > 1 else ""))
             print("  " + median_line("exec to first CONNACK", walls[binary]))
             print("  " + median_line("CPU time to first CONNACK", cpus[binary]))
-            print("  " + median_line("exec to /healthz/ready 200", readies[binary]))
+            if readies[binary]:
+                print("  " + median_line("exec to /healthz/ready 200", readies[binary]))
             print("  idle after 4 s (median of %d): RSS %.1f MiB (%d KiB), %d threads; smaps_rollup: Pss %d, Pss_File %d, "
                   "Pss_Anon %d, Private_Dirty %d, Anonymous %d KiB"
                   % (IDLE_SAMPLES, m["VmRSS"] / 1024, m["VmRSS"], m["Threads"], m["Pss"], m["Pss_File"], m["Pss_Anon"],
